@@ -212,7 +212,11 @@ impl OpportunityType {
         }
         if s.contains("renew") {
             Some(OpportunityType::Renewal)
-        } else if s.contains("expan") || s.contains("upgrade") || s.contains("upsell") || s.contains("existing") {
+        } else if s.contains("expan")
+            || s.contains("upgrade")
+            || s.contains("upsell")
+            || s.contains("existing")
+        {
             Some(OpportunityType::Expansion)
         } else if s.contains("new") {
             Some(OpportunityType::New)
@@ -259,7 +263,12 @@ impl LossReason {
             LossReason::Unknown
         } else if l.contains("compet") {
             LossReason::Competition
-        } else if l.contains("no decision") || l.contains("no_decision") || l.contains("nodecision") || l.contains("no-decision") || l.contains("status quo") {
+        } else if l.contains("no decision")
+            || l.contains("no_decision")
+            || l.contains("nodecision")
+            || l.contains("no-decision")
+            || l.contains("status quo")
+        {
             LossReason::NoDecision
         } else {
             LossReason::Other
@@ -294,8 +303,14 @@ mod tests {
 
     #[test]
     fn loose_loss_reasons() {
-        assert_eq!(LossReason::parse_loose("Lost to Competitor"), LossReason::Competition);
-        assert_eq!(LossReason::parse_loose("No Decision"), LossReason::NoDecision);
+        assert_eq!(
+            LossReason::parse_loose("Lost to Competitor"),
+            LossReason::Competition
+        );
+        assert_eq!(
+            LossReason::parse_loose("No Decision"),
+            LossReason::NoDecision
+        );
         assert_eq!(LossReason::parse_loose("Price"), LossReason::Other);
         assert_eq!(LossReason::parse_loose(""), LossReason::Unknown);
     }

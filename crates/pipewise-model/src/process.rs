@@ -194,7 +194,9 @@ impl SalesProcess {
             )));
         }
         if raw.stages.is_empty() {
-            return Err(invalid("no stages: add at least one [[stages]] table".into()));
+            return Err(invalid(
+                "no stages: add at least one [[stages]] table".into(),
+            ));
         }
         let mut lookup = HashMap::new();
         for (i, s) in raw.stages.iter().enumerate() {
@@ -218,10 +220,14 @@ impl SalesProcess {
             }
         }
         if !raw.stages.iter().any(|s| s.outcome == StageOutcome::Won) {
-            return Err(invalid("no won stage: mark one stage with outcome = \"won\"".into()));
+            return Err(invalid(
+                "no won stage: mark one stage with outcome = \"won\"".into(),
+            ));
         }
         if !raw.stages.iter().any(|s| s.outcome == StageOutcome::Lost) {
-            return Err(invalid("no lost stage: mark one stage with outcome = \"lost\"".into()));
+            return Err(invalid(
+                "no lost stage: mark one stage with outcome = \"lost\"".into(),
+            ));
         }
         let qualified = *lookup.get(&norm(&raw.qualified_stage)).ok_or_else(|| {
             invalid(format!(
@@ -311,17 +317,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("p.toml: no stages"), "{err}");
-        let bad = DEFAULT_PROCESS_TOML.replace("qualified_stage = \"Discovery\"", "qualified_stage = \"Demo\"");
-        let err = SalesProcess::from_toml(&bad, "p.toml").unwrap_err().to_string();
+        let bad = DEFAULT_PROCESS_TOML.replace(
+            "qualified_stage = \"Discovery\"",
+            "qualified_stage = \"Demo\"",
+        );
+        let err = SalesProcess::from_toml(&bad, "p.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"Demo\" is not one of the stages"), "{err}");
-        let err = SalesProcess::from_toml("qualified_stage = 3", "p.toml").unwrap_err().to_string();
+        let err = SalesProcess::from_toml("qualified_stage = 3", "p.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
     }
 
     #[test]
     fn loose_forecast_categories() {
-        assert_eq!(ForecastCategory::parse_loose("Best Case"), Some(ForecastCategory::BestCase));
-        assert_eq!(ForecastCategory::parse_loose("Omitted"), Some(ForecastCategory::Omitted));
+        assert_eq!(
+            ForecastCategory::parse_loose("Best Case"),
+            Some(ForecastCategory::BestCase)
+        );
+        assert_eq!(
+            ForecastCategory::parse_loose("Omitted"),
+            Some(ForecastCategory::Omitted)
+        );
         assert_eq!(ForecastCategory::parse_loose("??"), None);
     }
 }

@@ -79,7 +79,11 @@ pub fn parse_iso_instant(s: &str, end_of_day: bool) -> Option<Timestamp> {
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         let d = date_from_naive(d);
-        return Some(if end_of_day { date_end(d) } else { date_start(d) });
+        return Some(if end_of_day {
+            date_end(d)
+        } else {
+            date_start(d)
+        });
     }
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_micros());

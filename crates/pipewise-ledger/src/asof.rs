@@ -1,0 +1,438 @@
+//! As-of reconstruction.
+//!
+//! **Semantics.** The value of field F of opportunity O as of a [`Cut`] is the
+//! new value of the event that is last in (effective_at, seq) order among O's
+//! F-events with `effective_at <= cut.effective` and, when the cut has a
+//! recorded time (backtests), `recorded_at <= cut.recorded`. `seq` is the
+//! ledger's landing order, so of two events with the same effective time the
+//! one that landed later wins. O exists at the cut when it was created by then
+//! (and, with a recorded time, pipewise had learned of it by then) and its
+//! `is_deleted` field is not true.
+
+use crate::log::{EventLog, FieldColumn, NULL_TEXT, Values};
+use pipewise_model::{
+    Field, ForecastCategory, OpportunityEvent, SalesProcess, StageOutcome, Timestamp, Value,
+};
+use std::collections::BTreeMap;
+
+/// A point in time to reconstruct at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    /// Only events that happened by this time.
+    pub effective: Timestamp,
+    /// Only events pipewise had recorded by this time (backtests); `None` = all.
+    pub recorded: Option<Timestamp>,
+}
+
+impl Cut {
+    /// Everything that had happened by `t`, whenever it was recorded.
+    pub fn at(t: Timestamp) -> Cut {
+        Cut {
+            effective: t,
+            recorded: None,
+        }
+    }
+
+    /// Only what had happened *and had been recorded* by `t`: what a backtest may see.
+    pub fn known_at(t: Timestamp) -> Cut {
+        Cut {
+            effective: t,
+            recorded: Some(t),
+        }
+    }
+}
+
+/// Index of the event in force for one opportunity's run, or `None`.
+#[inline]
+pub fn in_force(col: &FieldColumn, key: u32, cut: Cut) -> Option<usize> {
+    let mut best = None;
+    for i in col.run(key) {
+        if col.effective_at[i] > cut.effective {
+            break;
+        }
+        if let Some(r) = cut.recorded
+            && col.recorded_at[i] > r
+        {
+            continue;
+        }
+        best = Some(i);
+    }
+    best
+}
+
+/// Does opportunity `key` exist at `cut`?
+pub fn exists(log: &EventLog, key: u32, cut: Cut) -> bool {
+    let k = key as usize;
+    if log.keys.created_at[k] > cut.effective {
+        return false;
+    }
+    if let Some(r) = cut.recorded
+        && log.keys.first_recorded_at[k] > r
+    {
+        return false;
+    }
+    if let Some(c) = log.column(&Field::IsDeleted)
+        && let Some(i) = in_force(c, key, cut)
+        && let Values::Bool(v) = &c.new
+    {
+        return v[i] != 1;
+    }
+    true
+}
+
+/// One opportunity's reconstructed state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpportunityState {
+    pub id: String,
+    pub created_at: Timestamp,
+    /// Every loaded field that has a value in force (null values included).
+    pub values: BTreeMap<Field, Value>,
+}
+
+impl OpportunityState {
+    pub fn get(&self, f: &Field) -> &Value {
+        self.values.get(f).unwrap_or(&Value::Null)
+    }
+}
+
+/// The state of every opportunity that exists at `cut`, in key order.
+pub fn states(log: &EventLog, cut: Cut) -> Vec<OpportunityState> {
+    let mut out = Vec::new();
+    for key in 0..log.keys.len() as u32 {
+        if !exists(log, key, cut) {
+            continue;
+        }
+        let mut values = BTreeMap::new();
+        for (f, c) in &log.columns {
+            if let Some(i) = in_force(c, key, cut) {
+                values.insert(f.clone(), c.new.get(i));
+            }
+        }
+        out.push(OpportunityState {
+            id: log.keys.id(key).to_string(),
+            created_at: log.keys.created_at[key as usize],
+            values,
+        });
+    }
+    out
+}
+
+/// What to group pipeline totals by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupBy {
+    Stage,
+    /// The forecast_category field; deals without one take their stage's category.
+    ForecastCategory,
+    Owner,
+    Segment,
+    /// Any other text field.
+    Field(Field),
+}
+
+impl GroupBy {
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        Some(match s {
+            "stage" => GroupBy::Stage,
+            "forecast_category" => GroupBy::ForecastCategory,
+            "owner" | "owner_id" => GroupBy::Owner,
+            "segment" => GroupBy::Segment,
+            other => {
+                let f = Field::parse(other)?;
+                if f.kind() != pipewise_model::FieldKind::Text {
+                    return None;
+                }
+                GroupBy::Field(f)
+            }
+        })
+    }
+
+    /// Fields a [`totals`] call with this grouping needs loaded.
+    pub fn fields(&self) -> Vec<Field> {
+        let mut v = vec![Field::Stage, Field::Amount, Field::IsDeleted];
+        match self {
+            GroupBy::Stage => {}
+            GroupBy::ForecastCategory => v.push(Field::ForecastCategory),
+            GroupBy::Owner => v.push(Field::OwnerId),
+            GroupBy::Segment => v.push(Field::Segment),
+            GroupBy::Field(f) => v.push(f.clone()),
+        }
+        v
+    }
+}
+
+/// Count and amount of one group at one cut.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupTotal {
+    pub group: String,
+    pub count: u64,
+    pub amount: f64,
+}
+
+/// Label of deals with no value for the grouping field.
+pub const NO_VALUE: &str = "(none)";
+
+/// Pipeline totals per group at each cut, in one pass over the ledger.
+/// `open_only` keeps only deals whose stage in force is open. Groups are
+/// ordered by stage order (stage), category order (forecast category), or
+/// name; groups with no deals are left out.
+pub fn totals(
+    log: &EventLog,
+    process: &SalesProcess,
+    group: &GroupBy,
+    cuts: &[Cut],
+    open_only: bool,
+) -> Vec<Vec<GroupTotal>> {
+    let empty_text = FieldColumn {
+        field: Field::Stage,
+        opp: Vec::new(),
+        effective_at: Vec::new(),
+        recorded_at: Vec::new(),
+        seq: Vec::new(),
+        source: Vec::new(),
+        old: None,
+        new: Values::Text {
+            dict: Vec::new(),
+            codes: Vec::new(),
+        },
+        offsets: Vec::new(),
+    };
+    let stage_col = log.column(&Field::Stage).unwrap_or(&empty_text);
+    let Values::Text {
+        dict: stage_dict,
+        codes: stage_codes,
+    } = &stage_col.new
+    else {
+        return vec![Vec::new(); cuts.len()];
+    };
+    // Stage dictionary code → process stage code (usize::MAX when unknown).
+    let stage_map: Vec<usize> = stage_dict
+        .iter()
+        .map(|s| process.stage_code(s).unwrap_or(usize::MAX))
+        .collect();
+
+    // Group labels: 0 = (none); others per grouping.
+    let (group_col, labels): (Option<&FieldColumn>, Vec<String>) = match group {
+        GroupBy::Stage => (None, Vec::new()),
+        GroupBy::ForecastCategory => (log.column(&Field::ForecastCategory), Vec::new()),
+        GroupBy::Owner => (log.column(&Field::OwnerId), Vec::new()),
+        GroupBy::Segment => (log.column(&Field::Segment), Vec::new()),
+        GroupBy::Field(f) => (log.column(f), Vec::new()),
+    };
+    let _ = labels;
+    let n_stage = process.stages().len();
+    let fc_index = |c: ForecastCategory| {
+        ForecastCategory::ALL
+            .iter()
+            .position(|x| *x == c)
+            .unwrap_or(0)
+    };
+    // Group id layout: 0 = none; stage grouping: 1 + process code, then 1 + n_stage + dict code for unknown stages;
+    // fc grouping: 1 + category index; text grouping: 1 + dict code.
+    let fc_map: Vec<usize> = match (group, group_col) {
+        (GroupBy::ForecastCategory, Some(c)) => match &c.new {
+            Values::Text { dict, .. } => dict
+                .iter()
+                .map(|s| {
+                    ForecastCategory::parse(s)
+                        .or_else(|| ForecastCategory::parse_loose(s))
+                        .map(fc_index)
+                        .unwrap_or(usize::MAX)
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let n_groups = match group {
+        GroupBy::Stage => 1 + n_stage + stage_dict.len(),
+        GroupBy::ForecastCategory => 1 + ForecastCategory::ALL.len(),
+        _ => match group_col.map(|c| &c.new) {
+            Some(Values::Text { dict, .. }) => 1 + dict.len(),
+            _ => 1,
+        },
+    };
+    let amount_col = log.column(&Field::Amount);
+    let deleted_col = log.column(&Field::IsDeleted);
+    let n_cuts = cuts.len();
+    let n_keys = log.keys.len();
+
+    let work = |lo: usize, hi: usize| -> (Vec<u64>, Vec<f64>) {
+        let mut counts = vec![0u64; n_cuts * n_groups];
+        let mut amounts = vec![0f64; n_cuts * n_groups];
+        for key in lo as u32..hi as u32 {
+            let k = key as usize;
+            for (ci, &cut) in cuts.iter().enumerate() {
+                if log.keys.created_at[k] > cut.effective {
+                    continue;
+                }
+                if let Some(r) = cut.recorded
+                    && log.keys.first_recorded_at[k] > r
+                {
+                    continue;
+                }
+                if let Some(c) = deleted_col
+                    && let Some(i) = in_force(c, key, cut)
+                    && let Values::Bool(v) = &c.new
+                    && v[i] == 1
+                {
+                    continue;
+                }
+                let stage_pc = in_force(stage_col, key, cut)
+                    .map(|i| stage_codes[i])
+                    .filter(|&c| c != NULL_TEXT)
+                    .map(|c| (c, stage_map[c as usize]));
+                if open_only {
+                    match stage_pc {
+                        Some((_, pc))
+                            if pc != usize::MAX && process.outcome(pc) == StageOutcome::Open => {}
+                        _ => continue,
+                    }
+                }
+                let g = match group {
+                    GroupBy::Stage => match stage_pc {
+                        None => 0,
+                        Some((_, pc)) if pc != usize::MAX => 1 + pc,
+                        Some((dc, _)) => 1 + n_stage + dc as usize,
+                    },
+                    GroupBy::ForecastCategory => {
+                        let from_field =
+                            group_col.and_then(|c| in_force(c, key, cut)).and_then(|i| {
+                                match &group_col.map(|c| &c.new) {
+                                    Some(Values::Text { codes, .. }) if codes[i] != NULL_TEXT => {
+                                        let m = fc_map[codes[i] as usize];
+                                        (m != usize::MAX).then_some(m)
+                                    }
+                                    _ => None,
+                                }
+                            });
+                        match from_field {
+                            Some(m) => 1 + m,
+                            None => match stage_pc {
+                                Some((_, pc)) if pc != usize::MAX => {
+                                    1 + fc_index(process.stages()[pc].forecast_category)
+                                }
+                                _ => 0,
+                            },
+                        }
+                    }
+                    _ => match group_col.and_then(|c| in_force(c, key, cut).map(|i| (c, i))) {
+                        Some((c, i)) => match &c.new {
+                            Values::Text { codes, .. } if codes[i] != NULL_TEXT => {
+                                1 + codes[i] as usize
+                            }
+                            _ => 0,
+                        },
+                        None => 0,
+                    },
+                };
+                let amount = amount_col
+                    .and_then(|c| in_force(c, key, cut).map(|i| (c, i)))
+                    .map(|(c, i)| match &c.new {
+                        Values::Number(v) if !v[i].is_nan() => v[i],
+                        _ => 0.0,
+                    })
+                    .unwrap_or(0.0);
+                counts[ci * n_groups + g] += 1;
+                amounts[ci * n_groups + g] += amount;
+            }
+        }
+        (counts, amounts)
+    };
+
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    let (counts, amounts) = if threads <= 1 || n_keys < 50_000 {
+        work(0, n_keys)
+    } else {
+        let chunk = n_keys.div_ceil(threads);
+        let parts: Vec<(Vec<u64>, Vec<f64>)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads)
+                .map(|t| {
+                    let lo = (t * chunk).min(n_keys);
+                    let hi = ((t + 1) * chunk).min(n_keys);
+                    s.spawn(move || work(lo, hi))
+                })
+                .collect();
+            hs.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let mut counts = vec![0u64; n_cuts * n_groups];
+        let mut amounts = vec![0f64; n_cuts * n_groups];
+        // Sum in thread order: deterministic for a given machine's thread count.
+        // Amounts are summed per part then added, so the result may differ in
+        // the last bits from a single-threaded sum; callers round for display.
+        for (c, a) in parts {
+            for i in 0..counts.len() {
+                counts[i] += c[i];
+                amounts[i] += a[i];
+            }
+        }
+        (counts, amounts)
+    };
+
+    let label = |g: usize| -> String {
+        if g == 0 {
+            return NO_VALUE.to_string();
+        }
+        match group {
+            GroupBy::Stage => {
+                if g <= n_stage {
+                    process.stages()[g - 1].name.clone()
+                } else {
+                    stage_dict[g - 1 - n_stage].clone()
+                }
+            }
+            GroupBy::ForecastCategory => ForecastCategory::ALL[g - 1].as_str().to_string(),
+            _ => match group_col.map(|c| &c.new) {
+                Some(Values::Text { dict, .. }) => dict[g - 1].clone(),
+                _ => NO_VALUE.to_string(),
+            },
+        }
+    };
+    let mut out = Vec::with_capacity(n_cuts);
+    for ci in 0..n_cuts {
+        let mut rows: Vec<(usize, GroupTotal)> = (0..n_groups)
+            .filter(|&g| counts[ci * n_groups + g] > 0)
+            .map(|g| {
+                (
+                    g,
+                    GroupTotal {
+                        group: label(g),
+                        count: counts[ci * n_groups + g],
+                        amount: amounts[ci * n_groups + g],
+                    },
+                )
+            })
+            .collect();
+        match group {
+            GroupBy::Stage | GroupBy::ForecastCategory => {
+                rows.sort_by_key(|(g, _)| if *g == 0 { usize::MAX } else { *g })
+            }
+            _ => rows.sort_by(|a, b| {
+                (a.0 == 0)
+                    .cmp(&(b.0 == 0))
+                    .then_with(|| a.1.group.cmp(&b.1.group))
+            }),
+        }
+        out.push(rows.into_iter().map(|(_, r)| r).collect());
+    }
+    out
+}
+
+/// Every event with `from < effective_at <= to`, in (effective_at, seq) order.
+pub fn changes(log: &EventLog, from: Timestamp, to: Timestamp) -> Vec<(u64, OpportunityEvent)> {
+    let mut idx: Vec<(Timestamp, u64, &FieldColumn, usize)> = Vec::new();
+    for c in log.columns.values() {
+        for i in 0..c.len() {
+            let t = c.effective_at[i];
+            if t > from && t <= to {
+                idx.push((t, c.seq[i], c, i));
+            }
+        }
+    }
+    idx.sort_by_key(|(t, s, _, _)| (*t, *s));
+    idx.into_iter()
+        .map(|(_, s, c, i)| (s, log.event(c, i)))
+        .collect()
+}

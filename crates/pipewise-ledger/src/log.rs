@@ -1,0 +1,352 @@
+//! The in-memory, columnar event log.
+
+use pipewise_model::{Field, FieldKind, OpportunityEvent, Timestamp, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// Code for "no value" in a text column.
+pub const NULL_TEXT: u32 = u32::MAX;
+/// "No value" in a date column.
+pub const NULL_DATE: i32 = i32::MIN;
+/// "No value" in a bool column (0 = false, 1 = true).
+pub const NULL_BOOL: u8 = 2;
+
+/// A typed value column. Nulls are sentinels so columns stay plain vectors:
+/// NaN for numbers, [`NULL_DATE`], [`NULL_BOOL`], [`NULL_TEXT`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    Text { dict: Vec<String>, codes: Vec<u32> },
+    Number(Vec<f64>),
+    Date(Vec<i32>),
+    Bool(Vec<u8>),
+}
+
+impl Values {
+    pub fn empty(kind: FieldKind) -> Values {
+        match kind {
+            FieldKind::Text => Values::Text {
+                dict: Vec::new(),
+                codes: Vec::new(),
+            },
+            FieldKind::Number => Values::Number(Vec::new()),
+            FieldKind::Date => Values::Date(Vec::new()),
+            FieldKind::Bool => Values::Bool(Vec::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Text { codes, .. } => codes.len(),
+            Values::Number(v) => v.len(),
+            Values::Date(v) => v.len(),
+            Values::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> Value {
+        match self {
+            Values::Text { dict, codes } => match codes[i] {
+                NULL_TEXT => Value::Null,
+                c => Value::Text(dict[c as usize].clone()),
+            },
+            Values::Number(v) if v[i].is_nan() => Value::Null,
+            Values::Number(v) => Value::Number(v[i]),
+            Values::Date(v) if v[i] == NULL_DATE => Value::Null,
+            Values::Date(v) => Value::Date(v[i]),
+            Values::Bool(v) => match v[i] {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                _ => Value::Null,
+            },
+        }
+    }
+
+    /// Reorder by a permutation (`out[i] = self[perm[i]]`).
+    pub(crate) fn permute(&self, perm: &[u32]) -> Values {
+        fn p<T: Copy>(v: &[T], perm: &[u32]) -> Vec<T> {
+            perm.iter().map(|&i| v[i as usize]).collect()
+        }
+        match self {
+            Values::Text { dict, codes } => Values::Text {
+                dict: dict.clone(),
+                codes: p(codes, perm),
+            },
+            Values::Number(v) => Values::Number(p(v, perm)),
+            Values::Date(v) => Values::Date(p(v, perm)),
+            Values::Bool(v) => Values::Bool(p(v, perm)),
+        }
+    }
+
+    /// Append another column of the same kind (text dictionaries are merged).
+    pub(crate) fn extend(&mut self, other: &Values) {
+        match (self, other) {
+            (
+                Values::Text { dict, codes },
+                Values::Text {
+                    dict: d2,
+                    codes: c2,
+                },
+            ) => {
+                let mut lookup: HashMap<&str, u32> = HashMap::new();
+                let base: Vec<String> = dict.clone();
+                for (i, s) in base.iter().enumerate() {
+                    lookup.insert(s.as_str(), i as u32);
+                }
+                let mut remap = Vec::with_capacity(d2.len());
+                let mut added: Vec<String> = Vec::new();
+                for s in d2 {
+                    let code = match lookup.get(s.as_str()) {
+                        Some(&c) => c,
+                        None => {
+                            let c = (base.len() + added.len()) as u32;
+                            added.push(s.clone());
+                            c
+                        }
+                    };
+                    remap.push(code);
+                }
+                dict.extend(added);
+                codes.extend(c2.iter().map(|&c| {
+                    if c == NULL_TEXT {
+                        NULL_TEXT
+                    } else {
+                        remap[c as usize]
+                    }
+                }));
+            }
+            (Values::Number(a), Values::Number(b)) => a.extend_from_slice(b),
+            (Values::Date(a), Values::Date(b)) => a.extend_from_slice(b),
+            (Values::Bool(a), Values::Bool(b)) => a.extend_from_slice(b),
+            _ => {}
+        }
+    }
+}
+
+/// Builds a [`Values`] column value by value.
+pub(crate) struct ValuesBuilder {
+    values: Values,
+    lookup: HashMap<String, u32>,
+}
+
+impl ValuesBuilder {
+    pub(crate) fn new(kind: FieldKind) -> Self {
+        ValuesBuilder {
+            values: Values::empty(kind),
+            lookup: HashMap::new(),
+        }
+    }
+
+    /// Push a value; a value of the wrong kind is stored as null (the caller
+    /// validates kinds before it gets here).
+    pub(crate) fn push(&mut self, v: &Value) {
+        match &mut self.values {
+            Values::Text { dict, codes } => {
+                let code = match v {
+                    Value::Text(s) => match self.lookup.get(s) {
+                        Some(&c) => c,
+                        None => {
+                            let c = dict.len() as u32;
+                            dict.push(s.clone());
+                            self.lookup.insert(s.clone(), c);
+                            c
+                        }
+                    },
+                    _ => NULL_TEXT,
+                };
+                codes.push(code);
+            }
+            Values::Number(n) => n.push(v.as_number().unwrap_or(f64::NAN)),
+            Values::Date(d) => d.push(v.as_date().unwrap_or(NULL_DATE)),
+            Values::Bool(b) => b.push(match v {
+                Value::Bool(x) => u8::from(*x),
+                _ => NULL_BOOL,
+            }),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Values {
+        self.values
+    }
+}
+
+/// All events of one field, sorted by (opportunity key, effective_at, seq).
+#[derive(Debug, Clone)]
+pub struct FieldColumn {
+    pub field: Field,
+    pub opp: Vec<u32>,
+    pub effective_at: Vec<Timestamp>,
+    pub recorded_at: Vec<Timestamp>,
+    pub seq: Vec<u64>,
+    /// Index into [`EventLog::sources`].
+    pub source: Vec<u32>,
+    /// The source's claimed previous value; `None` when not loaded.
+    pub old: Option<Values>,
+    pub new: Values,
+    /// `offsets[k]..offsets[k + 1]` are the events of opportunity key `k`.
+    pub offsets: Vec<u32>,
+}
+
+impl FieldColumn {
+    pub fn len(&self) -> usize {
+        self.opp.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.opp.is_empty()
+    }
+
+    /// Events of one opportunity key, as an index range.
+    pub fn run(&self, key: u32) -> std::ops::Range<usize> {
+        let k = key as usize;
+        if k + 1 >= self.offsets.len() {
+            return 0..0;
+        }
+        self.offsets[k] as usize..self.offsets[k + 1] as usize
+    }
+
+    /// Sort by (opp, effective_at, seq) if needed and rebuild offsets for `n_keys`.
+    pub(crate) fn finish(&mut self, n_keys: usize) {
+        let sorted = (1..self.opp.len()).all(|i| {
+            (self.opp[i - 1], self.effective_at[i - 1], self.seq[i - 1])
+                <= (self.opp[i], self.effective_at[i], self.seq[i])
+        });
+        if !sorted {
+            let mut perm: Vec<u32> = (0..self.opp.len() as u32).collect();
+            perm.sort_unstable_by_key(|&i| {
+                let i = i as usize;
+                (self.opp[i], self.effective_at[i], self.seq[i])
+            });
+            let p = |v: &[i64]| perm.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
+            self.effective_at = p(&self.effective_at);
+            self.recorded_at = p(&self.recorded_at);
+            self.opp = perm.iter().map(|&i| self.opp[i as usize]).collect();
+            self.seq = perm.iter().map(|&i| self.seq[i as usize]).collect();
+            self.source = perm.iter().map(|&i| self.source[i as usize]).collect();
+            self.new = self.new.permute(&perm);
+            self.old = self.old.as_ref().map(|o| o.permute(&perm));
+        }
+        let mut offsets = vec![0u32; n_keys + 1];
+        for &k in &self.opp {
+            if (k as usize) < n_keys {
+                offsets[k as usize + 1] += 1;
+            }
+        }
+        for i in 0..n_keys {
+            offsets[i + 1] += offsets[i];
+        }
+        self.offsets = offsets;
+    }
+}
+
+/// Opportunity ids and their dense keys (assigned in order of first landing).
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    pub ids: Vec<String>,
+    pub created_at: Vec<Timestamp>,
+    /// When pipewise first learned of the opportunity (for backtests).
+    pub first_recorded_at: Vec<Timestamp>,
+    index: HashMap<String, u32>,
+}
+
+impl Keys {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn key(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    pub fn id(&self, key: u32) -> &str {
+        &self.ids[key as usize]
+    }
+
+    pub(crate) fn push(&mut self, id: String, created_at: Timestamp, recorded: Timestamp) -> u32 {
+        let k = self.ids.len() as u32;
+        self.index.insert(id.clone(), k);
+        self.ids.push(id);
+        self.created_at.push(created_at);
+        self.first_recorded_at.push(recorded);
+        k
+    }
+}
+
+/// An opportunity's immutable identity: id and creation time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOpportunity {
+    pub id: String,
+    pub created_at: Timestamp,
+}
+
+/// The whole ledger in memory, or the part of it (some fields) that was loaded.
+#[derive(Debug, Clone, Default)]
+pub struct EventLog {
+    pub keys: Keys,
+    pub columns: BTreeMap<Field, FieldColumn>,
+    pub sources: Vec<String>,
+    /// The next sequence number to assign.
+    pub next_seq: u64,
+}
+
+impl EventLog {
+    pub fn column(&self, field: &Field) -> Option<&FieldColumn> {
+        self.columns.get(field)
+    }
+
+    /// Number of events loaded.
+    pub fn event_count(&self) -> usize {
+        self.columns.values().map(FieldColumn::len).sum()
+    }
+
+    /// The event at `i` of `col` in canonical form.
+    pub fn event(&self, col: &FieldColumn, i: usize) -> OpportunityEvent {
+        OpportunityEvent {
+            opportunity_id: self.keys.id(col.opp[i]).to_string(),
+            field: col.field.clone(),
+            old_value: col.old.as_ref().map(|o| o.get(i)).unwrap_or(Value::Null),
+            new_value: col.new.get(i),
+            effective_at: col.effective_at[i],
+            recorded_at: col.recorded_at[i],
+            source: self.sources[col.source[i] as usize].clone(),
+        }
+    }
+
+    /// Every event in ledger order (by seq), canonical form. For dumps and tests.
+    pub fn all_events(&self) -> Vec<(u64, OpportunityEvent)> {
+        let mut out = Vec::with_capacity(self.event_count());
+        for col in self.columns.values() {
+            for i in 0..col.len() {
+                out.push((col.seq[i], self.event(col, i)));
+            }
+        }
+        out.sort_by_key(|(s, _)| *s);
+        out
+    }
+
+    /// A canonical text dump of the ledger (one event a line, in seq order),
+    /// for snapshot tests and debugging.
+    pub fn dump(&self) -> String {
+        use pipewise_model::time::format_timestamp;
+        let mut s = String::new();
+        for (seq, e) in self.all_events() {
+            s.push_str(&format!(
+                "{seq}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                e.opportunity_id,
+                e.field,
+                e.old_value.to_canonical_string().unwrap_or_default(),
+                e.new_value.to_canonical_string().unwrap_or_default(),
+                format_timestamp(e.effective_at),
+                format_timestamp(e.recorded_at),
+                e.source
+            ));
+        }
+        s
+    }
+}

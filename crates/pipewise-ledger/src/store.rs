@@ -1,0 +1,786 @@
+//! The on-disk ledger: a workspace folder holding append-only Parquet
+//! segments, entity tables and versioned manifests.
+//!
+//! ```text
+//! WORKSPACE/ledger/CURRENT                  name of the current manifest
+//! WORKSPACE/ledger/manifests/v000007.json   one manifest per version
+//! WORKSPACE/ledger/segments/s000007/        events added by version 7:
+//!     keys.parquet                          new opportunity keys
+//!     stage.parquet, amount.parquet, ...    one typed file per field
+//! WORKSPACE/ledger/tables/v000007/*.parquet entity tables changed in version 7
+//! ```
+//!
+//! A commit writes its segment, tables and manifest under new names, and only
+//! then replaces `CURRENT` by an atomic rename. A process killed at any point
+//! leaves `CURRENT` naming the previous, complete version; unreferenced files
+//! from the interrupted commit are ignored (and removed by the next commit).
+
+use crate::error::LedgerError;
+use crate::log::{
+    EventLog, FieldColumn, Keys, NULL_BOOL, NULL_DATE, NULL_TEXT, NewOpportunity, Values,
+    ValuesBuilder,
+};
+use crate::parquet_io::{read_parquet, write_atomic, write_parquet};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Date32Array, DictionaryArray, Float64Array, Int32Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
+use pipewise_model::{Field, FieldKind, OpportunityEvent, Timestamp, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The ledger format this build writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentInfo {
+    pub id: String,
+    /// Field name → number of events of that field in the segment.
+    pub fields: BTreeMap<String, u64>,
+    pub new_keys: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableInfo {
+    /// Path relative to the ledger folder.
+    pub path: String,
+    pub rows: u64,
+}
+
+/// One input file of an ingest and how its rows were accounted for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceFile {
+    pub path: String,
+    pub sha256: String,
+    pub rows_read: u64,
+    pub rows_landed: u64,
+    pub rows_quarantined: u64,
+}
+
+/// What one ingest (or synth) added, kept in the manifest forever.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IngestRecord {
+    pub id: String,
+    pub kind: String,
+    pub recorded_at: String,
+    pub files: Vec<SourceFile>,
+    pub events_added: u64,
+    pub events_duplicate: u64,
+    /// Workspace-relative paths of the quarantine and data-quality report.
+    pub quarantine: Option<String>,
+    pub report: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: u32,
+    pub version: u64,
+    pub next_seq: u64,
+    pub key_count: u64,
+    pub segments: Vec<SegmentInfo>,
+    pub tables: BTreeMap<String, TableInfo>,
+    pub ingests: Vec<IngestRecord>,
+}
+
+impl Manifest {
+    fn empty() -> Manifest {
+        Manifest {
+            format: FORMAT,
+            version: 0,
+            next_seq: 0,
+            key_count: 0,
+            segments: Vec::new(),
+            tables: BTreeMap::new(),
+            ingests: Vec::new(),
+        }
+    }
+
+    pub fn event_count(&self) -> u64 {
+        self.segments.iter().flat_map(|s| s.fields.values()).sum()
+    }
+}
+
+/// Entity tables to replace in a commit: name → (schema, batches).
+pub type TableSet = Vec<(String, SchemaRef, Vec<RecordBatch>)>;
+
+/// What a commit adds.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// New opportunities (id, creation time). Ids already in the ledger are ignored.
+    pub new_opportunities: Vec<NewOpportunity>,
+    /// Events in landing order: seq numbers are assigned in this order.
+    pub events: Vec<OpportunityEvent>,
+    pub tables: TableSet,
+    pub ingest: Option<IngestRecord>,
+}
+
+/// Outcome of a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitSummary {
+    pub version: u64,
+    pub events_added: u64,
+    pub events_duplicate: u64,
+    pub opportunities_added: u64,
+}
+
+/// A workspace's ledger folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn text_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+fn value_type(kind: FieldKind) -> DataType {
+    match kind {
+        FieldKind::Text => text_type(),
+        FieldKind::Number => DataType::Float64,
+        FieldKind::Date => DataType::Date32,
+        FieldKind::Bool => DataType::Boolean,
+    }
+}
+
+/// Schema of one field's segment file.
+pub fn field_file_schema(kind: FieldKind) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        ArrowField::new("opportunity_key", DataType::UInt32, false),
+        ArrowField::new("effective_at", ts_type(), false),
+        ArrowField::new("recorded_at", ts_type(), false),
+        ArrowField::new("seq", DataType::UInt64, false),
+        ArrowField::new("source", text_type(), false),
+        ArrowField::new("old_value", value_type(kind), true),
+        ArrowField::new("new_value", value_type(kind), true),
+    ]))
+}
+
+fn keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        ArrowField::new("opportunity_key", DataType::UInt32, false),
+        ArrowField::new("opportunity_id", DataType::Utf8, false),
+        ArrowField::new("created_at", ts_type(), false),
+        ArrowField::new("first_recorded_at", ts_type(), false),
+    ]))
+}
+
+fn values_to_array(v: &Values) -> ArrayRef {
+    match v {
+        Values::Text { dict, codes } => {
+            let keys: Int32Array = codes
+                .iter()
+                .map(|&c| (c != NULL_TEXT).then_some(c as i32))
+                .collect();
+            let values = Arc::new(StringArray::from_iter_values(dict.iter()));
+            Arc::new(
+                DictionaryArray::<Int32Type>::try_new(keys, values).unwrap_or_else(|_| {
+                    DictionaryArray::<Int32Type>::from_iter(std::iter::empty::<&str>())
+                }),
+            )
+        }
+        Values::Number(n) => Arc::new(
+            n.iter()
+                .map(|x| (!x.is_nan()).then_some(*x))
+                .collect::<Float64Array>(),
+        ),
+        Values::Date(d) => Arc::new(
+            d.iter()
+                .map(|x| (*x != NULL_DATE).then_some(*x))
+                .collect::<Date32Array>(),
+        ),
+        Values::Bool(b) => Arc::new(
+            b.iter()
+                .map(|x| (*x != NULL_BOOL).then_some(*x == 1))
+                .collect::<BooleanArray>(),
+        ),
+    }
+}
+
+fn corrupt(path: &Path, what: &str) -> LedgerError {
+    LedgerError::Corrupt {
+        path: path.to_path_buf(),
+        message: format!("unexpected column type for {what}"),
+    }
+}
+
+fn array_to_values(a: &dyn Array, kind: FieldKind, path: &Path) -> Result<Values, LedgerError> {
+    Ok(match kind {
+        FieldKind::Text => {
+            if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+                let vals = d
+                    .values()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| corrupt(path, "text dictionary"))?;
+                let dict: Vec<String> =
+                    (0..vals.len()).map(|i| vals.value(i).to_string()).collect();
+                let keys = d.keys();
+                let codes = (0..keys.len())
+                    .map(|i| {
+                        if keys.is_null(i) {
+                            NULL_TEXT
+                        } else {
+                            keys.value(i) as u32
+                        }
+                    })
+                    .collect();
+                Values::Text { dict, codes }
+            } else if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
+                let mut b = ValuesBuilder::new(FieldKind::Text);
+                for i in 0..s.len() {
+                    if s.is_null(i) {
+                        b.push(&Value::Null)
+                    } else {
+                        b.push(&Value::Text(s.value(i).to_string()))
+                    }
+                }
+                b.finish()
+            } else {
+                return Err(corrupt(path, "text value"));
+            }
+        }
+        FieldKind::Number => {
+            let n = a
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| corrupt(path, "number value"))?;
+            Values::Number(
+                (0..n.len())
+                    .map(|i| if n.is_null(i) { f64::NAN } else { n.value(i) })
+                    .collect(),
+            )
+        }
+        FieldKind::Date => {
+            let d = a
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .ok_or_else(|| corrupt(path, "date value"))?;
+            Values::Date(
+                (0..d.len())
+                    .map(|i| if d.is_null(i) { NULL_DATE } else { d.value(i) })
+                    .collect(),
+            )
+        }
+        FieldKind::Bool => {
+            let b = a
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .ok_or_else(|| corrupt(path, "bool value"))?;
+            Values::Bool(
+                (0..b.len())
+                    .map(|i| {
+                        if b.is_null(i) {
+                            NULL_BOOL
+                        } else {
+                            u8::from(b.value(i))
+                        }
+                    })
+                    .collect(),
+            )
+        }
+    })
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, LedgerError> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| corrupt(path, name))
+}
+
+impl Store {
+    /// Create a new, empty ledger in `root` (the workspace folder). Fails if one exists.
+    pub fn init(root: &Path) -> Result<Store, LedgerError> {
+        let store = Store {
+            root: root.to_path_buf(),
+        };
+        if store.current_path().exists() {
+            return Err(LedgerError::Invalid(format!(
+                "{} already holds a pipewise workspace",
+                root.display()
+            )));
+        }
+        for d in ["manifests", "segments", "tables"] {
+            let p = store.ledger_dir().join(d);
+            std::fs::create_dir_all(&p).map_err(|e| LedgerError::io(&p, e))?;
+        }
+        store.write_manifest(&Manifest::empty())?;
+        Ok(store)
+    }
+
+    /// Open an existing workspace.
+    pub fn open(root: &Path) -> Result<Store, LedgerError> {
+        let store = Store {
+            root: root.to_path_buf(),
+        };
+        if !store.current_path().exists() {
+            return Err(LedgerError::NotAWorkspace {
+                path: root.to_path_buf(),
+            });
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn ledger_dir(&self) -> PathBuf {
+        self.root.join("ledger")
+    }
+
+    fn current_path(&self) -> PathBuf {
+        self.ledger_dir().join("CURRENT")
+    }
+
+    fn write_manifest(&self, m: &Manifest) -> Result<(), LedgerError> {
+        let name = format!("v{:06}.json", m.version);
+        let path = self.ledger_dir().join("manifests").join(&name);
+        let json = serde_json::to_vec_pretty(m)
+            .map_err(|e| LedgerError::Invalid(format!("manifest: {e}")))?;
+        write_atomic(&path, &json)?;
+        // The commit point: CURRENT names the new manifest only once it is complete.
+        write_atomic(&self.current_path(), format!("{name}\n").as_bytes())
+    }
+
+    /// The manifest `CURRENT` names.
+    pub fn manifest(&self) -> Result<Manifest, LedgerError> {
+        let cur = self.current_path();
+        let name = std::fs::read_to_string(&cur).map_err(|e| LedgerError::io(&cur, e))?;
+        let path = self.ledger_dir().join("manifests").join(name.trim());
+        let bytes = std::fs::read(&path).map_err(|e| LedgerError::io(&path, e))?;
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| LedgerError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if m.format > FORMAT {
+            return Err(LedgerError::NewerFormat {
+                path,
+                found: m.format,
+                supported: FORMAT,
+            });
+        }
+        Ok(m)
+    }
+
+    /// Load the ledger. `fields`: only these fields (all when `None`);
+    /// `with_old`: also load the sources' claimed old values.
+    pub fn load(&self, fields: Option<&[Field]>, with_old: bool) -> Result<EventLog, LedgerError> {
+        let m = self.manifest()?;
+        self.load_manifest(&m, fields, with_old)
+    }
+
+    pub fn load_manifest(
+        &self,
+        m: &Manifest,
+        fields: Option<&[Field]>,
+        with_old: bool,
+    ) -> Result<EventLog, LedgerError> {
+        let mut log = EventLog {
+            next_seq: m.next_seq,
+            ..EventLog::default()
+        };
+        let mut keys = Keys::default();
+        let mut source_lookup: HashMap<String, u32> = HashMap::new();
+        for seg in &m.segments {
+            let dir = self.ledger_dir().join("segments").join(&seg.id);
+            if seg.new_keys > 0 {
+                let path = dir.join("keys.parquet");
+                for b in read_parquet(&path, None)? {
+                    let ids = col::<StringArray>(&b, "opportunity_id", &path)?;
+                    let created = col::<TimestampMicrosecondArray>(&b, "created_at", &path)?;
+                    let rec = col::<TimestampMicrosecondArray>(&b, "first_recorded_at", &path)?;
+                    for i in 0..b.num_rows() {
+                        keys.push(ids.value(i).to_string(), created.value(i), rec.value(i));
+                    }
+                }
+            }
+            for fname in seg.fields.keys() {
+                let Some(field) = Field::parse(fname) else {
+                    return Err(LedgerError::Corrupt {
+                        path: dir.clone(),
+                        message: format!("unknown field {fname:?} in manifest"),
+                    });
+                };
+                if let Some(want) = fields
+                    && !want.contains(&field)
+                {
+                    continue;
+                }
+                let path = dir.join(format!("{fname}.parquet"));
+                let mut cols = vec![
+                    "opportunity_key",
+                    "effective_at",
+                    "recorded_at",
+                    "seq",
+                    "source",
+                    "new_value",
+                ];
+                if with_old {
+                    cols.push("old_value");
+                }
+                let batches = read_parquet(&path, Some(&cols))?;
+                let kind = field.kind();
+                let entry = log
+                    .columns
+                    .entry(field.clone())
+                    .or_insert_with(|| FieldColumn {
+                        field: field.clone(),
+                        opp: Vec::new(),
+                        effective_at: Vec::new(),
+                        recorded_at: Vec::new(),
+                        seq: Vec::new(),
+                        source: Vec::new(),
+                        old: with_old.then(|| Values::empty(kind)),
+                        new: Values::empty(kind),
+                        offsets: Vec::new(),
+                    });
+                for b in batches {
+                    entry.opp.extend_from_slice(
+                        col::<UInt32Array>(&b, "opportunity_key", &path)?.values(),
+                    );
+                    entry.effective_at.extend_from_slice(
+                        col::<TimestampMicrosecondArray>(&b, "effective_at", &path)?.values(),
+                    );
+                    entry.recorded_at.extend_from_slice(
+                        col::<TimestampMicrosecondArray>(&b, "recorded_at", &path)?.values(),
+                    );
+                    entry
+                        .seq
+                        .extend_from_slice(col::<UInt64Array>(&b, "seq", &path)?.values());
+                    let src = col::<DictionaryArray<Int32Type>>(&b, "source", &path)?;
+                    let sv = src
+                        .values()
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .ok_or_else(|| corrupt(&path, "source"))?;
+                    let remap: Vec<u32> = (0..sv.len())
+                        .map(|i| {
+                            let s = sv.value(i);
+                            match source_lookup.get(s) {
+                                Some(&c) => c,
+                                None => {
+                                    let c = log.sources.len() as u32;
+                                    log.sources.push(s.to_string());
+                                    source_lookup.insert(s.to_string(), c);
+                                    c
+                                }
+                            }
+                        })
+                        .collect();
+                    entry
+                        .source
+                        .extend(src.keys().values().iter().map(|&k| remap[k as usize]));
+                    let new = b
+                        .column_by_name("new_value")
+                        .ok_or_else(|| corrupt(&path, "new_value"))?;
+                    entry
+                        .new
+                        .extend(&array_to_values(new.as_ref(), kind, &path)?);
+                    if let Some(old) = entry.old.as_mut() {
+                        let a = b
+                            .column_by_name("old_value")
+                            .ok_or_else(|| corrupt(&path, "old_value"))?;
+                        old.extend(&array_to_values(a.as_ref(), kind, &path)?);
+                    }
+                }
+            }
+        }
+        let n = keys.len();
+        for c in log.columns.values_mut() {
+            c.finish(n);
+        }
+        log.keys = keys;
+        Ok(log)
+    }
+
+    /// Read an entity table of the current version (empty when absent).
+    pub fn read_table(&self, name: &str) -> Result<Vec<RecordBatch>, LedgerError> {
+        let m = self.manifest()?;
+        match m.tables.get(name) {
+            Some(t) => read_parquet(&self.ledger_dir().join(&t.path), None),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Append a commit on top of `base`, which must still be the current
+    /// version. Events identical to one already in the ledger (same
+    /// opportunity, field, effective time and new value) are skipped, so
+    /// landing the same data twice adds nothing.
+    pub fn commit(
+        &self,
+        base: &Manifest,
+        mut commit: Commit,
+    ) -> Result<CommitSummary, LedgerError> {
+        let current = self.manifest()?;
+        if current.version != base.version {
+            return Err(LedgerError::Invalid(format!(
+                "the workspace changed while this command ran (version {} is now {}); run it again",
+                base.version, current.version
+            )));
+        }
+        self.remove_orphans(&current);
+        let version = base.version + 1;
+        let mut m = current.clone();
+        m.version = version;
+
+        // Existing events, for de-duplication.
+        let existing = if commit.events.is_empty() {
+            EventLog::default()
+        } else {
+            self.load_manifest(&current, None, false)?
+        };
+        let mut keys = existing.keys.clone();
+        if commit.events.is_empty() {
+            // keys are needed to skip known ids even without events
+            keys = self.load_manifest(&current, Some(&[]), false)?.keys;
+        }
+        let base_keys = keys.len();
+
+        // Assign keys: declared opportunities first, then any referenced only by events.
+        let mut first_rec: HashMap<&str, Timestamp> = HashMap::new();
+        let mut first_eff: HashMap<&str, Timestamp> = HashMap::new();
+        for e in &commit.events {
+            let r = first_rec
+                .entry(e.opportunity_id.as_str())
+                .or_insert(e.recorded_at);
+            *r = (*r).min(e.recorded_at);
+            let f = first_eff
+                .entry(e.opportunity_id.as_str())
+                .or_insert(e.effective_at);
+            *f = (*f).min(e.effective_at);
+        }
+        let mut new_keys: Vec<u32> = Vec::new();
+        for o in &commit.new_opportunities {
+            if keys.key(&o.id).is_none() {
+                let rec = first_rec
+                    .get(o.id.as_str())
+                    .copied()
+                    .unwrap_or(o.created_at);
+                new_keys.push(keys.push(o.id.clone(), o.created_at, rec));
+            }
+        }
+        for e in &commit.events {
+            if keys.key(&e.opportunity_id).is_none() {
+                let id = e.opportunity_id.as_str();
+                let created = first_eff.get(id).copied().unwrap_or(e.effective_at);
+                let rec = first_rec.get(id).copied().unwrap_or(e.recorded_at);
+                new_keys.push(keys.push(e.opportunity_id.clone(), created, rec));
+            }
+        }
+
+        // De-duplicate and split by field.
+        struct Building {
+            opp: Vec<u32>,
+            eff: Vec<i64>,
+            rec: Vec<i64>,
+            seq: Vec<u64>,
+            src: Vec<String>,
+            old: ValuesBuilder,
+            new: ValuesBuilder,
+        }
+        let mut building: BTreeMap<Field, Building> = BTreeMap::new();
+        let mut seen: HashSet<(u32, String, i64, String)> = HashSet::new();
+        let mut seq = current.next_seq;
+        let mut dup = 0u64;
+        let events = std::mem::take(&mut commit.events);
+        for e in &events {
+            let key = keys.key(&e.opportunity_id).unwrap_or(0);
+            let canon = e
+                .new_value
+                .to_canonical_string()
+                .unwrap_or_else(|| "\u{0}".into());
+            if !seen.insert((key, e.field.name().into_owned(), e.effective_at, canon)) {
+                dup += 1;
+                continue;
+            }
+            if let Some(c) = existing.column(&e.field)
+                && c.run(key).any(|i| {
+                    c.effective_at[i] == e.effective_at && c.new.get(i).same_as(&e.new_value)
+                })
+            {
+                dup += 1;
+                continue;
+            }
+            let kind = e.field.kind();
+            let b = building.entry(e.field.clone()).or_insert_with(|| Building {
+                opp: Vec::new(),
+                eff: Vec::new(),
+                rec: Vec::new(),
+                seq: Vec::new(),
+                src: Vec::new(),
+                old: ValuesBuilder::new(kind),
+                new: ValuesBuilder::new(kind),
+            });
+            b.opp.push(key);
+            b.eff.push(e.effective_at);
+            b.rec.push(e.recorded_at);
+            b.seq.push(seq);
+            seq += 1;
+            b.src.push(e.source.clone());
+            b.old.push(&e.old_value);
+            b.new.push(&e.new_value);
+        }
+        let added = seq - current.next_seq;
+
+        let seg_id = format!("s{version:06}");
+        let seg_dir = self.ledger_dir().join("segments").join(&seg_id);
+        let mut seg = SegmentInfo {
+            id: seg_id.clone(),
+            fields: BTreeMap::new(),
+            new_keys: new_keys.len() as u64,
+        };
+        if added > 0 || !new_keys.is_empty() {
+            std::fs::create_dir_all(&seg_dir).map_err(|e| LedgerError::io(&seg_dir, e))?;
+        }
+        if !new_keys.is_empty() {
+            let ids: Vec<&str> = new_keys.iter().map(|&k| keys.id(k)).collect();
+            let batch = RecordBatch::try_new(
+                keys_schema(),
+                vec![
+                    Arc::new(UInt32Array::from(new_keys.clone())),
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(
+                        TimestampMicrosecondArray::from(
+                            new_keys
+                                .iter()
+                                .map(|&k| keys.created_at[k as usize])
+                                .collect::<Vec<_>>(),
+                        )
+                        .with_timezone("UTC"),
+                    ),
+                    Arc::new(
+                        TimestampMicrosecondArray::from(
+                            new_keys
+                                .iter()
+                                .map(|&k| keys.first_recorded_at[k as usize])
+                                .collect::<Vec<_>>(),
+                        )
+                        .with_timezone("UTC"),
+                    ),
+                ],
+            )
+            .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+            write_parquet(&seg_dir.join("keys.parquet"), keys_schema(), &[batch])?;
+        }
+        for (field, b) in building {
+            let kind = field.kind();
+            let mut colm = FieldColumn {
+                field: field.clone(),
+                opp: b.opp,
+                effective_at: b.eff,
+                recorded_at: b.rec,
+                seq: b.seq,
+                source: Vec::new(),
+                old: Some(b.old.finish()),
+                new: b.new.finish(),
+                offsets: Vec::new(),
+            };
+            let mut src_dict: Vec<String> = Vec::new();
+            let mut src_lookup: HashMap<&str, u32> = HashMap::new();
+            for s in &b.src {
+                let c = *src_lookup.entry(s.as_str()).or_insert_with(|| {
+                    src_dict.push(s.clone());
+                    (src_dict.len() - 1) as u32
+                });
+                colm.source.push(c);
+            }
+            colm.finish(keys.len());
+            let n = colm.len();
+            let source_arr = values_to_array(&Values::Text {
+                dict: src_dict,
+                codes: colm.source.clone(),
+            });
+            let batch = RecordBatch::try_new(
+                field_file_schema(kind),
+                vec![
+                    Arc::new(UInt32Array::from(colm.opp.clone())),
+                    Arc::new(
+                        TimestampMicrosecondArray::from(colm.effective_at.clone())
+                            .with_timezone("UTC"),
+                    ),
+                    Arc::new(
+                        TimestampMicrosecondArray::from(colm.recorded_at.clone())
+                            .with_timezone("UTC"),
+                    ),
+                    Arc::new(UInt64Array::from(colm.seq.clone())),
+                    source_arr,
+                    values_to_array(colm.old.as_ref().unwrap_or(&Values::empty(kind))),
+                    values_to_array(&colm.new),
+                ],
+            )
+            .map_err(|e| LedgerError::Invalid(format!("{field}: {e}")))?;
+            let name = field.name().into_owned();
+            write_parquet(
+                &seg_dir.join(format!("{name}.parquet")),
+                field_file_schema(kind),
+                &[batch],
+            )?;
+            seg.fields.insert(name, n as u64);
+        }
+        if added > 0 || !new_keys.is_empty() {
+            m.segments.push(seg);
+        }
+        m.next_seq = seq;
+        m.key_count = keys.len() as u64;
+
+        if !commit.tables.is_empty() {
+            let tdir = self
+                .ledger_dir()
+                .join("tables")
+                .join(format!("v{version:06}"));
+            std::fs::create_dir_all(&tdir).map_err(|e| LedgerError::io(&tdir, e))?;
+            for (name, schema, batches) in &commit.tables {
+                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                write_parquet(
+                    &tdir.join(format!("{name}.parquet")),
+                    schema.clone(),
+                    batches,
+                )?;
+                m.tables.insert(
+                    name.clone(),
+                    TableInfo {
+                        path: format!("tables/v{version:06}/{name}.parquet"),
+                        rows: rows as u64,
+                    },
+                );
+            }
+        }
+        if let Some(mut rec) = commit.ingest.take() {
+            rec.events_added = added;
+            rec.events_duplicate = dup;
+            m.ingests.push(rec);
+        }
+        self.write_manifest(&m)?;
+        tracing::debug!(version, added, dup, "ledger commit");
+        Ok(CommitSummary {
+            version,
+            events_added: added,
+            events_duplicate: dup,
+            opportunities_added: (keys.len() - base_keys) as u64,
+        })
+    }
+
+    /// Remove files an interrupted commit left behind (never referenced by a manifest).
+    fn remove_orphans(&self, m: &Manifest) {
+        let next = m.version + 1;
+        for p in [
+            self.ledger_dir()
+                .join("segments")
+                .join(format!("s{next:06}")),
+            self.ledger_dir().join("tables").join(format!("v{next:06}")),
+        ] {
+            if p.exists() {
+                tracing::warn!(path = %p.display(), "removing files of an interrupted commit");
+                let _ = std::fs::remove_dir_all(&p);
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Ledger integration tests: as-of against a naive replay, commits, idempotency, crash safety.
+
+use pipewise_ledger::asof::{self, Cut, GroupBy};
+use pipewise_ledger::{NewOpportunity, Store};
+use pipewise_model::{Field, OpportunityEvent, SalesProcess, Value};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+
+const DAY: i64 = 86_400_000_000;
+const STAGES: [&str; 5] = [
+    "Qualification",
+    "Discovery",
+    "Proposal",
+    "Closed Won",
+    "Closed Lost",
+];
+
+#[derive(Debug, Clone)]
+struct Gen {
+    opp: u8,
+    field: u8,
+    value: u8,
+    eff_day: i64,
+    lag: i64,
+}
+
+fn to_event(g: &Gen) -> OpportunityEvent {
+    let (field, value) = match g.field {
+        0 => (
+            Field::Stage,
+            Value::Text(STAGES[g.value as usize % STAGES.len()].into()),
+        ),
+        1 => (Field::Amount, Value::Number(f64::from(g.value) * 1000.0)),
+        2 => (Field::CloseDate, Value::Date(20_000 + i32::from(g.value))),
+        _ => (Field::IsDeleted, Value::Bool(g.value.is_multiple_of(3))),
+    };
+    OpportunityEvent {
+        opportunity_id: format!("O{}", g.opp),
+        field,
+        old_value: Value::Null,
+        new_value: value,
+        effective_at: g.eff_day * DAY / 2,
+        recorded_at: g.eff_day * DAY / 2 + g.lag * DAY / 2,
+        source: "test".into(),
+    }
+}
+
+/// The reference: a plain list of landed events, replayed by filtering and sorting.
+#[derive(Default)]
+struct Naive {
+    landed: Vec<OpportunityEvent>, // in landing (seq) order
+    created: BTreeMap<String, i64>,
+    first_rec: BTreeMap<String, i64>,
+}
+
+impl Naive {
+    fn land(&mut self, batch: &[OpportunityEvent], created: &BTreeMap<String, i64>) {
+        let mut rec: BTreeMap<String, i64> = BTreeMap::new();
+        for e in batch {
+            let r = rec.entry(e.opportunity_id.clone()).or_insert(e.recorded_at);
+            *r = (*r).min(e.recorded_at);
+        }
+        for (id, c) in created {
+            if !self.created.contains_key(id) {
+                self.created.insert(id.clone(), *c);
+                self.first_rec
+                    .insert(id.clone(), rec.get(id).copied().unwrap_or(*c));
+            }
+        }
+        let mut seen: HashSet<(String, String, i64, Option<String>)> = self
+            .landed
+            .iter()
+            .map(|e| {
+                (
+                    e.opportunity_id.clone(),
+                    e.field.name().into_owned(),
+                    e.effective_at,
+                    e.new_value.to_canonical_string(),
+                )
+            })
+            .collect();
+        for e in batch {
+            let k = (
+                e.opportunity_id.clone(),
+                e.field.name().into_owned(),
+                e.effective_at,
+                e.new_value.to_canonical_string(),
+            );
+            if seen.insert(k) {
+                self.landed.push(e.clone());
+            }
+        }
+    }
+
+    fn state(&self, cut: Cut) -> BTreeMap<String, BTreeMap<Field, Value>> {
+        let mut out = BTreeMap::new();
+        for (id, &created) in &self.created {
+            if created > cut.effective || cut.recorded.is_some_and(|r| self.first_rec[id] > r) {
+                continue;
+            }
+            let mut evs: Vec<(usize, &OpportunityEvent)> = self
+                .landed
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| &e.opportunity_id == id && e.effective_at <= cut.effective)
+                .filter(|(_, e)| cut.recorded.is_none_or(|r| e.recorded_at <= r))
+                .collect();
+            evs.sort_by_key(|(seq, e)| (e.effective_at, *seq));
+            let mut vals = BTreeMap::new();
+            for (_, e) in evs {
+                vals.insert(e.field.clone(), e.new_value.clone());
+            }
+            if vals.get(&Field::IsDeleted) == Some(&Value::Bool(true)) {
+                continue;
+            }
+            out.insert(id.clone(), vals);
+        }
+        out
+    }
+}
+
+fn gen_strategy() -> impl Strategy<Value = Vec<Vec<Gen>>> {
+    let g = (0u8..6, 0u8..4, 0u8..10, 0i64..24, 0i64..6).prop_map(
+        |(opp, field, value, eff_day, lag)| Gen {
+            opp,
+            field,
+            value,
+            eff_day,
+            lag,
+        },
+    );
+    prop::collection::vec(prop::collection::vec(g, 0..25), 1..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn as_of_matches_naive_replay(batches in gen_strategy(), cut_days in prop::collection::vec(-1i64..30, 1..6)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let mut naive = Naive::default();
+        for batch in &batches {
+            let events: Vec<OpportunityEvent> = batch.iter().map(to_event).collect();
+            // each opportunity is created at its earliest event in the batch that first mentions it
+            let mut created: BTreeMap<String, i64> = BTreeMap::new();
+            for e in &events {
+                let c = created.entry(e.opportunity_id.clone()).or_insert(e.effective_at);
+                *c = (*c).min(e.effective_at);
+            }
+            let news = created.iter().map(|(id, c)| NewOpportunity { id: id.clone(), created_at: *c }).collect();
+            let m = store.manifest().unwrap();
+            store.commit(&m, pipewise_ledger::store_commit(news, events.clone())).unwrap();
+            naive.land(&events, &created);
+        }
+        let log = store.load(None, true).unwrap();
+        let process = SalesProcess::default_process();
+        for d in cut_days {
+            for cut in [Cut::at(d * DAY / 2), Cut::known_at(d * DAY / 2)] {
+                let want = naive.state(cut);
+                let got: BTreeMap<String, BTreeMap<Field, Value>> = asof::states(&log, cut)
+                    .into_iter()
+                    .map(|s| (s.id, s.values))
+                    .collect();
+                prop_assert_eq!(&got, &want, "cut {:?}", cut);
+                // grouped totals agree with the per-opportunity states
+                let totals = &asof::totals(&log, &process, &GroupBy::Stage, &[cut], false)[0];
+                let mut naive_totals: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+                for vals in want.values() {
+                    let stage = match vals.get(&Field::Stage) {
+                        Some(Value::Text(s)) => s.clone(),
+                        _ => "(none)".into(),
+                    };
+                    let amount = vals.get(&Field::Amount).and_then(Value::as_number).unwrap_or(0.0);
+                    let t = naive_totals.entry(stage).or_default();
+                    t.0 += 1;
+                    t.1 += amount;
+                }
+                let got_totals: BTreeMap<String, (u64, f64)> =
+                    totals.iter().map(|t| (t.group.clone(), (t.count, t.amount))).collect();
+                prop_assert_eq!(got_totals, naive_totals);
+            }
+        }
+    }
+}
+
+fn ev(id: &str, field: Field, v: Value, eff: i64) -> OpportunityEvent {
+    OpportunityEvent {
+        opportunity_id: id.into(),
+        field,
+        old_value: Value::Null,
+        new_value: v,
+        effective_at: eff,
+        recorded_at: eff,
+        source: "t".into(),
+    }
+}
+
+#[test]
+fn same_data_twice_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let events = vec![
+        ev("A", Field::Stage, Value::Text("Discovery".into()), DAY),
+        ev("A", Field::Amount, Value::Number(100.0), DAY),
+        ev("A", Field::Stage, Value::Text("Proposal".into()), 2 * DAY),
+    ];
+    let news = vec![NewOpportunity {
+        id: "A".into(),
+        created_at: DAY,
+    }];
+    let m = store.manifest().unwrap();
+    let s1 = store
+        .commit(
+            &m,
+            pipewise_ledger::store_commit(news.clone(), events.clone()),
+        )
+        .unwrap();
+    assert_eq!(
+        (s1.events_added, s1.events_duplicate, s1.opportunities_added),
+        (3, 0, 1)
+    );
+    let before = store.load(None, true).unwrap().dump();
+    let m = store.manifest().unwrap();
+    let s2 = store
+        .commit(&m, pipewise_ledger::store_commit(news, events))
+        .unwrap();
+    assert_eq!(
+        (s2.events_added, s2.events_duplicate, s2.opportunities_added),
+        (0, 3, 0)
+    );
+    assert_eq!(store.load(None, true).unwrap().dump(), before);
+}
+
+#[test]
+fn interrupted_commit_leaves_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let m = store.manifest().unwrap();
+    store
+        .commit(
+            &m,
+            pipewise_ledger::store_commit(
+                vec![],
+                vec![ev("A", Field::Amount, Value::Number(5.0), DAY)],
+            ),
+        )
+        .unwrap();
+    let good = store.load(None, true).unwrap().dump();
+    // Simulate a crash after the segment and manifest of version 2 were written
+    // but before CURRENT was swapped: garbage files, CURRENT untouched.
+    let seg = dir.path().join("ledger/segments/s000002");
+    std::fs::create_dir_all(&seg).unwrap();
+    std::fs::write(seg.join("amount.parquet"), b"half a file").unwrap();
+    std::fs::write(dir.path().join("ledger/manifests/v000002.json.tmp"), b"{").unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.manifest().unwrap().version, 1);
+    assert_eq!(store.load(None, true).unwrap().dump(), good);
+    // the next commit cleans up and succeeds
+    let m = store.manifest().unwrap();
+    store
+        .commit(
+            &m,
+            pipewise_ledger::store_commit(
+                vec![],
+                vec![ev("A", Field::Amount, Value::Number(6.0), 2 * DAY)],
+            ),
+        )
+        .unwrap();
+    assert_eq!(store.load(None, true).unwrap().event_count(), 2);
+}
+
+#[test]
+fn changes_are_half_open_and_ordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let m = store.manifest().unwrap();
+    let events = vec![
+        ev("B", Field::Stage, Value::Text("Discovery".into()), 3 * DAY),
+        ev("A", Field::Stage, Value::Text("Discovery".into()), DAY),
+        ev("A", Field::Amount, Value::Number(1.0), 2 * DAY),
+        ev("A", Field::Stage, Value::Text("Proposal".into()), 3 * DAY),
+    ];
+    store
+        .commit(&m, pipewise_ledger::store_commit(vec![], events))
+        .unwrap();
+    let log = store.load(None, true).unwrap();
+    let ch = asof::changes(&log, DAY, 3 * DAY);
+    let got: Vec<(String, String, i64)> = ch
+        .iter()
+        .map(|(_, e)| {
+            (
+                e.opportunity_id.clone(),
+                e.field.name().into_owned(),
+                e.effective_at / DAY,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("A".to_string(), "amount".to_string(), 2),
+            ("B".to_string(), "stage".to_string(), 3),
+            ("A".to_string(), "stage".to_string(), 3),
+        ]
+    );
+}
+
+#[test]
+fn opening_a_non_workspace_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("pipewise init"), "{err}");
+}
