@@ -6,7 +6,8 @@ use arrow_array::{
     Array, ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray, UInt32Array,
 };
-use arrow_schema::{ArrowError, SchemaRef};
+pub use arrow_schema::ArrowError;
+use arrow_schema::SchemaRef;
 use pipewise_model::{Account, Activity, Lead, LeadEvent, Quota, User, schema};
 use std::collections::HashMap;
 use std::sync::Arc;
