@@ -1,5 +1,7 @@
 //! Ledger integration tests: as-of against a naive replay, commits, idempotency, crash safety.
 
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
 use pipewise_ledger::asof::{self, Cut, GroupBy};
 use pipewise_ledger::{NewOpportunity, Store};
 use pipewise_model::{Field, OpportunityEvent, SalesProcess, Value};

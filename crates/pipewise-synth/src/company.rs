@@ -631,10 +631,7 @@ fn make_quotas(
         let mut v = Vec::new();
         let s = naive_from_date(start_day);
         let (mut y, mut q) = (s.year(), (s.month() - 1) / 3 + 1);
-        loop {
-            let Some((a, b)) = calendar_quarter_bounds(y, q) else {
-                break;
-            };
+        while let Some((a, b)) = calendar_quarter_bounds(y, q) {
             if a > end_day {
                 break;
             }

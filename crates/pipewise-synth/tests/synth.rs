@@ -1,5 +1,7 @@
 //! The synthetic company is deterministic and shows the behaviours the issue asks for.
 
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
 use pipewise_model::{Direction, Field, SalesProcess, Value};
 use pipewise_synth::{Config, Size, generate};
 

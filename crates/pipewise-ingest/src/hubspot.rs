@@ -1,0 +1,1 @@
+//! `pipewise ingest hubspot DIR` (not yet implemented).

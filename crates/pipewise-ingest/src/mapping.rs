@@ -1,0 +1,1 @@
+//! `pipewise ingest csv DIR --mapping FILE.toml` (not yet implemented).

@@ -1,0 +1,252 @@
+//! Quarantine records, per-file tallies and the data-quality report.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Every check an ingest runs. Checks that *quarantine* keep the row out of
+/// the ledger; checks that *flag* land the row and report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    // quarantined
+    MalformedRow,
+    MissingRequired,
+    UnparsableDate,
+    UnparsableNumber,
+    UnparsableBool,
+    NegativeAmount,
+    UnknownStage,
+    DuplicateRow,
+    DuplicateId,
+    FutureDated,
+    // flagged (landed)
+    CloseBeforeCreated,
+    OrphanReference,
+    OrphanHistory,
+    StageOutcomeMismatch,
+    HistoryBeforeCreated,
+    HistoryCurrentMismatch,
+    HistoryStartsAfterCreated,
+    ValueMapped,
+    UnknownFieldInHistory,
+}
+
+impl Reason {
+    pub fn quarantines(self) -> bool {
+        matches!(
+            self,
+            Reason::MalformedRow
+                | Reason::MissingRequired
+                | Reason::UnparsableDate
+                | Reason::UnparsableNumber
+                | Reason::UnparsableBool
+                | Reason::NegativeAmount
+                | Reason::UnknownStage
+                | Reason::DuplicateRow
+                | Reason::DuplicateId
+                | Reason::FutureDated
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MalformedRow => "malformed_row",
+            Reason::MissingRequired => "missing_required",
+            Reason::UnparsableDate => "unparsable_date",
+            Reason::UnparsableNumber => "unparsable_number",
+            Reason::UnparsableBool => "unparsable_bool",
+            Reason::NegativeAmount => "negative_amount",
+            Reason::UnknownStage => "unknown_stage",
+            Reason::DuplicateRow => "duplicate_row",
+            Reason::DuplicateId => "duplicate_id",
+            Reason::FutureDated => "future_dated",
+            Reason::CloseBeforeCreated => "close_before_created",
+            Reason::OrphanReference => "orphan_reference",
+            Reason::OrphanHistory => "orphan_history",
+            Reason::StageOutcomeMismatch => "stage_outcome_mismatch",
+            Reason::HistoryBeforeCreated => "history_before_created",
+            Reason::HistoryCurrentMismatch => "history_current_mismatch",
+            Reason::HistoryStartsAfterCreated => "history_starts_after_created",
+            Reason::ValueMapped => "value_mapped",
+            Reason::UnknownFieldInHistory => "unknown_field_in_history",
+        }
+    }
+
+    /// What pipewise did about it, for the report.
+    pub fn action(self) -> &'static str {
+        match self {
+            r if r.quarantines() => "quarantined",
+            Reason::CloseBeforeCreated => "landed as given",
+            Reason::OrphanReference | Reason::OrphanHistory => "landed, reference left dangling",
+            Reason::StageOutcomeMismatch => {
+                "landed; the stage wins (is_won/is_closed follow the stage's configured outcome)"
+            }
+            Reason::HistoryBeforeCreated => {
+                "landed at the history time; the opportunity exists from its CreatedDate"
+            }
+            Reason::HistoryCurrentMismatch => {
+                "landed; the current record wins, appended as a change at the record's LastModifiedDate (or the ingest's --as-of)"
+            }
+            Reason::HistoryStartsAfterCreated => {
+                "landed; the earliest history values are taken as the values since creation"
+            }
+            Reason::ValueMapped => "value replaced as the mapping says",
+            Reason::UnknownFieldInHistory => "landed as a custom field",
+            _ => "",
+        }
+    }
+}
+
+/// One quarantined row (or, for flags, one reported row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuarantineRecord {
+    pub file: String,
+    /// 1-based line in the file; the header is line 1.
+    pub row: u64,
+    pub column: String,
+    pub raw_value: String,
+    pub reason: Reason,
+    /// A sentence saying what is wrong and, where it helps, how to fix it.
+    pub detail: String,
+}
+
+/// How one input file's rows were accounted for: `read = landed + quarantined`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FileTally {
+    pub file: String,
+    pub sha256: String,
+    pub read: u64,
+    pub landed: u64,
+    pub quarantined: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CheckResult {
+    pub count: u64,
+    pub action: String,
+    /// Up to five examples: `file:row column=value — detail`.
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completeness {
+    pub file: String,
+    pub column: String,
+    pub filled: u64,
+    pub rows: u64,
+}
+
+/// The data-quality report of one ingest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QualityReport {
+    pub ingest_id: String,
+    pub source: String,
+    pub as_of: String,
+    pub date_order: Option<String>,
+    pub files: Vec<FileTally>,
+    pub skipped_files: Vec<String>,
+    pub checks: BTreeMap<String, CheckResult>,
+    pub completeness: Vec<Completeness>,
+    pub notes: Vec<String>,
+    pub opportunities_added: u64,
+    pub events_added: u64,
+    pub events_duplicate: u64,
+}
+
+impl QualityReport {
+    /// Count a check, keeping a few examples.
+    pub fn record(&mut self, r: &QuarantineRecord) {
+        let e = self
+            .checks
+            .entry(r.reason.as_str().to_string())
+            .or_insert_with(|| CheckResult {
+                count: 0,
+                action: r.reason.action().to_string(),
+                examples: Vec::new(),
+            });
+        e.count += 1;
+        if e.examples.len() < 5 {
+            e.examples.push(format!(
+                "{}:{} {}={:?} — {}",
+                r.file, r.row, r.column, r.raw_value, r.detail
+            ));
+        }
+    }
+
+    pub fn reconciles(&self) -> bool {
+        self.files
+            .iter()
+            .all(|f| f.read == f.landed + f.quarantined)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()))
+    }
+
+    /// The human-readable report.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!(
+            "Data-quality report {} ({} ingest, as of {})\n",
+            self.ingest_id, self.source, self.as_of
+        ));
+        if let Some(o) = &self.date_order {
+            s.push_str(&format!("Date order: {o}\n"));
+        }
+        s.push_str("\nRows per file (read = landed + quarantined):\n");
+        for f in &self.files {
+            let ok = if f.read == f.landed + f.quarantined {
+                "ok"
+            } else {
+                "MISMATCH"
+            };
+            s.push_str(&format!(
+                "  {:<32} read {:>9}  landed {:>9}  quarantined {:>7}  {ok}\n",
+                f.file, f.read, f.landed, f.quarantined
+            ));
+        }
+        for f in &self.skipped_files {
+            s.push_str(&format!(
+                "  {f:<32} skipped (not an input of this connector or mapping)\n"
+            ));
+        }
+        s.push_str(&format!(
+            "\nLedger: {} opportunities added, {} events added, {} duplicate events skipped\n",
+            self.opportunities_added, self.events_added, self.events_duplicate
+        ));
+        if self.checks.is_empty() {
+            s.push_str("\nChecks: nothing to report\n");
+        } else {
+            s.push_str("\nChecks:\n");
+            for (name, c) in &self.checks {
+                s.push_str(&format!("  {name:<30} {:>8}  {}\n", c.count, c.action));
+                for e in &c.examples {
+                    s.push_str(&format!("      e.g. {e}\n"));
+                }
+            }
+        }
+        let low: Vec<&Completeness> = self
+            .completeness
+            .iter()
+            .filter(|c| c.rows > 0 && c.filled < c.rows)
+            .collect();
+        if !low.is_empty() {
+            s.push_str("\nCompleteness (columns with blanks):\n");
+            for c in low {
+                s.push_str(&format!(
+                    "  {:<28} {:<28} {:>6.1}% filled ({} of {})\n",
+                    c.file,
+                    c.column,
+                    100.0 * c.filled as f64 / c.rows as f64,
+                    c.filled,
+                    c.rows
+                ));
+            }
+        }
+        for n in &self.notes {
+            s.push_str(&format!("\nnote: {n}\n"));
+        }
+        s
+    }
+}

@@ -1,0 +1,1448 @@
+//! `pipewise ingest salesforce DIR`: a Salesforce Data Loader / Data Export
+//! folder, read with Salesforce's own object and column names.
+//!
+//! | file | lands in |
+//! |---|---|
+//! | `Opportunity.csv` | current values of each opportunity |
+//! | `OpportunityHistory.csv` | stage, amount, close date, probability, forecast category changes (full snapshot rows, diffed) |
+//! | `OpportunityFieldHistory.csv` | any other tracked field (Field, OldValue, NewValue) |
+//! | `User.csv`, `Account.csv`, `Lead.csv`, `LeadHistory.csv`, `Task.csv`, `Event.csv` | the entity tables |
+//!
+//! **Which field wins when the export contradicts itself** (each case is
+//! reported in the data-quality report):
+//! * `StageName` vs `IsWon`/`IsClosed`: the stage wins; won/closed follow the
+//!   stage's configured outcome in `pipewise.toml`.
+//! * History dated before `CreatedDate`: the history keeps its time; the
+//!   opportunity exists from `CreatedDate`.
+//! * History that starts after `CreatedDate`: the first history values are
+//!   taken as the values since creation.
+//! * Latest history ≠ the current record: the current record wins; the
+//!   difference lands as a change at `LastModifiedDate` (or `--as-of`).
+
+use crate::csvread::{RawFile, RawRow, read_file};
+use crate::draft::{Draft, HistEvent, Since};
+use crate::quality::Reason;
+use crate::values::{boolean, number};
+use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files};
+use pipewise_ledger::Store;
+use pipewise_model::{
+    Account, Activity, ActivityType, Direction, Field, ForecastCategory, Lead, LeadEvent,
+    LossReason, OpportunityType, Role, SalesProcess, StageOutcome, Timestamp, User, Value,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+const KNOWN: [&str; 9] = [
+    "Opportunity.csv",
+    "OpportunityHistory.csv",
+    "OpportunityFieldHistory.csv",
+    "User.csv",
+    "Account.csv",
+    "Lead.csv",
+    "LeadHistory.csv",
+    "Task.csv",
+    "Event.csv",
+];
+
+/// Ingest a Salesforce export folder.
+pub fn ingest(
+    store: &Store,
+    process: &SalesProcess,
+    dir: &Path,
+    opts: IngestOptions,
+) -> Result<IngestOutcome, IngestError> {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for p in list_files(dir, &["csv"])? {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(&name)) {
+            Some(k) => files.push(read_file(&p, k)?),
+            None => skipped.push(name),
+        }
+    }
+    if !files
+        .iter()
+        .any(|f| f.name == "Opportunity.csv" || f.name == "OpportunityHistory.csv")
+    {
+        return Err(IngestError::NoInput {
+            dir: dir.display().to_string(),
+            message: format!(
+                "no Opportunity.csv or OpportunityHistory.csv here; a Salesforce export folder holds some of: {}",
+                KNOWN.join(", ")
+            ),
+        });
+    }
+    let date_cols = |f: &RawFile| -> Vec<usize> {
+        let names: &[&str] = match f.name.as_str() {
+            "Opportunity.csv" => &["CreatedDate", "CloseDate", "LastModifiedDate"],
+            "OpportunityHistory.csv" => &["CreatedDate", "CloseDate"],
+            "OpportunityFieldHistory.csv" | "LeadHistory.csv" => &["CreatedDate"],
+            "User.csv" => &["Hire_Date__c", "HireDate"],
+            "Lead.csv" => &["CreatedDate", "ConvertedDate"],
+            "Task.csv" => &["CreatedDate", "ActivityDate"],
+            "Event.csv" => &["StartDateTime", "ActivityDateTime"],
+            _ => &[],
+        };
+        names.iter().filter_map(|n| f.column(n)).collect()
+    };
+    let job = crate::Job {
+        source: "salesforce",
+        files,
+        skipped,
+        date_columns: &date_cols,
+    };
+    crate::run(
+        store,
+        process,
+        job,
+        opts,
+        &mut |ctx: &mut Ctx<'_>, files: &[RawFile], draft: &mut Draft| {
+            let get = |n: &str| files.iter().find(|f| f.name == n);
+            let users: Option<HashSet<String>> = get("User.csv")
+                .map(|f| ingest_users(ctx, f, draft))
+                .transpose()?;
+            let accounts: Option<HashSet<String>> = get("Account.csv")
+                .map(|f| ingest_accounts(ctx, f, draft))
+                .transpose()?;
+            let refs = Refs { users, accounts };
+            let mut created: HashMap<String, Timestamp> = HashMap::new();
+            if let Some(f) = get("Opportunity.csv") {
+                ingest_opportunities(ctx, f, draft, &refs, &mut created)?;
+            }
+            let has_history = get("OpportunityHistory.csv").is_some();
+            if let Some(f) = get("OpportunityHistory.csv") {
+                ingest_history(ctx, f, draft, &created)?;
+            }
+            if let Some(f) = get("OpportunityFieldHistory.csv") {
+                ingest_field_history(ctx, f, draft, &created)?;
+            }
+            if has_history {
+                // With stage history, the snapshot fields' current values only
+                // reconcile against history (they are not "since creation").
+            }
+            if let Some(f) = get("Lead.csv") {
+                ingest_leads(ctx, f, get("LeadHistory.csv"), draft)?;
+            } else if let Some(f) = get("LeadHistory.csv") {
+                // history without leads: every row is an orphan, landed as lead events
+                ingest_leads_history_only(ctx, f, draft)?;
+            }
+            for n in ["Task.csv", "Event.csv"] {
+                if let Some(f) = get(n) {
+                    ingest_activities(ctx, f, draft)?;
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Parsed history rows of one opportunity: (time, line, values).
+type HistoryRows = Vec<(Timestamp, u64, Vec<(Field, Value)>)>;
+
+struct Refs {
+    users: Option<HashSet<String>>,
+    accounts: Option<HashSet<String>>,
+}
+
+fn role_from_title(title: &str) -> Role {
+    let t = title.to_ascii_lowercase();
+    if t.contains("chief")
+        || t.contains("cro")
+        || t.contains("president")
+        || t.starts_with("evp")
+        || t.contains("ceo")
+    {
+        Role::Exec
+    } else if t.contains("admin") {
+        Role::Admin
+    } else if t.contains("vp")
+        || t.contains("vice president")
+        || t.contains("director")
+        || t.contains("manager")
+        || t.contains("head")
+    {
+        Role::Manager
+    } else {
+        Role::Rep
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Seen ids: id → (line, fields) of the first occurrence. Returns true when the row is a duplicate (and quarantines it).
+fn duplicate(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    id_col: &str,
+    id: &str,
+    seen: &mut HashMap<String, (u64, Vec<String>)>,
+) -> bool {
+    match seen.get(id) {
+        Some((line, fields)) => {
+            if *fields == r.fields {
+                ctx.reject(
+                    f,
+                    r,
+                    id_col,
+                    id,
+                    Reason::DuplicateRow,
+                    format!("exact duplicate of line {line}"),
+                );
+            } else {
+                ctx.reject(
+                    f,
+                    r,
+                    id_col,
+                    id,
+                    Reason::DuplicateId,
+                    format!("{id_col} already used at line {line}; the first row is kept"),
+                );
+            }
+            true
+        }
+        None => {
+            seen.insert(id.to_string(), (r.line, r.fields.clone()));
+            false
+        }
+    }
+}
+
+fn ingest_users(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+) -> Result<HashSet<String>, IngestError> {
+    let id = f.require("Id", "User.csv must have the user Id column")?;
+    let [
+        name,
+        first,
+        last,
+        email,
+        title,
+        mgr,
+        dept,
+        div,
+        region,
+        hire,
+        ramp,
+        role,
+    ] = [
+        "Name",
+        "FirstName",
+        "LastName",
+        "Email",
+        "Title",
+        "ManagerId",
+        "Department",
+        "Division",
+        "Region__c",
+        "Hire_Date__c",
+        "Ramp_Months__c",
+        "Role__c",
+    ]
+    .map(|c| f.column(c));
+    let mut seen = HashMap::new();
+    let mut ids = HashSet::new();
+    for r in &f.rows {
+        let uid = cell(r, Some(id));
+        if uid.is_empty() {
+            ctx.reject(
+                f,
+                r,
+                "Id",
+                "",
+                Reason::MissingRequired,
+                "a user needs an Id",
+            );
+            continue;
+        }
+        if duplicate(ctx, f, r, "Id", uid, &mut seen) {
+            continue;
+        }
+        let hire_raw = cell(r, hire);
+        let hire_date = if hire_raw.is_empty() {
+            None
+        } else {
+            match ctx.parser.date(hire_raw) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    ctx.reject(f, r, "Hire_Date__c", hire_raw, Reason::UnparsableDate, e);
+                    continue;
+                }
+            }
+        };
+        let ramp_raw = cell(r, ramp);
+        let ramp_months = if ramp_raw.is_empty() {
+            None
+        } else {
+            match number(ramp_raw) {
+                Ok(v) if v >= 0.0 => Some(v.round() as u32),
+                _ => {
+                    ctx.reject(
+                        f,
+                        r,
+                        "Ramp_Months__c",
+                        ramp_raw,
+                        Reason::UnparsableNumber,
+                        "expected a number of months",
+                    );
+                    continue;
+                }
+            }
+        };
+        let full = match (cell(r, name), cell(r, first), cell(r, last)) {
+            (n, _, _) if !n.is_empty() => n.to_string(),
+            (_, a, b) => format!("{a} {b}").trim().to_string(),
+        };
+        let role = Role::parse(&cell(r, role).to_ascii_lowercase())
+            .unwrap_or_else(|| role_from_title(cell(r, title)));
+        draft.users.push(User {
+            id: uid.to_string(),
+            name: if full.is_empty() {
+                uid.to_string()
+            } else {
+                full
+            },
+            email: opt(cell(r, email)),
+            role,
+            manager_id: opt(cell(r, mgr)),
+            team: opt(cell(r, dept)),
+            segment: opt(cell(r, div)),
+            region: opt(cell(r, region)),
+            hire_date,
+            ramp_months,
+        });
+        ids.insert(uid.to_string());
+        ctx.landed(f);
+    }
+    for u in &draft.users {
+        if let Some(m) = &u.manager_id
+            && !ids.contains(m)
+        {
+            ctx.flag(
+                &f.name,
+                0,
+                "ManagerId",
+                m,
+                Reason::OrphanReference,
+                format!("user {} reports to {m}, who is not in User.csv", u.id),
+            );
+        }
+    }
+    Ok(ids)
+}
+
+fn ingest_accounts(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+) -> Result<HashSet<String>, IngestError> {
+    let id = f.require("Id", "Account.csv must have the account Id column")?;
+    let [name, industry, emp, rev, region, country, owner] = [
+        "Name",
+        "Industry",
+        "NumberOfEmployees",
+        "AnnualRevenue",
+        "Region__c",
+        "BillingCountry",
+        "OwnerId",
+    ]
+    .map(|c| f.column(c));
+    let custom: Vec<(usize, String)> = f
+        .headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.ends_with("__c") && h.as_str() != "Region__c")
+        .map(|(i, h)| (i, h.trim_end_matches("__c").to_ascii_lowercase()))
+        .collect();
+    let mut seen = HashMap::new();
+    let mut ids = HashSet::new();
+    'rows: for r in &f.rows {
+        let aid = cell(r, Some(id));
+        if aid.is_empty() {
+            ctx.reject(
+                f,
+                r,
+                "Id",
+                "",
+                Reason::MissingRequired,
+                "an account needs an Id",
+            );
+            continue;
+        }
+        if duplicate(ctx, f, r, "Id", aid, &mut seen) {
+            continue;
+        }
+        let mut nums = [None, None];
+        for (k, (col, label)) in [(emp, "NumberOfEmployees"), (rev, "AnnualRevenue")]
+            .into_iter()
+            .enumerate()
+        {
+            let raw = cell(r, col);
+            if !raw.is_empty() {
+                match number(raw) {
+                    Ok(v) if v >= 0.0 => nums[k] = Some(v),
+                    _ => {
+                        ctx.reject(
+                            f,
+                            r,
+                            label,
+                            raw,
+                            Reason::UnparsableNumber,
+                            "expected a non-negative number",
+                        );
+                        continue 'rows;
+                    }
+                }
+            }
+        }
+        let region_v = match cell(r, region) {
+            "" => cell(r, country),
+            v => v,
+        };
+        draft.accounts.push(Account {
+            id: aid.to_string(),
+            name: match cell(r, name) {
+                "" => aid.to_string(),
+                n => n.to_string(),
+            },
+            industry: opt(cell(r, industry)),
+            employees: nums[0].map(|v| v.round() as i64),
+            annual_revenue: nums[1],
+            region: opt(region_v),
+            owner_id: opt(cell(r, owner)),
+            custom: custom
+                .iter()
+                .filter(|(i, _)| !cell(r, Some(*i)).is_empty())
+                .map(|(i, n)| (n.clone(), cell(r, Some(*i)).to_string()))
+                .collect(),
+        });
+        ids.insert(aid.to_string());
+        ctx.landed(f);
+    }
+    Ok(ids)
+}
+
+/// Salesforce field name → canonical field.
+fn field_for(sf: &str) -> Option<Field> {
+    Some(match sf {
+        "StageName" | "Stage" => Field::Stage,
+        "Amount" => Field::Amount,
+        "CloseDate" => Field::CloseDate,
+        "Probability" => Field::Probability,
+        "ForecastCategoryName" | "ForecastCategory" => Field::ForecastCategory,
+        "Owner" | "OwnerId" | "OwnerAssignment" => Field::OwnerId,
+        "Name" | "Opportunity Name" => Field::Name,
+        "Account" | "AccountId" => Field::AccountId,
+        "Type" => Field::Type,
+        "LeadSource" => Field::Source,
+        "NextStep" => Field::NextStep,
+        "Next_Step_Date__c" => Field::NextStepDate,
+        "Loss_Reason__c" | "Reason_Lost__c" | "Closed_Lost_Reason__c" | "Loss_Reason" => {
+            Field::LossReason
+        }
+        "Segment__c" => Field::Segment,
+        "Has_Business_Case__c" => Field::HasBusinessCase,
+        "CurrencyIsoCode" => Field::Currency,
+        "IsDeleted" => Field::IsDeleted,
+        _ => return None,
+    })
+}
+
+fn custom_name(sf: &str) -> String {
+    sf.trim_end_matches("__c")
+        .to_ascii_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+}
+
+/// Parse one raw value for a field. `Ok(Value::Null)` for blanks.
+fn parse_value(ctx: &Ctx<'_>, field: &Field, raw: &str) -> Result<Value, (Reason, String)> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(if *field == Field::HasBusinessCase {
+            Value::Bool(false)
+        } else {
+            Value::Null
+        });
+    }
+    match field {
+        Field::Stage => match ctx.process.canonical_stage(raw) {
+            Some(s) => Ok(Value::Text(s.to_string())),
+            None => Err((
+                Reason::UnknownStage,
+                format!(
+                    "stage {raw:?} is not in pipewise.toml; add it as a stage or as an alias of one"
+                ),
+            )),
+        },
+        Field::ForecastCategory => match ForecastCategory::parse_loose(raw) {
+            Some(c) => Ok(Value::Text(c.as_str().into())),
+            None => Err((
+                Reason::MissingRequired,
+                format!(
+                    "forecast category {raw:?} is not Pipeline, Best Case, Commit, Closed or Omitted"
+                ),
+            )),
+        },
+        Field::Amount => match number(raw) {
+            Ok(v) if v < 0.0 => Err((Reason::NegativeAmount, "amounts cannot be negative".into())),
+            Ok(v) => Ok(Value::Number(v)),
+            Err(e) => Err((Reason::UnparsableNumber, e)),
+        },
+        Field::Probability => match number(raw) {
+            Ok(v) if (0.0..=100.0).contains(&v) => Ok(Value::Number(v)),
+            Ok(_) => Err((
+                Reason::UnparsableNumber,
+                "probability is a percentage 0-100".into(),
+            )),
+            Err(e) => Err((Reason::UnparsableNumber, e)),
+        },
+        Field::CloseDate | Field::NextStepDate => ctx
+            .parser
+            .date(raw)
+            .map(Value::Date)
+            .map_err(|e| (Reason::UnparsableDate, e)),
+        Field::HasBusinessCase | Field::IsDeleted => boolean(raw)
+            .map(Value::Bool)
+            .map_err(|e| (Reason::UnparsableBool, e)),
+        Field::LossReason => Ok(Value::Text(LossReason::parse_loose(raw).as_str().into())),
+        Field::Type => Ok(Value::Text(
+            OpportunityType::parse_loose(raw)
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_else(|| raw.to_string()),
+        )),
+        _ => Ok(Value::Text(raw.to_string())),
+    }
+}
+
+fn ingest_opportunities(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+    refs: &Refs,
+    created_out: &mut HashMap<String, Timestamp>,
+) -> Result<(), IngestError> {
+    let id = f.require("Id", "Opportunity.csv must have the opportunity Id column")?;
+    let created_col = f.require("CreatedDate", "every opportunity needs its CreatedDate")?;
+    let stage_col = f.require("StageName", "every opportunity needs its StageName")?;
+    let [is_won, is_closed, last_mod] =
+        ["IsWon", "IsClosed", "LastModifiedDate"].map(|c| f.column(c));
+    // Columns that become fields, with their "since" policy.
+    let mut fields: Vec<(usize, String, Field, Since)> = Vec::new();
+    for (i, h) in f.headers.iter().enumerate() {
+        if matches!(
+            h.as_str(),
+            "Id" | "CreatedDate"
+                | "IsWon"
+                | "IsClosed"
+                | "LastModifiedDate"
+                | "SystemModstamp"
+                | "ExpectedRevenue"
+        ) {
+            continue;
+        }
+        let field = match field_for(h) {
+            Some(fl) => fl,
+            None if h.ends_with("__c") => Field::Custom(custom_name(h)),
+            None => continue,
+        };
+        let since = match field {
+            Field::Stage
+            | Field::Amount
+            | Field::CloseDate
+            | Field::Probability
+            | Field::ForecastCategory
+            | Field::LossReason
+            | Field::NextStep
+            | Field::NextStepDate
+            | Field::HasBusinessCase
+            | Field::IsDeleted => Since::Snapshot,
+            _ => Since::Creation,
+        };
+        fields.push((i, h.clone(), field, since));
+    }
+    let _ = stage_col;
+    let mut seen = HashMap::new();
+    'rows: for r in &f.rows {
+        let oid = cell(r, Some(id));
+        if oid.is_empty() {
+            ctx.reject(
+                f,
+                r,
+                "Id",
+                "",
+                Reason::MissingRequired,
+                "an opportunity needs an Id",
+            );
+            continue;
+        }
+        if duplicate(ctx, f, r, "Id", oid, &mut seen) {
+            continue;
+        }
+        let created_raw = cell(r, Some(created_col));
+        let created = match ctx.parser.instant(created_raw) {
+            Ok(t) => t,
+            Err(e) => {
+                let reason = if created_raw.is_empty() {
+                    Reason::MissingRequired
+                } else {
+                    Reason::UnparsableDate
+                };
+                ctx.reject(f, r, "CreatedDate", created_raw, reason, e);
+                continue;
+            }
+        };
+        if created > ctx.as_of + pipewise_model::time::MICROS_PER_DAY {
+            ctx.reject(
+                f,
+                r,
+                "CreatedDate",
+                created_raw,
+                Reason::FutureDated,
+                "created after the ingest's --as-of time",
+            );
+            continue;
+        }
+        let mut values: Vec<(Field, Value, Since)> = Vec::new();
+        for (i, h, field, since) in &fields {
+            let raw = cell(r, Some(*i));
+            if *field == Field::Stage && raw.is_empty() {
+                ctx.reject(
+                    f,
+                    r,
+                    h,
+                    raw,
+                    Reason::MissingRequired,
+                    "every opportunity needs a StageName",
+                );
+                continue 'rows;
+            }
+            match parse_value(ctx, field, raw) {
+                Ok(v) => values.push((field.clone(), v, *since)),
+                Err((reason, detail)) => {
+                    ctx.reject(f, r, h, raw, reason, detail);
+                    continue 'rows;
+                }
+            }
+        }
+        let current_at = match cell(r, last_mod) {
+            "" => None,
+            raw => match ctx.parser.instant(raw) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    ctx.reject(f, r, "LastModifiedDate", raw, Reason::UnparsableDate, e);
+                    continue;
+                }
+            },
+        };
+        // Flags.
+        let stage = values
+            .iter()
+            .find(|(fl, _, _)| *fl == Field::Stage)
+            .and_then(|(_, v, _)| v.as_text().map(str::to_string));
+        if let Some(s) = &stage
+            && let Some(code) = ctx.process.stage_code(s)
+        {
+            let outcome = ctx.process.outcome(code);
+            for (col, want, label) in [
+                (is_won, outcome == StageOutcome::Won, "IsWon"),
+                (is_closed, outcome != StageOutcome::Open, "IsClosed"),
+            ] {
+                let raw = cell(r, col);
+                if let Ok(b) = boolean(raw)
+                    && b != want
+                {
+                    ctx.flag(
+                        &f.name,
+                        r.line,
+                        label,
+                        raw,
+                        Reason::StageOutcomeMismatch,
+                        format!("stage {s:?} says {label} = {want}"),
+                    );
+                }
+            }
+        }
+        if let Some((_, Value::Date(cd), _)) =
+            values.iter().find(|(fl, _, _)| *fl == Field::CloseDate)
+            && *cd < pipewise_model::time::date_of(created)
+        {
+            ctx.flag(
+                &f.name,
+                r.line,
+                "CloseDate",
+                &pipewise_model::time::format_date(*cd),
+                Reason::CloseBeforeCreated,
+                "close date is before the creation date",
+            );
+        }
+        for (field, set, label) in [
+            (Field::OwnerId, &refs.users, "OwnerId"),
+            (Field::AccountId, &refs.accounts, "AccountId"),
+        ] {
+            if let Some(set) = set
+                && let Some((_, Value::Text(v), _)) = values.iter().find(|(fl, _, _)| *fl == field)
+                && !set.contains(v)
+            {
+                ctx.flag(
+                    &f.name,
+                    r.line,
+                    label,
+                    v,
+                    Reason::OrphanReference,
+                    format!("{label} {v} is not in the export"),
+                );
+            }
+        }
+        let od = draft.opp(oid);
+        od.created_at = Some(created);
+        od.current_at = current_at;
+        od.origin = Some((f.name.clone(), r.line));
+        for (field, v, since) in values {
+            if field == Field::IsDeleted && v != Value::Bool(true) {
+                continue;
+            }
+            od.current.insert(field, (v, since));
+        }
+        created_out.insert(oid.to_string(), created);
+        ctx.landed(f);
+    }
+    Ok(())
+}
+
+fn ingest_history(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+    created: &HashMap<String, Timestamp>,
+) -> Result<(), IngestError> {
+    let opp_col = f.require(
+        "OpportunityId",
+        "OpportunityHistory.csv rows must name their OpportunityId",
+    )?;
+    let time_col = f.require(
+        "CreatedDate",
+        "OpportunityHistory.csv rows must have the CreatedDate of the change",
+    )?;
+    let cols: Vec<(usize, Field, &str)> = [
+        ("StageName", Field::Stage),
+        ("Amount", Field::Amount),
+        ("CloseDate", Field::CloseDate),
+        ("Probability", Field::Probability),
+        ("ForecastCategory", Field::ForecastCategory),
+        ("ForecastCategoryName", Field::ForecastCategory),
+    ]
+    .into_iter()
+    .filter_map(|(n, fl)| f.column(n).map(|i| (i, fl, n)))
+    .collect();
+    let deleted_col = f.column("IsDeleted");
+    let id_col = f.column("Id");
+    // Parse and validate each row; group valid rows per opportunity.
+    let mut per_opp: BTreeMap<String, HistoryRows> = BTreeMap::new();
+    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    'rows: for r in &f.rows {
+        let oid = cell(r, Some(opp_col));
+        if oid.is_empty() {
+            ctx.reject(
+                f,
+                r,
+                "OpportunityId",
+                "",
+                Reason::MissingRequired,
+                "a history row must name its opportunity",
+            );
+            continue;
+        }
+        // Exact duplicates (ignoring the row's own Id).
+        let key: Vec<String> = r
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != id_col)
+            .map(|(_, v)| v.trim().to_string())
+            .collect();
+        if !seen.insert(key) {
+            ctx.reject(
+                f,
+                r,
+                "OpportunityId",
+                oid,
+                Reason::DuplicateRow,
+                "the same history row appears earlier in the file",
+            );
+            continue;
+        }
+        if let Ok(true) = boolean(cell(r, deleted_col)) {
+            ctx.landed(f); // a deleted history row: accounted for, not replayed
+            continue;
+        }
+        let raw_t = cell(r, Some(time_col));
+        let t = match ctx.parser.instant(raw_t) {
+            Ok(t) => t,
+            Err(e) => {
+                let reason = if raw_t.is_empty() {
+                    Reason::MissingRequired
+                } else {
+                    Reason::UnparsableDate
+                };
+                ctx.reject(f, r, "CreatedDate", raw_t, reason, e);
+                continue;
+            }
+        };
+        if t > ctx.as_of + pipewise_model::time::MICROS_PER_DAY {
+            ctx.reject(
+                f,
+                r,
+                "CreatedDate",
+                raw_t,
+                Reason::FutureDated,
+                "the change is dated after the ingest's --as-of time",
+            );
+            continue;
+        }
+        let mut vals = Vec::new();
+        for (i, field, name) in &cols {
+            let raw = cell(r, Some(*i));
+            match parse_value(ctx, field, raw) {
+                Ok(v) => vals.push((field.clone(), v)),
+                Err((reason, detail)) => {
+                    ctx.reject(f, r, name, raw, reason, detail);
+                    continue 'rows;
+                }
+            }
+        }
+        per_opp
+            .entry(oid.to_string())
+            .or_default()
+            .push((t, r.line, vals));
+        ctx.landed(f);
+    }
+    for (oid, mut rows) in per_opp {
+        rows.sort_by_key(|(t, line, _)| (*t, *line));
+        let c = created.get(&oid).copied();
+        if c.is_none() {
+            ctx.flag(
+                &f.name,
+                rows[0].1,
+                "OpportunityId",
+                &oid,
+                Reason::OrphanHistory,
+                "history for an opportunity not in Opportunity.csv (or quarantined there)",
+            );
+        }
+        let mut prev: BTreeMap<Field, Value> = BTreeMap::new();
+        for (k, (t, line, vals)) in rows.iter().enumerate() {
+            let mut eff = *t;
+            if k == 0
+                && let Some(c) = c
+            {
+                if *t < c {
+                    ctx.flag(
+                        &f.name,
+                        *line,
+                        "CreatedDate",
+                        &pipewise_model::time::format_timestamp(*t),
+                        Reason::HistoryBeforeCreated,
+                        "history row dated before the opportunity's CreatedDate",
+                    );
+                } else if *t > c + 60_000_000 {
+                    ctx.flag(
+                        &f.name,
+                        *line,
+                        "CreatedDate",
+                        &pipewise_model::time::format_timestamp(*t),
+                        Reason::HistoryStartsAfterCreated,
+                        "the first history row is after CreatedDate",
+                    );
+                    eff = c;
+                }
+            }
+            for (field, v) in vals {
+                let old = prev.get(field).cloned().unwrap_or(Value::Null);
+                if k > 0 && old.same_as(v) {
+                    continue;
+                }
+                if k == 0 && v.is_null() {
+                    prev.insert(field.clone(), v.clone());
+                    continue;
+                }
+                let order = draft.next_order();
+                draft.opp(&oid).history.push(HistEvent {
+                    effective_at: eff,
+                    recorded_at: *t,
+                    field: field.clone(),
+                    old,
+                    new: v.clone(),
+                    source: "salesforce:OpportunityHistory".into(),
+                    order,
+                });
+                prev.insert(field.clone(), v.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn looks_like_sf_id(s: &str) -> bool {
+    (s.len() == 15 || s.len() == 18) && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn ingest_field_history(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+    created: &HashMap<String, Timestamp>,
+) -> Result<(), IngestError> {
+    let hint =
+        "OpportunityFieldHistory.csv has OpportunityId, CreatedDate, Field, OldValue, NewValue";
+    let opp_col = f.require("OpportunityId", hint)?;
+    let time_col = f.require("CreatedDate", hint)?;
+    let field_col = f.require("Field", hint)?;
+    let old_col = f.require("OldValue", hint)?;
+    let new_col = f.require("NewValue", hint)?;
+    let id_col = f.column("Id");
+    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    let mut orphans: HashSet<String> = HashSet::new();
+    for r in &f.rows {
+        let oid = cell(r, Some(opp_col));
+        let sf_field = cell(r, Some(field_col));
+        if oid.is_empty() || sf_field.is_empty() {
+            let (col, v) = if oid.is_empty() {
+                ("OpportunityId", oid)
+            } else {
+                ("Field", sf_field)
+            };
+            ctx.reject(
+                f,
+                r,
+                col,
+                v,
+                Reason::MissingRequired,
+                "a field-history row needs OpportunityId and Field",
+            );
+            continue;
+        }
+        let key: Vec<String> = r
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != id_col)
+            .map(|(_, v)| v.trim().to_string())
+            .collect();
+        if !seen.insert(key) {
+            ctx.reject(
+                f,
+                r,
+                "OpportunityId",
+                oid,
+                Reason::DuplicateRow,
+                "the same field-history row appears earlier in the file",
+            );
+            continue;
+        }
+        let raw_t = cell(r, Some(time_col));
+        let t = match ctx.parser.instant(raw_t) {
+            Ok(t) => t,
+            Err(e) => {
+                let reason = if raw_t.is_empty() {
+                    Reason::MissingRequired
+                } else {
+                    Reason::UnparsableDate
+                };
+                ctx.reject(f, r, "CreatedDate", raw_t, reason, e);
+                continue;
+            }
+        };
+        if t > ctx.as_of + pipewise_model::time::MICROS_PER_DAY {
+            ctx.reject(
+                f,
+                r,
+                "CreatedDate",
+                raw_t,
+                Reason::FutureDated,
+                "the change is dated after the ingest's --as-of time",
+            );
+            continue;
+        }
+        if matches!(
+            sf_field,
+            "created" | "opportunityCreatedFromLead" | "locked" | "unlocked" | "feedEvent"
+        ) {
+            ctx.landed(f); // bookkeeping rows Salesforce writes; nothing to replay
+            continue;
+        }
+        let field = match field_for(sf_field) {
+            Some(fl) => fl,
+            None => {
+                if !sf_field.ends_with("__c") {
+                    ctx.flag(
+                        &f.name,
+                        r.line,
+                        "Field",
+                        sf_field,
+                        Reason::UnknownFieldInHistory,
+                        format!(
+                            "{sf_field} is not a canonical field; kept as custom.{}",
+                            custom_name(sf_field)
+                        ),
+                    );
+                }
+                Field::Custom(custom_name(sf_field))
+            }
+        };
+        let (old_raw, new_raw) = (cell(r, Some(old_col)), cell(r, Some(new_col)));
+        if field == Field::OwnerId && !(looks_like_sf_id(new_raw) || new_raw.is_empty()) {
+            // Salesforce writes each owner change twice: once with names, once with ids.
+            ctx.landed(f);
+            continue;
+        }
+        let old = match parse_value(ctx, &field, old_raw) {
+            Ok(v) => v,
+            Err((reason, detail)) => {
+                ctx.reject(f, r, "OldValue", old_raw, reason, detail);
+                continue;
+            }
+        };
+        let new = match parse_value(ctx, &field, new_raw) {
+            Ok(v) => v,
+            Err((reason, detail)) => {
+                ctx.reject(f, r, "NewValue", new_raw, reason, detail);
+                continue;
+            }
+        };
+        if !created.contains_key(oid) && orphans.insert(oid.to_string()) {
+            ctx.flag(
+                &f.name,
+                r.line,
+                "OpportunityId",
+                oid,
+                Reason::OrphanHistory,
+                "field history for an opportunity not in Opportunity.csv (or quarantined there)",
+            );
+        }
+        let order = draft.next_order();
+        draft.opp(oid).history.push(HistEvent {
+            effective_at: t,
+            recorded_at: t,
+            field,
+            old,
+            new,
+            source: "salesforce:OpportunityFieldHistory".into(),
+            order,
+        });
+        ctx.landed(f);
+    }
+    Ok(())
+}
+
+fn ingest_leads(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    history: Option<&RawFile>,
+    draft: &mut Draft,
+) -> Result<(), IngestError> {
+    let id = f.require("Id", "Lead.csv must have the lead Id column")?;
+    let created_col = f.require("CreatedDate", "every lead needs its CreatedDate")?;
+    let [
+        source,
+        company,
+        title,
+        industry,
+        emp,
+        country,
+        status,
+        owner,
+        conv_date,
+        conv_opp,
+    ] = [
+        "LeadSource",
+        "Company",
+        "Title",
+        "Industry",
+        "NumberOfEmployees",
+        "Country",
+        "Status",
+        "OwnerId",
+        "ConvertedDate",
+        "ConvertedOpportunityId",
+    ]
+    .map(|c| f.column(c));
+    let attrs: Vec<(usize, String)> = f
+        .headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.ends_with("__c"))
+        .map(|(i, h)| (i, custom_name(h)))
+        .collect();
+    let mut seen = HashMap::new();
+    let mut created_of: HashMap<String, (Timestamp, Option<String>)> = HashMap::new();
+    for r in &f.rows {
+        let lid = cell(r, Some(id));
+        if lid.is_empty() {
+            ctx.reject(
+                f,
+                r,
+                "Id",
+                "",
+                Reason::MissingRequired,
+                "a lead needs an Id",
+            );
+            continue;
+        }
+        if duplicate(ctx, f, r, "Id", lid, &mut seen) {
+            continue;
+        }
+        let raw = cell(r, Some(created_col));
+        let created = match ctx.parser.instant(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.reject(
+                    f,
+                    r,
+                    "CreatedDate",
+                    raw,
+                    if raw.is_empty() {
+                        Reason::MissingRequired
+                    } else {
+                        Reason::UnparsableDate
+                    },
+                    e,
+                );
+                continue;
+            }
+        };
+        let conv_raw = cell(r, conv_date);
+        let converted_at = if conv_raw.is_empty() {
+            None
+        } else {
+            match ctx.parser.instant(conv_raw) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    ctx.reject(f, r, "ConvertedDate", conv_raw, Reason::UnparsableDate, e);
+                    continue;
+                }
+            }
+        };
+        let emp_raw = cell(r, emp);
+        let employees = if emp_raw.is_empty() {
+            None
+        } else {
+            match number(emp_raw) {
+                Ok(v) if v >= 0.0 => Some(v.round() as i64),
+                _ => {
+                    ctx.reject(
+                        f,
+                        r,
+                        "NumberOfEmployees",
+                        emp_raw,
+                        Reason::UnparsableNumber,
+                        "expected a non-negative number",
+                    );
+                    continue;
+                }
+            }
+        };
+        created_of.insert(lid.to_string(), (created, opt(cell(r, status))));
+        draft.leads.push(Lead {
+            id: lid.to_string(),
+            created_at: created,
+            source: opt(cell(r, source)),
+            company: opt(cell(r, company)),
+            title: opt(cell(r, title)),
+            industry: opt(cell(r, industry)),
+            employees,
+            country: opt(cell(r, country)),
+            status: opt(cell(r, status)),
+            owner_id: opt(cell(r, owner)),
+            converted_at,
+            converted_opportunity_id: opt(cell(r, conv_opp)),
+            attributes: attrs
+                .iter()
+                .filter(|(i, _)| !cell(r, Some(*i)).is_empty())
+                .map(|(i, n)| (n.clone(), cell(r, Some(*i)).to_string()))
+                .collect(),
+        });
+        ctx.landed(f);
+    }
+    let mut first_status: HashMap<String, Option<String>> = HashMap::new();
+    if let Some(h) = history {
+        lead_history(ctx, h, draft, &mut first_status)?;
+    }
+    // The status each lead was created with: the old value of its first status change, else its current status.
+    let mut ids: Vec<&String> = created_of.keys().collect();
+    ids.sort();
+    for lid in ids {
+        let (created, current) = &created_of[lid];
+        let initial = match first_status.get(lid) {
+            Some(old) => old.clone(),
+            None => current.clone(),
+        };
+        if let Some(s) = initial {
+            draft.lead_events.push(LeadEvent {
+                lead_id: lid.clone(),
+                field: "status".into(),
+                old_value: None,
+                new_value: Some(s),
+                effective_at: *created,
+                recorded_at: *created,
+                source: "salesforce:initial".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn lead_history(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+    first_status: &mut HashMap<String, Option<String>>,
+) -> Result<(), IngestError> {
+    let hint = "LeadHistory.csv has LeadId, CreatedDate, Field, OldValue, NewValue";
+    let lead_col = f.require("LeadId", hint)?;
+    let time_col = f.require("CreatedDate", hint)?;
+    let field_col = f.require("Field", hint)?;
+    let old_col = f.require("OldValue", hint)?;
+    let new_col = f.require("NewValue", hint)?;
+    let id_col = f.column("Id");
+    let mut rows: Vec<(Timestamp, u64, LeadEvent)> = Vec::new();
+    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    let mut seen_ids = HashMap::new();
+    for r in &f.rows {
+        let lid = cell(r, Some(lead_col));
+        if lid.is_empty() {
+            ctx.reject(
+                f,
+                r,
+                "LeadId",
+                "",
+                Reason::MissingRequired,
+                "a lead-history row must name its lead",
+            );
+            continue;
+        }
+        let hid = cell(r, id_col);
+        if !hid.is_empty() && duplicate(ctx, f, r, "Id", hid, &mut seen_ids) {
+            continue;
+        }
+        let key: Vec<String> = r
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != id_col)
+            .map(|(_, v)| v.trim().to_string())
+            .collect();
+        if !seen.insert(key) {
+            ctx.reject(
+                f,
+                r,
+                "LeadId",
+                lid,
+                Reason::DuplicateRow,
+                "the same lead-history row appears earlier in the file",
+            );
+            continue;
+        }
+        let raw = cell(r, Some(time_col));
+        let t = match ctx.parser.instant(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.reject(
+                    f,
+                    r,
+                    "CreatedDate",
+                    raw,
+                    if raw.is_empty() {
+                        Reason::MissingRequired
+                    } else {
+                        Reason::UnparsableDate
+                    },
+                    e,
+                );
+                continue;
+            }
+        };
+        let field = cell(r, Some(field_col)).to_ascii_lowercase();
+        rows.push((
+            t,
+            r.line,
+            LeadEvent {
+                lead_id: lid.to_string(),
+                field: if field == "leadconverted" {
+                    "converted".into()
+                } else {
+                    field
+                },
+                old_value: opt(cell(r, Some(old_col))),
+                new_value: opt(cell(r, Some(new_col))),
+                effective_at: t,
+                recorded_at: t,
+                source: "salesforce:LeadHistory".into(),
+            },
+        ));
+        ctx.landed(f);
+    }
+    rows.sort_by_key(|(t, l, _)| (*t, *l));
+    for (_, _, e) in rows {
+        if e.field == "status" {
+            first_status
+                .entry(e.lead_id.clone())
+                .or_insert_with(|| e.old_value.clone());
+        }
+        draft.lead_events.push(e);
+    }
+    Ok(())
+}
+
+fn ingest_leads_history_only(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+) -> Result<(), IngestError> {
+    let mut first = HashMap::new();
+    lead_history(ctx, f, draft, &mut first)
+}
+
+fn ingest_activities(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), IngestError> {
+    let is_event = f.name == "Event.csv";
+    let id = f.require("Id", "activities need their Id")?;
+    let [
+        what,
+        who,
+        owner,
+        subtype,
+        ty,
+        subject,
+        call_type,
+        dir,
+        dur_s,
+        dur_m,
+    ] = [
+        "WhatId",
+        "WhoId",
+        "OwnerId",
+        "TaskSubtype",
+        "Type",
+        "Subject",
+        "CallType",
+        "Direction__c",
+        "CallDurationInSeconds",
+        "DurationInMinutes",
+    ]
+    .map(|c| f.column(c));
+    let time_cols: Vec<(usize, &str)> = if is_event {
+        ["StartDateTime", "ActivityDateTime", "CreatedDate"]
+            .iter()
+            .filter_map(|c| f.column(c).map(|i| (i, *c)))
+            .collect()
+    } else {
+        ["CreatedDate", "ActivityDate"]
+            .iter()
+            .filter_map(|c| f.column(c).map(|i| (i, *c)))
+            .collect()
+    };
+    if time_cols.is_empty() {
+        return Err(IngestError::MissingColumn {
+            file: f.name.clone(),
+            column: if is_event { "StartDateTime".into() } else { "CreatedDate".into() },
+            found: f.headers.join(", "),
+            hint: "activities need a time: StartDateTime/ActivityDateTime for events, CreatedDate/ActivityDate for tasks".into(),
+        });
+    }
+    let mut seen = HashMap::new();
+    'rows: for r in &f.rows {
+        let aid = cell(r, Some(id));
+        if aid.is_empty() {
+            ctx.reject(
+                f,
+                r,
+                "Id",
+                "",
+                Reason::MissingRequired,
+                "an activity needs an Id",
+            );
+            continue;
+        }
+        if duplicate(ctx, f, r, "Id", aid, &mut seen) {
+            continue;
+        }
+        let Some((tcol, tname)) = time_cols
+            .iter()
+            .find(|(i, _)| !cell(r, Some(*i)).is_empty())
+        else {
+            ctx.reject(
+                f,
+                r,
+                time_cols[0].1,
+                "",
+                Reason::MissingRequired,
+                "the activity has no time",
+            );
+            continue;
+        };
+        let raw = cell(r, Some(*tcol));
+        let at = match ctx.parser.instant(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.reject(f, r, tname, raw, Reason::UnparsableDate, e);
+                continue;
+            }
+        };
+        let mut duration = None;
+        for (col, scale, name) in [
+            (dur_s, 1.0 / 60.0, "CallDurationInSeconds"),
+            (dur_m, 1.0, "DurationInMinutes"),
+        ] {
+            let raw = cell(r, col);
+            if !raw.is_empty() {
+                match number(raw) {
+                    Ok(v) if v >= 0.0 => duration = Some(v * scale),
+                    _ => {
+                        ctx.reject(
+                            f,
+                            r,
+                            name,
+                            raw,
+                            Reason::UnparsableNumber,
+                            "expected a non-negative duration",
+                        );
+                        continue 'rows;
+                    }
+                }
+            }
+        }
+        let kind_raw = [cell(r, subtype), cell(r, ty), cell(r, subject)]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .unwrap_or("");
+        let activity_type = if is_event {
+            ActivityType::Meeting
+        } else {
+            ActivityType::parse_loose(kind_raw).unwrap_or(ActivityType::Task)
+        };
+        let direction = Direction::parse_loose(cell(r, dir))
+            .or_else(|| Direction::parse_loose(cell(r, call_type)));
+        let what_id = cell(r, what);
+        let who_id = cell(r, who);
+        draft.activities.push(Activity {
+            id: aid.to_string(),
+            opportunity_id: what_id.starts_with("006").then(|| what_id.to_string()),
+            account_id: what_id.starts_with("001").then(|| what_id.to_string()),
+            lead_id: who_id.starts_with("00Q").then(|| who_id.to_string()),
+            activity_type,
+            direction,
+            occurred_at: at,
+            duration_minutes: duration,
+            owner_id: opt(cell(r, owner)),
+        });
+        ctx.landed(f);
+    }
+    Ok(())
+}
