@@ -23,11 +23,11 @@ use crate::csvread::{RawFile, RawRow, read_file};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
 use crate::values::{boolean, number};
-use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files};
+use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_value};
 use pipewise_ledger::Store;
 use pipewise_model::{
-    Account, Activity, ActivityType, Direction, Field, ForecastCategory, Lead, LeadEvent,
-    LossReason, OpportunityType, Role, SalesProcess, StageOutcome, Timestamp, User, Value,
+    Account, Activity, ActivityType, Direction, Field, Lead, LeadEvent, Role, SalesProcess,
+    StageOutcome, Timestamp, User, Value,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -460,66 +460,6 @@ fn custom_name(sf: &str) -> String {
     sf.trim_end_matches("__c")
         .to_ascii_lowercase()
         .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-}
-
-/// Parse one raw value for a field. `Ok(Value::Null)` for blanks.
-fn parse_value(ctx: &Ctx<'_>, field: &Field, raw: &str) -> Result<Value, (Reason, String)> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(if *field == Field::HasBusinessCase {
-            Value::Bool(false)
-        } else {
-            Value::Null
-        });
-    }
-    match field {
-        Field::Stage => match ctx.process.canonical_stage(raw) {
-            Some(s) => Ok(Value::Text(s.to_string())),
-            None => Err((
-                Reason::UnknownStage,
-                format!(
-                    "stage {raw:?} is not in pipewise.toml; add it as a stage or as an alias of one"
-                ),
-            )),
-        },
-        Field::ForecastCategory => match ForecastCategory::parse_loose(raw) {
-            Some(c) => Ok(Value::Text(c.as_str().into())),
-            None => Err((
-                Reason::MissingRequired,
-                format!(
-                    "forecast category {raw:?} is not Pipeline, Best Case, Commit, Closed or Omitted"
-                ),
-            )),
-        },
-        Field::Amount => match number(raw) {
-            Ok(v) if v < 0.0 => Err((Reason::NegativeAmount, "amounts cannot be negative".into())),
-            Ok(v) => Ok(Value::Number(v)),
-            Err(e) => Err((Reason::UnparsableNumber, e)),
-        },
-        Field::Probability => match number(raw) {
-            Ok(v) if (0.0..=100.0).contains(&v) => Ok(Value::Number(v)),
-            Ok(_) => Err((
-                Reason::UnparsableNumber,
-                "probability is a percentage 0-100".into(),
-            )),
-            Err(e) => Err((Reason::UnparsableNumber, e)),
-        },
-        Field::CloseDate | Field::NextStepDate => ctx
-            .parser
-            .date(raw)
-            .map(Value::Date)
-            .map_err(|e| (Reason::UnparsableDate, e)),
-        Field::HasBusinessCase | Field::IsDeleted => boolean(raw)
-            .map(Value::Bool)
-            .map_err(|e| (Reason::UnparsableBool, e)),
-        Field::LossReason => Ok(Value::Text(LossReason::parse_loose(raw).as_str().into())),
-        Field::Type => Ok(Value::Text(
-            OpportunityType::parse_loose(raw)
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_else(|| raw.to_string()),
-        )),
-        _ => Ok(Value::Text(raw.to_string())),
-    }
 }
 
 fn ingest_opportunities(
