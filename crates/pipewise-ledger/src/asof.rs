@@ -339,37 +339,52 @@ pub fn totals(
         (counts, amounts)
     };
 
+    // Fixed-size chunks of keys, summed in chunk order: the result is the same
+    // bit for bit whatever the number of threads.
+    const CHUNK: usize = 1 << 16;
+    let n_chunks = n_keys.div_ceil(CHUNK).max(1);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .min(8);
-    let (counts, amounts) = if threads <= 1 || n_keys < 50_000 {
-        work(0, n_keys)
+        .clamp(1, 8)
+        .min(n_chunks);
+    let mut parts: Vec<Option<(Vec<u64>, Vec<f64>)>> = vec![None; n_chunks];
+    if threads <= 1 {
+        for (c, p) in parts.iter_mut().enumerate() {
+            *p = Some(work(c * CHUNK, ((c + 1) * CHUNK).min(n_keys)));
+        }
     } else {
-        let chunk = n_keys.div_ceil(threads);
-        let parts: Vec<(Vec<u64>, Vec<f64>)> = std::thread::scope(|s| {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done: Vec<Vec<(usize, (Vec<u64>, Vec<f64>))>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..threads)
-                .map(|t| {
-                    let lo = (t * chunk).min(n_keys);
-                    let hi = ((t + 1) * chunk).min(n_keys);
-                    s.spawn(move || work(lo, hi))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if c >= n_chunks {
+                                break;
+                            }
+                            mine.push((c, work(c * CHUNK, ((c + 1) * CHUNK).min(n_keys))));
+                        }
+                        mine
+                    })
                 })
                 .collect();
             hs.into_iter().filter_map(|h| h.join().ok()).collect()
         });
-        let mut counts = vec![0u64; n_cuts * n_groups];
-        let mut amounts = vec![0f64; n_cuts * n_groups];
-        // Sum in thread order: deterministic for a given machine's thread count.
-        // Amounts are summed per part then added, so the result may differ in
-        // the last bits from a single-threaded sum; callers round for display.
-        for (c, a) in parts {
-            for i in 0..counts.len() {
-                counts[i] += c[i];
-                amounts[i] += a[i];
-            }
+        for (c, r) in done.into_iter().flatten() {
+            parts[c] = Some(r);
         }
-        (counts, amounts)
-    };
+    }
+    let mut counts = vec![0u64; n_cuts * n_groups];
+    let mut amounts = vec![0f64; n_cuts * n_groups];
+    for (c, a) in parts.into_iter().flatten() {
+        for i in 0..counts.len() {
+            counts[i] += c[i];
+            amounts[i] += a[i];
+        }
+    }
 
     let label = |g: usize| -> String {
         if g == 0 {

@@ -11,7 +11,7 @@
 
 mod entities;
 mod field;
-mod process;
+pub mod process;
 pub mod schema;
 pub mod time;
 

@@ -62,6 +62,15 @@ pub(crate) struct OppInput<'a> {
     pub with_activities: bool,
 }
 
+/// Map an instant onto the working hours (08:00–19:00 UTC) of its day, to the second.
+pub(crate) fn business_hours(t: Timestamp) -> Timestamp {
+    let day = t.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
+    let in_day = t - day;
+    // whole seconds, as CRMs record them
+    let offset = ((in_day as i128 * 11) / 24) as i64 / 1_000_000 * 1_000_000;
+    day + 8 * 3_600_000_000 + offset
+}
+
 fn days(d: f64) -> i64 {
     (d * MICROS_PER_DAY as f64) as i64
 }
@@ -357,6 +366,11 @@ pub(crate) fn simulate(
         stage += 1;
     }
     b.changes.sort_by_key(|c| c.at);
+    // Working hours: map each day's 24 hours linearly onto 08:00–19:00. The
+    // map is monotonic, so the order of changes is kept.
+    for c in &mut b.changes {
+        c.at = business_hours(c.at);
+    }
 
     let mut activities = Vec::new();
     if inp.with_activities {
@@ -412,9 +426,12 @@ pub(crate) fn simulate(
         activities.sort_by_key(|a| (a.occurred_at, a.direction.map(|d| d.as_str())));
     }
 
+    for a in &mut activities {
+        a.occurred_at = business_hours(a.occurred_at);
+    }
     SimOpportunity {
         id,
-        created_at: t0,
+        created_at: business_hours(t0),
         changes: b.changes,
         activities,
     }

@@ -1,0 +1,147 @@
+//! The command line, as clap sees it. Raw flags only: `settings` resolves them.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pipewise",
+    version,
+    about = "Revenue analytics you can reproduce: every change of every opportunity, kept forever",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Workspace folder (default: $PIPEWISE_WORKSPACE, else the current folder)
+    #[arg(long, global = true, env = "PIPEWISE_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Output format for data
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Log more (repeat for more detail); logs go to stderr
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new workspace with the default sales process (pipewise.toml)
+    Init,
+    /// Generate a deterministic synthetic B2B company
+    Synth(SynthArgs),
+    /// Ingest CRM data into the ledger
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// What the workspace holds: counts, date range, data quality
+    Status,
+    /// The pipeline as of a date: count and amount per group
+    Asof(AsofArgs),
+    /// Every change between two times
+    Changes(ChangesArgs),
+    /// Synthesize a mid-size company into a fresh workspace and show what is in it
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// small (≈50 reps, 2 years, 4,000 opportunities), medium (20,000), large (1,000,000) or a number of opportunities
+    #[arg(long, default_value = "small")]
+    pub size: String,
+    /// Random seed: the same seed and size give the same company, byte for byte
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Last day of the two-year history (ISO date)
+    #[arg(long, default_value = "2026-06-30", value_name = "DATE")]
+    pub end: String,
+    /// Write a Salesforce export folder here instead of filling the workspace
+    #[arg(long, value_name = "DIR")]
+    pub salesforce_export: Option<PathBuf>,
+    /// Also write the generator's truth (state at every quarter end) to this folder
+    #[arg(long, value_name = "DIR")]
+    pub truth: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// A Salesforce Data Loader / Data Export folder (Opportunity.csv, OpportunityHistory.csv, …)
+    Salesforce(IngestArgs),
+    /// A HubSpot deals export, including "Date entered <stage>" columns
+    Hubspot(IngestArgs),
+    /// Any CSV/Parquet files described by a mapping (see examples/maven-crm.toml)
+    Csv(CsvIngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The export folder
+    pub dir: PathBuf,
+    /// Snapshot time: current values without history are stamped with it (default: now)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Order of numeric dates like 03/04/2025: mdy or dmy (default: detect, and stop if undecidable)
+    #[arg(long, value_name = "ORDER")]
+    pub date_order: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CsvIngestArgs {
+    #[command(flatten)]
+    pub common: IngestArgs,
+    /// The mapping file (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub mapping: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AsofArgs {
+    /// A date (end of that day) or an ISO instant
+    pub date: String,
+    /// Group by stage, forecast_category, owner, segment, or another text field
+    #[arg(long, default_value = "stage")]
+    pub by: String,
+    /// Only open deals (the pipeline)
+    #[arg(long)]
+    pub open: bool,
+    /// Only what pipewise had recorded by then (the view a backtest may use)
+    #[arg(long)]
+    pub known: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// Start (exclusive): a date (end of that day) or an ISO instant
+    pub from: String,
+    /// End (inclusive)
+    pub to: String,
+    /// Only this opportunity
+    #[arg(long, value_name = "ID")]
+    pub opportunity: Option<String>,
+    /// Only this field (stage, amount, close_date, …)
+    #[arg(long)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Random seed
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Company size (as for `synth`)
+    #[arg(long, default_value = "medium")]
+    pub size: String,
+}

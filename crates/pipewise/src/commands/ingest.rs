@@ -1,0 +1,98 @@
+//! `pipewise ingest salesforce|hubspot|csv`
+
+use crate::args::{Format, IngestArgs, IngestCommand};
+use crate::output::{Cell, Table};
+use crate::settings::{self, user};
+use anyhow::{Context, Result};
+use pipewise_ingest::{IngestOptions, IngestOutcome};
+use std::path::Path;
+
+fn options(a: &IngestArgs) -> Result<IngestOptions> {
+    let as_of = match &a.as_of {
+        Some(s) => settings::instant(s, "--as-of")?,
+        None => settings::now(),
+    };
+    Ok(IngestOptions {
+        as_of,
+        date_order: settings::date_order(&a.date_order)?,
+    })
+}
+
+pub fn run(dir: &Path, cmd: &IngestCommand, format: Format) -> Result<()> {
+    let ws = settings::open(dir).map_err(|e| {
+        if e.downcast_ref::<pipewise_ledger::LedgerError>().is_some() {
+            settings::not_found(dir)
+        } else {
+            e
+        }
+    })?;
+    let pb = super::spinner("ingesting");
+    let outcome = match cmd {
+        IngestCommand::Salesforce(a) => {
+            check_dir(&a.dir)?;
+            pipewise_ingest::salesforce::ingest(&ws.store, &ws.process, &a.dir, options(a)?)?
+        }
+        IngestCommand::Hubspot(a) => {
+            check_dir(&a.dir)?;
+            pipewise_ingest::hubspot::ingest(&ws.store, &ws.process, &a.dir, options(a)?)?
+        }
+        IngestCommand::Csv(a) => {
+            check_dir(&a.common.dir)?;
+            let text = std::fs::read_to_string(&a.mapping)
+                .with_context(|| format!("{}: cannot read the mapping", a.mapping.display()))?;
+            let m = pipewise_ingest::mapping::Mapping::from_toml(
+                &text,
+                &a.mapping.display().to_string(),
+            )?;
+            pipewise_ingest::mapping::ingest(
+                &ws.store,
+                &ws.process,
+                &a.common.dir,
+                &m,
+                options(&a.common)?,
+            )?
+        }
+    };
+    pb.finish_and_clear();
+    report(dir, &outcome, format)
+}
+
+fn check_dir(d: &Path) -> Result<()> {
+    if !d.is_dir() {
+        return Err(user(format!("{}: no such folder", d.display())));
+    }
+    Ok(())
+}
+
+fn report(dir: &Path, o: &IngestOutcome, format: Format) -> Result<()> {
+    let mut t = Table::new(vec!["file", "read", "landed", "quarantined"]);
+    for f in &o.report.files {
+        t.push(vec![
+            Cell::Text(f.file.clone()),
+            Cell::Int(f.read as i64),
+            Cell::Int(f.landed as i64),
+            Cell::Int(f.quarantined as i64),
+        ]);
+    }
+    super::print(&t, format)?;
+    let r = &o.report;
+    eprintln!(
+        "\n{} opportunities added, {} events added, {} duplicate events skipped (ledger version {})",
+        r.opportunities_added, r.events_added, r.events_duplicate, o.summary.version
+    );
+    for f in &r.skipped_files {
+        eprintln!("skipped {f}: not an input of this connector or mapping");
+    }
+    if !r.checks.is_empty() {
+        eprintln!("\nchecks:");
+        for (name, c) in &r.checks {
+            eprintln!("  {name:<28} {:>8}  {}", c.count, c.action);
+        }
+    }
+    eprintln!(
+        "\nfull report: {}   quarantine: {}",
+        dir.join(&o.report_path).display(),
+        dir.join(&o.quarantine_path).display()
+    );
+    Ok(())
+}

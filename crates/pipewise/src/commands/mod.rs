@@ -1,0 +1,62 @@
+//! One module per command. Each takes resolved settings and prints data to stdout.
+
+mod asof;
+mod changes;
+mod demo;
+mod ingest;
+mod init;
+mod status;
+mod synth;
+
+use crate::args::{Cli, Command};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+
+pub fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    let ws = crate::settings::workspace_dir(&g.workspace);
+    match &cli.command {
+        Command::Init => init::run(&ws, g.format),
+        Command::Synth(a) => synth::run(&ws, a, g.format),
+        Command::Ingest(c) => ingest::run(&ws, c, g.format),
+        Command::Status => status::run(&ws, g.format),
+        Command::Asof(a) => asof::run(&ws, a, g.format),
+        Command::Changes(a) => changes::run(&ws, a, g.format),
+        Command::Demo(a) => demo::run(g.workspace.as_deref(), a, g.format),
+    }
+}
+
+/// Print a table to stdout.
+pub fn print(t: &crate::output::Table, format: crate::args::Format) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    t.render(format, &mut lock)?;
+    lock.flush()?;
+    Ok(())
+}
+
+/// A spinner on stderr for work that may take more than a second; hidden when
+/// stderr is not a terminal.
+pub fn spinner(msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// A progress bar with a known length.
+pub fn bar(len: u64, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}

@@ -1,0 +1,67 @@
+//! The `pipewise` binary: argument parsing, settings, rendering and wiring.
+//! Nothing analytical lives here; see ARCHITECTURE.md.
+
+mod args;
+mod commands;
+mod output;
+mod settings;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Exit statuses, in one place: 0 success, 2 an error the user can fix
+/// (bad input, missing workspace), 1 anything else.
+#[derive(Debug, Clone, Copy)]
+enum ExitStatus {
+    Success,
+    Error,
+    UserError,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        match s {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Error => ExitCode::from(1),
+            ExitStatus::UserError => ExitCode::from(2),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let level = match cli.global.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPEWISE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
+    let status = match commands::run(cli) {
+        Ok(()) => ExitStatus::Success,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitStatus::Success.into(); // `pipewise … | head` is not a failure
+            }
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            if settings::is_user_error(&e) {
+                ExitStatus::UserError
+            } else {
+                ExitStatus::Error
+            }
+        }
+    };
+    status.into()
+}

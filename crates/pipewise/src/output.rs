@@ -1,0 +1,199 @@
+//! One value to print, three renderers. stdout carries only data.
+//!
+//! JSON contract: an array of objects, one per row, keys are the column
+//! names (snake_case); numbers are JSON numbers (amounts rounded to cents),
+//! missing values are `null`.
+
+use crate::args::Format;
+use std::io::Write;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Int(i64),
+    /// An amount: rendered with two decimals, rounded to cents in JSON.
+    Money(f64),
+    Null,
+}
+
+impl From<&str> for Cell {
+    fn from(s: &str) -> Cell {
+        Cell::Text(s.to_string())
+    }
+}
+
+impl From<String> for Cell {
+    fn from(s: String) -> Cell {
+        Cell::Text(s)
+    }
+}
+
+impl From<Option<String>> for Cell {
+    fn from(s: Option<String>) -> Cell {
+        s.map(Cell::Text).unwrap_or(Cell::Null)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn text(c: &Cell) -> String {
+    match c {
+        Cell::Text(s) => s.clone(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Money(m) => format!("{:.2}", cents(*m)),
+        Cell::Null => String::new(),
+    }
+}
+
+impl Table {
+    pub fn new(columns: Vec<&'static str>) -> Table {
+        Table {
+            columns,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Vec<Cell>) {
+        self.rows.push(row);
+    }
+
+    pub fn render(&self, format: Format, out: &mut dyn Write) -> std::io::Result<()> {
+        match format {
+            Format::Table => self.render_table(out),
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record(&self.columns)
+                    .map_err(std::io::Error::other)?;
+                for r in &self.rows {
+                    w.write_record(r.iter().map(text))
+                        .map_err(std::io::Error::other)?;
+                }
+                w.flush()
+            }
+            Format::Json => {
+                let arr: Vec<serde_json::Value> = self
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        let mut m = serde_json::Map::new();
+                        for (k, c) in self.columns.iter().zip(r) {
+                            let v = match c {
+                                Cell::Text(s) => serde_json::Value::String(s.clone()),
+                                Cell::Int(i) => serde_json::Value::from(*i),
+                                Cell::Money(x) => serde_json::Number::from_f64(cents(*x))
+                                    .map(serde_json::Value::Number)
+                                    .unwrap_or(serde_json::Value::Null),
+                                Cell::Null => serde_json::Value::Null,
+                            };
+                            m.insert((*k).to_string(), v);
+                        }
+                        serde_json::Value::Object(m)
+                    })
+                    .collect();
+                let s = serde_json::to_string_pretty(&serde_json::Value::Array(arr))
+                    .map_err(std::io::Error::other)?;
+                writeln!(out, "{s}")
+            }
+        }
+    }
+
+    fn render_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(text).collect())
+            .collect();
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
+        for r in &cells {
+            for (i, c) in r.iter().enumerate() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+        let numeric: Vec<bool> = (0..self.columns.len())
+            .map(|i| {
+                !self.rows.is_empty()
+                    && self
+                        .rows
+                        .iter()
+                        .all(|r| matches!(r[i], Cell::Int(_) | Cell::Money(_) | Cell::Null))
+            })
+            .collect();
+        let line = |vals: &[String]| -> String {
+            vals.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let pad = widths[i] - v.chars().count();
+                    if numeric[i] {
+                        format!("{}{v}", " ".repeat(pad))
+                    } else {
+                        format!("{v}{}", " ".repeat(pad))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        };
+        let header: Vec<String> = self.columns.iter().map(|c| c.to_string()).collect();
+        writeln!(out, "{}", line(&header))?;
+        writeln!(
+            out,
+            "{}",
+            widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  ")
+        )?;
+        for r in &cells {
+            writeln!(out, "{}", line(r))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Table {
+        let mut t = Table::new(vec!["group", "count", "amount"]);
+        t.push(vec!["Discovery".into(), Cell::Int(3), Cell::Money(1234.5)]);
+        t.push(vec![
+            "Closed, Won".into(),
+            Cell::Int(10),
+            Cell::Money(0.1 + 0.2),
+        ]);
+        t
+    }
+
+    fn render(f: Format) -> String {
+        let mut v = Vec::new();
+        sample().render(f, &mut v).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn renderers() {
+        assert_eq!(
+            render(Format::Table),
+            "group        count   amount\n-----------  -----  -------\nDiscovery        3  1234.50\nClosed, Won     10     0.30\n"
+        );
+        assert_eq!(
+            render(Format::Csv),
+            "group,count,amount\nDiscovery,3,1234.50\n\"Closed, Won\",10,0.30\n"
+        );
+        let j: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        assert_eq!(j[1]["group"], "Closed, Won");
+        assert_eq!(j[1]["count"], 10);
+        assert_eq!(j[1]["amount"], 0.3);
+    }
+}

@@ -1,0 +1,270 @@
+//! The CLI as a user runs it: the real binary on temporary workspaces.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pw(ws: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .env_remove("PIPEWISE_WORKSPACE")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(o)).unwrap()
+}
+
+#[test]
+fn init_synth_asof_changes_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    ok(&pw(&ws, &["init"]));
+    assert!(ws.join("pipewise.toml").exists());
+    let again = pw(&ws, &["init"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a pipewise workspace"));
+
+    let s = json(&pw(
+        &ws,
+        &["synth", "--size", "400", "--seed", "3", "--format", "json"],
+    ));
+    let opps = s
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["entity"] == "opportunities")
+        .unwrap()["count"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(opps, 400);
+
+    // asof JSON contract: an array of {group, count, amount}; counts add up to the opportunities created by then.
+    let a = json(&pw(
+        &ws,
+        &["asof", "2026-06-30", "--by", "stage", "--format", "json"],
+    ));
+    let rows = a.as_array().unwrap();
+    assert!(rows.iter().all(
+        |r| r.as_object().unwrap().keys().cloned().collect::<Vec<_>>()
+            == ["amount", "count", "group"]
+    ));
+    let total: i64 = rows.iter().map(|r| r["count"].as_i64().unwrap()).sum();
+    assert_eq!(total, 400);
+    // every grouping gives the same total
+    for by in ["forecast_category", "owner", "segment", "source"] {
+        let g = json(&pw(
+            &ws,
+            &["asof", "2026-06-30", "--by", by, "--format", "json"],
+        ));
+        let t: i64 = g
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["count"].as_i64().unwrap())
+            .sum();
+        assert_eq!(t, 400, "{by}");
+    }
+    // open pipeline excludes closed stages
+    let open = json(&pw(
+        &ws,
+        &["asof", "2026-06-30", "--open", "--format", "json"],
+    ));
+    assert!(
+        open.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["group"].as_str().unwrap().starts_with("Closed"))
+    );
+
+    // changes: CSV with a header, only events inside (FROM, TO]
+    let csv = ok(&pw(
+        &ws,
+        &["changes", "2026-06-01", "2026-06-30", "--format", "csv"],
+    ));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "effective_at,recorded_at,opportunity_id,field,old_value,new_value,source"
+    );
+    let mut n = 0;
+    for l in lines {
+        let t = &l[..10];
+        assert!(("2026-06-02"..="2026-06-30").contains(&t), "{l}");
+        n += 1;
+    }
+    assert!(n > 0);
+
+    let st = json(&pw(&ws, &["status", "--format", "json"]));
+    let get = |k: &str| {
+        st.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["item"] == k)
+            .unwrap()["value"]
+            .clone()
+    };
+    assert_eq!(get("opportunities"), 400);
+
+    // Same seed → byte-identical output.
+    let ws2 = dir.path().join("ws2");
+    ok(&pw(&ws2, &["synth", "--size", "400", "--seed", "3"]));
+    let a2 = json(&pw(
+        &ws2,
+        &["asof", "2026-06-30", "--by", "stage", "--format", "json"],
+    ));
+    assert_eq!(a, a2);
+    let c1 = ok(&pw(
+        &ws,
+        &["changes", "2024-01-01", "2026-06-30", "--format", "csv"],
+    ));
+    let c2 = ok(&pw(
+        &ws2,
+        &["changes", "2024-01-01", "2026-06-30", "--format", "csv"],
+    ));
+    assert_eq!(c1, c2);
+}
+
+#[test]
+fn errors_go_to_stderr_with_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = pw(&dir.path().join("nope"), &["status"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(missing.stdout.is_empty());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("not a pipewise workspace") && err.contains("hint:"),
+        "{err}"
+    );
+
+    let ws = dir.path().join("ws");
+    ok(&pw(&ws, &["init"]));
+    let bad_date = pw(&ws, &["asof", "30/09/2026"]);
+    assert_eq!(bad_date.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_date.stderr).contains("not a date"));
+    let bad_by = pw(&ws, &["asof", "2026-09-30", "--by", "amount"]);
+    assert_eq!(bad_by.status.code(), Some(2));
+
+    // an export with a missing required column names the file and the column
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    std::fs::write(
+        export.join("Opportunity.csv"),
+        "Id,CreatedDate\n006A,2025-01-01\n",
+    )
+    .unwrap();
+    let o = pw(
+        &ws,
+        &[
+            "ingest",
+            "salesforce",
+            export.to_str().unwrap(),
+            "--as-of",
+            "2025-12-31",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("Opportunity.csv") && e.contains("StageName"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["synth", "--help"],
+        vec!["ingest", "--help"],
+        vec!["ingest", "salesforce", "--help"],
+        vec!["ingest", "hubspot", "--help"],
+        vec!["ingest", "csv", "--help"],
+        vec!["status", "--help"],
+        vec!["asof", "--help"],
+        vec!["changes", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("Usage:") && out.contains("--workspace") && out.contains("--format"),
+            "{args:?}: {out}"
+        );
+    }
+}
+
+#[test]
+fn synth_to_salesforce_to_ingest_via_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("sf");
+    let truth = dir.path().join("truth");
+    let ws = dir.path().join("ws");
+    ok(&pw(
+        &ws,
+        &[
+            "synth",
+            "--size",
+            "300",
+            "--seed",
+            "9",
+            "--salesforce-export",
+            export.to_str().unwrap(),
+            "--truth",
+            truth.to_str().unwrap(),
+        ],
+    ));
+    assert!(!ws.exists(), "exporting does not touch the workspace");
+    ok(&pw(&ws, &["init"]));
+    let files = json(&pw(
+        &ws,
+        &[
+            "ingest",
+            "salesforce",
+            export.to_str().unwrap(),
+            "--as-of",
+            "2026-06-30",
+            "--format",
+            "json",
+        ],
+    ));
+    for f in files.as_array().unwrap() {
+        assert_eq!(f["read"], f["landed"], "{f}");
+        assert_eq!(f["quarantined"], 0);
+    }
+    // The truth's per-stage totals at the last quarter end equal `asof`.
+    let truth_csv = std::fs::read_to_string(truth.join("quarter_end_by_stage.csv")).unwrap();
+    let a = json(&pw(&ws, &["asof", "2026-06-30", "--format", "json"]));
+    let mut checked = 0;
+    for line in truth_csv.lines().filter(|l| l.starts_with("2026-06-30")) {
+        let parts: Vec<&str> = line.split(',').collect();
+        let row = a
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"] == parts[1])
+            .unwrap();
+        assert_eq!(row["count"].as_i64().unwrap().to_string(), parts[2]);
+        assert!((row["amount"].as_f64().unwrap() - parts[3].parse::<f64>().unwrap()).abs() < 0.006);
+        checked += 1;
+    }
+    assert!(checked >= 5);
+}
