@@ -168,6 +168,9 @@ pub struct GroupTotal {
     pub amount: f64,
 }
 
+/// Counts and amounts of one chunk of keys, per (cut, group).
+type Partial = (Vec<u64>, Vec<f64>);
+
 /// Label of deals with no value for the grouping field.
 pub const NO_VALUE: &str = "(none)";
 
@@ -348,14 +351,14 @@ pub fn totals(
         .unwrap_or(1)
         .clamp(1, 8)
         .min(n_chunks);
-    let mut parts: Vec<Option<(Vec<u64>, Vec<f64>)>> = vec![None; n_chunks];
+    let mut parts: Vec<Option<Partial>> = vec![None; n_chunks];
     if threads <= 1 {
         for (c, p) in parts.iter_mut().enumerate() {
             *p = Some(work(c * CHUNK, ((c + 1) * CHUNK).min(n_keys)));
         }
     } else {
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let done: Vec<Vec<(usize, (Vec<u64>, Vec<f64>))>> = std::thread::scope(|s| {
+        let done: Vec<Vec<(usize, Partial)>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..threads)
                 .map(|_| {
                     s.spawn(|| {
