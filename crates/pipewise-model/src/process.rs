@@ -132,44 +132,45 @@ qualified_stage = "Discovery"
 name = "Qualification"
 forecast_category = "pipeline"
 probability = 10
-aliases = ["Prospecting", "Qualify", "Engaging"]
+aliases = ["Prospecting", "Qualify", "Appointment Scheduled", "appointmentscheduled"]
 
 [[stages]]
 name = "Discovery"
 forecast_category = "pipeline"
 probability = 20
-aliases = ["Needs Analysis", "Value Proposition"]
+aliases = ["Needs Analysis", "Value Proposition", "Qualified To Buy", "qualifiedtobuy"]
 
 [[stages]]
 name = "Proposal"
 forecast_category = "best_case"
 probability = 40
-aliases = ["Proposal/Price Quote", "Id. Decision Makers", "Perception Analysis"]
+aliases = ["Proposal/Price Quote", "Id. Decision Makers", "Perception Analysis", "Presentation Scheduled", "presentationscheduled"]
 
 [[stages]]
 name = "Negotiation"
 forecast_category = "commit"
 probability = 70
-aliases = ["Negotiation/Review"]
+aliases = ["Negotiation/Review", "Decision Maker Bought-In", "decisionmakerboughtin"]
 
 [[stages]]
 name = "Redlining"
 forecast_category = "commit"
 probability = 90
+aliases = ["Contract Sent", "contractsent"]
 
 [[stages]]
 name = "Closed Won"
 forecast_category = "closed"
 probability = 100
 outcome = "won"
-aliases = ["Won", "Closed/Won"]
+aliases = ["Won", "Closed/Won", "closedwon"]
 
 [[stages]]
 name = "Closed Lost"
 forecast_category = "omitted"
 probability = 0
 outcome = "lost"
-aliases = ["Lost", "Closed/Lost"]
+aliases = ["Lost", "Closed/Lost", "closedlost"]
 "#;
 
 fn norm(s: &str) -> String {
