@@ -64,6 +64,16 @@ impl Values {
         }
     }
 
+    /// Are values `a` and `b` equal (nulls equal nulls)?
+    pub fn same(&self, a: usize, b: usize) -> bool {
+        match self {
+            Values::Text { codes, .. } => codes[a] == codes[b],
+            Values::Number(v) => v[a].to_bits() == v[b].to_bits() || v[a] == v[b],
+            Values::Date(v) => v[a] == v[b],
+            Values::Bool(v) => v[a] == v[b],
+        }
+    }
+
     /// Reorder by a permutation (`out[i] = self[perm[i]]`).
     pub(crate) fn permute(&self, perm: &[u32]) -> Values {
         fn p<T: Copy>(v: &[T], perm: &[u32]) -> Vec<T> {
@@ -207,23 +217,68 @@ impl FieldColumn {
         self.offsets[k] as usize..self.offsets[k + 1] as usize
     }
 
+    /// Drop events that repeat an earlier event of the same opportunity with
+    /// the same effective time and new value (the earliest landing is kept).
+    /// Needs the column sorted; returns how many were dropped.
+    pub(crate) fn remove_duplicates(&mut self) -> u64 {
+        let n = self.len();
+        let mut keep = vec![true; n];
+        let mut run_start = 0;
+        for i in 1..=n {
+            if i == n
+                || self.opp[i] != self.opp[run_start]
+                || self.effective_at[i] != self.effective_at[run_start]
+            {
+                for a in run_start..i {
+                    if keep[a] && (run_start..a).any(|b| keep[b] && self.new.same(a, b)) {
+                        keep[a] = false;
+                    }
+                }
+                run_start = i;
+            }
+        }
+        let dropped = keep.iter().filter(|k| !**k).count() as u64;
+        if dropped > 0 {
+            let idx: Vec<u32> = (0..n as u32).filter(|&i| keep[i as usize]).collect();
+            let p64 = |v: &[i64]| idx.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
+            self.effective_at = p64(&self.effective_at);
+            self.recorded_at = p64(&self.recorded_at);
+            self.opp = idx.iter().map(|&i| self.opp[i as usize]).collect();
+            self.seq = idx.iter().map(|&i| self.seq[i as usize]).collect();
+            self.source = idx.iter().map(|&i| self.source[i as usize]).collect();
+            self.new = self.new.permute(&idx);
+            self.old = self.old.as_ref().map(|o| o.permute(&idx));
+        }
+        dropped
+    }
+
     /// Sort by (opp, effective_at, seq) if needed and rebuild offsets for `n_keys`.
     pub(crate) fn finish(&mut self, n_keys: usize) {
+        let has_seq = self.seq.len() == self.opp.len();
+        let seq = |i: usize| if has_seq { self.seq[i] } else { i as u64 };
         let sorted = (1..self.opp.len()).all(|i| {
-            (self.opp[i - 1], self.effective_at[i - 1], self.seq[i - 1])
-                <= (self.opp[i], self.effective_at[i], self.seq[i])
+            (self.opp[i - 1], self.effective_at[i - 1], seq(i - 1))
+                <= (self.opp[i], self.effective_at[i], seq(i))
         });
         if !sorted {
             let mut perm: Vec<u32> = (0..self.opp.len() as u32).collect();
-            perm.sort_unstable_by_key(|&i| {
+            perm.sort_by_key(|&i| {
                 let i = i as usize;
-                (self.opp[i], self.effective_at[i], self.seq[i])
+                (self.opp[i], self.effective_at[i], seq(i))
             });
-            let p = |v: &[i64]| perm.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
+            let p = |v: &[i64]| {
+                if v.is_empty() {
+                    Vec::new()
+                } else {
+                    perm.iter().map(|&i| v[i as usize]).collect::<Vec<_>>()
+                }
+            };
             self.effective_at = p(&self.effective_at);
             self.recorded_at = p(&self.recorded_at);
             self.opp = perm.iter().map(|&i| self.opp[i as usize]).collect();
-            self.seq = perm.iter().map(|&i| self.seq[i as usize]).collect();
+            if has_seq {
+                self.seq = perm.iter().map(|&i| self.seq[i as usize]).collect();
+            }
             self.source = perm.iter().map(|&i| self.source[i as usize]).collect();
             self.new = self.new.permute(&perm);
             self.old = self.old.as_ref().map(|o| o.permute(&perm));
@@ -253,19 +308,20 @@ pub struct Keys {
 
 impl Keys {
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.created_at.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.created_at.is_empty()
     }
 
     pub fn key(&self, id: &str) -> Option<u32> {
         self.index.get(id).copied()
     }
 
+    /// The id of a key; empty when ids were not loaded.
     pub fn id(&self, key: u32) -> &str {
-        &self.ids[key as usize]
+        self.ids.get(key as usize).map(String::as_str).unwrap_or("")
     }
 
     pub(crate) fn push(&mut self, id: String, created_at: Timestamp, recorded: Timestamp) -> u32 {

@@ -29,7 +29,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
 use pipewise_model::{Field, FieldKind, OpportunityEvent, Timestamp, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -102,6 +102,89 @@ impl Manifest {
     pub fn event_count(&self) -> u64 {
         self.segments.iter().flat_map(|s| s.fields.values()).sum()
     }
+}
+
+/// What to load: fewer columns load faster.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    /// Only these fields; all when `None`.
+    pub fields: Option<Vec<Field>>,
+    /// The sources' claimed old values.
+    pub old_values: bool,
+    /// Recorded times (needed for known-as-of cuts).
+    pub recorded_at: bool,
+    /// Opportunity ids (needed to name opportunities, not to count them).
+    pub ids: bool,
+}
+
+/// Run tasks on up to `available_parallelism` threads; results in task order.
+fn run_parallel<'a, T: Send>(
+    tasks: Vec<Box<dyn FnOnce() -> Result<T, LedgerError> + Send + 'a>>,
+) -> Result<Vec<T>, LedgerError> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    if threads == 1 || tasks.len() <= 1 {
+        return tasks.into_iter().map(|t| t()).collect();
+    }
+    let n = tasks.len();
+    let queue = std::sync::Mutex::new(tasks.into_iter().enumerate().collect::<Vec<_>>());
+    let results: Vec<std::sync::Mutex<Option<Result<T, LedgerError>>>> =
+        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(n) {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| {
+                        if q.is_empty() {
+                            None
+                        } else {
+                            Some(q.remove(0))
+                        }
+                    });
+                    let Some((i, t)) = next else { break };
+                    let r = t();
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(LedgerError::Invalid("a load task did not finish".into())))
+        })
+        .collect()
+}
+
+/// Apply `f` to every item, spread over threads.
+fn run_parallel_mut<T: Send>(items: Vec<&mut T>, f: impl Fn(&mut T) + Sync) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    if threads == 1 || items.len() <= 1 {
+        items.into_iter().for_each(|x| f(x));
+        return;
+    }
+    let queue = std::sync::Mutex::new(items);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.pop());
+                    let Some(x) = next else { break };
+                    f(x);
+                }
+            });
+        }
+    });
 }
 
 /// Entity tables to replace in a commit: name → (schema, batches).
@@ -383,25 +466,26 @@ impl Store {
         fields: Option<&[Field]>,
         with_old: bool,
     ) -> Result<EventLog, LedgerError> {
+        let p = Projection {
+            fields: fields.map(<[Field]>::to_vec),
+            old_values: with_old,
+            recorded_at: true,
+            ids: true,
+        };
+        self.load_projected(m, &p)
+    }
+
+    /// Load only what `p` asks for, reading files in parallel.
+    pub fn load_projected(&self, m: &Manifest, p: &Projection) -> Result<EventLog, LedgerError> {
         let mut log = EventLog {
             next_seq: m.next_seq,
             ..EventLog::default()
         };
-        let mut keys = Keys::default();
-        let mut source_lookup: HashMap<String, u32> = HashMap::new();
-        for seg in &m.segments {
+        // Which (segment, field) files to read; a field in several segments needs `seq` to merge.
+        let mut jobs: Vec<(usize, Field, PathBuf)> = Vec::new();
+        let mut segs_per_field: HashMap<Field, usize> = HashMap::new();
+        for (si, seg) in m.segments.iter().enumerate() {
             let dir = self.ledger_dir().join("segments").join(&seg.id);
-            if seg.new_keys > 0 {
-                let path = dir.join("keys.parquet");
-                for b in read_parquet(&path, None)? {
-                    let ids = col::<StringArray>(&b, "opportunity_id", &path)?;
-                    let created = col::<TimestampMicrosecondArray>(&b, "created_at", &path)?;
-                    let rec = col::<TimestampMicrosecondArray>(&b, "first_recorded_at", &path)?;
-                    for i in 0..b.num_rows() {
-                        keys.push(ids.value(i).to_string(), created.value(i), rec.value(i));
-                    }
-                }
-            }
             for fname in seg.fields.keys() {
                 let Some(field) = Field::parse(fname) else {
                     return Err(LedgerError::Corrupt {
@@ -409,39 +493,120 @@ impl Store {
                         message: format!("unknown field {fname:?} in manifest"),
                     });
                 };
-                if let Some(want) = fields
-                    && !want.contains(&field)
-                {
+                if p.fields.as_ref().is_some_and(|want| !want.contains(&field)) {
                     continue;
                 }
-                let path = dir.join(format!("{fname}.parquet"));
-                let mut cols = vec![
-                    "opportunity_key",
-                    "effective_at",
-                    "recorded_at",
-                    "seq",
-                    "source",
-                    "new_value",
-                ];
-                if with_old {
-                    cols.push("old_value");
+                *segs_per_field.entry(field.clone()).or_default() += 1;
+                jobs.push((si, field, dir.join(format!("{fname}.parquet"))));
+            }
+        }
+        let key_files: Vec<PathBuf> = m
+            .segments
+            .iter()
+            .filter(|s| s.new_keys > 0)
+            .map(|s| {
+                self.ledger_dir()
+                    .join("segments")
+                    .join(&s.id)
+                    .join("keys.parquet")
+            })
+            .collect();
+
+        enum Part {
+            Keys(Vec<RecordBatch>),
+            Field(usize, Field, Vec<RecordBatch>),
+        }
+        let key_cols: Vec<&str> = if p.ids {
+            vec!["opportunity_id", "created_at", "first_recorded_at"]
+        } else {
+            vec!["created_at", "first_recorded_at"]
+        };
+        let field_cols = |field: &Field| -> Vec<&'static str> {
+            let mut c = vec!["opportunity_key", "effective_at", "source", "new_value"];
+            if p.recorded_at {
+                c.push("recorded_at");
+            }
+            if p.old_values {
+                c.push("old_value");
+            }
+            if p.recorded_at || p.old_values || segs_per_field.get(field).copied().unwrap_or(0) > 1
+            {
+                c.push("seq");
+            }
+            c
+        };
+        let mut tasks: Vec<Box<dyn FnOnce() -> Result<Part, LedgerError> + Send + '_>> = Vec::new();
+        for kf in &key_files {
+            let cols = key_cols.clone();
+            tasks.push(Box::new(move || {
+                Ok(Part::Keys(read_parquet(kf, Some(&cols))?))
+            }));
+        }
+        for (si, field, path) in &jobs {
+            let cols = field_cols(field);
+            tasks.push(Box::new(move || {
+                Ok(Part::Field(
+                    *si,
+                    field.clone(),
+                    read_parquet(path, Some(&cols))?,
+                ))
+            }));
+        }
+        let parts = run_parallel(tasks)?;
+
+        let mut keys = Keys::default();
+        let mut key_batches = Vec::new();
+        let mut field_parts: BTreeMap<Field, Vec<(usize, Vec<RecordBatch>)>> = BTreeMap::new();
+        for part in parts {
+            match part {
+                Part::Keys(b) => key_batches.push(b),
+                Part::Field(si, f, b) => field_parts.entry(f).or_default().push((si, b)),
+            }
+        }
+        // Keys in segment order (key files were queued in segment order).
+        for (kf, batches) in key_files.iter().zip(key_batches) {
+            for b in batches {
+                let created = col::<TimestampMicrosecondArray>(&b, "created_at", kf)?;
+                let rec = col::<TimestampMicrosecondArray>(&b, "first_recorded_at", kf)?;
+                if p.ids {
+                    let ids = col::<StringArray>(&b, "opportunity_id", kf)?;
+                    for i in 0..b.num_rows() {
+                        keys.push(ids.value(i).to_string(), created.value(i), rec.value(i));
+                    }
+                } else {
+                    keys.created_at.extend_from_slice(created.values());
+                    keys.first_recorded_at.extend_from_slice(rec.values());
                 }
-                let batches = read_parquet(&path, Some(&cols))?;
-                let kind = field.kind();
-                let entry = log
-                    .columns
-                    .entry(field.clone())
-                    .or_insert_with(|| FieldColumn {
-                        field: field.clone(),
-                        opp: Vec::new(),
-                        effective_at: Vec::new(),
-                        recorded_at: Vec::new(),
-                        seq: Vec::new(),
-                        source: Vec::new(),
-                        old: with_old.then(|| Values::empty(kind)),
-                        new: Values::empty(kind),
-                        offsets: Vec::new(),
-                    });
+            }
+        }
+        let mut source_lookup: HashMap<String, u32> = HashMap::new();
+        for (field, mut segs) in field_parts {
+            segs.sort_by_key(|(si, _)| *si);
+            let kind = field.kind();
+            let mut entry = FieldColumn {
+                field: field.clone(),
+                opp: Vec::new(),
+                effective_at: Vec::new(),
+                recorded_at: Vec::new(),
+                seq: Vec::new(),
+                source: Vec::new(),
+                old: p.old_values.then(|| Values::empty(kind)),
+                new: Values::empty(kind),
+                offsets: Vec::new(),
+            };
+            let rows: usize = segs
+                .iter()
+                .flat_map(|(_, bs)| bs.iter().map(RecordBatch::num_rows))
+                .sum();
+            entry.opp.reserve_exact(rows);
+            entry.effective_at.reserve_exact(rows);
+            entry.source.reserve_exact(rows);
+            for (si, batches) in segs {
+                let path = self
+                    .ledger_dir()
+                    .join("segments")
+                    .join(&m.segments[si].id)
+                    .join(format!("{}.parquet", field.name()));
                 for b in batches {
                     entry.opp.extend_from_slice(
                         col::<UInt32Array>(&b, "opportunity_key", &path)?.values(),
@@ -449,12 +614,16 @@ impl Store {
                     entry.effective_at.extend_from_slice(
                         col::<TimestampMicrosecondArray>(&b, "effective_at", &path)?.values(),
                     );
-                    entry.recorded_at.extend_from_slice(
-                        col::<TimestampMicrosecondArray>(&b, "recorded_at", &path)?.values(),
-                    );
-                    entry
-                        .seq
-                        .extend_from_slice(col::<UInt64Array>(&b, "seq", &path)?.values());
+                    if b.column_by_name("recorded_at").is_some() {
+                        entry.recorded_at.extend_from_slice(
+                            col::<TimestampMicrosecondArray>(&b, "recorded_at", &path)?.values(),
+                        );
+                    }
+                    if b.column_by_name("seq").is_some() {
+                        entry
+                            .seq
+                            .extend_from_slice(col::<UInt64Array>(&b, "seq", &path)?.values());
+                    }
                     let src = col::<DictionaryArray<Int32Type>>(&b, "source", &path)?;
                     let sv = src
                         .values()
@@ -492,11 +661,11 @@ impl Store {
                     }
                 }
             }
+            log.columns.insert(field, entry);
         }
         let n = keys.len();
-        for c in log.columns.values_mut() {
-            c.finish(n);
-        }
+        let cols: Vec<&mut FieldColumn> = log.columns.values_mut().collect();
+        run_parallel_mut(cols, |c| c.finish(n));
         log.keys = keys;
         Ok(log)
     }
@@ -576,31 +745,25 @@ impl Store {
             }
         }
 
-        // De-duplicate and split by field.
+        // Split by field, skipping events already in the ledger; duplicates
+        // within this commit are removed after sorting (below).
         struct Building {
             opp: Vec<u32>,
             eff: Vec<i64>,
             rec: Vec<i64>,
             seq: Vec<u64>,
-            src: Vec<String>,
+            src: Vec<u32>,
             old: ValuesBuilder,
             new: ValuesBuilder,
         }
         let mut building: BTreeMap<Field, Building> = BTreeMap::new();
-        let mut seen: HashSet<(u32, String, i64, String)> = HashSet::new();
+        let mut src_dict: Vec<String> = Vec::new();
+        let mut src_lookup: HashMap<String, u32> = HashMap::new();
         let mut seq = current.next_seq;
         let mut dup = 0u64;
         let events = std::mem::take(&mut commit.events);
         for e in &events {
             let key = keys.key(&e.opportunity_id).unwrap_or(0);
-            let canon = e
-                .new_value
-                .to_canonical_string()
-                .unwrap_or_else(|| "\u{0}".into());
-            if !seen.insert((key, e.field.name().into_owned(), e.effective_at, canon)) {
-                dup += 1;
-                continue;
-            }
             if let Some(c) = existing.column(&e.field)
                 && c.run(key).any(|i| {
                     c.effective_at[i] == e.effective_at && c.new.get(i).same_as(&e.new_value)
@@ -624,11 +787,38 @@ impl Store {
             b.rec.push(e.recorded_at);
             b.seq.push(seq);
             seq += 1;
-            b.src.push(e.source.clone());
+            let code = match src_lookup.get(&e.source) {
+                Some(&c) => c,
+                None => {
+                    src_dict.push(e.source.clone());
+                    src_lookup.insert(e.source.clone(), (src_dict.len() - 1) as u32);
+                    (src_dict.len() - 1) as u32
+                }
+            };
+            b.src.push(code);
             b.old.push(&e.old_value);
             b.new.push(&e.new_value);
         }
-        let added = seq - current.next_seq;
+        drop(events);
+        let mut columns: Vec<FieldColumn> = Vec::new();
+        for (field, b) in building {
+            let mut colm = FieldColumn {
+                field,
+                opp: b.opp,
+                effective_at: b.eff,
+                recorded_at: b.rec,
+                seq: b.seq,
+                source: b.src,
+                old: Some(b.old.finish()),
+                new: b.new.finish(),
+                offsets: Vec::new(),
+            };
+            colm.finish(keys.len());
+            dup += colm.remove_duplicates();
+            colm.finish(keys.len());
+            columns.push(colm);
+        }
+        let added: u64 = columns.iter().map(|c| c.len() as u64).sum();
 
         let seg_id = format!("s{version:06}");
         let seg_dir = self.ledger_dir().join("segments").join(&seg_id);
@@ -670,32 +860,12 @@ impl Store {
             .map_err(|e| LedgerError::Invalid(e.to_string()))?;
             write_parquet(&seg_dir.join("keys.parquet"), keys_schema(), &[batch])?;
         }
-        for (field, b) in building {
+        for colm in columns {
+            let field = colm.field.clone();
             let kind = field.kind();
-            let mut colm = FieldColumn {
-                field: field.clone(),
-                opp: b.opp,
-                effective_at: b.eff,
-                recorded_at: b.rec,
-                seq: b.seq,
-                source: Vec::new(),
-                old: Some(b.old.finish()),
-                new: b.new.finish(),
-                offsets: Vec::new(),
-            };
-            let mut src_dict: Vec<String> = Vec::new();
-            let mut src_lookup: HashMap<&str, u32> = HashMap::new();
-            for s in &b.src {
-                let c = *src_lookup.entry(s.as_str()).or_insert_with(|| {
-                    src_dict.push(s.clone());
-                    (src_dict.len() - 1) as u32
-                });
-                colm.source.push(c);
-            }
-            colm.finish(keys.len());
             let n = colm.len();
             let source_arr = values_to_array(&Values::Text {
-                dict: src_dict,
+                dict: src_dict.clone(),
                 codes: colm.source.clone(),
             });
             let batch = RecordBatch::try_new(

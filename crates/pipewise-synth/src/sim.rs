@@ -93,6 +93,7 @@ struct Builder<'p> {
     end: Timestamp,
     process: &'p SalesProcess,
     fc: ForecastCategory,
+    overridden: bool,
 }
 
 impl Builder<'_> {
@@ -104,29 +105,31 @@ impl Builder<'_> {
         true
     }
 
-    /// Move to a stage: stage, its probability and (when it changes) its forecast category.
+    /// Move to a stage. Probability and forecast category follow the stage
+    /// (as in Salesforce) and are not recorded, except that a rep's
+    /// forecast-category override is reset to the new stage's category.
     fn stage(&mut self, at: Timestamp, code: usize) -> bool {
         let st = &self.process.stages()[code];
         if !self.set(at, Field::Stage, Value::Text(st.name.clone())) {
             return false;
         }
-        if let Some(p) = st.probability {
-            self.set(at, Field::Probability, Value::Number(p));
-        }
-        if st.forecast_category != self.fc {
-            self.fc = st.forecast_category;
+        if self.overridden {
             self.set(
                 at,
                 Field::ForecastCategory,
-                Value::Text(self.fc.as_str().into()),
+                Value::Text(st.forecast_category.as_str().into()),
             );
+            self.overridden = false;
         }
+        self.fc = st.forecast_category;
         true
     }
 
+    /// A rep overrides the forecast category of the current stage.
     fn override_fc(&mut self, at: Timestamp, fc: ForecastCategory) {
         if fc != self.fc && self.set(at, Field::ForecastCategory, Value::Text(fc.as_str().into())) {
             self.fc = fc;
+            self.overridden = true;
         }
     }
 }
@@ -174,6 +177,7 @@ pub(crate) fn simulate(
         end: inp.end,
         process,
         fc: process.stages()[0].forecast_category,
+        overridden: false,
     };
 
     let amount_dist = LogNormal::new(p.amount_median.ln(), p.amount_sigma)

@@ -120,6 +120,9 @@ pub struct AsofArgs {
     /// Only what pipewise had recorded by then (the view a backtest may use)
     #[arg(long)]
     pub known: bool,
+    /// N weekly snapshots ending at DATE (DATE, DATE − 7 days, …), computed in one pass
+    #[arg(long, value_name = "N")]
+    pub weeks: Option<u32>,
 }
 
 #[derive(Debug, Args)]

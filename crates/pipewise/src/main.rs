@@ -1,6 +1,11 @@
 //! The `pipewise` binary: argument parsing, settings, rendering and wiring.
 //! Nothing analytical lives here; see ARCHITECTURE.md.
 
+/// mimalloc reuses freed pages across the as-of load's many large, short-lived
+/// buffers; the system allocator returns them to the kernel and faults them back in.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod args;
 mod commands;
 mod output;
