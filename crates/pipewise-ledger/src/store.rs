@@ -170,7 +170,7 @@ fn run_parallel_mut<T: Send>(items: Vec<&mut T>, f: impl Fn(&mut T) + Sync) {
         .unwrap_or(1)
         .clamp(1, 8);
     if threads == 1 || items.len() <= 1 {
-        items.into_iter().for_each(|x| f(x));
+        items.into_iter().for_each(&f);
         return;
     }
     let queue = std::sync::Mutex::new(items);
