@@ -137,7 +137,7 @@ fn companies(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) {
     ]
     .map(|c| f.column(c));
     let mut seen: HashMap<String, u64> = HashMap::new();
-    'rows: for r in &f.rows {
+    for r in &f.rows {
         let cid = cell(r, id);
         if cid.is_empty() {
             ctx.reject(
@@ -162,29 +162,13 @@ fn companies(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) {
             continue;
         }
         seen.insert(cid.to_string(), r.line);
-        let mut nums = [None, None];
-        for (k, (c, label)) in [(emp, "Number of Employees"), (rev, "Annual Revenue")]
-            .into_iter()
-            .enumerate()
-        {
-            let raw = cell(r, c);
-            if !raw.is_empty() {
-                match number(raw) {
-                    Ok(v) if v >= 0.0 => nums[k] = Some(v),
-                    _ => {
-                        ctx.reject(
-                            f,
-                            r,
-                            label,
-                            raw,
-                            Reason::UnparsableNumber,
-                            "expected a non-negative number",
-                        );
-                        continue 'rows;
-                    }
-                }
-            }
-        }
+        let Ok(employees) = ctx.opt_count(f, r, emp, "Number of Employees") else {
+            continue;
+        };
+        let Ok(revenue) = ctx.opt_count(f, r, rev, "Annual Revenue") else {
+            continue;
+        };
+        let nums = [employees, revenue];
         let nm = [cell(r, name), cell(r, name2)]
             .into_iter()
             .find(|s| !s.is_empty())

@@ -95,6 +95,10 @@ pub struct IngestOutcome {
     pub report_path: String,
 }
 
+/// The row was quarantined (the record is already in the context): skip it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quarantined;
+
 /// Shared state of one ingest run, handed to the connector.
 pub struct Ctx<'a> {
     pub parser: ValueParser,
@@ -148,6 +152,118 @@ impl Ctx<'_> {
             detail: detail.into(),
         };
         self.report.record(&r);
+    }
+
+    /// An optional instant: `Ok(None)` when blank; quarantines the row and
+    /// returns `Err(())` when it does not parse.
+    pub fn opt_instant(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        col: Option<usize>,
+        name: &str,
+    ) -> Result<Option<Timestamp>, Quarantined> {
+        let raw = cell(r, col);
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        self.parser.instant(raw).map(Some).map_err(|e| {
+            self.reject(f, r, name, raw, Reason::UnparsableDate, e);
+            Quarantined
+        })
+    }
+
+    /// A required instant: blank is `missing_required`, unreadable is `unparsable_date`.
+    pub fn req_instant(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        col: Option<usize>,
+        name: &str,
+    ) -> Result<Timestamp, Quarantined> {
+        match self.opt_instant(f, r, col, name)? {
+            Some(t) => Ok(t),
+            None => {
+                self.reject(
+                    f,
+                    r,
+                    name,
+                    "",
+                    Reason::MissingRequired,
+                    format!("{name} is required"),
+                );
+                Err(Quarantined)
+            }
+        }
+    }
+
+    /// An optional calendar date.
+    pub fn opt_date(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        col: Option<usize>,
+        name: &str,
+    ) -> Result<Option<pipewise_model::Date>, Quarantined> {
+        let raw = cell(r, col);
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        self.parser.date(raw).map(Some).map_err(|e| {
+            self.reject(f, r, name, raw, Reason::UnparsableDate, e);
+            Quarantined
+        })
+    }
+
+    /// An optional non-negative number (counts, revenue, durations).
+    pub fn opt_count(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        col: Option<usize>,
+        name: &str,
+    ) -> Result<Option<f64>, Quarantined> {
+        let raw = cell(r, col);
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        match values::number(raw) {
+            Ok(v) if v >= 0.0 => Ok(Some(v)),
+            _ => {
+                self.reject(
+                    f,
+                    r,
+                    name,
+                    raw,
+                    Reason::UnparsableNumber,
+                    "expected a non-negative number",
+                );
+                Err(Quarantined)
+            }
+        }
+    }
+
+    /// Quarantine a change dated after `--as-of` (plus a day of clock skew); true when it did.
+    pub fn reject_future(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        t: Timestamp,
+        column: &str,
+        raw: &str,
+    ) -> bool {
+        if t <= self.as_of + pipewise_model::time::MICROS_PER_DAY {
+            return false;
+        }
+        self.reject(
+            f,
+            r,
+            column,
+            raw,
+            Reason::FutureDated,
+            "dated after the ingest's --as-of time",
+        );
+        true
     }
 
     /// Count a row as landed.

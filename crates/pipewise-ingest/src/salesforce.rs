@@ -22,7 +22,7 @@
 use crate::csvread::{RawFile, RawRow, read_file};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
-use crate::values::{boolean, number};
+use crate::values::boolean;
 use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_value};
 use pipewise_ledger::Store;
 use pipewise_model::{
@@ -138,6 +138,33 @@ pub fn ingest(
             Ok(())
         },
     )
+}
+
+/// Quarantine a history row that repeats an earlier one (ignoring the row's own
+/// Id); true when it did.
+#[allow(clippy::too_many_arguments)]
+fn repeated(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    id_col: Option<usize>,
+    seen: &mut HashSet<Vec<String>>,
+    column: &str,
+    value: &str,
+    what: &str,
+) -> bool {
+    let key: Vec<String> = r
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != id_col)
+        .map(|(_, v)| v.trim().to_string())
+        .collect();
+    if seen.insert(key) {
+        return false;
+    }
+    ctx.reject(f, r, column, value, Reason::DuplicateRow, what);
+    true
 }
 
 /// Parsed history rows of one opportunity: (time, line, values).
@@ -266,37 +293,13 @@ fn ingest_users(
         if duplicate(ctx, f, r, "Id", uid, &mut seen) {
             continue;
         }
-        let hire_raw = cell(r, hire);
-        let hire_date = if hire_raw.is_empty() {
-            None
-        } else {
-            match ctx.parser.date(hire_raw) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    ctx.reject(f, r, "Hire_Date__c", hire_raw, Reason::UnparsableDate, e);
-                    continue;
-                }
-            }
+        let Ok(hire_date) = ctx.opt_date(f, r, hire, "Hire_Date__c") else {
+            continue;
         };
-        let ramp_raw = cell(r, ramp);
-        let ramp_months = if ramp_raw.is_empty() {
-            None
-        } else {
-            match number(ramp_raw) {
-                Ok(v) if v >= 0.0 => Some(v.round() as u32),
-                _ => {
-                    ctx.reject(
-                        f,
-                        r,
-                        "Ramp_Months__c",
-                        ramp_raw,
-                        Reason::UnparsableNumber,
-                        "expected a number of months",
-                    );
-                    continue;
-                }
-            }
+        let Ok(ramp) = ctx.opt_count(f, r, ramp, "Ramp_Months__c") else {
+            continue;
         };
+        let ramp_months = ramp.map(|v| v.round() as u32);
         let full = match (cell(r, name), cell(r, first), cell(r, last)) {
             (n, _, _) if !n.is_empty() => n.to_string(),
             (_, a, b) => format!("{a} {b}").trim().to_string(),
@@ -364,7 +367,7 @@ fn ingest_accounts(
         .collect();
     let mut seen = HashMap::new();
     let mut ids = HashSet::new();
-    'rows: for r in &f.rows {
+    for r in &f.rows {
         let aid = cell(r, Some(id));
         if aid.is_empty() {
             ctx.reject(
@@ -380,29 +383,13 @@ fn ingest_accounts(
         if duplicate(ctx, f, r, "Id", aid, &mut seen) {
             continue;
         }
-        let mut nums = [None, None];
-        for (k, (col, label)) in [(emp, "NumberOfEmployees"), (rev, "AnnualRevenue")]
-            .into_iter()
-            .enumerate()
-        {
-            let raw = cell(r, col);
-            if !raw.is_empty() {
-                match number(raw) {
-                    Ok(v) if v >= 0.0 => nums[k] = Some(v),
-                    _ => {
-                        ctx.reject(
-                            f,
-                            r,
-                            label,
-                            raw,
-                            Reason::UnparsableNumber,
-                            "expected a non-negative number",
-                        );
-                        continue 'rows;
-                    }
-                }
-            }
-        }
+        let Ok(employees) = ctx.opt_count(f, r, emp, "NumberOfEmployees") else {
+            continue;
+        };
+        let Ok(revenue) = ctx.opt_count(f, r, rev, "AnnualRevenue") else {
+            continue;
+        };
+        let nums = [employees, revenue];
         let region_v = match cell(r, region) {
             "" => cell(r, country),
             v => v,
@@ -526,19 +513,10 @@ fn ingest_opportunities(
         if duplicate(ctx, f, r, "Id", oid, &mut seen) {
             continue;
         }
-        let created_raw = cell(r, Some(created_col));
-        let created = match ctx.parser.instant(created_raw) {
-            Ok(t) => t,
-            Err(e) => {
-                let reason = if created_raw.is_empty() {
-                    Reason::MissingRequired
-                } else {
-                    Reason::UnparsableDate
-                };
-                ctx.reject(f, r, "CreatedDate", created_raw, reason, e);
-                continue;
-            }
+        let Ok(created) = ctx.req_instant(f, r, Some(created_col), "CreatedDate") else {
+            continue;
         };
+        let created_raw = cell(r, Some(created_col));
         if created > ctx.as_of + pipewise_model::time::MICROS_PER_DAY {
             ctx.reject(
                 f,
@@ -572,15 +550,8 @@ fn ingest_opportunities(
                 }
             }
         }
-        let current_at = match cell(r, last_mod) {
-            "" => None,
-            raw => match ctx.parser.instant(raw) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    ctx.reject(f, r, "LastModifiedDate", raw, Reason::UnparsableDate, e);
-                    continue;
-                }
-            },
+        let Ok(current_at) = ctx.opt_instant(f, r, last_mod, "LastModifiedDate") else {
+            continue;
         };
         // Flags.
         let stage = values
@@ -701,50 +672,27 @@ fn ingest_history(
             continue;
         }
         // Exact duplicates (ignoring the row's own Id).
-        let key: Vec<String> = r
-            .fields
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != id_col)
-            .map(|(_, v)| v.trim().to_string())
-            .collect();
-        if !seen.insert(key) {
-            ctx.reject(
-                f,
-                r,
-                "OpportunityId",
-                oid,
-                Reason::DuplicateRow,
-                "the same history row appears earlier in the file",
-            );
+        if repeated(
+            ctx,
+            f,
+            r,
+            id_col,
+            &mut seen,
+            "OpportunityId",
+            oid,
+            "the same history row appears earlier in the file",
+        ) {
             continue;
         }
         if let Ok(true) = boolean(cell(r, deleted_col)) {
             ctx.landed(f); // a deleted history row: accounted for, not replayed
             continue;
         }
-        let raw_t = cell(r, Some(time_col));
-        let t = match ctx.parser.instant(raw_t) {
-            Ok(t) => t,
-            Err(e) => {
-                let reason = if raw_t.is_empty() {
-                    Reason::MissingRequired
-                } else {
-                    Reason::UnparsableDate
-                };
-                ctx.reject(f, r, "CreatedDate", raw_t, reason, e);
-                continue;
-            }
+        let Ok(t) = ctx.req_instant(f, r, Some(time_col), "CreatedDate") else {
+            continue;
         };
-        if t > ctx.as_of + pipewise_model::time::MICROS_PER_DAY {
-            ctx.reject(
-                f,
-                r,
-                "CreatedDate",
-                raw_t,
-                Reason::FutureDated,
-                "the change is dated after the ingest's --as-of time",
-            );
+        let raw_t = cell(r, Some(time_col));
+        if ctx.reject_future(f, r, t, "CreatedDate", raw_t) {
             continue;
         }
         let mut vals = Vec::new();
@@ -869,46 +817,23 @@ fn ingest_field_history(
             );
             continue;
         }
-        let key: Vec<String> = r
-            .fields
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != id_col)
-            .map(|(_, v)| v.trim().to_string())
-            .collect();
-        if !seen.insert(key) {
-            ctx.reject(
-                f,
-                r,
-                "OpportunityId",
-                oid,
-                Reason::DuplicateRow,
-                "the same field-history row appears earlier in the file",
-            );
+        if repeated(
+            ctx,
+            f,
+            r,
+            id_col,
+            &mut seen,
+            "OpportunityId",
+            oid,
+            "the same field-history row appears earlier in the file",
+        ) {
             continue;
         }
-        let raw_t = cell(r, Some(time_col));
-        let t = match ctx.parser.instant(raw_t) {
-            Ok(t) => t,
-            Err(e) => {
-                let reason = if raw_t.is_empty() {
-                    Reason::MissingRequired
-                } else {
-                    Reason::UnparsableDate
-                };
-                ctx.reject(f, r, "CreatedDate", raw_t, reason, e);
-                continue;
-            }
+        let Ok(t) = ctx.req_instant(f, r, Some(time_col), "CreatedDate") else {
+            continue;
         };
-        if t > ctx.as_of + pipewise_model::time::MICROS_PER_DAY {
-            ctx.reject(
-                f,
-                r,
-                "CreatedDate",
-                raw_t,
-                Reason::FutureDated,
-                "the change is dated after the ingest's --as-of time",
-            );
+        let raw_t = cell(r, Some(time_col));
+        if ctx.reject_future(f, r, t, "CreatedDate", raw_t) {
             continue;
         }
         if matches!(
@@ -1039,56 +964,16 @@ fn ingest_leads(
         if duplicate(ctx, f, r, "Id", lid, &mut seen) {
             continue;
         }
-        let raw = cell(r, Some(created_col));
-        let created = match ctx.parser.instant(raw) {
-            Ok(t) => t,
-            Err(e) => {
-                ctx.reject(
-                    f,
-                    r,
-                    "CreatedDate",
-                    raw,
-                    if raw.is_empty() {
-                        Reason::MissingRequired
-                    } else {
-                        Reason::UnparsableDate
-                    },
-                    e,
-                );
-                continue;
-            }
+        let Ok(created) = ctx.req_instant(f, r, Some(created_col), "CreatedDate") else {
+            continue;
         };
-        let conv_raw = cell(r, conv_date);
-        let converted_at = if conv_raw.is_empty() {
-            None
-        } else {
-            match ctx.parser.instant(conv_raw) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    ctx.reject(f, r, "ConvertedDate", conv_raw, Reason::UnparsableDate, e);
-                    continue;
-                }
-            }
+        let Ok(converted_at) = ctx.opt_instant(f, r, conv_date, "ConvertedDate") else {
+            continue;
         };
-        let emp_raw = cell(r, emp);
-        let employees = if emp_raw.is_empty() {
-            None
-        } else {
-            match number(emp_raw) {
-                Ok(v) if v >= 0.0 => Some(v.round() as i64),
-                _ => {
-                    ctx.reject(
-                        f,
-                        r,
-                        "NumberOfEmployees",
-                        emp_raw,
-                        Reason::UnparsableNumber,
-                        "expected a non-negative number",
-                    );
-                    continue;
-                }
-            }
+        let Ok(employees) = ctx.opt_count(f, r, emp, "NumberOfEmployees") else {
+            continue;
         };
+        let employees = employees.map(|v| v.round() as i64);
         created_of.insert(lid.to_string(), (created, opt(cell(r, status))));
         draft.leads.push(Lead {
             id: lid.to_string(),
@@ -1172,42 +1057,20 @@ fn lead_history(
         if !hid.is_empty() && duplicate(ctx, f, r, "Id", hid, &mut seen_ids) {
             continue;
         }
-        let key: Vec<String> = r
-            .fields
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != id_col)
-            .map(|(_, v)| v.trim().to_string())
-            .collect();
-        if !seen.insert(key) {
-            ctx.reject(
-                f,
-                r,
-                "LeadId",
-                lid,
-                Reason::DuplicateRow,
-                "the same lead-history row appears earlier in the file",
-            );
+        if repeated(
+            ctx,
+            f,
+            r,
+            id_col,
+            &mut seen,
+            "LeadId",
+            lid,
+            "the same lead-history row appears earlier in the file",
+        ) {
             continue;
         }
-        let raw = cell(r, Some(time_col));
-        let t = match ctx.parser.instant(raw) {
-            Ok(t) => t,
-            Err(e) => {
-                ctx.reject(
-                    f,
-                    r,
-                    "CreatedDate",
-                    raw,
-                    if raw.is_empty() {
-                        Reason::MissingRequired
-                    } else {
-                        Reason::UnparsableDate
-                    },
-                    e,
-                );
-                continue;
-            }
+        let Ok(t) = ctx.req_instant(f, r, Some(time_col), "CreatedDate") else {
+            continue;
         };
         let field = cell(r, Some(field_col)).to_ascii_lowercase();
         rows.push((
@@ -1297,7 +1160,7 @@ fn ingest_activities(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Resul
         });
     }
     let mut seen = HashMap::new();
-    'rows: for r in &f.rows {
+    for r in &f.rows {
         let aid = cell(r, Some(id));
         if aid.is_empty() {
             ctx.reject(
@@ -1327,37 +1190,16 @@ fn ingest_activities(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Resul
             );
             continue;
         };
-        let raw = cell(r, Some(*tcol));
-        let at = match ctx.parser.instant(raw) {
-            Ok(t) => t,
-            Err(e) => {
-                ctx.reject(f, r, tname, raw, Reason::UnparsableDate, e);
-                continue;
-            }
+        let Ok(Some(at)) = ctx.opt_instant(f, r, Some(*tcol), tname) else {
+            continue;
         };
-        let mut duration = None;
-        for (col, scale, name) in [
-            (dur_s, 1.0 / 60.0, "CallDurationInSeconds"),
-            (dur_m, 1.0, "DurationInMinutes"),
-        ] {
-            let raw = cell(r, col);
-            if !raw.is_empty() {
-                match number(raw) {
-                    Ok(v) if v >= 0.0 => duration = Some(v * scale),
-                    _ => {
-                        ctx.reject(
-                            f,
-                            r,
-                            name,
-                            raw,
-                            Reason::UnparsableNumber,
-                            "expected a non-negative duration",
-                        );
-                        continue 'rows;
-                    }
-                }
-            }
-        }
+        let Ok(seconds) = ctx.opt_count(f, r, dur_s, "CallDurationInSeconds") else {
+            continue;
+        };
+        let Ok(minutes) = ctx.opt_count(f, r, dur_m, "DurationInMinutes") else {
+            continue;
+        };
+        let duration = minutes.or(seconds.map(|s| s / 60.0));
         let kind_raw = [cell(r, subtype), cell(r, ty), cell(r, subject)]
             .into_iter()
             .find(|s| !s.is_empty())
