@@ -454,3 +454,99 @@ pub fn changes(log: &EventLog, from: Timestamp, to: Timestamp) -> Vec<(u64, Oppo
         .map(|(_, s, c, i)| (s, log.event(c, i)))
         .collect()
 }
+
+/// The canonical `opportunities` table (see `pipewise_model::schema::opportunities`)
+/// as of `cut`: one row per existing opportunity, in key order. Needs ids and
+/// every field loaded. A deal without a forecast category takes its stage's;
+/// `is_closed` / `is_won` follow the stage's configured outcome.
+pub fn opportunities_batch(
+    log: &EventLog,
+    process: &SalesProcess,
+    cut: Cut,
+) -> Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
+    use arrow_array::{
+        ArrayRef, BooleanArray, Date32Array, Float64Array, StringArray, TimestampMicrosecondArray,
+    };
+    use std::sync::Arc;
+    let rows = states(log, cut);
+    let text = |f: Field| -> ArrayRef {
+        Arc::new(
+            rows.iter()
+                .map(|r| r.get(&f).as_text().map(str::to_string))
+                .collect::<StringArray>(),
+        )
+    };
+    let num = |f: Field| -> ArrayRef {
+        Arc::new(
+            rows.iter()
+                .map(|r| r.get(&f).as_number())
+                .collect::<Float64Array>(),
+        )
+    };
+    let date = |f: Field| -> ArrayRef {
+        Arc::new(
+            rows.iter()
+                .map(|r| r.get(&f).as_date())
+                .collect::<Date32Array>(),
+        )
+    };
+    let stage_code = |r: &OpportunityState| {
+        r.get(&Field::Stage)
+            .as_text()
+            .and_then(|s| process.stage_code(s))
+    };
+    let outcome = |r: &OpportunityState| stage_code(r).map(|c| process.outcome(c));
+    let fc: ArrayRef = Arc::new(
+        rows.iter()
+            .map(|r| match r.get(&Field::ForecastCategory) {
+                Value::Text(s) => Some(s.clone()),
+                _ => stage_code(r)
+                    .map(|c| process.stages()[c].forecast_category.as_str().to_string()),
+            })
+            .collect::<StringArray>(),
+    );
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.id.as_str()),
+        )),
+        text(Field::AccountId),
+        text(Field::OwnerId),
+        text(Field::Name),
+        text(Field::Type),
+        text(Field::Segment),
+        text(Field::Source),
+        text(Field::Currency),
+        num(Field::Amount),
+        text(Field::Stage),
+        fc,
+        num(Field::Probability),
+        date(Field::CloseDate),
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(outcome(r).is_some_and(|o| o != StageOutcome::Open)))
+                .collect::<BooleanArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(outcome(r) == Some(StageOutcome::Won)))
+                .collect::<BooleanArray>(),
+        ),
+        text(Field::LossReason),
+        text(Field::NextStep),
+        date(Field::NextStepDate),
+        Arc::new(
+            rows.iter()
+                .map(|r| match r.get(&Field::HasBusinessCase) {
+                    Value::Bool(b) => Some(*b),
+                    _ => None,
+                })
+                .collect::<BooleanArray>(),
+        ),
+        Arc::new(rows.iter().map(|_| Some(false)).collect::<BooleanArray>()),
+    ];
+    arrow_array::RecordBatch::try_new(pipewise_model::schema::opportunities(), columns)
+}

@@ -314,3 +314,51 @@ fn opening_a_non_workspace_says_what_to_do() {
     let err = Store::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("pipewise init"), "{err}");
 }
+
+#[test]
+fn opportunities_table_as_of() {
+    use arrow_array::{Array, BooleanArray, Float64Array, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let m = store.manifest().unwrap();
+    let events = vec![
+        ev("A", Field::Stage, Value::Text("Discovery".into()), DAY),
+        ev("A", Field::Amount, Value::Number(100.0), DAY),
+        ev("A", Field::Stage, Value::Text("Closed Won".into()), 3 * DAY),
+        ev("B", Field::Stage, Value::Text("Proposal".into()), 2 * DAY),
+        ev(
+            "B",
+            Field::ForecastCategory,
+            Value::Text("commit".into()),
+            2 * DAY,
+        ),
+        ev("C", Field::Stage, Value::Text("Discovery".into()), 5 * DAY),
+    ];
+    store
+        .commit(&m, pipewise_ledger::store_commit(vec![], events))
+        .unwrap();
+    let log = store.load(None, true).unwrap();
+    let p = SalesProcess::default_process();
+    let b = asof::opportunities_batch(&log, &p, Cut::at(2 * DAY)).unwrap();
+    assert_eq!(b.schema(), pipewise_model::schema::opportunities());
+    assert_eq!(b.num_rows(), 2, "C does not exist yet");
+    let col = |n: &str| b.column_by_name(n).unwrap().clone();
+    let stage = col("stage");
+    let stage = stage.as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!((stage.value(0), stage.value(1)), ("Discovery", "Proposal"));
+    let fc = col("forecast_category");
+    let fc = fc.as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(
+        (fc.value(0), fc.value(1)),
+        ("pipeline", "commit"),
+        "stage default, then the field"
+    );
+    let amount = col("amount");
+    let amount = amount.as_any().downcast_ref::<Float64Array>().unwrap();
+    assert_eq!(amount.value(0), 100.0);
+    assert!(amount.is_null(1));
+    let later = asof::opportunities_batch(&log, &p, Cut::at(4 * DAY)).unwrap();
+    let won = later.column_by_name("is_won").unwrap().clone();
+    let won = won.as_any().downcast_ref::<BooleanArray>().unwrap();
+    assert!(won.value(0) && !won.value(1));
+}

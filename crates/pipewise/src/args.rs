@@ -121,8 +121,11 @@ pub struct AsofArgs {
     #[arg(long)]
     pub known: bool,
     /// N weekly snapshots ending at DATE (DATE, DATE − 7 days, …), computed in one pass
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "deals")]
     pub weeks: Option<u32>,
+    /// List the opportunities themselves (one row each) instead of totals per group
+    #[arg(long)]
+    pub deals: bool,
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,41 @@ fn init_synth_asof_changes_status() {
             .sum();
         assert_eq!(t, 400, "{by}");
     }
+    // --deals lists the same opportunities the totals count
+    let deals = json(&pw(
+        &ws,
+        &["asof", "2026-06-30", "--deals", "--format", "json"],
+    ));
+    assert_eq!(deals.as_array().unwrap().len(), 400);
+    let discovery = deals
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["stage"] == "Discovery")
+        .count() as i64;
+    let from_totals = rows
+        .iter()
+        .find(|r| r["group"] == "Discovery")
+        .map(|r| r["count"].as_i64().unwrap())
+        .unwrap_or(0);
+    assert_eq!(discovery, from_totals);
+    // --weeks: one row per week and group, the last week equal to the single as-of
+    let weekly = json(&pw(
+        &ws,
+        &["asof", "2026-06-30", "--weeks", "4", "--format", "json"],
+    ));
+    let last: Vec<_> = weekly
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["as_of"].as_str().unwrap().starts_with("2026-06-30"))
+        .collect();
+    assert_eq!(last.len(), rows.len());
+    for r in rows {
+        assert!(last.iter().any(|w| w["group"] == r["group"]
+            && w["count"] == r["count"]
+            && w["amount"] == r["amount"]));
+    }
     // open pipeline excludes closed stages
     let open = json(&pw(
         &ws,

@@ -73,8 +73,99 @@ pub fn series(
     Ok(t)
 }
 
+/// One row per opportunity that exists at `at`.
+pub fn deals(dir: &Path, at: i64, open: bool, known: bool) -> Result<Table> {
+    use arrow_array::{
+        Array, BooleanArray, Date32Array, Float64Array, StringArray, TimestampMicrosecondArray,
+    };
+    let ws = settings::open(dir)?;
+    let pb = super::spinner("reconstructing");
+    let log = ws.store.load(None, false)?;
+    let cut = if known {
+        Cut::known_at(at)
+    } else {
+        Cut::at(at)
+    };
+    let b = asof::opportunities_batch(&log, &ws.process, cut)?;
+    pb.finish_and_clear();
+    let s = |n: &str| {
+        b.column_by_name(n)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
+    };
+    let (id, name, owner, segment, stage, fc) = (
+        s("id"),
+        s("name"),
+        s("owner_id"),
+        s("segment"),
+        s("stage"),
+        s("forecast_category"),
+    );
+    let amount = b
+        .column_by_name("amount")
+        .and_then(|c| c.as_any().downcast_ref::<Float64Array>().cloned());
+    let close = b
+        .column_by_name("close_date")
+        .and_then(|c| c.as_any().downcast_ref::<Date32Array>().cloned());
+    let created = b.column_by_name("created_at").and_then(|c| {
+        c.as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .cloned()
+    });
+    let closed = b
+        .column_by_name("is_closed")
+        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>().cloned());
+    let text = |a: &Option<StringArray>, i: usize| -> Cell {
+        match a {
+            Some(a) if !a.is_null(i) => Cell::Text(a.value(i).to_string()),
+            _ => Cell::Null,
+        }
+    };
+    let mut t = Table::new(vec![
+        "opportunity_id",
+        "name",
+        "owner_id",
+        "segment",
+        "stage",
+        "forecast_category",
+        "amount",
+        "close_date",
+        "created_at",
+    ]);
+    for i in 0..b.num_rows() {
+        if open && closed.as_ref().is_some_and(|c| c.value(i)) {
+            continue;
+        }
+        t.push(vec![
+            text(&id, i),
+            text(&name, i),
+            text(&owner, i),
+            text(&segment, i),
+            text(&stage, i),
+            text(&fc, i),
+            match &amount {
+                Some(a) if !a.is_null(i) => Cell::Money(a.value(i)),
+                _ => Cell::Null,
+            },
+            match &close {
+                Some(c) if !c.is_null(i) => {
+                    Cell::Text(pipewise_model::time::format_date(c.value(i)))
+                }
+                _ => Cell::Null,
+            },
+            match &created {
+                Some(c) => Cell::Text(format_timestamp(c.value(i))),
+                None => Cell::Null,
+            },
+        ]);
+    }
+    Ok(t)
+}
+
 pub fn run(dir: &Path, a: &AsofArgs, format: Format) -> Result<()> {
     let at = settings::instant(&a.date, "DATE")?;
+    if a.deals {
+        return super::print(&deals(dir, at, a.open, a.known)?, format);
+    }
     let t = match a.weeks {
         Some(0) => return Err(user("--weeks must be at least 1")),
         Some(n) => {
