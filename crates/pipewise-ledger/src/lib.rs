@@ -15,6 +15,7 @@
 
 pub mod asof;
 mod error;
+pub mod flow;
 mod log;
 mod parquet_io;
 mod store;

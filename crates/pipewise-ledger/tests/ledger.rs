@@ -362,3 +362,150 @@ fn opportunities_table_as_of() {
     let won = won.as_any().downcast_ref::<BooleanArray>().unwrap();
     assert!(won.value(0) && !won.value(1));
 }
+
+mod flow_tests {
+    use super::*;
+    use pipewise_ledger::flow::{self, Bucket, Fixed, to_fixed};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+        /// start + Σ membership buckets = end, exactly, in amount and count; every
+        /// opportunity of start ∪ end is in exactly one membership bucket; start and
+        /// end equal the pipeline computed from a naive replay.
+        #[test]
+        fn flow_reconciles(batches in gen_strategy(), from_day in 0i64..20, span in 0i64..20, p0 in 0i32..10, plen in 0i32..8, with_period: bool) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::init(dir.path()).unwrap();
+            let mut naive = Naive::default();
+            for batch in &batches {
+                let events: Vec<OpportunityEvent> = batch.iter().map(to_event).collect();
+                let mut created: BTreeMap<String, i64> = BTreeMap::new();
+                for e in &events {
+                    let c = created.entry(e.opportunity_id.clone()).or_insert(e.effective_at);
+                    *c = (*c).min(e.effective_at);
+                }
+                let news = created.iter().map(|(id, c)| NewOpportunity { id: id.clone(), created_at: *c }).collect();
+                let m = store.manifest().unwrap();
+                store.commit(&m, pipewise_ledger::store_commit(news, events.clone())).unwrap();
+                naive.land(&events, &created);
+            }
+            let log = store.load(None, true).unwrap();
+            let process = SalesProcess::default_process();
+            let (from, to) = (Cut::at(from_day * DAY / 2), Cut::at((from_day + span) * DAY / 2));
+            let period = with_period.then_some((20_000 + p0, 20_000 + p0 + plen));
+            let f = flow::flow(&log, &process, from, to, period);
+            let total = |b: Bucket| f.totals.iter().find(|t| t.bucket == b).unwrap().clone();
+            let (start, end) = (total(Bucket::Start), total(Bucket::End));
+            let members: Vec<_> = f.totals.iter().filter(|t| t.bucket.is_membership()).collect();
+            prop_assert_eq!(start.amount + members.iter().map(|t| t.amount).sum::<Fixed>(), end.amount);
+            prop_assert_eq!(start.count + members.iter().map(|t| t.count).sum::<i64>(), end.count);
+            // Per opportunity: start + its membership items = end.
+            let mut per: BTreeMap<u32, (i64, Fixed)> = BTreeMap::new();
+            for i in &f.items {
+                let e = per.entry(i.opportunity_key).or_default();
+                match i.bucket {
+                    Bucket::Start => { e.0 += 1; e.1 += i.amount; }
+                    Bucket::End => { e.0 -= 1; e.1 -= i.amount; }
+                    b if b.is_membership() => { e.0 += i.count; e.1 += i.amount; }
+                    _ => {}
+                }
+            }
+            prop_assert!(per.values().all(|v| *v == (0, 0)), "{:?}", per);
+            // Start and end against the naive replay.
+            for (cut, t) in [(from, &start), (to, &end)] {
+                let mut count = 0i64;
+                let mut amount: Fixed = 0;
+                for vals in naive.state(cut).values() {
+                    let stage = vals.get(&Field::Stage).and_then(Value::as_text).map(str::to_string);
+                    let open = stage.as_deref().is_none_or(|s| !s.starts_with("Closed"));
+                    let close = vals.get(&Field::CloseDate).and_then(Value::as_date);
+                    let in_period = period.is_none_or(|(a, b)| close.is_some_and(|d| d >= a && d <= b));
+                    if open && in_period {
+                        count += 1;
+                        amount += vals.get(&Field::Amount).and_then(Value::as_number).map(to_fixed).unwrap_or(0);
+                    }
+                }
+                prop_assert_eq!((t.count, t.amount), (count, amount));
+            }
+        }
+    }
+
+    #[test]
+    fn flow_buckets_by_hand() {
+        // Period: days 20000..=20030. From = day 1, to = day 10.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path()).unwrap();
+        let d = |n: i32| Value::Date(20_000 + n);
+        let t = Value::Text;
+        let events = vec![
+            // A: in the period at start, won by the end → won
+            ev("A", Field::Stage, t("Discovery".into()), 0),
+            ev("A", Field::Amount, Value::Number(100.0), 0),
+            ev("A", Field::CloseDate, d(10), 0),
+            ev("A", Field::Stage, t("Closed Won".into()), 5 * DAY),
+            // B: close date pushed beyond the period → pushed_out (slipped)
+            ev("B", Field::Stage, t("Proposal".into()), 0),
+            ev("B", Field::Amount, Value::Number(50.0), 0),
+            ev("B", Field::CloseDate, d(20), 0),
+            ev("B", Field::CloseDate, d(45), 6 * DAY),
+            // C: created after from → new
+            ev("C", Field::Stage, t("Qualification".into()), 3 * DAY),
+            ev("C", Field::Amount, Value::Number(30.0), 3 * DAY),
+            ev("C", Field::CloseDate, d(25), 3 * DAY),
+            // D: amount up, stage advanced, in both
+            ev("D", Field::Stage, t("Discovery".into()), 0),
+            ev("D", Field::Amount, Value::Number(10.0), 0),
+            ev("D", Field::CloseDate, d(5), 0),
+            ev("D", Field::Amount, Value::Number(15.5), 4 * DAY),
+            ev("D", Field::Stage, t("Proposal".into()), 4 * DAY),
+            // F: created and won inside the window → new and won
+            ev("F", Field::Stage, t("Discovery".into()), 2 * DAY),
+            ev("F", Field::Amount, Value::Number(20.0), 2 * DAY),
+            ev("F", Field::CloseDate, d(8), 2 * DAY),
+            ev("F", Field::Stage, t("Closed Won".into()), 4 * DAY),
+            // E: close date was after the period, pulled in
+            ev("E", Field::Stage, t("Discovery".into()), 0),
+            ev("E", Field::Amount, Value::Number(7.0), 0),
+            ev("E", Field::CloseDate, d(60), 0),
+            ev("E", Field::CloseDate, d(30), 2 * DAY),
+        ];
+        let m = store.manifest().unwrap();
+        store
+            .commit(&m, pipewise_ledger::store_commit(vec![], events))
+            .unwrap();
+        let log = store.load(None, true).unwrap();
+        let f = flow::flow(
+            &log,
+            &SalesProcess::default_process(),
+            Cut::at(DAY),
+            Cut::at(10 * DAY),
+            Some((20_000, 20_030)),
+        );
+        let got: BTreeMap<&str, (i64, i64, f64)> = f
+            .totals
+            .iter()
+            .filter(|t| t.deals > 0)
+            .map(|t| {
+                (
+                    t.bucket.as_str(),
+                    (t.deals, t.count, flow::from_fixed(t.amount)),
+                )
+            })
+            .collect();
+        let want: BTreeMap<&str, (i64, i64, f64)> = [
+            ("start", (3, 3, 160.0)),
+            ("won", (2, -2, -120.0)),
+            ("pushed_out", (1, -1, -50.0)),
+            ("new", (2, 2, 50.0)),
+            ("pulled_in", (1, 1, 7.0)),
+            ("amount_up", (1, 0, 5.5)),
+            ("stage_advanced", (1, 1, 0.0)),
+            ("forecast_category_up", (1, 1, 0.0)), // Discovery (pipeline) → Proposal (best case)
+            ("end", (3, 3, 52.5)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(got, want);
+    }
+}

@@ -127,6 +127,56 @@ pub fn calendar_quarter_bounds(year: i32, q: u32) -> Option<(Date, Date)> {
     Some((start, next - 1))
 }
 
+/// First and last date of fiscal quarter `q` (1–4) of fiscal year `fy`, for a
+/// fiscal year starting in `start_month`; fiscal years are named after the
+/// calendar year they end in (as [`fiscal_quarter`] does).
+pub fn fiscal_quarter_bounds(fy: i32, q: u32, start_month: u32) -> Option<(Date, Date)> {
+    if !(1..=4).contains(&q) || !(1..=12).contains(&start_month) {
+        return None;
+    }
+    let first_year = if start_month == 1 { fy } else { fy - 1 };
+    let m0 = (start_month - 1) + 3 * (q - 1); // months since January of first_year
+    let (y, m) = (first_year + (m0 / 12) as i32, m0 % 12 + 1);
+    let start = ymd(y, m, 1)?;
+    let m1 = m0 + 3;
+    let next = ymd(first_year + (m1 / 12) as i32, m1 % 12 + 1, 1)?;
+    Some((start, next - 1))
+}
+
+/// Parse a period: `2026-Q3` (calendar quarter), `FY2027-Q1` (fiscal quarter),
+/// `2026-07` (month), `2026` (year), or `2026-07-01..2026-09-30`.
+pub fn parse_period(s: &str, fiscal_start_month: u32) -> Option<(Date, Date)> {
+    let s = s.trim();
+    if let Some((a, b)) = s.split_once("..") {
+        let a = NaiveDate::parse_from_str(a.trim(), "%Y-%m-%d").ok()?;
+        let b = NaiveDate::parse_from_str(b.trim(), "%Y-%m-%d").ok()?;
+        return (a <= b).then(|| (date_from_naive(a), date_from_naive(b)));
+    }
+    if let Some(rest) = s.strip_prefix("FY").or_else(|| s.strip_prefix("fy")) {
+        let (y, q) = rest.split_once(['-', ' '])?;
+        let q = q.trim_start_matches(['Q', 'q']).parse().ok()?;
+        return fiscal_quarter_bounds(y.parse().ok()?, q, fiscal_start_month);
+    }
+    if let Some((y, q)) = s.split_once("-Q").or_else(|| s.split_once("-q")) {
+        return calendar_quarter_bounds(
+            y.parse().ok()?,
+            q.parse().ok().filter(|q| (1..=4).contains(q))?,
+        );
+    }
+    if let Some((y, m)) = s.split_once('-') {
+        let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+        let start = ymd(y, m, 1)?;
+        let next = if m == 12 {
+            ymd(y + 1, 1, 1)?
+        } else {
+            ymd(y, m + 1, 1)?
+        };
+        return Some((start, next - 1));
+    }
+    let y: i32 = s.parse().ok()?;
+    Some((ymd(y, 1, 1)?, ymd(y, 12, 31)?))
+}
+
 /// Seconds since midnight expressed as a [`NaiveTime`], for formatting.
 pub fn time_of_day(ts: Timestamp) -> NaiveTime {
     naive_from_timestamp(ts).time()
@@ -156,6 +206,50 @@ mod tests {
         assert_eq!(t, t2);
         assert_eq!(parse_iso_instant("2026-09-30 12:00:00", true), Some(t));
         assert_eq!(parse_iso_instant("30/09/2026", true), None);
+    }
+
+    #[test]
+    fn periods() {
+        let d = |y, m, dd| ymd(y, m, dd).unwrap();
+        assert_eq!(
+            parse_period("2026-Q3", 1),
+            Some((d(2026, 7, 1), d(2026, 9, 30)))
+        );
+        assert_eq!(
+            parse_period("2026-02", 1),
+            Some((d(2026, 2, 1), d(2026, 2, 28)))
+        );
+        assert_eq!(
+            parse_period("2026", 1),
+            Some((d(2026, 1, 1), d(2026, 12, 31)))
+        );
+        assert_eq!(
+            parse_period("2026-01-05..2026-01-09", 1),
+            Some((d(2026, 1, 5), d(2026, 1, 9)))
+        );
+        // FY2027 starting February: Q1 = Feb–Apr 2026, Q4 = Nov 2026–Jan 2027.
+        assert_eq!(
+            parse_period("FY2027-Q1", 2),
+            Some((d(2026, 2, 1), d(2026, 4, 30)))
+        );
+        assert_eq!(
+            parse_period("FY2027-Q4", 2),
+            Some((d(2026, 11, 1), d(2027, 1, 31)))
+        );
+        assert_eq!(
+            parse_period("FY2026-Q2", 1),
+            Some((d(2026, 4, 1), d(2026, 6, 30)))
+        );
+        // consistent with fiscal_quarter
+        for s in 1..=12 {
+            for q in 1..=4 {
+                let (a, b) = fiscal_quarter_bounds(2027, q, s).unwrap();
+                assert_eq!(fiscal_quarter(a, s), (2027, q));
+                assert_eq!(fiscal_quarter(b, s), (2027, q));
+            }
+        }
+        assert_eq!(parse_period("2026-Q5", 1), None);
+        assert_eq!(parse_period("soon", 1), None);
     }
 
     #[test]

@@ -53,8 +53,24 @@ pub enum Command {
     Asof(AsofArgs),
     /// Every change between two times
     Changes(ChangesArgs),
+    /// How the pipeline changed between two times: a waterfall of classified changes
+    Flow(FlowArgs),
     /// Synthesize a mid-size company into a fresh workspace and show what is in it
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FlowArgs {
+    /// Start: a date (end of that day) or an ISO instant
+    pub from: String,
+    /// End
+    pub to: String,
+    /// Only deals closing in this period: 2026-Q3, FY2027-Q1, 2026-07, 2026, or 2026-07-01..2026-09-30
+    #[arg(long)]
+    pub period: Option<String>,
+    /// List every deal with its bucket and contribution
+    #[arg(long)]
+    pub deals: bool,
 }
 
 #[derive(Debug, Args)]

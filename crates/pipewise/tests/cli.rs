@@ -143,6 +143,73 @@ fn init_synth_asof_changes_status() {
     }
     assert!(n > 0);
 
+    // flow: start + membership buckets = end, in count and amount (cents)
+    let flow = json(&pw(
+        &ws,
+        &[
+            "flow",
+            "2025-12-31",
+            "2026-03-31",
+            "--period",
+            "2026-Q1",
+            "--format",
+            "json",
+        ],
+    ));
+    let flow = flow.as_array().unwrap();
+    let get = |b: &str| {
+        flow.iter()
+            .find(|r| r["bucket"] == b)
+            .map(|r| (r["count"].as_i64().unwrap(), r["amount"].as_f64().unwrap()))
+    };
+    let (start, end) = (get("start").unwrap(), get("end").unwrap());
+    let movement = [
+        "start",
+        "end",
+        "stage_advanced",
+        "stage_regressed",
+        "forecast_category_up",
+        "forecast_category_down",
+        "owner_changed",
+    ];
+    let (mut fc, mut fa) = start;
+    for r in flow
+        .iter()
+        .filter(|r| !movement.contains(&r["bucket"].as_str().unwrap()))
+    {
+        fc += r["count"].as_i64().unwrap();
+        fa += r["amount"].as_f64().unwrap();
+    }
+    assert_eq!(fc, end.0);
+    assert!(
+        (fa - end.1).abs() < 0.01 * flow.len() as f64,
+        "{fa} vs {}",
+        end.1
+    );
+    assert!(start.0 > 0);
+    let deals = json(&pw(
+        &ws,
+        &[
+            "flow",
+            "2025-12-31",
+            "2026-03-31",
+            "--period",
+            "2026-Q1",
+            "--deals",
+            "--format",
+            "json",
+        ],
+    ));
+    assert!(
+        deals
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["opportunity_id"].as_str().unwrap().starts_with("006"))
+    );
+    let bad = pw(&ws, &["flow", "2025-12-31", "2026-03-31", "--period", "Q1"]);
+    assert_eq!(bad.status.code(), Some(2));
+
     let st = json(&pw(&ws, &["status", "--format", "json"]));
     let get = |k: &str| {
         st.as_array()
@@ -232,6 +299,7 @@ fn every_command_has_help() {
         vec!["status", "--help"],
         vec!["asof", "--help"],
         vec!["changes", "--help"],
+        vec!["flow", "--help"],
         vec!["demo", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_pipewise"))

@@ -3,6 +3,7 @@
 mod asof;
 mod changes;
 mod demo;
+mod flow;
 mod ingest;
 mod init;
 mod status;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status => status::run(&ws, g.format),
         Command::Asof(a) => asof::run(&ws, a, g.format),
         Command::Changes(a) => changes::run(&ws, a, g.format),
+        Command::Flow(a) => flow::run(&ws, a, g.format),
         Command::Demo(a) => demo::run(g.workspace.as_deref(), a, g.format),
     }
 }

@@ -1,0 +1,417 @@
+//! Pipeline flow (waterfall) between two times.
+//!
+//! The *pipeline for a period* at time *t* is every opportunity that exists at
+//! *t*, is open at *t*, and — when a period is given — whose close date as of
+//! *t* falls in the period. [`flow`] walks every opportunity's changes between
+//! `from` and `to` in time order; each change that moves it into or out of the
+//! pipeline, or changes its amount while in it, is one item in a
+//! **membership** bucket:
+//!
+//! * while in: `amount_up` / `amount_down`;
+//! * entering: `new` (created after `from`), `reopened` (closed
+//!   at `from`), `restored` (deleted at `from`), `pulled_in` (its close date
+//!   was after the period), `pushed_in` (slipped in from an earlier period),
+//!   `other_in` (e.g. a close date that was blank);
+//! * leaving: `deleted`, `won`, `lost`, `pushed_out` (slipped:
+//!   close date moved after the period), `pulled_out` (moved before it),
+//!   `other_out`.
+//!
+//! Changes while in the pipeline also land in count-only **movement** buckets:
+//! `stage_advanced` / `stage_regressed`, `forecast_category_up` / `_down`,
+//! `owner_changed`. Amounts are summed in fixed point (1/10,000 of a currency
+//! unit), so `start + Σ membership buckets = end` holds exactly, in amount and
+//! in count — for the whole pipeline and for every single opportunity.
+
+use crate::asof::{Cut, exists, in_force};
+use crate::log::{EventLog, Values};
+use pipewise_model::{Date, Field, ForecastCategory, SalesProcess, StageOutcome};
+
+/// Amounts in fixed point: 1/10,000 of a currency unit.
+pub type Fixed = i128;
+pub const FIXED_SCALE: f64 = 10_000.0;
+
+pub fn to_fixed(x: f64) -> Fixed {
+    (x * FIXED_SCALE).round() as Fixed
+}
+
+pub fn from_fixed(x: Fixed) -> f64 {
+    x as f64 / FIXED_SCALE
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bucket {
+    Start,
+    New,
+    Reopened,
+    Restored,
+    PulledIn,
+    PushedIn,
+    OtherIn,
+    AmountUp,
+    AmountDown,
+    Won,
+    Lost,
+    Deleted,
+    PushedOut,
+    PulledOut,
+    OtherOut,
+    End,
+    StageAdvanced,
+    StageRegressed,
+    ForecastCategoryUp,
+    ForecastCategoryDown,
+    OwnerChanged,
+}
+
+impl Bucket {
+    pub const ALL: [Bucket; 21] = [
+        Bucket::Start,
+        Bucket::New,
+        Bucket::Reopened,
+        Bucket::Restored,
+        Bucket::PulledIn,
+        Bucket::PushedIn,
+        Bucket::OtherIn,
+        Bucket::AmountUp,
+        Bucket::AmountDown,
+        Bucket::Won,
+        Bucket::Lost,
+        Bucket::Deleted,
+        Bucket::PushedOut,
+        Bucket::PulledOut,
+        Bucket::OtherOut,
+        Bucket::End,
+        Bucket::StageAdvanced,
+        Bucket::StageRegressed,
+        Bucket::ForecastCategoryUp,
+        Bucket::ForecastCategoryDown,
+        Bucket::OwnerChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Start => "start",
+            Bucket::New => "new",
+            Bucket::Reopened => "reopened",
+            Bucket::Restored => "restored",
+            Bucket::PulledIn => "pulled_in",
+            Bucket::PushedIn => "pushed_in",
+            Bucket::OtherIn => "other_in",
+            Bucket::AmountUp => "amount_up",
+            Bucket::AmountDown => "amount_down",
+            Bucket::Won => "won",
+            Bucket::Lost => "lost",
+            Bucket::Deleted => "deleted",
+            Bucket::PushedOut => "pushed_out",
+            Bucket::PulledOut => "pulled_out",
+            Bucket::OtherOut => "other_out",
+            Bucket::End => "end",
+            Bucket::StageAdvanced => "stage_advanced",
+            Bucket::StageRegressed => "stage_regressed",
+            Bucket::ForecastCategoryUp => "forecast_category_up",
+            Bucket::ForecastCategoryDown => "forecast_category_down",
+            Bucket::OwnerChanged => "owner_changed",
+        }
+    }
+
+    /// Does this bucket carry membership (amount and count) rather than a movement?
+    pub fn is_membership(self) -> bool {
+        !matches!(
+            self,
+            Bucket::Start
+                | Bucket::End
+                | Bucket::StageAdvanced
+                | Bucket::StageRegressed
+                | Bucket::ForecastCategoryUp
+                | Bucket::ForecastCategoryDown
+                | Bucket::OwnerChanged
+        )
+    }
+}
+
+/// One opportunity's place in the flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowItem {
+    pub bucket: Bucket,
+    pub opportunity_key: u32,
+    /// +1 entered, −1 left, 0 otherwise.
+    pub count: i64,
+    pub amount: Fixed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketTotal {
+    pub bucket: Bucket,
+    /// Opportunities in the bucket.
+    pub deals: i64,
+    /// Change in the pipeline's deal count (start and end: the count itself).
+    pub count: i64,
+    /// Change in the pipeline's amount (start and end: the amount itself).
+    pub amount: Fixed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    /// start, the membership buckets in order, end, then the movement buckets.
+    pub totals: Vec<BucketTotal>,
+    pub items: Vec<FlowItem>,
+}
+
+/// An opportunity's pipeline-relevant state at one cut.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Snap {
+    exists: bool,
+    deleted: bool,
+    created_after: bool,
+    stage: Option<usize>,
+    outcome: StageOutcome,
+    fc: Option<usize>,
+    owner: Option<u32>,
+    close: Option<Date>,
+    amount: Fixed,
+}
+
+fn text_code(log: &EventLog, f: &Field, key: u32, cut: Cut) -> Option<u32> {
+    let c = log.column(f)?;
+    let i = in_force(c, key, cut)?;
+    match &c.new {
+        Values::Text { codes, .. } if codes[i] != crate::log::NULL_TEXT => Some(codes[i]),
+        _ => None,
+    }
+}
+
+fn snap(log: &EventLog, process: &SalesProcess, key: u32, cut: Cut) -> Snap {
+    let k = key as usize;
+    let created_after = log.keys.created_at[k] > cut.effective;
+    let deleted = log
+        .column(&Field::IsDeleted)
+        .and_then(|c| in_force(c, key, cut).map(|i| (c, i)))
+        .is_some_and(|(c, i)| matches!(&c.new, Values::Bool(v) if v[i] == 1));
+    let stage = log.column(&Field::Stage).and_then(|c| {
+        let i = in_force(c, key, cut)?;
+        match &c.new {
+            Values::Text { dict, codes } if codes[i] != crate::log::NULL_TEXT => {
+                process.stage_code(&dict[codes[i] as usize])
+            }
+            _ => None,
+        }
+    });
+    let outcome = stage
+        .map(|s| process.outcome(s))
+        .unwrap_or(StageOutcome::Open);
+    let fc_rank = |c: ForecastCategory| ForecastCategory::ALL.iter().position(|x| *x == c);
+    let fc = log
+        .column(&Field::ForecastCategory)
+        .and_then(|c| {
+            let i = in_force(c, key, cut)?;
+            match &c.new {
+                Values::Text { dict, codes } if codes[i] != crate::log::NULL_TEXT => {
+                    ForecastCategory::parse(&dict[codes[i] as usize]).and_then(fc_rank)
+                }
+                _ => None,
+            }
+        })
+        .or_else(|| stage.and_then(|s| fc_rank(process.stages()[s].forecast_category)));
+    let close = log.column(&Field::CloseDate).and_then(|c| {
+        let i = in_force(c, key, cut)?;
+        match &c.new {
+            Values::Date(v) if v[i] != crate::log::NULL_DATE => Some(v[i]),
+            _ => None,
+        }
+    });
+    let amount = log
+        .column(&Field::Amount)
+        .and_then(|c| {
+            let i = in_force(c, key, cut)?;
+            match &c.new {
+                Values::Number(v) if !v[i].is_nan() => Some(to_fixed(v[i])),
+                _ => None,
+            }
+        })
+        .unwrap_or(0);
+    Snap {
+        exists: exists(log, key, cut),
+        deleted,
+        created_after,
+        stage,
+        outcome,
+        fc,
+        owner: text_code(log, &Field::OwnerId, key, cut),
+        close,
+        amount,
+    }
+}
+
+fn in_pipeline(s: &Snap, period: Option<(Date, Date)>) -> bool {
+    s.exists
+        && s.outcome == StageOutcome::Open
+        && match period {
+            None => true,
+            Some((a, b)) => s.close.is_some_and(|d| d >= a && d <= b),
+        }
+}
+
+/// Fields [`flow`] needs loaded.
+pub fn fields() -> Vec<Field> {
+    vec![
+        Field::Stage,
+        Field::Amount,
+        Field::CloseDate,
+        Field::ForecastCategory,
+        Field::OwnerId,
+        Field::IsDeleted,
+    ]
+}
+
+/// Distinct effective times of an opportunity's events in (from, to], in order.
+fn change_times(log: &EventLog, key: u32, from: Cut, to: Cut) -> Vec<i64> {
+    let mut ts: Vec<i64> = Vec::new();
+    for c in log.columns.values() {
+        for i in c.run(key) {
+            let t = c.effective_at[i];
+            if t > from.effective
+                && t <= to.effective
+                && to.recorded.is_none_or(|r| c.recorded_at[i] <= r)
+            {
+                ts.push(t);
+            }
+        }
+    }
+    let created = log.keys.created_at[key as usize];
+    if created > from.effective && created <= to.effective {
+        ts.push(created);
+    }
+    ts.sort_unstable();
+    ts.dedup();
+    ts
+}
+
+/// The flow of the pipeline for `period` (first and last day, inclusive; all
+/// open deals when `None`) from `from` to `to`. Each opportunity's changes in
+/// (from, to] are walked in time order, so a deal created and won inside the
+/// window shows as `new` and `won`, and one won then reopened as both.
+pub fn flow(
+    log: &EventLog,
+    process: &SalesProcess,
+    from: Cut,
+    to: Cut,
+    period: Option<(Date, Date)>,
+) -> Flow {
+    let mut items = Vec::new();
+    for key in 0..log.keys.len() as u32 {
+        let mut s = snap(log, process, key, from);
+        let mut member = in_pipeline(&s, period);
+        let times = change_times(log, key, from, to);
+        if !member && times.is_empty() {
+            continue;
+        }
+        let item = |bucket, count, amount| FlowItem {
+            bucket,
+            opportunity_key: key,
+            count,
+            amount,
+        };
+        if member {
+            items.push(item(Bucket::Start, 1, s.amount));
+        }
+        for t in times {
+            let n = snap(
+                log,
+                process,
+                key,
+                Cut {
+                    effective: t,
+                    recorded: to.recorded,
+                },
+            );
+            let next_member = in_pipeline(&n, period);
+            match (member, next_member) {
+                (true, true) => {
+                    let d = n.amount - s.amount;
+                    if d > 0 {
+                        items.push(item(Bucket::AmountUp, 0, d));
+                    } else if d < 0 {
+                        items.push(item(Bucket::AmountDown, 0, d));
+                    }
+                    if let (Some(x), Some(y)) = (s.stage, n.stage) {
+                        if y > x {
+                            items.push(item(Bucket::StageAdvanced, 0, 0));
+                        } else if y < x {
+                            items.push(item(Bucket::StageRegressed, 0, 0));
+                        }
+                    }
+                    if let (Some(x), Some(y)) = (s.fc, n.fc) {
+                        if y > x {
+                            items.push(item(Bucket::ForecastCategoryUp, 0, 0));
+                        } else if y < x {
+                            items.push(item(Bucket::ForecastCategoryDown, 0, 0));
+                        }
+                    }
+                    if s.owner != n.owner {
+                        items.push(item(Bucket::OwnerChanged, 0, 0));
+                    }
+                }
+                (false, true) => {
+                    let bucket = if !s.exists && s.created_after {
+                        Bucket::New
+                    } else if s.deleted {
+                        Bucket::Restored
+                    } else if s.exists && s.outcome != StageOutcome::Open {
+                        Bucket::Reopened
+                    } else {
+                        match (period, s.close) {
+                            (Some((_, end)), Some(d)) if d > end => Bucket::PulledIn,
+                            (Some((start, _)), Some(d)) if d < start => Bucket::PushedIn,
+                            _ => Bucket::OtherIn,
+                        }
+                    };
+                    items.push(item(bucket, 1, n.amount));
+                }
+                (true, false) => {
+                    let bucket = if n.deleted {
+                        Bucket::Deleted
+                    } else if n.outcome == StageOutcome::Won {
+                        Bucket::Won
+                    } else if n.outcome == StageOutcome::Lost {
+                        Bucket::Lost
+                    } else {
+                        match (period, n.close) {
+                            (Some((_, end)), Some(d)) if d > end => Bucket::PushedOut,
+                            (Some((start, _)), Some(d)) if d < start => Bucket::PulledOut,
+                            _ => Bucket::OtherOut,
+                        }
+                    };
+                    items.push(item(bucket, -1, -s.amount));
+                }
+                (false, false) => {}
+            }
+            s = n;
+            member = next_member;
+        }
+        if member {
+            items.push(item(Bucket::End, 1, s.amount));
+        }
+    }
+    let totals = Bucket::ALL
+        .iter()
+        .map(|&bucket| {
+            let (deals, count, amount) = items.iter().filter(|i| i.bucket == bucket).fold(
+                (0i64, 0i64, 0 as Fixed),
+                |(d, c, a), i| {
+                    (
+                        d + 1,
+                        c + if bucket.is_membership() { i.count } else { 1 },
+                        a + i.amount,
+                    )
+                },
+            );
+            BucketTotal {
+                bucket,
+                deals,
+                count,
+                amount,
+            }
+        })
+        .collect();
+    Flow { totals, items }
+}
