@@ -670,6 +670,11 @@ impl Store {
         Ok(log)
     }
 
+    /// The Parquet file of an entity table in manifest `m`, if it has one.
+    pub fn table_path(&self, m: &Manifest, name: &str) -> Option<PathBuf> {
+        m.tables.get(name).map(|t| self.ledger_dir().join(&t.path))
+    }
+
     /// Read an entity table of the current version (empty when absent).
     pub fn read_table(&self, name: &str) -> Result<Vec<RecordBatch>, LedgerError> {
         let m = self.manifest()?;

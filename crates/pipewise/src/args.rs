@@ -55,8 +55,17 @@ pub enum Command {
     Changes(ChangesArgs),
     /// How the pipeline changed between two times: a waterfall of classified changes
     Flow(FlowArgs),
+    /// Run SQL over the canonical tables (users, accounts, opportunities, opportunity_events,
+    /// activities, leads, lead_events, quotas) and pipeline_as_of('DATE')
+    Sql(SqlArgs),
     /// Synthesize a mid-size company into a fresh workspace and show what is in it
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// One SQL statement, e.g. "SELECT stage, count(*) FROM pipeline_as_of('2026-03-31') GROUP BY stage"
+    pub query: String,
 }
 
 #[derive(Debug, Args)]

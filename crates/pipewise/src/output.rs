@@ -13,6 +13,9 @@ pub enum Cell {
     Int(i64),
     /// An amount: rendered with two decimals, rounded to cents in JSON.
     Money(f64),
+    /// Any other number, shown as it is.
+    Float(f64),
+    Bool(bool),
     Null,
 }
 
@@ -36,7 +39,7 @@ impl From<Option<String>> for Cell {
 
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    pub columns: Vec<&'static str>,
+    pub columns: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
 }
 
@@ -49,14 +52,16 @@ fn text(c: &Cell) -> String {
         Cell::Text(s) => s.clone(),
         Cell::Int(i) => i.to_string(),
         Cell::Money(m) => format!("{:.2}", cents(*m)),
+        Cell::Float(x) => format!("{x}"),
+        Cell::Bool(b) => b.to_string(),
         Cell::Null => String::new(),
     }
 }
 
 impl Table {
-    pub fn new(columns: Vec<&'static str>) -> Table {
+    pub fn new(columns: Vec<&str>) -> Table {
         Table {
-            columns,
+            columns: columns.into_iter().map(str::to_string).collect(),
             rows: Vec::new(),
         }
     }
@@ -91,9 +96,13 @@ impl Table {
                                 Cell::Money(x) => serde_json::Number::from_f64(cents(*x))
                                     .map(serde_json::Value::Number)
                                     .unwrap_or(serde_json::Value::Null),
+                                Cell::Float(x) => serde_json::Number::from_f64(*x)
+                                    .map(serde_json::Value::Number)
+                                    .unwrap_or(serde_json::Value::Null),
+                                Cell::Bool(b) => serde_json::Value::Bool(*b),
                                 Cell::Null => serde_json::Value::Null,
                             };
-                            m.insert((*k).to_string(), v);
+                            m.insert(k.clone(), v);
                         }
                         serde_json::Value::Object(m)
                     })
@@ -120,10 +129,12 @@ impl Table {
         let numeric: Vec<bool> = (0..self.columns.len())
             .map(|i| {
                 !self.rows.is_empty()
-                    && self
-                        .rows
-                        .iter()
-                        .all(|r| matches!(r[i], Cell::Int(_) | Cell::Money(_) | Cell::Null))
+                    && self.rows.iter().all(|r| {
+                        matches!(
+                            r[i],
+                            Cell::Int(_) | Cell::Money(_) | Cell::Float(_) | Cell::Null
+                        )
+                    })
             })
             .collect();
         let line = |vals: &[String]| -> String {

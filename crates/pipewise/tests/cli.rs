@@ -210,6 +210,22 @@ fn init_synth_asof_changes_status() {
     let bad = pw(&ws, &["flow", "2025-12-31", "2026-03-31", "--period", "Q1"]);
     assert_eq!(bad.status.code(), Some(2));
 
+    // sql: pipeline_as_of agrees with asof, through the same JSON contract
+    let q = "SELECT stage AS \"group\", count(*) AS count FROM pipeline_as_of('2026-06-30') GROUP BY stage";
+    let sql = json(&pw(&ws, &["sql", q, "--format", "json"]));
+    for r in rows {
+        let m = sql
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["group"] == r["group"])
+            .unwrap();
+        assert_eq!(m["count"], r["count"]);
+    }
+    let bad = pw(&ws, &["sql", "SELECT nope FROM opportunities"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("pipeline_as_of"));
+
     let st = json(&pw(&ws, &["status", "--format", "json"]));
     let get = |k: &str| {
         st.as_array()
@@ -300,6 +316,7 @@ fn every_command_has_help() {
         vec!["asof", "--help"],
         vec!["changes", "--help"],
         vec!["flow", "--help"],
+        vec!["sql", "--help"],
         vec!["demo", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_pipewise"))

@@ -6,6 +6,7 @@ mod demo;
 mod flow;
 mod ingest;
 mod init;
+mod sql;
 mod status;
 mod synth;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Asof(a) => asof::run(&ws, a, g.format),
         Command::Changes(a) => changes::run(&ws, a, g.format),
         Command::Flow(a) => flow::run(&ws, a, g.format),
+        Command::Sql(a) => sql::run(&ws, a, g.format),
         Command::Demo(a) => demo::run(g.workspace.as_deref(), a, g.format),
     }
 }

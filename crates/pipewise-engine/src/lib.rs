@@ -1,0 +1,362 @@
+//! The SQL engine: DataFusion embedded over the ledger's canonical tables.
+//!
+//! [`Engine::open`] registers
+//! * the entity tables of the current ledger version (`users`, `accounts`,
+//!   `activities`, `leads`, `lead_events`, `quotas`, `ref_*`) straight from
+//!   their Parquet files;
+//! * `opportunity_events` — the ledger in its canonical, all-text shape — and
+//!   `opportunities` — the current state — both built only when a query
+//!   reads them;
+//! * the table functions `pipeline_as_of(time [, known])` (alias
+//!   `opportunities_as_of`): the `opportunities` table as of any time; with
+//!   `known => true`, only what had been recorded by then (backtests).
+//!
+//! SQL runs on a Tokio runtime owned by the engine, apart from any server
+//! runtime (DataFusion's advice for CPU-bound plans).
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{MemTable, Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue, plan_err};
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use pipewise_ledger::asof::{self, Cut};
+use pipewise_ledger::{EventLog, Store};
+use pipewise_model::{SalesProcess, Timestamp};
+use std::sync::{Arc, OnceLock};
+
+pub use datafusion;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    #[error("{0}")]
+    Ledger(#[from] pipewise_ledger::LedgerError),
+    #[error("cannot start the query runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What the lazy tables and table functions share: the ledger, loaded once.
+#[derive(Debug)]
+struct Shared {
+    store: Store,
+    process: SalesProcess,
+    log: OnceLock<Result<Arc<EventLog>, String>>,
+}
+
+impl Shared {
+    fn log(&self) -> datafusion::common::Result<Arc<EventLog>> {
+        self.log
+            .get_or_init(|| {
+                self.store
+                    .load(None, true)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(DataFusionError::Execution)
+    }
+}
+
+/// A table whose batch is built on first scan.
+#[derive(Debug)]
+struct LazyTable {
+    schema: SchemaRef,
+    shared: Arc<Shared>,
+    build: fn(&Shared) -> datafusion::common::Result<RecordBatch>,
+    cache: OnceLock<RecordBatch>,
+}
+
+#[async_trait]
+impl TableProvider for LazyTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        let batch = match self.cache.get() {
+            Some(b) => b.clone(),
+            None => {
+                let b = (self.build)(&self.shared)?;
+                self.cache.get_or_init(|| b).clone()
+            }
+        };
+        let mem = MemTable::try_new(self.schema.clone(), vec![vec![batch]])?;
+        mem.scan(state, projection, filters, limit).await
+    }
+}
+
+fn events_batch(shared: &Shared) -> datafusion::common::Result<RecordBatch> {
+    use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+    let log = shared.log()?;
+    let events = log.all_events();
+    let s = |f: &dyn Fn(&pipewise_model::OpportunityEvent) -> Option<String>| -> ArrayRef {
+        Arc::new(events.iter().map(|(_, e)| f(e)).collect::<StringArray>())
+    };
+    let t = |f: &dyn Fn(&pipewise_model::OpportunityEvent) -> i64| -> ArrayRef {
+        Arc::new(
+            TimestampMicrosecondArray::from(events.iter().map(|(_, e)| f(e)).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        )
+    };
+    Ok(RecordBatch::try_new(
+        pipewise_model::schema::opportunity_events(),
+        vec![
+            s(&|e| Some(e.opportunity_id.clone())),
+            s(&|e| Some(e.field.name().into_owned())),
+            s(&|e| e.old_value.to_canonical_string()),
+            s(&|e| e.new_value.to_canonical_string()),
+            t(&|e| e.effective_at),
+            t(&|e| e.recorded_at),
+            s(&|e| Some(e.source.clone())),
+        ],
+    )?)
+}
+
+fn current_batch(shared: &Shared) -> datafusion::common::Result<RecordBatch> {
+    let log = shared.log()?;
+    Ok(asof::opportunities_batch(
+        &log,
+        &shared.process,
+        Cut::at(Timestamp::MAX),
+    )?)
+}
+
+/// `pipeline_as_of(time [, known])`.
+#[derive(Debug)]
+struct PipelineAsOf {
+    name: &'static str,
+    shared: Arc<Shared>,
+}
+
+fn instant_arg(name: &str, e: &Expr) -> datafusion::common::Result<Timestamp> {
+    match e {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+            _,
+        ) => match pipewise_model::time::parse_iso_instant(s, true) {
+            Some(t) => Ok(t),
+            None => plan_err!(
+                "{name}: {s:?} is not a date or instant; use '2026-09-30' or '2026-09-30T17:00:00Z'"
+            ),
+        },
+        Expr::Literal(ScalarValue::TimestampMicrosecond(Some(t), _), _) => Ok(*t),
+        Expr::Literal(ScalarValue::TimestampNanosecond(Some(t), _), _) => Ok(t / 1000),
+        Expr::Literal(ScalarValue::TimestampMillisecond(Some(t), _), _) => Ok(t * 1000),
+        Expr::Literal(ScalarValue::TimestampSecond(Some(t), _), _) => Ok(t * 1_000_000),
+        Expr::Literal(ScalarValue::Date32(Some(d)), _) => Ok(pipewise_model::time::date_end(*d)),
+        other => {
+            plan_err!("{name}: the first argument must be a date or time literal, got {other}")
+        }
+    }
+}
+
+impl TableFunctionImpl for PipelineAsOf {
+    fn call_with_args(
+        &self,
+        args: TableFunctionArgs,
+    ) -> datafusion::common::Result<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if exprs.is_empty() || exprs.len() > 2 {
+            return plan_err!("{}(time [, known]) takes one or two arguments", self.name);
+        }
+        let t = instant_arg(self.name, &exprs[0])?;
+        let known = match exprs.get(1) {
+            None => false,
+            Some(Expr::Literal(ScalarValue::Boolean(Some(b)), _)) => *b,
+            Some(other) => {
+                return plan_err!(
+                    "{}: the second argument (known) must be true or false, got {other}",
+                    self.name
+                );
+            }
+        };
+        let cut = if known { Cut::known_at(t) } else { Cut::at(t) };
+        let log = self.shared.log()?;
+        let batch = asof::opportunities_batch(&log, &self.shared.process, cut)?;
+        Ok(Arc::new(MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?))
+    }
+}
+
+/// A DataFusion session over one workspace.
+pub struct Engine {
+    ctx: SessionContext,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Engine {
+    /// Open the engine over the current version of `store`.
+    pub fn open(store: &Store, process: &SalesProcess) -> Result<Engine, EngineError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            )
+            .thread_name("pipewise-sql")
+            .build()
+            .map_err(EngineError::Runtime)?;
+        let ctx = SessionContext::new();
+        let m = store.manifest()?;
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            process: process.clone(),
+            log: OnceLock::new(),
+        });
+        rt.block_on(async {
+            for name in m.tables.keys() {
+                if let Some(p) = store.table_path(&m, name) {
+                    ctx.register_parquet(
+                        name,
+                        p.to_string_lossy().as_ref(),
+                        ParquetReadOptions::default(),
+                    )
+                    .await?;
+                }
+            }
+            Ok::<_, DataFusionError>(())
+        })?;
+        // Entity tables an empty workspace does not have yet are still queryable (empty).
+        for (name, schema) in [
+            ("users", pipewise_model::schema::users()),
+            ("accounts", pipewise_model::schema::accounts()),
+            ("activities", pipewise_model::schema::activities()),
+            ("leads", pipewise_model::schema::leads()),
+            ("lead_events", pipewise_model::schema::lead_events()),
+            ("quotas", pipewise_model::schema::quotas()),
+        ] {
+            if !m.tables.contains_key(name) {
+                ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+            }
+        }
+        let lazy =
+            |schema: SchemaRef, build: fn(&Shared) -> datafusion::common::Result<RecordBatch>| {
+                Arc::new(LazyTable {
+                    schema,
+                    shared: shared.clone(),
+                    build,
+                    cache: OnceLock::new(),
+                })
+            };
+        ctx.register_table(
+            "opportunity_events",
+            lazy(pipewise_model::schema::opportunity_events(), events_batch),
+        )?;
+        ctx.register_table(
+            "opportunities",
+            lazy(pipewise_model::schema::opportunities(), current_batch),
+        )?;
+        for name in ["pipeline_as_of", "opportunities_as_of"] {
+            ctx.register_udtf(
+                name,
+                Arc::new(PipelineAsOf {
+                    name,
+                    shared: shared.clone(),
+                }),
+            );
+        }
+        Ok(Engine { ctx, rt })
+    }
+
+    /// Run one SQL statement and collect its result.
+    pub fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, EngineError> {
+        Ok(self
+            .rt
+            .block_on(async { self.ctx.sql(query).await?.collect().await })?)
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+}
+
+/// A value of a result cell, for renderers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellValue {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+/// Result batches as column names and rows of plain values (dates and times as ISO text).
+pub fn rows(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<CellValue>>), EngineError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_schema::DataType;
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let Some(first) = batches.first() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let names: Vec<String> = first
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let opts = FormatOptions::default();
+    let mut out = Vec::new();
+    for b in batches {
+        let fmts = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DataFusionError::from)?;
+        for r in 0..b.num_rows() {
+            let mut row = Vec::with_capacity(b.num_columns());
+            for (c, col) in b.columns().iter().enumerate() {
+                if col.is_null(r) {
+                    row.push(CellValue::Null);
+                    continue;
+                }
+                let v = match col.data_type() {
+                    DataType::Int8
+                    | DataType::Int16
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::UInt8
+                    | DataType::UInt16
+                    | DataType::UInt32
+                    | DataType::UInt64 => match fmts[c].value(r).to_string().parse::<i64>() {
+                        Ok(i) => CellValue::Int(i),
+                        Err(_) => CellValue::Text(fmts[c].value(r).to_string()),
+                    },
+                    DataType::Float64 => CellValue::Float(
+                        col.as_primitive::<arrow_array::types::Float64Type>()
+                            .value(r),
+                    ),
+                    DataType::Float32 => CellValue::Float(f64::from(
+                        col.as_primitive::<arrow_array::types::Float32Type>()
+                            .value(r),
+                    )),
+                    DataType::Boolean => CellValue::Bool(col.as_boolean().value(r)),
+                    _ => CellValue::Text(fmts[c].value(r).to_string()),
+                };
+                row.push(v);
+            }
+            out.push(row);
+        }
+    }
+    Ok((names, out))
+}

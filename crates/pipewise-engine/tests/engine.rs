@@ -1,0 +1,104 @@
+//! SQL over the canonical tables agrees with the ledger's own as-of.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use pipewise_engine::{CellValue, Engine, rows};
+use pipewise_ledger::Store;
+use pipewise_ledger::asof::{self, Cut, GroupBy};
+use pipewise_model::SalesProcess;
+use pipewise_synth::{Config, Size, generate};
+use std::collections::BTreeMap;
+
+fn int(v: &CellValue) -> i64 {
+    match v {
+        CellValue::Int(i) => *i,
+        other => panic!("not an integer: {other:?}"),
+    }
+}
+
+#[test]
+fn sql_over_the_ledger() {
+    let process = SalesProcess::default_process();
+    let company = generate(
+        &Config::new(5, Size::Opportunities(600)),
+        &process,
+        &mut |_, _| {},
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    company.commit(&store).unwrap();
+    let engine = Engine::open(&store, &process).unwrap();
+
+    // Entity tables come straight from Parquet.
+    let (_, r) = rows(&engine.sql("SELECT count(*) FROM users").unwrap()).unwrap();
+    assert_eq!(int(&r[0][0]), company.users.len() as i64);
+
+    // The ledger's canonical view has every event.
+    let log = store.load(None, true).unwrap();
+    let (_, r) = rows(
+        &engine
+            .sql("SELECT count(*) FROM opportunity_events")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(int(&r[0][0]), log.event_count() as i64);
+    let (_, r) = rows(&engine.sql("SELECT count(*) FROM opportunity_events WHERE field = 'stage' AND new_value = 'Closed Won'").unwrap()).unwrap();
+    let won_events = log
+        .all_events()
+        .iter()
+        .filter(|(_, e)| {
+            e.field == pipewise_model::Field::Stage && e.new_value.as_text() == Some("Closed Won")
+        })
+        .count();
+    assert_eq!(int(&r[0][0]), won_events as i64);
+
+    // pipeline_as_of equals the ledger's grouped totals, at several times.
+    for day in ["2025-03-31", "2025-12-31", "2026-06-30"] {
+        let t = pipewise_model::time::parse_iso_instant(day, true).unwrap();
+        let q = format!(
+            "SELECT stage, count(*) AS n, sum(amount) AS amount FROM pipeline_as_of('{day}') GROUP BY stage ORDER BY stage"
+        );
+        let (cols, r) = rows(&engine.sql(&q).unwrap()).unwrap();
+        assert_eq!(cols, vec!["stage", "n", "amount"]);
+        let got: BTreeMap<String, i64> = r
+            .iter()
+            .map(|row| {
+                let s = match &row[0] {
+                    CellValue::Text(s) => s.clone(),
+                    _ => "(none)".into(),
+                };
+                (s, int(&row[1]))
+            })
+            .collect();
+        let want: BTreeMap<String, i64> =
+            asof::totals(&log, &process, &GroupBy::Stage, &[Cut::at(t)], false)[0]
+                .iter()
+                .map(|g| (g.group.clone(), g.count as i64))
+                .collect();
+        assert_eq!(got, want, "{day}");
+    }
+    // The current-state table equals the latest as-of; known-as-of works as a second argument.
+    let (_, a) = rows(
+        &engine
+            .sql("SELECT count(*) FROM opportunities WHERE is_won")
+            .unwrap(),
+    )
+    .unwrap();
+    let (_, b) = rows(
+        &engine
+            .sql("SELECT count(*) FROM pipeline_as_of('2100-01-01', true) WHERE is_won")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(int(&a[0][0]), int(&b[0][0]));
+    // Bad arguments are plan errors naming the function.
+    let err = engine
+        .sql("SELECT * FROM pipeline_as_of('yesterday')")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("pipeline_as_of") && err.contains("yesterday"),
+        "{err}"
+    );
+}
