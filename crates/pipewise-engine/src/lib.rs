@@ -9,7 +9,9 @@
 //!   reads them;
 //! * the table functions `pipeline_as_of(time [, known])` (alias
 //!   `opportunities_as_of`): the `opportunities` table as of any time; with
-//!   `known => true`, only what had been recorded by then (backtests).
+//!   `known => true`, only what had been recorded by then (backtests); and
+//!   `deal_facts(time [, known])`: the same plus `qualified`, `qualified_at`,
+//!   `closed_at` and every custom field as `custom_<name>` (what metrics read).
 //!
 //! SQL runs on a Tokio runtime owned by the engine, apart from any server
 //! runtime (DataFusion's advice for CPU-bound plans).
@@ -136,11 +138,12 @@ fn current_batch(shared: &Shared) -> datafusion::common::Result<RecordBatch> {
     )?)
 }
 
-/// `pipeline_as_of(time [, known])`.
+/// `pipeline_as_of(time [, known])` and `deal_facts(time [, known])`.
 #[derive(Debug)]
 struct PipelineAsOf {
     name: &'static str,
     shared: Arc<Shared>,
+    facts: bool,
 }
 
 fn instant_arg(name: &str, e: &Expr) -> datafusion::common::Result<Timestamp> {
@@ -189,7 +192,11 @@ impl TableFunctionImpl for PipelineAsOf {
         };
         let cut = if known { Cut::known_at(t) } else { Cut::at(t) };
         let log = self.shared.log()?;
-        let batch = asof::opportunities_batch(&log, &self.shared.process, cut)?;
+        let batch = if self.facts {
+            asof::deal_facts_batch(&log, &self.shared.process, cut)?
+        } else {
+            asof::opportunities_batch(&log, &self.shared.process, cut)?
+        };
         Ok(Arc::new(MemTable::try_new(
             batch.schema(),
             vec![vec![batch]],
@@ -265,14 +272,17 @@ impl Engine {
             "opportunities",
             lazy(pipewise_model::schema::opportunities(), current_batch),
         )?;
-        for name in ["pipeline_as_of", "opportunities_as_of"] {
-            ctx.register_udtf(
+        for (name, facts) in [
+            ("pipeline_as_of", false),
+            ("opportunities_as_of", false),
+            ("deal_facts", true),
+        ] {
+            let f = PipelineAsOf {
                 name,
-                Arc::new(PipelineAsOf {
-                    name,
-                    shared: shared.clone(),
-                }),
-            );
+                shared: shared.clone(),
+                facts,
+            };
+            ctx.register_udtf(name, Arc::new(f));
         }
         Ok(Engine { ctx, rt })
     }

@@ -550,3 +550,95 @@ pub fn opportunities_batch(
     ];
     arrow_array::RecordBatch::try_new(pipewise_model::schema::opportunities(), columns)
 }
+
+/// Deal facts as of `cut`: the canonical opportunities table plus lifecycle
+/// facts metrics need, and every custom field as a `custom_<name>` text column.
+///
+/// * `qualified` / `qualified_at` — the deal reached the process's
+///   qualified (SAL-proxy) stage or a later open stage or won, and when it
+///   first did (seed 004: close and win rates count only such deals);
+/// * `closed_at` — when a closed deal entered its current closed stage.
+pub fn deal_facts_batch(
+    log: &EventLog,
+    process: &SalesProcess,
+    cut: Cut,
+) -> Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
+    use arrow_array::{ArrayRef, BooleanArray, StringArray, TimestampMicrosecondArray};
+    use arrow_schema::{DataType, Field as ArrowField, Schema, TimeUnit};
+    use std::sync::Arc;
+    let base = opportunities_batch(log, process, cut)?;
+    let keys: Vec<u32> = (0..log.keys.len() as u32)
+        .filter(|&k| exists(log, k, cut))
+        .collect();
+    let q = process.qualified_stage();
+    let stage_col = log.column(&Field::Stage);
+    let mut qualified = Vec::with_capacity(keys.len());
+    let mut qualified_at = Vec::with_capacity(keys.len());
+    let mut closed_at = Vec::with_capacity(keys.len());
+    for &k in &keys {
+        let mut first_q: Option<Timestamp> = None;
+        let mut closed: Option<Timestamp> = None;
+        if let Some(c) = stage_col
+            && let Values::Text { dict, codes } = &c.new
+        {
+            let last = in_force(c, k, cut);
+            for i in c.run(k) {
+                if c.effective_at[i] > cut.effective
+                    || cut.recorded.is_some_and(|r| c.recorded_at[i] > r)
+                {
+                    continue;
+                }
+                let code = (codes[i] != NULL_TEXT)
+                    .then(|| process.stage_code(&dict[codes[i] as usize]))
+                    .flatten();
+                if let Some(code) = code
+                    && code >= q
+                    && process.outcome(code) != StageOutcome::Lost
+                    && first_q.is_none()
+                {
+                    first_q = Some(c.effective_at[i]);
+                }
+                if Some(i) == last && code.is_some_and(|s| process.outcome(s) != StageOutcome::Open)
+                {
+                    closed = Some(c.effective_at[i]);
+                }
+            }
+        }
+        qualified.push(Some(first_q.is_some()));
+        qualified_at.push(first_q);
+        closed_at.push(closed);
+    }
+    let mut fields: Vec<ArrowField> = base
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut columns: Vec<ArrayRef> = base.columns().to_vec();
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    fields.push(ArrowField::new("qualified", DataType::Boolean, false));
+    columns.push(Arc::new(qualified.into_iter().collect::<BooleanArray>()));
+    fields.push(ArrowField::new("qualified_at", ts.clone(), true));
+    columns.push(Arc::new(
+        TimestampMicrosecondArray::from(qualified_at).with_timezone("UTC"),
+    ));
+    fields.push(ArrowField::new("closed_at", ts, true));
+    columns.push(Arc::new(
+        TimestampMicrosecondArray::from(closed_at).with_timezone("UTC"),
+    ));
+    for (f, c) in &log.columns {
+        if let Field::Custom(name) = f {
+            let vals: StringArray = keys
+                .iter()
+                .map(|&k| in_force(c, k, cut).and_then(|i| c.new.get(i).to_canonical_string()))
+                .collect();
+            fields.push(ArrowField::new(
+                format!("custom_{name}"),
+                DataType::Utf8,
+                true,
+            ));
+            columns.push(Arc::new(vals));
+        }
+    }
+    arrow_array::RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
