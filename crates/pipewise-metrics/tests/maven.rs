@@ -12,6 +12,10 @@ use pipewise_model::SalesProcess;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// A CSV row, and how to get a dimension's value from it.
+type Row = BTreeMap<String, String>;
+type KeyFn<'a> = Box<dyn Fn(&Row) -> String + 'a>;
+
 fn data() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/maven_crm");
     assert!(
@@ -93,7 +97,7 @@ fn close_rate_on_maven() {
             )
         })
         .collect();
-    let by: Vec<(&str, Box<dyn Fn(&BTreeMap<String, String>) -> String>)> = vec![
+    let by: Vec<(&str, KeyFn<'_>)> = vec![
         ("owner", Box::new(|r| r["sales_agent"].clone())),
         ("manager", Box::new(|r| teams[&r["sales_agent"]].0.clone())),
         ("region", Box::new(|r| teams[&r["sales_agent"]].1.clone())),
