@@ -55,11 +55,43 @@ pub enum Command {
     Changes(ChangesArgs),
     /// How the pipeline changed between two times: a waterfall of classified changes
     Flow(FlowArgs),
+    /// List the metrics: built-in and the workspace's own (metrics/*.toml)
+    Metrics,
+    /// Compute a metric, as of any time, broken down by dimensions
+    Metric(MetricArgs),
     /// Run SQL over the canonical tables (users, accounts, opportunities, opportunity_events,
     /// activities, leads, lead_events, quotas) and pipeline_as_of('DATE')
     Sql(SqlArgs),
     /// Synthesize a mid-size company into a fresh workspace and show what is in it
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MetricArgs {
+    /// The metric's name (see `pipewise metrics`)
+    pub name: String,
+    /// Break down by: owner, manager, team, region, segment, source, type, product, industry,
+    /// account_region, stage, forecast_category, cohort_month, cohort_quarter, loss_reason (repeatable)
+    #[arg(long)]
+    pub by: Vec<String>,
+    /// Period: 2026-Q3, FY2027-Q1, 2026-07, 2026, or 2026-07-01..2026-09-30 (default: all history)
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub period: Option<String>,
+    /// Period start (a date), with --to
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Period end (a date), with --from
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Evaluate as the world looked at this time (default: everything known)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// With --as-of: only what had been recorded by then
+    #[arg(long, requires = "as_of")]
+    pub known: bool,
+    /// Print the SQL the metric compiles to instead of running it
+    #[arg(long)]
+    pub emit_sql: bool,
 }
 
 #[derive(Debug, Args)]

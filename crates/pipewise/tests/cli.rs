@@ -226,6 +226,65 @@ fn init_synth_asof_changes_status() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("pipeline_as_of"));
 
+    // metric: JSON rows carry the dimension, value, numerator and denominator;
+    // close_rate's counts equal a SQL count over deal_facts.
+    let cr = json(&pw(
+        &ws,
+        &[
+            "metric",
+            "close_rate",
+            "--by",
+            "segment",
+            "--format",
+            "json",
+        ],
+    ));
+    let (mut num, mut den) = (0.0, 0.0);
+    for r in cr.as_array().unwrap() {
+        for k in ["segment", "value", "numerator", "denominator", "status"] {
+            assert!(r.get(k).is_some(), "{k} in {r}");
+        }
+        num += r["numerator"].as_f64().unwrap();
+        den += r["denominator"].as_f64().unwrap();
+    }
+    let check = json(&pw(
+        &ws,
+        &[
+            "sql",
+            "SELECT sum(CASE WHEN is_won THEN 1 ELSE 0 END) AS w, count(*) AS c FROM deal_facts('2100-01-01') WHERE qualified AND is_closed",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        (num, den),
+        (
+            check[0]["w"].as_f64().unwrap(),
+            check[0]["c"].as_f64().unwrap()
+        )
+    );
+    let sql = ok(&pw(
+        &ws,
+        &["metric", "win_rate", "--period", "2026-Q1", "--emit-sql"],
+    ));
+    assert!(
+        sql.contains("deal_facts(") && sql.contains("2026-03-31"),
+        "{sql}"
+    );
+    let unknown = pw(&ws, &["metric", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    std::fs::create_dir_all(ws.join("metrics")).unwrap();
+    std::fs::write(
+        ws.join("metrics/broken.toml"),
+        "name = \"broken\"\nunit = 3\n",
+    )
+    .unwrap();
+    let broken = pw(&ws, &["metrics"]);
+    assert_eq!(broken.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&broken.stderr);
+    assert!(e.contains("broken.toml") && e.contains("line 2"), "{e}");
+    std::fs::remove_file(ws.join("metrics/broken.toml")).unwrap();
+
     let st = json(&pw(&ws, &["status", "--format", "json"]));
     let get = |k: &str| {
         st.as_array()
@@ -317,6 +376,8 @@ fn every_command_has_help() {
         vec!["changes", "--help"],
         vec!["flow", "--help"],
         vec!["sql", "--help"],
+        vec!["metrics", "--help"],
+        vec!["metric", "--help"],
         vec!["demo", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_pipewise"))

@@ -59,13 +59,14 @@ fn code_is_formatted() {
 
 #[test]
 fn crates_depend_only_downstream() {
-    // model → ledger → synth / ingest → engine → pipewise: no crate may depend on one to its right.
+    // model → ledger → synth / ingest → engine → metrics → pipewise: no crate may depend on one to its right.
     let order = [
         "pipewise-model",
         "pipewise-ledger",
         "pipewise-synth",
         "pipewise-ingest",
         "pipewise-engine",
+        "pipewise-metrics",
         "pipewise",
     ];
     for (i, krate) in order.iter().enumerate() {

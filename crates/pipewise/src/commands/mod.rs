@@ -6,6 +6,7 @@ mod demo;
 mod flow;
 mod ingest;
 mod init;
+mod metric;
 mod sql;
 mod status;
 mod synth;
@@ -27,6 +28,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Changes(a) => changes::run(&ws, a, g.format),
         Command::Flow(a) => flow::run(&ws, a, g.format),
         Command::Sql(a) => sql::run(&ws, a, g.format),
+        Command::Metrics => metric::list(&ws, g.format),
+        Command::Metric(a) => metric::run(&ws, a, g.format),
         Command::Demo(a) => demo::run(g.workspace.as_deref(), a, g.format),
     }
 }
