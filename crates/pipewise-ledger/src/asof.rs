@@ -557,7 +557,8 @@ pub fn opportunities_batch(
 /// * `qualified` / `qualified_at` — the deal reached the process's
 ///   qualified (SAL-proxy) stage or a later open stage or won, and when it
 ///   first did (seed 004: close and win rates count only such deals);
-/// * `closed_at` — when a closed deal entered its current closed stage.
+/// * `closed_at` — when a closed deal entered its current closed stage;
+/// * `stage_probability` — the probability `pipewise.toml` gives its stage.
 pub fn deal_facts_batch(
     log: &EventLog,
     process: &SalesProcess,
@@ -626,6 +627,26 @@ pub fn deal_facts_batch(
     columns.push(Arc::new(
         TimestampMicrosecondArray::from(closed_at).with_timezone("UTC"),
     ));
+    // The probability pipewise.toml gives the deal's current stage (percent).
+    let stage_prob: arrow_array::Float64Array = keys
+        .iter()
+        .map(|&k| {
+            let c = stage_col?;
+            let i = in_force(c, k, cut)?;
+            match &c.new {
+                Values::Text { dict, codes } if codes[i] != NULL_TEXT => process
+                    .stage_code(&dict[codes[i] as usize])
+                    .and_then(|s| process.stages()[s].probability),
+                _ => None,
+            }
+        })
+        .collect();
+    fields.push(ArrowField::new(
+        "stage_probability",
+        DataType::Float64,
+        true,
+    ));
+    columns.push(Arc::new(stage_prob));
     for (f, c) in &log.columns {
         if let Field::Custom(name) = f {
             let vals: StringArray = keys

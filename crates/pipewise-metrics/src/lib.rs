@@ -69,6 +69,8 @@ pub struct Thresholds {
 #[serde(deny_unknown_fields)]
 pub struct MetricSql {
     pub population: String,
+    /// The time column `--period` filters on; `none` when the expressions use
+    /// `{period_start}` / `{period_end}` and the `start_*` columns themselves.
     pub period: String,
     pub numerator: String,
     #[serde(default)]
@@ -100,7 +102,13 @@ pub struct Metric {
 }
 
 /// Time columns of `deal_facts` a metric's period may filter on.
-pub const PERIOD_FIELDS: [&str; 4] = ["closed_at", "qualified_at", "created_at", "close_date"];
+pub const PERIOD_FIELDS: [&str; 5] = [
+    "closed_at",
+    "qualified_at",
+    "created_at",
+    "close_date",
+    "none",
+];
 
 fn line_of(text: &str, needle: &str) -> usize {
     text.lines()
@@ -188,7 +196,23 @@ impl Metric {
     }
 }
 
-const BUILT_IN: [(&str, &str); 6] = [
+const BUILT_IN: [(&str, &str); 10] = [
+    (
+        "slippage_adjusted_close_rate.toml",
+        include_str!("../library/slippage_adjusted_close_rate.toml"),
+    ),
+    (
+        "required_coverage.toml",
+        include_str!("../library/required_coverage.toml"),
+    ),
+    (
+        "weighted_pipeline.toml",
+        include_str!("../library/weighted_pipeline.toml"),
+    ),
+    (
+        "open_pipeline.toml",
+        include_str!("../library/open_pipeline.toml"),
+    ),
     (
         "close_rate.toml",
         include_str!("../library/close_rate.toml"),
@@ -334,43 +358,118 @@ pub fn compile(m: &Metric, q: &MetricQuery) -> Result<String, MetricError> {
         };
         dims.push((d.clone(), *expr));
     }
-    let period = match q.period {
-        None => "TRUE".to_string(),
+    let (period, start_at, end_at) = match q.period {
+        None => ("TRUE".to_string(), None, None),
         Some((a, b)) => {
+            let (ps, pe) = (
+                format_timestamp(date_start(a)),
+                format_timestamp(date_end(b)),
+            );
             let col = m.sql.period.clone();
-            if m.sql.period == "close_date" {
-                format!(
+            let filter = match col.as_str() {
+                "none" => "TRUE".to_string(),
+                "close_date" => format!(
                     "{col} BETWEEN CAST({} AS DATE) AND CAST({} AS DATE)",
                     quote(&pipewise_model::time::format_date(a)),
                     quote(&pipewise_model::time::format_date(b))
-                )
-            } else {
-                format!(
+                ),
+                _ => format!(
                     "{col} >= CAST({} AS TIMESTAMP) AND {col} <= CAST({} AS TIMESTAMP)",
-                    quote(&format_timestamp(date_start(a))),
-                    quote(&format_timestamp(date_end(b)))
-                )
-            }
+                    quote(&ps),
+                    quote(&pe)
+                ),
+            };
+            (filter, Some(ps), Some(pe))
         }
     };
+    // Placeholders: the period's bounds (a metric without a period sees all time).
+    let fill = |e: &str| -> String {
+        let (ps, pe) = (
+            start_at
+                .clone()
+                .unwrap_or_else(|| "1900-01-01T00:00:00Z".into()),
+            end_at
+                .clone()
+                .unwrap_or_else(|| "2200-12-31T23:59:59Z".into()),
+        );
+        e.replace(
+            "{period_start}",
+            &format!("CAST({} AS TIMESTAMP)", quote(&ps)),
+        )
+        .replace(
+            "{period_end}",
+            &format!("CAST({} AS TIMESTAMP)", quote(&pe)),
+        )
+        .replace(
+            "{period_start_date}",
+            &format!("CAST({} AS DATE)", quote(&ps[..10])),
+        )
+        .replace(
+            "{period_end_date}",
+            &format!("CAST({} AS DATE)", quote(&pe[..10])),
+        )
+    };
+    // The deal as it stood when the period began (start_* columns; null before
+    // creation), joined only for metrics that read it.
+    let uses_start = [
+        Some(&m.sql.population),
+        Some(&m.sql.numerator),
+        m.sql.denominator.as_ref(),
+        m.sql.excluded.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|e| e.contains("start_"));
+    let start_snapshot = if !uses_start {
+        String::new()
+    } else {
+        format!(
+            "LEFT JOIN (SELECT id AS s_id, stage AS start_stage, is_closed AS start_is_closed, close_date AS start_close_date, \
+         amount AS start_amount, forecast_category AS start_forecast_category, qualified AS start_qualified \
+         FROM deal_facts({}{})) s ON s.s_id = f.id",
+            quote(
+                &start_at
+                    .clone()
+                    .map(|s| {
+                        // the instant just before the period starts
+                        let t = pipewise_model::time::parse_iso_instant(&s, false).unwrap_or(0) - 1;
+                        format_timestamp(t)
+                    })
+                    .unwrap_or_else(|| "1900-01-01T00:00:00Z".into())
+            ),
+            if q.known { ", true" } else { "" },
+        )
+    };
+    let start_cols = if uses_start { ", s.*" } else { "" };
     let select_dims: Vec<String> = dims
         .iter()
         .map(|(n, e)| format!("{e} AS \"{n}\""))
         .collect();
     let group: Vec<String> = (1..=dims.len()).map(|i| i.to_string()).collect();
-    let den = m.sql.denominator.clone().unwrap_or_else(|| "NULL".into());
+    let den = m
+        .sql
+        .denominator
+        .as_deref()
+        .map(fill)
+        .unwrap_or_else(|| "NULL".into());
     let excluded = m
         .sql
         .excluded
-        .clone()
-        .map(|e| format!("SUM(CASE WHEN ({e}) AND ({period}) THEN 1 ELSE 0 END)"))
+        .as_deref()
+        .map(|e| {
+            format!(
+                "SUM(CASE WHEN ({}) AND ({period}) THEN 1 ELSE 0 END)",
+                fill(e)
+            )
+        })
         .unwrap_or_else(|| "NULL".into());
     // One CTE joins the deal facts to their owner and account once, with
     // unambiguous names, so metric expressions name plain columns.
     let mut sql = format!(
         "WITH d AS (SELECT f.*, u.manager_id AS owner_manager_id, u.team AS owner_team, u.region AS owner_region, \
-         a.industry AS account_industry, a.region AS account_region \
-         FROM deal_facts({as_of}{known}) f LEFT JOIN users u ON u.id = f.owner_id LEFT JOIN accounts a ON a.id = f.account_id) \
+         a.industry AS account_industry, a.region AS account_region{start_cols} \
+         FROM deal_facts({as_of}{known}) f LEFT JOIN users u ON u.id = f.owner_id LEFT JOIN accounts a ON a.id = f.account_id \
+         {start_snapshot}) \
          SELECT {dims}CAST(SUM(CASE WHEN ({pop}) AND ({period}) THEN ({num}) ELSE 0 END) AS DOUBLE) AS numerator, \
          CAST(SUM(CASE WHEN ({pop}) AND ({period}) THEN ({den}) ELSE 0 END) AS DOUBLE) AS denominator, \
          CAST({excluded} AS BIGINT) AS excluded FROM d",
@@ -379,8 +478,8 @@ pub fn compile(m: &Metric, q: &MetricQuery) -> Result<String, MetricError> {
         } else {
             format!("{}, ", select_dims.join(", "))
         },
-        pop = m.sql.population,
-        num = m.sql.numerator,
+        pop = fill(&m.sql.population),
+        num = fill(&m.sql.numerator),
         as_of = quote(&as_of),
         known = if q.known { ", true" } else { "" },
     );
