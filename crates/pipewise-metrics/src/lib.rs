@@ -342,6 +342,18 @@ fn quote(s: &str) -> String {
 
 /// The SQL a metric compiles to (DataFusion dialect).
 pub fn compile(m: &Metric, q: &MetricQuery) -> Result<String, MetricError> {
+    compile_inner(m, q, false)
+}
+
+/// The SQL that lists the deals behind a metric: one row per deal counted
+/// (role `counted`) or left out (role `excluded`), with its contribution to
+/// the numerator and the denominator. Summing the counted rows per dimension
+/// gives exactly what [`compile`] gives.
+pub fn compile_explain(m: &Metric, q: &MetricQuery) -> Result<String, MetricError> {
+    compile_inner(m, q, true)
+}
+
+fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, MetricError> {
     use pipewise_model::time::{date_end, date_start, format_timestamp};
     let as_of = format_timestamp(q.as_of.unwrap_or(i64::MAX / 2));
     let mut dims = Vec::new();
@@ -465,31 +477,52 @@ pub fn compile(m: &Metric, q: &MetricQuery) -> Result<String, MetricError> {
         .unwrap_or_else(|| "NULL".into());
     // One CTE joins the deal facts to their owner and account once, with
     // unambiguous names, so metric expressions name plain columns.
-    let mut sql = format!(
+    let cte = format!(
         "WITH d AS (SELECT f.*, u.manager_id AS owner_manager_id, u.team AS owner_team, u.region AS owner_region, \
          a.industry AS account_industry, a.region AS account_region{start_cols} \
          FROM deal_facts({as_of}{known}) f LEFT JOIN users u ON u.id = f.owner_id LEFT JOIN accounts a ON a.id = f.account_id \
-         {start_snapshot}) \
-         SELECT {dims}CAST(SUM(CASE WHEN ({pop}) AND ({period}) THEN ({num}) ELSE 0 END) AS DOUBLE) AS numerator, \
-         CAST(SUM(CASE WHEN ({pop}) AND ({period}) THEN ({den}) ELSE 0 END) AS DOUBLE) AS denominator, \
-         CAST({excluded} AS BIGINT) AS excluded FROM d",
-        dims = if select_dims.is_empty() {
-            String::new()
-        } else {
-            format!("{}, ", select_dims.join(", "))
-        },
-        pop = fill(&m.sql.population),
-        num = fill(&m.sql.numerator),
+         {start_snapshot})",
         as_of = quote(&as_of),
         known = if q.known { ", true" } else { "" },
     );
-    if !group.is_empty() {
-        sql.push_str(&format!(
-            " GROUP BY {} ORDER BY {}",
-            group.join(", "),
-            group.join(", ")
-        ));
-    }
+    let dims_sql = if select_dims.is_empty() {
+        String::new()
+    } else {
+        format!("{}, ", select_dims.join(", "))
+    };
+    let (pop, num) = (fill(&m.sql.population), fill(&m.sql.numerator));
+    let sql = if explain {
+        let excl = m
+            .sql
+            .excluded
+            .as_deref()
+            .map(fill)
+            .unwrap_or_else(|| "FALSE".into());
+        let mut order: Vec<String> = (1..=dims.len()).map(|i| (i + 1).to_string()).collect();
+        order.push("1".into());
+        format!(
+            "{cte} SELECT id AS opportunity_id, {dims_sql}name, stage, amount, \
+             CASE WHEN ({pop}) THEN 'counted' ELSE 'excluded' END AS role, \
+             CAST(CASE WHEN ({pop}) THEN ({num}) ELSE 0 END AS DOUBLE) AS numerator, \
+             CAST(CASE WHEN ({pop}) THEN ({den}) ELSE 0 END AS DOUBLE) AS denominator \
+             FROM d WHERE (({pop}) OR ({excl})) AND ({period}) ORDER BY {}",
+            order.join(", ")
+        )
+    } else {
+        let mut sql = format!(
+            "{cte} SELECT {dims_sql}CAST(SUM(CASE WHEN ({pop}) AND ({period}) THEN ({num}) ELSE 0 END) AS DOUBLE) AS numerator, \
+             CAST(SUM(CASE WHEN ({pop}) AND ({period}) THEN ({den}) ELSE 0 END) AS DOUBLE) AS denominator, \
+             CAST({excluded} AS BIGINT) AS excluded FROM d"
+        );
+        if !group.is_empty() {
+            sql.push_str(&format!(
+                " GROUP BY {} ORDER BY {}",
+                group.join(", "),
+                group.join(", ")
+            ));
+        }
+        sql
+    };
     Ok(sql)
 }
 
@@ -549,6 +582,65 @@ pub fn evaluate(
                 excluded,
                 status: value.and_then(|v| m.status(v)),
             }
+        })
+        .collect())
+}
+
+/// One deal behind a metric's number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainRow {
+    pub opportunity_id: String,
+    pub dims: Vec<(String, Option<String>)>,
+    pub name: Option<String>,
+    pub stage: Option<String>,
+    pub amount: Option<f64>,
+    /// `counted` or `excluded`.
+    pub role: String,
+    pub numerator: f64,
+    pub denominator: f64,
+}
+
+/// The deals behind a metric, with their contributions.
+pub fn explain(
+    engine: &Engine,
+    m: &Metric,
+    q: &MetricQuery,
+) -> Result<Vec<ExplainRow>, MetricError> {
+    let sql = compile_explain(m, q)?;
+    let batches = engine
+        .sql(&sql)
+        .map_err(|e| MetricError::Query(format!("{}: {e}", m.name)))?;
+    let (_, rows) =
+        pipewise_engine::rows(&batches).map_err(|e| MetricError::Query(e.to_string()))?;
+    let text = |v: &CellValue| match v {
+        CellValue::Text(s) => Some(s.clone()),
+        CellValue::Null => None,
+        CellValue::Int(i) => Some(i.to_string()),
+        CellValue::Float(x) => Some(x.to_string()),
+        CellValue::Bool(b) => Some(b.to_string()),
+    };
+    let num = |v: &CellValue| match v {
+        CellValue::Float(x) => Some(*x),
+        CellValue::Int(i) => Some(*i as f64),
+        _ => None,
+    };
+    let n = q.by.len();
+    Ok(rows
+        .into_iter()
+        .map(|r| ExplainRow {
+            opportunity_id: text(&r[0]).unwrap_or_default(),
+            dims: q
+                .by
+                .iter()
+                .cloned()
+                .zip(r[1..=n].iter().map(text))
+                .collect(),
+            name: text(&r[n + 1]),
+            stage: text(&r[n + 2]),
+            amount: num(&r[n + 3]),
+            role: text(&r[n + 4]).unwrap_or_default(),
+            numerator: num(&r[n + 5]).unwrap_or(0.0),
+            denominator: num(&r[n + 6]).unwrap_or(0.0),
         })
         .collect())
 }

@@ -142,6 +142,46 @@ fn close_rate_on_maven() {
         }
     }
 
+    // explain lists exactly the deals behind each number.
+    let rows = pipewise_metrics::explain(
+        &engine,
+        close_rate,
+        &MetricQuery {
+            by: vec!["region".into()],
+            ..MetricQuery::default()
+        },
+    )
+    .unwrap();
+    let totals = evaluate(
+        &engine,
+        close_rate,
+        &MetricQuery {
+            by: vec!["region".into()],
+            ..MetricQuery::default()
+        },
+    )
+    .unwrap();
+    for t in &totals {
+        let region = &t.dims[0].1;
+        let mine: Vec<_> = rows
+            .iter()
+            .filter(|r| &r.dims[0].1 == region && r.role == "counted")
+            .collect();
+        assert_eq!(mine.len() as f64, t.denominator);
+        assert_eq!(mine.iter().map(|r| r.numerator).sum::<f64>(), t.numerator);
+    }
+    let won_ids: std::collections::BTreeSet<String> = csv_rows("sales_pipeline.csv")
+        .into_iter()
+        .filter(|r| r["deal_stage"] == "Won")
+        .map(|r| r["opportunity_id"].clone())
+        .collect();
+    let explained_won: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.numerator == 1.0)
+        .map(|r| r.opportunity_id.clone())
+        .collect();
+    assert_eq!(explained_won, won_ids);
+
     // Maven records no loss reasons: win_rate leaves every loss out and says so.
     let win = evaluate(
         &engine,

@@ -59,6 +59,8 @@ pub enum Command {
     Metrics,
     /// Compute a metric, as of any time, broken down by dimensions
     Metric(MetricArgs),
+    /// The deals (and their ledger events) behind a metric's number
+    Explain(ExplainArgs),
     /// Run SQL over the canonical tables (users, accounts, opportunities, opportunity_events,
     /// activities, leads, lead_events, quotas) and pipeline_as_of('DATE')
     Sql(SqlArgs),
@@ -92,6 +94,15 @@ pub struct MetricArgs {
     /// Print the SQL the metric compiles to instead of running it
     #[arg(long)]
     pub emit_sql: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub metric: MetricArgs,
+    /// List the ledger events of those deals (in the period, if one is given) instead of the deals
+    #[arg(long)]
+    pub events: bool,
 }
 
 #[derive(Debug, Args)]

@@ -378,6 +378,7 @@ fn every_command_has_help() {
         vec!["sql", "--help"],
         vec!["metrics", "--help"],
         vec!["metric", "--help"],
+        vec!["explain", "--help"],
         vec!["demo", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_pipewise"))

@@ -1,11 +1,11 @@
-//! `pipewise metrics` and `pipewise metric NAME …`
+//! `pipewise metrics`, `pipewise metric NAME …` and `pipewise explain NAME …`
 
-use crate::args::{Format, MetricArgs};
+use crate::args::{ExplainArgs, Format, MetricArgs};
 use crate::output::{Cell, Table};
 use crate::settings::{self, user};
 use anyhow::Result;
 use pipewise_engine::Engine;
-use pipewise_metrics::{Library, MetricError, MetricQuery};
+use pipewise_metrics::{Library, Metric, MetricError, MetricQuery, Polarity, Unit};
 use std::path::Path;
 
 fn library(dir: &Path) -> Result<Library> {
@@ -15,43 +15,52 @@ fn library(dir: &Path) -> Result<Library> {
     })
 }
 
+fn query_error(e: MetricError) -> anyhow::Error {
+    match e {
+        MetricError::Query(s) => user(s),
+        other => other.into(),
+    }
+}
+
 pub fn list(dir: &Path, format: Format) -> Result<()> {
     let lib = library(dir)?;
     let mut t = Table::new(vec![
         "name", "unit", "polarity", "formula", "purpose", "origin",
     ]);
     for m in lib.metrics.values() {
+        let purpose = if format == Format::Table {
+            m.purpose.chars().take(80).collect::<String>() + "…"
+        } else {
+            m.purpose.clone()
+        };
+        let polarity = match m.polarity {
+            Polarity::HigherIsBetter => "higher_is_better",
+            Polarity::LowerIsBetter => "lower_is_better",
+        };
         t.push(vec![
             Cell::Text(m.name.clone()),
             Cell::Text(format!("{:?}", m.unit).to_lowercase()),
-            Cell::Text(
-                if m.polarity == pipewise_metrics::Polarity::HigherIsBetter {
-                    "higher_is_better"
-                } else {
-                    "lower_is_better"
-                }
-                .into(),
-            ),
+            Cell::from(polarity),
             Cell::Text(m.formula.clone()),
-            Cell::Text(if format == Format::Table {
-                m.purpose.chars().take(80).collect::<String>() + "…"
-            } else {
-                m.purpose.clone()
-            }),
+            Cell::Text(purpose),
             Cell::Text(m.origin.clone()),
         ]);
     }
     super::print(&t, format)
 }
 
-pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
+/// Resolve a metric request: the workspace, the definition and the query.
+fn request(dir: &Path, a: &MetricArgs) -> Result<(settings::Workspace, Metric, MetricQuery)> {
     let ws = settings::open(dir)?;
     let lib = library(dir)?;
-    let m = lib.get(&a.name).map_err(|e| user(e.to_string()))?;
+    let m = lib.get(&a.name).map_err(|e| user(e.to_string()))?.clone();
     let period = match (&a.period, &a.from, &a.to) {
         (Some(p), _, _) => Some(
-            pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month())
-                .ok_or_else(|| user(format!("--period {p:?}: expected 2026-Q3, FY2027-Q1, 2026-07, 2026 or 2026-07-01..2026-09-30")))?,
+            pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month()).ok_or_else(|| {
+                user(format!(
+                    "--period {p:?}: expected 2026-Q3, FY2027-Q1, 2026-07, 2026 or 2026-07-01..2026-09-30"
+                ))
+            })?,
         ),
         (None, Some(f), Some(t)) => {
             let day = |s: &str, what: &str| settings::instant(s, what).map(pipewise_model::time::date_of);
@@ -70,17 +79,21 @@ pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
         as_of,
         known: a.known,
     };
+    Ok((ws, m, q))
+}
+
+pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
+    let (ws, m, q) = request(dir, a)?;
     if a.emit_sql {
-        let sql = pipewise_metrics::compile(m, &q).map_err(|e| user(e.to_string()))?;
-        println!("{sql}");
+        println!(
+            "{}",
+            pipewise_metrics::compile(&m, &q).map_err(query_error)?
+        );
         return Ok(());
     }
     let engine = Engine::open(&ws.store, &ws.process)?;
     let pb = super::spinner("computing");
-    let rows = pipewise_metrics::evaluate(&engine, m, &q).map_err(|e| match e {
-        MetricError::Query(s) => user(s),
-        other => other.into(),
-    })?;
+    let rows = pipewise_metrics::evaluate(&engine, &m, &q).map_err(query_error)?;
     pb.finish_and_clear();
     let mut cols: Vec<&str> = a.by.iter().map(String::as_str).collect();
     cols.extend(["value", "numerator", "denominator", "status"]);
@@ -89,7 +102,7 @@ pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
         cols.push("excluded");
     }
     let mut t = Table::new(cols);
-    let money = m.unit == pipewise_metrics::Unit::Currency;
+    let money = m.unit == Unit::Currency;
     for r in rows {
         let mut row: Vec<Cell> = r.dims.into_iter().map(|(_, v)| Cell::from(v)).collect();
         row.push(match r.value {
@@ -107,6 +120,84 @@ pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
         if with_excluded {
             row.push(r.excluded.map(Cell::Int).unwrap_or(Cell::Null));
         }
+        t.push(row);
+    }
+    super::print(&t, format)
+}
+
+pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
+    let (ws, m, q) = request(dir, &a.metric)?;
+    if a.metric.emit_sql {
+        println!(
+            "{}",
+            pipewise_metrics::compile_explain(&m, &q).map_err(query_error)?
+        );
+        return Ok(());
+    }
+    let engine = Engine::open(&ws.store, &ws.process)?;
+    let pb = super::spinner("explaining");
+    let rows = pipewise_metrics::explain(&engine, &m, &q).map_err(query_error)?;
+    pb.finish_and_clear();
+    if a.events {
+        let role: std::collections::HashMap<&str, &str> = rows
+            .iter()
+            .map(|r| (r.opportunity_id.as_str(), r.role.as_str()))
+            .collect();
+        let log = ws.store.load(None, true)?;
+        let (from, to) = match q.period {
+            Some((s, e)) => (
+                pipewise_model::time::date_start(s) - 1,
+                pipewise_model::time::date_end(e),
+            ),
+            None => (i64::MIN, q.as_of.unwrap_or(i64::MAX)),
+        };
+        let mut t = Table::new(vec![
+            "opportunity_id",
+            "role",
+            "effective_at",
+            "field",
+            "old_value",
+            "new_value",
+            "source",
+        ]);
+        for (_, e) in pipewise_ledger::asof::changes(&log, from, to) {
+            let Some(r) = role.get(e.opportunity_id.as_str()) else {
+                continue;
+            };
+            t.push(vec![
+                Cell::Text(e.opportunity_id.clone()),
+                Cell::from(*r),
+                Cell::Text(pipewise_model::time::format_timestamp(e.effective_at)),
+                Cell::Text(e.field.name().into_owned()),
+                e.old_value.to_canonical_string().into(),
+                e.new_value.to_canonical_string().into(),
+                Cell::Text(e.source),
+            ]);
+        }
+        return super::print(&t, format);
+    }
+    let mut cols: Vec<&str> = vec!["opportunity_id"];
+    cols.extend(a.metric.by.iter().map(String::as_str));
+    cols.extend([
+        "name",
+        "stage",
+        "amount",
+        "role",
+        "numerator",
+        "denominator",
+    ]);
+    let mut t = Table::new(cols);
+    for r in rows {
+        let mut row = vec![Cell::Text(r.opportunity_id)];
+        row.extend(r.dims.into_iter().map(|(_, v)| Cell::from(v)));
+        row.extend([
+            Cell::from(r.name),
+            Cell::from(r.stage),
+            r.amount.map(Cell::Money).unwrap_or(Cell::Null),
+            Cell::Text(r.role),
+            Cell::Float(r.numerator),
+            Cell::Float(r.denominator),
+        ]);
         t.push(row);
     }
     super::print(&t, format)
