@@ -400,84 +400,67 @@ impl FileCtx<'_> {
             .unwrap_or_else(|| field.to_string())
     }
 
-    fn number(&self, ctx: &mut Ctx<'_>, r: &RawRow, field: &str) -> Result<Option<f64>, ()> {
+    /// Parse an optional mapped field: `Ok(None)` when unmapped or blank;
+    /// quarantines the row and returns `Err` when `parse` rejects the value.
+    fn parsed<T>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        field: &str,
+        parse: impl Fn(&Ctx<'_>, &str) -> Result<T, (Reason, String)>,
+    ) -> Result<Option<T>, crate::Quarantined> {
         let Some(raw) = self.get(ctx, r, field) else {
             return Ok(None);
         };
         if raw.is_empty() {
             return Ok(None);
         }
-        match number(&raw) {
-            Ok(v) if v >= 0.0 => Ok(Some(v * self.fm.scale.get(field).copied().unwrap_or(1.0))),
-            Ok(_) => {
-                ctx.reject(
-                    self.f,
-                    r,
-                    &self.col_name(field),
-                    &raw,
-                    Reason::NegativeAmount,
-                    "expected a non-negative number",
-                );
-                Err(())
-            }
-            Err(e) => {
-                ctx.reject(
-                    self.f,
-                    r,
-                    &self.col_name(field),
-                    &raw,
-                    Reason::UnparsableNumber,
-                    e,
-                );
-                Err(())
-            }
-        }
+        parse(ctx, &raw).map(Some).map_err(|(reason, detail)| {
+            ctx.reject(self.f, r, &self.col_name(field), &raw, reason, detail);
+            crate::Quarantined
+        })
     }
 
-    fn instant(&self, ctx: &mut Ctx<'_>, r: &RawRow, field: &str) -> Result<Option<i64>, ()> {
-        let Some(raw) = self.get(ctx, r, field) else {
-            return Ok(None);
-        };
-        if raw.is_empty() {
-            return Ok(None);
-        }
-        match ctx.parser.instant(&raw) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) => {
-                ctx.reject(
-                    self.f,
-                    r,
-                    &self.col_name(field),
-                    &raw,
-                    Reason::UnparsableDate,
-                    e,
-                );
-                Err(())
-            }
-        }
+    /// A non-negative number, scaled as the mapping says.
+    fn number(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        field: &str,
+    ) -> Result<Option<f64>, crate::Quarantined> {
+        let scale = self.fm.scale.get(field).copied().unwrap_or(1.0);
+        self.parsed(ctx, r, field, |_, raw| match number(raw) {
+            Ok(v) if v >= 0.0 => Ok(v * scale),
+            Ok(_) => Err((
+                Reason::NegativeAmount,
+                "expected a non-negative number".into(),
+            )),
+            Err(e) => Err((Reason::UnparsableNumber, e)),
+        })
     }
 
-    fn date(&self, ctx: &mut Ctx<'_>, r: &RawRow, field: &str) -> Result<Option<i32>, ()> {
-        let Some(raw) = self.get(ctx, r, field) else {
-            return Ok(None);
-        };
-        if raw.is_empty() {
-            return Ok(None);
-        }
-        match ctx.parser.date(&raw) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) => {
-                ctx.reject(
-                    self.f,
-                    r,
-                    &self.col_name(field),
-                    &raw,
-                    Reason::UnparsableDate,
-                    e,
-                );
-                Err(())
-            }
-        }
+    fn instant(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        field: &str,
+    ) -> Result<Option<i64>, crate::Quarantined> {
+        self.parsed(ctx, r, field, |c, raw| {
+            c.parser
+                .instant(raw)
+                .map_err(|e| (Reason::UnparsableDate, e))
+        })
+    }
+
+    fn date(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        field: &str,
+    ) -> Result<Option<i32>, crate::Quarantined> {
+        self.parsed(ctx, r, field, |c, raw| {
+            c.parser.date(raw).map_err(|e| (Reason::UnparsableDate, e))
+        })
     }
 
     fn required(&self, ctx: &mut Ctx<'_>, r: &RawRow, field: &str) -> Option<String> {
@@ -994,7 +977,7 @@ impl FileCtx<'_> {
             let created = match self.instant(ctx, r, "created_at") {
                 Ok(Some(t)) => t,
                 Ok(None) => ctx.as_of,
-                Err(()) => continue,
+                Err(crate::Quarantined) => continue,
             };
             let Ok(converted_at) = self.instant(ctx, r, "converted_at") else {
                 continue;

@@ -202,6 +202,24 @@ fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// The row's Id, or `None` after quarantining a row with no Id (`missing`
+/// says what needs one) or a repeated Id.
+fn row_id<'r>(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &'r RawRow,
+    id_col: usize,
+    missing: &str,
+    seen: &mut HashMap<String, (u64, Vec<String>)>,
+) -> Option<&'r str> {
+    let id = cell(r, Some(id_col));
+    if id.is_empty() {
+        ctx.reject(f, r, "Id", "", Reason::MissingRequired, missing);
+        return None;
+    }
+    (!duplicate(ctx, f, r, "Id", id, seen)).then_some(id)
+}
+
 /// Seen ids: id → (line, fields) of the first occurrence. Returns true when the row is a duplicate (and quarantines it).
 fn duplicate(
     ctx: &mut Ctx<'_>,
@@ -278,21 +296,9 @@ fn ingest_users(
     let mut seen = HashMap::new();
     let mut ids = HashSet::new();
     for r in &f.rows {
-        let uid = cell(r, Some(id));
-        if uid.is_empty() {
-            ctx.reject(
-                f,
-                r,
-                "Id",
-                "",
-                Reason::MissingRequired,
-                "a user needs an Id",
-            );
+        let Some(uid) = row_id(ctx, f, r, id, "a user needs an Id", &mut seen) else {
             continue;
-        }
-        if duplicate(ctx, f, r, "Id", uid, &mut seen) {
-            continue;
-        }
+        };
         let Ok(hire_date) = ctx.opt_date(f, r, hire, "Hire_Date__c") else {
             continue;
         };
@@ -368,21 +374,9 @@ fn ingest_accounts(
     let mut seen = HashMap::new();
     let mut ids = HashSet::new();
     for r in &f.rows {
-        let aid = cell(r, Some(id));
-        if aid.is_empty() {
-            ctx.reject(
-                f,
-                r,
-                "Id",
-                "",
-                Reason::MissingRequired,
-                "an account needs an Id",
-            );
+        let Some(aid) = row_id(ctx, f, r, id, "an account needs an Id", &mut seen) else {
             continue;
-        }
-        if duplicate(ctx, f, r, "Id", aid, &mut seen) {
-            continue;
-        }
+        };
         let Ok(employees) = ctx.opt_count(f, r, emp, "NumberOfEmployees") else {
             continue;
         };
@@ -498,21 +492,9 @@ fn ingest_opportunities(
     let _ = stage_col;
     let mut seen = HashMap::new();
     'rows: for r in &f.rows {
-        let oid = cell(r, Some(id));
-        if oid.is_empty() {
-            ctx.reject(
-                f,
-                r,
-                "Id",
-                "",
-                Reason::MissingRequired,
-                "an opportunity needs an Id",
-            );
+        let Some(oid) = row_id(ctx, f, r, id, "an opportunity needs an Id", &mut seen) else {
             continue;
-        }
-        if duplicate(ctx, f, r, "Id", oid, &mut seen) {
-            continue;
-        }
+        };
         let Ok(created) = ctx.req_instant(f, r, Some(created_col), "CreatedDate") else {
             continue;
         };
@@ -949,21 +931,9 @@ fn ingest_leads(
     let mut seen = HashMap::new();
     let mut created_of: HashMap<String, (Timestamp, Option<String>)> = HashMap::new();
     for r in &f.rows {
-        let lid = cell(r, Some(id));
-        if lid.is_empty() {
-            ctx.reject(
-                f,
-                r,
-                "Id",
-                "",
-                Reason::MissingRequired,
-                "a lead needs an Id",
-            );
+        let Some(lid) = row_id(ctx, f, r, id, "a lead needs an Id", &mut seen) else {
             continue;
-        }
-        if duplicate(ctx, f, r, "Id", lid, &mut seen) {
-            continue;
-        }
+        };
         let Ok(created) = ctx.req_instant(f, r, Some(created_col), "CreatedDate") else {
             continue;
         };
@@ -1161,21 +1131,9 @@ fn ingest_activities(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Resul
     }
     let mut seen = HashMap::new();
     for r in &f.rows {
-        let aid = cell(r, Some(id));
-        if aid.is_empty() {
-            ctx.reject(
-                f,
-                r,
-                "Id",
-                "",
-                Reason::MissingRequired,
-                "an activity needs an Id",
-            );
+        let Some(aid) = row_id(ctx, f, r, id, "an activity needs an Id", &mut seen) else {
             continue;
-        }
-        if duplicate(ctx, f, r, "Id", aid, &mut seen) {
-            continue;
-        }
+        };
         let Some((tcol, tname)) = time_cols
             .iter()
             .find(|(i, _)| !cell(r, Some(*i)).is_empty())
