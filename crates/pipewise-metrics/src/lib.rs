@@ -20,6 +20,8 @@
 //! as-of time into one SQL statement and runs it on the engine; every result
 //! row carries the numerator and denominator next to the value.
 
+pub mod velocity;
+
 use pipewise_engine::{CellValue, Engine};
 use pipewise_model::Timestamp;
 use serde::Deserialize;
@@ -196,7 +198,15 @@ impl Metric {
     }
 }
 
-const BUILT_IN: [(&str, &str); 10] = [
+const BUILT_IN: [(&str, &str); 12] = [
+    (
+        "qualified_opportunities.toml",
+        include_str!("../library/qualified_opportunities.toml"),
+    ),
+    (
+        "average_sales_cycle_days.toml",
+        include_str!("../library/average_sales_cycle_days.toml"),
+    ),
     (
         "slippage_adjusted_close_rate.toml",
         include_str!("../library/slippage_adjusted_close_rate.toml"),
@@ -584,6 +594,34 @@ pub fn evaluate(
             }
         })
         .collect())
+}
+
+/// The four sales-velocity factors for a period (whole company), from the
+/// built-in metrics of the same names.
+pub fn velocity_factors(
+    engine: &Engine,
+    lib: &Library,
+    period: (i32, i32),
+    as_of: Option<Timestamp>,
+) -> Result<velocity::Factors, MetricError> {
+    let q = MetricQuery {
+        by: Vec::new(),
+        period: Some(period),
+        as_of,
+        known: false,
+    };
+    let v = |name: &str| -> Result<f64, MetricError> {
+        Ok(evaluate(engine, lib.get(name)?, &q)?
+            .first()
+            .and_then(|r| r.value)
+            .unwrap_or(0.0))
+    };
+    Ok(velocity::Factors {
+        qualified_opportunities: v("qualified_opportunities")?,
+        average_won_deal_size: v("average_won_deal_size")?,
+        close_rate: v("close_rate")?,
+        average_sales_cycle_days: v("average_sales_cycle_days")?,
+    })
 }
 
 /// One deal behind a metric's number.

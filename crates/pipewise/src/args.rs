@@ -59,6 +59,8 @@ pub enum Command {
     Metrics,
     /// Compute a metric, as of any time, broken down by dimensions
     Metric(MetricArgs),
+    /// Sales velocity for a period and, with --compare, which factor moved it and by how much
+    Velocity(VelocityArgs),
     /// The deals (and their ledger events) behind a metric's number
     Explain(ExplainArgs),
     /// Run SQL over the canonical tables (users, accounts, opportunities, opportunity_events,
@@ -94,6 +96,19 @@ pub struct MetricArgs {
     /// Print the SQL the metric compiles to instead of running it
     #[arg(long)]
     pub emit_sql: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VelocityArgs {
+    /// The period: 2026-Q3, FY2027-Q1, 2026-07, 2026, or 2026-07-01..2026-09-30
+    #[arg(long)]
+    pub period: String,
+    /// An earlier period to compare with: the change is split across the four factors
+    #[arg(long)]
+    pub compare: Option<String>,
+    /// Evaluate as the world looked at this time (default: everything known)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
