@@ -42,12 +42,19 @@ pub enum EngineError {
     Runtime(std::io::Error),
 }
 
+/// (deal facts rather than opportunities, effective cut, recorded cut).
+type BuiltKey = (bool, Timestamp, Option<Timestamp>);
+
 /// What the lazy tables and table functions share: the ledger, loaded once.
 #[derive(Debug)]
 struct Shared {
     store: Store,
     process: SalesProcess,
     log: OnceLock<Result<Arc<EventLog>, String>>,
+    /// Tables built by the as-of functions, per (function, cut): one session
+    /// asking for the same time twice (several metrics, several breakdowns)
+    /// builds it once.
+    built: std::sync::Mutex<std::collections::HashMap<BuiltKey, RecordBatch>>,
 }
 
 impl Shared {
@@ -192,10 +199,26 @@ impl TableFunctionImpl for PipelineAsOf {
         };
         let cut = if known { Cut::known_at(t) } else { Cut::at(t) };
         let log = self.shared.log()?;
-        let batch = if self.facts {
-            asof::deal_facts_batch(&log, &self.shared.process, cut)?
-        } else {
-            asof::opportunities_batch(&log, &self.shared.process, cut)?
+        let key = (self.facts, cut.effective, cut.recorded);
+        let cached = self
+            .shared
+            .built
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned());
+        let batch = match cached {
+            Some(b) => b,
+            None => {
+                let b = if self.facts {
+                    asof::deal_facts_batch(&log, &self.shared.process, cut)?
+                } else {
+                    asof::opportunities_batch(&log, &self.shared.process, cut)?
+                };
+                if let Ok(mut m) = self.shared.built.lock() {
+                    m.insert(key, b.clone());
+                }
+                b
+            }
         };
         Ok(Arc::new(MemTable::try_new(
             batch.schema(),
@@ -228,6 +251,7 @@ impl Engine {
             store: store.clone(),
             process: process.clone(),
             log: OnceLock::new(),
+            built: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         rt.block_on(async {
             for name in m.tables.keys() {
