@@ -23,7 +23,7 @@ pub mod tables;
 
 pub use asof::{Cut, GroupBy, GroupTotal, OpportunityState};
 pub use error::LedgerError;
-pub use log::{EventLog, FieldColumn, Keys, NewOpportunity, Values};
+pub use log::{EventLog, FieldColumn, Keys, NULL_TEXT, NewOpportunity, Values};
 pub use store::{IngestRecord, Manifest, Projection, SegmentInfo, SourceFile, Store, TableSet};
 
 pub use store::{Commit, CommitSummary};

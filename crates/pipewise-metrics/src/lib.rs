@@ -20,6 +20,7 @@
 //! as-of time into one SQL statement and runs it on the engine; every result
 //! row carries the numerator and denominator next to the value.
 
+pub mod funnel;
 pub mod velocity;
 
 use pipewise_engine::{CellValue, Engine};

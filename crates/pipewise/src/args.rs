@@ -61,6 +61,8 @@ pub enum Command {
     Metric(MetricArgs),
     /// Sales velocity for a period and, with --compare, which factor moved it and by how much
     Velocity(VelocityArgs),
+    /// Stage funnel: of the deals entering each stage in the period, how many moved on, and time in stage
+    Funnel(FunnelArgs),
     /// The deals (and their ledger events) behind a metric's number
     Explain(ExplainArgs),
     /// Run SQL over the canonical tables (users, accounts, opportunities, opportunity_events,
@@ -106,6 +108,16 @@ pub struct VelocityArgs {
     /// An earlier period to compare with: the change is split across the four factors
     #[arg(long)]
     pub compare: Option<String>,
+    /// Evaluate as the world looked at this time (default: everything known)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FunnelArgs {
+    /// Deals entering each stage in this period: 2026-Q3, FY2027-Q1, 2026-07, 2026 or a range (default: all history)
+    #[arg(long)]
+    pub period: Option<String>,
     /// Evaluate as the world looked at this time (default: everything known)
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,

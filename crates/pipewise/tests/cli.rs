@@ -380,6 +380,7 @@ fn every_command_has_help() {
         vec!["metric", "--help"],
         vec!["explain", "--help"],
         vec!["velocity", "--help"],
+        vec!["funnel", "--help"],
         vec!["demo", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_pipewise"))

@@ -1,6 +1,6 @@
 //! `pipewise metrics`, `pipewise metric NAME …` and `pipewise explain NAME …`
 
-use crate::args::{ExplainArgs, Format, MetricArgs, VelocityArgs};
+use crate::args::{ExplainArgs, Format, FunnelArgs, MetricArgs, VelocityArgs};
 use crate::output::{Cell, Table};
 use crate::settings::{self, user};
 use anyhow::Result;
@@ -276,4 +276,63 @@ pub fn velocity(dir: &Path, a: &VelocityArgs, format: Format) -> Result<()> {
         eprintln!("no decomposition: a factor is zero in one of the periods");
     }
     Ok(())
+}
+
+pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
+    let ws = settings::open(dir)?;
+    let (from, to) = match &a.period {
+        None => (i64::MIN, i64::MAX),
+        Some(p) => {
+            let (s, e) = pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month()).ok_or_else(|| {
+                user(format!("--period {p:?}: expected 2026-Q3, FY2027-Q1, 2026-07, 2026 or 2026-07-01..2026-09-30"))
+            })?;
+            (
+                pipewise_model::time::date_start(s),
+                pipewise_model::time::date_end(e),
+            )
+        }
+    };
+    let cut = match &a.as_of {
+        Some(s) => pipewise_ledger::asof::Cut::at(settings::instant(s, "--as-of")?),
+        None => pipewise_ledger::asof::Cut::at(i64::MAX),
+    };
+    let pb = super::spinner("walking stage histories");
+    let projection = pipewise_ledger::Projection {
+        fields: Some(vec![pipewise_model::Field::Stage]),
+        old_values: false,
+        recorded_at: false,
+        ids: false,
+    };
+    let log = ws
+        .store
+        .load_projected(&ws.store.manifest()?, &projection)?;
+    let rows = pipewise_metrics::funnel::funnel(&log, &ws.process, from, to, cut);
+    pb.finish_and_clear();
+    let round = |x: Option<f64>| {
+        x.map(|v| Cell::Float((v * 1e4).round() / 1e4))
+            .unwrap_or(Cell::Null)
+    };
+    let mut t = Table::new(vec![
+        "stage",
+        "entered",
+        "advanced",
+        "conversion",
+        "stays",
+        "mean_days",
+        "median_days",
+        "p75_days",
+    ]);
+    for r in rows {
+        t.push(vec![
+            Cell::Text(r.stage),
+            Cell::Int(r.entered as i64),
+            Cell::Int(r.advanced as i64),
+            round(r.conversion),
+            Cell::Int(r.stays as i64),
+            round(r.mean_days),
+            round(r.median_days),
+            round(r.p75_days),
+        ]);
+    }
+    super::print(&t, format)
 }

@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Metric(a) => metric::run(&ws, a, g.format),
         Command::Explain(a) => metric::explain(&ws, a, g.format),
         Command::Velocity(a) => metric::velocity(&ws, a, g.format),
+        Command::Funnel(a) => metric::funnel(&ws, a, g.format),
         Command::Demo(a) => demo::run(g.workspace.as_deref(), a, g.format),
     }
 }
