@@ -114,3 +114,90 @@ pub fn funnel(
         })
         .collect()
 }
+
+/// Pipeline aging of one open stage, as of a cut.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageAging {
+    pub stage: String,
+    /// Open deals in the stage at the cut.
+    pub open: u64,
+    /// The stage's median and p75 stay, from every finished first stay by the cut.
+    pub median_days: Option<f64>,
+    pub p75_days: Option<f64>,
+    /// Seed 001: deals in the stage longer than 1.5 × its median ("< 20% aged" is healthy).
+    pub over_1_5x_median: u64,
+    /// Seed 003 §12.2: deals in the stage longer than its 75th percentile.
+    pub over_p75: u64,
+}
+
+/// Aging of the open pipeline at `cut`: how long each open deal has been in
+/// its current stage, against the stage's median and p75 stay (both variants
+/// of conflict M-C8, named by rule).
+pub fn aging(log: &EventLog, process: &SalesProcess, cut: Cut) -> Vec<StageAging> {
+    let history = funnel(log, process, Timestamp::MIN, cut.effective, cut);
+    let Some(col) = log.column(&Field::Stage) else {
+        return Vec::new();
+    };
+    let Values::Text { dict, codes } = &col.new else {
+        return Vec::new();
+    };
+    let code_of: Vec<Option<usize>> = dict.iter().map(|s| process.stage_code(s)).collect();
+    let mut ages: Vec<Vec<f64>> = vec![Vec::new(); process.stages().len()];
+    for key in 0..log.keys.len() as u32 {
+        if !pipewise_ledger::asof::exists(log, key, cut) {
+            continue;
+        }
+        let Some(i) = pipewise_ledger::asof::in_force(col, key, cut) else {
+            continue;
+        };
+        let Some(code) = (codes[i] != NULL_TEXT)
+            .then(|| code_of[codes[i] as usize])
+            .flatten()
+        else {
+            continue;
+        };
+        if process.outcome(code) != StageOutcome::Open {
+            continue;
+        }
+        // When did the deal enter its current stage (the start of its current stay)?
+        let mut since = col.effective_at[i];
+        for j in col.run(key).rev() {
+            if col.effective_at[j] > cut.effective
+                || cut.recorded.is_some_and(|r| col.recorded_at[j] > r)
+            {
+                continue;
+            }
+            if (codes[j] != NULL_TEXT)
+                .then(|| code_of[codes[j] as usize])
+                .flatten()
+                == Some(code)
+            {
+                since = col.effective_at[j];
+            } else {
+                break;
+            }
+        }
+        ages[code]
+            .push((cut.effective - since) as f64 / pipewise_model::time::MICROS_PER_DAY as f64);
+    }
+    history
+        .into_iter()
+        .filter_map(|h| {
+            let code = process.stage_code(&h.stage)?;
+            let a = &ages[code];
+            let count = |limit: Option<f64>| {
+                limit
+                    .map(|l| a.iter().filter(|&&d| d > l).count() as u64)
+                    .unwrap_or(0)
+            };
+            Some(StageAging {
+                stage: h.stage,
+                open: a.len() as u64,
+                median_days: h.median_days,
+                p75_days: h.p75_days,
+                over_1_5x_median: count(h.median_days.map(|m| 1.5 * m)),
+                over_p75: count(h.p75_days),
+            })
+        })
+        .collect()
+}

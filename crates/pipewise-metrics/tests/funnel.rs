@@ -90,3 +90,44 @@ fn funnel_by_hand() {
     let d3 = f3.iter().find(|r| r.stage == "Discovery").unwrap();
     assert_eq!((d3.entered, d3.advanced, d3.stays), (2, 0, 0));
 }
+
+#[test]
+fn aging_by_hand() {
+    // Discovery stays in history: 4, 6, 8, 10 days (median 7, p75 8.5).
+    // Open now (cut = day 100) in Discovery since day 95 (5 d), 90 (10 d), 85 (15 d).
+    // Over 1.5 × median (10.5 d): 1 (15 d). Over p75 (8.5 d): 2 (10 d, 15 d).
+    let mut events = Vec::new();
+    let ev = |id: String, d: i64, s: &str| OpportunityEvent {
+        opportunity_id: id,
+        field: Field::Stage,
+        old_value: Value::Null,
+        new_value: Value::Text(s.into()),
+        effective_at: d * DAY,
+        recorded_at: d * DAY,
+        source: "test".into(),
+    };
+    for (k, stay) in [4, 6, 8, 10].into_iter().enumerate() {
+        let id = format!("H{k}");
+        events.push(ev(id.clone(), 10, "Discovery"));
+        events.push(ev(id, 10 + stay, "Proposal"));
+    }
+    for (k, since) in [95, 90, 85].into_iter().enumerate() {
+        events.push(ev(format!("O{k}"), since, "Discovery"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let m = store.manifest().unwrap();
+    store.commit(&m, store_commit(vec![], events)).unwrap();
+    let log = store.load(None, false).unwrap();
+    let a =
+        pipewise_metrics::funnel::aging(&log, &SalesProcess::default_process(), Cut::at(100 * DAY));
+    let d = a.iter().find(|r| r.stage == "Discovery").unwrap();
+    assert_eq!(
+        (d.open, d.median_days, d.p75_days),
+        (3, Some(7.0), Some(8.5))
+    );
+    assert_eq!((d.over_1_5x_median, d.over_p75), (1, 2));
+    // The four historical deals are open in Proposal now, since days 14–20.
+    let p = a.iter().find(|r| r.stage == "Proposal").unwrap();
+    assert_eq!((p.open, p.median_days), (4, None));
+}

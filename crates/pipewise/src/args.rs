@@ -115,6 +115,10 @@ pub struct VelocityArgs {
 
 #[derive(Debug, Args)]
 pub struct FunnelArgs {
+    /// Instead: aging of the open pipeline at --as-of — deals in their stage longer than 1.5 × its median
+    /// (seed 001) and longer than its 75th percentile (seed 003)
+    #[arg(long, conflicts_with = "period")]
+    pub aging: bool,
     /// Deals entering each stage in this period: 2026-Q3, FY2027-Q1, 2026-07, 2026 or a range (default: all history)
     #[arg(long)]
     pub period: Option<String>,
