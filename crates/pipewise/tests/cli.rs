@@ -263,6 +263,115 @@ fn init_synth_asof_changes_status() {
             check[0]["c"].as_f64().unwrap()
         )
     );
+    // funnel: every deal enters the first stage; later stages see fewer deals
+    let fun = json(&pw(&ws, &["funnel", "--format", "json"]));
+    let fun = fun.as_array().unwrap();
+    assert_eq!(fun[0]["stage"], "Qualification");
+    assert_eq!(fun[0]["entered"], 400);
+    assert!(
+        fun.windows(2)
+            .all(|w| w[1]["entered"].as_i64() <= w[0]["entered"].as_i64())
+    );
+    // aging counts exactly the open deals that asof --open counts
+    let aging = json(&pw(
+        &ws,
+        &[
+            "funnel",
+            "--aging",
+            "--as-of",
+            "2026-06-30",
+            "--format",
+            "json",
+        ],
+    ));
+    let open_total: i64 = aging
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["open"].as_i64().unwrap())
+        .sum();
+    let open_asof: i64 = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(open_total, open_asof);
+    // explain: the counted deals add up to the metric
+    let ex = json(&pw(&ws, &["explain", "close_rate", "--format", "json"]));
+    let counted: Vec<_> = ex
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["role"] == "counted")
+        .collect();
+    assert_eq!(counted.len() as f64, den);
+    assert_eq!(
+        counted
+            .iter()
+            .map(|r| r["numerator"].as_f64().unwrap())
+            .sum::<f64>(),
+        num
+    );
+    let evs = json(&pw(
+        &ws,
+        &[
+            "explain",
+            "close_rate",
+            "--period",
+            "2026-Q1",
+            "--events",
+            "--format",
+            "json",
+        ],
+    ));
+    assert!(!evs.as_array().unwrap().is_empty());
+    assert!(
+        evs.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["role"] == "counted" || e["role"] == "excluded")
+    );
+    // velocity: the factors are the metrics of the same names; contributions add up to the change
+    let vel = json(&pw(
+        &ws,
+        &[
+            "velocity",
+            "--period",
+            "2026-Q1",
+            "--compare",
+            "2025-Q4",
+            "--format",
+            "json",
+        ],
+    ));
+    let vel = vel.as_array().unwrap();
+    let total = vel
+        .iter()
+        .find(|r| r["factor"] == "sales_velocity_per_day")
+        .unwrap();
+    let parts: f64 = vel
+        .iter()
+        .filter(|r| r["factor"] != "sales_velocity_per_day")
+        .map(|r| r["contribution"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (parts - total["contribution"].as_f64().unwrap()).abs() < 0.05,
+        "{vel:?}"
+    );
+    let cr_q1 = json(&pw(
+        &ws,
+        &[
+            "metric",
+            "close_rate",
+            "--period",
+            "2026-Q1",
+            "--format",
+            "json",
+        ],
+    ));
+    let cr_row = vel.iter().find(|r| r["factor"] == "close_rate").unwrap();
+    assert!((cr_row["after"].as_f64().unwrap() - cr_q1[0]["value"].as_f64().unwrap()).abs() < 1e-6);
     let sql = ok(&pw(
         &ws,
         &["metric", "win_rate", "--period", "2026-Q1", "--emit-sql"],

@@ -306,6 +306,44 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
     let log = ws
         .store
         .load_projected(&ws.store.manifest()?, &projection)?;
+    if a.aging {
+        let rows = pipewise_metrics::funnel::aging(&log, &ws.process, cut);
+        pb.finish_and_clear();
+        let share = |n: u64, of: u64| {
+            if of == 0 {
+                Cell::Null
+            } else {
+                Cell::Float((n as f64 / of as f64 * 1e4).round() / 1e4)
+            }
+        };
+        let days = |x: Option<f64>| {
+            x.map(|v| Cell::Float((v * 1e4).round() / 1e4))
+                .unwrap_or(Cell::Null)
+        };
+        let mut t = Table::new(vec![
+            "stage",
+            "open",
+            "median_days",
+            "p75_days",
+            "over_1_5x_median",
+            "share_over_1_5x_median",
+            "over_p75",
+            "share_over_p75",
+        ]);
+        for r in rows {
+            t.push(vec![
+                Cell::Text(r.stage),
+                Cell::Int(r.open as i64),
+                days(r.median_days),
+                days(r.p75_days),
+                Cell::Int(r.over_1_5x_median as i64),
+                share(r.over_1_5x_median, r.open),
+                Cell::Int(r.over_p75 as i64),
+                share(r.over_p75, r.open),
+            ]);
+        }
+        return super::print(&t, format);
+    }
     let rows = pipewise_metrics::funnel::funnel(&log, &ws.process, from, to, cut);
     pb.finish_and_clear();
     let round = |x: Option<f64>| {
