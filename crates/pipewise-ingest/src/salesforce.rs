@@ -113,16 +113,11 @@ pub fn ingest(
             if let Some(f) = get("Opportunity.csv") {
                 ingest_opportunities(ctx, f, draft, &refs, &mut created)?;
             }
-            let has_history = get("OpportunityHistory.csv").is_some();
             if let Some(f) = get("OpportunityHistory.csv") {
                 ingest_history(ctx, f, draft, &created)?;
             }
             if let Some(f) = get("OpportunityFieldHistory.csv") {
                 ingest_field_history(ctx, f, draft, &created)?;
-            }
-            if has_history {
-                // With stage history, the snapshot fields' current values only
-                // reconcile against history (they are not "since creation").
             }
             if let Some(f) = get("Lead.csv") {
                 ingest_leads(ctx, f, get("LeadHistory.csv"), draft)?;
@@ -452,7 +447,7 @@ fn ingest_opportunities(
 ) -> Result<(), IngestError> {
     let id = f.require("Id", "Opportunity.csv must have the opportunity Id column")?;
     let created_col = f.require("CreatedDate", "every opportunity needs its CreatedDate")?;
-    let stage_col = f.require("StageName", "every opportunity needs its StageName")?;
+    f.require("StageName", "every opportunity needs its StageName")?;
     let [is_won, is_closed, last_mod] =
         ["IsWon", "IsClosed", "LastModifiedDate"].map(|c| f.column(c));
     // Columns that become fields, with their "since" policy.
@@ -489,7 +484,6 @@ fn ingest_opportunities(
         };
         fields.push((i, h.clone(), field, since));
     }
-    let _ = stage_col;
     let mut seen = HashMap::new();
     'rows: for r in &f.rows {
         let Some(oid) = row_id(ctx, f, r, id, "an opportunity needs an Id", &mut seen) else {

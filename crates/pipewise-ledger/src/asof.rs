@@ -213,15 +213,14 @@ pub fn totals(
         .map(|s| process.stage_code(s).unwrap_or(usize::MAX))
         .collect();
 
-    // Group labels: 0 = (none); others per grouping.
-    let (group_col, labels): (Option<&FieldColumn>, Vec<String>) = match group {
-        GroupBy::Stage => (None, Vec::new()),
-        GroupBy::ForecastCategory => (log.column(&Field::ForecastCategory), Vec::new()),
-        GroupBy::Owner => (log.column(&Field::OwnerId), Vec::new()),
-        GroupBy::Segment => (log.column(&Field::Segment), Vec::new()),
-        GroupBy::Field(f) => (log.column(f), Vec::new()),
+    // The column the groups come from (stage grouping uses the stage column itself).
+    let group_col: Option<&FieldColumn> = match group {
+        GroupBy::Stage => None,
+        GroupBy::ForecastCategory => log.column(&Field::ForecastCategory),
+        GroupBy::Owner => log.column(&Field::OwnerId),
+        GroupBy::Segment => log.column(&Field::Segment),
+        GroupBy::Field(f) => log.column(f),
     };
-    let _ = labels;
     let n_stage = process.stages().len();
     let fc_index = |c: ForecastCategory| {
         ForecastCategory::ALL
@@ -255,7 +254,6 @@ pub fn totals(
         },
     };
     let amount_col = log.column(&Field::Amount);
-    let deleted_col = log.column(&Field::IsDeleted);
     let n_cuts = cuts.len();
     let n_keys = log.keys.len();
 
@@ -263,21 +261,8 @@ pub fn totals(
         let mut counts = vec![0u64; n_cuts * n_groups];
         let mut amounts = vec![0f64; n_cuts * n_groups];
         for key in lo as u32..hi as u32 {
-            let k = key as usize;
             for (ci, &cut) in cuts.iter().enumerate() {
-                if log.keys.created_at[k] > cut.effective {
-                    continue;
-                }
-                if let Some(r) = cut.recorded
-                    && log.keys.first_recorded_at[k] > r
-                {
-                    continue;
-                }
-                if let Some(c) = deleted_col
-                    && let Some(i) = in_force(c, key, cut)
-                    && let Values::Bool(v) = &c.new
-                    && v[i] == 1
-                {
+                if !exists(log, key, cut) {
                     continue;
                 }
                 let stage_pc = in_force(stage_col, key, cut)

@@ -22,7 +22,7 @@
 //! unit), so `start + Σ membership buckets = end` holds exactly, in amount and
 //! in count — for the whole pipeline and for every single opportunity.
 
-use crate::asof::{Cut, exists, in_force};
+use crate::asof::{Cut, in_force};
 use crate::log::{EventLog, Values};
 use pipewise_model::{Date, Field, ForecastCategory, SalesProcess, StageOutcome};
 
@@ -230,7 +230,12 @@ fn snap(log: &EventLog, process: &SalesProcess, key: u32, cut: Cut) -> Snap {
         })
         .unwrap_or(0);
     Snap {
-        exists: exists(log, key, cut),
+        // the same rule as asof::exists, from the pieces already looked up
+        exists: !created_after
+            && cut
+                .recorded
+                .is_none_or(|r| log.keys.first_recorded_at[k] <= r)
+            && !deleted,
         deleted,
         created_after,
         stage,

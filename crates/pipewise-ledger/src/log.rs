@@ -90,8 +90,10 @@ impl Values {
         }
     }
 
-    /// Append another column of the same kind (text dictionaries are merged).
-    pub(crate) fn extend(&mut self, other: &Values) {
+    /// Append another column of the same kind. Text dictionaries are merged
+    /// through `lookup`, the caller's index of `self`'s dictionary, kept
+    /// across calls so appending batch after batch stays linear.
+    pub(crate) fn extend(&mut self, other: &Values, lookup: &mut HashMap<String, u32>) {
         match (self, other) {
             (
                 Values::Text { dict, codes },
@@ -100,25 +102,18 @@ impl Values {
                     codes: c2,
                 },
             ) => {
-                let mut lookup: HashMap<&str, u32> = HashMap::new();
-                let base: Vec<String> = dict.clone();
-                for (i, s) in base.iter().enumerate() {
-                    lookup.insert(s.as_str(), i as u32);
-                }
-                let mut remap = Vec::with_capacity(d2.len());
-                let mut added: Vec<String> = Vec::new();
-                for s in d2 {
-                    let code = match lookup.get(s.as_str()) {
+                let remap: Vec<u32> = d2
+                    .iter()
+                    .map(|s| match lookup.get(s) {
                         Some(&c) => c,
                         None => {
-                            let c = (base.len() + added.len()) as u32;
-                            added.push(s.clone());
+                            let c = dict.len() as u32;
+                            dict.push(s.clone());
+                            lookup.insert(s.clone(), c);
                             c
                         }
-                    };
-                    remap.push(code);
-                }
-                dict.extend(added);
+                    })
+                    .collect();
                 codes.extend(c2.iter().map(|&c| {
                     if c == NULL_TEXT {
                         NULL_TEXT

@@ -601,6 +601,7 @@ impl Store {
             entry.opp.reserve_exact(rows);
             entry.effective_at.reserve_exact(rows);
             entry.source.reserve_exact(rows);
+            let (mut new_lookup, mut old_lookup) = (HashMap::new(), HashMap::new());
             for (si, batches) in segs {
                 let path = self
                     .ledger_dir()
@@ -650,14 +651,15 @@ impl Store {
                     let new = b
                         .column_by_name("new_value")
                         .ok_or_else(|| corrupt(&path, "new_value"))?;
-                    entry
-                        .new
-                        .extend(&array_to_values(new.as_ref(), kind, &path)?);
+                    entry.new.extend(
+                        &array_to_values(new.as_ref(), kind, &path)?,
+                        &mut new_lookup,
+                    );
                     if let Some(old) = entry.old.as_mut() {
                         let a = b
                             .column_by_name("old_value")
                             .ok_or_else(|| corrupt(&path, "old_value"))?;
-                        old.extend(&array_to_values(a.as_ref(), kind, &path)?);
+                        old.extend(&array_to_values(a.as_ref(), kind, &path)?, &mut old_lookup);
                     }
                 }
             }
@@ -706,16 +708,20 @@ impl Store {
         m.version = version;
 
         // Existing events, for de-duplication.
-        let existing = if commit.events.is_empty() {
-            EventLog::default()
-        } else {
-            self.load_manifest(&current, None, false)?
+        // Keys (to skip known ids) and, when there are events, every field's
+        // new values (to skip events already landed), in one projected load.
+        let projection = Projection {
+            fields: if commit.events.is_empty() {
+                Some(Vec::new())
+            } else {
+                None
+            },
+            old_values: false,
+            recorded_at: false,
+            ids: true,
         };
-        let mut keys = existing.keys.clone();
-        if commit.events.is_empty() {
-            // keys are needed to skip known ids even without events
-            keys = self.load_manifest(&current, Some(&[]), false)?.keys;
-        }
+        let mut existing = self.load_projected(&current, &projection)?;
+        let mut keys = std::mem::take(&mut existing.keys);
         let base_keys = keys.len();
 
         // Assign keys: declared opportunities first, then any referenced only by events.

@@ -23,7 +23,7 @@ pub enum SynthError {
     #[error("{0}")]
     Ledger(#[from] pipewise_ledger::LedgerError),
     #[error("{0}")]
-    Arrow(#[from] arrow_schema_error::ArrowError),
+    Arrow(#[from] pipewise_ledger::tables::ArrowError),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -36,10 +36,6 @@ pub enum SynthError {
         #[source]
         source: csv::Error,
     },
-}
-
-mod arrow_schema_error {
-    pub use pipewise_ledger::tables::ArrowError;
 }
 
 /// How big a company to make.

@@ -3,7 +3,7 @@
 use crate::args::{DemoArgs, Format};
 use crate::settings::user;
 use anyhow::{Context, Result};
-use pipewise_model::time::{calendar_quarter_bounds, date_end, format_date, naive_from_date};
+use pipewise_model::time::{calendar_quarter_bounds, date_end, format_date};
 use std::path::{Path, PathBuf};
 
 const MARKER: &str = ".pipewise-demo";
@@ -38,9 +38,8 @@ pub fn run(workspace: Option<&Path>, a: &DemoArgs, format: Format) -> Result<()>
     super::synth::into_workspace(&dir, &company)?;
 
     let end = cfg.end;
-    let nd = naive_from_date(end);
-    use chrono_free::quarter_of;
-    let (y, q) = quarter_of(nd);
+    // the calendar quarter (a fiscal year starting in January) the history ends in
+    let (y, q) = pipewise_model::time::fiscal_quarter(end, 1);
     let qe = calendar_quarter_bounds(y, q).map(|(_, e)| e).unwrap_or(end);
     let at = date_end(qe.min(end));
     let day = format_date(qe.min(end));
@@ -78,12 +77,4 @@ pub fn run(workspace: Option<&Path>, a: &DemoArgs, format: Format) -> Result<()>
         );
     }
     Ok(())
-}
-
-mod chrono_free {
-    /// Calendar year and quarter of a date.
-    pub fn quarter_of(d: chrono::NaiveDate) -> (i32, u32) {
-        use chrono::Datelike;
-        (d.year(), (d.month() - 1) / 3 + 1)
-    }
 }
