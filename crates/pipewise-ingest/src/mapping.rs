@@ -480,6 +480,31 @@ impl FileCtx<'_> {
         }
     }
 
+    /// The row's id, or `None` after quarantining a row without one or with a repeated one.
+    fn row_id(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        seen: &mut HashMap<String, (u64, Vec<String>)>,
+    ) -> Option<String> {
+        let id = self.required(ctx, r, "id")?;
+        (!self.dup(ctx, r, &id, seen)).then_some(id)
+    }
+
+    /// The mapped `custom.<name>` fields with a value, as (name, value).
+    fn custom_fields(&self, ctx: &mut Ctx<'_>, r: &RawRow) -> Vec<(String, String)> {
+        self.fm
+            .columns
+            .keys()
+            .filter_map(|k| k.strip_prefix("custom.").map(|n| (k, n)))
+            .filter_map(|(k, n)| {
+                self.get(ctx, r, k)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (n.to_string(), v))
+            })
+            .collect()
+    }
+
     fn dup(
         &self,
         ctx: &mut Ctx<'_>,
@@ -518,12 +543,9 @@ impl FileCtx<'_> {
     ) -> Result<(), IngestError> {
         let mut seen = HashMap::new();
         'rows: for r in &self.f.rows {
-            let Some(id) = self.required(ctx, r, "id") else {
+            let Some(id) = self.row_id(ctx, r, &mut seen) else {
                 continue;
             };
-            if self.dup(ctx, r, &id, &mut seen) {
-                continue;
-            }
             let Ok(created) = self.instant(ctx, r, "created_at") else {
                 continue;
             };
@@ -793,12 +815,9 @@ impl FileCtx<'_> {
         let mut ids = HashSet::new();
         let mut derived: BTreeMap<String, User> = BTreeMap::new();
         for r in &self.f.rows {
-            let Some(id) = self.required(ctx, r, "id") else {
+            let Some(id) = self.row_id(ctx, r, &mut seen) else {
                 continue;
             };
-            if self.dup(ctx, r, &id, &mut seen) {
-                continue;
-            }
             let Ok(hire) = self.date(ctx, r, "hire_date") else {
                 continue;
             };
@@ -880,12 +899,9 @@ impl FileCtx<'_> {
         let mut seen = HashMap::new();
         let mut ids = HashSet::new();
         for r in &self.f.rows {
-            let Some(id) = self.required(ctx, r, "id") else {
+            let Some(id) = self.row_id(ctx, r, &mut seen) else {
                 continue;
             };
-            if self.dup(ctx, r, &id, &mut seen) {
-                continue;
-            }
             let Ok(employees) = self.number(ctx, r, "employees") else {
                 continue;
             };
@@ -893,17 +909,7 @@ impl FileCtx<'_> {
                 continue;
             };
             let g = |ctx: &mut Ctx<'_>, k: &str| self.get(ctx, r, k).filter(|v| !v.is_empty());
-            let custom: Vec<(String, String)> = self
-                .fm
-                .columns
-                .keys()
-                .filter_map(|k| k.strip_prefix("custom.").map(|n| (k, n)))
-                .filter_map(|(k, n)| {
-                    self.get(ctx, r, k)
-                        .filter(|v| !v.is_empty())
-                        .map(|v| (n.to_string(), v))
-                })
-                .collect();
+            let custom = self.custom_fields(ctx, r);
             draft.accounts.push(Account {
                 id: id.clone(),
                 name: g(ctx, "name").unwrap_or_else(|| id.clone()),
@@ -924,12 +930,9 @@ impl FileCtx<'_> {
     fn activities(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
         let mut seen = HashMap::new();
         for r in &self.f.rows {
-            let Some(id) = self.required(ctx, r, "id") else {
+            let Some(id) = self.row_id(ctx, r, &mut seen) else {
                 continue;
             };
-            if self.dup(ctx, r, &id, &mut seen) {
-                continue;
-            }
             let Ok(Some(at)) = self.instant(ctx, r, "occurred_at") else {
                 if self.get(ctx, r, "occurred_at").is_none_or(|v| v.is_empty()) {
                     ctx.reject(
@@ -968,12 +971,9 @@ impl FileCtx<'_> {
     fn leads(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
         let mut seen = HashMap::new();
         for r in &self.f.rows {
-            let Some(id) = self.required(ctx, r, "id") else {
+            let Some(id) = self.row_id(ctx, r, &mut seen) else {
                 continue;
             };
-            if self.dup(ctx, r, &id, &mut seen) {
-                continue;
-            }
             let created = match self.instant(ctx, r, "created_at") {
                 Ok(Some(t)) => t,
                 Ok(None) => ctx.as_of,
@@ -986,17 +986,7 @@ impl FileCtx<'_> {
                 continue;
             };
             let g = |ctx: &mut Ctx<'_>, k: &str| self.get(ctx, r, k).filter(|v| !v.is_empty());
-            let attributes: Vec<(String, String)> = self
-                .fm
-                .columns
-                .keys()
-                .filter_map(|k| k.strip_prefix("custom.").map(|n| (k, n)))
-                .filter_map(|(k, n)| {
-                    self.get(ctx, r, k)
-                        .filter(|v| !v.is_empty())
-                        .map(|v| (n.to_string(), v))
-                })
-                .collect();
+            let attributes = self.custom_fields(ctx, r);
             draft.leads.push(Lead {
                 id,
                 created_at: created,
