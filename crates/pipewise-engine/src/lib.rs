@@ -132,6 +132,9 @@ fn events_batch(shared: &Shared) -> datafusion::common::Result<RecordBatch> {
             t(&|e| e.effective_at),
             t(&|e| e.recorded_at),
             s(&|e| Some(e.source.clone())),
+            Arc::new(arrow_array::Int64Array::from_iter_values(
+                events.iter().map(|(seq, _)| *seq as i64),
+            )),
         ],
     )?)
 }

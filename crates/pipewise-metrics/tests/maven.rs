@@ -178,7 +178,7 @@ fn close_rate_on_maven() {
     let explained_won: std::collections::BTreeSet<String> = rows
         .iter()
         .filter(|r| r.numerator == 1.0)
-        .map(|r| r.opportunity_id.clone())
+        .map(|r| r.id.clone())
         .collect();
     assert_eq!(explained_won, won_ids);
 

@@ -106,6 +106,8 @@ pub fn opportunity_events() -> Arc<Schema> {
         f("effective_at", ts(), false),
         f("recorded_at", ts(), false),
         f("source", DataType::Utf8, false),
+        // The ledger's landing order: ties on effective_at resolve by it.
+        f("seq", DataType::Int64, false),
     ]))
 }
 

@@ -153,7 +153,13 @@ pub fn parse_period(s: &str, fiscal_start_month: u32) -> Option<(Date, Date)> {
         return (a <= b).then(|| (date_from_naive(a), date_from_naive(b)));
     }
     if let Some(rest) = s.strip_prefix("FY").or_else(|| s.strip_prefix("fy")) {
-        let (y, q) = rest.split_once(['-', ' '])?;
+        let Some((y, q)) = rest.split_once(['-', ' ']) else {
+            // a whole fiscal year
+            let fy: i32 = rest.parse().ok()?;
+            let (a, _) = fiscal_quarter_bounds(fy, 1, fiscal_start_month)?;
+            let (_, b) = fiscal_quarter_bounds(fy, 4, fiscal_start_month)?;
+            return Some((a, b));
+        };
         let q = q.trim_start_matches(['Q', 'q']).parse().ok()?;
         return fiscal_quarter_bounds(y.parse().ok()?, q, fiscal_start_month);
     }
@@ -177,6 +183,129 @@ pub fn parse_period(s: &str, fiscal_start_month: u32) -> Option<(Date, Date)> {
     Some((ymd(y, 1, 1)?, ymd(y, 12, 31)?))
 }
 
+/// A time grain periods can be split into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    Month,
+    /// Fiscal quarters (calendar quarters when the fiscal year starts in January).
+    Quarter,
+    FiscalYear,
+}
+
+impl Grain {
+    pub fn parse(s: &str) -> Option<Grain> {
+        match s {
+            "week" => Some(Grain::Week),
+            "month" => Some(Grain::Month),
+            "quarter" => Some(Grain::Quarter),
+            "fiscal_year" | "year" => Some(Grain::FiscalYear),
+            _ => None,
+        }
+    }
+}
+
+fn add_months(d: Date, months: i32) -> Option<Date> {
+    let nd = naive_from_date(d);
+    let m0 = nd.year() * 12 + nd.month0() as i32 + months;
+    ymd(m0.div_euclid(12), m0.rem_euclid(12) as u32 + 1, 1)
+}
+
+/// The grain period containing `d`: its label, first and last day.
+pub fn grain_period(
+    d: Date,
+    grain: Grain,
+    fiscal_start_month: u32,
+) -> Option<(String, Date, Date)> {
+    let nd = naive_from_date(d);
+    Some(match grain {
+        Grain::Week => {
+            let start = d - nd.weekday().num_days_from_monday() as i32;
+            let w = nd.iso_week();
+            (format!("{}-W{:02}", w.year(), w.week()), start, start + 6)
+        }
+        Grain::Month => {
+            let start = ymd(nd.year(), nd.month(), 1)?;
+            (
+                format!("{}-{:02}", nd.year(), nd.month()),
+                start,
+                add_months(start, 1)? - 1,
+            )
+        }
+        Grain::Quarter => {
+            let (fy, q) = fiscal_quarter(d, fiscal_start_month);
+            let (a, b) = fiscal_quarter_bounds(fy, q, fiscal_start_month)?;
+            let label = if fiscal_start_month == 1 {
+                format!("{fy}-Q{q}")
+            } else {
+                format!("FY{fy}-Q{q}")
+            };
+            (label, a, b)
+        }
+        Grain::FiscalYear => {
+            let (fy, _) = fiscal_quarter(d, fiscal_start_month);
+            let (a, _) = fiscal_quarter_bounds(fy, 1, fiscal_start_month)?;
+            let (_, b) = fiscal_quarter_bounds(fy, 4, fiscal_start_month)?;
+            let label = if fiscal_start_month == 1 {
+                format!("{fy}")
+            } else {
+                format!("FY{fy}")
+            };
+            (label, a, b)
+        }
+    })
+}
+
+/// The grain periods that overlap `first..=last`, whole, in order.
+pub fn split_period(
+    first: Date,
+    last: Date,
+    grain: Grain,
+    fiscal_start_month: u32,
+) -> Vec<(String, Date, Date)> {
+    let mut out = Vec::new();
+    let mut d = first;
+    while d <= last {
+        let Some(p) = grain_period(d, grain, fiscal_start_month) else {
+            break;
+        };
+        d = p.2 + 1;
+        out.push(p);
+    }
+    out
+}
+
+/// The period `steps` periods of the same length before (negative) or after
+/// `first..=last`. Whole months (quarters, years) move by months, so 2026-Q3
+/// shifted by −1 is 2026-Q2 and by −4 is 2025-Q3; other ranges move by days.
+pub fn shift_period(first: Date, last: Date, steps: i32) -> Option<(Date, Date)> {
+    let (a, b) = (naive_from_date(first), naive_from_date(last + 1));
+    if a.day() == 1 && b.day() == 1 {
+        let months = (b.year() * 12 + b.month0() as i32) - (a.year() * 12 + a.month0() as i32);
+        let start = add_months(first, months * steps)?;
+        let end = add_months(start, months)? - 1;
+        return Some((start, end));
+    }
+    let len = last - first + 1;
+    Some((first + len * steps, last + len * steps))
+}
+
+/// The same period a year earlier: whole months move by 12 months, other
+/// ranges keep their month and day (29 February becomes the 28th).
+pub fn year_earlier(first: Date, last: Date) -> Option<(Date, Date)> {
+    let (a, b) = (naive_from_date(first), naive_from_date(last + 1));
+    if a.day() == 1 && b.day() == 1 {
+        return Some((add_months(first, -12)?, add_months(last + 1, -12)? - 1));
+    }
+    let back = |d: NaiveDate| {
+        d.with_year(d.year() - 1)
+            .or_else(|| d.pred_opt()?.with_year(d.year() - 1))
+            .map(date_from_naive)
+    };
+    Some((back(a)?, back(naive_from_date(last))?))
+}
+
 /// Seconds since midnight expressed as a [`NaiveTime`], for formatting.
 pub fn time_of_day(ts: Timestamp) -> NaiveTime {
     naive_from_timestamp(ts).time()
@@ -185,6 +314,70 @@ pub fn time_of_day(ts: Timestamp) -> NaiveTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn d(s: &str) -> Date {
+        date_from_naive(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    #[test]
+    fn grains_split_and_shift() {
+        let fq = |a, b| (format_date(a), format_date(b));
+        let w = split_period(d("2026-06-30"), d("2026-07-13"), Grain::Week, 1);
+        let got: Vec<_> = w.iter().map(|(l, a, b)| (l.clone(), fq(*a, *b))).collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "2026-W27".to_string(),
+                    ("2026-06-29".into(), "2026-07-05".into())
+                ),
+                (
+                    "2026-W28".to_string(),
+                    ("2026-07-06".into(), "2026-07-12".into())
+                ),
+                (
+                    "2026-W29".to_string(),
+                    ("2026-07-13".into(), "2026-07-19".into())
+                ),
+            ]
+        );
+        let q = split_period(d("2026-01-15"), d("2026-05-01"), Grain::Quarter, 2);
+        let labels: Vec<_> = q.iter().map(|(l, a, b)| (l.as_str(), fq(*a, *b))).collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("FY2026-Q4", ("2025-11-01".into(), "2026-01-31".into())),
+                ("FY2027-Q1", ("2026-02-01".into(), "2026-04-30".into())),
+                ("FY2027-Q2", ("2026-05-01".into(), "2026-07-31".into())),
+            ]
+        );
+        let y = split_period(d("2026-03-01"), d("2026-03-01"), Grain::FiscalYear, 2);
+        assert_eq!(
+            (y[0].0.as_str(), fq(y[0].1, y[0].2)),
+            ("FY2027", ("2026-02-01".into(), "2027-01-31".into()))
+        );
+        assert_eq!(parse_period("FY2027", 2), Some((y[0].1, y[0].2)));
+        let m = split_period(d("2024-02-10"), d("2024-02-10"), Grain::Month, 1);
+        assert_eq!(
+            fq(m[0].1, m[0].2),
+            ("2024-02-01".into(), "2024-02-29".into())
+        );
+        // Quarters shift by months, ranges by days.
+        let q3 = parse_period("2026-Q3", 1).unwrap();
+        assert_eq!(shift_period(q3.0, q3.1, -1), parse_period("2026-Q2", 1));
+        assert_eq!(shift_period(q3.0, q3.1, -4), parse_period("2025-Q3", 1));
+        let feb = parse_period("2026-03", 1).unwrap();
+        assert_eq!(shift_period(feb.0, feb.1, -1), parse_period("2026-02", 1));
+        assert_eq!(year_earlier(q3.0, q3.1), parse_period("2025-Q3", 1));
+        assert_eq!(
+            year_earlier(d("2024-02-29"), d("2024-03-10")),
+            Some((d("2023-02-28"), d("2023-03-10")))
+        );
+        assert_eq!(
+            shift_period(d("2026-07-05"), d("2026-07-14"), -1),
+            Some((d("2026-06-25"), d("2026-07-04")))
+        );
+    }
 
     #[test]
     fn date_round_trip() {

@@ -9,8 +9,8 @@ use pipewise_model::time::{
     naive_from_date,
 };
 use pipewise_model::{
-    Account, Activity, Lead, LeadEvent, OpportunityEvent, Quota, Role, SalesProcess, Timestamp,
-    User, Value,
+    Account, Activity, ActivityType, Direction, Lead, LeadEvent, OpportunityEvent, Quota, Role,
+    SalesProcess, Timestamp, User, Value,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -129,6 +129,7 @@ const TAG_PEOPLE: u64 = 1;
 const TAG_ACCOUNTS: u64 = 2;
 const TAG_OPP: u64 = 3;
 const TAG_LEAD: u64 = 4;
+const TAG_LEAD_TOUCH: u64 = 5;
 
 const FIRST: [&str; 16] = [
     "Ava", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemi", "Luca",
@@ -428,10 +429,6 @@ pub fn generate(
         }
     }
     progress(n as u64, n as u64);
-    for (j, a) in activities.iter_mut().enumerate() {
-        a.id = format!("00T{:015}", j + 1);
-    }
-
     // Leads: the converting lead of each opportunity plus the leads that fell out
     // at each step, in the seed's proportions.
     let (leads, lead_events) = if config.leads {
@@ -439,6 +436,12 @@ pub fn generate(
     } else {
         (Vec::new(), Vec::new())
     };
+    if config.activities {
+        activities.extend(lead_touches(config.seed, &leads, &lead_events));
+    }
+    for (j, a) in activities.iter_mut().enumerate() {
+        a.id = format!("00T{:015}", j + 1);
+    }
 
     let quotas = make_quotas(&reps, &opportunities, process, start_day, end_day);
 
@@ -454,6 +457,60 @@ pub fn generate(
         opportunities,
         activities,
     }
+}
+
+/// The first seller touch of each lead (an email or a call), after a
+/// response delay and before the lead is accepted: inbound sources are
+/// answered faster (median 3 hours) than the rest (median 8 hours), with a
+/// long tail; 15% of leads that never got accepted were never touched.
+/// Assumption: the seeds give targets (003: under 2 hours; 001: under 24),
+/// not a distribution.
+fn lead_touches(seed: u64, leads: &[Lead], events: &[LeadEvent]) -> Vec<Activity> {
+    // Each lead's first status after New: when, and whether it was a rejection.
+    let mut next_status: HashMap<&str, (Timestamp, bool)> = HashMap::new();
+    for e in events {
+        if e.new_value.as_deref() != Some("New") {
+            next_status.entry(e.lead_id.as_str()).or_insert((
+                e.effective_at,
+                e.new_value.as_deref() == Some("Disqualified"),
+            ));
+        }
+    }
+    let mut out = Vec::with_capacity(leads.len());
+    for (i, l) in leads.iter().enumerate() {
+        let mut r = stream(seed, TAG_LEAD_TOUCH, i as u64);
+        let next = next_status.get(l.id.as_str()).copied();
+        let never_accepted = next.is_some_and(|(_, rejected)| rejected);
+        if never_accepted && r.random::<f64>() < 0.15 {
+            continue;
+        }
+        let inbound = matches!(l.source.as_deref(), Some("web" | "paid_search"));
+        let median_hours: f64 = if inbound { 3.0 } else { 8.0 };
+        // log-normal: median × e^(1.1 z), z standard normal (Box–Muller)
+        let (u1, u2): (f64, f64) = (r.random::<f64>().max(1e-12), r.random());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let mut delay = (median_hours * (1.1 * z).exp() * 3_600e6) as i64;
+        if let Some((t, _)) = next {
+            delay = delay.min(((t - l.created_at) as f64 * 0.9) as i64);
+        }
+        let call = r.random::<f64>() < 0.4;
+        out.push(Activity {
+            id: String::new(),
+            opportunity_id: None,
+            account_id: None,
+            lead_id: Some(l.id.clone()),
+            activity_type: if call {
+                ActivityType::Call
+            } else {
+                ActivityType::Email
+            },
+            direction: Some(Direction::SellerToBuyer),
+            occurred_at: (l.created_at + delay.max(60_000_000)) / 1_000_000 * 1_000_000,
+            duration_minutes: call.then(|| (3.0 + 12.0 * r.random::<f64>()).round()),
+            owner_id: l.owner_id.clone(),
+        });
+    }
+    out
 }
 
 fn segment_from_str(s: &str) -> Segment {

@@ -480,6 +480,7 @@ pub fn write_export(
             &[
                 "Id",
                 "WhatId",
+                "WhoId",
                 "OwnerId",
                 "Subject",
                 "TaskSubtype",
@@ -532,6 +533,7 @@ pub fn write_export(
                     &[
                         a.id.clone(),
                         a.opportunity_id.clone().unwrap_or_default(),
+                        a.lead_id.clone().unwrap_or_default(),
                         a.owner_id.clone().unwrap_or_default(),
                         if ty == ActivityType::Call {
                             "Call"

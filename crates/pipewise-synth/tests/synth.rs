@@ -105,11 +105,44 @@ fn behaviours_match_the_brief() {
         reasons.len()
     );
 
+    // Leads get a first touch: inbound sources faster (median 3 h) than the
+    // rest (8 h); every touch comes after the lead and before its next status.
+    let lead_at: std::collections::HashMap<&str, (i64, Option<&str>)> = co
+        .leads
+        .iter()
+        .map(|l| (l.id.as_str(), (l.created_at, l.source.as_deref())))
+        .collect();
+    let (mut inbound, mut other) = (Vec::new(), Vec::new());
+    for a in co.activities.iter().filter(|a| a.lead_id.is_some()) {
+        let (created, source) = lead_at[a.lead_id.as_deref().unwrap()];
+        assert!(a.occurred_at > created && a.opportunity_id.is_none());
+        let hours = (a.occurred_at - created) as f64 / 3.6e9;
+        if matches!(source, Some("web" | "paid_search")) {
+            inbound.push(hours);
+        } else {
+            other.push(hours);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mi, mo) = (median(&mut inbound), median(&mut other));
+    assert!(
+        (2.5..3.5).contains(&mi) && (6.8..9.2).contains(&mo),
+        "{mi} {mo}"
+    );
+    let touched = inbound.len() + other.len();
+    // 15% of the leads never accepted (most of them) are never touched
+    assert!(touched * 100 > co.leads.len() * 82 && touched * 100 < co.leads.len() * 92);
+
     // Seller:buyer activity ratio is lower on won deals.
     let ratio = |stage: &str| {
         let (mut s, mut b) = (0usize, 0usize);
         for a in &co.activities {
-            let opp = a.opportunity_id.as_deref().unwrap_or("");
+            let Some(opp) = a.opportunity_id.as_deref() else {
+                continue; // a lead touch
+            };
             let idx: usize = opp[3..].parse::<usize>().unwrap() - 1;
             if final_stage(&co.opportunities[idx]) == stage {
                 match a.direction {

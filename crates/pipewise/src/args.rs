@@ -59,6 +59,9 @@ pub enum Command {
     Metrics,
     /// Compute a metric, as of any time, broken down by dimensions
     Metric(MetricArgs),
+    /// Period-to-date pacing: a metric from the start of the period to the as-of day, next to the
+    /// same number of days into each of the previous periods
+    Pacing(PacingArgs),
     /// Sales velocity for a period and, with --compare, which factor moved it and by how much
     Velocity(VelocityArgs),
     /// Stage funnel: of the deals entering each stage in the period, how many moved on, and time in stage
@@ -77,9 +80,13 @@ pub struct MetricArgs {
     /// The metric's name (see `pipewise metrics`)
     pub name: String,
     /// Break down by: owner, manager, team, region, segment, source, type, product, industry,
-    /// account_region, stage, forecast_category, cohort_month, cohort_quarter, loss_reason (repeatable)
+    /// account_region, stage, forecast_category, cohort_month, cohort_quarter, loss_reason,
+    /// business_case (repeatable)
     #[arg(long)]
     pub by: Vec<String>,
+    /// Only what is owned by this user or anyone under them in the manager hierarchy (a user id)
+    #[arg(long, value_name = "USER")]
+    pub under: Option<String>,
     /// Period: 2026-Q3, FY2027-Q1, 2026-07, 2026, or 2026-07-01..2026-09-30 (default: all history)
     #[arg(long, conflicts_with_all = ["from", "to"])]
     pub period: Option<String>,
@@ -95,9 +102,41 @@ pub struct MetricArgs {
     /// With --as-of: only what had been recorded by then
     #[arg(long, requires = "as_of")]
     pub known: bool,
+    /// One row set per week, month, quarter or fiscal_year of the period (or of --from..--to)
+    #[arg(long, value_name = "GRAIN")]
+    pub every: Option<String>,
+    /// Also show the value for the previous period of the same length (`previous`) or the same
+    /// period a year earlier (`year`), and the change
+    #[arg(long, value_name = "WHAT")]
+    pub compare: Option<String>,
     /// Print the SQL the metric compiles to instead of running it
     #[arg(long)]
     pub emit_sql: bool,
+    /// SQL dialect for --emit-sql: datafusion (pipewise's engine) or postgres (over the tables
+    /// `pipewise export --dialect postgres` writes)
+    #[arg(long, default_value = "datafusion", requires = "emit_sql")]
+    pub dialect: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PacingArgs {
+    /// The metric's name (see `pipewise metrics`)
+    pub name: String,
+    /// The period being paced: 2026-Q3, FY2027-Q1, 2026-07, 2026 or a range
+    #[arg(long)]
+    pub period: String,
+    /// How far into the period (default: now, or the period's end if it is over)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// How many earlier periods to compare with
+    #[arg(long, default_value_t = 4)]
+    pub previous: u32,
+    /// Break down by a dimension (repeatable; see `pipewise metric --help`)
+    #[arg(long)]
+    pub by: Vec<String>,
+    /// Only what is owned by this user or anyone under them
+    #[arg(long, value_name = "USER")]
+    pub under: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,13 @@
 //! `pipewise metrics`, `pipewise metric NAME …` and `pipewise explain NAME …`
 
-use crate::args::{ExplainArgs, Format, FunnelArgs, MetricArgs, VelocityArgs};
+use crate::args::{ExplainArgs, Format, FunnelArgs, MetricArgs, PacingArgs, VelocityArgs};
 use crate::output::{Cell, Table};
 use crate::settings::{self, user};
 use anyhow::Result;
 use pipewise_engine::Engine;
-use pipewise_metrics::{Library, Metric, MetricError, MetricQuery, Polarity, Unit};
+use pipewise_metrics::{
+    Dialect, Library, Metric, MetricError, MetricQuery, MetricRow, Polarity, Unit,
+};
 use std::path::Path;
 
 fn library(dir: &Path) -> Result<Library> {
@@ -49,21 +51,38 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
     super::print(&t, format)
 }
 
+fn parse_period(ws: &settings::Workspace, p: &str, what: &str) -> Result<(i32, i32)> {
+    pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month()).ok_or_else(|| {
+        user(format!(
+            "{what} {p:?}: expected 2026-Q3, FY2027-Q1, FY2027, 2026-07, 2026 or 2026-07-01..2026-09-30"
+        ))
+    })
+}
+
+/// A period's name: `2026-Q3`, `2026-07`, `2026` when it is one, else `first..last`.
+fn period_label(ws: &settings::Workspace, (a, b): (i32, i32)) -> String {
+    use pipewise_model::time::{Grain, format_date, grain_period};
+    let fy = ws.process.fiscal_year_start_month();
+    for g in [Grain::Month, Grain::Quarter, Grain::FiscalYear, Grain::Week] {
+        if let Some((label, s, e)) = grain_period(a, g, fy)
+            && (s, e) == (a, b)
+        {
+            return label;
+        }
+    }
+    format!("{}..{}", format_date(a), format_date(b))
+}
+
 /// Resolve a metric request: the workspace, the definition and the query.
 fn request(dir: &Path, a: &MetricArgs) -> Result<(settings::Workspace, Metric, MetricQuery)> {
     let ws = settings::open(dir)?;
     let lib = library(dir)?;
     let m = lib.get(&a.name).map_err(|e| user(e.to_string()))?.clone();
     let period = match (&a.period, &a.from, &a.to) {
-        (Some(p), _, _) => Some(
-            pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month()).ok_or_else(|| {
-                user(format!(
-                    "--period {p:?}: expected 2026-Q3, FY2027-Q1, 2026-07, 2026 or 2026-07-01..2026-09-30"
-                ))
-            })?,
-        ),
+        (Some(p), _, _) => Some(parse_period(&ws, p, "--period")?),
         (None, Some(f), Some(t)) => {
-            let day = |s: &str, what: &str| settings::instant(s, what).map(pipewise_model::time::date_of);
+            let day =
+                |s: &str, what: &str| settings::instant(s, what).map(pipewise_model::time::date_of);
             Some((day(f, "--from")?, day(t, "--to")?))
         }
         _ => None,
@@ -73,13 +92,36 @@ fn request(dir: &Path, a: &MetricArgs) -> Result<(settings::Workspace, Metric, M
         .as_deref()
         .map(|s| settings::instant(s, "--as-of"))
         .transpose()?;
+    let dialect = Dialect::parse(&a.dialect).ok_or_else(|| {
+        user(format!(
+            "--dialect {:?}: expected datafusion or postgres",
+            a.dialect
+        ))
+    })?;
     let q = MetricQuery {
         by: a.by.clone(),
         period,
         as_of,
         known: a.known,
+        under: a.under.clone(),
+        dialect,
     };
     Ok((ws, m, q))
+}
+
+/// A period to compute (first and last day), named when it is one of several.
+type LabelledPeriod = (Option<String>, Option<(i32, i32)>);
+
+fn value_cell(m: &Metric, v: Option<f64>) -> Cell {
+    match v {
+        Some(v) if m.unit == Unit::Currency => Cell::Money(v),
+        Some(v) => Cell::Float((v * 1e6).round() / 1e6),
+        None => Cell::Null,
+    }
+}
+
+fn dims_key(r: &MetricRow) -> Vec<Option<String>> {
+    r.dims.iter().map(|(_, v)| v.clone()).collect()
 }
 
 pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
@@ -91,37 +133,174 @@ pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
         );
         return Ok(());
     }
+    // The periods to compute: one, or one per grain period.
+    let periods: Vec<LabelledPeriod> = match &a.every {
+        None => vec![(None, q.period)],
+        Some(g) => {
+            let grain = pipewise_model::time::Grain::parse(g).ok_or_else(|| {
+                user(format!(
+                    "--every {g:?}: expected week, month, quarter or fiscal_year"
+                ))
+            })?;
+            let Some((first, last)) = q.period else {
+                return Err(user("--every needs --period or --from/--to to split"));
+            };
+            pipewise_model::time::split_period(
+                first,
+                last,
+                grain,
+                ws.process.fiscal_year_start_month(),
+            )
+            .into_iter()
+            .map(|(label, s, e)| (Some(label), Some((s, e))))
+            .collect()
+        }
+    };
+    let shift = match a.compare.as_deref() {
+        None => None,
+        Some("previous") => Some(-1),
+        Some("year") => Some(0),
+        Some(other) => {
+            return Err(user(format!(
+                "--compare {other:?}: expected previous or year"
+            )));
+        }
+    };
+    if shift.is_some() && q.period.is_none() {
+        return Err(user("--compare needs a period (--period or --from/--to)"));
+    }
     let engine = Engine::open(&ws.store, &ws.process)?;
     let pb = super::spinner("computing");
-    let rows = pipewise_metrics::evaluate(&engine, &m, &q).map_err(query_error)?;
-    pb.finish_and_clear();
-    let mut cols: Vec<&str> = a.by.iter().map(String::as_str).collect();
+    let mut cols: Vec<&str> = Vec::new();
+    if a.every.is_some() {
+        cols.push("period");
+    }
+    cols.extend(a.by.iter().map(String::as_str));
     cols.extend(["value", "numerator", "denominator", "status"]);
     let with_excluded = m.sql.excluded.is_some();
     if with_excluded {
         cols.push("excluded");
     }
+    if shift.is_some() {
+        cols.extend(["compared_period", "compared_value", "change", "change_pct"]);
+    }
     let mut t = Table::new(cols);
     let money = m.unit == Unit::Currency;
-    for r in rows {
-        let mut row: Vec<Cell> = r.dims.into_iter().map(|(_, v)| Cell::from(v)).collect();
-        row.push(match r.value {
-            Some(v) if money => Cell::Money(v),
-            Some(v) => Cell::Float((v * 1e6).round() / 1e6),
-            None => Cell::Null,
-        });
-        row.push(if money {
-            Cell::Money(r.numerator)
-        } else {
-            Cell::Float(r.numerator)
-        });
-        row.push(Cell::Float(r.denominator));
-        row.push(Cell::from(r.status.map(str::to_string)));
-        if with_excluded {
-            row.push(r.excluded.map(Cell::Int).unwrap_or(Cell::Null));
+    for (label, period) in periods {
+        let pq = MetricQuery {
+            period,
+            ..q.clone()
+        };
+        let rows = pipewise_metrics::evaluate(&engine, &m, &pq).map_err(query_error)?;
+        let compared = match (shift, period) {
+            (Some(k), Some((s, e))) => {
+                let before = if k == 0 {
+                    pipewise_model::time::year_earlier(s, e)
+                } else {
+                    pipewise_model::time::shift_period(s, e, k)
+                };
+                let Some(before) = before else {
+                    return Err(user("--compare: the earlier period is out of range"));
+                };
+                // As of the same distance before the period's as-of.
+                let as_of = q
+                    .as_of
+                    .map(|t| t - i64::from(s - before.0) * pipewise_model::time::MICROS_PER_DAY);
+                let cq = MetricQuery {
+                    period: Some(before),
+                    as_of,
+                    ..q.clone()
+                };
+                let rows = pipewise_metrics::evaluate(&engine, &m, &cq).map_err(query_error)?;
+                let map: std::collections::HashMap<Vec<Option<String>>, Option<f64>> =
+                    rows.iter().map(|r| (dims_key(r), r.value)).collect();
+                Some((period_label(&ws, before), map))
+            }
+            _ => None,
+        };
+        for r in rows {
+            let mut row: Vec<Cell> = Vec::new();
+            if let Some(l) = &label {
+                row.push(Cell::Text(l.clone()));
+            }
+            let key = dims_key(&r);
+            row.extend(r.dims.into_iter().map(|(_, v)| Cell::from(v)));
+            row.push(value_cell(&m, r.value));
+            row.push(if money {
+                Cell::Money(r.numerator)
+            } else {
+                Cell::Float(r.numerator)
+            });
+            row.push(Cell::Float(r.denominator));
+            row.push(Cell::from(r.status.map(str::to_string)));
+            if with_excluded {
+                row.push(r.excluded.map(Cell::Int).unwrap_or(Cell::Null));
+            }
+            if let Some((clabel, map)) = &compared {
+                let before = map.get(&key).copied().flatten();
+                row.push(Cell::Text(clabel.clone()));
+                row.push(value_cell(&m, before));
+                let change = r.value.zip(before).map(|(a, b)| a - b);
+                row.push(value_cell(&m, change));
+                row.push(match (change, before) {
+                    (Some(c), Some(b)) if b != 0.0 => {
+                        Cell::Float((c / b.abs() * 1e6).round() / 1e4)
+                    }
+                    _ => Cell::Null,
+                });
+            }
+            t.push(row);
         }
-        t.push(row);
     }
+    pb.finish_and_clear();
+    super::print(&t, format)
+}
+
+/// Period-to-date pacing against the same point of earlier periods.
+pub fn pacing(dir: &Path, a: &PacingArgs, format: Format) -> Result<()> {
+    use pipewise_model::time::{date_end, date_of, format_date, shift_period};
+    let ws = settings::open(dir)?;
+    let lib = library(dir)?;
+    let m = lib.get(&a.name).map_err(|e| user(e.to_string()))?.clone();
+    let (start, end) = parse_period(&ws, &a.period, "--period")?;
+    let as_of_day = match &a.as_of {
+        Some(s) => date_of(settings::instant(s, "--as-of")?),
+        None => date_of(settings::now()),
+    }
+    .clamp(start, end);
+    let day = as_of_day - start; // 0-based days into the period
+    let engine = Engine::open(&ws.store, &ws.process)?;
+    let pb = super::spinner("computing");
+    let mut cols: Vec<&str> = vec!["period", "through", "day"];
+    cols.extend(a.by.iter().map(String::as_str));
+    cols.extend(["value", "numerator", "denominator"]);
+    let mut t = Table::new(cols);
+    for i in 0..=a.previous as i32 {
+        let Some((s, e)) = shift_period(start, end, -i) else {
+            break;
+        };
+        let through = (s + day).min(e);
+        let q = MetricQuery {
+            by: a.by.clone(),
+            period: Some((s, through)),
+            as_of: Some(date_end(through)),
+            under: a.under.clone(),
+            ..Default::default()
+        };
+        for r in pipewise_metrics::evaluate(&engine, &m, &q).map_err(query_error)? {
+            let mut row = vec![
+                Cell::Text(period_label(&ws, (s, e))),
+                Cell::Text(format_date(through)),
+                Cell::Text(format!("{} of {}", through - s + 1, e - s + 1)),
+            ];
+            row.extend(r.dims.into_iter().map(|(_, v)| Cell::from(v)));
+            row.push(value_cell(&m, r.value));
+            row.push(Cell::Float(r.numerator));
+            row.push(Cell::Float(r.denominator));
+            t.push(row);
+        }
+    }
+    pb.finish_and_clear();
     super::print(&t, format)
 }
 
@@ -139,9 +318,16 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
     let rows = pipewise_metrics::explain(&engine, &m, &q).map_err(query_error)?;
     pb.finish_and_clear();
     if a.events {
+        if m.sql.from != pipewise_metrics::Source::Deals {
+            return Err(user(format!(
+                "--events lists ledger events of deals; {} counts {}",
+                m.name,
+                m.sql.from.as_str()
+            )));
+        }
         let role: std::collections::HashMap<&str, &str> = rows
             .iter()
-            .map(|r| (r.opportunity_id.as_str(), r.role.as_str()))
+            .map(|r| (r.id.as_str(), r.role.as_str()))
             .collect();
         let log = ws.store.load(None, true)?;
         let (from, to) = match q.period {
@@ -176,7 +362,7 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
         }
         return super::print(&t, format);
     }
-    let mut cols: Vec<&str> = vec!["opportunity_id"];
+    let mut cols: Vec<&str> = vec![m.sql.from.id_column()];
     cols.extend(a.metric.by.iter().map(String::as_str));
     cols.extend([
         "name",
@@ -188,7 +374,7 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
     ]);
     let mut t = Table::new(cols);
     for r in rows {
-        let mut row = vec![Cell::Text(r.opportunity_id)];
+        let mut row = vec![Cell::Text(r.id)];
         row.extend(r.dims.into_iter().map(|(_, v)| Cell::from(v)));
         row.extend([
             Cell::from(r.name),
