@@ -256,7 +256,7 @@ impl Metric {
     }
 }
 
-const BUILT_IN: [(&str, &str); 28] = [
+const BUILT_IN: [(&str, &str); 29] = [
     (
         "average_cycle_days_all_closed.toml",
         include_str!("../library/average_cycle_days_all_closed.toml"),
@@ -336,6 +336,10 @@ const BUILT_IN: [(&str, &str); 28] = [
     (
         "smb_coverage.toml",
         include_str!("../library/smb_coverage.toml"),
+    ),
+    (
+        "weighted_coverage.toml",
+        include_str!("../library/weighted_coverage.toml"),
     ),
     (
         "weighted_forecast_accuracy.toml",
