@@ -32,6 +32,8 @@ use std::sync::{Arc, OnceLock};
 
 pub use datafusion;
 
+pub mod postgres;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
@@ -40,6 +42,10 @@ pub enum EngineError {
     Ledger(#[from] pipewise_ledger::LedgerError),
     #[error("cannot start the query runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
 }
 
 /// (deal facts rather than opportunities, effective cut, recorded cut).
@@ -137,6 +143,36 @@ fn events_batch(shared: &Shared) -> datafusion::common::Result<RecordBatch> {
             )),
         ],
     )?)
+}
+
+fn keys_batch(shared: &Shared) -> datafusion::common::Result<RecordBatch> {
+    use arrow_array::{StringArray, TimestampMicrosecondArray};
+    let log = shared.log()?;
+    let k = &log.keys;
+    Ok(RecordBatch::try_new(
+        keys_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                (0..k.len() as u32).map(|i| k.id(i)),
+            )),
+            Arc::new(TimestampMicrosecondArray::from(k.created_at.clone()).with_timezone("UTC")),
+            Arc::new(
+                TimestampMicrosecondArray::from(k.first_recorded_at.clone()).with_timezone("UTC"),
+            ),
+        ],
+    )?)
+}
+
+/// `opportunity_keys`: every opportunity the ledger knows, when it was
+/// created and when pipewise first recorded it.
+pub fn keys_schema() -> SchemaRef {
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("created_at", ts.clone(), false),
+        Field::new("first_recorded_at", ts, false),
+    ]))
 }
 
 fn current_batch(shared: &Shared) -> datafusion::common::Result<RecordBatch> {
@@ -299,6 +335,7 @@ impl Engine {
             "opportunities",
             lazy(pipewise_model::schema::opportunities(), current_batch),
         )?;
+        ctx.register_table("opportunity_keys", lazy(keys_schema(), keys_batch))?;
         for (name, facts) in [
             ("pipeline_as_of", false),
             ("opportunities_as_of", false),

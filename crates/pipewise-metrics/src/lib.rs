@@ -889,7 +889,11 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
             "TRUE".to_string()
         } else {
             dims.iter()
-                .map(|(name, _)| format!("n.\"{name}\" IS NOT DISTINCT FROM g.\"{name}\""))
+                // (a plain equality of non-null keys: PostgreSQL's FULL JOIN
+                // needs a hashable condition, which IS NOT DISTINCT FROM is not)
+                .map(|(name, _)| {
+                    format!("coalesce(n.\"{name}\", '<none>') = coalesce(g.\"{name}\", '<none>')")
+                })
                 .collect::<Vec<_>>()
                 .join(" AND ")
         };

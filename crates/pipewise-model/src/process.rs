@@ -265,6 +265,11 @@ impl SalesProcess {
         self.lookup.get(&norm(name)).copied()
     }
 
+    /// Every name and alias a stage is known by (trimmed, lower-case), with its code.
+    pub fn stage_names(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.lookup.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
     /// Canonical stage name for a name or alias.
     pub fn canonical_stage(&self, name: &str) -> Option<&str> {
         self.stage_code(name).map(|i| self.stages[i].name.as_str())

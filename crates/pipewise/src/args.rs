@@ -71,6 +71,8 @@ pub enum Command {
     /// Run SQL over the canonical tables (users, accounts, opportunities, opportunity_events,
     /// activities, leads, lead_events, quotas) and pipeline_as_of('DATE')
     Sql(SqlArgs),
+    /// Export the canonical tables and a deal_facts function for another SQL engine
+    Export(ExportArgs),
     /// Synthesize a mid-size company into a fresh workspace and show what is in it
     Demo(DemoArgs),
 }
@@ -115,6 +117,15 @@ pub struct MetricArgs {
     /// SQL dialect for --emit-sql: datafusion (pipewise's engine) or postgres (over the tables
     /// `pipewise export --dialect postgres` writes)
     #[arg(long, default_value = "datafusion", requires = "emit_sql")]
+    pub dialect: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Folder to write schema.sql, load.sql and data/*.csv into
+    pub dir: PathBuf,
+    /// Target: postgres (load with `psql -f schema.sql -f load.sql`)
+    #[arg(long, default_value = "postgres")]
     pub dialect: String,
 }
 

@@ -15,7 +15,7 @@ pub fn run(dir: &Path, a: &SqlArgs, format: Format) -> Result<()> {
         // A query the engine rejects is the user's to fix.
         EngineError::DataFusion(d) => user(format!(
             "{d}\n\nhint: tables: users, accounts, opportunities, opportunity_events, activities, leads, \
-             lead_events, quotas; table functions: pipeline_as_of('2026-09-30' [, known])"
+             lead_events, quotas, opportunity_keys; table functions: pipeline_as_of('2026-09-30' [, known])"
         )),
         other => other.into(),
     })?;
@@ -36,4 +36,35 @@ pub fn run(dir: &Path, a: &SqlArgs, format: Format) -> Result<()> {
         );
     }
     super::print(&t, format)
+}
+
+/// `pipewise export DIR --dialect postgres`
+pub fn export(dir: &Path, a: &crate::args::ExportArgs, format: Format) -> Result<()> {
+    if a.dialect != "postgres" && a.dialect != "postgresql" {
+        return Err(user(format!(
+            "--dialect {:?}: pipewise exports to postgres",
+            a.dialect
+        )));
+    }
+    let ws = settings::open(dir)?;
+    let engine = Engine::open(&ws.store, &ws.process)?;
+    let pb = super::spinner("exporting");
+    let out = pipewise_engine::postgres::export(&engine, &ws.process, &a.dir)?;
+    pb.finish_and_clear();
+    let mut t = Table::new(vec!["table", "rows", "file"]);
+    for (name, n) in out.tables {
+        t.push(vec![
+            Cell::Text(name.clone()),
+            Cell::Int(n as i64),
+            Cell::Text(format!("data/{name}.csv")),
+        ]);
+    }
+    super::print(&t, format)?;
+    if format == Format::Table {
+        eprintln!(
+            "load it: cd {} && PGTZ=UTC psql -v ON_ERROR_STOP=1 -f schema.sql -f load.sql",
+            out.dir.display()
+        );
+    }
+    Ok(())
 }

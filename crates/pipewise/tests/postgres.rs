@@ -1,0 +1,301 @@
+//! Every built-in metric gives the same numbers on a real PostgreSQL server
+//! as in pipewise's engine: a synthetic company is exported with `pipewise
+//! export --dialect postgres`, loaded with psql into a server this test
+//! starts, and each metric's `--dialect postgres` SQL is run there.
+//!
+//! Needs PostgreSQL's server binaries (Debian: `apt-get install postgresql`;
+//! `.ci/run` installs them). Set PIPEWISE_PG_BIN to their folder to choose one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+use pipewise_engine::Engine;
+use pipewise_metrics::{Dialect, Library, MetricQuery, compile, evaluate};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn pg_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PIPEWISE_PG_BIN") {
+        return PathBuf::from(p);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop().expect(
+        "PostgreSQL server binaries not found: install them (apt-get install postgresql) \
+         or set PIPEWISE_PG_BIN",
+    )
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A command run as the `postgres` user when we are root (initdb refuses root).
+fn as_pg(bin: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    }
+}
+
+struct Server {
+    bin: PathBuf,
+    data: PathBuf,
+    socket: PathBuf,
+    port: u16,
+}
+
+impl Server {
+    fn start(root: &Path) -> Server {
+        let bin = pg_bin();
+        let data = root.join("pgdata");
+        let socket = root.join("sock");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&socket).unwrap();
+        if is_root() {
+            for p in [root, &data, &socket] {
+                let ok = Command::new("chown")
+                    .args(["postgres"])
+                    .arg(p)
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }
+        }
+        let out = as_pg(&bin.join("initdb"))
+            .args(["--auth=trust", "-U", "postgres", "-E", "UTF8", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = 20_000 + (std::process::id() % 20_000) as u16;
+        let out = as_pg(&bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .arg("-o")
+            .arg(format!(
+                "-k {} -p {port} -c listen_addresses='' -c fsync=off",
+                socket.display()
+            ))
+            .arg("-l")
+            .arg(data.join("log"))
+            .args(["-w", "start"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            std::fs::read_to_string(data.join("log")).unwrap_or_default()
+        );
+        Server {
+            bin,
+            data,
+            socket,
+            port,
+        }
+    }
+
+    fn psql(&self, dir: &Path, args: &[&str]) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .current_dir(dir)
+            .env("PGTZ", "UTC")
+            .arg("-h")
+            .arg(&self.socket)
+            .args(["-p", &self.port.to_string(), "-U", "postgres"])
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = as_pg(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn pipewise(ws: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pipewise {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+type Rows = Vec<(Vec<String>, f64, f64)>;
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn every_built_in_metric_matches_on_postgres() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ws = root.join("ws");
+    pipewise(&ws, &["synth", "--size", "1500", "--seed", "11"]);
+    let export = root.join("export");
+    pipewise(
+        &ws,
+        &["export", "--dialect", "postgres", export.to_str().unwrap()],
+    );
+    let server = Server::start(root);
+    server.psql(&export, &["-f", "schema.sql", "-f", "load.sql"]);
+
+    let settings = pipewise_model::SalesProcess::default_process();
+    let store = pipewise_ledger::Store::open(&ws).unwrap();
+    let engine = Engine::open(&store, &settings).unwrap();
+    let lib = Library::built_in().unwrap();
+    let (_, managers) = pipewise_engine::rows(
+        &engine
+            .sql("SELECT id FROM users WHERE role = 'manager' ORDER BY id LIMIT 1")
+            .unwrap(),
+    )
+    .unwrap();
+    let manager = match &managers[0][0] {
+        pipewise_engine::CellValue::Text(s) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    let day = |s: &str| pipewise_model::time::parse_period(s, 1).unwrap();
+    let at = |s: &str| pipewise_model::time::parse_iso_instant(s, true).unwrap();
+    let shapes: Vec<(&str, MetricQuery)> = vec![
+        ("all history", MetricQuery::default()),
+        (
+            "2026-Q1 by owner",
+            MetricQuery {
+                by: vec!["owner".into()],
+                period: Some(day("2026-Q1")),
+                ..Default::default()
+            },
+        ),
+        (
+            "2025-Q4 as of 2025-11-15 by team",
+            MetricQuery {
+                by: vec!["team".into()],
+                period: Some(day("2025-Q4")),
+                as_of: Some(at("2025-11-15")),
+                ..Default::default()
+            },
+        ),
+        (
+            "2025 known at 2025-12-31 by region, under a manager",
+            MetricQuery {
+                by: vec!["region".into()],
+                period: Some(day("2025")),
+                as_of: Some(at("2025-12-31")),
+                known: true,
+                under: Some(manager.clone()),
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut compared = 0;
+    for m in lib.metrics.values() {
+        for (label, q) in &shapes {
+            let ours: Rows = evaluate(&engine, m, q)
+                .unwrap()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.dims
+                            .into_iter()
+                            .map(|(_, v)| v.unwrap_or_default())
+                            .collect(),
+                        r.numerator,
+                        r.denominator,
+                    )
+                })
+                .collect();
+            let pq = MetricQuery {
+                dialect: Dialect::Postgres,
+                ..q.clone()
+            };
+            let sql = compile(m, &pq).unwrap();
+            let out = server.psql(&export, &["-A", "-t", "-F", "\t", "-c", &sql]);
+            let n = q.by.len();
+            let theirs: Rows = out
+                .lines()
+                .map(|l| {
+                    let c: Vec<&str> = l.split('\t').collect();
+                    let num = |s: &str| {
+                        if s.is_empty() {
+                            0.0
+                        } else {
+                            s.parse::<f64>().unwrap()
+                        }
+                    };
+                    (
+                        c[..n].iter().map(|s| s.to_string()).collect(),
+                        num(c[n]),
+                        num(c[n + 1]),
+                    )
+                })
+                .collect();
+            let sorted = |mut v: Rows| {
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            };
+            let (ours, theirs) = (sorted(ours), sorted(theirs));
+            assert_eq!(
+                ours.iter().map(|r| &r.0).collect::<Vec<_>>(),
+                theirs.iter().map(|r| &r.0).collect::<Vec<_>>(),
+                "{} ({label}): groups differ",
+                m.name
+            );
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert!(
+                    close(a.1, b.1) && close(a.2, b.2),
+                    "{} ({label}) {:?}: pipewise {}/{} vs PostgreSQL {}/{}",
+                    m.name,
+                    a.0,
+                    a.1,
+                    a.2,
+                    b.1,
+                    b.2
+                );
+            }
+            // a comparison that found nothing would prove nothing
+            if ours.iter().any(|r| r.1 != 0.0) {
+                compared += 1;
+            }
+        }
+    }
+    assert!(
+        compared >= lib.metrics.len() * 2,
+        "only {compared} non-empty comparisons"
+    );
+}
