@@ -7,6 +7,9 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).ok_or("usage: phases WORKSPACE")?;
     let store = Store::open(std::path::Path::new(&dir))?;
+    if std::env::args().nth(2).as_deref() == Some("facts") {
+        return facts_phases(&store);
+    }
     let t = Instant::now();
     let m = store.manifest()?;
     eprintln!("manifest {:?}", t.elapsed());
@@ -43,5 +46,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("totals {:?} {}", t.elapsed(), r[0].len());
         }
     }
+    Ok(())
+}
+
+/// Deal facts: full load vs a load without old values, then the batch.
+fn facts_phases(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
+    let m = store.manifest()?;
+    let at = pipewise_model::time::parse_iso_instant("2026-06-30", true).ok_or("date")?;
+    for f in Field::BUILT_IN {
+        let t = Instant::now();
+        let p = Projection {
+            fields: Some(vec![f.clone()]),
+            old_values: false,
+            recorded_at: false,
+            ids: false,
+        };
+        let log = store.load_projected(&m, &p)?;
+        eprintln!("  {f:?}: {:?} ({} events)", t.elapsed(), log.event_count());
+    }
+    let t = Instant::now();
+    let p = Projection {
+        fields: Some(vec![]),
+        old_values: false,
+        recorded_at: false,
+        ids: true,
+    };
+    store.load_projected(&m, &p)?;
+    eprintln!("  ids: {:?}", t.elapsed());
+    let t = Instant::now();
+    let full = store.load(None, true)?;
+    eprintln!(
+        "full load {:?} ({} events)",
+        t.elapsed(),
+        full.event_count()
+    );
+    drop(full);
+    let t = Instant::now();
+    let p = Projection {
+        fields: None,
+        old_values: false,
+        recorded_at: true,
+        ids: true,
+    };
+    let log = store.load_projected(&m, &p)?;
+    eprintln!("load without old values {:?}", t.elapsed());
+    let t = Instant::now();
+    let b = pipewise_ledger::asof::deal_facts_batch(
+        &log,
+        &SalesProcess::default_process(),
+        Cut::at(at),
+    )?;
+    eprintln!("deal_facts_batch {:?} ({} rows)", t.elapsed(), b.num_rows());
     Ok(())
 }

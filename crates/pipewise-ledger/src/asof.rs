@@ -440,59 +440,167 @@ pub fn changes(log: &EventLog, from: Timestamp, to: Timestamp) -> Vec<(u64, Oppo
         .collect()
 }
 
+/// The opportunities that exist at `cut`, in key order.
+fn existing_keys(log: &EventLog, cut: Cut) -> Vec<u32> {
+    (0..log.keys.len() as u32)
+        .filter(|&k| exists(log, k, cut))
+        .collect()
+}
+
+/// For each key, the index of the event of `f` in force at `cut`.
+fn in_force_all<'a>(
+    log: &'a EventLog,
+    f: &Field,
+    keys: &[u32],
+    cut: Cut,
+) -> Option<(&'a FieldColumn, Vec<Option<usize>>)> {
+    let c = log.column(f)?;
+    Some((c, keys.iter().map(|&k| in_force(c, k, cut)).collect()))
+}
+
+/// The stage code of each entry of the stage column's dictionary (`None`:
+/// not a stage of the process).
+fn stage_codes(process: &SalesProcess, dict: &[String]) -> Vec<Option<usize>> {
+    dict.iter().map(|s| process.stage_code(s)).collect()
+}
+
 /// The canonical `opportunities` table (see `pipewise_model::schema::opportunities`)
 /// as of `cut`: one row per existing opportunity, in key order. Needs ids and
 /// every field loaded. A deal without a forecast category takes its stage's;
 /// `is_closed` / `is_won` follow the stage's configured outcome.
+///
+/// Built column by column: each field's in-force event per deal, gathered
+/// straight from the ledger's typed columns (no per-deal maps).
 pub fn opportunities_batch(
     log: &EventLog,
     process: &SalesProcess,
     cut: Cut,
 ) -> Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
+    opportunities_batch_for(log, process, cut, &existing_keys(log, cut))
+}
+
+fn opportunities_batch_for(
+    log: &EventLog,
+    process: &SalesProcess,
+    cut: Cut,
+    keys: &[u32],
+) -> Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
+    use crate::log::{NULL_BOOL, NULL_DATE};
     use arrow_array::{
         ArrayRef, BooleanArray, Date32Array, Float64Array, StringArray, TimestampMicrosecondArray,
     };
     use std::sync::Arc;
-    let rows = states(log, cut);
+    let n = keys.len();
     let text = |f: Field| -> ArrayRef {
+        match in_force_all(log, &f, keys, cut) {
+            Some((c, idx)) => match &c.new {
+                Values::Text { dict, codes } => Arc::new(
+                    idx.iter()
+                        .map(|i| {
+                            i.and_then(|i| {
+                                (codes[i] != NULL_TEXT).then(|| dict[codes[i] as usize].as_str())
+                            })
+                        })
+                        .collect::<StringArray>(),
+                ),
+                v => Arc::new(
+                    idx.iter()
+                        .map(|i| i.and_then(|i| v.get(i).to_canonical_string()))
+                        .collect::<StringArray>(),
+                ),
+            },
+            None => Arc::new(StringArray::new_null(n)),
+        }
+    };
+    let num = |f: Field| -> ArrayRef {
+        match in_force_all(log, &f, keys, cut) {
+            Some((c, idx)) => match &c.new {
+                Values::Number(v) => Arc::new(
+                    idx.iter()
+                        .map(|i| i.map(|i| v[i]).filter(|x| !x.is_nan()))
+                        .collect::<Float64Array>(),
+                ),
+                v => Arc::new(
+                    idx.iter()
+                        .map(|i| i.and_then(|i| v.get(i).as_number()))
+                        .collect::<Float64Array>(),
+                ),
+            },
+            None => Arc::new(Float64Array::new_null(n)),
+        }
+    };
+    let date = |f: Field| -> ArrayRef {
+        match in_force_all(log, &f, keys, cut) {
+            Some((c, idx)) => match &c.new {
+                Values::Date(v) => Arc::new(
+                    idx.iter()
+                        .map(|i| i.map(|i| v[i]).filter(|&d| d != NULL_DATE))
+                        .collect::<Date32Array>(),
+                ),
+                v => Arc::new(
+                    idx.iter()
+                        .map(|i| i.and_then(|i| v.get(i).as_date()))
+                        .collect::<Date32Array>(),
+                ),
+            },
+            None => Arc::new(Date32Array::new_null(n)),
+        }
+    };
+    let boolean = |f: Field| -> ArrayRef {
+        match in_force_all(log, &f, keys, cut) {
+            Some((c, idx)) => match &c.new {
+                Values::Bool(v) => Arc::new(
+                    idx.iter()
+                        .map(|i| i.map(|i| v[i]).filter(|&b| b != NULL_BOOL).map(|b| b == 1))
+                        .collect::<BooleanArray>(),
+                ),
+                v => Arc::new(
+                    idx.iter()
+                        .map(|i| match i.map(|i| v.get(i)) {
+                            Some(Value::Bool(b)) => Some(b),
+                            _ => None,
+                        })
+                        .collect::<BooleanArray>(),
+                ),
+            },
+            None => Arc::new(BooleanArray::new_null(n)),
+        }
+    };
+    // The stage code of each deal, through the stage dictionary.
+    let stage: Vec<Option<usize>> = match in_force_all(log, &Field::Stage, keys, cut) {
+        Some((c, idx)) => match &c.new {
+            Values::Text { dict, codes } => {
+                let code = stage_codes(process, dict);
+                idx.iter()
+                    .map(|i| i.and_then(|i| code.get(codes[i] as usize).copied().flatten()))
+                    .collect()
+            }
+            _ => vec![None; n],
+        },
+        None => vec![None; n],
+    };
+    let outcome = |i: usize| stage[i].map(|c| process.outcome(c));
+    let fc: ArrayRef = {
+        let own = in_force_all(log, &Field::ForecastCategory, keys, cut);
         Arc::new(
-            rows.iter()
-                .map(|r| r.get(&f).as_text().map(str::to_string))
+            (0..n)
+                .map(|j| {
+                    let mine = own.as_ref().and_then(|(c, idx)| match &c.new {
+                        Values::Text { dict, codes } => idx[j]
+                            .filter(|&i| codes[i] != NULL_TEXT)
+                            .map(|i| dict[codes[i] as usize].as_str()),
+                        _ => None,
+                    });
+                    mine.or_else(|| {
+                        stage[j].map(|c| process.stages()[c].forecast_category.as_str())
+                    })
+                })
                 .collect::<StringArray>(),
         )
     };
-    let num = |f: Field| -> ArrayRef {
-        Arc::new(
-            rows.iter()
-                .map(|r| r.get(&f).as_number())
-                .collect::<Float64Array>(),
-        )
-    };
-    let date = |f: Field| -> ArrayRef {
-        Arc::new(
-            rows.iter()
-                .map(|r| r.get(&f).as_date())
-                .collect::<Date32Array>(),
-        )
-    };
-    let stage_code = |r: &OpportunityState| {
-        r.get(&Field::Stage)
-            .as_text()
-            .and_then(|s| process.stage_code(s))
-    };
-    let outcome = |r: &OpportunityState| stage_code(r).map(|c| process.outcome(c));
-    let fc: ArrayRef = Arc::new(
-        rows.iter()
-            .map(|r| match r.get(&Field::ForecastCategory) {
-                Value::Text(s) => Some(s.clone()),
-                _ => stage_code(r)
-                    .map(|c| process.stages()[c].forecast_category.as_str().to_string()),
-            })
-            .collect::<StringArray>(),
-    );
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.id.as_str()),
+            keys.iter().map(|&k| log.keys.id(k)),
         )),
         text(Field::AccountId),
         text(Field::OwnerId),
@@ -507,31 +615,28 @@ pub fn opportunities_batch(
         num(Field::Probability),
         date(Field::CloseDate),
         Arc::new(
-            TimestampMicrosecondArray::from(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
-                .with_timezone("UTC"),
+            TimestampMicrosecondArray::from(
+                keys.iter()
+                    .map(|&k| log.keys.created_at[k as usize])
+                    .collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
         ),
         Arc::new(
-            rows.iter()
-                .map(|r| Some(outcome(r).is_some_and(|o| o != StageOutcome::Open)))
+            (0..n)
+                .map(|i| Some(outcome(i).is_some_and(|o| o != StageOutcome::Open)))
                 .collect::<BooleanArray>(),
         ),
         Arc::new(
-            rows.iter()
-                .map(|r| Some(outcome(r) == Some(StageOutcome::Won)))
+            (0..n)
+                .map(|i| Some(outcome(i) == Some(StageOutcome::Won)))
                 .collect::<BooleanArray>(),
         ),
         text(Field::LossReason),
         text(Field::NextStep),
         date(Field::NextStepDate),
-        Arc::new(
-            rows.iter()
-                .map(|r| match r.get(&Field::HasBusinessCase) {
-                    Value::Bool(b) => Some(*b),
-                    _ => None,
-                })
-                .collect::<BooleanArray>(),
-        ),
-        Arc::new(rows.iter().map(|_| Some(false)).collect::<BooleanArray>()),
+        boolean(Field::HasBusinessCase),
+        Arc::new(BooleanArray::from(vec![false; n])),
     ];
     arrow_array::RecordBatch::try_new(pipewise_model::schema::opportunities(), columns)
 }
@@ -550,14 +655,16 @@ pub fn deal_facts_batch(
     cut: Cut,
 ) -> Result<arrow_array::RecordBatch, arrow_schema::ArrowError> {
     use arrow_array::{ArrayRef, BooleanArray, StringArray, TimestampMicrosecondArray};
-    use arrow_schema::{DataType, Field as ArrowField, Schema, TimeUnit};
+
     use std::sync::Arc;
-    let base = opportunities_batch(log, process, cut)?;
-    let keys: Vec<u32> = (0..log.keys.len() as u32)
-        .filter(|&k| exists(log, k, cut))
-        .collect();
+    let keys = existing_keys(log, cut);
+    let base = opportunities_batch_for(log, process, cut, &keys)?;
     let q = process.qualified_stage();
     let stage_col = log.column(&Field::Stage);
+    let stage_code: Vec<Option<usize>> = match stage_col.map(|c| &c.new) {
+        Some(Values::Text { dict, .. }) => stage_codes(process, dict),
+        _ => Vec::new(),
+    };
     let mut qualified = Vec::with_capacity(keys.len());
     let mut qualified_at = Vec::with_capacity(keys.len());
     let mut closed_at = Vec::with_capacity(keys.len());
@@ -565,7 +672,7 @@ pub fn deal_facts_batch(
         let mut first_q: Option<Timestamp> = None;
         let mut closed: Option<Timestamp> = None;
         if let Some(c) = stage_col
-            && let Values::Text { dict, codes } = &c.new
+            && let Values::Text { codes, .. } = &c.new
         {
             let last = in_force(c, k, cut);
             for i in c.run(k) {
@@ -574,9 +681,7 @@ pub fn deal_facts_batch(
                 {
                     continue;
                 }
-                let code = (codes[i] != NULL_TEXT)
-                    .then(|| process.stage_code(&dict[codes[i] as usize]))
-                    .flatten();
+                let code = stage_code.get(codes[i] as usize).copied().flatten();
                 if let Some(code) = code
                     && code >= q
                     && process.outcome(code) != StageOutcome::Lost
@@ -594,21 +699,11 @@ pub fn deal_facts_batch(
         qualified_at.push(first_q);
         closed_at.push(closed);
     }
-    let mut fields: Vec<ArrowField> = base
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
     let mut columns: Vec<ArrayRef> = base.columns().to_vec();
-    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    fields.push(ArrowField::new("qualified", DataType::Boolean, false));
     columns.push(Arc::new(qualified.into_iter().collect::<BooleanArray>()));
-    fields.push(ArrowField::new("qualified_at", ts.clone(), true));
     columns.push(Arc::new(
         TimestampMicrosecondArray::from(qualified_at).with_timezone("UTC"),
     ));
-    fields.push(ArrowField::new("closed_at", ts, true));
     columns.push(Arc::new(
         TimestampMicrosecondArray::from(closed_at).with_timezone("UTC"),
     ));
@@ -619,32 +714,54 @@ pub fn deal_facts_batch(
             let c = stage_col?;
             let i = in_force(c, k, cut)?;
             match &c.new {
-                Values::Text { dict, codes } if codes[i] != NULL_TEXT => process
-                    .stage_code(&dict[codes[i] as usize])
+                Values::Text { codes, .. } => stage_code
+                    .get(codes[i] as usize)
+                    .copied()
+                    .flatten()
                     .and_then(|s| process.stages()[s].probability),
                 _ => None,
             }
         })
         .collect();
-    fields.push(ArrowField::new(
-        "stage_probability",
-        DataType::Float64,
-        true,
-    ));
     columns.push(Arc::new(stage_prob));
+    let mut custom = Vec::new();
     for (f, c) in &log.columns {
         if let Field::Custom(name) = f {
             let vals: StringArray = keys
                 .iter()
                 .map(|&k| in_force(c, k, cut).and_then(|i| c.new.get(i).to_canonical_string()))
                 .collect();
-            fields.push(ArrowField::new(
-                format!("custom_{name}"),
-                DataType::Utf8,
-                true,
-            ));
+            custom.push(name.clone());
             columns.push(Arc::new(vals));
         }
     }
-    arrow_array::RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+    arrow_array::RecordBatch::try_new(deal_facts_schema(&custom), columns)
+}
+
+/// The schema of [`deal_facts_batch`] for a ledger with these custom fields
+/// (in name order).
+pub fn deal_facts_schema(custom: &[String]) -> arrow_schema::SchemaRef {
+    use arrow_schema::{DataType, Field as ArrowField, Schema, TimeUnit};
+    let mut fields: Vec<ArrowField> = pipewise_model::schema::opportunities()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    fields.push(ArrowField::new("qualified", DataType::Boolean, false));
+    fields.push(ArrowField::new("qualified_at", ts.clone(), true));
+    fields.push(ArrowField::new("closed_at", ts, true));
+    fields.push(ArrowField::new(
+        "stage_probability",
+        DataType::Float64,
+        true,
+    ));
+    for name in custom {
+        fields.push(ArrowField::new(
+            format!("custom_{name}"),
+            DataType::Utf8,
+            true,
+        ));
+    }
+    std::sync::Arc::new(Schema::new(fields))
 }

@@ -10,6 +10,10 @@ pub const NULL_DATE: i32 = i32::MIN;
 /// "No value" in a bool column (0 = false, 1 = true).
 pub const NULL_BOOL: u8 = 2;
 
+/// Text → dictionary code. foldhash (a fast, fixed-seed hash) rather than
+/// SipHash: merging a million distinct names was dominated by hashing.
+pub(crate) type TextLookup = HashMap<String, u32, foldhash::fast::FixedState>;
+
 /// A typed value column. Nulls are sentinels so columns stay plain vectors:
 /// NaN for numbers, [`NULL_DATE`], [`NULL_BOOL`], [`NULL_TEXT`].
 #[derive(Debug, Clone, PartialEq)]
@@ -93,8 +97,23 @@ impl Values {
     /// Append another column of the same kind. Text dictionaries are merged
     /// through `lookup`, the caller's index of `self`'s dictionary, kept
     /// across calls so appending batch after batch stays linear.
-    pub(crate) fn extend(&mut self, other: &Values, lookup: &mut HashMap<String, u32>) {
+    pub(crate) fn extend(&mut self, other: &Values, lookup: &mut TextLookup) {
         match (self, other) {
+            (
+                Values::Text { dict, codes },
+                Values::Text {
+                    dict: d2,
+                    codes: c2,
+                },
+            ) if dict.is_empty() => {
+                // The first batch: take its dictionary as it is.
+                lookup.reserve(d2.len());
+                for (i, s) in d2.iter().enumerate() {
+                    lookup.insert(s.clone(), i as u32);
+                }
+                dict.extend(d2.iter().cloned());
+                codes.extend_from_slice(c2);
+            }
             (
                 Values::Text { dict, codes },
                 Values::Text {
@@ -133,14 +152,14 @@ impl Values {
 /// Builds a [`Values`] column value by value.
 pub(crate) struct ValuesBuilder {
     values: Values,
-    lookup: HashMap<String, u32>,
+    lookup: TextLookup,
 }
 
 impl ValuesBuilder {
     pub(crate) fn new(kind: FieldKind) -> Self {
         ValuesBuilder {
             values: Values::empty(kind),
-            lookup: HashMap::new(),
+            lookup: TextLookup::default(),
         }
     }
 
@@ -298,7 +317,9 @@ pub struct Keys {
     pub created_at: Vec<Timestamp>,
     /// When pipewise first learned of the opportunity (for backtests).
     pub first_recorded_at: Vec<Timestamp>,
-    index: HashMap<String, u32>,
+    /// id → key, built on first lookup: reading the ledger (as-of, metrics)
+    /// never needs it, and building it for 1M ids costs more than the read.
+    index: std::sync::OnceLock<TextLookup>,
 }
 
 impl Keys {
@@ -311,7 +332,16 @@ impl Keys {
     }
 
     pub fn key(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.index
+            .get_or_init(|| {
+                self.ids
+                    .iter()
+                    .enumerate()
+                    .map(|(k, id)| (id.clone(), k as u32))
+                    .collect()
+            })
+            .get(id)
+            .copied()
     }
 
     /// The id of a key; empty when ids were not loaded.
@@ -321,7 +351,9 @@ impl Keys {
 
     pub(crate) fn push(&mut self, id: String, created_at: Timestamp, recorded: Timestamp) -> u32 {
         let k = self.ids.len() as u32;
-        self.index.insert(id.clone(), k);
+        if let Some(index) = self.index.get_mut() {
+            index.insert(id.clone(), k);
+        }
         self.ids.push(id);
         self.created_at.push(created_at);
         self.first_recorded_at.push(recorded);

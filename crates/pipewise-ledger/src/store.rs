@@ -27,7 +27,7 @@ use arrow_array::{
     RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
-use pipewise_model::{Field, FieldKind, OpportunityEvent, Timestamp, Value};
+use pipewise_model::{Field, FieldKind, OpportunityEvent, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -303,29 +303,45 @@ fn array_to_values(a: &dyn Array, kind: FieldKind, path: &Path) -> Result<Values
                     .as_any()
                     .downcast_ref::<StringArray>()
                     .ok_or_else(|| corrupt(path, "text dictionary"))?;
-                let dict: Vec<String> =
-                    (0..vals.len()).map(|i| vals.value(i).to_string()).collect();
+                // Every batch of a column carries the column chunk's whole
+                // dictionary (1M entries for names): copy only the entries
+                // this batch uses.
                 let keys = d.keys();
+                let mut remap = vec![NULL_TEXT; vals.len()];
+                let mut dict: Vec<String> = Vec::new();
                 let codes = (0..keys.len())
                     .map(|i| {
                         if keys.is_null(i) {
-                            NULL_TEXT
-                        } else {
-                            keys.value(i) as u32
+                            return NULL_TEXT;
                         }
+                        let k = keys.value(i) as usize;
+                        if remap[k] == NULL_TEXT {
+                            remap[k] = dict.len() as u32;
+                            dict.push(vals.value(k).to_string());
+                        }
+                        remap[k]
                     })
                     .collect();
                 Values::Text { dict, codes }
             } else if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
-                let mut b = ValuesBuilder::new(FieldKind::Text);
-                for i in 0..s.len() {
-                    if s.is_null(i) {
-                        b.push(&Value::Null)
-                    } else {
-                        b.push(&Value::Text(s.value(i).to_string()))
-                    }
-                }
-                b.finish()
+                // Plain-encoded text (Parquet falls back from dictionaries on
+                // high-cardinality columns such as names): look values up by
+                // reference, allocate each distinct value once.
+                let mut lookup: HashMap<&str, u32, foldhash::fast::FixedState> = HashMap::default();
+                let mut dict: Vec<String> = Vec::new();
+                let codes = (0..s.len())
+                    .map(|i| {
+                        if s.is_null(i) {
+                            return NULL_TEXT;
+                        }
+                        let v = s.value(i);
+                        *lookup.entry(v).or_insert_with(|| {
+                            dict.push(v.to_string());
+                            (dict.len() - 1) as u32
+                        })
+                    })
+                    .collect();
+                Values::Text { dict, codes }
             } else {
                 return Err(corrupt(path, "text value"));
             }
@@ -601,7 +617,10 @@ impl Store {
             entry.opp.reserve_exact(rows);
             entry.effective_at.reserve_exact(rows);
             entry.source.reserve_exact(rows);
-            let (mut new_lookup, mut old_lookup) = (HashMap::new(), HashMap::new());
+            let (mut new_lookup, mut old_lookup) = (
+                crate::log::TextLookup::default(),
+                crate::log::TextLookup::default(),
+            );
             for (si, batches) in segs {
                 let path = self
                     .ledger_dir()

@@ -467,6 +467,12 @@ impl Source {
     }
 }
 
+/// The type terms are summed in: exact, so sums do not depend on the order
+/// parallel partitions meet in (same input, same output, byte for byte),
+/// and PostgreSQL sums the same way. Ten decimal places keep days (a
+/// fraction of 86,400 seconds) and money exact to far below display.
+const EXACT: &str = "DECIMAL(38, 10)";
+
 /// 2199-12-31T23:59:59.999999Z: "as of now and forever" in SQL literals
 /// (DataFusion casts timestamp literals through nanoseconds, which end in 2262).
 const END_OF_TIME: Timestamp = 7_258_118_399_999_999;
@@ -625,10 +631,49 @@ struct Filled {
 }
 
 fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, MetricError> {
+    compile_group(
+        &[m],
+        q,
+        if explain {
+            Mode::Explain
+        } else {
+            Mode::Aggregate
+        },
+    )
+}
+
+/// What [`compile_group`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Sums per group (what [`evaluate`] runs).
+    Aggregate,
+    /// One row per deal / activity / lead (what [`explain`] runs).
+    Explain,
+}
+
+/// One SQL statement computing several metrics over the same rows: one scan,
+/// one set of numerator / denominator / excluded columns per metric (named
+/// `numerator_<i>` … when there are several). The metrics must count the same
+/// source and all or none of them use quota; an explanation takes one metric.
+fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, MetricError> {
+    let explain = mode == Mode::Explain;
     use pipewise_model::time::{date_end, date_start, format_date, format_timestamp};
     let dialect = q.dialect;
     let (dbl, ts) = (dialect.double(), dialect.timestamp());
-    let source = m.sql.from;
+    let Some(m0) = ms.first() else {
+        return Err(MetricError::Query("no metric to compile".into()));
+    };
+    if ms
+        .iter()
+        .any(|m| m.sql.from != m0.sql.from || m.sql.quota.is_some() != m0.sql.quota.is_some())
+        || (explain && ms.len() > 1)
+    {
+        return Err(MetricError::Query(
+            "metrics compiled together must count the same rows, with or without quota".into(),
+        ));
+    }
+    let source = m0.sql.from;
+    let has_quota = m0.sql.quota.is_some();
     // Without an as-of time: everything, up to the end of year 9999.
     let as_of = quote(&format_timestamp(q.as_of.unwrap_or(END_OF_TIME)));
     let known = if q.known { ", true" } else { "" };
@@ -645,17 +690,17 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
                 DIMENSIONS.join(", ")
             )));
         }
-        if m.sql.quota.is_some() && !QUOTA_DIMENSIONS.contains(&d.as_str()) {
+        if has_quota && !QUOTA_DIMENSIONS.contains(&d.as_str()) {
             return Err(MetricError::Query(format!(
                 "--by {d:?}: {} counts quota, which is set per rep; break it down by {}",
-                m.name,
+                m0.name,
                 QUOTA_DIMENSIONS.join(", ")
             )));
         }
         let Some(expr) = dimension_sql(source, d, dialect) else {
             return Err(MetricError::Query(format!(
                 "--by {d:?}: {} counts {}, which have no {d}",
-                m.name,
+                m0.name,
                 source.as_str()
             )));
         };
@@ -671,15 +716,6 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
         format_timestamp(date_start(ps_day)),
         format_timestamp(date_end(pe_day)),
     );
-    let period = match (q.period, m.sql.period.as_str()) {
-        (None, _) | (_, "none") => "TRUE".to_string(),
-        (Some(_), "close_date") => format!(
-            "close_date BETWEEN {} AND {}",
-            dlit(&format_date(ps_day)),
-            dlit(&format_date(pe_day))
-        ),
-        (Some(_), col) => format!("{col} >= {} AND {col} <= {}", tlit(&ps), tlit(&pe)),
-    };
     let fill = |e: &str| -> String {
         e.replace("{period_start}", &tlit(&ps))
             .replace("{period_end}", &tlit(&pe))
@@ -687,17 +723,33 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
             .replace("{period_end_date}", &dlit(&format_date(pe_day)))
             .replace("{period_days}", &(pe_day - ps_day + 1).to_string())
     };
-    let f = Filled {
-        population: fill(&m.sql.population),
-        numerator: fill(&m.sql.numerator),
-        denominator: m
-            .sql
-            .denominator
-            .as_deref()
-            .map(fill)
-            .unwrap_or_else(|| if m.sql.quota.is_some() { "0" } else { "NULL" }.into()),
-        excluded: m.sql.excluded.as_deref().map(fill),
-    };
+    // Per metric: its period filter and its expressions.
+    let parts: Vec<(String, Filled)> = ms
+        .iter()
+        .map(|m| {
+            let period = match (q.period, m.sql.period.as_str()) {
+                (None, _) | (_, "none") => "TRUE".to_string(),
+                (Some(_), "close_date") => format!(
+                    "close_date BETWEEN {} AND {}",
+                    dlit(&format_date(ps_day)),
+                    dlit(&format_date(pe_day))
+                ),
+                (Some(_), col) => format!("{col} >= {} AND {col} <= {}", tlit(&ps), tlit(&pe)),
+            };
+            let f = Filled {
+                population: fill(&m.sql.population),
+                numerator: fill(&m.sql.numerator),
+                denominator: m
+                    .sql
+                    .denominator
+                    .as_deref()
+                    .map(fill)
+                    .unwrap_or_else(|| if has_quota { "0" } else { "NULL" }.into()),
+                excluded: m.sql.excluded.as_deref().map(fill),
+            };
+            (period, f)
+        })
+        .collect();
 
     // The CTEs: the owner subtree, the source's rows `d`, and quotas.
     let mut ctes: Vec<String> = Vec::new();
@@ -714,15 +766,17 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
             "owner_id IN (SELECT id FROM sub)".to_string()
         }
     };
-    let uses_start = [
-        Some(&m.sql.population),
-        Some(&m.sql.numerator),
-        m.sql.denominator.as_ref(),
-        m.sql.excluded.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .any(|e| e.contains("start_"));
+    let uses_start = ms.iter().any(|m| {
+        [
+            Some(&m.sql.population),
+            Some(&m.sql.numerator),
+            m.sql.denominator.as_ref(),
+            m.sql.excluded.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|e| e.contains("start_"))
+    });
     // The deal as it stood just before the period began (start_* columns;
     // null for deals created later), joined only for metrics that read it.
     let (start_cols, start_join) = if uses_start {
@@ -740,11 +794,39 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
     } else {
         ("", String::new())
     };
+    // Owner and account attributes are joined only when a dimension or an
+    // expression reads them (each is a hash join over every deal).
+    let reads = |cols: &[&str]| {
+        dims.iter().any(|(_, e)| cols.iter().any(|c| e.contains(c)))
+            || parts.iter().any(|(_, f)| {
+                [&f.population, &f.numerator, &f.denominator]
+                    .into_iter()
+                    .chain(f.excluded.as_ref())
+                    .any(|e| cols.iter().any(|c| e.contains(c)))
+            })
+    };
+    let (user_cols, user_join) = if reads(&["owner_manager_id", "owner_team", "owner_region"])
+        || source == Source::Activities
+    {
+        (
+            ", u.manager_id AS owner_manager_id, u.team AS owner_team, u.region AS owner_region",
+            " LEFT JOIN users u ON u.id = f.owner_id",
+        )
+    } else {
+        ("", "")
+    };
+    let (account_cols, account_join) =
+        if reads(&["account_industry", "account_region"]) || source == Source::Activities {
+            (
+                ", a.industry AS account_industry, a.region AS account_region",
+                " LEFT JOIN accounts a ON a.id = f.account_id",
+            )
+        } else {
+            ("", "")
+        };
     let deals = format!(
-        "SELECT f.*, u.manager_id AS owner_manager_id, u.team AS owner_team, u.region AS owner_region, \
-         a.industry AS account_industry, a.region AS account_region{start_cols} \
-         FROM deal_facts({as_of}{known}) f LEFT JOIN users u ON u.id = f.owner_id \
-         LEFT JOIN accounts a ON a.id = f.account_id{start_join}"
+        "SELECT f.*{user_cols}{account_cols}{start_cols} \
+         FROM deal_facts({as_of}{known}) f{user_join}{account_join}{start_join}"
     );
     let recorded = if q.known {
         format!(" AND recorded_at <= {as_of_t}")
@@ -788,7 +870,7 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
             ));
         }
     }
-    if m.sql.quota.is_some() {
+    if has_quota {
         // Each quota counts with the share of its days inside the period.
         let (a, b) = (dlit(&format_date(ps_day)), dlit(&format_date(pe_day)));
         ctes.push(format!(
@@ -811,15 +893,15 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
         .iter()
         .map(|(name, e)| format!("{e} AS \"{name}\", "))
         .collect();
-    let Filled {
-        population: pop,
-        numerator: num,
-        denominator: den,
-        excluded,
-    } = f;
-
     if explain {
-        let excl = excluded.unwrap_or_else(|| "FALSE".into());
+        let (period, f) = &parts[0];
+        let Filled {
+            population: pop,
+            numerator: num,
+            denominator: den,
+            excluded,
+        } = f;
+        let excl = excluded.clone().unwrap_or_else(|| "FALSE".into());
         let (id, name, stage, amount) = match source {
             Source::Deals => ("id", "name", "stage", "amount"),
             Source::Activities => ("activity_id", "activity_type", "activity_stage", "amount"),
@@ -832,17 +914,13 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
              CAST(CASE WHEN ({pop}) THEN ({den}) ELSE 0 END AS {dbl}) AS denominator \
              FROM d WHERE (({pop}) OR ({excl})) AND ({period}) AND {owner_filter}"
         );
-        if let Some(side) = m.sql.quota {
+        if let Some(side) = m0.sql.quota {
             let (qn, qd) = match side {
                 QuotaSide::Numerator => ("quota", "0"),
                 QuotaSide::Denominator => ("0", "quota"),
             };
-            let qdims: String = dims
-                .iter()
-                .map(|(name, e)| format!("{e} AS \"{name}\", "))
-                .collect();
             sql.push_str(&format!(
-                " UNION ALL SELECT concat('quota ', owner_id, ' ', period) AS item_id, {qdims}NULL AS name, \
+                " UNION ALL SELECT concat('quota ', owner_id, ' ', period) AS item_id, {select_dims}NULL AS name, \
                  NULL AS stage, CAST(NULL AS {dbl}) AS amount, 'quota' AS role, CAST({qn} AS {dbl}) AS numerator, \
                  CAST({qd} AS {dbl}) AS denominator FROM quota_rows WHERE {owner_filter}"
             ));
@@ -853,9 +931,14 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
         return Ok(sql);
     }
 
-    let excluded = excluded
-        .map(|e| format!("SUM(CASE WHEN ({e}) AND ({period}) THEN 1 ELSE 0 END)"))
-        .unwrap_or_else(|| "NULL".into());
+    // Column names: plain for one metric, numbered for several.
+    let col = |what: &str, i: usize| {
+        if ms.len() == 1 {
+            what.to_string()
+        } else {
+            format!("{what}_{i}")
+        }
+    };
     let group_by = if n == 0 {
         String::new()
     } else {
@@ -867,19 +950,78 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
                 .join(", ")
         )
     };
+    // Each distinct sum once (metrics may share one; SQL engines reject the
+    // same aggregate twice in one select), as a0, a1, …; per metric the
+    // indexes of its numerator, denominator, excluded count and row count.
+    let mut aggs: Vec<String> = Vec::new();
+    let mut intern = |e: String| -> usize {
+        match aggs.iter().position(|x| *x == e) {
+            Some(k) => k,
+            None => {
+                aggs.push(e);
+                aggs.len() - 1
+            }
+        }
+    };
+    let slots: Vec<[Option<usize>; 4]> = parts
+        .iter()
+        .map(|(period, f)| {
+            let (pop, num, den) = (&f.population, &f.numerator, &f.denominator);
+            // Sums run in parallel partitions; summing exact decimals keeps
+            // the result the same whatever order the partial sums meet in.
+            let numerator = intern(format!(
+                "SUM(CAST(CASE WHEN ({pop}) AND ({period}) THEN ({num}) ELSE 0 END AS {EXACT}))"
+            ));
+            let denominator = intern(format!(
+                "SUM(CAST(CASE WHEN ({pop}) AND ({period}) THEN ({den}) ELSE 0 END AS {EXACT}))"
+            ));
+            let excluded = f
+                .excluded
+                .as_ref()
+                .map(|e| intern(format!("COUNT(CASE WHEN ({e}) AND ({period}) THEN 1 END)")));
+            let relevant = match &f.excluded {
+                Some(e) => format!("(({pop}) OR ({e})) AND ({period})"),
+                None => format!("({pop}) AND ({period})"),
+            };
+            // (COUNT, not SUM: DataFusion 55 names aggregates by their
+            // simplified text, and SUM(CASE … THEN 1 ELSE 0 END) can collide
+            // with a decimal SUM of the same CASE.)
+            let rows = intern(format!("COUNT(CASE WHEN {relevant} THEN 1 END)"));
+            [Some(numerator), Some(denominator), excluded, Some(rows)]
+        })
+        .collect();
+    let sums: Vec<String> = aggs
+        .iter()
+        .enumerate()
+        .map(|(k, e)| format!("{e} AS a{k}"))
+        .collect();
+    // A metric's column `what` (0 numerator, 1 denominator, 2 excluded, 3
+    // rows) in the aggregate, qualified by `t` ("n." or "").
+    let agg_col = |i: usize, what: usize, t: &str| match slots[i][what] {
+        Some(k) => format!("{t}a{k}"),
+        None => "NULL".to_string(),
+    };
+    // Only rows some metric counts or leaves out: with a period most deals
+    // are neither, and skipping them early spares every sum.
+    let relevant: Vec<String> = parts
+        .iter()
+        .map(|(period, f)| {
+            let pop = match &f.excluded {
+                Some(e) => format!("({}) OR ({e})", f.population),
+                None => f.population.clone(),
+            };
+            format!("(({pop}) AND ({period}))")
+        })
+        .collect();
     let aggregate = format!(
-        "SELECT {select_dims}SUM(CASE WHEN ({pop}) AND ({period}) THEN ({num}) ELSE 0 END) AS numerator, \
-         SUM(CASE WHEN ({pop}) AND ({period}) THEN ({den}) ELSE 0 END) AS denominator, \
-         {excluded} AS excluded FROM d WHERE {owner_filter}{group_by}"
+        "SELECT {select_dims}{} FROM d WHERE {owner_filter} AND ({}){group_by}",
+        sums.join(", "),
+        relevant.join(" OR ")
     );
-    let sql = if let Some(side) = m.sql.quota {
+    let sql = if has_quota {
         // Numerators per group, joined to the quota of the same group.
-        let (qn, qd) = match side {
-            QuotaSide::Numerator => ("coalesce(g.quota, 0) + ", ""),
-            QuotaSide::Denominator => ("", "coalesce(g.quota, 0) + "),
-        };
         let quota_agg = format!(
-            "SELECT {select_dims}SUM(quota) AS quota FROM quota_rows WHERE {owner_filter}{group_by}"
+            "SELECT {select_dims}SUM(CAST(quota AS {EXACT})) AS quota FROM quota_rows WHERE {owner_filter}{group_by}"
         );
         let out_dims: String = dims
             .iter()
@@ -897,29 +1039,71 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
                 .collect::<Vec<_>>()
                 .join(" AND ")
         };
-        let mut sql = format!(
-            "{with}SELECT {out_dims}CAST({qn}coalesce(n.numerator, 0) AS {dbl}) AS numerator, \
-             CAST({qd}coalesce(n.denominator, 0) AS {dbl}) AS denominator, \
-             CAST(n.excluded AS BIGINT) AS excluded \
-             FROM ({aggregate}) n FULL OUTER JOIN ({quota_agg}) g ON {on}"
-        );
-        if n > 0 {
-            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-        }
-        sql
+        let outs: Vec<String> = ms
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let (qn, qd) = match m.sql.quota {
+                    Some(QuotaSide::Numerator) => ("coalesce(g.quota, 0) + ", ""),
+                    _ => ("", "coalesce(g.quota, 0) + "),
+                };
+                let (nc, dc, xc, rc) = (
+                    col("numerator", i),
+                    col("denominator", i),
+                    col("excluded", i),
+                    col("rows", i),
+                );
+                let (an, ad, ax, ar) = (
+                    agg_col(i, 0, "n."),
+                    agg_col(i, 1, "n."),
+                    agg_col(i, 2, "n."),
+                    agg_col(i, 3, "n."),
+                );
+                format!(
+                    "CAST({qn}coalesce({an}, 0) AS {dbl}) AS {nc}, \
+                     CAST({qd}coalesce({ad}, 0) AS {dbl}) AS {dc}, CAST({ax} AS BIGINT) AS {xc}, \
+                     CAST(coalesce({ar}, 0) AS BIGINT) AS {rc}"
+                )
+            })
+            .collect();
+        format!(
+            "{with}SELECT {out_dims}{}, g.quota IS NOT NULL AS has_quota \
+             FROM ({aggregate}) n FULL OUTER JOIN ({quota_agg}) g ON {on}",
+            outs.join(", ")
+        )
     } else {
-        let mut sql = format!(
-            "{with}SELECT {}CAST(numerator AS {dbl}) AS numerator, CAST(denominator AS {dbl}) AS denominator, \
-             CAST(excluded AS BIGINT) AS excluded FROM ({aggregate}) agg",
+        let outs: Vec<String> = (0..ms.len())
+            .map(|i| {
+                let (nc, dc, xc, rc) = (
+                    col("numerator", i),
+                    col("denominator", i),
+                    col("excluded", i),
+                    col("rows", i),
+                );
+                let (an, ad, ax, ar) = (
+                    agg_col(i, 0, ""),
+                    agg_col(i, 1, ""),
+                    agg_col(i, 2, ""),
+                    agg_col(i, 3, ""),
+                );
+                format!(
+                    "CAST({an} AS {dbl}) AS {nc}, CAST({ad} AS {dbl}) AS {dc}, \
+                     CAST({ax} AS BIGINT) AS {xc}, CAST(coalesce({ar}, 0) AS BIGINT) AS {rc}"
+                )
+            })
+            .collect();
+        format!(
+            "{with}SELECT {}{} FROM ({aggregate}) agg",
             dims.iter()
                 .map(|(name, _)| format!("\"{name}\", "))
-                .collect::<String>()
-        );
-        if n > 0 {
-            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-        }
-        sql
+                .collect::<String>(),
+            outs.join(", ")
+        )
     };
+    let mut sql = sql;
+    if n > 0 {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
     Ok(sql)
 }
 
@@ -930,9 +1114,98 @@ pub fn evaluate(
     q: &MetricQuery,
 ) -> Result<Vec<MetricRow>, MetricError> {
     let sql = compile(m, q)?;
+    let mut out = run_group(engine, &[m], q, &sql)?;
+    Ok(out.pop().unwrap_or_default())
+}
+
+/// Evaluate many metrics with the same selectors, sharing work: metrics that
+/// count the same rows (and use quota or not) are computed in one query, one
+/// scan. Returns each metric's rows, or the error evaluating it alone would
+/// give (a dimension its rows do not have, say), in the order given.
+pub fn evaluate_many(
+    engine: &Engine,
+    ms: &[&Metric],
+    q: &MetricQuery,
+) -> Vec<Result<Vec<MetricRow>, MetricError>> {
+    let mut out: Vec<Option<Result<Vec<MetricRow>, MetricError>>> =
+        (0..ms.len()).map(|_| None).collect();
+    let mut groups: BTreeMap<(&'static str, bool), Vec<usize>> = BTreeMap::new();
+    for (i, m) in ms.iter().enumerate() {
+        match compile(m, q) {
+            Ok(_) => groups
+                .entry((m.sql.from.as_str(), m.sql.quota.is_some()))
+                .or_default()
+                .push(i),
+            Err(e) => out[i] = Some(Err(e)),
+        }
+    }
+    for ((source, quota), idx) in &groups {
+        let group: Vec<&Metric> = idx.iter().map(|&i| ms[i]).collect();
+        // Activities and leads are optional: with none there is nothing to
+        // scan (and no stage history to join), and the answer is known.
+        if !quota && *source != "deals" && source_is_empty(engine, source) {
+            for &i in idx {
+                out[i] = Some(Ok(if q.by.is_empty() {
+                    vec![MetricRow {
+                        dims: Vec::new(),
+                        value: ms[i].value(0.0, 0.0),
+                        numerator: 0.0,
+                        denominator: 0.0,
+                        excluded: ms[i].sql.excluded.as_ref().map(|_| 0),
+                        status: ms[i].value(0.0, 0.0).and_then(|v| ms[i].status(v)),
+                    }]
+                } else {
+                    Vec::new()
+                }));
+            }
+            continue;
+        }
+        let result = compile_group(&group, q, Mode::Aggregate)
+            .and_then(|sql| run_group(engine, &group, q, &sql));
+        match result {
+            Ok(rows) => {
+                for (&i, r) in idx.iter().zip(rows) {
+                    out[i] = Some(Ok(r));
+                }
+            }
+            Err(e) => {
+                for &i in idx {
+                    out[i] = Some(Err(MetricError::Query(e.to_string())));
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(MetricError::Query("not evaluated".into()))))
+        .collect()
+}
+
+/// Does the table a source reads have no rows at all?
+fn source_is_empty(engine: &Engine, source: &str) -> bool {
+    let table = if source == "leads" {
+        "leads"
+    } else {
+        "activities"
+    };
+    engine
+        .sql(&format!("SELECT count(*) FROM {table}"))
+        .ok()
+        .and_then(|b| pipewise_engine::rows(&b).ok())
+        .and_then(|(_, rows)| rows.into_iter().next())
+        .is_some_and(|r| matches!(r.first(), Some(CellValue::Int(0))))
+}
+
+/// Run the SQL of [`compile_group`] and split its rows per metric.
+fn run_group(
+    engine: &Engine,
+    ms: &[&Metric],
+    q: &MetricQuery,
+    sql: &str,
+) -> Result<Vec<Vec<MetricRow>>, MetricError> {
+    let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
     let batches = engine
-        .sql(&sql)
-        .map_err(|e| MetricError::Query(format!("{}: {e}", m.name)))?;
+        .sql(sql)
+        .map_err(|e| MetricError::Query(format!("{}: {e}", names.join(", "))))?;
     let (_, rows) =
         pipewise_engine::rows(&batches).map_err(|e| MetricError::Query(e.to_string()))?;
     let f = |v: &CellValue| match v {
@@ -941,40 +1214,51 @@ pub fn evaluate(
         _ => 0.0,
     };
     let n = q.by.len();
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let dims =
-                q.by.iter()
-                    .zip(&r[..n])
-                    .map(|(d, v)| {
-                        let s = match v {
-                            CellValue::Null => None,
-                            CellValue::Text(s) => Some(s.clone()),
-                            CellValue::Int(i) => Some(i.to_string()),
-                            CellValue::Float(x) => Some(x.to_string()),
-                            CellValue::Bool(b) => Some(b.to_string()),
-                        };
-                        (d.clone(), s)
-                    })
-                    .collect();
-            let numerator = f(&r[n]);
-            let denominator = f(&r[n + 1]);
+    let mut out: Vec<Vec<MetricRow>> = vec![Vec::with_capacity(rows.len()); ms.len()];
+    for r in rows {
+        let dims: Vec<(String, Option<String>)> =
+            q.by.iter()
+                .zip(&r[..n])
+                .map(|(d, v)| {
+                    let s = match v {
+                        CellValue::Null => None,
+                        CellValue::Text(s) => Some(s.clone()),
+                        CellValue::Int(i) => Some(i.to_string()),
+                        CellValue::Float(x) => Some(x.to_string()),
+                        CellValue::Bool(b) => Some(b.to_string()),
+                    };
+                    (d.clone(), s)
+                })
+                .collect();
+        let has_quota =
+            ms[0].sql.quota.is_some() && matches!(r.last(), Some(CellValue::Bool(true)));
+        for (i, m) in ms.iter().enumerate() {
+            let c = n + 4 * i;
+            // A group is this metric's when one of its rows counts or is left
+            // out there (or, for quota metrics, its reps have quota): what
+            // the metric alone returns, even when computed with others.
+            let rows_here = matches!(&r[c + 3], CellValue::Int(k) if *k > 0);
+            if n > 0 && !rows_here && !has_quota {
+                continue;
+            }
+            let numerator = f(&r[c]);
+            let denominator = f(&r[c + 1]);
             let value = m.value(numerator, denominator);
-            let excluded = match &r[n + 2] {
+            let excluded = match &r[c + 2] {
                 CellValue::Int(i) => Some(*i),
                 _ => None,
             };
-            MetricRow {
-                dims,
+            out[i].push(MetricRow {
+                dims: dims.clone(),
                 value,
                 numerator,
                 denominator,
                 excluded,
                 status: value.and_then(|v| m.status(v)),
-            }
-        })
-        .collect())
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The four sales-velocity factors for a period (whole company), from the

@@ -59,6 +59,8 @@ pub enum Command {
     Metrics,
     /// Compute a metric, as of any time, broken down by dimensions
     Metric(MetricArgs),
+    /// Every metric for a period: overall and broken down by each --by dimension in turn
+    Scorecard(ScorecardArgs),
     /// Period-to-date pacing: a metric from the start of the period to the as-of day, next to the
     /// same number of days into each of the previous periods
     Pacing(PacingArgs),
@@ -118,6 +120,28 @@ pub struct MetricArgs {
     /// `pipewise export --dialect postgres` writes)
     #[arg(long, default_value = "datafusion", requires = "emit_sql")]
     pub dialect: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ScorecardArgs {
+    /// Period: 2026-Q3, FY2027-Q1, FY2027, 2026-07, 2026 or a range (default: all history)
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Evaluate as the world looked at this time (default: everything known)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// With --as-of: only what had been recorded by then
+    #[arg(long, requires = "as_of")]
+    pub known: bool,
+    /// A dimension to break every metric down by, each on its own (repeatable)
+    #[arg(long)]
+    pub by: Vec<String>,
+    /// Only what is owned by this user or anyone under them
+    #[arg(long, value_name = "USER")]
+    pub under: Option<String>,
+    /// Only these metrics (repeatable; default: all)
+    #[arg(long, value_name = "NAME")]
+    pub metric: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -223,6 +223,21 @@ fn every_built_in_metric_matches_on_postgres() {
             },
         ),
     ];
+    // Evaluating the library together (one scan per kind of rows, as
+    // `pipewise scorecard` does) gives exactly what evaluating each alone gives.
+    let all: Vec<&pipewise_metrics::Metric> = lib.metrics.values().collect();
+    for (label, q) in &shapes {
+        let together = pipewise_metrics::evaluate_many(&engine, &all, q);
+        for (m, t) in all.iter().zip(together) {
+            assert_eq!(
+                t.unwrap(),
+                evaluate(&engine, m, q).unwrap(),
+                "{} ({label}): together vs alone",
+                m.name
+            );
+        }
+    }
+
     let mut compared = 0;
     for m in lib.metrics.values() {
         for (label, q) in &shapes {

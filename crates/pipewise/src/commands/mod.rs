@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Metrics => metric::list(&ws, g.format),
         Command::Metric(a) => metric::run(&ws, a, g.format),
         Command::Pacing(a) => metric::pacing(&ws, a, g.format),
+        Command::Scorecard(a) => metric::scorecard(&ws, a, g.format),
         Command::Export(a) => sql::export(&ws, a, g.format),
         Command::Explain(a) => metric::explain(&ws, a, g.format),
         Command::Velocity(a) => metric::velocity(&ws, a, g.format),
