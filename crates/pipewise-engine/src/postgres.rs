@@ -209,6 +209,17 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
         returns.push(format!("{} text", ident(col)));
         select.push(format!("p.{}", ident(col)));
     }
+    // Name every output column as RETURNS TABLE does (PostgreSQL goes by
+    // position; other engines running this body, DuckDB as a macro, by name).
+    let select: Vec<String> = select
+        .iter()
+        .zip(&returns)
+        .map(|(e, r)| {
+            // "<name> <type>"; names have no spaces (custom ones are quoted [A-Za-z0-9_-])
+            let name = r.split_once(' ').map_or(r.as_str(), |(n, _)| n);
+            format!("{e} AS {name}")
+        })
+        .collect();
     let pivot: Vec<String> = fields
         .iter()
         .map(|(field, col, _)| {

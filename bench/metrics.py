@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Metric-library benchmark: pipewise vs DuckDB on the same data, side by side.
+
+Usage: bench/run-metrics.sh  (builds, synthesizes the 1M-opportunity company once, runs this)
+
+pipewise: `pipewise scorecard --period Q --by owner --by team --by segment --by region`,
+timed as a whole process (start, read the ledger, rebuild deal facts at the two cuts
+the library needs, every metric overall and per dimension, print CSV).
+
+DuckDB: the same tables, loaded once from `pipewise export --dialect postgres` into a
+DuckDB database file, with the export's deal_facts() as a table macro. It runs the SQL
+`pipewise metric NAME --emit-sql --dialect postgres` prints for every metric and
+breakdown. Like pipewise, it rebuilds deal facts once per cut (a temporary table per
+distinct deal_facts(...) call), then runs the metric queries; both phases are timed,
+in-process (Python start-up, loading and SQL generation excluded). The numerators and
+denominators of both are compared before any timing is reported.
+"""
+import argparse
+import csv
+import io
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import duckdb
+
+DIMS = ["owner", "team", "segment", "region"]
+
+
+def sh(args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def duckdb_database(pipewise, ws, cache):
+    """A DuckDB file with the exported tables and the deal_facts macro (built once)."""
+    db = os.path.join(cache, "large.duckdb")
+    if os.path.exists(db):
+        return db
+    export = os.path.join(cache, "large-export")
+    if not os.path.exists(os.path.join(export, "load.sql")):
+        print(f"exporting the workspace for DuckDB into {export} (once)…", file=sys.stderr)
+        sh([pipewise, "--workspace", ws, "export", "--dialect", "postgres", export])
+    schema = open(os.path.join(export, "schema.sql")).read()
+    if os.path.exists(db + ".tmp"):
+        os.remove(db + ".tmp")
+    con = duckdb.connect(db + ".tmp")
+    body = schema.split("$fn$")
+    tables_part = "\n".join(l for l in body[0].splitlines() if not l.strip().startswith("--"))
+    for stmt in tables_part.split(";"):
+        s = stmt.strip()
+        if not s or s.startswith("SET ") or s.startswith("CREATE INDEX") or s.startswith("CREATE OR REPLACE FUNCTION"):
+            continue
+        con.execute(s.replace(" CASCADE", ""))
+    # deal_facts(as_of, known) as a DuckDB table macro with the same body.
+    con.execute(
+        "CREATE MACRO deal_facts(as_of, known := false) AS TABLE " + body[1].strip()
+    )
+    for line in open(os.path.join(export, "load.sql")):
+        m = re.match(r"\\copy (\w+) FROM '([^']+)'", line)
+        if m:
+            print(f"  loading {m.group(1)}…", file=sys.stderr)
+            con.execute(
+                f"COPY {m.group(1)} FROM '{m.group(2)}' "
+                "(HEADER true, DELIMITER ',', QUOTE '\"', AUTO_DETECT false)"
+            )
+    con.close()
+    os.rename(db + ".tmp", db)
+    return db
+
+
+def metric_sql(pipewise, ws, names, period):
+    """(metric, dimension or None, SQL) for every metric and breakdown."""
+    out = []
+    for name in names:
+        for dim in [None] + DIMS:
+            args = [pipewise, "--workspace", ws, "metric", name, "--period", period,
+                    "--emit-sql", "--dialect", "postgres"]
+            if dim:
+                args += ["--by", dim]
+            r = subprocess.run(args, capture_output=True, text=True)
+            if r.returncode == 0:
+                out.append((name, dim, r.stdout.strip()))
+    return out
+
+
+def run_duckdb(db, queries):
+    con = duckdb.connect(db, read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    calls = sorted({c for _, _, q in queries for c in re.findall(r"deal_facts\('[^']*'(?:, true)?\)", q)})
+    t0 = time.perf_counter()
+    names = {}
+    for i, c in enumerate(calls):
+        names[c] = f"df_{i}"
+        con.execute(f"CREATE TEMP TABLE df_{i} AS SELECT * FROM {c}")
+    t1 = time.perf_counter()
+    results = {}
+    for name, dim, q in queries:
+        for c, t in names.items():
+            q = q.replace(c, t)
+        rows = con.execute(q).fetchall()
+        n = 1 if dim else 0
+        results[(name, dim)] = {
+            (str(r[0]) if dim and r[0] is not None else ""): (float(r[n] or 0), float(r[n + 1] or 0))
+            for r in rows
+        }
+    t2 = time.perf_counter()
+    con.close()
+    return t1 - t0, t2 - t1, results
+
+
+def run_pipewise(pipewise, ws, period):
+    args = [pipewise, "--workspace", ws, "scorecard", "--period", period, "--format", "csv"]
+    for d in DIMS:
+        args += ["--by", d]
+    t0 = time.perf_counter()
+    out = sh(args)
+    elapsed = time.perf_counter() - t0
+    results = {}
+    for r in csv.DictReader(io.StringIO(out)):
+        key = (r["metric"], r["dimension"] or None)
+        results.setdefault(key, {})[r["group"]] = (float(r["numerator"] or 0), float(r["denominator"] or 0))
+    return elapsed, results
+
+
+def close(a, b):
+    return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1.0)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--pipewise", required=True)
+    p.add_argument("--cache", required=True)
+    p.add_argument("--period", default="2026-Q2")
+    p.add_argument("--runs", type=int, default=5)
+    a = p.parse_args()
+
+    db = duckdb_database(a.pipewise, a.workspace, a.cache)
+    names = [r["name"] for r in csv.DictReader(io.StringIO(sh(
+        [a.pipewise, "--workspace", a.workspace, "metrics", "--format", "csv"])))]
+    queries = metric_sql(a.pipewise, a.workspace, names, a.period)
+
+    # Same numbers first.
+    _, ours = run_pipewise(a.pipewise, a.workspace, a.period)
+    _, _, theirs = run_duckdb(db, queries)
+    checked = 0
+    for key, groups in theirs.items():
+        mine = ours.get(key, {})
+        for g, (n, d) in groups.items():
+            if (n, d) == (0.0, 0.0) and g not in mine:
+                continue
+            if g not in mine or not (close(n, mine[g][0]) and close(d, mine[g][1])):
+                sys.exit(f"mismatch {key} {g!r}: DuckDB {n}/{d} vs pipewise {mine.get(g)}")
+            checked += 1
+    print(f"{len(queries)} metric × breakdown queries, {checked} groups: same numerators and "
+          f"denominators in both engines")
+
+    pw = [run_pipewise(a.pipewise, a.workspace, a.period)[0] for _ in range(a.runs)]
+    dk = [run_duckdb(db, queries)[:2] for _ in range(a.runs)]
+    facts = [f for f, _ in dk]
+    metrics = [m for _, m in dk]
+    total = [f + m for f, m in dk]
+    med = statistics.median
+    print(f"\nmetric library ({len(names)} metrics), {a.period}, overall + by {', '.join(DIMS)}; "
+          f"medians of {a.runs} runs")
+    print(f"  pipewise scorecard (whole process)      {med(pw) * 1000:8.0f} ms")
+    print(f"  DuckDB deal facts (once per cut)        {med(facts) * 1000:8.0f} ms")
+    print(f"  DuckDB metric queries                   {med(metrics) * 1000:8.0f} ms")
+    print(f"  DuckDB total (in-process)               {med(total) * 1000:8.0f} ms")
+    print(f"  DuckDB / pipewise                       {med(total) / med(pw):8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
