@@ -23,6 +23,8 @@ pub struct FunnelStage {
     /// Days of the first stay, for cohort deals that left the stage.
     pub stays: u64,
     pub mean_days: Option<f64>,
+    /// Quartiles of the stay: 25th percentile, median, 75th percentile.
+    pub p25_days: Option<f64>,
     pub median_days: Option<f64>,
     pub p75_days: Option<f64>,
 }
@@ -108,6 +110,7 @@ pub fn funnel(
                 conversion: (entered[s] > 0).then(|| advanced[s] as f64 / entered[s] as f64),
                 stays: d.len() as u64,
                 mean_days: (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64),
+                p25_days: percentile(&d, 0.25),
                 median_days: percentile(&d, 0.5),
                 p75_days: percentile(&d, 0.75),
             }

@@ -256,7 +256,7 @@ impl Metric {
     }
 }
 
-const BUILT_IN: [(&str, &str); 29] = [
+const BUILT_IN: [(&str, &str); 32] = [
     (
         "average_cycle_days_all_closed.toml",
         include_str!("../library/average_cycle_days_all_closed.toml"),
@@ -298,6 +298,10 @@ const BUILT_IN: [(&str, &str); 29] = [
         include_str!("../library/lead_response_hours.toml"),
     ),
     (
+        "lead_to_sal_rate.toml",
+        include_str!("../library/lead_to_sal_rate.toml"),
+    ),
+    (
         "open_pipeline.toml",
         include_str!("../library/open_pipeline.toml"),
     ),
@@ -322,6 +326,10 @@ const BUILT_IN: [(&str, &str); 29] = [
         include_str!("../library/required_coverage.toml"),
     ),
     (
+        "sal_to_sql_rate.toml",
+        include_str!("../library/sal_to_sql_rate.toml"),
+    ),
+    (
         "seller_buyer_activity_ratio.toml",
         include_str!("../library/seller_buyer_activity_ratio.toml"),
     ),
@@ -336,6 +344,10 @@ const BUILT_IN: [(&str, &str); 29] = [
     (
         "smb_coverage.toml",
         include_str!("../library/smb_coverage.toml"),
+    ),
+    (
+        "sql_to_opportunity_rate.toml",
+        include_str!("../library/sql_to_opportunity_rate.toml"),
     ),
     (
         "weighted_coverage.toml",
@@ -860,13 +872,20 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
                  ROW_NUMBER() OVER (PARTITION BY lead_id ORDER BY effective_at DESC, recorded_at DESC) AS rn \
                  FROM lead_events WHERE field = 'status' AND effective_at <= {as_of_t}{recorded}) z WHERE rn = 1)"
             ));
+            // Every status a lead has had, as `|A|B|…|`, for "reached" tests.
+            ctes.push(format!(
+                "lead_history AS (SELECT lead_id, concat('|', string_agg(new_value, '|'), '|') AS statuses \
+                 FROM lead_events WHERE field = 'status' AND effective_at <= {as_of_t}{recorded} GROUP BY lead_id)"
+            ));
             ctes.push(format!(
                 "d AS (SELECT l.id AS lead_id, l.created_at, l.source, l.owner_id, l.industry AS account_industry, \
                  l.company, l.title, st.status, CASE WHEN l.converted_at <= {as_of_t} THEN l.converted_at END AS converted_at, \
                  CASE WHEN l.converted_at <= {as_of_t} THEN l.converted_opportunity_id END AS converted_opportunity_id, \
-                 t.first_touch_at, u.manager_id AS owner_manager_id, u.team AS owner_team, u.region AS owner_region \
+                 t.first_touch_at, coalesce(h.statuses, '|') AS statuses, u.manager_id AS owner_manager_id, \
+                 u.team AS owner_team, u.region AS owner_region \
                  FROM leads l LEFT JOIN users u ON u.id = l.owner_id LEFT JOIN touch t ON t.lead_id = l.id \
-                 LEFT JOIN lead_status st ON st.lead_id = l.id WHERE l.created_at <= {as_of_t})"
+                 LEFT JOIN lead_status st ON st.lead_id = l.id LEFT JOIN lead_history h ON h.lead_id = l.id \
+                 WHERE l.created_at <= {as_of_t})"
             ));
         }
     }

@@ -65,9 +65,11 @@ fn funnel_by_hand() {
     assert_eq!(q.median_days, Some(2.0));
     assert!((q.mean_days.unwrap() - 7.0 / 3.0).abs() < 1e-12);
     assert_eq!(q.p75_days, Some(2.5));
+    assert_eq!(q.p25_days, Some(2.0));
     // Discovery: A and B entered; A advanced → 50%; stays 7 and 4 days → median 5.5, p75 6.25.
     let d = row("Discovery");
     assert_eq!((d.entered, d.advanced, d.conversion), (2, 1, Some(0.5)));
+    assert_eq!(d.p25_days, Some(4.75));
     assert_eq!((d.median_days, d.p75_days), (Some(5.5), Some(6.25)));
     // Proposal: A and C entered; A won → 50%; stays 10 and 4 days.
     let pr = row("Proposal");
@@ -130,4 +132,47 @@ fn aging_by_hand() {
     // The four historical deals are open in Proposal now, since days 14–20.
     let p = a.iter().find(|r| r.stage == "Proposal").unwrap();
     assert_eq!((p.open, p.median_days), (4, None));
+}
+
+/// TV-18 (seed 003 §12.2 L3078): "40 entered Commercial; 18 reached Commitment (last 90 days)"
+/// → 45%, the Commercial stage's conversion (and, per the seed, its probability 0.45). Here on the
+/// default process: 40 deals enter Negotiation in the window, 18 move on to Redlining, 22 are lost.
+/// A deal that entered before the window does not count.
+#[test]
+fn tv18_stage_conversion_45_percent() {
+    let mut events = Vec::new();
+    let mut push = |id: &str, d: i64, s: &str| {
+        events.push(OpportunityEvent {
+            opportunity_id: id.into(),
+            field: Field::Stage,
+            old_value: Value::Null,
+            new_value: Value::Text(s.into()),
+            effective_at: d * DAY,
+            recorded_at: d * DAY,
+            source: "test".into(),
+        });
+    };
+    for i in 0..40 {
+        let id = format!("N{i}");
+        push(&id, 100, "Proposal");
+        push(&id, 110 + i % 30, "Negotiation");
+        if i < 18 {
+            push(&id, 150 + i % 20, "Redlining");
+        } else {
+            push(&id, 150 + i % 20, "Closed Lost");
+        }
+    }
+    // entered Negotiation before the window, then advanced inside it
+    push("EARLY", 50, "Negotiation");
+    push("EARLY", 120, "Redlining");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let m = store.manifest().unwrap();
+    store.commit(&m, store_commit(vec![], events)).unwrap();
+    let log = store.load(None, false).unwrap();
+    let p = SalesProcess::default_process();
+    let f = funnel(&log, &p, 105 * DAY, 195 * DAY, Cut::at(200 * DAY));
+    let n = f.iter().find(|r| r.stage == "Negotiation").unwrap();
+    assert_eq!((n.entered, n.advanced), (40, 18));
+    assert_eq!(n.conversion, Some(0.45));
 }

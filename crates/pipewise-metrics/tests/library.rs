@@ -781,3 +781,86 @@ fn smb_coverage_adds_usual_in_period_pipeline() {
     assert_eq!((r.numerator, r.denominator), (43_000.0, 20_000.0));
     assert_eq!(r.value, Some(2.15));
 }
+
+/// TV-14 (seed 003 §2.2 L337-352): 1,000 leads → 180 → 72 → 45 give 18%, 40% and 62.5%. Here on
+/// the lead funnel of seed 001's formulas (SALs / Leads, SQLs / SALs, Opps / SQLs): 180 leads
+/// accepted, 72 of them qualified, 45 of those converted. Statuses reached count even when the
+/// lead later fell out (a disqualified SQL still counts as accepted and qualified), and as of a
+/// day before the last conversions only what had happened by then counts.
+#[test]
+fn tv14_lead_funnel_conversion() {
+    let t0 = at((2026, 1, 5), 9);
+    let hour = 3_600_000_000_i64;
+    let mut leads = Vec::new();
+    let mut events = Vec::new();
+    for i in 0..1000 {
+        let id = format!("L{i:04}");
+        let mut path = vec![(t0, "New")];
+        if i < 180 {
+            path.push((t0 + 24 * hour, "Sales Accepted"));
+        }
+        if i < 72 {
+            path.push((t0 + 72 * hour, "Sales Qualified"));
+        }
+        let converted = i < 45;
+        if converted {
+            // the last 5 convert a month later than the rest
+            let day = if i < 40 { 10 } else { 40 };
+            path.push((t0 + day * 24 * hour, "Converted"));
+        } else if (45..72).contains(&i) {
+            path.push((t0 + 200 * hour, "Disqualified"));
+        }
+        let mut prev: Option<String> = None;
+        for (t, s) in &path {
+            events.push(LeadEvent {
+                lead_id: id.clone(),
+                field: "status".into(),
+                old_value: prev.clone(),
+                new_value: Some((*s).to_string()),
+                effective_at: *t,
+                recorded_at: *t,
+                source: "test".into(),
+            });
+            prev = Some((*s).to_string());
+        }
+        leads.push(Lead {
+            id: id.clone(),
+            created_at: t0,
+            source: Some("web".into()),
+            company: None,
+            title: None,
+            industry: None,
+            employees: None,
+            country: None,
+            status: prev,
+            owner_id: Some("R1".into()),
+            converted_at: converted.then(|| path.last().unwrap().0),
+            converted_opportunity_id: converted.then(|| format!("O{i}")),
+            attributes: vec![],
+        });
+    }
+    let (_d, e) = engine(World {
+        leads,
+        lead_events: events,
+        users: org(),
+        ..Default::default()
+    });
+    let v = |m: &str, q: MetricQuery| {
+        let r = run(&e, m, q).remove(0);
+        (r.numerator, r.denominator)
+    };
+    assert_eq!(v("lead_to_sal_rate", period("2026-Q1")), (180.0, 1000.0));
+    assert_eq!(v("sal_to_sql_rate", period("2026-Q1")), (72.0, 180.0));
+    assert_eq!(
+        v("sql_to_opportunity_rate", period("2026-Q1")),
+        (45.0, 72.0)
+    );
+    let r = run(&e, "sql_to_opportunity_rate", period("2026-Q1")).remove(0);
+    assert_eq!(r.value, Some(0.625));
+    // As of 2026-02-01 the last five had not converted yet.
+    let early = as_of(period("2026-Q1"), (2026, 2, 1), 0);
+    assert_eq!(v("sql_to_opportunity_rate", early.clone()), (40.0, 72.0));
+    // …and as of 2026-01-06 12:00 nobody had been qualified yet.
+    let first_day = as_of(period("2026-Q1"), (2026, 1, 6), 12);
+    assert_eq!(v("sal_to_sql_rate", first_day), (0.0, 180.0));
+}

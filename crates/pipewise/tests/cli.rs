@@ -490,6 +490,9 @@ fn every_command_has_help() {
         vec!["explain", "--help"],
         vec!["velocity", "--help"],
         vec!["funnel", "--help"],
+        vec!["scorecard", "--help"],
+        vec!["pacing", "--help"],
+        vec!["export", "--help"],
         vec!["demo", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_pipewise"))
@@ -560,4 +563,181 @@ fn synth_to_salesforce_to_ingest_via_the_cli() {
         checked += 1;
     }
     assert!(checked >= 5);
+}
+
+#[test]
+fn periods_comparisons_pacing_scorecard_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    ok(&pw(&ws, &["synth", "--size", "600", "--seed", "5"]));
+    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        json(&pw(&ws, &a)).as_array().unwrap().clone()
+    };
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+
+    // --every: one row per quarter, adding up to the year.
+    let q = rows(&[
+        "metric",
+        "pipeline_created",
+        "--period",
+        "2025",
+        "--every",
+        "quarter",
+    ]);
+    let labels: Vec<&str> = q.iter().map(|r| r["period"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"]);
+    let year = rows(&["metric", "pipeline_created", "--period", "2025"]);
+    let sum: f64 = q.iter().map(|r| num(&r["numerator"])).sum();
+    assert!((sum - num(&year[0]["numerator"])).abs() < 1e-6 && sum > 0.0);
+
+    // --compare previous / year: the earlier period's own value.
+    let c = rows(&[
+        "metric",
+        "close_rate",
+        "--period",
+        "2026-Q1",
+        "--compare",
+        "previous",
+    ]);
+    assert_eq!(c[0]["compared_period"], "2025-Q4");
+    let before = rows(&["metric", "close_rate", "--period", "2025-Q4"]);
+    assert_eq!(c[0]["compared_value"], before[0]["value"]);
+    let y = rows(&[
+        "metric",
+        "close_rate",
+        "--period",
+        "2026-Q1",
+        "--compare",
+        "year",
+    ]);
+    assert_eq!(y[0]["compared_period"], "2025-Q1");
+
+    // pacing: day 45 of Q2 against day 45 of the two quarters before.
+    let p = rows(&[
+        "pacing",
+        "pipeline_created",
+        "--period",
+        "2026-Q2",
+        "--as-of",
+        "2026-05-15",
+        "--previous",
+        "2",
+    ]);
+    let got: Vec<(&str, &str, &str)> = p
+        .iter()
+        .map(|r| {
+            (
+                r["period"].as_str().unwrap(),
+                r["through"].as_str().unwrap(),
+                r["day"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2026-Q2", "2026-05-15", "45 of 91"),
+            ("2026-Q1", "2026-02-14", "45 of 90"),
+            ("2025-Q4", "2025-11-14", "45 of 92")
+        ]
+    );
+    let to_date = rows(&[
+        "metric",
+        "pipeline_created",
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2026-05-15",
+        "--as-of",
+        "2026-05-15",
+    ]);
+    assert_eq!(p[0]["numerator"], to_date[0]["numerator"]);
+
+    // scorecard: the overall row of each metric is what `metric` gives.
+    let sc = rows(&["scorecard", "--period", "2026-Q1", "--by", "team"]);
+    let overall = sc
+        .iter()
+        .find(|r| r["metric"] == "close_rate" && r["dimension"].is_null())
+        .unwrap();
+    let single = rows(&["metric", "close_rate", "--period", "2026-Q1"]);
+    assert_eq!(overall["numerator"], single[0]["numerator"]);
+    assert_eq!(overall["denominator"], single[0]["denominator"]);
+    assert!(
+        sc.iter()
+            .any(|r| r["metric"] == "quota_attainment" && r["dimension"] == "team")
+    );
+    // leads have no team-less breakdown problem, but quota metrics cannot go by segment: skipped
+    let seg = rows(&["scorecard", "--period", "2026-Q1", "--by", "segment"]);
+    assert!(
+        !seg.iter()
+            .any(|r| r["metric"] == "quota_attainment" && r["dimension"] == "segment")
+    );
+    assert!(
+        seg.iter()
+            .any(|r| r["metric"] == "close_rate" && r["dimension"] == "segment")
+    );
+
+    // export and the postgres dialect
+    let out = dir.path().join("pg");
+    ok(&pw(
+        &ws,
+        &["export", "--dialect", "postgres", out.to_str().unwrap()],
+    ));
+    let schema = std::fs::read_to_string(out.join("schema.sql")).unwrap();
+    assert!(schema.contains("CREATE OR REPLACE FUNCTION deal_facts(as_of timestamptz"));
+    let events = std::fs::read_to_string(out.join("data/opportunity_events.csv")).unwrap();
+    let n_events = rows(&["sql", "SELECT count(*) AS n FROM opportunity_events"]);
+    assert_eq!(
+        events.lines().count() as i64 - 1,
+        n_events[0]["n"].as_i64().unwrap()
+    );
+    let sql = ok(&pw(
+        &ws,
+        &[
+            "metric",
+            "close_rate",
+            "--period",
+            "2026-Q1",
+            "--emit-sql",
+            "--dialect",
+            "postgres",
+        ],
+    ));
+    assert!(sql.contains("DOUBLE PRECISION") && sql.contains("TIMESTAMPTZ"));
+
+    // user errors: exit 2 with a reason
+    for (args, says) in [
+        (
+            vec!["metric", "close_rate", "--every", "month"],
+            "--every needs",
+        ),
+        (
+            vec!["metric", "close_rate", "--emit-sql", "--dialect", "oracle"],
+            "--dialect",
+        ),
+        (
+            vec!["metric", "close_rate", "--compare", "previous"],
+            "--compare needs",
+        ),
+        (
+            vec![
+                "metric",
+                "close_rate",
+                "--period",
+                "2026-Q1",
+                "--every",
+                "fortnight",
+            ],
+            "--every",
+        ),
+    ] {
+        let o = pw(&ws, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(says),
+            "{args:?}"
+        );
+    }
 }

@@ -626,6 +626,7 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
         "conversion",
         "stays",
         "mean_days",
+        "p25_days",
         "median_days",
         "p75_days",
     ]);
@@ -637,6 +638,7 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
             round(r.conversion),
             Cell::Int(r.stays as i64),
             round(r.mean_days),
+            round(r.p25_days),
             round(r.median_days),
             round(r.p75_days),
         ]);
