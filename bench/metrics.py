@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Metric-library benchmark: pipewise vs DuckDB on the same data, side by side.
+"""Metric-library and flow benchmark: pipewise vs DuckDB on the same data, side by side.
 
 Usage: bench/run-metrics.sh  (builds, synthesizes the 1M-opportunity company once, runs this)
 
@@ -125,6 +125,71 @@ def run_pipewise(pipewise, ws, period):
     return elapsed, results
 
 
+FLOW_FROM, FLOW_TO, FLOW_PERIOD = "2026-03-31T23:59:59.999999Z", "2026-06-30T23:59:59.999999Z", ("2026-04-01", "2026-06-30")
+
+
+def flow_duckdb(db):
+    """The pipeline of a period at two times and the change between them, in DuckDB SQL:
+    each deal's stage, amount, close date and deletion at both cuts (arg_max over the
+    event table), its membership in the period's open pipeline at each, and a waterfall
+    by comparing the two states (the way a SQL user writes it: a snapshot diff)."""
+    a, b = FLOW_PERIOD
+    key = "epoch_us(effective_at)::HUGEINT * 100000000 + seq"
+    cut = lambda t: f"""
+        SELECT e.opportunity_id AS id,
+          arg_max(new_value, {key}) FILTER (WHERE field = 'stage') AS stage,
+          CAST(arg_max(new_value, {key}) FILTER (WHERE field = 'amount') AS DOUBLE) AS amount,
+          CAST(arg_max(new_value, {key}) FILTER (WHERE field = 'close_date') AS DATE) AS close_date,
+          coalesce(arg_max(new_value, {key}) FILTER (WHERE field = 'is_deleted'), 'false') AS deleted
+        FROM opportunity_events e
+        WHERE field IN ('stage', 'amount', 'close_date', 'is_deleted') AND effective_at <= TIMESTAMPTZ '{t}'
+        GROUP BY e.opportunity_id"""
+    member = lambda x: (f"({x}.id IS NOT NULL AND {x}.deleted <> 'true' AND {x}o.outcome = 'open' "
+                        f"AND {x}.close_date BETWEEN DATE '{a}' AND DATE '{b}')")
+    sql = f"""
+      WITH s AS ({cut(FLOW_FROM)}), e AS ({cut(FLOW_TO)}),
+      d AS (
+        SELECT coalesce(e.id, s.id) AS id, s.amount AS s_amount, e.amount AS e_amount,
+               {member('s')} AS in_s, {member('e')} AS in_e,
+               eo.outcome AS e_outcome, e.close_date AS e_close, e.deleted AS e_deleted, s.id IS NULL AS is_new
+        FROM e FULL OUTER JOIN s ON s.id = e.id
+        LEFT JOIN stages so ON so.key = lower(trim(s.stage))
+        LEFT JOIN stages eo ON eo.key = lower(trim(e.stage))
+      )
+      SELECT CASE
+          WHEN in_s AND in_e THEN CASE WHEN e_amount > s_amount THEN 'amount_up'
+                                       WHEN e_amount < s_amount THEN 'amount_down' ELSE 'unchanged' END
+          WHEN in_s THEN CASE WHEN e_deleted = 'true' THEN 'deleted' WHEN e_outcome = 'won' THEN 'won'
+                              WHEN e_outcome = 'lost' THEN 'lost' WHEN e_close > DATE '{b}' THEN 'pushed_out'
+                              ELSE 'pulled_out' END
+          ELSE CASE WHEN is_new THEN 'new' ELSE 'moved_in' END
+        END AS bucket,
+        count(*) AS deals,
+        sum(CASE WHEN in_s THEN 1 ELSE 0 END) AS start_count, sum(CASE WHEN in_s THEN s_amount ELSE 0 END) AS start_amount,
+        sum(CASE WHEN in_e THEN 1 ELSE 0 END) AS end_count, sum(CASE WHEN in_e THEN e_amount ELSE 0 END) AS end_amount
+      FROM d WHERE in_s OR in_e GROUP BY 1 ORDER BY 1"""
+    con = duckdb.connect(db, read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    t0 = time.perf_counter()
+    rows = con.execute(sql).fetchall()
+    elapsed = time.perf_counter() - t0
+    con.close()
+    start = (sum(r[2] for r in rows), sum(r[3] for r in rows))
+    end = (sum(r[4] for r in rows), sum(r[5] for r in rows))
+    return elapsed, start, end
+
+
+def flow_pipewise(pipewise, ws):
+    args = [pipewise, "--workspace", ws, "flow", FLOW_FROM, FLOW_TO, "--period", "2026-Q2", "--format", "csv"]
+    t0 = time.perf_counter()
+    out = sh(args)
+    elapsed = time.perf_counter() - t0
+    rows = {r["bucket"]: r for r in csv.DictReader(io.StringIO(out))}
+    start = (int(rows["start"]["count"]), float(rows["start"]["amount"]))
+    end = (int(rows["end"]["count"]), float(rows["end"]["amount"]))
+    return elapsed, start, end
+
+
 def close(a, b):
     return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1.0)
 
@@ -171,6 +236,19 @@ def main():
     print(f"  DuckDB metric queries                   {med(metrics) * 1000:8.0f} ms")
     print(f"  DuckDB total (in-process)               {med(total) * 1000:8.0f} ms")
     print(f"  DuckDB / pipewise                       {med(total) / med(pw):8.1f}x")
+
+    # Flow: the same start and end pipeline first, then time.
+    _, ps, pe = flow_pipewise(a.pipewise, a.workspace)
+    _, ds, de = flow_duckdb(db)
+    if ps[0] != ds[0] or pe[0] != de[0] or not close(ps[1], ds[1]) or not close(pe[1], de[1]):
+        sys.exit(f"flow mismatch: pipewise start {ps} end {pe}; DuckDB start {ds} end {de}")
+    fp = [flow_pipewise(a.pipewise, a.workspace)[0] for _ in range(a.runs)]
+    fd = [flow_duckdb(db)[0] for _ in range(a.runs)]
+    print(f"\nflow {FLOW_FROM[:10]} → {FLOW_TO[:10]}, period 2026-Q2: start {ps[0]:,} deals / {ps[1]:,.0f}, "
+          f"end {pe[0]:,} / {pe[1]:,.0f} in both; medians of {a.runs} runs")
+    print(f"  pipewise flow (whole process, path-walked buckets)   {med(fp) * 1000:8.0f} ms")
+    print(f"  DuckDB snapshot-diff waterfall (in-process)          {med(fd) * 1000:8.0f} ms")
+    print(f"  DuckDB / pipewise                                    {med(fd) / med(fp):8.1f}x")
 
 
 if __name__ == "__main__":
