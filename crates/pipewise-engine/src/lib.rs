@@ -63,7 +63,18 @@ struct Shared {
     /// asking for the same time twice (several metrics, several breakdowns)
     /// builds it once.
     built: std::sync::Mutex<std::collections::HashMap<BuiltKey, RecordBatch>>,
+    /// `deal_facts_since` batches, per (cut, start cut, full).
+    since_built: std::sync::Mutex<std::collections::HashMap<SinceKey, RecordBatch>>,
 }
+
+/// (effective cut, recorded cut, start effective, start recorded, full ledger).
+type SinceKey = (
+    Timestamp,
+    Option<Timestamp>,
+    Timestamp,
+    Option<Timestamp>,
+    bool,
+);
 
 /// Fields as-of tables can do without unless a query reads them: free text
 /// with a distinct value per deal, the costliest to load (names: 0.7 s of a
@@ -229,6 +240,8 @@ struct PipelineAsOf {
     name: &'static str,
     shared: Arc<Shared>,
     facts: bool,
+    /// `deal_facts_since(time, start [, known])`: also the deal as it stood at `start`.
+    since: bool,
 }
 
 fn instant_arg(name: &str, e: &Expr) -> datafusion::common::Result<Timestamp> {
@@ -261,11 +274,24 @@ impl TableFunctionImpl for PipelineAsOf {
         args: TableFunctionArgs,
     ) -> datafusion::common::Result<Arc<dyn TableProvider>> {
         let exprs = args.exprs();
-        if exprs.is_empty() || exprs.len() > 2 {
-            return plan_err!("{}(time [, known]) takes one or two arguments", self.name);
+        let first = usize::from(self.since); // index of the first argument after the time(s)
+        if exprs.len() < 1 + first || exprs.len() > 2 + first {
+            return if self.since {
+                plan_err!(
+                    "{}(time, start [, known]) takes two or three arguments",
+                    self.name
+                )
+            } else {
+                plan_err!("{}(time [, known]) takes one or two arguments", self.name)
+            };
         }
         let t = instant_arg(self.name, &exprs[0])?;
-        let known = match exprs.get(1) {
+        let start = if self.since {
+            Some(instant_arg(self.name, &exprs[1])?)
+        } else {
+            None
+        };
+        let known = match exprs.get(1 + first) {
             None => false,
             Some(Expr::Literal(ScalarValue::Boolean(Some(b)), _)) => *b,
             Some(other) => {
@@ -277,14 +303,16 @@ impl TableFunctionImpl for PipelineAsOf {
         };
         let cut = if known { Cut::known_at(t) } else { Cut::at(t) };
         let schema = if self.facts {
-            self.shared.facts_schema()?
+            self.shared.facts_schema(self.since)?
         } else {
             pipewise_model::schema::opportunities()
         };
+        let start = start.map(|t| if known { Cut::known_at(t) } else { Cut::at(t) });
         Ok(Arc::new(AsOfTable {
             shared: self.shared.clone(),
             facts: self.facts,
             cut,
+            start,
             schema,
         }))
     }
@@ -293,7 +321,7 @@ impl TableFunctionImpl for PipelineAsOf {
 impl Shared {
     /// The schema of `deal_facts`: the opportunities table, the lifecycle
     /// facts and one `custom_<name>` column per custom field in the ledger.
-    fn facts_schema(&self) -> datafusion::common::Result<SchemaRef> {
+    fn facts_schema(&self, since: bool) -> datafusion::common::Result<SchemaRef> {
         let m = self
             .store
             .manifest()
@@ -306,7 +334,100 @@ impl Shared {
             .collect();
         custom.sort();
         custom.dedup();
-        Ok(asof::deal_facts_schema(&custom))
+        let schema = asof::deal_facts_schema(&custom);
+        if !since {
+            return Ok(schema);
+        }
+        let mut fields: Vec<arrow_schema::Field> =
+            schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(start_fields());
+        Ok(Arc::new(arrow_schema::Schema::new(fields)))
+    }
+
+    /// Deal facts at `cut` with the `start_*` columns of [`start_fields`]: each
+    /// deal as it stood at `start` (nulls for deals that did not exist then).
+    fn since_batch(
+        &self,
+        cut: Cut,
+        start: Cut,
+        full: bool,
+    ) -> datafusion::common::Result<RecordBatch> {
+        use datafusion::arrow::array::{Array, AsArray, Float64Array, UInt32Array};
+        use datafusion::arrow::compute::take;
+        let key = (
+            cut.effective,
+            cut.recorded,
+            start.effective,
+            start.recorded,
+            full,
+        );
+        if let Some(b) = self
+            .since_built
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(b);
+        }
+        let now = self.as_of_batch(true, cut, full)?;
+        let then = self.as_of_batch(true, start, full)?;
+        let log = if full { self.log()? } else { self.lean_log()? };
+        // Both batches list existing deals in key order: match them by key.
+        let keys_now = asof::existing_keys(&log, cut);
+        let keys_then = asof::existing_keys(&log, start);
+        let mut row_then = vec![u32::MAX; log.keys.len()];
+        for (i, &k) in keys_then.iter().enumerate() {
+            row_then[k as usize] = i as u32;
+        }
+        let idx: UInt32Array = keys_now
+            .iter()
+            .map(|&k| Some(row_then[k as usize]).filter(|&r| r != u32::MAX))
+            .collect();
+        let col = |name: &str| -> datafusion::common::Result<Arc<dyn Array>> {
+            let i = then.schema().index_of(name)?;
+            Ok(take(then.column(i).as_ref(), &idx, None)?)
+        };
+        let probability = col("probability")?;
+        let stage_probability = col("stage_probability")?;
+        let (p, sp) = (
+            probability.as_primitive::<datafusion::arrow::datatypes::Float64Type>(),
+            stage_probability.as_primitive::<datafusion::arrow::datatypes::Float64Type>(),
+        );
+        let start_probability: Float64Array = (0..p.len())
+            .map(|i| {
+                if p.is_valid(i) {
+                    Some(p.value(i))
+                } else if sp.is_valid(i) {
+                    Some(sp.value(i))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut columns = now.columns().to_vec();
+        for name in [
+            "stage",
+            "is_closed",
+            "close_date",
+            "amount",
+            "forecast_category",
+            "qualified",
+        ] {
+            columns.push(col(name)?);
+        }
+        columns.push(Arc::new(start_probability));
+        let mut fields: Vec<arrow_schema::Field> = now
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(start_fields());
+        let b = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns)?;
+        if let Ok(mut m) = self.since_built.lock() {
+            m.insert(key, b.clone());
+        }
+        Ok(b)
     }
 
     /// The as-of batch for a cut, built once per session (and ledger tier).
@@ -333,6 +454,20 @@ impl Shared {
     }
 }
 
+/// The `start_*` columns of `deal_facts_since`, in order.
+fn start_fields() -> Vec<arrow_schema::Field> {
+    use arrow_schema::{DataType, Field};
+    vec![
+        Field::new("start_stage", DataType::Utf8, true),
+        Field::new("start_is_closed", DataType::Boolean, true),
+        Field::new("start_close_date", DataType::Date32, true),
+        Field::new("start_amount", DataType::Float64, true),
+        Field::new("start_forecast_category", DataType::Utf8, true),
+        Field::new("start_qualified", DataType::Boolean, true),
+        Field::new("start_probability", DataType::Float64, true),
+    ]
+}
+
 /// The table `pipeline_as_of(…)` / `deal_facts(…)` return. It builds its
 /// batch when scanned, from the lean ledger unless the query reads `name`
 /// or `next_step`.
@@ -341,6 +476,8 @@ struct AsOfTable {
     shared: Arc<Shared>,
     facts: bool,
     cut: Cut,
+    /// `deal_facts_since`: the start cut.
+    start: Option<Cut>,
     schema: SchemaRef,
 }
 
@@ -368,7 +505,10 @@ impl TableProvider for AsOfTable {
                 HEAVY_FIELDS.iter().any(|(_, h)| h == name)
             }),
         };
-        let batch = self.shared.as_of_batch(self.facts, self.cut, full)?;
+        let batch = match self.start {
+            Some(start) => self.shared.since_batch(self.cut, start, full)?,
+            None => self.shared.as_of_batch(self.facts, self.cut, full)?,
+        };
         // The lean batch has the same columns (heavy ones null), so the
         // projection indexes it the same way.
         let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
@@ -402,6 +542,7 @@ impl Engine {
             log: OnceLock::new(),
             lean: OnceLock::new(),
             built: std::sync::Mutex::new(std::collections::HashMap::new()),
+            since_built: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         rt.block_on(async {
             for name in m.tables.keys() {
@@ -447,15 +588,17 @@ impl Engine {
             lazy(pipewise_model::schema::opportunities(), current_batch),
         )?;
         ctx.register_table("opportunity_keys", lazy(keys_schema(), keys_batch))?;
-        for (name, facts) in [
-            ("pipeline_as_of", false),
-            ("opportunities_as_of", false),
-            ("deal_facts", true),
+        for (name, facts, since) in [
+            ("pipeline_as_of", false, false),
+            ("opportunities_as_of", false, false),
+            ("deal_facts", true, false),
+            ("deal_facts_since", true, true),
         ] {
             let f = PipelineAsOf {
                 name,
                 shared: shared.clone(),
                 facts,
+                since,
             };
             ctx.register_udtf(name, Arc::new(f));
         }

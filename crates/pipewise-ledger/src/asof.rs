@@ -441,7 +441,7 @@ pub fn changes(log: &EventLog, from: Timestamp, to: Timestamp) -> Vec<(u64, Oppo
 }
 
 /// The opportunities that exist at `cut`, in key order.
-fn existing_keys(log: &EventLog, cut: Cut) -> Vec<u32> {
+pub fn existing_keys(log: &EventLog, cut: Cut) -> Vec<u32> {
     (0..log.keys.len() as u32)
         .filter(|&k| exists(log, k, cut))
         .collect()

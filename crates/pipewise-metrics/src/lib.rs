@@ -791,8 +791,15 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
     });
     // The deal as it stood just before the period began (start_* columns;
     // null for deals created later), joined only for metrics that read it.
-    let (start_cols, start_join) = if uses_start {
-        let before = format_timestamp(date_start(ps_day) - 1);
+    let before = format_timestamp(date_start(ps_day) - 1);
+    // pipewise's engine has the start snapshot as a table function (no join);
+    // other engines join deal_facts at the two times by id.
+    let facts_call = if uses_start && dialect == Dialect::DataFusion {
+        format!("deal_facts_since({as_of}, {}{known})", quote(&before))
+    } else {
+        format!("deal_facts({as_of}{known})")
+    };
+    let (start_cols, start_join) = if uses_start && dialect != Dialect::DataFusion {
         (
             ", s.*",
             format!(
@@ -838,7 +845,7 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
         };
     let deals = format!(
         "SELECT f.*{user_cols}{account_cols}{start_cols} \
-         FROM deal_facts({as_of}{known}) f{user_join}{account_join}{start_join}"
+         FROM {facts_call} f{user_join}{account_join}{start_join}"
     );
     let recorded = if q.known {
         format!(" AND recorded_at <= {as_of_t}")
