@@ -48,9 +48,9 @@ pub enum EngineError {
     Arrow(#[from] arrow_schema::ArrowError),
 }
 
-/// (deal facts rather than opportunities, effective cut, recorded cut, built
-/// from the full ledger rather than the lean one).
-type BuiltKey = (bool, Timestamp, Option<Timestamp>, bool);
+/// (deal facts rather than opportunities, effective cut, recorded cut, heavy
+/// fields loaded).
+type BuiltKey = (bool, Timestamp, Option<Timestamp>, u8);
 
 /// What the lazy tables and table functions share: the ledger, loaded once.
 #[derive(Debug)]
@@ -58,60 +58,80 @@ struct Shared {
     store: Store,
     process: SalesProcess,
     log: OnceLock<Result<Arc<EventLog>, String>>,
-    lean: OnceLock<Result<Arc<EventLog>, String>>,
+    /// Ledgers loaded for as-of tables, per heavy-field mask.
+    partial: std::sync::Mutex<std::collections::HashMap<u8, Arc<EventLog>>>,
     /// Tables built by the as-of functions, per (function, cut): one session
     /// asking for the same time twice (several metrics, several breakdowns)
     /// builds it once.
     built: std::sync::Mutex<std::collections::HashMap<BuiltKey, RecordBatch>>,
-    /// `deal_facts_since` batches, per (cut, start cut, full).
+    /// `deal_facts_since` batches, per (cut, start cut, heavy fields).
     since_built: std::sync::Mutex<std::collections::HashMap<SinceKey, RecordBatch>>,
 }
 
-/// (effective cut, recorded cut, start effective, start recorded, full ledger).
+/// (effective cut, recorded cut, start effective, start recorded, heavy fields).
 type SinceKey = (
     Timestamp,
     Option<Timestamp>,
     Timestamp,
     Option<Timestamp>,
-    bool,
+    u8,
 );
 
-/// Fields as-of tables can do without unless a query reads them: free text
-/// with a distinct value per deal, the costliest to load (names: 0.7 s of a
-/// 1M-deal ledger's 1.7 s).
-const HEAVY_FIELDS: [(Field, &str); 2] = [(Field::Name, "name"), (Field::NextStep, "next_step")];
+/// Fields as-of tables can do without unless a query reads them: text with
+/// a distinct value per deal, the costliest to load (on 1M deals: names 0.7 s,
+/// account ids 0.25 s of a 1.7 s full load).
+const HEAVY_FIELDS: [(Field, &str); 3] = [
+    (Field::Name, "name"),
+    (Field::NextStep, "next_step"),
+    (Field::AccountId, "account_id"),
+];
+
+/// Every heavy field (bit i: `HEAVY_FIELDS[i]`).
+const ALL_HEAVY: u8 = 0b111;
 
 impl Shared {
-    /// The ledger without old values and without [`HEAVY_FIELDS`]: what
-    /// metrics read.
-    fn lean_log(&self) -> datafusion::common::Result<Arc<EventLog>> {
-        self.lean
-            .get_or_init(|| {
-                let load = || -> Result<EventLog, pipewise_ledger::LedgerError> {
-                    let m = self.store.manifest()?;
-                    let mut fields: Vec<Field> = m
-                        .segments
+    /// The ledger without old values, with the [`HEAVY_FIELDS`] of the mask
+    /// `heavy` only: what as-of tables read. Loaded once per mask.
+    fn log_for(&self, heavy: u8) -> datafusion::common::Result<Arc<EventLog>> {
+        if let Some(l) = self
+            .partial
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&heavy).cloned())
+        {
+            return Ok(l);
+        }
+        let load = || -> Result<EventLog, pipewise_ledger::LedgerError> {
+            let m = self.store.manifest()?;
+            let mut fields: Vec<Field> = m
+                .segments
+                .iter()
+                .flat_map(|s| s.fields.keys())
+                .filter_map(|f| Field::parse(f))
+                .filter(|f| {
+                    HEAVY_FIELDS
                         .iter()
-                        .flat_map(|s| s.fields.keys())
-                        .filter_map(|f| Field::parse(f))
-                        .filter(|f| !HEAVY_FIELDS.iter().any(|(h, _)| h == f))
-                        .collect();
-                    fields.sort();
-                    fields.dedup();
-                    self.store.load_projected(
-                        &m,
-                        &pipewise_ledger::Projection {
-                            fields: Some(fields),
-                            old_values: false,
-                            recorded_at: true,
-                            ids: true,
-                        },
-                    )
-                };
-                load().map(Arc::new).map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(DataFusionError::Execution)
+                        .position(|(h, _)| h == f)
+                        .is_none_or(|i| heavy & (1 << i) != 0)
+                })
+                .collect();
+            fields.sort();
+            fields.dedup();
+            self.store.load_projected(
+                &m,
+                &pipewise_ledger::Projection {
+                    fields: Some(fields),
+                    old_values: false,
+                    recorded_at: true,
+                    ids: true,
+                },
+            )
+        };
+        let log = Arc::new(load().map_err(|e| DataFusionError::Execution(e.to_string()))?);
+        if let Ok(mut m) = self.partial.lock() {
+            m.insert(heavy, log.clone());
+        }
+        Ok(log)
     }
 
     fn log(&self) -> datafusion::common::Result<Arc<EventLog>> {
@@ -350,7 +370,7 @@ impl Shared {
         &self,
         cut: Cut,
         start: Cut,
-        full: bool,
+        heavy: u8,
     ) -> datafusion::common::Result<RecordBatch> {
         use datafusion::arrow::array::{Array, AsArray, Float64Array, UInt32Array};
         use datafusion::arrow::compute::take;
@@ -359,7 +379,7 @@ impl Shared {
             cut.recorded,
             start.effective,
             start.recorded,
-            full,
+            heavy,
         );
         if let Some(b) = self
             .since_built
@@ -369,9 +389,9 @@ impl Shared {
         {
             return Ok(b);
         }
-        let now = self.as_of_batch(true, cut, full)?;
-        let then = self.as_of_batch(true, start, full)?;
-        let log = if full { self.log()? } else { self.lean_log()? };
+        let now = self.as_of_batch(true, cut, heavy)?;
+        let then = self.as_of_batch(true, start, heavy)?;
+        let log = self.log_for(heavy)?;
         // Both batches list existing deals in key order: match them by key.
         let keys_now = asof::existing_keys(&log, cut);
         let keys_then = asof::existing_keys(&log, start);
@@ -435,13 +455,13 @@ impl Shared {
         &self,
         facts: bool,
         cut: Cut,
-        full: bool,
+        heavy: u8,
     ) -> datafusion::common::Result<RecordBatch> {
-        let key = (facts, cut.effective, cut.recorded, full);
+        let key = (facts, cut.effective, cut.recorded, heavy);
         if let Some(b) = self.built.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(b);
         }
-        let log = if full { self.log()? } else { self.lean_log()? };
+        let log = self.log_for(heavy)?;
         let b = if facts {
             asof::deal_facts_batch(&log, &self.process, cut)?
         } else {
@@ -498,16 +518,20 @@ impl TableProvider for AsOfTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        let full = match projection {
-            None => true,
-            Some(cols) => cols.iter().any(|&i| {
+        // The heavy fields this query reads.
+        let heavy = match projection {
+            None => ALL_HEAVY,
+            Some(cols) => cols.iter().fold(0u8, |m, &i| {
                 let name = self.schema.field(i).name();
-                HEAVY_FIELDS.iter().any(|(_, h)| h == name)
+                m | HEAVY_FIELDS
+                    .iter()
+                    .position(|(_, h)| h == name)
+                    .map_or(0, |k| 1 << k)
             }),
         };
         let batch = match self.start {
-            Some(start) => self.shared.since_batch(self.cut, start, full)?,
-            None => self.shared.as_of_batch(self.facts, self.cut, full)?,
+            Some(start) => self.shared.since_batch(self.cut, start, heavy)?,
+            None => self.shared.as_of_batch(self.facts, self.cut, heavy)?,
         };
         // The lean batch has the same columns (heavy ones null), so the
         // projection indexes it the same way.
@@ -540,7 +564,7 @@ impl Engine {
             store: store.clone(),
             process: process.clone(),
             log: OnceLock::new(),
-            lean: OnceLock::new(),
+            partial: std::sync::Mutex::new(std::collections::HashMap::new()),
             built: std::sync::Mutex::new(std::collections::HashMap::new()),
             since_built: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
