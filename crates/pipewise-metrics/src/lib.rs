@@ -256,7 +256,7 @@ impl Metric {
     }
 }
 
-const BUILT_IN: [(&str, &str); 32] = [
+const BUILT_IN: [(&str, &str); 35] = [
     (
         "average_cycle_days_all_closed.toml",
         include_str!("../library/average_cycle_days_all_closed.toml"),
@@ -280,6 +280,14 @@ const BUILT_IN: [(&str, &str); 32] = [
     (
         "close_rate_by_amount.toml",
         include_str!("../library/close_rate_by_amount.toml"),
+    ),
+    (
+        "commit_not_redlining_share.toml",
+        include_str!("../library/commit_not_redlining_share.toml"),
+    ),
+    (
+        "created_and_won_in_period.toml",
+        include_str!("../library/created_and_won_in_period.toml"),
     ),
     (
         "deal_velocity_funnel_days_per_win.toml",
@@ -348,6 +356,10 @@ const BUILT_IN: [(&str, &str); 32] = [
     (
         "sql_to_opportunity_rate.toml",
         include_str!("../library/sql_to_opportunity_rate.toml"),
+    ),
+    (
+        "stage_weighted_pipeline_velocity.toml",
+        include_str!("../library/stage_weighted_pipeline_velocity.toml"),
     ),
     (
         "weighted_coverage.toml",

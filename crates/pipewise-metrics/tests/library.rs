@@ -864,3 +864,39 @@ fn tv14_lead_funnel_conversion() {
     let first_day = as_of(period("2026-Q1"), (2026, 1, 6), 12);
     assert_eq!(v("sal_to_sql_rate", first_day), (0.0, 180.0));
 }
+
+/// Seed 004's commit risk, its in-period created-and-won pipeline, and seed 001's stage-weighted
+/// "pipeline velocity" (weights 1–4, ÷ 4 stages), on a handful of deals.
+#[test]
+fn commit_risk_created_and_won_stage_weighted_velocity() {
+    let commit = |d: Deal| {
+        d.set(
+            (2026, 4, 2),
+            Field::ForecastCategory,
+            Value::Text("commit".into()),
+        )
+    };
+    let w = World {
+        deals: vec![
+            commit(deal("C1", "R1", (2026, 4, 1), 100.0, (2026, 6, 1)))
+                .stage((2026, 4, 3), "Negotiation"),
+            commit(deal("C2", "R1", (2026, 4, 1), 100.0, (2026, 6, 1)))
+                .stage((2026, 4, 3), "Redlining"),
+            commit(deal("C3", "R1", (2026, 4, 1), 100.0, (2026, 6, 1)))
+                .stage((2026, 4, 3), "Proposal"),
+            // created and won in Q2 (counts); created in Q1, won in Q2 (does not)
+            deal("W1", "R1", (2026, 4, 5), 500.0, (2026, 5, 1)).won((2026, 5, 1)),
+            deal("W2", "R1", (2026, 3, 5), 700.0, (2026, 5, 1)).won((2026, 5, 2)),
+        ],
+        ..Default::default()
+    };
+    let (_d, e) = engine(w);
+    let q = as_of(period("2026-Q2"), (2026, 5, 10), 0);
+    let c = run(&e, "commit_not_redlining_share", q.clone()).remove(0);
+    assert_eq!((c.numerator, c.denominator), (2.0, 3.0));
+    let cw = run(&e, "created_and_won_in_period", q.clone()).remove(0);
+    assert_eq!(cw.value, Some(500.0));
+    // open and closing in Q2: C1 Negotiation 4x, C2 Redlining 4x, C3 Proposal 3x → (400 + 400 + 300) / 4
+    let v = run(&e, "stage_weighted_pipeline_velocity", q).remove(0);
+    assert_eq!(v.value, Some(275.0));
+}
