@@ -3,7 +3,7 @@
 use crate::args::{Format, IngestArgs, IngestCommand};
 use crate::output::{Cell, Table};
 use crate::settings::{self, user};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use pipewise_ingest::{IngestOptions, IngestOutcome};
 use std::path::Path;
 
@@ -38,8 +38,13 @@ pub fn run(dir: &Path, cmd: &IngestCommand, format: Format) -> Result<()> {
         }
         IngestCommand::Csv(a) => {
             check_dir(&a.common.dir)?;
-            let text = std::fs::read_to_string(&a.mapping)
-                .with_context(|| format!("{}: cannot read the mapping", a.mapping.display()))?;
+            // A mapping that is not there is the user's to fix (exit 2).
+            let text = std::fs::read_to_string(&a.mapping).map_err(|e| {
+                crate::settings::user(format!(
+                    "{}: cannot read the mapping ({e}); pass --mapping FILE, e.g. examples/maven-crm.toml",
+                    a.mapping.display()
+                ))
+            })?;
             let m = pipewise_ingest::mapping::Mapping::from_toml(
                 &text,
                 &a.mapping.display().to_string(),
