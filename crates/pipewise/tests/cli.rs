@@ -732,6 +732,16 @@ fn periods_comparisons_pacing_scorecard_and_export() {
             ],
             "--every",
         ),
+        (
+            vec![
+                "ingest",
+                "csv",
+                dir.path().to_str().unwrap(),
+                "--mapping",
+                "nope.toml",
+            ],
+            "cannot read the mapping",
+        ),
     ] {
         let o = pw(&ws, &args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
