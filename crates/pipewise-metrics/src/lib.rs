@@ -92,6 +92,11 @@ pub struct MetricSql {
     /// `one_minus_abs_ratio` (accuracy from a signed error).
     #[serde(default)]
     pub value: ValueForm,
+    /// Count owners instead of summing: the share of owners (with a
+    /// denominator) whose own numerator ÷ denominator is at least this —
+    /// e.g. 1.0 with quota for "the share of reps at or above quota".
+    #[serde(default)]
+    pub share_at_or_above: Option<f64>,
 }
 
 /// Which side of a metric's fraction the quota is added to.
@@ -256,7 +261,7 @@ impl Metric {
     }
 }
 
-const BUILT_IN: [(&str, &str); 35] = [
+const BUILT_IN: [(&str, &str); 36] = [
     (
         "average_cycle_days_all_closed.toml",
         include_str!("../library/average_cycle_days_all_closed.toml"),
@@ -328,6 +333,10 @@ const BUILT_IN: [(&str, &str); 35] = [
     (
         "quota_attainment.toml",
         include_str!("../library/quota_attainment.toml"),
+    ),
+    (
+        "reps_at_quota_share.toml",
+        include_str!("../library/reps_at_quota_share.toml"),
     ),
     (
         "required_coverage.toml",
@@ -680,6 +689,14 @@ enum Mode {
 /// `numerator_<i>` … when there are several). The metrics must count the same
 /// source and all or none of them use quota; an explanation takes one metric.
 fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, MetricError> {
+    if let (Some(t), Mode::Aggregate, [m]) = (ms[0].sql.share_at_or_above, mode, ms) {
+        return compile_share(m, q, t);
+    }
+    if ms.len() > 1 && ms.iter().any(|m| m.sql.share_at_or_above.is_some()) {
+        return Err(MetricError::Query(
+            "a metric that counts owners is compiled on its own".into(),
+        ));
+    }
     let explain = mode == Mode::Explain;
     use pipewise_model::time::{date_end, date_start, format_date, format_timestamp};
     let dialect = q.dialect;
@@ -1145,6 +1162,48 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
     Ok(sql)
 }
 
+/// A metric with `share_at_or_above`: the metric per owner (within the asked
+/// groups), then per group the owners at or above the threshold over the
+/// owners with a denominator. Same output columns as any quota metric.
+fn compile_share(m: &Metric, q: &MetricQuery, threshold: f64) -> Result<String, MetricError> {
+    let mut per_owner = m.clone();
+    per_owner.sql.share_at_or_above = None;
+    let mut inner_q = q.clone();
+    if !inner_q.by.iter().any(|d| d == "owner") {
+        inner_q.by.push("owner".into());
+    }
+    let inner = compile_group(&[&per_owner], &inner_q, Mode::Aggregate)?;
+    let dbl = q.dialect.double();
+    let dims: Vec<String> = q.by.iter().map(|d| format!("\"{d}\"")).collect();
+    let (select_dims, group_by, order) = if dims.is_empty() {
+        (String::new(), String::new(), String::new())
+    } else {
+        (
+            format!("{}, ", dims.join(", ")),
+            format!(" GROUP BY {}", dims.join(", ")),
+            format!(
+                " ORDER BY {}",
+                (1..=dims.len())
+                    .map(|i| format!("{i} ASC NULLS LAST"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    };
+    let has_quota = if m.sql.quota.is_some() {
+        ", bool_or(has_quota) AS has_quota"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "SELECT {select_dims}\
+         CAST(COUNT(CASE WHEN denominator > 0 AND numerator / denominator >= {threshold:?} THEN 1 END) AS {dbl}) AS numerator, \
+         CAST(COUNT(CASE WHEN denominator > 0 THEN 1 END) AS {dbl}) AS denominator, \
+         CAST(NULL AS BIGINT) AS excluded, CAST(COUNT(*) AS BIGINT) AS rows{has_quota} \
+         FROM ({inner}) per_owner{group_by}{order}"
+    ))
+}
+
 /// Evaluate a metric.
 pub fn evaluate(
     engine: &Engine,
@@ -1167,17 +1226,22 @@ pub fn evaluate_many(
 ) -> Vec<Result<Vec<MetricRow>, MetricError>> {
     let mut out: Vec<Option<Result<Vec<MetricRow>, MetricError>>> =
         (0..ms.len()).map(|_| None).collect();
-    let mut groups: BTreeMap<(&'static str, bool), Vec<usize>> = BTreeMap::new();
+    // (source, quota, which metric when it counts owners: such metrics go alone)
+    let mut groups: BTreeMap<(&'static str, bool, Option<usize>), Vec<usize>> = BTreeMap::new();
     for (i, m) in ms.iter().enumerate() {
         match compile(m, q) {
             Ok(_) => groups
-                .entry((m.sql.from.as_str(), m.sql.quota.is_some()))
+                .entry((
+                    m.sql.from.as_str(),
+                    m.sql.quota.is_some(),
+                    m.sql.share_at_or_above.map(|_| i),
+                ))
                 .or_default()
                 .push(i),
             Err(e) => out[i] = Some(Err(e)),
         }
     }
-    for ((source, quota), idx) in &groups {
+    for ((source, quota, _), idx) in &groups {
         let group: Vec<&Metric> = idx.iter().map(|&i| ms[i]).collect();
         // Activities and leads are optional: with none there is nothing to
         // scan (and no stage history to join), and the answer is known.

@@ -387,6 +387,21 @@ fn quota_attainment_under_a_manager() {
     );
     assert_eq!(r[0].value, Some(1.125));
     assert_eq!(r[1].value, Some(0.45));
+    // The share of reps at quota (the other reading of M-C12): under VP, R1 (1.125) and R3
+    // (1.25) are at or above, R2 (0.45) is not → 2 of 3; per manager: M1 1 of 2, M2 1 of 1.
+    let mut share = period("2026");
+    share.under = Some("VP".into());
+    let s = run(&e, "reps_at_quota_share", share.clone()).remove(0);
+    assert_eq!((s.numerator, s.denominator), (2.0, 3.0));
+    share.by = vec!["manager".into()];
+    let per: Vec<_> = run(&e, "reps_at_quota_share", share)
+        .into_iter()
+        .map(|r| (r.dims[0].1.clone().unwrap(), r.numerator, r.denominator))
+        .collect();
+    assert_eq!(
+        per,
+        vec![("M1".to_string(), 1.0, 2.0), ("M2".to_string(), 1.0, 1.0)]
+    );
     q.by = vec!["manager".into()];
     q.under = Some("VP".into());
     let m = run(&e, "quota_attainment", q.clone());
