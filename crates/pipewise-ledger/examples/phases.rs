@@ -91,6 +91,30 @@ fn facts_phases(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
     let log = store.load_projected(&m, &p)?;
     eprintln!("load without old values {:?}", t.elapsed());
     let t = Instant::now();
+    let lean = Projection {
+        fields: Some(
+            Field::BUILT_IN
+                .iter()
+                .filter(|f| !matches!(f, Field::Name | Field::NextStep | Field::AccountId))
+                .cloned()
+                .collect(),
+        ),
+        old_values: false,
+        recorded_at: false,
+        ids: true,
+    };
+    store.load_projected(&m, &lean)?;
+    eprintln!("lean load without recorded_at {:?}", t.elapsed());
+    let t = Instant::now();
+    store.load_projected(
+        &m,
+        &Projection {
+            recorded_at: true,
+            ..lean.clone()
+        },
+    )?;
+    eprintln!("lean load with recorded_at {:?}", t.elapsed());
+    let t = Instant::now();
     let b = pipewise_ledger::asof::deal_facts_batch(
         &log,
         &SalesProcess::default_process(),
