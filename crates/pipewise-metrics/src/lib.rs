@@ -655,6 +655,19 @@ pub fn compile_explain(m: &Metric, q: &MetricQuery) -> Result<String, MetricErro
     compile_inner(m, q, true)
 }
 
+/// Is an expression a 0/1 count? `Some(None)` for `1`, `Some(Some(cond))`
+/// for `CASE WHEN cond THEN 1 ELSE 0 END` (no nested CASE), else `None`.
+fn count_condition(e: &str) -> Option<Option<&str>> {
+    let e = e.trim();
+    if e == "1" {
+        return Some(None);
+    }
+    e.strip_prefix("CASE WHEN ")
+        .and_then(|r| r.strip_suffix(" THEN 1 ELSE 0 END"))
+        .filter(|cond| !cond.contains("CASE") && !cond.contains(" THEN "))
+        .map(Some)
+}
+
 /// A metric's expressions, with the period's placeholders filled in.
 struct Filled {
     population: String,
@@ -1024,12 +1037,21 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
             let (pop, num, den) = (&f.population, &f.numerator, &f.denominator);
             // Sums run in parallel partitions; summing exact decimals keeps
             // the result the same whatever order the partial sums meet in.
-            let numerator = intern(format!(
-                "SUM(CAST(CASE WHEN ({pop}) AND ({period}) THEN ({num}) ELSE 0 END AS {EXACT}))"
-            ));
-            let denominator = intern(format!(
-                "SUM(CAST(CASE WHEN ({pop}) AND ({period}) THEN ({den}) ELSE 0 END AS {EXACT}))"
-            ));
+            // Counts are integers, exact as they are; anything else is
+            // summed as an exact decimal.
+            let sum = |e: &str| match count_condition(e) {
+                Some(None) => format!("COUNT(CASE WHEN ({pop}) AND ({period}) THEN 1 END)"),
+                Some(Some(c)) => {
+                    format!("COUNT(CASE WHEN ({pop}) AND ({period}) AND ({c}) THEN 1 END)")
+                }
+                None => {
+                    format!(
+                        "SUM(CAST(CASE WHEN ({pop}) AND ({period}) THEN ({e}) ELSE 0 END AS {EXACT}))"
+                    )
+                }
+            };
+            let numerator = intern(sum(num));
+            let denominator = intern(sum(den));
             let excluded = f
                 .excluded
                 .as_ref()
