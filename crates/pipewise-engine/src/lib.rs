@@ -48,9 +48,15 @@ pub enum EngineError {
     Arrow(#[from] arrow_schema::ArrowError),
 }
 
-/// (deal facts rather than opportunities, effective cut, recorded cut, heavy
-/// fields loaded).
-type BuiltKey = (bool, Timestamp, Option<Timestamp>, u8);
+/// (deal facts rather than opportunities, effective cut, recorded cut, the
+/// start cut of `deal_facts_since`, heavy fields loaded).
+type BuiltKey = (
+    bool,
+    Timestamp,
+    Option<Timestamp>,
+    Option<(Timestamp, Option<Timestamp>)>,
+    u8,
+);
 
 /// What the lazy tables and table functions share: the ledger, loaded once.
 #[derive(Debug)]
@@ -64,18 +70,7 @@ struct Shared {
     /// asking for the same time twice (several metrics, several breakdowns)
     /// builds it once.
     built: std::sync::Mutex<std::collections::HashMap<BuiltKey, RecordBatch>>,
-    /// `deal_facts_since` batches, per (cut, start cut, heavy fields).
-    since_built: std::sync::Mutex<std::collections::HashMap<SinceKey, RecordBatch>>,
 }
-
-/// (effective cut, recorded cut, start effective, start recorded, heavy fields).
-type SinceKey = (
-    Timestamp,
-    Option<Timestamp>,
-    Timestamp,
-    Option<Timestamp>,
-    u8,
-);
 
 /// Fields as-of tables can do without unless a query reads them: text with
 /// a distinct value per deal, the costliest to load (on 1M deals: names 0.7 s,
@@ -189,9 +184,20 @@ impl TableProvider for LazyTable {
                 self.cache.get_or_init(|| b).clone()
             }
         };
-        let mem = MemTable::try_new(self.schema.clone(), vec![vec![batch]])?;
-        mem.scan(state, projection, filters, limit).await
+        scan_batch(batch, state, projection, filters, limit).await
     }
+}
+
+/// Scan one in-memory batch, as a `MemTable` would.
+async fn scan_batch(
+    batch: RecordBatch,
+    state: &dyn Session,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+    let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    mem.scan(state, projection, filters, limit).await
 }
 
 fn events_batch(shared: &Shared) -> datafusion::common::Result<RecordBatch> {
@@ -381,79 +387,80 @@ impl Shared {
         start: Cut,
         heavy: u8,
     ) -> datafusion::common::Result<RecordBatch> {
-        use datafusion::arrow::array::{Array, AsArray, Float64Array, UInt32Array};
-        use datafusion::arrow::compute::take;
+        use datafusion::arrow::array::{Array, UInt32Array};
+        use datafusion::arrow::compute::kernels::zip::zip;
+        use datafusion::arrow::compute::{is_not_null, take};
         let key = (
+            true,
             cut.effective,
             cut.recorded,
-            start.effective,
-            start.recorded,
+            Some((start.effective, start.recorded)),
             heavy,
         );
-        if let Some(b) = self
-            .since_built
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
+        self.cached(key, || {
+            let now = self.as_of_batch(true, cut, heavy)?;
+            let then = self.as_of_batch(true, start, heavy)?;
+            let log = self.log_for(heavy | recorded_bit(cut))?;
+            // Both batches list existing deals in key order: match them by key.
+            let keys_now = asof::existing_keys(&log, cut);
+            let keys_then = asof::existing_keys(&log, start);
+            let mut row_then = vec![u32::MAX; log.keys.len()];
+            for (i, &k) in keys_then.iter().enumerate() {
+                row_then[k as usize] = i as u32;
+            }
+            let idx: UInt32Array = keys_now
+                .iter()
+                .map(|&k| Some(row_then[k as usize]).filter(|&r| r != u32::MAX))
+                .collect();
+            let col = |name: &str| -> datafusion::common::Result<Arc<dyn Array>> {
+                let i = then.schema().index_of(name)?;
+                Ok(take(then.column(i).as_ref(), &idx, None)?)
+            };
+            // coalesce(probability, stage_probability)
+            let probability = col("probability")?;
+            let start_probability = zip(
+                &is_not_null(probability.as_ref())?,
+                &probability,
+                &col("stage_probability")?,
+            )?;
+            let mut columns = now.columns().to_vec();
+            for name in [
+                "stage",
+                "is_closed",
+                "close_date",
+                "amount",
+                "forecast_category",
+                "qualified",
+            ] {
+                columns.push(col(name)?);
+            }
+            columns.push(start_probability);
+            let mut fields: Vec<arrow_schema::Field> = now
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.extend(start_fields());
+            Ok(RecordBatch::try_new(
+                Arc::new(arrow_schema::Schema::new(fields)),
+                columns,
+            )?)
+        })
+    }
+
+    /// A batch built once per session: one session asking for the same cut
+    /// twice (several metrics, several breakdowns) builds it once.
+    fn cached(
+        &self,
+        key: BuiltKey,
+        build: impl FnOnce() -> datafusion::common::Result<RecordBatch>,
+    ) -> datafusion::common::Result<RecordBatch> {
+        if let Some(b) = self.built.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(b);
         }
-        let now = self.as_of_batch(true, cut, heavy)?;
-        let then = self.as_of_batch(true, start, heavy)?;
-        let log = self.log_for(heavy | recorded_bit(cut))?;
-        // Both batches list existing deals in key order: match them by key.
-        let keys_now = asof::existing_keys(&log, cut);
-        let keys_then = asof::existing_keys(&log, start);
-        let mut row_then = vec![u32::MAX; log.keys.len()];
-        for (i, &k) in keys_then.iter().enumerate() {
-            row_then[k as usize] = i as u32;
-        }
-        let idx: UInt32Array = keys_now
-            .iter()
-            .map(|&k| Some(row_then[k as usize]).filter(|&r| r != u32::MAX))
-            .collect();
-        let col = |name: &str| -> datafusion::common::Result<Arc<dyn Array>> {
-            let i = then.schema().index_of(name)?;
-            Ok(take(then.column(i).as_ref(), &idx, None)?)
-        };
-        let probability = col("probability")?;
-        let stage_probability = col("stage_probability")?;
-        let (p, sp) = (
-            probability.as_primitive::<datafusion::arrow::datatypes::Float64Type>(),
-            stage_probability.as_primitive::<datafusion::arrow::datatypes::Float64Type>(),
-        );
-        let start_probability: Float64Array = (0..p.len())
-            .map(|i| {
-                if p.is_valid(i) {
-                    Some(p.value(i))
-                } else if sp.is_valid(i) {
-                    Some(sp.value(i))
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let mut columns = now.columns().to_vec();
-        for name in [
-            "stage",
-            "is_closed",
-            "close_date",
-            "amount",
-            "forecast_category",
-            "qualified",
-        ] {
-            columns.push(col(name)?);
-        }
-        columns.push(Arc::new(start_probability));
-        let mut fields: Vec<arrow_schema::Field> = now
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.extend(start_fields());
-        let b = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns)?;
-        if let Ok(mut m) = self.since_built.lock() {
+        let b = build()?;
+        if let Ok(mut m) = self.built.lock() {
             m.insert(key, b.clone());
         }
         Ok(b)
@@ -466,20 +473,14 @@ impl Shared {
         cut: Cut,
         heavy: u8,
     ) -> datafusion::common::Result<RecordBatch> {
-        let key = (facts, cut.effective, cut.recorded, heavy);
-        if let Some(b) = self.built.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(b);
-        }
-        let log = self.log_for(heavy | recorded_bit(cut))?;
-        let b = if facts {
-            asof::deal_facts_batch(&log, &self.process, cut)?
-        } else {
-            asof::opportunities_batch(&log, &self.process, cut)?
-        };
-        if let Ok(mut m) = self.built.lock() {
-            m.insert(key, b.clone());
-        }
-        Ok(b)
+        self.cached((facts, cut.effective, cut.recorded, None, heavy), || {
+            let log = self.log_for(heavy | recorded_bit(cut))?;
+            Ok(if facts {
+                asof::deal_facts_batch(&log, &self.process, cut)?
+            } else {
+                asof::opportunities_batch(&log, &self.process, cut)?
+            })
+        })
     }
 }
 
@@ -544,8 +545,7 @@ impl TableProvider for AsOfTable {
         };
         // The lean batch has the same columns (heavy ones null), so the
         // projection indexes it the same way.
-        let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        mem.scan(state, projection, filters, limit).await
+        scan_batch(batch, state, projection, filters, limit).await
     }
 }
 
@@ -575,7 +575,6 @@ impl Engine {
             log: OnceLock::new(),
             partial: std::sync::Mutex::new(std::collections::HashMap::new()),
             built: std::sync::Mutex::new(std::collections::HashMap::new()),
-            since_built: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         rt.block_on(async {
             for name in m.tables.keys() {

@@ -1031,7 +1031,7 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
             }
         }
     };
-    let slots: Vec<[Option<usize>; 4]> = parts
+    let slots: Vec<([Option<usize>; 4], String)> = parts
         .iter()
         .map(|(period, f)| {
             let (pop, num, den) = (&f.population, &f.numerator, &f.denominator);
@@ -1064,9 +1064,10 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
             // simplified text, and SUM(CASE … THEN 1 ELSE 0 END) can collide
             // with a decimal SUM of the same CASE.)
             let rows = intern(format!("COUNT(CASE WHEN {relevant} THEN 1 END)"));
-            [Some(numerator), Some(denominator), excluded, Some(rows)]
+            ([Some(numerator), Some(denominator), excluded, Some(rows)], relevant)
         })
         .collect();
+    let (slots, relevant): (Vec<[Option<usize>; 4]>, Vec<String>) = slots.into_iter().unzip();
     let sums: Vec<String> = aggs
         .iter()
         .enumerate()
@@ -1080,21 +1081,33 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
     };
     // Only rows some metric counts or leaves out: with a period most deals
     // are neither, and skipping them early spares every sum.
-    let relevant: Vec<String> = parts
+    let aggregate = format!(
+        "SELECT {select_dims}{} FROM d WHERE {owner_filter} AND (({})){group_by}",
+        sums.join(", "),
+        relevant.join(") OR (")
+    );
+    // Per metric: its four output columns from the aggregate `n`, plus the
+    // quota `g` on the side its definition names.
+    let outs: Vec<String> = ms
         .iter()
-        .map(|(period, f)| {
-            let pop = match &f.excluded {
-                Some(e) => format!("({}) OR ({e})", f.population),
-                None => f.population.clone(),
+        .enumerate()
+        .map(|(i, m)| {
+            let t = if has_quota { "n." } else { "" };
+            let (qn, qd) = match m.sql.quota {
+                None => ("", ""),
+                Some(QuotaSide::Numerator) => ("coalesce(g.quota, 0) + ", ""),
+                Some(QuotaSide::Denominator) => ("", "coalesce(g.quota, 0) + "),
             };
-            format!("(({pop}) AND ({period}))")
+            let [an, ad, ax, ar] = [0, 1, 2, 3].map(|w| agg_col(i, w, t));
+            let [nc, dc, xc, rc] =
+                ["numerator", "denominator", "excluded", "rows"].map(|w| col(w, i));
+            format!(
+                "CAST({qn}coalesce({an}, 0) AS {dbl}) AS {nc}, \
+                 CAST({qd}coalesce({ad}, 0) AS {dbl}) AS {dc}, CAST({ax} AS BIGINT) AS {xc}, \
+                 CAST(coalesce({ar}, 0) AS BIGINT) AS {rc}"
+            )
         })
         .collect();
-    let aggregate = format!(
-        "SELECT {select_dims}{} FROM d WHERE {owner_filter} AND ({}){group_by}",
-        sums.join(", "),
-        relevant.join(" OR ")
-    );
     let sql = if has_quota {
         // Numerators per group, joined to the quota of the same group.
         let quota_agg = format!(
@@ -1116,59 +1129,12 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
                 .collect::<Vec<_>>()
                 .join(" AND ")
         };
-        let outs: Vec<String> = ms
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let (qn, qd) = match m.sql.quota {
-                    Some(QuotaSide::Numerator) => ("coalesce(g.quota, 0) + ", ""),
-                    _ => ("", "coalesce(g.quota, 0) + "),
-                };
-                let (nc, dc, xc, rc) = (
-                    col("numerator", i),
-                    col("denominator", i),
-                    col("excluded", i),
-                    col("rows", i),
-                );
-                let (an, ad, ax, ar) = (
-                    agg_col(i, 0, "n."),
-                    agg_col(i, 1, "n."),
-                    agg_col(i, 2, "n."),
-                    agg_col(i, 3, "n."),
-                );
-                format!(
-                    "CAST({qn}coalesce({an}, 0) AS {dbl}) AS {nc}, \
-                     CAST({qd}coalesce({ad}, 0) AS {dbl}) AS {dc}, CAST({ax} AS BIGINT) AS {xc}, \
-                     CAST(coalesce({ar}, 0) AS BIGINT) AS {rc}"
-                )
-            })
-            .collect();
         format!(
             "{with}SELECT {out_dims}{}, g.quota IS NOT NULL AS has_quota \
              FROM ({aggregate}) n FULL OUTER JOIN ({quota_agg}) g ON {on}",
             outs.join(", ")
         )
     } else {
-        let outs: Vec<String> = (0..ms.len())
-            .map(|i| {
-                let (nc, dc, xc, rc) = (
-                    col("numerator", i),
-                    col("denominator", i),
-                    col("excluded", i),
-                    col("rows", i),
-                );
-                let (an, ad, ax, ar) = (
-                    agg_col(i, 0, ""),
-                    agg_col(i, 1, ""),
-                    agg_col(i, 2, ""),
-                    agg_col(i, 3, ""),
-                );
-                format!(
-                    "CAST({an} AS {dbl}) AS {nc}, CAST({ad} AS {dbl}) AS {dc}, \
-                     CAST({ax} AS BIGINT) AS {xc}, CAST(coalesce({ar}, 0) AS BIGINT) AS {rc}"
-                )
-            })
-            .collect();
         format!(
             "{with}SELECT {}{} FROM ({aggregate}) agg",
             dims.iter()
@@ -1398,17 +1364,26 @@ pub fn velocity_factors(
         as_of,
         ..Default::default()
     };
-    let v = |name: &str| -> Result<f64, MetricError> {
-        Ok(evaluate(engine, lib.get(name)?, &q)?
-            .first()
-            .and_then(|r| r.value)
-            .unwrap_or(0.0))
-    };
+    let names = [
+        "qualified_opportunities",
+        "average_won_deal_size",
+        "close_rate",
+        "average_sales_cycle_days",
+    ];
+    let ms = names
+        .iter()
+        .map(|n| lib.get(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    // One scan for the four factors.
+    let mut v = [0.0; 4];
+    for (slot, rows) in v.iter_mut().zip(evaluate_many(engine, &ms, &q)) {
+        *slot = rows?.first().and_then(|r| r.value).unwrap_or(0.0);
+    }
     Ok(velocity::Factors {
-        qualified_opportunities: v("qualified_opportunities")?,
-        average_won_deal_size: v("average_won_deal_size")?,
-        close_rate: v("close_rate")?,
-        average_sales_cycle_days: v("average_sales_cycle_days")?,
+        qualified_opportunities: v[0],
+        average_won_deal_size: v[1],
+        close_rate: v[2],
+        average_sales_cycle_days: v[3],
     })
 }
 

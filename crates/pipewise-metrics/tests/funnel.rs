@@ -3,11 +3,20 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 use pipewise_ledger::asof::Cut;
-use pipewise_ledger::{Store, store_commit};
+use pipewise_ledger::{EventLog, Store, store_commit};
 use pipewise_metrics::funnel::funnel;
 use pipewise_model::{Field, OpportunityEvent, SalesProcess, Value};
 
 const DAY: i64 = 86_400_000_000;
+
+/// The events, landed in a fresh ledger and loaded back.
+fn ledger(events: Vec<OpportunityEvent>) -> EventLog {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let m = store.manifest().unwrap();
+    store.commit(&m, store_commit(vec![], events)).unwrap();
+    store.load(None, false).unwrap()
+}
 
 #[test]
 fn funnel_by_hand() {
@@ -49,11 +58,7 @@ fn funnel_by_hand() {
             });
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
-    let m = store.manifest().unwrap();
-    store.commit(&m, store_commit(vec![], events)).unwrap();
-    let log = store.load(None, false).unwrap();
+    let log = ledger(events);
     let p = SalesProcess::default_process();
     let f = funnel(&log, &p, 0, 30 * DAY, Cut::at(30 * DAY));
     let row = |s: &str| f.iter().find(|r| r.stage == s).unwrap().clone();
@@ -116,11 +121,7 @@ fn aging_by_hand() {
     for (k, since) in [95, 90, 85].into_iter().enumerate() {
         events.push(ev(format!("O{k}"), since, "Discovery"));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
-    let m = store.manifest().unwrap();
-    store.commit(&m, store_commit(vec![], events)).unwrap();
-    let log = store.load(None, false).unwrap();
+    let log = ledger(events);
     let a =
         pipewise_metrics::funnel::aging(&log, &SalesProcess::default_process(), Cut::at(100 * DAY));
     let d = a.iter().find(|r| r.stage == "Discovery").unwrap();
@@ -165,11 +166,7 @@ fn tv18_stage_conversion_45_percent() {
     // entered Negotiation before the window, then advanced inside it
     push("EARLY", 50, "Negotiation");
     push("EARLY", 120, "Redlining");
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::init(dir.path()).unwrap();
-    let m = store.manifest().unwrap();
-    store.commit(&m, store_commit(vec![], events)).unwrap();
-    let log = store.load(None, false).unwrap();
+    let log = ledger(events);
     let p = SalesProcess::default_process();
     let f = funnel(&log, &p, 105 * DAY, 195 * DAY, Cut::at(200 * DAY));
     let n = f.iter().find(|r| r.stage == "Negotiation").unwrap();

@@ -470,6 +470,25 @@ fn tv05_tv06_deal_velocity_variants() {
     assert_eq!(table.status, Some("green")); // < 90 days is green at 90.0 exactly
 }
 
+/// A new lead owned by R1.
+fn lead(id: &str, created: i64, source: &str) -> Lead {
+    Lead {
+        id: id.into(),
+        created_at: created,
+        source: Some(source.into()),
+        company: None,
+        title: None,
+        industry: None,
+        employees: None,
+        country: None,
+        status: Some("New".into()),
+        owner_id: Some("R1".into()),
+        converted_at: None,
+        converted_opportunity_id: None,
+        attributes: vec![],
+    }
+}
+
 fn activity(
     id: &str,
     opp: Option<&str>,
@@ -578,21 +597,6 @@ fn tv51_seller_buyer_activity_ratio_by_stage_at_the_time() {
 /// TV-33 (seed 003 §1.5 L221): "if average response time is 24 hours, aim for under 2 hours".
 #[test]
 fn tv33_lead_response_hours() {
-    let lead = |id: &str, created: i64, source: &str| Lead {
-        id: id.into(),
-        created_at: created,
-        source: Some(source.into()),
-        company: None,
-        title: None,
-        industry: None,
-        employees: None,
-        country: None,
-        status: Some("New".into()),
-        owner_id: Some("R1".into()),
-        converted_at: None,
-        converted_opportunity_id: None,
-        attributes: vec![],
-    };
     let t0 = at((2026, 3, 2), 9);
     let w = World {
         leads: vec![
@@ -839,19 +843,10 @@ fn tv14_lead_funnel_conversion() {
             prev = Some((*s).to_string());
         }
         leads.push(Lead {
-            id: id.clone(),
-            created_at: t0,
-            source: Some("web".into()),
-            company: None,
-            title: None,
-            industry: None,
-            employees: None,
-            country: None,
             status: prev,
-            owner_id: Some("R1".into()),
             converted_at: converted.then(|| path.last().unwrap().0),
             converted_opportunity_id: converted.then(|| format!("O{i}")),
-            attributes: vec![],
+            ..lead(&id, t0, "web")
         });
     }
     let (_d, e) = engine(World {

@@ -53,6 +53,20 @@ pub struct Workspace {
     pub process: SalesProcess,
 }
 
+impl Workspace {
+    /// A period argument (`what` names the option in errors), with the
+    /// workspace's fiscal year.
+    pub fn period(&self, p: &str, what: &str) -> Result<(i32, i32)> {
+        pipewise_model::time::parse_period(p, self.process.fiscal_year_start_month()).ok_or_else(
+            || {
+                user(format!(
+                    "{what} {p:?}: expected 2026-Q3, FY2027-Q1, FY2027, 2026-07, 2026 or 2026-07-01..2026-09-30"
+                ))
+            },
+        )
+    }
+}
+
 pub fn open(dir: &Path) -> Result<Workspace> {
     let store = Store::open(dir)?;
     let process = load_process(dir)?;

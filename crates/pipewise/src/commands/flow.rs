@@ -15,16 +15,11 @@ pub fn run(dir: &Path, a: &FlowArgs, format: Format) -> Result<()> {
         return Err(user("FROM is after TO"));
     }
     let ws = settings::open(dir)?;
-    let period = match &a.period {
-        None => None,
-        Some(p) => Some(
-            pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month()).ok_or_else(|| {
-                user(format!(
-                    "--period {p:?}: expected 2026-Q3, FY2027-Q1, 2026-07, 2026 or 2026-07-01..2026-09-30"
-                ))
-            })?,
-        ),
-    };
+    let period = a
+        .period
+        .as_deref()
+        .map(|p| ws.period(p, "--period"))
+        .transpose()?;
     let pb = super::spinner("classifying changes");
     let projection = pipewise_ledger::Projection {
         fields: Some(flow::fields()),

@@ -53,14 +53,6 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
     super::print(&t, format)
 }
 
-fn parse_period(ws: &settings::Workspace, p: &str, what: &str) -> Result<(i32, i32)> {
-    pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month()).ok_or_else(|| {
-        user(format!(
-            "{what} {p:?}: expected 2026-Q3, FY2027-Q1, FY2027, 2026-07, 2026 or 2026-07-01..2026-09-30"
-        ))
-    })
-}
-
 /// A period's name: `2026-Q3`, `2026-07`, `2026` when it is one, else `first..last`.
 fn period_label(ws: &settings::Workspace, (a, b): (i32, i32)) -> String {
     use pipewise_model::time::{Grain, format_date, grain_period};
@@ -81,7 +73,7 @@ fn request(dir: &Path, a: &MetricArgs) -> Result<(settings::Workspace, Metric, M
     let lib = library(dir)?;
     let m = lib.get(&a.name).map_err(|e| user(e.to_string()))?.clone();
     let period = match (&a.period, &a.from, &a.to) {
-        (Some(p), _, _) => Some(parse_period(&ws, p, "--period")?),
+        (Some(p), _, _) => Some(ws.period(p, "--period")?),
         (None, Some(f), Some(t)) => {
             let day =
                 |s: &str, what: &str| settings::instant(s, what).map(pipewise_model::time::date_of);
@@ -120,6 +112,12 @@ fn value_cell(m: &Metric, v: Option<f64>) -> Cell {
         Some(v) => Cell::Float((v * 1e6).round() / 1e6),
         None => Cell::Null,
     }
+}
+
+/// A ratio or a number of days, to four decimals.
+fn round4(x: Option<f64>) -> Cell {
+    x.map(|v| Cell::Float((v * 1e4).round() / 1e4))
+        .unwrap_or(Cell::Null)
 }
 
 fn dims_key(r: &MetricRow) -> Vec<Option<String>> {
@@ -281,7 +279,7 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
     let period = a
         .period
         .as_deref()
-        .map(|p| parse_period(&ws, p, "--period"))
+        .map(|p| ws.period(p, "--period"))
         .transpose()?;
     let as_of = a
         .as_of
@@ -345,7 +343,7 @@ pub fn pacing(dir: &Path, a: &PacingArgs, format: Format) -> Result<()> {
     let ws = settings::open(dir)?;
     let lib = library(dir)?;
     let m = lib.get(&a.name).map_err(|e| user(e.to_string()))?.clone();
-    let (start, end) = parse_period(&ws, &a.period, "--period")?;
+    let (start, end) = ws.period(&a.period, "--period")?;
     let as_of_day = match &a.as_of {
         Some(s) => date_of(settings::instant(s, "--as-of")?),
         None => date_of(settings::now()),
@@ -475,17 +473,12 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
 pub fn velocity(dir: &Path, a: &VelocityArgs, format: Format) -> Result<()> {
     let ws = settings::open(dir)?;
     let lib = library(dir)?;
-    let period = |p: &str| {
-        pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month()).ok_or_else(
-            || {
-                user(format!(
-                    "{p:?}: expected 2026-Q3, FY2027-Q1, 2026-07, 2026 or 2026-07-01..2026-09-30"
-                ))
-            },
-        )
-    };
-    let after_p = period(&a.period)?;
-    let before_p = a.compare.as_deref().map(period).transpose()?;
+    let after_p = ws.period(&a.period, "--period")?;
+    let before_p = a
+        .compare
+        .as_deref()
+        .map(|p| ws.period(p, "--compare"))
+        .transpose()?;
     let as_of = a
         .as_of
         .as_deref()
@@ -552,9 +545,7 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
     let (from, to) = match &a.period {
         None => (i64::MIN, i64::MAX),
         Some(p) => {
-            let (s, e) = pipewise_model::time::parse_period(p, ws.process.fiscal_year_start_month()).ok_or_else(|| {
-                user(format!("--period {p:?}: expected 2026-Q3, FY2027-Q1, 2026-07, 2026 or 2026-07-01..2026-09-30"))
-            })?;
+            let (s, e) = ws.period(p, "--period")?;
             (
                 pipewise_model::time::date_start(s),
                 pipewise_model::time::date_end(e),
@@ -578,17 +569,7 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
     if a.aging {
         let rows = pipewise_metrics::funnel::aging(&log, &ws.process, cut);
         pb.finish_and_clear();
-        let share = |n: u64, of: u64| {
-            if of == 0 {
-                Cell::Null
-            } else {
-                Cell::Float((n as f64 / of as f64 * 1e4).round() / 1e4)
-            }
-        };
-        let days = |x: Option<f64>| {
-            x.map(|v| Cell::Float((v * 1e4).round() / 1e4))
-                .unwrap_or(Cell::Null)
-        };
+        let share = |n: u64, of: u64| round4((of > 0).then(|| n as f64 / of as f64));
         let mut t = Table::new(vec![
             "stage",
             "open",
@@ -603,8 +584,8 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
             t.push(vec![
                 Cell::Text(r.stage),
                 Cell::Int(r.open as i64),
-                days(r.median_days),
-                days(r.p75_days),
+                round4(r.median_days),
+                round4(r.p75_days),
                 Cell::Int(r.over_1_5x_median as i64),
                 share(r.over_1_5x_median, r.open),
                 Cell::Int(r.over_p75 as i64),
@@ -615,10 +596,6 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
     }
     let rows = pipewise_metrics::funnel::funnel(&log, &ws.process, from, to, cut);
     pb.finish_and_clear();
-    let round = |x: Option<f64>| {
-        x.map(|v| Cell::Float((v * 1e4).round() / 1e4))
-            .unwrap_or(Cell::Null)
-    };
     let mut t = Table::new(vec![
         "stage",
         "entered",
@@ -635,12 +612,12 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
             Cell::Text(r.stage),
             Cell::Int(r.entered as i64),
             Cell::Int(r.advanced as i64),
-            round(r.conversion),
+            round4(r.conversion),
             Cell::Int(r.stays as i64),
-            round(r.mean_days),
-            round(r.p25_days),
-            round(r.median_days),
-            round(r.p75_days),
+            round4(r.mean_days),
+            round4(r.p25_days),
+            round4(r.median_days),
+            round4(r.p75_days),
         ]);
     }
     super::print(&t, format)
