@@ -16,7 +16,7 @@
 //! SQL runs on a Tokio runtime owned by the engine, apart from any server
 //! runtime (DataFusion's advice for CPU-bound plans).
 
-use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{MemTable, Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
@@ -48,14 +48,24 @@ pub enum EngineError {
     Arrow(#[from] arrow_schema::ArrowError),
 }
 
-/// (deal facts rather than opportunities, effective cut, recorded cut, the
-/// start cut of `deal_facts_since`, heavy fields loaded).
-type BuiltKey = (
-    bool,
-    Timestamp,
-    Option<Timestamp>,
-    Option<(Timestamp, Option<Timestamp>)>,
-    u8,
+/// A cut as a map key: (effective, recorded).
+type CutKey = (Timestamp, Option<Timestamp>);
+
+fn cut_key(c: Cut) -> CutKey {
+    (c.effective, c.recorded)
+}
+
+/// One cut's column builder and the columns it has built.
+#[derive(Debug)]
+struct CutColumns {
+    facts: Arc<asof::FactColumns>,
+    columns: std::collections::HashMap<String, ArrayRef>,
+}
+
+/// The row at the start cut of each deal at the later cut, and start columns.
+type SinceColumns = (
+    Arc<datafusion::arrow::array::UInt32Array>,
+    std::collections::HashMap<String, ArrayRef>,
 );
 
 /// What the lazy tables and table functions share: the ledger, loaded once.
@@ -64,78 +74,91 @@ struct Shared {
     store: Store,
     process: SalesProcess,
     log: OnceLock<Result<Arc<EventLog>, String>>,
-    /// Ledgers loaded for as-of tables, per heavy-field mask.
-    partial: std::sync::Mutex<std::collections::HashMap<u8, Arc<EventLog>>>,
-    /// Tables built by the as-of functions, per (function, cut): one session
-    /// asking for the same time twice (several metrics, several breakdowns)
-    /// builds it once.
-    built: std::sync::Mutex<std::collections::HashMap<BuiltKey, RecordBatch>>,
+    /// The lean ledger as-of tables read (no old values, no sources), without
+    /// and with recorded times: each field loads when a query first reads it.
+    lean: [std::sync::Mutex<Option<Lean>>; 2],
+    /// Columns built by the as-of functions, per cut.
+    cuts: std::sync::Mutex<std::collections::HashMap<CutKey, CutColumns>>,
+    /// `deal_facts_since`'s start columns, per (cut, start): the row of each
+    /// deal at the start, and the columns taken so far.
+    since: std::sync::Mutex<std::collections::HashMap<(CutKey, CutKey), SinceColumns>>,
 }
 
-/// Fields as-of tables can do without unless a query reads them: text with
-/// a distinct value per deal, the costliest to load (on 1M deals: names 0.7 s,
-/// account ids 0.25 s of a 1.7 s full load).
-const HEAVY_FIELDS: [(Field, &str); 3] = [
-    (Field::Name, "name"),
-    (Field::NextStep, "next_step"),
-    (Field::AccountId, "account_id"),
-];
-
-/// Every heavy field (bit i: `HEAVY_FIELDS[i]`).
-const ALL_HEAVY: u8 = 0b111;
-
-/// Mask bit: load recorded times too (only cuts with a recorded time, the
-/// backtests' `known` view, read them; on 1M deals they are 14.6M timestamps).
-const RECORDED: u8 = 0b1000;
-
-fn recorded_bit(cut: Cut) -> u8 {
-    if cut.recorded.is_some() { RECORDED } else { 0 }
+/// A ledger loaded field by field, as queries need them.
+#[derive(Debug)]
+struct Lean {
+    log: EventLog,
+    loaded: std::collections::BTreeSet<Field>,
+    ids: bool,
 }
 
 impl Shared {
-    /// The ledger without old values, with the [`HEAVY_FIELDS`] of the mask
-    /// `heavy` only, and recorded times only with [`RECORDED`]: what as-of
-    /// tables read. Loaded once per mask.
-    fn log_for(&self, heavy: u8) -> datafusion::common::Result<Arc<EventLog>> {
-        if let Some(l) = self
-            .partial
+    /// Run `f` over the lean ledger (with recorded times for backtest cuts),
+    /// first loading the `fields` (and ids) it lacks. On 1M deals a scorecard
+    /// reads 6 of the ledger's 17 fields.
+    fn with_lean<T>(
+        &self,
+        cut: Cut,
+        fields: &[Field],
+        ids: bool,
+        f: impl FnOnce(&EventLog) -> datafusion::common::Result<T>,
+    ) -> datafusion::common::Result<T> {
+        let recorded = cut.recorded.is_some();
+        let mut lean = self.lean[usize::from(recorded)]
             .lock()
-            .ok()
-            .and_then(|m| m.get(&heavy).cloned())
-        {
-            return Ok(l);
+            .map_err(|_| DataFusionError::Execution("ledger cache poisoned".into()))?;
+        let mut want: Vec<Field> = fields.to_vec();
+        want.push(Field::IsDeleted);
+        want.sort();
+        want.dedup();
+        let missing: Vec<Field> = want
+            .into_iter()
+            .filter(|f| lean.as_ref().is_none_or(|l| !l.loaded.contains(f)))
+            .collect();
+        let need_ids = ids && lean.as_ref().is_none_or(|l| !l.ids);
+        if lean.is_none() || !missing.is_empty() || need_ids {
+            let m = self
+                .store
+                .manifest()
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            let started = std::time::Instant::now();
+            let new = self
+                .store
+                .load_projected(
+                    &m,
+                    &pipewise_ledger::Projection {
+                        fields: Some(missing.clone()),
+                        old_values: false,
+                        recorded_at: recorded,
+                        ids: need_ids,
+                        sources: false,
+                    },
+                )
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            tracing::debug!(?missing, need_ids, elapsed = ?started.elapsed(), "ledger fields loaded");
+            match lean.as_mut() {
+                None => {
+                    *lean = Some(Lean {
+                        log: new,
+                        loaded: missing.into_iter().collect(),
+                        ids: need_ids,
+                    })
+                }
+                Some(l) => {
+                    // Every load of one ledger version numbers deals the same way.
+                    if need_ids {
+                        l.log.keys = new.keys;
+                        l.ids = true;
+                    }
+                    l.log.columns.extend(new.columns);
+                    l.loaded.extend(missing);
+                }
+            }
         }
-        let load = || -> Result<EventLog, pipewise_ledger::LedgerError> {
-            let m = self.store.manifest()?;
-            let mut fields: Vec<Field> = m
-                .segments
-                .iter()
-                .flat_map(|s| s.fields.keys())
-                .filter_map(|f| Field::parse(f))
-                .filter(|f| {
-                    HEAVY_FIELDS
-                        .iter()
-                        .position(|(h, _)| h == f)
-                        .is_none_or(|i| heavy & (1 << i) != 0)
-                })
-                .collect();
-            fields.sort();
-            fields.dedup();
-            self.store.load_projected(
-                &m,
-                &pipewise_ledger::Projection {
-                    fields: Some(fields),
-                    old_values: false,
-                    recorded_at: heavy & RECORDED != 0,
-                    ids: true,
-                },
-            )
-        };
-        let log = Arc::new(load().map_err(|e| DataFusionError::Execution(e.to_string()))?);
-        if let Ok(mut m) = self.partial.lock() {
-            m.insert(heavy, log.clone());
+        match lean.as_ref() {
+            Some(l) => f(&l.log),
+            None => Err(DataFusionError::Execution("ledger not loaded".into())),
         }
-        Ok(log)
     }
 
     fn log(&self) -> datafusion::common::Result<Arc<EventLog>> {
@@ -196,7 +219,22 @@ async fn scan_batch(
     filters: &[Expr],
     limit: Option<usize>,
 ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-    let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    // One partition per core, in slices of the batch size (zero-copy): a
+    // single 1M-row batch would be scanned — and aggregated — on one core.
+    let n = batch.num_rows();
+    let parts = state.config().target_partitions().clamp(1, n.max(1));
+    let chunk = state.config().batch_size().max(1);
+    let per_part = n.div_ceil(parts);
+    let partitions: Vec<Vec<RecordBatch>> = (0..parts)
+        .map(|p| {
+            let (start, end) = ((p * per_part).min(n), ((p + 1) * per_part).min(n));
+            (start..end)
+                .step_by(chunk)
+                .map(|o| batch.slice(o, chunk.min(end - o)))
+                .collect()
+        })
+        .collect();
+    let mem = MemTable::try_new(batch.schema(), partitions)?;
     mem.scan(state, projection, filters, limit).await
 }
 
@@ -345,7 +383,6 @@ impl TableFunctionImpl for PipelineAsOf {
         let start = start.map(|t| if known { Cut::known_at(t) } else { Cut::at(t) });
         Ok(Arc::new(AsOfTable {
             shared: self.shared.clone(),
-            facts: self.facts,
             cut,
             start,
             schema,
@@ -379,108 +416,181 @@ impl Shared {
         Ok(Arc::new(arrow_schema::Schema::new(fields)))
     }
 
-    /// Deal facts at `cut` with the `start_*` columns of [`start_fields`]: each
-    /// deal as it stood at `start` (nulls for deals that did not exist then).
-    fn since_batch(
+    /// Deal `cut`'s column `name`, built once per session: several metrics and
+    /// breakdowns asking for the same cut share it, and a query builds (and
+    /// loads the ledger fields of) only the columns it reads.
+    fn column(&self, cut: Cut, name: &str) -> datafusion::common::Result<ArrayRef> {
+        let Some((fields, ids)) = asof::fields_for(name) else {
+            return plan_err!("as-of tables have no column {name}");
+        };
+        self.with_lean(cut, &fields, ids, |log| {
+            let mut cuts = self
+                .cuts
+                .lock()
+                .map_err(|_| DataFusionError::Execution("as-of cache poisoned".into()))?;
+            let entry = cuts.entry(cut_key(cut)).or_insert_with(|| CutColumns {
+                facts: Arc::new(asof::FactColumns::new(log, cut)),
+                columns: Default::default(),
+            });
+            if let Some(c) = entry.columns.get(name) {
+                return Ok(c.clone());
+            }
+            let Some(c) = entry.facts.column(log, &self.process, name) else {
+                return plan_err!("as-of tables have no column {name}");
+            };
+            entry.columns.insert(name.to_string(), c.clone());
+            Ok(c)
+        })
+    }
+
+    /// Build (in parallel, on every core) the columns `names` of `cut` that
+    /// are not built yet; later [`Shared::column`] calls find them ready.
+    fn warm(&self, cut: Cut, names: &[String]) -> datafusion::common::Result<()> {
+        let mut fields: Vec<Field> = Vec::new();
+        let mut ids = false;
+        for name in names {
+            if let Some((fs, i)) = asof::fields_for(name) {
+                fields.extend(fs);
+                ids |= i;
+            }
+        }
+        self.with_lean(cut, &fields, ids, |log| {
+            let (facts, missing) = {
+                let mut cuts = self
+                    .cuts
+                    .lock()
+                    .map_err(|_| DataFusionError::Execution("as-of cache poisoned".into()))?;
+                let entry = cuts.entry(cut_key(cut)).or_insert_with(|| CutColumns {
+                    facts: Arc::new(asof::FactColumns::new(log, cut)),
+                    columns: Default::default(),
+                });
+                let missing: Vec<&String> = names
+                    .iter()
+                    .filter(|n| !entry.columns.contains_key(n.as_str()))
+                    .collect();
+                (entry.facts.clone(), missing)
+            };
+            if missing.len() < 2 {
+                return Ok(());
+            }
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let work = || {
+                let mut built = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(name) = missing.get(i) else {
+                        return built;
+                    };
+                    if let Some(c) = facts.column(log, &self.process, name) {
+                        built.push((name.to_string(), c));
+                    }
+                }
+            };
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(missing.len());
+            let built: Vec<(String, ArrayRef)> = std::thread::scope(|s| {
+                let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+                let mut all = work();
+                for h in others {
+                    all.extend(h.join().unwrap_or_default());
+                }
+                all
+            });
+            if let Ok(mut cuts) = self.cuts.lock()
+                && let Some(entry) = cuts.get_mut(&cut_key(cut))
+            {
+                entry.columns.extend(built);
+            }
+            Ok(())
+        })
+    }
+
+    /// The number of deals existing at `cut`.
+    fn rows(&self, cut: Cut) -> datafusion::common::Result<usize> {
+        self.with_keys(cut, |k| k.len())
+    }
+
+    fn with_keys<T>(&self, cut: Cut, f: impl FnOnce(&[u32]) -> T) -> datafusion::common::Result<T> {
+        self.with_lean(cut, &[], false, |log| {
+            let mut cuts = self
+                .cuts
+                .lock()
+                .map_err(|_| DataFusionError::Execution("as-of cache poisoned".into()))?;
+            let entry = cuts.entry(cut_key(cut)).or_insert_with(|| CutColumns {
+                facts: Arc::new(asof::FactColumns::new(log, cut)),
+                columns: Default::default(),
+            });
+            Ok(f(entry.facts.keys()))
+        })
+    }
+
+    /// A `start_*` column of `deal_facts_since(cut, start)`: the deal as it
+    /// stood at `start`, lined up with the deals at `cut` (null for deals
+    /// that did not exist then).
+    fn start_column(
         &self,
         cut: Cut,
         start: Cut,
-        heavy: u8,
-    ) -> datafusion::common::Result<RecordBatch> {
-        use datafusion::arrow::array::{Array, UInt32Array};
+        name: &str,
+    ) -> datafusion::common::Result<ArrayRef> {
+        use datafusion::arrow::array::UInt32Array;
         use datafusion::arrow::compute::kernels::zip::zip;
         use datafusion::arrow::compute::{is_not_null, take};
-        let key = (
-            true,
-            cut.effective,
-            cut.recorded,
-            Some((start.effective, start.recorded)),
-            heavy,
-        );
-        self.cached(key, || {
-            let now = self.as_of_batch(true, cut, heavy)?;
-            let then = self.as_of_batch(true, start, heavy)?;
-            let log = self.log_for(heavy | recorded_bit(cut))?;
-            // Both batches list existing deals in key order: match them by key.
-            let keys_now = asof::existing_keys(&log, cut);
-            let keys_then = asof::existing_keys(&log, start);
-            let mut row_then = vec![u32::MAX; log.keys.len()];
-            for (i, &k) in keys_then.iter().enumerate() {
-                row_then[k as usize] = i as u32;
+        let key = (cut_key(cut), cut_key(start));
+        let cached = self.since.lock().ok().and_then(|m| {
+            m.get(&key)
+                .map(|(idx, cols)| (idx.clone(), cols.get(name).cloned()))
+        });
+        if let Some((_, Some(c))) = &cached {
+            return Ok(c.clone());
+        }
+        // Both cuts list existing deals in key order: match them by key.
+        let idx = match cached {
+            Some((idx, _)) => idx,
+            None => {
+                let then = self.with_keys(start, |k| k.to_vec())?;
+                let n_keys = self.with_lean(cut, &[], false, |log| Ok(log.keys.len()))?;
+                let mut row_then = vec![u32::MAX; n_keys];
+                for (i, &k) in then.iter().enumerate() {
+                    row_then[k as usize] = i as u32;
+                }
+                let idx: UInt32Array = self.with_keys(cut, |now| {
+                    now.iter()
+                        .map(|&k| Some(row_then[k as usize]).filter(|&r| r != u32::MAX))
+                        .collect()
+                })?;
+                Arc::new(idx)
             }
-            let idx: UInt32Array = keys_now
-                .iter()
-                .map(|&k| Some(row_then[k as usize]).filter(|&r| r != u32::MAX))
-                .collect();
-            let col = |name: &str| -> datafusion::common::Result<Arc<dyn Array>> {
-                let i = then.schema().index_of(name)?;
-                Ok(take(then.column(i).as_ref(), &idx, None)?)
-            };
-            // coalesce(probability, stage_probability)
-            let probability = col("probability")?;
-            let start_probability = zip(
-                &is_not_null(probability.as_ref())?,
-                &probability,
-                &col("stage_probability")?,
-            )?;
-            let mut columns = now.columns().to_vec();
-            for name in [
-                "stage",
-                "is_closed",
-                "close_date",
-                "amount",
-                "forecast_category",
-                "qualified",
-            ] {
-                columns.push(col(name)?);
-            }
-            columns.push(start_probability);
-            let mut fields: Vec<arrow_schema::Field> = now
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.extend(start_fields());
-            Ok(RecordBatch::try_new(
-                Arc::new(arrow_schema::Schema::new(fields)),
-                columns,
+        };
+        let col = |base: &str| -> datafusion::common::Result<ArrayRef> {
+            Ok(take(
+                self.column(start, base)?.as_ref(),
+                idx.as_ref(),
+                None,
             )?)
-        })
-    }
-
-    /// A batch built once per session: one session asking for the same cut
-    /// twice (several metrics, several breakdowns) builds it once.
-    fn cached(
-        &self,
-        key: BuiltKey,
-        build: impl FnOnce() -> datafusion::common::Result<RecordBatch>,
-    ) -> datafusion::common::Result<RecordBatch> {
-        if let Some(b) = self.built.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(b);
+        };
+        let c = match name.strip_prefix("start_") {
+            // coalesce(probability, stage_probability)
+            Some("probability") => {
+                let probability = col("probability")?;
+                zip(
+                    &is_not_null(probability.as_ref())?,
+                    &probability,
+                    &col("stage_probability")?,
+                )?
+            }
+            Some(base) => col(base)?,
+            None => return plan_err!("{name} is not a start_* column"),
+        };
+        if let Ok(mut m) = self.since.lock() {
+            let e = m
+                .entry(key)
+                .or_insert_with(|| (idx.clone(), Default::default()));
+            e.1.insert(name.to_string(), c.clone());
         }
-        let b = build()?;
-        if let Ok(mut m) = self.built.lock() {
-            m.insert(key, b.clone());
-        }
-        Ok(b)
-    }
-
-    /// The as-of batch for a cut, built once per session (and ledger tier).
-    fn as_of_batch(
-        &self,
-        facts: bool,
-        cut: Cut,
-        heavy: u8,
-    ) -> datafusion::common::Result<RecordBatch> {
-        self.cached((facts, cut.effective, cut.recorded, None, heavy), || {
-            let log = self.log_for(heavy | recorded_bit(cut))?;
-            Ok(if facts {
-                asof::deal_facts_batch(&log, &self.process, cut)?
-            } else {
-                asof::opportunities_batch(&log, &self.process, cut)?
-            })
-        })
+        Ok(c)
     }
 }
 
@@ -498,13 +608,12 @@ fn start_fields() -> Vec<arrow_schema::Field> {
     ]
 }
 
-/// The table `pipeline_as_of(…)` / `deal_facts(…)` return. It builds its
-/// batch when scanned, from the lean ledger unless the query reads `name`
-/// or `next_step`.
+/// The table `pipeline_as_of(…)` / `deal_facts(…)` return. When scanned it
+/// builds only the columns the query reads (each once per session), from the
+/// lean ledger unless the query reads `name`, `next_step` or `account_id`.
 #[derive(Debug)]
 struct AsOfTable {
     shared: Arc<Shared>,
-    facts: bool,
     cut: Cut,
     /// `deal_facts_since`: the start cut.
     start: Option<Cut>,
@@ -528,24 +637,69 @@ impl TableProvider for AsOfTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        // The heavy fields this query reads.
-        let heavy = match projection {
-            None => ALL_HEAVY,
-            Some(cols) => cols.iter().fold(0u8, |m, &i| {
-                let name = self.schema.field(i).name();
-                m | HEAVY_FIELDS
-                    .iter()
-                    .position(|(_, h)| h == name)
-                    .map_or(0, |k| 1 << k)
-            }),
+        // Only the columns the query reads, each built once per session.
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
         };
-        let batch = match self.start {
-            Some(start) => self.shared.since_batch(self.cut, start, heavy)?,
-            None => self.shared.as_of_batch(self.facts, self.cut, heavy)?,
-        };
-        // The lean batch has the same columns (heavy ones null), so the
-        // projection indexes it the same way.
-        scan_batch(batch, state, projection, filters, limit).await
+        let schema = Arc::new(self.schema.project(&indices)?);
+        // Their ledger fields in one load (read in parallel), then the columns.
+        let mut fields: Vec<Field> = Vec::new();
+        let mut ids = false;
+        for f in schema.fields() {
+            let needs = match f
+                .name()
+                .strip_prefix("start_")
+                .filter(|_| self.start.is_some())
+            {
+                // coalesce(probability, stage_probability)
+                Some("probability") => Some((vec![Field::Probability, Field::Stage], false)),
+                Some(base) => asof::fields_for(base),
+                None => asof::fields_for(f.name()),
+            };
+            if let Some((fs, i)) = needs {
+                fields.extend(fs);
+                ids |= i;
+            }
+        }
+        for cut in std::iter::once(self.cut).chain(self.start) {
+            self.shared.with_lean(cut, &fields, ids, |_| Ok(()))?;
+        }
+        // Then the columns, on every core.
+        let (now, mut then): (Vec<String>, Vec<String>) = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .partition(|n| self.start.is_none() || !n.starts_with("start_"));
+        self.shared.warm(self.cut, &now)?;
+        if let Some(start) = self.start {
+            for n in then.iter_mut() {
+                *n = n.trim_start_matches("start_").to_string();
+            }
+            if then.iter().any(|n| n == "probability") {
+                then.push("stage_probability".into());
+            }
+            self.shared.warm(start, &then)?;
+        }
+        let started = std::time::Instant::now();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| match self.start {
+                Some(start) if f.name().starts_with("start_") => {
+                    self.shared.start_column(self.cut, start, f.name())
+                }
+                _ => self.shared.column(self.cut, f.name()),
+            })
+            .collect::<datafusion::common::Result<Vec<_>>>()?;
+        tracing::debug!(columns = schema.fields().len(), elapsed = ?started.elapsed(), "as-of columns");
+        let batch = RecordBatch::try_new_with_options(
+            schema,
+            columns,
+            &arrow_array::RecordBatchOptions::new()
+                .with_row_count(Some(self.shared.rows(self.cut)?)),
+        )?;
+        scan_batch(batch, state, None, filters, limit).await
     }
 }
 
@@ -573,8 +727,9 @@ impl Engine {
             store: store.clone(),
             process: process.clone(),
             log: OnceLock::new(),
-            partial: std::sync::Mutex::new(std::collections::HashMap::new()),
-            built: std::sync::Mutex::new(std::collections::HashMap::new()),
+            lean: Default::default(),
+            cuts: std::sync::Mutex::new(std::collections::HashMap::new()),
+            since: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         rt.block_on(async {
             for name in m.tables.keys() {

@@ -25,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             old_values: false,
             recorded_at: false,
             ids: false,
+            sources: true,
         };
         let log = store.load_projected(&m, &p)?;
         eprintln!(
@@ -60,6 +61,7 @@ fn facts_phases(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
             old_values: false,
             recorded_at: false,
             ids: false,
+            sources: true,
         };
         let log = store.load_projected(&m, &p)?;
         eprintln!("  {f:?}: {:?} ({} events)", t.elapsed(), log.event_count());
@@ -70,6 +72,7 @@ fn facts_phases(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
         old_values: false,
         recorded_at: false,
         ids: true,
+        sources: true,
     };
     store.load_projected(&m, &p)?;
     eprintln!("  ids: {:?}", t.elapsed());
@@ -87,6 +90,7 @@ fn facts_phases(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
         old_values: false,
         recorded_at: true,
         ids: true,
+        sources: true,
     };
     let log = store.load_projected(&m, &p)?;
     eprintln!("load without old values {:?}", t.elapsed());
@@ -102,6 +106,7 @@ fn facts_phases(store: &Store) -> Result<(), Box<dyn std::error::Error>> {
         old_values: false,
         recorded_at: false,
         ids: true,
+        sources: true,
     };
     store.load_projected(&m, &lean)?;
     eprintln!("lean load without recorded_at {:?}", t.elapsed());

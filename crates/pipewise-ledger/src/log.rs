@@ -259,7 +259,9 @@ impl FieldColumn {
             self.recorded_at = p64(&self.recorded_at);
             self.opp = idx.iter().map(|&i| self.opp[i as usize]).collect();
             self.seq = idx.iter().map(|&i| self.seq[i as usize]).collect();
-            self.source = idx.iter().map(|&i| self.source[i as usize]).collect();
+            if !self.source.is_empty() {
+                self.source = idx.iter().map(|&i| self.source[i as usize]).collect();
+            }
             self.new = self.new.permute(&idx);
             self.old = self.old.as_ref().map(|o| o.permute(&idx));
         }
@@ -293,7 +295,9 @@ impl FieldColumn {
             if has_seq {
                 self.seq = perm.iter().map(|&i| self.seq[i as usize]).collect();
             }
-            self.source = perm.iter().map(|&i| self.source[i as usize]).collect();
+            if !self.source.is_empty() {
+                self.source = perm.iter().map(|&i| self.source[i as usize]).collect();
+            }
             self.new = self.new.permute(&perm);
             self.old = self.old.as_ref().map(|o| o.permute(&perm));
         }
@@ -397,7 +401,13 @@ impl EventLog {
             new_value: col.new.get(i),
             effective_at: col.effective_at[i],
             recorded_at: col.recorded_at[i],
-            source: self.sources[col.source[i] as usize].clone(),
+            // (empty when the load skipped sources)
+            source: col
+                .source
+                .get(i)
+                .and_then(|&s| self.sources.get(s as usize))
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 

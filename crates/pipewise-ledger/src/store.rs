@@ -115,6 +115,8 @@ pub struct Projection {
     pub recorded_at: bool,
     /// Opportunity ids (needed to name opportunities, not to count them).
     pub ids: bool,
+    /// Each event's source (provenance; as-of state does not need it).
+    pub sources: bool,
 }
 
 /// Run tasks on up to `available_parallelism` threads; results in task order.
@@ -487,6 +489,7 @@ impl Store {
             old_values: with_old,
             recorded_at: true,
             ids: true,
+            sources: true,
         };
         self.load_projected(m, &p)
     }
@@ -538,7 +541,10 @@ impl Store {
             vec!["created_at", "first_recorded_at"]
         };
         let field_cols = |field: &Field| -> Vec<&'static str> {
-            let mut c = vec!["opportunity_key", "effective_at", "source", "new_value"];
+            let mut c = vec!["opportunity_key", "effective_at", "new_value"];
+            if p.sources {
+                c.push("source");
+            }
             if p.recorded_at {
                 c.push("recorded_at");
             }
@@ -644,29 +650,31 @@ impl Store {
                             .seq
                             .extend_from_slice(col::<UInt64Array>(&b, "seq", &path)?.values());
                     }
-                    let src = col::<DictionaryArray<Int32Type>>(&b, "source", &path)?;
-                    let sv = src
-                        .values()
-                        .as_any()
-                        .downcast_ref::<StringArray>()
-                        .ok_or_else(|| corrupt(&path, "source"))?;
-                    let remap: Vec<u32> = (0..sv.len())
-                        .map(|i| {
-                            let s = sv.value(i);
-                            match source_lookup.get(s) {
-                                Some(&c) => c,
-                                None => {
-                                    let c = log.sources.len() as u32;
-                                    log.sources.push(s.to_string());
-                                    source_lookup.insert(s.to_string(), c);
-                                    c
+                    if b.column_by_name("source").is_some() {
+                        let src = col::<DictionaryArray<Int32Type>>(&b, "source", &path)?;
+                        let sv = src
+                            .values()
+                            .as_any()
+                            .downcast_ref::<StringArray>()
+                            .ok_or_else(|| corrupt(&path, "source"))?;
+                        let remap: Vec<u32> = (0..sv.len())
+                            .map(|i| {
+                                let s = sv.value(i);
+                                match source_lookup.get(s) {
+                                    Some(&c) => c,
+                                    None => {
+                                        let c = log.sources.len() as u32;
+                                        log.sources.push(s.to_string());
+                                        source_lookup.insert(s.to_string(), c);
+                                        c
+                                    }
                                 }
-                            }
-                        })
-                        .collect();
-                    entry
-                        .source
-                        .extend(src.keys().values().iter().map(|&k| remap[k as usize]));
+                            })
+                            .collect();
+                        entry
+                            .source
+                            .extend(src.keys().values().iter().map(|&k| remap[k as usize]));
+                    }
                     let new = b
                         .column_by_name("new_value")
                         .ok_or_else(|| corrupt(&path, "new_value"))?;
@@ -738,6 +746,7 @@ impl Store {
             old_values: false,
             recorded_at: false,
             ids: true,
+            sources: true,
         };
         let mut existing = self.load_projected(&current, &projection)?;
         let mut keys = std::mem::take(&mut existing.keys);

@@ -686,6 +686,7 @@ fn compile_inner(m: &Metric, q: &MetricQuery, explain: bool) -> Result<String, M
             Mode::Aggregate
         },
     )
+    .and_then(Compiled::sql)
 }
 
 /// What [`compile_group`] writes.
@@ -695,15 +696,48 @@ enum Mode {
     Aggregate,
     /// One row per deal / activity / lead (what [`explain`] runs).
     Explain,
+    /// The raw sums per group, and the quota per group apart (what
+    /// [`evaluate_breakdowns`] rolls up into coarser groups).
+    Fine,
+}
+
+/// What [`compile_group`] gives.
+enum Compiled {
+    /// One statement (aggregate or explain).
+    Sql(String),
+    /// The statements of [`Mode::Fine`].
+    Fine(FineSql),
+}
+
+impl Compiled {
+    fn sql(self) -> Result<String, MetricError> {
+        match self {
+            Compiled::Sql(s) => Ok(s),
+            Compiled::Fine(_) => Err(MetricError::Query(
+                "a fine plan is not one statement".into(),
+            )),
+        }
+    }
+}
+
+/// [`Mode::Fine`]: the dimensions then the sums `a0, a1, …` per group (exact:
+/// integer counts and `DECIMAL(38, 10)` sums), the quota per group (a
+/// `DECIMAL(38, 10)` sum), and per metric which sums are its numerator,
+/// denominator, excluded count and row count.
+struct FineSql {
+    aggregate: String,
+    /// The quota statement and its dimensions (the plan's rep dimensions).
+    quota: Option<(String, Vec<String>)>,
+    slots: Vec<[Option<usize>; 4]>,
 }
 
 /// One SQL statement computing several metrics over the same rows: one scan,
 /// one set of numerator / denominator / excluded columns per metric (named
 /// `numerator_<i>` … when there are several). The metrics must count the same
 /// source and all or none of them use quota; an explanation takes one metric.
-fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, MetricError> {
+fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled, MetricError> {
     if let (Some(t), Mode::Aggregate, [m]) = (ms[0].sql.share_at_or_above, mode, ms) {
-        return compile_share(m, q, t);
+        return compile_share(m, q, t).map(Compiled::Sql);
     }
     if ms.len() > 1 && ms.iter().any(|m| m.sql.share_at_or_above.is_some()) {
         return Err(MetricError::Query(
@@ -717,17 +751,18 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
     let Some(m0) = ms.first() else {
         return Err(MetricError::Query("no metric to compile".into()));
     };
-    if ms
-        .iter()
-        .any(|m| m.sql.from != m0.sql.from || m.sql.quota.is_some() != m0.sql.quota.is_some())
-        || (explain && ms.len() > 1)
+    if ms.iter().any(|m| {
+        m.sql.from != m0.sql.from
+                // (a fine plan sums quota apart, so it takes both kinds)
+                || (mode != Mode::Fine && m.sql.quota.is_some() != m0.sql.quota.is_some())
+    }) || (explain && ms.len() > 1)
     {
         return Err(MetricError::Query(
             "metrics compiled together must count the same rows, with or without quota".into(),
         ));
     }
     let source = m0.sql.from;
-    let has_quota = m0.sql.quota.is_some();
+    let has_quota = ms.iter().any(|m| m.sql.quota.is_some());
     // Without an as-of time: everything, up to the end of year 9999.
     let as_of = quote(&format_timestamp(q.as_of.unwrap_or(END_OF_TIME)));
     let known = if q.known { ", true" } else { "" };
@@ -744,7 +779,7 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
                 DIMENSIONS.join(", ")
             )));
         }
-        if has_quota && !QUOTA_DIMENSIONS.contains(&d.as_str()) {
+        if has_quota && mode != Mode::Fine && !QUOTA_DIMENSIONS.contains(&d.as_str()) {
             return Err(MetricError::Query(format!(
                 "--by {d:?}: {} counts quota, which is set per rep; break it down by {}",
                 m0.name,
@@ -778,32 +813,30 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
             .replace("{period_days}", &(pe_day - ps_day + 1).to_string())
     };
     // Per metric: its period filter and its expressions.
-    let parts: Vec<(String, Filled)> = ms
-        .iter()
-        .map(|m| {
-            let period = match (q.period, m.sql.period.as_str()) {
-                (None, _) | (_, "none") => "TRUE".to_string(),
-                (Some(_), "close_date") => format!(
-                    "close_date BETWEEN {} AND {}",
-                    dlit(&format_date(ps_day)),
-                    dlit(&format_date(pe_day))
-                ),
-                (Some(_), col) => format!("{col} >= {} AND {col} <= {}", tlit(&ps), tlit(&pe)),
-            };
-            let f = Filled {
-                population: fill(&m.sql.population),
-                numerator: fill(&m.sql.numerator),
-                denominator: m
-                    .sql
-                    .denominator
-                    .as_deref()
-                    .map(fill)
-                    .unwrap_or_else(|| if has_quota { "0" } else { "NULL" }.into()),
-                excluded: m.sql.excluded.as_deref().map(fill),
-            };
-            (period, f)
-        })
-        .collect();
+    let parts: Vec<(String, Filled)> =
+        ms.iter()
+            .map(|m| {
+                let period = match (q.period, m.sql.period.as_str()) {
+                    (None, _) | (_, "none") => "TRUE".to_string(),
+                    (Some(_), "close_date") => format!(
+                        "close_date BETWEEN {} AND {}",
+                        dlit(&format_date(ps_day)),
+                        dlit(&format_date(pe_day))
+                    ),
+                    (Some(_), col) => format!("{col} >= {} AND {col} <= {}", tlit(&ps), tlit(&pe)),
+                };
+                let f =
+                    Filled {
+                        population: fill(&m.sql.population),
+                        numerator: fill(&m.sql.numerator),
+                        denominator: m.sql.denominator.as_deref().map(fill).unwrap_or_else(|| {
+                            if m.sql.quota.is_some() { "0" } else { "NULL" }.into()
+                        }),
+                        excluded: m.sql.excluded.as_deref().map(fill),
+                    };
+                (period, f)
+            })
+            .collect();
 
     // The CTEs: the owner subtree, the source's rows `d`, and quotas.
     let mut ctes: Vec<String> = Vec::new();
@@ -996,7 +1029,7 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
         let mut ord: Vec<String> = (2..=n + 1).map(|i| format!("{i} ASC NULLS LAST")).collect();
         ord.push("1".into());
         sql.push_str(&format!(" ORDER BY {}", ord.join(", ")));
-        return Ok(sql);
+        return Ok(Compiled::Sql(sql));
     }
 
     // Column names: plain for one metric, numbered for several.
@@ -1081,11 +1114,55 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
     };
     // Only rows some metric counts or leaves out: with a period most deals
     // are neither, and skipping them early spares every sum.
+    let mut any_relevant: Vec<&String> = Vec::new();
+    for r in &relevant {
+        if !any_relevant.contains(&r) {
+            any_relevant.push(r);
+        }
+    }
     let aggregate = format!(
         "SELECT {select_dims}{} FROM d WHERE {owner_filter} AND (({})){group_by}",
         sums.join(", "),
-        relevant.join(") OR (")
+        any_relevant
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(") OR (")
     );
+    if mode == Mode::Fine {
+        return Ok(Compiled::Fine(FineSql {
+            aggregate: format!("{with}{aggregate}"),
+            // Quotas are per rep: by the plan's rep dimensions only.
+            quota: has_quota.then(|| {
+                let rep_dims: Vec<&(String, String)> = dims
+                    .iter()
+                    .filter(|(name, _)| QUOTA_DIMENSIONS.contains(&name.as_str()))
+                    .collect();
+                let select: String = rep_dims
+                    .iter()
+                    .map(|(name, e)| format!("{e} AS \"{name}\", "))
+                    .collect();
+                let group_by = if rep_dims.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " GROUP BY {}",
+                        (1..=rep_dims.len())
+                            .map(|i| i.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                (
+                    format!(
+                        "{with}SELECT {select}SUM(CAST(quota AS {EXACT})) AS quota FROM quota_rows WHERE {owner_filter}{group_by}"
+                    ),
+                    rep_dims.iter().map(|(name, _)| name.clone()).collect(),
+                )
+            }),
+            slots,
+        }));
+    }
     // Per metric: its four output columns from the aggregate `n`, plus the
     // quota `g` on the side its definition names.
     let outs: Vec<String> = ms
@@ -1147,7 +1224,7 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<String, 
     if n > 0 {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
-    Ok(sql)
+    Ok(Compiled::Sql(sql))
 }
 
 /// A metric with `share_at_or_above`: the metric per owner (within the asked
@@ -1160,7 +1237,7 @@ fn compile_share(m: &Metric, q: &MetricQuery, threshold: f64) -> Result<String, 
     if !inner_q.by.iter().any(|d| d == "owner") {
         inner_q.by.push("owner".into());
     }
-    let inner = compile_group(&[&per_owner], &inner_q, Mode::Aggregate)?;
+    let inner = compile_group(&[&per_owner], &inner_q, Mode::Aggregate)?.sql()?;
     let dbl = q.dialect.double();
     let dims: Vec<String> = q.by.iter().map(|d| format!("\"{d}\"")).collect();
     let (select_dims, group_by, order) = if dims.is_empty() {
@@ -1251,6 +1328,7 @@ pub fn evaluate_many(
             continue;
         }
         let result = compile_group(&group, q, Mode::Aggregate)
+            .and_then(Compiled::sql)
             .and_then(|sql| run_group(engine, &group, q, &sql));
         match result {
             Ok(rows) => {
@@ -1268,6 +1346,504 @@ pub fn evaluate_many(
     out.into_iter()
         .map(|r| r.unwrap_or_else(|| Err(MetricError::Query("not evaluated".into()))))
         .collect()
+}
+
+/// Evaluate many metrics for several breakdowns of the same selectors (a
+/// scorecard: overall, by owner, by team, …), sharing work: metrics that
+/// count the same rows are aggregated once, by every dimension the
+/// breakdowns name together, and each breakdown is rolled up from those fine
+/// groups. Sums are exact (integer counts, 10-digit decimals), so the rolled
+/// up numbers are exactly those of [`evaluate`] for each breakdown — a test
+/// checks it. Returns, per breakdown, each metric's rows or its error.
+pub fn evaluate_breakdowns(
+    engine: &Engine,
+    ms: &[&Metric],
+    base: &MetricQuery,
+    breakdowns: &[Vec<String>],
+) -> Vec<Vec<Result<Vec<MetricRow>, MetricError>>> {
+    let query = |by: &[String]| MetricQuery {
+        by: by.to_vec(),
+        ..base.clone()
+    };
+    let mut out: Vec<Vec<Option<Evaluated>>> = breakdowns
+        .iter()
+        .map(|by| {
+            ms.iter()
+                .map(|m| compile(m, &query(by)).err().map(Err))
+                .collect()
+        })
+        .collect();
+    // One plan per kind of rows: quota and owner-counting metrics included
+    // (quota is summed apart; owners are counted from per-owner sums).
+    let mut groups: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
+    for (i, m) in ms.iter().enumerate() {
+        groups.entry(m.sql.from.as_str()).or_default().push(i);
+    }
+    for (source, idx) in &groups {
+        // (breakdown, metric) pairs to compute: those that compiled.
+        let pending: Vec<Vec<bool>> = out
+            .iter()
+            .map(|row| row.iter().map(Option::is_none).collect())
+            .collect();
+        let todo = |b: usize, i: usize| pending[b][i];
+        if !idx
+            .iter()
+            .any(|&i| (0..breakdowns.len()).any(|b| todo(b, i)))
+        {
+            continue;
+        }
+        if *source != "deals" && source_is_empty(engine, source) {
+            for (b, by) in breakdowns.iter().enumerate() {
+                for &i in idx {
+                    if !todo(b, i) {
+                        continue;
+                    }
+                    out[b][i] = Some(Ok(if by.is_empty() {
+                        vec![MetricRow {
+                            dims: Vec::new(),
+                            value: ms[i].value(0.0, 0.0),
+                            numerator: 0.0,
+                            denominator: 0.0,
+                            excluded: ms[i].sql.excluded.as_ref().map(|_| 0),
+                            status: ms[i].value(0.0, 0.0).and_then(|v| ms[i].status(v)),
+                        }]
+                    } else {
+                        Vec::new()
+                    }));
+                }
+            }
+            continue;
+        }
+        // Every dimension a breakdown to compute names (and the owner, when a
+        // metric counts owners).
+        let mut fine_by: Vec<String> = Vec::new();
+        for (b, by) in breakdowns.iter().enumerate() {
+            if idx.iter().any(|&i| todo(b, i)) {
+                for d in by {
+                    if !fine_by.contains(d) {
+                        fine_by.push(d.clone());
+                    }
+                }
+            }
+        }
+        let counts_owners = idx.iter().any(|&i| ms[i].sql.share_at_or_above.is_some());
+        // A rep's team, region and manager come from the users table: group
+        // by owner and look them up (what the SQL's join of users on the
+        // owner does), rather than join users to every row.
+        let derive = fine_by.iter().any(|d| rep_attribute(d).is_some());
+        fine_by.retain(|d| rep_attribute(d).is_none());
+        if (counts_owners || derive) && !fine_by.iter().any(|d| d == "owner") {
+            fine_by.push("owner".into());
+        }
+        let users = if derive {
+            match rep_attributes(engine) {
+                Ok(u) => u,
+                Err(e) => {
+                    fail(&mut out, &pending, idx, &e);
+                    continue;
+                }
+            }
+        } else {
+            Default::default()
+        };
+        // Owner-counting metrics are summed per owner first.
+        let per_owner: Vec<Metric> = idx
+            .iter()
+            .map(|&i| {
+                let mut m = ms[i].clone();
+                m.sql.share_at_or_above = None;
+                m
+            })
+            .collect();
+        let group: Vec<&Metric> = per_owner.iter().collect();
+        let fine = compile_group(&group, &query(&fine_by), Mode::Fine)
+            .and_then(|c| match c {
+                Compiled::Fine(f) => Ok(f),
+                Compiled::Sql(_) => Err(MetricError::Query("expected a fine plan".into())),
+            })
+            .and_then(|f| FineGroups::run(engine, &f, fine_by.len()).map(|g| (f, g)));
+        let (plan, fine) = match fine {
+            Ok(x) => x,
+            Err(e) => {
+                fail(&mut out, &pending, idx, &e);
+                continue;
+            }
+        };
+        let positions = |by: &[String], among: &[String]| -> Option<Vec<FineDim>> {
+            by.iter()
+                .map(|d| match among.iter().position(|x| x == d) {
+                    Some(p) => Some(FineDim::Column(p)),
+                    None => Some(FineDim::Rep(
+                        rep_attribute(d)?,
+                        among.iter().position(|x| x == "owner")?,
+                    )),
+                })
+                .collect()
+        };
+        let quota_by: &[String] = plan.quota.as_ref().map_or(&[], |(_, by)| by);
+        for (b, by) in breakdowns.iter().enumerate() {
+            if !idx.iter().any(|&i| todo(b, i)) {
+                continue;
+            }
+            let rows = |by: &[String], which: &[usize]| {
+                let keep = positions(by, &fine_by).unwrap_or_default();
+                let quota_keep = positions(by, quota_by);
+                fine.metric_rows(
+                    &plan,
+                    &group,
+                    which,
+                    by,
+                    (&keep, quota_keep.as_deref()),
+                    &users,
+                )
+            };
+            // Plain metrics; owner-counting ones from their per-owner rows.
+            let (plain, counting): (Vec<usize>, Vec<usize>) = (0..idx.len())
+                .filter(|&k| todo(b, idx[k]))
+                .partition(|&k| ms[idx[k]].sql.share_at_or_above.is_none());
+            for (&k, r) in plain.iter().zip(rows(by, &plain)) {
+                out[b][idx[k]] = Some(Ok(r));
+            }
+            if !counting.is_empty() {
+                let mut with_owner = by.clone();
+                if !with_owner.iter().any(|d| d == "owner") {
+                    with_owner.push("owner".into());
+                }
+                for (&k, owners) in counting.iter().zip(rows(&with_owner, &counting)) {
+                    out[b][idx[k]] = Some(Ok(count_owners(ms[idx[k]], by, &owners)));
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|r| r.unwrap_or_else(|| Err(MetricError::Query("not evaluated".into()))))
+                .collect()
+        })
+        .collect()
+}
+
+/// A metric's rows, or why it could not be evaluated.
+type Evaluated = Result<Vec<MetricRow>, MetricError>;
+
+/// Mark the pending (breakdown, metric) pairs of metrics `idx` failed.
+fn fail(out: &mut [Vec<Option<Evaluated>>], pending: &[Vec<bool>], idx: &[usize], e: &MetricError) {
+    for (row, todo) in out.iter_mut().zip(pending) {
+        for &i in idx {
+            if todo[i] {
+                row[i] = Some(Err(MetricError::Query(e.to_string())));
+            }
+        }
+    }
+}
+
+/// A metric with `share_at_or_above`, from its per-owner rows (the breakdown's
+/// dimensions then the owner): per group, the owners at or above the
+/// threshold over the owners with a denominator — what [`compile_share`]'s
+/// SQL computes.
+fn count_owners(m: &Metric, by: &[String], owners: &[MetricRow]) -> Vec<MetricRow> {
+    let threshold = m.sql.share_at_or_above.unwrap_or(1.0);
+    let n = by.len();
+    // Per group, in order: owners at or above the threshold, owners with a
+    // denominator. (Every group has an owner row, so every group shows.)
+    type Group = (Vec<(String, Option<String>)>, f64, f64);
+    let mut groups: Vec<Group> = Vec::new();
+    for r in owners {
+        let dims: Vec<(String, Option<String>)> = r.dims[..n].to_vec();
+        if groups.last().is_none_or(|g| g.0 != dims) {
+            groups.push((dims, 0.0, 0.0));
+        }
+        if let Some(g) = groups.last_mut()
+            && r.denominator > 0.0
+        {
+            g.2 += 1.0;
+            if r.numerator / r.denominator >= threshold {
+                g.1 += 1.0;
+            }
+        }
+    }
+    if n == 0 && groups.is_empty() {
+        groups.push((Vec::new(), 0.0, 0.0));
+    }
+    groups
+        .into_iter()
+        .map(|(dims, numerator, denominator)| {
+            let value = m.value(numerator, denominator);
+            MetricRow {
+                dims,
+                value,
+                numerator,
+                denominator,
+                excluded: None,
+                status: value.and_then(|v| m.status(v)),
+            }
+        })
+        .collect()
+}
+
+/// Where a breakdown dimension comes from in a fine plan's rows.
+#[derive(Debug, Clone, Copy)]
+enum FineDim {
+    /// The plan's dimension column.
+    Column(usize),
+    /// A rep attribute ([`rep_attribute`]) of the owner in the given column.
+    Rep(usize, usize),
+}
+
+/// Per user id: team, region and manager.
+type RepAttributes = std::collections::HashMap<String, [Option<String>; 3]>;
+
+/// The index of a rep dimension in [`RepAttributes`].
+fn rep_attribute(dimension: &str) -> Option<usize> {
+    match dimension {
+        "team" => Some(0),
+        "region" => Some(1),
+        "manager" => Some(2),
+        _ => None,
+    }
+}
+
+/// Every user's team, region and manager.
+fn rep_attributes(engine: &Engine) -> Result<RepAttributes, MetricError> {
+    let batches = engine
+        .sql("SELECT id, team, region, manager_id FROM users")
+        .map_err(|e| MetricError::Query(e.to_string()))?;
+    let (_, rows) =
+        pipewise_engine::rows(&batches).map_err(|e| MetricError::Query(e.to_string()))?;
+    let text = |v: &CellValue| match v {
+        CellValue::Text(s) => Some(s.clone()),
+        CellValue::Null => None,
+        CellValue::Int(i) => Some(i.to_string()),
+        CellValue::Float(x) => Some(x.to_string()),
+        CellValue::Bool(b) => Some(b.to_string()),
+    };
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((text(r.first()?)?, [text(&r[1]), text(&r[2]), text(&r[3])])))
+        .collect())
+}
+
+/// A fine group's dimension values.
+type Dims = Vec<Option<String>>;
+
+/// The groups of a fine plan: dimension values and exact sums.
+struct FineGroups {
+    /// Per group: its dimension values, and each sum (`None`: SQL NULL).
+    sums: Vec<(Dims, Vec<Option<i128>>)>,
+    /// Per sum: a `DECIMAL(38, 10)` (else an integer count).
+    decimal: Vec<bool>,
+    /// The quota per group (10-digit decimals), for quota metrics.
+    quota: Option<Vec<(Dims, Option<i128>)>>,
+}
+
+/// 10^10: the scale of exact decimal sums.
+const DECIMAL_ONE: i128 = 10_000_000_000;
+
+/// A `DECIMAL(38, 10)` as a double, the way the SQL engine casts it.
+fn decimal_to_f64(x: i128) -> f64 {
+    x as f64 / 10_f64.powi(10)
+}
+
+impl FineGroups {
+    fn run(engine: &Engine, plan: &FineSql, n: usize) -> Result<FineGroups, MetricError> {
+        use pipewise_engine::datafusion::arrow::array::{Array, AsArray};
+        use pipewise_engine::datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
+        type Read = (Vec<(Vec<Option<String>>, Vec<Option<i128>>)>, Vec<bool>);
+        let read = |sql: &str, n: usize| -> Result<Read, MetricError> {
+            let batches = engine
+                .sql(sql)
+                .map_err(|e| MetricError::Query(e.to_string()))?;
+            let mut rows = Vec::new();
+            let mut decimal = Vec::new();
+            for b in &batches {
+                decimal = b.columns()[n..]
+                    .iter()
+                    .map(|c| matches!(c.data_type(), DataType::Decimal128(_, 10)))
+                    .collect();
+                for r in 0..b.num_rows() {
+                    let dims = b.columns()[..n]
+                        .iter()
+                        .map(|c| text_cell(c.as_ref(), r))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let sums = b.columns()[n..]
+                        .iter()
+                        .map(|c| {
+                            if c.is_null(r) {
+                                return Ok(None);
+                            }
+                            match c.data_type() {
+                                DataType::Int64 => {
+                                    Ok(Some(i128::from(c.as_primitive::<Int64Type>().value(r))))
+                                }
+                                DataType::Decimal128(_, 10) => {
+                                    Ok(Some(c.as_primitive::<Decimal128Type>().value(r)))
+                                }
+                                t => Err(MetricError::Query(format!(
+                                    "a fine sum came back as {t}, not an exact count or decimal"
+                                ))),
+                            }
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    rows.push((dims, sums));
+                }
+            }
+            Ok((rows, decimal))
+        };
+        let started = std::time::Instant::now();
+        let (sums, decimal) = read(&plan.aggregate, n)?;
+        tracing::debug!(groups = sums.len(), elapsed = ?started.elapsed(), "fine sums");
+        tracing::trace!(sql = %plan.aggregate, "fine plan");
+        let quota = match &plan.quota {
+            None => None,
+            Some((sql, by)) => Some(
+                read(sql, by.len())?
+                    .0
+                    .into_iter()
+                    .map(|(d, s)| (d, s.first().copied().flatten()))
+                    .collect(),
+            ),
+        };
+        Ok(FineGroups {
+            sums,
+            decimal,
+            quota,
+        })
+    }
+
+    /// The rows of the plan's metrics `which` (indexes into `ms`, the plan's
+    /// metrics) for the breakdown `by`, whose dimensions are the fine plan's
+    /// columns `keep` (and, when they are all rep dimensions, the quota
+    /// statement's columns `quota_keep`): the fine groups summed per
+    /// breakdown group, then turned into numerator, denominator, excluded and
+    /// row count exactly as the single-breakdown SQL does. Returns one row
+    /// list per entry of `which`.
+    fn metric_rows(
+        &self,
+        plan: &FineSql,
+        ms: &[&Metric],
+        which: &[usize],
+        by: &[String],
+        (keep, quota_keep): (&[FineDim], Option<&[FineDim]>),
+        users: &RepAttributes,
+    ) -> Vec<Vec<MetricRow>> {
+        use std::collections::HashMap;
+        fn value<'a>(
+            dims: &'a [Option<String>],
+            d: &FineDim,
+            users: &'a RepAttributes,
+        ) -> Option<&'a str> {
+            match *d {
+                FineDim::Column(p) => dims[p].as_deref(),
+                FineDim::Rep(a, o) => dims[o]
+                    .as_deref()
+                    .and_then(|id| users.get(id))
+                    .and_then(|u| u[a].as_deref()),
+            }
+        }
+        let add = |a: &mut Option<i128>, b: Option<i128>| {
+            if let Some(b) = b {
+                *a = Some(a.unwrap_or(0) + b);
+            }
+        };
+        type Key<'a> = Vec<Option<&'a str>>;
+        let width = self.decimal.len();
+        // Sums and quota per breakdown group (keys borrow the fine rows' text).
+        let mut groups: HashMap<Key<'_>, (Vec<Option<i128>>, Option<i128>)> = HashMap::new();
+        for (dims, s) in &self.sums {
+            let k: Key<'_> = keep.iter().map(|d| value(dims, d, users)).collect();
+            let acc = groups.entry(k).or_insert_with(|| (vec![None; width], None));
+            for (a, &v) in acc.0.iter_mut().zip(s) {
+                add(a, v);
+            }
+        }
+        if let (Some(rows), Some(qk)) = (&self.quota, quota_keep) {
+            for (dims, q) in rows {
+                let k: Key<'_> = qk.iter().map(|d| value(dims, d, users)).collect();
+                let acc = groups.entry(k).or_insert_with(|| (vec![None; width], None));
+                add(&mut acc.1, *q);
+            }
+        }
+        if by.is_empty() && groups.is_empty() {
+            groups.insert(Vec::new(), (vec![None; width], None));
+        }
+        // In the SQL's order: ascending, nulls last.
+        let mut keys: Vec<&Key<'_>> = groups.keys().collect();
+        keys.sort_by(|a, b| {
+            a.iter()
+                .map(|v| (v.is_none(), v.unwrap_or("")))
+                .cmp(b.iter().map(|v| (v.is_none(), v.unwrap_or(""))))
+        });
+        let mut out: Vec<Vec<MetricRow>> = (0..which.len())
+            .map(|_| Vec::with_capacity(keys.len()))
+            .collect();
+        for k in keys {
+            let (s, q) = &groups[k];
+            let q = *q;
+            let dims: Vec<(String, Option<String>)> = by
+                .iter()
+                .zip(k)
+                .map(|(d, v)| (d.clone(), v.map(str::to_string)))
+                .collect();
+            for (o, &i) in which.iter().enumerate() {
+                let m = ms[i];
+                let has_quota = m.sql.quota.is_some() && q.is_some();
+                let slot = plan.slots[i];
+                let raw = |what: usize| slot[what].and_then(|a| s[a].map(|v| (v, self.decimal[a])));
+                // CAST([quota +] coalesce(sum, 0) AS DOUBLE)
+                let side = |what: usize, with_quota: bool| -> f64 {
+                    let (v, dec) = raw(what).unwrap_or((0, false));
+                    if with_quota {
+                        let v = if dec { v } else { v * DECIMAL_ONE };
+                        decimal_to_f64(q.unwrap_or(0) + v)
+                    } else if dec {
+                        decimal_to_f64(v)
+                    } else {
+                        v as f64
+                    }
+                };
+                let rows = raw(3).map_or(0, |(v, _)| v);
+                if !by.is_empty() && rows == 0 && !has_quota {
+                    continue;
+                }
+                let numerator = side(0, m.sql.quota == Some(QuotaSide::Numerator));
+                let denominator = side(1, m.sql.quota == Some(QuotaSide::Denominator));
+                let excluded = slot[2].map(|_| raw(2).map_or(0, |(v, _)| v as i64));
+                let value = m.value(numerator, denominator);
+                out[o].push(MetricRow {
+                    dims: dims.clone(),
+                    value,
+                    numerator,
+                    denominator,
+                    excluded,
+                    status: value.and_then(|v| m.status(v)),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A dimension value of a result batch as text (dimensions are text).
+fn text_cell(
+    c: &dyn pipewise_engine::datafusion::arrow::array::Array,
+    r: usize,
+) -> Result<Option<String>, MetricError> {
+    use pipewise_engine::datafusion::arrow::array::AsArray;
+    use pipewise_engine::datafusion::arrow::datatypes::DataType;
+    if c.is_null(r) {
+        return Ok(None);
+    }
+    Ok(Some(match c.data_type() {
+        DataType::Utf8 => c.as_string::<i32>().value(r).to_string(),
+        DataType::LargeUtf8 => c.as_string::<i64>().value(r).to_string(),
+        DataType::Utf8View => c.as_string_view().value(r).to_string(),
+        t => {
+            return Err(MetricError::Query(format!(
+                "a dimension came back as {t}, not text"
+            )));
+        }
+    }))
 }
 
 /// Does the table a source reads have no rows at all?

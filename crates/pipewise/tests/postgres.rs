@@ -238,6 +238,42 @@ fn every_built_in_metric_matches_on_postgres() {
         }
     }
 
+    // A scorecard's breakdowns, aggregated once by all their dimensions and
+    // rolled up, give exactly what each breakdown evaluated alone gives
+    // (errors included: quota by segment, leads by stage).
+    let breakdowns: Vec<Vec<String>> = [
+        &[][..],
+        &["owner"],
+        &["team"],
+        &["segment"],
+        &["region"],
+        &["manager"],
+        &["stage"],
+        &["source"],
+        &["region", "segment"],
+        &["owner", "team"],
+    ]
+    .iter()
+    .map(|b| b.iter().map(|d| d.to_string()).collect())
+    .collect();
+    for (label, q) in &shapes {
+        let rolled = pipewise_metrics::evaluate_breakdowns(&engine, &all, q, &breakdowns);
+        for (by, results) in breakdowns.iter().zip(rolled) {
+            let alone_q = MetricQuery {
+                by: by.clone(),
+                ..q.clone()
+            };
+            for (m, r) in all.iter().zip(results) {
+                assert_eq!(
+                    r.map_err(|e| e.to_string()),
+                    evaluate(&engine, m, &alone_q).map_err(|e| e.to_string()),
+                    "{} ({label}, by {by:?}): rolled up vs alone",
+                    m.name
+                );
+            }
+        }
+    }
+
     let mut compared = 0;
     for m in lib.metrics.values() {
         for (label, q) in &shapes {

@@ -41,6 +41,7 @@ pub fn series(
         old_values: false,
         recorded_at: known,
         ids: false,
+        sources: false,
     };
     let log = ws
         .store

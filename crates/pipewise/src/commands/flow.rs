@@ -26,6 +26,7 @@ pub fn run(dir: &Path, a: &FlowArgs, format: Format) -> Result<()> {
         old_values: false,
         recorded_at: false,
         ids: a.deals,
+        sources: true,
     };
     let log = ws
         .store

@@ -299,17 +299,22 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
     ]);
     let mut breakdowns: Vec<Option<&str>> = vec![None];
     breakdowns.extend(a.by.iter().map(|d| Some(d.as_str())));
-    for dim in &breakdowns {
-        let q = MetricQuery {
-            by: dim.iter().map(|d| d.to_string()).collect(),
-            period,
-            as_of,
-            known: a.known,
-            under: a.under.clone(),
-            dialect: Dialect::DataFusion,
-        };
-        // All metrics at once: those counting the same rows share one scan.
-        let results = pipewise_metrics::evaluate_many(&engine, &metrics, &q);
+    let q = MetricQuery {
+        by: Vec::new(),
+        period,
+        as_of,
+        known: a.known,
+        under: a.under.clone(),
+        dialect: Dialect::DataFusion,
+    };
+    // All metrics and breakdowns at once: metrics counting the same rows
+    // share one scan, aggregated once by every dimension and rolled up.
+    let by: Vec<Vec<String>> = breakdowns
+        .iter()
+        .map(|d| d.iter().map(|d| d.to_string()).collect())
+        .collect();
+    let all = pipewise_metrics::evaluate_breakdowns(&engine, &metrics, &q, &by);
+    for (dim, results) in breakdowns.iter().zip(all) {
         for (m, result) in metrics.iter().zip(results) {
             let rows = match result {
                 Ok(rows) => rows,
@@ -562,6 +567,7 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
         old_values: false,
         recorded_at: false,
         ids: false,
+        sources: false,
     };
     let log = ws
         .store
