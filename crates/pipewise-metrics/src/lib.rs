@@ -261,10 +261,14 @@ impl Metric {
     }
 }
 
-const BUILT_IN: [(&str, &str); 36] = [
+const BUILT_IN: [(&str, &str); 45] = [
     (
         "average_cycle_days_all_closed.toml",
         include_str!("../library/average_cycle_days_all_closed.toml"),
+    ),
+    (
+        "average_days_qualified_to_close.toml",
+        include_str!("../library/average_days_qualified_to_close.toml"),
     ),
     (
         "average_sales_cycle_days.toml",
@@ -275,8 +279,16 @@ const BUILT_IN: [(&str, &str); 36] = [
         include_str!("../library/average_won_deal_size.toml"),
     ),
     (
+        "booked_new_business.toml",
+        include_str!("../library/booked_new_business.toml"),
+    ),
+    (
         "business_case_coverage.toml",
         include_str!("../library/business_case_coverage.toml"),
+    ),
+    (
+        "churn_rate.toml",
+        include_str!("../library/churn_rate.toml"),
     ),
     (
         "close_rate.toml",
@@ -299,6 +311,10 @@ const BUILT_IN: [(&str, &str); 36] = [
         include_str!("../library/deal_velocity_funnel_days_per_win.toml"),
     ),
     (
+        "discovery_calls_per_month.toml",
+        include_str!("../library/discovery_calls_per_month.toml"),
+    ),
+    (
         "enterprise_coverage.toml",
         include_str!("../library/enterprise_coverage.toml"),
     ),
@@ -307,12 +323,28 @@ const BUILT_IN: [(&str, &str); 36] = [
         include_str!("../library/gap_coverage.toml"),
     ),
     (
+        "lead_disqualification_rate.toml",
+        include_str!("../library/lead_disqualification_rate.toml"),
+    ),
+    (
+        "lead_no_response_rate.toml",
+        include_str!("../library/lead_no_response_rate.toml"),
+    ),
+    (
         "lead_response_hours.toml",
         include_str!("../library/lead_response_hours.toml"),
     ),
     (
         "lead_to_sal_rate.toml",
         include_str!("../library/lead_to_sal_rate.toml"),
+    ),
+    (
+        "meetings_per_week.toml",
+        include_str!("../library/meetings_per_week.toml"),
+    ),
+    (
+        "open_deal_completeness.toml",
+        include_str!("../library/open_deal_completeness.toml"),
     ),
     (
         "open_pipeline.toml",
@@ -333,6 +365,10 @@ const BUILT_IN: [(&str, &str); 36] = [
     (
         "quota_attainment.toml",
         include_str!("../library/quota_attainment.toml"),
+    ),
+    (
+        "renewal_rate.toml",
+        include_str!("../library/renewal_rate.toml"),
     ),
     (
         "reps_at_quota_share.toml",
@@ -946,8 +982,10 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
         }
         Source::Leads => {
             ctes.push(format!(
-                "touch AS (SELECT lead_id, min(occurred_at) AS first_touch_at FROM activities \
-                 WHERE lead_id IS NOT NULL AND direction = 'seller_to_buyer' AND occurred_at <= {as_of_t} GROUP BY lead_id)"
+                "touch AS (SELECT lead_id, \
+                 min(CASE WHEN direction = 'seller_to_buyer' THEN occurred_at END) AS first_touch_at, \
+                 min(CASE WHEN direction = 'buyer_to_seller' THEN occurred_at END) AS first_response_at \
+                 FROM activities WHERE lead_id IS NOT NULL AND occurred_at <= {as_of_t} GROUP BY lead_id)"
             ));
             ctes.push(format!(
                 "lead_status AS (SELECT lead_id, status FROM (SELECT lead_id, new_value AS status, \
@@ -963,7 +1001,7 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
                 "d AS (SELECT l.id AS lead_id, l.created_at, l.source, l.owner_id, l.industry AS account_industry, \
                  l.company, l.title, st.status, CASE WHEN l.converted_at <= {as_of_t} THEN l.converted_at END AS converted_at, \
                  CASE WHEN l.converted_at <= {as_of_t} THEN l.converted_opportunity_id END AS converted_opportunity_id, \
-                 t.first_touch_at, coalesce(h.statuses, '|') AS statuses, u.manager_id AS owner_manager_id, \
+                 t.first_touch_at, t.first_response_at, coalesce(h.statuses, '|') AS statuses, u.manager_id AS owner_manager_id, \
                  u.team AS owner_team, u.region AS owner_region \
                  FROM leads l LEFT JOIN users u ON u.id = l.owner_id LEFT JOIN touch t ON t.lead_id = l.id \
                  LEFT JOIN lead_status st ON st.lead_id = l.id LEFT JOIN lead_history h ON h.lead_id = l.id \

@@ -910,3 +910,248 @@ fn commit_risk_created_and_won_stage_weighted_velocity() {
     let v = run(&e, "stage_weighted_pipeline_velocity", q).remove(0);
     assert_eq!(v.value, Some(275.0));
 }
+
+/// A deal that starts before the qualified stage (the default process qualifies at Discovery).
+fn prospect(id: &'static str, owner: &str, created: Day, amount: f64, close: Day) -> Deal {
+    let mut d = deal(id, owner, created, amount, close);
+    d.changes.retain(|(_, f, _)| *f != Field::Stage);
+    d.stage(created, "Qualification")
+}
+
+/// Renewals, churn and booked new business (seed 003 §9.3, §6.5, §1.2), by type; days from
+/// qualification to the win (seed 001's "pipeline velocity" as a duration, M-C5 (d)).
+#[test]
+fn renewals_churn_new_business_and_qualified_to_close_days() {
+    let typed = |d: Deal, t: &str| {
+        let day = d.created;
+        d.set(day, Field::Type, Value::Text(t.into()))
+    };
+    let w = World {
+        deals: vec![
+            // Three renewals closed in Q1: two won ("Renewal" in any case), one lost.
+            typed(
+                deal("N1", "R1", (2026, 1, 5), 10.0, (2026, 2, 1)),
+                "Renewal",
+            )
+            .won((2026, 2, 1)),
+            typed(
+                deal("N2", "R1", (2026, 1, 5), 20.0, (2026, 2, 1)),
+                "renewal",
+            )
+            .won((2026, 2, 2)),
+            typed(
+                deal("N3", "R2", (2026, 1, 5), 30.0, (2026, 2, 1)),
+                "renewal",
+            )
+            .lost((2026, 2, 3), "no_decision"),
+            // A renewal still open does not count.
+            typed(
+                deal("N4", "R2", (2026, 1, 5), 40.0, (2026, 5, 1)),
+                "renewal",
+            ),
+            // New business: qualified (reached Discovery) on 01-15, won 02-14.
+            typed(
+                prospect("B1", "R1", (2026, 1, 5), 500.0, (2026, 2, 14)),
+                "New Business",
+            )
+            .stage((2026, 1, 15), "Discovery")
+            .won((2026, 2, 14)),
+            // An expansion won is not new business.
+            typed(
+                deal("E1", "R1", (2026, 1, 5), 700.0, (2026, 2, 14)),
+                "expansion",
+            )
+            .won((2026, 2, 14)),
+        ],
+        users: org(),
+        ..Default::default()
+    };
+    let (_d, e) = engine(w);
+    let r = run(&e, "renewal_rate", period("2026-Q1")).remove(0);
+    assert_eq!((r.numerator, r.denominator), (2.0, 3.0));
+    assert_eq!(r.status, Some("red")); // 66.7% < 86%
+    let c = run(&e, "churn_rate", period("2026-Q1")).remove(0);
+    assert_eq!((c.numerator, c.denominator), (1.0, 3.0));
+    let b = run(&e, "booked_new_business", period("2026-Q1")).remove(0);
+    assert_eq!(b.value, Some(500.0));
+    // B1: qualified 01-15 noon → won 02-14 noon: 30 days (its cycle is 40). The others were
+    // created in Discovery, qualified from the start: N1 27 days, N2 28, E1 40.
+    let q = run(&e, "average_days_qualified_to_close", period("2026-Q1")).remove(0);
+    assert_eq!(
+        (q.numerator, q.denominator),
+        (30.0 + 27.0 + 28.0 + 40.0, 4.0)
+    );
+    // As of 2026-02-01 at 18:00 only N1 had renewed, nothing had churned.
+    let early = run(
+        &e,
+        "renewal_rate",
+        as_of(period("2026-Q1"), (2026, 2, 1), 18),
+    )
+    .remove(0);
+    assert_eq!((early.numerator, early.denominator), (1.0, 1.0));
+}
+
+/// Data completeness of open deals (seed 003 §12.1; seed 001's 95% target), meetings per week
+/// and discovery calls per month (seed 001 L12-13).
+#[test]
+fn completeness_meetings_and_discovery_calls() {
+    let deals = vec![
+        // Two open deals closing in Q2; D1 has a next step and its date, D2 neither.
+        prospect("D1", "R1", (2026, 1, 5), 100.0, (2026, 5, 1))
+            .set((2026, 1, 6), Field::NextStep, Value::Text("demo".into()))
+            .set((2026, 1, 6), Field::NextStepDate, date((2026, 2, 1))),
+        prospect("D2", "R2", (2026, 1, 5), 100.0, (2026, 5, 2)).stage((2026, 3, 1), "Discovery"),
+    ];
+    let mut acts = Vec::new();
+    // 28 days of 2026-02 = 4 weeks: R1 (on D1) holds 6 meetings, R2 (on D2) 2.
+    for i in 0..6 {
+        acts.push(activity(
+            &format!("M{i}"),
+            Some("D1"),
+            None,
+            true,
+            ActivityType::Meeting,
+            at((2026, 2, 2 + i), 10),
+        ));
+    }
+    for i in 0..2 {
+        let mut a = activity(
+            &format!("N{i}"),
+            Some("D2"),
+            None,
+            true,
+            ActivityType::Meeting,
+            at((2026, 2, 2 + i), 10),
+        );
+        a.owner_id = Some("R2".into());
+        acts.push(a);
+    }
+    // Calls on D2: 3 before it qualified (Discovery on 03-01), 2 after; an email never counts.
+    for (i, day) in [
+        (2026, 2, 10),
+        (2026, 2, 11),
+        (2026, 2, 12),
+        (2026, 3, 2),
+        (2026, 3, 3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        acts.push(activity(
+            &format!("C{i}"),
+            Some("D2"),
+            None,
+            true,
+            ActivityType::Call,
+            at(day, 10),
+        ));
+    }
+    acts.push(activity(
+        "X",
+        Some("D2"),
+        None,
+        true,
+        ActivityType::Email,
+        at((2026, 2, 13), 10),
+    ));
+    let w = World {
+        deals,
+        activities: acts,
+        users: org(),
+        ..Default::default()
+    };
+    let (_d, e) = engine(w);
+    let c = run(&e, "open_deal_completeness", period("2026-Q2")).remove(0);
+    // D1: amount, close date, next step, its date = 4; D2: amount, close date = 2.
+    assert_eq!((c.numerator, c.denominator), (6.0, 8.0));
+    assert_eq!(c.status, Some("red")); // 75% < 80%
+    let m = run(&e, "meetings_per_week", by(period("2026-02"), "owner"));
+    let got: Vec<_> = m
+        .iter()
+        .map(|r| (r.dims[0].1.clone().unwrap(), r.value))
+        .collect();
+    // Meetings count for the deal's owner: R1's deal had 6, R2's 2, over 4 weeks.
+    assert_eq!(
+        got,
+        vec![("R1".to_string(), Some(1.5)), ("R2".to_string(), Some(0.5))]
+    );
+    // February: 8 meetings (all before D1 / D2 qualified) + 3 calls = 11 discovery calls in
+    // 28 days = 11 × 30.4375 / 28 per month.
+    let d = run(&e, "discovery_calls_per_month", period("2026-02")).remove(0);
+    assert!(close(d.value.unwrap(), 11.0 * 30.4375 / 28.0), "{d:?}");
+    // March: the two calls came after D2 qualified.
+    let d = run(&e, "discovery_calls_per_month", period("2026-03")).remove(0);
+    assert_eq!(d.value, Some(0.0));
+}
+
+/// Lead leakage (seed 001: "no-response rate" above 20%; "disqualification spikes").
+#[test]
+fn lead_no_response_and_disqualification_rates() {
+    let t0 = at((2026, 3, 2), 9);
+    let h = 3_600_000_000;
+    let status = |lead: &str, s: &str, t: i64| LeadEvent {
+        lead_id: lead.into(),
+        field: "status".into(),
+        old_value: None,
+        new_value: Some(s.into()),
+        effective_at: t,
+        recorded_at: t,
+        source: "test".into(),
+    };
+    let w = World {
+        leads: (1..=5).map(|i| lead(&format!("L{i}"), t0, "web")).collect(),
+        activities: vec![
+            // L1..L4 touched; L1 and L2 answered (L2 only after 03-10); L5 never touched.
+            activity("A1", None, Some("L1"), true, ActivityType::Email, t0 + h),
+            activity(
+                "A2",
+                None,
+                Some("L1"),
+                false,
+                ActivityType::Email,
+                t0 + 2 * h,
+            ),
+            activity("A3", None, Some("L2"), true, ActivityType::Call, t0 + h),
+            activity(
+                "A4",
+                None,
+                Some("L2"),
+                false,
+                ActivityType::Email,
+                at((2026, 3, 10), 9),
+            ),
+            activity("A5", None, Some("L3"), true, ActivityType::Email, t0 + h),
+            activity("A6", None, Some("L4"), true, ActivityType::Email, t0 + h),
+        ],
+        lead_events: vec![
+            status("L3", "Disqualified", t0 + 5 * h),
+            status("L4", "Sales Accepted", t0 + 5 * h),
+            status("L4", "Unqualified", at((2026, 3, 20), 9)),
+        ],
+        users: org(),
+        ..Default::default()
+    };
+    let (_d, e) = engine(w);
+    let r = run(&e, "lead_no_response_rate", period("2026-03")).remove(0);
+    assert_eq!(
+        (r.numerator, r.denominator, r.excluded),
+        (2.0, 4.0, Some(1))
+    );
+    assert_eq!(r.status, Some("red")); // 50% > 30%
+    let early = run(
+        &e,
+        "lead_no_response_rate",
+        as_of(period("2026-03"), (2026, 3, 5), 0),
+    )
+    .remove(0);
+    assert_eq!((early.numerator, early.denominator), (3.0, 4.0));
+    let d = run(&e, "lead_disqualification_rate", period("2026-03")).remove(0);
+    assert_eq!((d.numerator, d.denominator), (2.0, 5.0));
+    let early = run(
+        &e,
+        "lead_disqualification_rate",
+        as_of(period("2026-03"), (2026, 3, 5), 0),
+    )
+    .remove(0);
+    assert_eq!((early.numerator, early.denominator), (1.0, 5.0));
+}
