@@ -62,6 +62,18 @@ struct CutColumns {
     columns: std::collections::HashMap<String, ArrayRef>,
 }
 
+/// A cut's columns, created (its deals listed) on first use.
+fn cut_entry<'a>(
+    cuts: &'a mut std::collections::HashMap<CutKey, CutColumns>,
+    log: &EventLog,
+    cut: Cut,
+) -> &'a mut CutColumns {
+    cuts.entry(cut_key(cut)).or_insert_with(|| CutColumns {
+        facts: Arc::new(asof::FactColumns::new(log, cut)),
+        columns: Default::default(),
+    })
+}
+
 /// The row at the start cut of each deal at the later cut, and start columns.
 type SinceColumns = (
     Arc<datafusion::arrow::array::UInt32Array>,
@@ -424,14 +436,8 @@ impl Shared {
             return plan_err!("as-of tables have no column {name}");
         };
         self.with_lean(cut, &fields, ids, |log| {
-            let mut cuts = self
-                .cuts
-                .lock()
-                .map_err(|_| DataFusionError::Execution("as-of cache poisoned".into()))?;
-            let entry = cuts.entry(cut_key(cut)).or_insert_with(|| CutColumns {
-                facts: Arc::new(asof::FactColumns::new(log, cut)),
-                columns: Default::default(),
-            });
+            let mut cuts = self.lock_cuts()?;
+            let entry = cut_entry(&mut cuts, log, cut);
             if let Some(c) = entry.columns.get(name) {
                 return Ok(c.clone());
             }
@@ -456,14 +462,8 @@ impl Shared {
         }
         self.with_lean(cut, &fields, ids, |log| {
             let (facts, missing) = {
-                let mut cuts = self
-                    .cuts
-                    .lock()
-                    .map_err(|_| DataFusionError::Execution("as-of cache poisoned".into()))?;
-                let entry = cuts.entry(cut_key(cut)).or_insert_with(|| CutColumns {
-                    facts: Arc::new(asof::FactColumns::new(log, cut)),
-                    columns: Default::default(),
-                });
+                let mut cuts = self.lock_cuts()?;
+                let entry = cut_entry(&mut cuts, log, cut);
                 let missing: Vec<&String> = names
                     .iter()
                     .filter(|n| !entry.columns.contains_key(n.as_str()))
@@ -507,6 +507,16 @@ impl Shared {
         })
     }
 
+    fn lock_cuts(
+        &self,
+    ) -> datafusion::common::Result<
+        std::sync::MutexGuard<'_, std::collections::HashMap<CutKey, CutColumns>>,
+    > {
+        self.cuts
+            .lock()
+            .map_err(|_| DataFusionError::Execution("as-of cache poisoned".into()))
+    }
+
     /// The number of deals existing at `cut`.
     fn rows(&self, cut: Cut) -> datafusion::common::Result<usize> {
         self.with_keys(cut, |k| k.len())
@@ -514,15 +524,8 @@ impl Shared {
 
     fn with_keys<T>(&self, cut: Cut, f: impl FnOnce(&[u32]) -> T) -> datafusion::common::Result<T> {
         self.with_lean(cut, &[], false, |log| {
-            let mut cuts = self
-                .cuts
-                .lock()
-                .map_err(|_| DataFusionError::Execution("as-of cache poisoned".into()))?;
-            let entry = cuts.entry(cut_key(cut)).or_insert_with(|| CutColumns {
-                facts: Arc::new(asof::FactColumns::new(log, cut)),
-                columns: Default::default(),
-            });
-            Ok(f(entry.facts.keys()))
+            let mut cuts = self.lock_cuts()?;
+            Ok(f(cut_entry(&mut cuts, log, cut).facts.keys()))
         })
     }
 

@@ -1350,18 +1350,7 @@ pub fn evaluate_many(
         // scan (and no stage history to join), and the answer is known.
         if !quota && *source != "deals" && source_is_empty(engine, source) {
             for &i in idx {
-                out[i] = Some(Ok(if q.by.is_empty() {
-                    vec![MetricRow {
-                        dims: Vec::new(),
-                        value: ms[i].value(0.0, 0.0),
-                        numerator: 0.0,
-                        denominator: 0.0,
-                        excluded: ms[i].sql.excluded.as_ref().map(|_| 0),
-                        status: ms[i].value(0.0, 0.0).and_then(|v| ms[i].status(v)),
-                    }]
-                } else {
-                    Vec::new()
-                }));
+                out[i] = Some(Ok(nothing_to_count(ms[i], &q.by)));
             }
             continue;
         }
@@ -1433,21 +1422,9 @@ pub fn evaluate_breakdowns(
         if *source != "deals" && source_is_empty(engine, source) {
             for (b, by) in breakdowns.iter().enumerate() {
                 for &i in idx {
-                    if !todo(b, i) {
-                        continue;
+                    if todo(b, i) {
+                        out[b][i] = Some(Ok(nothing_to_count(ms[i], by)));
                     }
-                    out[b][i] = Some(Ok(if by.is_empty() {
-                        vec![MetricRow {
-                            dims: Vec::new(),
-                            value: ms[i].value(0.0, 0.0),
-                            numerator: 0.0,
-                            denominator: 0.0,
-                            excluded: ms[i].sql.excluded.as_ref().map(|_| 0),
-                            status: ms[i].value(0.0, 0.0).and_then(|v| ms[i].status(v)),
-                        }]
-                    } else {
-                        Vec::new()
-                    }));
                 }
             }
             continue;
@@ -1882,6 +1859,22 @@ fn text_cell(
             )));
         }
     }))
+}
+
+/// A metric's rows over a source with no rows: one row of zeros overall,
+/// no groups in a breakdown.
+fn nothing_to_count(m: &Metric, by: &[String]) -> Vec<MetricRow> {
+    if !by.is_empty() {
+        return Vec::new();
+    }
+    vec![MetricRow {
+        dims: Vec::new(),
+        value: m.value(0.0, 0.0),
+        numerator: 0.0,
+        denominator: 0.0,
+        excluded: m.sql.excluded.as_ref().map(|_| 0),
+        status: m.value(0.0, 0.0).and_then(|v| m.status(v)),
+    }]
 }
 
 /// Does the table a source reads have no rows at all?
