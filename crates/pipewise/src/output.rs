@@ -48,14 +48,26 @@ fn cents(x: f64) -> f64 {
 }
 
 fn text(c: &Cell) -> String {
-    match c {
-        Cell::Text(s) => s.clone(),
-        Cell::Int(i) => i.to_string(),
-        Cell::Money(m) => format!("{:.2}", cents(*m)),
-        Cell::Float(x) => format!("{x}"),
-        Cell::Bool(b) => b.to_string(),
-        Cell::Null => String::new(),
-    }
+    let mut s = String::new();
+    write_text(c, &mut s);
+    s
+}
+
+/// A cell as text, appended to `out`.
+fn write_text(c: &Cell, out: &mut String) {
+    use std::fmt::Write as _;
+    // (writing to a String cannot fail)
+    let _ = match c {
+        Cell::Text(s) => {
+            out.push_str(s);
+            Ok(())
+        }
+        Cell::Int(i) => write!(out, "{i}"),
+        Cell::Money(m) => write!(out, "{:.2}", cents(*m)),
+        Cell::Float(x) => write!(out, "{x}"),
+        Cell::Bool(b) => write!(out, "{b}"),
+        Cell::Null => Ok(()),
+    };
 }
 
 impl Table {
@@ -77,8 +89,15 @@ impl Table {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(&self.columns)
                     .map_err(std::io::Error::other)?;
+                // Field by field through one buffer: a scorecard prints ~400k rows.
+                let mut buf = String::new();
                 for r in &self.rows {
-                    w.write_record(r.iter().map(text))
+                    for c in r {
+                        buf.clear();
+                        write_text(c, &mut buf);
+                        w.write_field(&buf).map_err(std::io::Error::other)?;
+                    }
+                    w.write_record(None::<&[u8]>)
                         .map_err(std::io::Error::other)?;
                 }
                 w.flush()

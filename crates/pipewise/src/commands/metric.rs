@@ -314,6 +314,7 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
         .map(|d| d.iter().map(|d| d.to_string()).collect())
         .collect();
     let all = pipewise_metrics::evaluate_breakdowns(&engine, &metrics, &q, &by);
+    tracing::debug!("scorecard evaluated");
     for (dim, results) in breakdowns.iter().zip(all) {
         for (m, result) in metrics.iter().zip(results) {
             let rows = match result {
@@ -339,7 +340,10 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
         }
     }
     pb.finish_and_clear();
-    super::print(&t, format)
+    tracing::debug!(rows = t.rows.len(), "scorecard table built");
+    super::print(&t, format)?;
+    tracing::debug!("scorecard printed");
+    Ok(())
 }
 
 /// Period-to-date pacing against the same point of earlier periods.
