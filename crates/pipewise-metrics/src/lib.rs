@@ -1619,6 +1619,17 @@ fn rep_attribute(dimension: &str) -> Option<usize> {
     }
 }
 
+/// A result cell as text (`None` for NULL).
+fn cell_text(v: &CellValue) -> Option<String> {
+    match v {
+        CellValue::Null => None,
+        CellValue::Text(s) => Some(s.clone()),
+        CellValue::Int(i) => Some(i.to_string()),
+        CellValue::Float(x) => Some(x.to_string()),
+        CellValue::Bool(b) => Some(b.to_string()),
+    }
+}
+
 /// Every user's team, region and manager.
 fn rep_attributes(engine: &Engine) -> Result<RepAttributes, MetricError> {
     let batches = engine
@@ -1626,13 +1637,7 @@ fn rep_attributes(engine: &Engine) -> Result<RepAttributes, MetricError> {
         .map_err(|e| MetricError::Query(e.to_string()))?;
     let (_, rows) =
         pipewise_engine::rows(&batches).map_err(|e| MetricError::Query(e.to_string()))?;
-    let text = |v: &CellValue| match v {
-        CellValue::Text(s) => Some(s.clone()),
-        CellValue::Null => None,
-        CellValue::Int(i) => Some(i.to_string()),
-        CellValue::Float(x) => Some(x.to_string()),
-        CellValue::Bool(b) => Some(b.to_string()),
-    };
+    let text = cell_text;
     Ok(rows
         .iter()
         .filter_map(|r| Some((text(r.first()?)?, [text(&r[1]), text(&r[2]), text(&r[3])])))
@@ -1916,16 +1921,7 @@ fn run_group(
         let dims: Vec<(String, Option<String>)> =
             q.by.iter()
                 .zip(&r[..n])
-                .map(|(d, v)| {
-                    let s = match v {
-                        CellValue::Null => None,
-                        CellValue::Text(s) => Some(s.clone()),
-                        CellValue::Int(i) => Some(i.to_string()),
-                        CellValue::Float(x) => Some(x.to_string()),
-                        CellValue::Bool(b) => Some(b.to_string()),
-                    };
-                    (d.clone(), s)
-                })
+                .map(|(d, v)| (d.clone(), cell_text(v)))
                 .collect();
         let has_quota =
             ms[0].sql.quota.is_some() && matches!(r.last(), Some(CellValue::Bool(true)));
@@ -2021,13 +2017,7 @@ pub fn explain(
         .map_err(|e| MetricError::Query(format!("{}: {e}", m.name)))?;
     let (_, rows) =
         pipewise_engine::rows(&batches).map_err(|e| MetricError::Query(e.to_string()))?;
-    let text = |v: &CellValue| match v {
-        CellValue::Text(s) => Some(s.clone()),
-        CellValue::Null => None,
-        CellValue::Int(i) => Some(i.to_string()),
-        CellValue::Float(x) => Some(x.to_string()),
-        CellValue::Bool(b) => Some(b.to_string()),
-    };
+    let text = cell_text;
     let num = |v: &CellValue| match v {
         CellValue::Float(x) => Some(*x),
         CellValue::Int(i) => Some(*i as f64),
