@@ -646,29 +646,7 @@ impl TableProvider for AsOfTable {
             None => (0..self.schema.fields().len()).collect(),
         };
         let schema = Arc::new(self.schema.project(&indices)?);
-        // Their ledger fields in one load (read in parallel), then the columns.
-        let mut fields: Vec<Field> = Vec::new();
-        let mut ids = false;
-        for f in schema.fields() {
-            let needs = match f
-                .name()
-                .strip_prefix("start_")
-                .filter(|_| self.start.is_some())
-            {
-                // coalesce(probability, stage_probability)
-                Some("probability") => Some((vec![Field::Probability, Field::Stage], false)),
-                Some(base) => asof::fields_for(base),
-                None => asof::fields_for(f.name()),
-            };
-            if let Some((fs, i)) = needs {
-                fields.extend(fs);
-                ids |= i;
-            }
-        }
-        for cut in std::iter::once(self.cut).chain(self.start) {
-            self.shared.with_lean(cut, &fields, ids, |_| Ok(()))?;
-        }
-        // Then the columns, on every core.
+        // Their ledger fields, then the columns, on every core.
         let (now, mut then): (Vec<String>, Vec<String>) = schema
             .fields()
             .iter()

@@ -528,11 +528,6 @@ impl FactColumns {
         &self.keys
     }
 
-    /// The cut the columns are as of.
-    pub fn cut(&self) -> Cut {
-        self.cut
-    }
-
     fn in_force_of(&self, log: &EventLog, f: &Field) -> Option<std::sync::Arc<Vec<u32>>> {
         let c = log.column(f)?;
         if let Some(v) = self.in_force.lock().ok().and_then(|m| m.get(f).cloned()) {

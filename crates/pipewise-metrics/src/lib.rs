@@ -673,6 +673,27 @@ pub struct MetricRow {
     pub status: Option<&'static str>,
 }
 
+impl MetricRow {
+    /// A row of metric `m`: its value and status follow from the sums.
+    pub fn new(
+        m: &Metric,
+        dims: Vec<(String, Option<String>)>,
+        numerator: f64,
+        denominator: f64,
+        excluded: Option<i64>,
+    ) -> MetricRow {
+        let value = m.value(numerator, denominator);
+        MetricRow {
+            dims,
+            value,
+            numerator,
+            denominator,
+            excluded,
+            status: value.and_then(|v| m.status(v)),
+        }
+    }
+}
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -1583,17 +1604,7 @@ fn count_owners(m: &Metric, by: &[String], owners: &[MetricRow]) -> Vec<MetricRo
     }
     groups
         .into_iter()
-        .map(|(dims, numerator, denominator)| {
-            let value = m.value(numerator, denominator);
-            MetricRow {
-                dims,
-                value,
-                numerator,
-                denominator,
-                excluded: None,
-                status: value.and_then(|v| m.status(v)),
-            }
-        })
+        .map(|(dims, numerator, denominator)| MetricRow::new(m, dims, numerator, denominator, None))
         .collect()
 }
 
@@ -1829,15 +1840,13 @@ impl FineGroups {
                 let numerator = side(0, m.sql.quota == Some(QuotaSide::Numerator));
                 let denominator = side(1, m.sql.quota == Some(QuotaSide::Denominator));
                 let excluded = slot[2].map(|_| raw(2).map_or(0, |(v, _)| v as i64));
-                let value = m.value(numerator, denominator);
-                out[o].push(MetricRow {
-                    dims: dims.clone(),
-                    value,
+                out[o].push(MetricRow::new(
+                    m,
+                    dims.clone(),
                     numerator,
                     denominator,
                     excluded,
-                    status: value.and_then(|v| m.status(v)),
-                });
+                ));
             }
         }
         out
@@ -1872,14 +1881,13 @@ fn nothing_to_count(m: &Metric, by: &[String]) -> Vec<MetricRow> {
     if !by.is_empty() {
         return Vec::new();
     }
-    vec![MetricRow {
-        dims: Vec::new(),
-        value: m.value(0.0, 0.0),
-        numerator: 0.0,
-        denominator: 0.0,
-        excluded: m.sql.excluded.as_ref().map(|_| 0),
-        status: m.value(0.0, 0.0).and_then(|v| m.status(v)),
-    }]
+    vec![MetricRow::new(
+        m,
+        Vec::new(),
+        0.0,
+        0.0,
+        m.sql.excluded.as_ref().map(|_| 0),
+    )]
 }
 
 /// Does the table a source reads have no rows at all?
@@ -1936,19 +1944,17 @@ fn run_group(
             }
             let numerator = f(&r[c]);
             let denominator = f(&r[c + 1]);
-            let value = m.value(numerator, denominator);
             let excluded = match &r[c + 2] {
                 CellValue::Int(i) => Some(*i),
                 _ => None,
             };
-            out[i].push(MetricRow {
-                dims: dims.clone(),
-                value,
+            out[i].push(MetricRow::new(
+                m,
+                dims.clone(),
                 numerator,
                 denominator,
                 excluded,
-                status: value.and_then(|v| m.status(v)),
-            });
+            ));
         }
     }
     Ok(out)

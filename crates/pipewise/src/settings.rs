@@ -81,6 +81,11 @@ pub fn load_process(dir: &Path) -> Result<SalesProcess> {
 }
 
 /// A point in time from the command line: `2026-09-30` means the end of that day.
+/// An optional `--as-of`-style option as an instant.
+pub fn opt_instant(s: Option<&str>, what: &str) -> Result<Option<Timestamp>> {
+    s.map(|s| instant(s, what)).transpose()
+}
+
 pub fn instant(s: &str, what: &str) -> Result<Timestamp> {
     pipewise_model::time::parse_iso_instant(s, true)
         .ok_or_else(|| user(format!("{what}: {s:?} is not a date or time\n\nhint: use an ISO date like 2026-09-30 or an instant like 2026-09-30T17:00:00Z")))

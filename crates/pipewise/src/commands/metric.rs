@@ -81,11 +81,7 @@ fn request(dir: &Path, a: &MetricArgs) -> Result<(settings::Workspace, Metric, M
         }
         _ => None,
     };
-    let as_of = a
-        .as_of
-        .as_deref()
-        .map(|s| settings::instant(s, "--as-of"))
-        .transpose()?;
+    let as_of = settings::opt_instant(a.as_of.as_deref(), "--as-of")?;
     let dialect = Dialect::parse(&a.dialect).ok_or_else(|| {
         user(format!(
             "--dialect {:?}: expected datafusion or postgres",
@@ -281,11 +277,7 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
         .as_deref()
         .map(|p| ws.period(p, "--period"))
         .transpose()?;
-    let as_of = a
-        .as_of
-        .as_deref()
-        .map(|s| settings::instant(s, "--as-of"))
-        .transpose()?;
+    let as_of = settings::opt_instant(a.as_of.as_deref(), "--as-of")?;
     let engine = Engine::open(&ws.store, &ws.process)?;
     let pb = super::spinner("computing");
     let mut t = Table::new(vec![
@@ -488,11 +480,7 @@ pub fn velocity(dir: &Path, a: &VelocityArgs, format: Format) -> Result<()> {
         .as_deref()
         .map(|p| ws.period(p, "--compare"))
         .transpose()?;
-    let as_of = a
-        .as_of
-        .as_deref()
-        .map(|s| settings::instant(s, "--as-of"))
-        .transpose()?;
+    let as_of = settings::opt_instant(a.as_of.as_deref(), "--as-of")?;
     let engine = Engine::open(&ws.store, &ws.process)?;
     let pb = super::spinner("computing");
     let after =
