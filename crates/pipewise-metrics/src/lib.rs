@@ -725,6 +725,17 @@ fn count_condition(e: &str) -> Option<Option<&str>> {
         .map(Some)
 }
 
+/// Can an expression be evaluated on any row without failing? Divisions
+/// by a number literal are safe; a division by anything else (a column that
+/// may be zero) is not.
+fn total_everywhere(e: &str) -> bool {
+    e.match_indices('/').all(|(i, _)| {
+        e[i + 1..]
+            .trim_start_matches([' ', '('])
+            .starts_with(|c: char| c.is_ascii_digit() && c != '0')
+    })
+}
+
 /// A metric's expressions, with the period's placeholders filled in.
 struct Filled {
     population: String,
@@ -1123,7 +1134,8 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
             }
         }
     };
-    let slots: Vec<([Option<usize>; 4], String)> = parts
+    type Slot = ([Option<usize>; 4], (String, String));
+    let slots: Vec<Slot> = parts
         .iter()
         .map(|(period, f)| {
             let (pop, num, den) = (&f.population, &f.numerator, &f.denominator);
@@ -1131,35 +1143,48 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
             // the result the same whatever order the partial sums meet in.
             // Counts are integers, exact as they are; anything else is
             // summed as an exact decimal.
+            //
+            // Each sum aggregates only its rows (`FILTER`), so a value
+            // shared by several sums is computed once per row, not once per
+            // sum inside a `CASE`. A sum of nothing (`NULL`, `0`) is no sum
+            // at all: its slot stays empty and reads as 0.
             let sum = |e: &str| match count_condition(e) {
-                Some(None) => format!("COUNT(CASE WHEN ({pop}) AND ({period}) THEN 1 END)"),
-                Some(Some(c)) => {
-                    format!("COUNT(CASE WHEN ({pop}) AND ({period}) AND ({c}) THEN 1 END)")
-                }
-                None => {
-                    format!(
-                        "SUM(CAST(CASE WHEN ({pop}) AND ({period}) THEN ({e}) ELSE 0 END AS {EXACT}))"
-                    )
-                }
+                Some(None) => Some(format!("COUNT(1) FILTER (WHERE ({period}) AND ({pop}))")),
+                Some(Some(c)) => Some(format!(
+                    "COUNT(1) FILTER (WHERE ({period}) AND ({pop}) AND ({c}))"
+                )),
+                None if matches!(e.trim(), "NULL" | "0") => None,
+                None if total_everywhere(e) => Some(format!(
+                    "SUM(CAST(({e}) AS {EXACT})) FILTER (WHERE ({period}) AND ({pop}))"
+                )),
+                // An expression that could fail on rows it does not count
+                // (a division by a column) is only evaluated on its rows.
+                None => Some(format!(
+                    "SUM(CAST(CASE WHEN ({period}) AND ({pop}) THEN ({e}) END AS {EXACT})) \
+                     FILTER (WHERE ({period}) AND ({pop}))"
+                )),
             };
-            let numerator = intern(sum(num));
-            let denominator = intern(sum(den));
+            let numerator = sum(num).map(&mut intern);
+            let denominator = sum(den).map(&mut intern);
             let excluded = f
                 .excluded
                 .as_ref()
-                .map(|e| intern(format!("COUNT(CASE WHEN ({e}) AND ({period}) THEN 1 END)")));
-            let relevant = match &f.excluded {
-                Some(e) => format!("(({pop}) OR ({e})) AND ({period})"),
-                None => format!("({pop}) AND ({period})"),
+                .map(|e| intern(format!("COUNT(1) FILTER (WHERE ({period}) AND ({e}))")));
+            let counted = match &f.excluded {
+                Some(e) => format!("({pop}) OR ({e})"),
+                None => pop.clone(),
             };
-            // (COUNT, not SUM: DataFusion 55 names aggregates by their
-            // simplified text, and SUM(CASE … THEN 1 ELSE 0 END) can collide
-            // with a decimal SUM of the same CASE.)
-            let rows = intern(format!("COUNT(CASE WHEN {relevant} THEN 1 END)"));
-            ([Some(numerator), Some(denominator), excluded, Some(rows)], relevant)
+            let rows = intern(format!(
+                "COUNT(1) FILTER (WHERE ({period}) AND ({counted}))"
+            ));
+            (
+                [numerator, denominator, excluded, Some(rows)],
+                (period.clone(), counted),
+            )
         })
         .collect();
-    let (slots, relevant): (Vec<[Option<usize>; 4]>, Vec<String>) = slots.into_iter().unzip();
+    let (slots, relevant): (Vec<[Option<usize>; 4]>, Vec<(String, String)>) =
+        slots.into_iter().unzip();
     let sums: Vec<String> = aggs
         .iter()
         .enumerate()
@@ -1172,21 +1197,26 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
         None => "NULL".to_string(),
     };
     // Only rows some metric counts or leaves out: with a period most deals
-    // are neither, and skipping them early spares every sum.
-    let mut any_relevant: Vec<&String> = Vec::new();
-    for r in &relevant {
-        if !any_relevant.contains(&r) {
-            any_relevant.push(r);
+    // are neither, and skipping them early spares every sum. The test is
+    // grouped by period window, each window tested first and once — (P AND
+    // a) OR (P AND b) is P AND (a OR b) in SQL's three-valued logic too —
+    // so the populations are only tested on the rows of their window.
+    let mut windows: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (period, counted) in &relevant {
+        match windows.iter_mut().find(|(p, _)| p == period) {
+            Some((_, cs)) if cs.contains(&counted.as_str()) => {}
+            Some((_, cs)) => cs.push(counted),
+            None => windows.push((period, vec![counted])),
         }
     }
     let aggregate = format!(
-        "SELECT {select_dims}{} FROM d WHERE {owner_filter} AND (({})){group_by}",
+        "SELECT {select_dims}{} FROM d WHERE {owner_filter} AND ({}){group_by}",
         sums.join(", "),
-        any_relevant
+        windows
             .iter()
-            .map(|r| r.as_str())
+            .map(|(p, cs)| format!("(({p}) AND (({})))", cs.join(") OR (")))
             .collect::<Vec<_>>()
-            .join(") OR (")
+            .join(" OR ")
     );
     if mode == Mode::Fine {
         return Ok(Compiled::Fine(FineSql {
@@ -1517,10 +1547,9 @@ pub fn evaluate_breakdowns(
                 .collect()
         };
         let quota_by: &[String] = plan.quota.as_ref().map_or(&[], |(_, by)| by);
-        for (b, by) in breakdowns.iter().enumerate() {
-            if !idx.iter().any(|&i| todo(b, i)) {
-                continue;
-            }
+        // One breakdown's metric rows: (metric index, rows) for each metric
+        // it computes.
+        let breakdown = |b: usize, by: &Vec<String>| -> Vec<(usize, Vec<MetricRow>)> {
             let rows = |by: &[String], which: &[usize]| {
                 let keep = positions(by, &fine_by).unwrap_or_default();
                 let quota_keep = positions(by, quota_by);
@@ -1537,17 +1566,38 @@ pub fn evaluate_breakdowns(
             let (plain, counting): (Vec<usize>, Vec<usize>) = (0..idx.len())
                 .filter(|&k| todo(b, idx[k]))
                 .partition(|&k| ms[idx[k]].sql.share_at_or_above.is_none());
-            for (&k, r) in plain.iter().zip(rows(by, &plain)) {
-                out[b][idx[k]] = Some(Ok(r));
-            }
+            let mut done: Vec<(usize, Vec<MetricRow>)> = plain
+                .iter()
+                .zip(rows(by, &plain))
+                .map(|(&k, r)| (idx[k], r))
+                .collect();
             if !counting.is_empty() {
                 let mut with_owner = by.clone();
                 if !with_owner.iter().any(|d| d == "owner") {
                     with_owner.push("owner".into());
                 }
                 for (&k, owners) in counting.iter().zip(rows(&with_owner, &counting)) {
-                    out[b][idx[k]] = Some(Ok(count_owners(ms[idx[k]], by, &owners)));
+                    done.push((idx[k], count_owners(ms[idx[k]], by, &owners)));
                 }
+            }
+            done
+        };
+        // Each breakdown rolls up apart: on threads of their own.
+        let rolled: Vec<(usize, Vec<(usize, Vec<MetricRow>)>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = breakdowns
+                .iter()
+                .enumerate()
+                .filter(|&(b, _)| idx.iter().any(|&i| todo(b, i)))
+                .map(|(b, by)| (b, scope.spawn(move || breakdown(b, by))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(b, h)| (b, h.join().unwrap_or_default()))
+                .collect()
+        });
+        for (b, done) in rolled {
+            for (i, rows) in done {
+                out[b][i] = Some(Ok(rows));
             }
         }
     }
@@ -1660,8 +1710,12 @@ type Dims = Vec<Option<String>>;
 
 /// The groups of a fine plan: dimension values and exact sums.
 struct FineGroups {
-    /// Per group: its dimension values, and each sum (`None`: SQL NULL).
-    sums: Vec<(Dims, Vec<Option<i128>>)>,
+    /// Per group: its dimension values.
+    dims: Vec<Dims>,
+    /// Per group, `width` sums in a row (a SQL NULL, the sum of no rows,
+    /// is 0: every use of a sum takes NULL for 0).
+    sums: Vec<i128>,
+    width: usize,
     /// Per sum: a `DECIMAL(38, 10)` (else an integer count).
     decimal: Vec<bool>,
     /// The quota per group (10-digit decimals), for quota metrics.
@@ -1676,67 +1730,78 @@ fn decimal_to_f64(x: i128) -> f64 {
     x as f64 / 10_f64.powi(10)
 }
 
+/// The rows of a fine statement: dimension values, then per row its sums
+/// (NULL as `None`) and per sum whether it is a decimal.
+type FineRead = (Vec<Dims>, Vec<Option<i128>>, Vec<bool>);
+
 impl FineGroups {
     fn run(engine: &Engine, plan: &FineSql, n: usize) -> Result<FineGroups, MetricError> {
         use pipewise_engine::datafusion::arrow::array::{Array, AsArray};
         use pipewise_engine::datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
-        type Read = (Vec<(Vec<Option<String>>, Vec<Option<i128>>)>, Vec<bool>);
-        let read = |sql: &str, n: usize| -> Result<Read, MetricError> {
+        let read = |sql: &str, n: usize| -> Result<FineRead, MetricError> {
             let batches = engine
                 .sql(sql)
                 .map_err(|e| MetricError::Query(e.to_string()))?;
-            let mut rows = Vec::new();
+            let mut dims = Vec::new();
+            let mut sums = Vec::new();
             let mut decimal = Vec::new();
             for b in &batches {
+                let width = b.num_columns() - n;
                 decimal = b.columns()[n..]
                     .iter()
                     .map(|c| matches!(c.data_type(), DataType::Decimal128(_, 10)))
                     .collect();
                 for r in 0..b.num_rows() {
-                    let dims = b.columns()[..n]
-                        .iter()
-                        .map(|c| text_cell(c.as_ref(), r))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let sums = b.columns()[n..]
-                        .iter()
-                        .map(|c| {
-                            if c.is_null(r) {
-                                return Ok(None);
+                    dims.push(
+                        b.columns()[..n]
+                            .iter()
+                            .map(|c| text_cell(c.as_ref(), r))
+                            .collect::<Result<Dims, _>>()?,
+                    );
+                }
+                // Column by column into the rows of this batch.
+                let first = sums.len();
+                sums.resize(first + b.num_rows() * width, None);
+                for (j, c) in b.columns()[n..].iter().enumerate() {
+                    let cells = sums[first..].iter_mut().skip(j).step_by(width);
+                    match c.data_type() {
+                        DataType::Int64 => {
+                            let c = c.as_primitive::<Int64Type>();
+                            for (r, cell) in cells.enumerate() {
+                                *cell = c.is_valid(r).then(|| i128::from(c.value(r)));
                             }
-                            match c.data_type() {
-                                DataType::Int64 => {
-                                    Ok(Some(i128::from(c.as_primitive::<Int64Type>().value(r))))
-                                }
-                                DataType::Decimal128(_, 10) => {
-                                    Ok(Some(c.as_primitive::<Decimal128Type>().value(r)))
-                                }
-                                t => Err(MetricError::Query(format!(
-                                    "a fine sum came back as {t}, not an exact count or decimal"
-                                ))),
+                        }
+                        DataType::Decimal128(_, 10) => {
+                            let c = c.as_primitive::<Decimal128Type>();
+                            for (r, cell) in cells.enumerate() {
+                                *cell = c.is_valid(r).then(|| c.value(r));
                             }
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    rows.push((dims, sums));
+                        }
+                        t => {
+                            return Err(MetricError::Query(format!(
+                                "a fine sum came back as {t}, not an exact count or decimal"
+                            )));
+                        }
+                    }
                 }
             }
-            Ok((rows, decimal))
+            Ok((dims, sums, decimal))
         };
         let started = std::time::Instant::now();
-        let (sums, decimal) = read(&plan.aggregate, n)?;
-        tracing::debug!(groups = sums.len(), elapsed = ?started.elapsed(), "fine sums");
+        let (dims, sums, decimal) = read(&plan.aggregate, n)?;
+        tracing::debug!(groups = dims.len(), elapsed = ?started.elapsed(), "fine sums");
         tracing::trace!(sql = %plan.aggregate, "fine plan");
         let quota = match &plan.quota {
             None => None,
-            Some((sql, by)) => Some(
-                read(sql, by.len())?
-                    .0
-                    .into_iter()
-                    .map(|(d, s)| (d, s.first().copied().flatten()))
-                    .collect(),
-            ),
+            Some((sql, by)) => {
+                let (dims, sums, _) = read(sql, by.len())?;
+                Some(dims.into_iter().zip(sums).collect())
+            }
         };
         Ok(FineGroups {
-            sums,
+            dims,
+            sums: sums.into_iter().map(|s| s.unwrap_or(0)).collect(),
+            width: decimal.len(),
             decimal,
             quota,
         })
@@ -1749,14 +1814,14 @@ impl FineGroups {
     /// breakdown group, then turned into numerator, denominator, excluded and
     /// row count exactly as the single-breakdown SQL does. Returns one row
     /// list per entry of `which`.
-    fn metric_rows(
-        &self,
+    fn metric_rows<'s>(
+        &'s self,
         plan: &FineSql,
         ms: &[&Metric],
         which: &[usize],
         by: &[String],
         (keep, quota_keep): (&[FineDim], Option<&[FineDim]>),
-        users: &RepAttributes,
+        users: &'s RepAttributes,
     ) -> Vec<Vec<MetricRow>> {
         use std::collections::HashMap;
         fn value<'a>(
@@ -1772,58 +1837,89 @@ impl FineGroups {
                     .and_then(|u| u[a].as_deref()),
             }
         }
-        let add = |a: &mut Option<i128>, b: Option<i128>| {
-            if let Some(b) = b {
-                *a = Some(a.unwrap_or(0) + b);
-            }
-        };
         type Key<'a> = Vec<Option<&'a str>>;
-        let width = self.decimal.len();
-        // Sums and quota per breakdown group (keys borrow the fine rows' text).
-        let mut groups: HashMap<Key<'_>, (Vec<Option<i128>>, Option<i128>)> = HashMap::new();
-        for (dims, s) in &self.sums {
-            let k: Key<'_> = keep.iter().map(|d| value(dims, d, users)).collect();
-            let acc = groups.entry(k).or_insert_with(|| (vec![None; width], None));
-            for (a, &v) in acc.0.iter_mut().zip(s) {
-                add(a, v);
-            }
+        // The sums these metrics read, `w` of them per breakdown group.
+        let mut cols: Vec<usize> = which
+            .iter()
+            .flat_map(|&i| plan.slots[i].iter().flatten().copied())
+            .collect();
+        cols.sort_unstable();
+        cols.dedup();
+        let w = cols.len();
+        let mut at = vec![usize::MAX; self.width];
+        for (j, &c) in cols.iter().enumerate() {
+            at[c] = j;
         }
+        // Breakdown groups (keys borrow the fine rows' text), their sums and
+        // quota.
+        let mut index: HashMap<Key<'s>, usize> = HashMap::new();
+        let mut keys: Vec<Key<'s>> = Vec::new();
+        let mut sums: Vec<i128> = Vec::new();
+        let mut quota: Vec<Option<i128>> = Vec::new();
+        let mut group_of = |k: Key<'s>| -> usize {
+            *index.entry(k).or_insert_with_key(|k| {
+                keys.push(k.clone());
+                sums.resize(sums.len() + w, 0);
+                quota.push(None);
+                keys.len() - 1
+            })
+        };
+        let mut fine_group: Vec<usize> = Vec::with_capacity(self.dims.len());
+        for dims in &self.dims {
+            fine_group.push(group_of(
+                keep.iter().map(|d| value(dims, d, users)).collect(),
+            ));
+        }
+        let mut quota_group: Vec<usize> = Vec::new();
         if let (Some(rows), Some(qk)) = (&self.quota, quota_keep) {
-            for (dims, q) in rows {
-                let k: Key<'_> = qk.iter().map(|d| value(dims, d, users)).collect();
-                let acc = groups.entry(k).or_insert_with(|| (vec![None; width], None));
-                add(&mut acc.1, *q);
+            for (dims, _) in rows {
+                quota_group.push(group_of(qk.iter().map(|d| value(dims, d, users)).collect()));
             }
         }
-        if by.is_empty() && groups.is_empty() {
-            groups.insert(Vec::new(), (vec![None; width], None));
+        if by.is_empty() && fine_group.is_empty() && quota_group.is_empty() {
+            group_of(Vec::new());
+        }
+        for (g, &to) in fine_group.iter().enumerate() {
+            let from = &self.sums[g * self.width..(g + 1) * self.width];
+            for (acc, &c) in sums[to * w..(to + 1) * w].iter_mut().zip(&cols) {
+                *acc += from[c];
+            }
+        }
+        if let Some(rows) = &self.quota {
+            for ((_, q), &to) in rows.iter().zip(&quota_group) {
+                if let Some(q) = q {
+                    quota[to] = Some(quota[to].unwrap_or(0) + q);
+                }
+            }
         }
         // In the SQL's order: ascending, nulls last.
-        let mut keys: Vec<&Key<'_>> = groups.keys().collect();
-        keys.sort_by(|a, b| {
-            a.iter()
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by(|&a, &b| {
+            keys[a]
+                .iter()
                 .map(|v| (v.is_none(), v.unwrap_or("")))
-                .cmp(b.iter().map(|v| (v.is_none(), v.unwrap_or(""))))
+                .cmp(keys[b].iter().map(|v| (v.is_none(), v.unwrap_or(""))))
         });
         let mut out: Vec<Vec<MetricRow>> = (0..which.len())
             .map(|_| Vec::with_capacity(keys.len()))
             .collect();
-        for k in keys {
-            let (s, q) = &groups[k];
-            let q = *q;
+        for g in order {
+            let s = &sums[g * w..(g + 1) * w];
+            let q = quota[g];
             let dims: Vec<(String, Option<String>)> = by
                 .iter()
-                .zip(k)
+                .zip(&keys[g])
                 .map(|(d, v)| (d.clone(), v.map(str::to_string)))
                 .collect();
             for (o, &i) in which.iter().enumerate() {
                 let m = ms[i];
                 let has_quota = m.sql.quota.is_some() && q.is_some();
                 let slot = plan.slots[i];
-                let raw = |what: usize| slot[what].and_then(|a| s[a].map(|v| (v, self.decimal[a])));
+                let raw =
+                    |what: usize| slot[what].map_or((0, false), |a| (s[at[a]], self.decimal[a]));
                 // CAST([quota +] coalesce(sum, 0) AS DOUBLE)
                 let side = |what: usize, with_quota: bool| -> f64 {
-                    let (v, dec) = raw(what).unwrap_or((0, false));
+                    let (v, dec) = raw(what);
                     if with_quota {
                         let v = if dec { v } else { v * DECIMAL_ONE };
                         decimal_to_f64(q.unwrap_or(0) + v)
@@ -1833,13 +1929,12 @@ impl FineGroups {
                         v as f64
                     }
                 };
-                let rows = raw(3).map_or(0, |(v, _)| v);
-                if !by.is_empty() && rows == 0 && !has_quota {
+                if !by.is_empty() && raw(3).0 == 0 && !has_quota {
                     continue;
                 }
                 let numerator = side(0, m.sql.quota == Some(QuotaSide::Numerator));
                 let denominator = side(1, m.sql.quota == Some(QuotaSide::Denominator));
-                let excluded = slot[2].map(|_| raw(2).map_or(0, |(v, _)| v as i64));
+                let excluded = slot[2].map(|_| raw(2).0 as i64);
                 out[o].push(MetricRow::new(
                     m,
                     dims.clone(),

@@ -70,6 +70,40 @@ fn write_text(c: &Cell, out: &mut String) {
     };
 }
 
+/// Rows as CSV lines, field by field through one buffer.
+fn csv_lines<C: CsvField>(rows: &[Vec<C>]) -> std::io::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut buf = String::new();
+    for r in rows {
+        for c in r {
+            buf.clear();
+            c.write_to(&mut buf);
+            w.write_field(&buf).map_err(std::io::Error::other)?;
+        }
+        w.write_record(None::<&[u8]>)
+            .map_err(std::io::Error::other)?;
+    }
+    w.into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// A CSV field: a cell, or a column name.
+trait CsvField: Sync {
+    fn write_to(&self, out: &mut String);
+}
+
+impl CsvField for Cell {
+    fn write_to(&self, out: &mut String) {
+        write_text(self, out);
+    }
+}
+
+impl CsvField for String {
+    fn write_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
 impl Table {
     pub fn new(columns: Vec<&str>) -> Table {
         Table {
@@ -86,21 +120,32 @@ impl Table {
         match format {
             Format::Table => self.render_table(out),
             Format::Csv => {
-                let mut w = csv::Writer::from_writer(out);
-                w.write_record(&self.columns)
-                    .map_err(std::io::Error::other)?;
-                // Field by field through one buffer: a scorecard prints ~400k rows.
-                let mut buf = String::new();
-                for r in &self.rows {
-                    for c in r {
-                        buf.clear();
-                        write_text(c, &mut buf);
-                        w.write_field(&buf).map_err(std::io::Error::other)?;
-                    }
-                    w.write_record(None::<&[u8]>)
-                        .map_err(std::io::Error::other)?;
+                out.write_all(&csv_lines(std::slice::from_ref(&self.columns))?)?;
+                // Large tables (a scorecard prints ~400k rows) render on
+                // every core, in chunks written in order.
+                let threads = std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .min(self.rows.len() / 20_000 + 1);
+                let chunk = self.rows.len().div_ceil(threads).max(1);
+                let parts: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = self
+                        .rows
+                        .chunks(chunk)
+                        .map(|rows| scope.spawn(move || csv_lines(rows)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(std::io::Error::other("CSV rendering failed"))
+                            })
+                        })
+                        .collect()
+                });
+                for part in parts {
+                    out.write_all(&part?)?;
                 }
-                w.flush()
+                out.flush()
             }
             Format::Json => {
                 let arr: Vec<serde_json::Value> = self
