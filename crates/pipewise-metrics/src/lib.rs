@@ -1183,8 +1183,7 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
             )
         })
         .collect();
-    let (slots, relevant): (Vec<[Option<usize>; 4]>, Vec<(String, String)>) =
-        slots.into_iter().unzip();
+    let (slots, relevant): (Vec<[Option<usize>; 4]>, Vec<_>) = slots.into_iter().unzip();
     let sums: Vec<String> = aggs
         .iter()
         .enumerate()
@@ -1549,7 +1548,7 @@ pub fn evaluate_breakdowns(
         let quota_by: &[String] = plan.quota.as_ref().map_or(&[], |(_, by)| by);
         // One breakdown's metric rows: (metric index, rows) for each metric
         // it computes.
-        let breakdown = |b: usize, by: &Vec<String>| -> Vec<(usize, Vec<MetricRow>)> {
+        let breakdown = |b: usize, by: &Vec<String>| -> Vec<RolledUp> {
             let rows = |by: &[String], which: &[usize]| {
                 let keep = positions(by, &fine_by).unwrap_or_default();
                 let quota_keep = positions(by, quota_by);
@@ -1566,7 +1565,7 @@ pub fn evaluate_breakdowns(
             let (plain, counting): (Vec<usize>, Vec<usize>) = (0..idx.len())
                 .filter(|&k| todo(b, idx[k]))
                 .partition(|&k| ms[idx[k]].sql.share_at_or_above.is_none());
-            let mut done: Vec<(usize, Vec<MetricRow>)> = plain
+            let mut done: Vec<RolledUp> = plain
                 .iter()
                 .zip(rows(by, &plain))
                 .map(|(&k, r)| (idx[k], r))
@@ -1583,7 +1582,7 @@ pub fn evaluate_breakdowns(
             done
         };
         // Each breakdown rolls up apart: on threads of their own.
-        let rolled: Vec<(usize, Vec<(usize, Vec<MetricRow>)>)> = std::thread::scope(|scope| {
+        let rolled: Vec<(usize, Vec<RolledUp>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = breakdowns
                 .iter()
                 .enumerate()
@@ -1612,6 +1611,9 @@ pub fn evaluate_breakdowns(
 
 /// A metric's rows, or why it could not be evaluated.
 type Evaluated = Result<Vec<MetricRow>, MetricError>;
+
+/// A metric (its index) and its rows in one breakdown.
+type RolledUp = (usize, Vec<MetricRow>);
 
 /// Mark the pending (breakdown, metric) pairs of metrics `idx` failed.
 fn fail(out: &mut [Vec<Option<Evaluated>>], pending: &[Vec<bool>], idx: &[usize], e: &MetricError) {
