@@ -214,6 +214,21 @@ pub struct FieldColumn {
 }
 
 impl FieldColumn {
+    /// A column of `field` with no events (and no old values).
+    pub(crate) fn empty(field: Field) -> FieldColumn {
+        FieldColumn {
+            new: Values::empty(field.kind()),
+            field,
+            opp: Vec::new(),
+            effective_at: Vec::new(),
+            recorded_at: Vec::new(),
+            seq: Vec::new(),
+            source: Vec::new(),
+            old: None,
+            offsets: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.opp.len()
     }

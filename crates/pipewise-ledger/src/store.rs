@@ -119,6 +119,88 @@ pub struct Projection {
     pub sources: bool,
 }
 
+/// The events of one field in one segment file, with the file's own source
+/// names (`events.source` indexes `sources`).
+struct FieldPart {
+    events: FieldColumn,
+    sources: Vec<String>,
+}
+
+/// One segment file's batches of `field` as events.
+fn field_part(
+    field: &Field,
+    batches: Vec<RecordBatch>,
+    old_values: bool,
+    path: &Path,
+) -> Result<FieldPart, LedgerError> {
+    let kind = field.kind();
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut e = FieldColumn {
+        old: old_values.then(|| Values::empty(kind)),
+        ..FieldColumn::empty(field.clone())
+    };
+    e.opp.reserve_exact(rows);
+    e.effective_at.reserve_exact(rows);
+    let mut sources: Vec<String> = Vec::new();
+    let mut source_lookup: HashMap<String, u32> = HashMap::new();
+    let (mut new_lookup, mut old_lookup) = (
+        crate::log::TextLookup::default(),
+        crate::log::TextLookup::default(),
+    );
+    for b in batches {
+        e.opp
+            .extend_from_slice(col::<UInt32Array>(&b, "opportunity_key", path)?.values());
+        e.effective_at.extend_from_slice(
+            col::<TimestampMicrosecondArray>(&b, "effective_at", path)?.values(),
+        );
+        if b.column_by_name("recorded_at").is_some() {
+            e.recorded_at.extend_from_slice(
+                col::<TimestampMicrosecondArray>(&b, "recorded_at", path)?.values(),
+            );
+        }
+        if b.column_by_name("seq").is_some() {
+            e.seq
+                .extend_from_slice(col::<UInt64Array>(&b, "seq", path)?.values());
+        }
+        if b.column_by_name("source").is_some() {
+            let src = col::<DictionaryArray<Int32Type>>(&b, "source", path)?;
+            let sv = src
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| corrupt(path, "source"))?;
+            let remap: Vec<u32> = (0..sv.len())
+                .map(|i| {
+                    let s = sv.value(i);
+                    match source_lookup.get(s) {
+                        Some(&c) => c,
+                        None => {
+                            let c = sources.len() as u32;
+                            sources.push(s.to_string());
+                            source_lookup.insert(s.to_string(), c);
+                            c
+                        }
+                    }
+                })
+                .collect();
+            e.source
+                .extend(src.keys().values().iter().map(|&k| remap[k as usize]));
+        }
+        let new = b
+            .column_by_name("new_value")
+            .ok_or_else(|| corrupt(path, "new_value"))?;
+        e.new
+            .extend(&array_to_values(new.as_ref(), kind, path)?, &mut new_lookup);
+        if let Some(old) = e.old.as_mut() {
+            let a = b
+                .column_by_name("old_value")
+                .ok_or_else(|| corrupt(path, "old_value"))?;
+            old.extend(&array_to_values(a.as_ref(), kind, path)?, &mut old_lookup);
+        }
+    }
+    Ok(FieldPart { events: e, sources })
+}
+
 /// Run tasks on up to `available_parallelism` threads; results in task order.
 fn run_parallel<'a, T: Send>(
     tasks: Vec<Box<dyn FnOnce() -> Result<T, LedgerError> + Send + 'a>>,
@@ -533,7 +615,7 @@ impl Store {
 
         enum Part {
             Keys(Vec<RecordBatch>),
-            Field(usize, Field, Vec<RecordBatch>),
+            Field(usize, Field, FieldPart),
         }
         let key_cols: Vec<&str> = if p.ids {
             vec!["opportunity_id", "created_at", "first_recorded_at"]
@@ -564,13 +646,17 @@ impl Store {
                 Ok(Part::Keys(read_parquet(kf, Some(&cols))?))
             }));
         }
+        // Each file is read and turned into events on its own thread; its
+        // Arrow batches are freed as soon as it is done.
         for (si, field, path) in &jobs {
             let cols = field_cols(field);
+            let old_values = p.old_values;
             tasks.push(Box::new(move || {
+                let batches = read_parquet(path, Some(&cols))?;
                 Ok(Part::Field(
                     *si,
                     field.clone(),
-                    read_parquet(path, Some(&cols))?,
+                    field_part(field, batches, old_values, path)?,
                 ))
             }));
         }
@@ -578,7 +664,7 @@ impl Store {
 
         let mut keys = Keys::default();
         let mut key_batches = Vec::new();
-        let mut field_parts: BTreeMap<Field, Vec<(usize, Vec<RecordBatch>)>> = BTreeMap::new();
+        let mut field_parts: BTreeMap<Field, Vec<(usize, FieldPart)>> = BTreeMap::new();
         for part in parts {
             match part {
                 Part::Keys(b) => key_batches.push(b),
@@ -604,91 +690,64 @@ impl Store {
         let mut source_lookup: HashMap<String, u32> = HashMap::new();
         for (field, mut segs) in field_parts {
             segs.sort_by_key(|(si, _)| *si);
-            let kind = field.kind();
-            let mut entry = FieldColumn {
-                field: field.clone(),
-                opp: Vec::new(),
-                effective_at: Vec::new(),
-                recorded_at: Vec::new(),
-                seq: Vec::new(),
-                source: Vec::new(),
-                old: p.old_values.then(|| Values::empty(kind)),
-                new: Values::empty(kind),
-                offsets: Vec::new(),
+            let mut parts = segs.into_iter().map(|(_, part)| part);
+            let Some(first) = parts.next() else {
+                continue;
             };
-            let rows: usize = segs
-                .iter()
-                .flat_map(|(_, bs)| bs.iter().map(RecordBatch::num_rows))
-                .sum();
-            entry.opp.reserve_exact(rows);
-            entry.effective_at.reserve_exact(rows);
-            entry.source.reserve_exact(rows);
+            let mut global_source = |part: &mut FieldPart| {
+                let remap: Vec<u32> = part
+                    .sources
+                    .iter()
+                    .map(|s| match source_lookup.get(s) {
+                        Some(&c) => c,
+                        None => {
+                            let c = log.sources.len() as u32;
+                            log.sources.push(s.clone());
+                            source_lookup.insert(s.clone(), c);
+                            c
+                        }
+                    })
+                    .collect();
+                for c in &mut part.events.source {
+                    *c = remap[*c as usize];
+                }
+            };
+            // One segment (the usual case): its events as they are; more:
+            // appended in segment order, dictionaries merged.
+            let mut first = first;
+            global_source(&mut first);
+            let mut entry = first.events;
             let (mut new_lookup, mut old_lookup) = (
                 crate::log::TextLookup::default(),
                 crate::log::TextLookup::default(),
             );
-            for (si, batches) in segs {
-                let path = self
-                    .ledger_dir()
-                    .join("segments")
-                    .join(&m.segments[si].id)
-                    .join(format!("{}.parquet", field.name()));
-                for b in batches {
-                    entry.opp.extend_from_slice(
-                        col::<UInt32Array>(&b, "opportunity_key", &path)?.values(),
-                    );
-                    entry.effective_at.extend_from_slice(
-                        col::<TimestampMicrosecondArray>(&b, "effective_at", &path)?.values(),
-                    );
-                    if b.column_by_name("recorded_at").is_some() {
-                        entry.recorded_at.extend_from_slice(
-                            col::<TimestampMicrosecondArray>(&b, "recorded_at", &path)?.values(),
-                        );
-                    }
-                    if b.column_by_name("seq").is_some() {
-                        entry
-                            .seq
-                            .extend_from_slice(col::<UInt64Array>(&b, "seq", &path)?.values());
-                    }
-                    if b.column_by_name("source").is_some() {
-                        let src = col::<DictionaryArray<Int32Type>>(&b, "source", &path)?;
-                        let sv = src
-                            .values()
-                            .as_any()
-                            .downcast_ref::<StringArray>()
-                            .ok_or_else(|| corrupt(&path, "source"))?;
-                        let remap: Vec<u32> = (0..sv.len())
-                            .map(|i| {
-                                let s = sv.value(i);
-                                match source_lookup.get(s) {
-                                    Some(&c) => c,
-                                    None => {
-                                        let c = log.sources.len() as u32;
-                                        log.sources.push(s.to_string());
-                                        source_lookup.insert(s.to_string(), c);
-                                        c
-                                    }
-                                }
-                            })
-                            .collect();
-                        entry
-                            .source
-                            .extend(src.keys().values().iter().map(|&k| remap[k as usize]));
-                    }
-                    let new = b
-                        .column_by_name("new_value")
-                        .ok_or_else(|| corrupt(&path, "new_value"))?;
-                    entry.new.extend(
-                        &array_to_values(new.as_ref(), kind, &path)?,
-                        &mut new_lookup,
-                    );
-                    if let Some(old) = entry.old.as_mut() {
-                        let a = b
-                            .column_by_name("old_value")
-                            .ok_or_else(|| corrupt(&path, "old_value"))?;
-                        old.extend(&array_to_values(a.as_ref(), kind, &path)?, &mut old_lookup);
+            let mut rest = parts.peekable();
+            if rest.peek().is_some() {
+                let kind = field.kind();
+                let mut merged = FieldColumn {
+                    old: entry.old.as_ref().map(|_| Values::empty(kind)),
+                    ..FieldColumn::empty(field.clone())
+                };
+                for mut part in std::iter::once(FieldPart {
+                    events: entry,
+                    sources: Vec::new(),
+                })
+                .chain(rest.map(|mut p| {
+                    global_source(&mut p);
+                    p
+                })) {
+                    let e = &mut part.events;
+                    merged.opp.append(&mut e.opp);
+                    merged.effective_at.append(&mut e.effective_at);
+                    merged.recorded_at.append(&mut e.recorded_at);
+                    merged.seq.append(&mut e.seq);
+                    merged.source.append(&mut e.source);
+                    merged.new.extend(&e.new, &mut new_lookup);
+                    if let (Some(o), Some(eo)) = (merged.old.as_mut(), e.old.as_ref()) {
+                        o.extend(eo, &mut old_lookup);
                     }
                 }
+                entry = merged;
             }
             log.columns.insert(field, entry);
         }

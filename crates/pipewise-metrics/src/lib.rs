@@ -1950,6 +1950,54 @@ impl FineGroups {
     }
 }
 
+/// The rows behind a metric with `share_at_or_above`: one per owner (id: the
+/// owner), counted when the owner has a denominator, with 1 in the
+/// numerator when the owner's ratio is at or above the threshold and 1 in
+/// the denominator when counted — summing them per group gives the metric.
+/// `amount` is the owner's own ratio.
+fn explain_share(
+    engine: &Engine,
+    m: &Metric,
+    q: &MetricQuery,
+    threshold: f64,
+) -> Result<Vec<ExplainRow>, MetricError> {
+    let mut per_owner = m.clone();
+    per_owner.sql.share_at_or_above = None;
+    let mut by = q.by.clone();
+    if !by.iter().any(|d| d == "owner") {
+        by.push("owner".into());
+    }
+    let owner = by.iter().position(|d| d == "owner").unwrap_or(0);
+    let rows = evaluate(engine, &per_owner, &MetricQuery { by, ..q.clone() })?;
+    let batches = engine
+        .sql("SELECT id, name FROM users")
+        .map_err(|e| MetricError::Query(e.to_string()))?;
+    let (_, users) =
+        pipewise_engine::rows(&batches).map_err(|e| MetricError::Query(e.to_string()))?;
+    let names: std::collections::HashMap<String, String> = users
+        .iter()
+        .filter_map(|u| Some((cell_text(u.first()?)?, cell_text(u.get(1)?)?)))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let id = r.dims.get(owner).and_then(|(_, v)| v.clone());
+            let counted = r.denominator > 0.0;
+            let reached = counted && r.numerator / r.denominator >= threshold;
+            ExplainRow {
+                name: id.as_ref().and_then(|id| names.get(id).cloned()),
+                id: id.unwrap_or_default(),
+                dims: r.dims[..q.by.len()].to_vec(),
+                stage: None,
+                amount: counted.then(|| r.numerator / r.denominator),
+                role: if counted { "counted" } else { "excluded" }.into(),
+                numerator: if reached { 1.0 } else { 0.0 },
+                denominator: if counted { 1.0 } else { 0.0 },
+            }
+        })
+        .collect())
+}
+
 /// A dimension value of a result batch as text (dimensions are text).
 fn text_cell(
     c: &dyn pipewise_engine::datafusion::arrow::array::Array,
@@ -2114,6 +2162,9 @@ pub fn explain(
     m: &Metric,
     q: &MetricQuery,
 ) -> Result<Vec<ExplainRow>, MetricError> {
+    if let Some(threshold) = m.sql.share_at_or_above {
+        return explain_share(engine, m, q, threshold);
+    }
     let sql = compile_explain(m, q)?;
     let batches = engine
         .sql(&sql)

@@ -426,6 +426,31 @@ fn quota_attainment_under_a_manager() {
     }
     assert_eq!(rows.iter().filter(|x| x.role == "quota").count(), 12);
     assert!(rows.iter().any(|x| x.id == "quota R1 2026-Q2"));
+    // explain of the share of reps at quota lists reps, not deals: R1 (1.125) and R3
+    // (1.25) reached it, R2 (0.45) did not; per manager they sum to 1 of 2 and 1 of 1.
+    let rows = explain(&e, lib.get("reps_at_quota_share").unwrap(), &q).unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.dims[0].1.as_deref().unwrap(),
+                r.id.as_str(),
+                r.amount,
+                r.role.as_str(),
+                r.numerator,
+                r.denominator,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("M1", "R1", Some(1.125), "counted", 1.0, 1.0),
+            ("M1", "R2", Some(0.45), "counted", 0.0, 1.0),
+            ("M2", "R3", Some(1.25), "counted", 1.0, 1.0),
+        ]
+    );
+    assert_eq!(rows[0].name.as_deref(), Some("R1"));
     // quotas are set per rep: other dimensions are refused with a plain reason
     let err = evaluate(
         &e,

@@ -400,6 +400,12 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
     let rows = pipewise_metrics::explain(&engine, &m, &q).map_err(query_error)?;
     pb.finish_and_clear();
     if a.events {
+        if m.sql.share_at_or_above.is_some() {
+            return Err(user(format!(
+                "--events lists ledger events of deals; {} counts owners (explain it without --events)",
+                m.name
+            )));
+        }
         if m.sql.from != pipewise_metrics::Source::Deals {
             return Err(user(format!(
                 "--events lists ledger events of deals; {} counts {}",
@@ -444,8 +450,31 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
         }
         return super::print(&t, format);
     }
-    let mut cols: Vec<&str> = vec![m.sql.from.id_column()];
+    let share = m.sql.share_at_or_above.is_some();
+    let mut cols: Vec<&str> = vec![if share {
+        "owner_id"
+    } else {
+        m.sql.from.id_column()
+    }];
     cols.extend(a.metric.by.iter().map(String::as_str));
+    if share {
+        // One row per owner: the owner's own ratio, counted or not.
+        cols.extend(["name", "ratio", "role", "numerator", "denominator"]);
+        let mut t = Table::new(cols);
+        for r in rows {
+            let mut row = vec![Cell::Text(r.id)];
+            row.extend(r.dims.into_iter().map(|(_, v)| Cell::from(v)));
+            row.extend([
+                Cell::from(r.name),
+                r.amount.map(Cell::Float).unwrap_or(Cell::Null),
+                Cell::Text(r.role),
+                Cell::Float(r.numerator),
+                Cell::Float(r.denominator),
+            ]);
+            t.push(row);
+        }
+        return super::print(&t, format);
+    }
     cols.extend([
         "name",
         "stage",
