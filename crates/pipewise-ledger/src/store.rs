@@ -615,7 +615,7 @@ impl Store {
 
         enum Part {
             Keys(Vec<RecordBatch>),
-            Field(usize, Field, FieldPart),
+            Field(usize, Field, Box<FieldPart>),
         }
         let key_cols: Vec<&str> = if p.ids {
             vec!["opportunity_id", "created_at", "first_recorded_at"]
@@ -656,7 +656,7 @@ impl Store {
                 Ok(Part::Field(
                     *si,
                     field.clone(),
-                    field_part(field, batches, old_values, path)?,
+                    Box::new(field_part(field, batches, old_values, path)?),
                 ))
             }));
         }
@@ -664,7 +664,7 @@ impl Store {
 
         let mut keys = Keys::default();
         let mut key_batches = Vec::new();
-        let mut field_parts: BTreeMap<Field, Vec<(usize, FieldPart)>> = BTreeMap::new();
+        let mut field_parts: BTreeMap<Field, Vec<(usize, Box<FieldPart>)>> = BTreeMap::new();
         for part in parts {
             match part {
                 Part::Keys(b) => key_batches.push(b),
@@ -690,7 +690,7 @@ impl Store {
         let mut source_lookup: HashMap<String, u32> = HashMap::new();
         for (field, mut segs) in field_parts {
             segs.sort_by_key(|(si, _)| *si);
-            let mut parts = segs.into_iter().map(|(_, part)| part);
+            let mut parts = segs.into_iter().map(|(_, part)| *part);
             let Some(first) = parts.next() else {
                 continue;
             };
