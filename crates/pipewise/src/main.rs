@@ -33,37 +33,30 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
-/// mimalloc v3's `allow_thp` option (its header's enum; libmimalloc-sys 0.1.49
-/// names only the v2 options).
-const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
-
 /// mimalloc v3's `purge_delay` option (index 15 of its header's enum; not named
 /// by libmimalloc-sys 0.1.49).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Keep mimalloc off huge pages (explicit and transparent): with them fresh
-/// arena memory is faulted in and zeroed by the kernel 2 MiB at a time, which
-/// took two thirds of a 1M-deal `deal_facts` build and made it vary from 1.2
-/// to 3.3 s between runs (1.6 s steadily without).
-///
-/// And never give freed memory back to the kernel while running: mimalloc's
+/// Never give freed memory back to the kernel while running: mimalloc's
 /// default purges freed pages after 10 ms, and the next allocation faults
 /// them in and has them zeroed again. On this class of VM that zeroing is
 /// slow and erratic: a 1M-deal scorecard spent 0.4–1.9 s of system time on
-/// it (wall 1.6–2.5 s) against 0.12–0.22 s without purging (wall 1.3 s).
-/// A command is short-lived and its peak is what it needs anyway (peak RSS
-/// went from 0.94 to 0.98 GB).
-#[allow(unsafe_code)] // the FFI calls below; their soundness is argued inline
+/// it (wall 1.6–2.5 s) against 0.1–0.2 s without purging (wall 1.2–1.3 s
+/// then). A command is short-lived and its peak is what it needs anyway
+/// (peak RSS went from 0.94 to 0.98 GB).
+///
+/// Transparent huge pages stay as the system sets them. (mimalloc reads its
+/// `allow_thp` option when it starts, before `main`, so setting it here had
+/// no effect; turning THP off through the environment made the scorecard
+/// fault 220k pages instead of 2.7k and slower: 1.1–1.7 s against 0.8–1.4 s.)
+#[allow(unsafe_code)] // the FFI call below; its soundness is argued inline
 fn tune_allocator() {
     // SAFETY: mi_option_set takes two integers and only stores the value in
     // mimalloc's option table (atomically); it reads no pointers, so it is
-    // sound to call at any time. All three options exist in the bundled mimalloc
-    // v3 (indices 6, 15 and 43 of its mi_option_t enum; -1 is purge_delay's
-    // documented "never purge").
+    // sound to call at any time. purge_delay is index 15 of the bundled
+    // mimalloc v3's mi_option_t enum; -1 is its documented "never purge".
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
-        libmimalloc_sys::mi_option_set(libmimalloc_sys::mi_option_large_os_pages, 0);
-        libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
     }
 }
 
