@@ -35,7 +35,7 @@ use crate::values::number;
 use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_value};
 use pipewise_ledger::Store;
 use pipewise_model::{
-    Account, Activity, ActivityType, Direction, Field, Lead, Quota, Role, SalesProcess,
+    Account, Activity, ActivityType, Direction, Field, Lead, LeadEvent, Quota, Role, SalesProcess,
     StageOutcome, User, Value,
 };
 use serde::Deserialize;
@@ -987,6 +987,21 @@ impl FileCtx<'_> {
             };
             let g = |ctx: &mut Ctx<'_>, k: &str| self.get(ctx, r, k).filter(|v| !v.is_empty());
             let attributes = self.custom_fields(ctx, r);
+            let status = g(ctx, "status");
+            // A file of leads has no status history: the status is known as
+            // of the snapshot (as a deal's stage is), which is what the lead
+            // funnel's "reached" tests read.
+            if let Some(s) = &status {
+                draft.lead_events.push(LeadEvent {
+                    lead_id: id.clone(),
+                    field: "status".into(),
+                    old_value: None,
+                    new_value: Some(s.clone()),
+                    effective_at: ctx.as_of.max(created),
+                    recorded_at: ctx.as_of.max(created),
+                    source: "csv:leads".into(),
+                });
+            }
             draft.leads.push(Lead {
                 id,
                 created_at: created,
@@ -996,7 +1011,7 @@ impl FileCtx<'_> {
                 industry: g(ctx, "industry"),
                 employees: employees.map(|v| v.round() as i64),
                 country: g(ctx, "country"),
-                status: g(ctx, "status"),
+                status,
                 owner_id: g(ctx, "owner_id"),
                 converted_at,
                 converted_opportunity_id: g(ctx, "converted_opportunity_id"),
