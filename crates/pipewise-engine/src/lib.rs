@@ -688,9 +688,27 @@ impl TableProvider for AsOfTable {
 pub struct Engine {
     ctx: SessionContext,
     rt: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
 }
 
 impl Engine {
+    /// Forget the ledger fields and as-of columns cached so far; a later
+    /// query loads and builds what it needs again. For a one-shot command
+    /// that is done querying: what it allocates next reuses their memory.
+    pub fn release_caches(&self) {
+        for lean in &self.shared.lean {
+            if let Ok(mut l) = lean.lock() {
+                *l = None;
+            }
+        }
+        if let Ok(mut c) = self.shared.cuts.lock() {
+            c.clear();
+        }
+        if let Ok(mut c) = self.shared.since.lock() {
+            c.clear();
+        }
+    }
+
     /// Open the engine over the current version of `store`.
     pub fn open(store: &Store, process: &SalesProcess) -> Result<Engine, EngineError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -770,7 +788,7 @@ impl Engine {
             };
             ctx.register_udtf(name, Arc::new(f));
         }
-        Ok(Engine { ctx, rt })
+        Ok(Engine { ctx, rt, shared })
     }
 
     /// Run one SQL statement and collect its result.

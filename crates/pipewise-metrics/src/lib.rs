@@ -1438,6 +1438,44 @@ pub fn evaluate_breakdowns(
     base: &MetricQuery,
     breakdowns: &[Vec<String>],
 ) -> Vec<Vec<Result<Vec<MetricRow>, MetricError>>> {
+    sum_breakdowns(engine, ms, base, breakdowns).roll_up()
+}
+
+/// The sums behind [`evaluate_breakdowns`], queried and held apart from the
+/// engine: [`ScorecardSums::roll_up`] needs no engine, so a one-shot command
+/// can let the engine drop its caches before rolling up (their memory is
+/// then reused instead of fresh memory faulted in).
+pub struct ScorecardSums<'m> {
+    ms: Vec<&'m Metric>,
+    breakdowns: Vec<Vec<String>>,
+    /// Per breakdown and metric: its rows or error when already known.
+    out: Vec<Vec<Option<Evaluated>>>,
+    sources: Vec<SourceSums>,
+}
+
+/// One kind of rows' fine sums and what rolling them up needs.
+struct SourceSums {
+    /// The metrics (indexes into `ms`) counting these rows.
+    idx: Vec<usize>,
+    /// (breakdown, metric) pairs to compute.
+    pending: Vec<Vec<bool>>,
+    /// The fine plan's dimensions.
+    fine_by: Vec<String>,
+    /// The metrics as summed (owner-counting ones per owner).
+    per_owner: Vec<Metric>,
+    plan: FineSql,
+    fine: FineGroups,
+    users: RepAttributes,
+}
+
+/// Query the fine sums of [`evaluate_breakdowns`].
+pub fn sum_breakdowns<'m>(
+    engine: &Engine,
+    ms: &[&'m Metric],
+    base: &MetricQuery,
+    breakdowns: &[Vec<String>],
+) -> ScorecardSums<'m> {
+    let mut sources: Vec<SourceSums> = Vec::new();
     let query = |by: &[String]| MetricQuery {
         by: by.to_vec(),
         ..base.clone()
@@ -1534,79 +1572,119 @@ pub fn evaluate_breakdowns(
                 continue;
             }
         };
-        let positions = |by: &[String], among: &[String]| -> Option<Vec<FineDim>> {
-            by.iter()
-                .map(|d| match among.iter().position(|x| x == d) {
-                    Some(p) => Some(FineDim::Column(p)),
-                    None => Some(FineDim::Rep(
-                        rep_attribute(d)?,
-                        among.iter().position(|x| x == "owner")?,
-                    )),
-                })
-                .collect()
-        };
-        let quota_by: &[String] = plan.quota.as_ref().map_or(&[], |(_, by)| by);
-        // One breakdown's metric rows: (metric index, rows) for each metric
-        // it computes.
-        let breakdown = |b: usize, by: &Vec<String>| -> Vec<RolledUp> {
-            let rows = |by: &[String], which: &[usize]| {
-                let keep = positions(by, &fine_by).unwrap_or_default();
-                let quota_keep = positions(by, quota_by);
-                fine.metric_rows(
-                    &plan,
-                    &group,
-                    which,
-                    by,
-                    (&keep, quota_keep.as_deref()),
-                    &users,
-                )
-            };
-            // Plain metrics; owner-counting ones from their per-owner rows.
-            let (plain, counting): (Vec<usize>, Vec<usize>) = (0..idx.len())
-                .filter(|&k| todo(b, idx[k]))
-                .partition(|&k| ms[idx[k]].sql.share_at_or_above.is_none());
-            let mut done: Vec<RolledUp> = plain
-                .iter()
-                .zip(rows(by, &plain))
-                .map(|(&k, r)| (idx[k], r))
-                .collect();
-            if !counting.is_empty() {
-                let mut with_owner = by.clone();
-                if !with_owner.iter().any(|d| d == "owner") {
-                    with_owner.push("owner".into());
-                }
-                for (&k, owners) in counting.iter().zip(rows(&with_owner, &counting)) {
-                    done.push((idx[k], count_owners(ms[idx[k]], by, &owners)));
-                }
-            }
-            done
-        };
-        // Each breakdown rolls up apart: on threads of their own.
-        let rolled: Vec<(usize, Vec<RolledUp>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = breakdowns
-                .iter()
-                .enumerate()
-                .filter(|&(b, _)| idx.iter().any(|&i| todo(b, i)))
-                .map(|(b, by)| (b, scope.spawn(move || breakdown(b, by))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|(b, h)| (b, h.join().unwrap_or_default()))
-                .collect()
+        sources.push(SourceSums {
+            idx: idx.clone(),
+            pending,
+            fine_by,
+            per_owner,
+            plan,
+            fine,
+            users,
         });
-        for (b, done) in rolled {
-            for (i, rows) in done {
-                out[b][i] = Some(Ok(rows));
+    }
+    ScorecardSums {
+        ms: ms.to_vec(),
+        breakdowns: breakdowns.to_vec(),
+        out,
+        sources,
+    }
+}
+
+impl ScorecardSums<'_> {
+    /// Per breakdown, each metric's rows or its error.
+    pub fn roll_up(self) -> Vec<Vec<Result<Vec<MetricRow>, MetricError>>> {
+        let ScorecardSums {
+            ms,
+            breakdowns,
+            mut out,
+            sources,
+        } = self;
+        for src in &sources {
+            let SourceSums {
+                idx,
+                pending,
+                fine_by,
+                per_owner,
+                plan,
+                fine,
+                users,
+            } = src;
+            let todo = |b: usize, i: usize| pending[b][i];
+            let group: Vec<&Metric> = per_owner.iter().collect();
+            let positions = |by: &[String], among: &[String]| -> Option<Vec<FineDim>> {
+                by.iter()
+                    .map(|d| match among.iter().position(|x| x == d) {
+                        Some(p) => Some(FineDim::Column(p)),
+                        None => Some(FineDim::Rep(
+                            rep_attribute(d)?,
+                            among.iter().position(|x| x == "owner")?,
+                        )),
+                    })
+                    .collect()
+            };
+            let quota_by: &[String] = plan.quota.as_ref().map_or(&[], |(_, by)| by);
+            // One breakdown's metric rows: (metric index, rows) for each metric
+            // it computes.
+            let breakdown = |b: usize, by: &Vec<String>| -> Vec<RolledUp> {
+                let rows = |by: &[String], which: &[usize]| {
+                    let keep = positions(by, fine_by).unwrap_or_default();
+                    let quota_keep = positions(by, quota_by);
+                    fine.metric_rows(
+                        plan,
+                        &group,
+                        which,
+                        by,
+                        (&keep, quota_keep.as_deref()),
+                        users,
+                    )
+                };
+                // Plain metrics; owner-counting ones from their per-owner rows.
+                let (plain, counting): (Vec<usize>, Vec<usize>) = (0..idx.len())
+                    .filter(|&k| todo(b, idx[k]))
+                    .partition(|&k| ms[idx[k]].sql.share_at_or_above.is_none());
+                let mut done: Vec<RolledUp> = plain
+                    .iter()
+                    .zip(rows(by, &plain))
+                    .map(|(&k, r)| (idx[k], r))
+                    .collect();
+                if !counting.is_empty() {
+                    let mut with_owner = by.clone();
+                    if !with_owner.iter().any(|d| d == "owner") {
+                        with_owner.push("owner".into());
+                    }
+                    for (&k, owners) in counting.iter().zip(rows(&with_owner, &counting)) {
+                        done.push((idx[k], count_owners(ms[idx[k]], by, &owners)));
+                    }
+                }
+                done
+            };
+            // Each breakdown rolls up apart: on threads of their own.
+            let rolled: Vec<(usize, Vec<RolledUp>)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = breakdowns
+                    .iter()
+                    .enumerate()
+                    .filter(|&(b, _)| idx.iter().any(|&i| todo(b, i)))
+                    .map(|(b, by)| (b, scope.spawn(move || breakdown(b, by))))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(b, h)| (b, h.join().unwrap_or_default()))
+                    .collect()
+            });
+            for (b, done) in rolled {
+                for (i, rows) in done {
+                    out[b][i] = Some(Ok(rows));
+                }
             }
         }
+        out.into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|r| r.unwrap_or_else(|| Err(MetricError::Query("not evaluated".into()))))
+                    .collect()
+            })
+            .collect()
     }
-    out.into_iter()
-        .map(|row| {
-            row.into_iter()
-                .map(|r| r.unwrap_or_else(|| Err(MetricError::Query("not evaluated".into()))))
-                .collect()
-        })
-        .collect()
 }
 
 /// A metric's rows, or why it could not be evaluated.
