@@ -185,20 +185,7 @@ pub fn totals(
     cuts: &[Cut],
     open_only: bool,
 ) -> Vec<Vec<GroupTotal>> {
-    let empty_text = FieldColumn {
-        field: Field::Stage,
-        opp: Vec::new(),
-        effective_at: Vec::new(),
-        recorded_at: Vec::new(),
-        seq: Vec::new(),
-        source: Vec::new(),
-        old: None,
-        new: Values::Text {
-            dict: Vec::new(),
-            codes: Vec::new(),
-        },
-        offsets: Vec::new(),
-    };
+    let empty_text = FieldColumn::empty(Field::Stage);
     let stage_col = log.column(&Field::Stage).unwrap_or(&empty_text);
     let Values::Text {
         dict: stage_dict,

@@ -464,40 +464,26 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
         m.sql.from.id_column()
     }];
     cols.extend(a.metric.by.iter().map(String::as_str));
+    // A share metric's rows are owners: no stage, and each owner's own ratio
+    // where a deal has its amount.
     if share {
-        // One row per owner: the owner's own ratio, counted or not.
-        cols.extend(["name", "ratio", "role", "numerator", "denominator"]);
-        let mut t = Table::new(cols);
-        for r in rows {
-            let mut row = vec![Cell::Text(r.id)];
-            row.extend(r.dims.into_iter().map(|(_, v)| Cell::from(v)));
-            row.extend([
-                Cell::from(r.name),
-                r.amount.map(Cell::Float).unwrap_or(Cell::Null),
-                Cell::Text(r.role),
-                Cell::Float(r.numerator),
-                Cell::Float(r.denominator),
-            ]);
-            t.push(row);
-        }
-        return super::print(&t, format);
+        cols.extend(["name", "ratio"]);
+    } else {
+        cols.extend(["name", "stage", "amount"]);
     }
-    cols.extend([
-        "name",
-        "stage",
-        "amount",
-        "role",
-        "numerator",
-        "denominator",
-    ]);
+    cols.extend(["role", "numerator", "denominator"]);
     let mut t = Table::new(cols);
     for r in rows {
         let mut row = vec![Cell::Text(r.id)];
         row.extend(r.dims.into_iter().map(|(_, v)| Cell::from(v)));
+        row.push(Cell::from(r.name));
+        if share {
+            row.push(r.amount.map(Cell::Float).unwrap_or(Cell::Null));
+        } else {
+            row.push(Cell::from(r.stage));
+            row.push(r.amount.map(Cell::Money).unwrap_or(Cell::Null));
+        }
         row.extend([
-            Cell::from(r.name),
-            Cell::from(r.stage),
-            r.amount.map(Cell::Money).unwrap_or(Cell::Null),
             Cell::Text(r.role),
             Cell::Float(r.numerator),
             Cell::Float(r.denominator),
