@@ -70,6 +70,32 @@ fn write_text(c: &Cell, out: &mut String) {
     };
 }
 
+/// Large tables (a scorecard prints ~400k rows) render on every core: `render`
+/// over chunks of rows, results in order.
+fn in_chunks<F>(rows: &[Vec<Cell>], render: F) -> std::io::Result<Vec<Vec<u8>>>
+where
+    F: Fn(&[Vec<Cell>]) -> std::io::Result<Vec<u8>> + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(rows.len() / 20_000 + 1);
+    let chunk = rows.len().div_ceil(threads).max(1);
+    let render = &render;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || render(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("rendering failed")))
+            })
+            .collect()
+    })
+}
+
 /// Rows as CSV lines, field by field through one buffer.
 fn csv_lines<C: CsvField>(rows: &[Vec<C>]) -> std::io::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -121,61 +147,68 @@ impl Table {
             Format::Table => self.render_table(out),
             Format::Csv => {
                 out.write_all(&csv_lines(std::slice::from_ref(&self.columns))?)?;
-                // Large tables (a scorecard prints ~400k rows) render on
-                // every core, in chunks written in order.
-                let threads = std::thread::available_parallelism()
-                    .map_or(1, |n| n.get())
-                    .min(self.rows.len() / 20_000 + 1);
-                let chunk = self.rows.len().div_ceil(threads).max(1);
-                let parts: Vec<std::io::Result<Vec<u8>>> = std::thread::scope(|scope| {
-                    let handles: Vec<_> = self
-                        .rows
-                        .chunks(chunk)
-                        .map(|rows| scope.spawn(move || csv_lines(rows)))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(std::io::Error::other("CSV rendering failed"))
-                            })
-                        })
-                        .collect()
-                });
-                for part in parts {
-                    out.write_all(&part?)?;
+                for part in in_chunks(&self.rows, csv_lines)? {
+                    out.write_all(&part)?;
                 }
                 out.flush()
             }
             Format::Json => {
-                let arr: Vec<serde_json::Value> = self
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        let mut m = serde_json::Map::new();
-                        for (k, c) in self.columns.iter().zip(r) {
-                            let v = match c {
-                                Cell::Text(s) => serde_json::Value::String(s.clone()),
-                                Cell::Int(i) => serde_json::Value::from(*i),
-                                Cell::Money(x) => serde_json::Number::from_f64(cents(*x))
-                                    .map(serde_json::Value::Number)
-                                    .unwrap_or(serde_json::Value::Null),
-                                Cell::Float(x) => serde_json::Number::from_f64(*x)
-                                    .map(serde_json::Value::Number)
-                                    .unwrap_or(serde_json::Value::Null),
-                                Cell::Bool(b) => serde_json::Value::Bool(*b),
-                                Cell::Null => serde_json::Value::Null,
-                            };
-                            m.insert(k.clone(), v);
+                // What serde_json's pretty printer gives for the whole array,
+                // one row at a time: each row object indented by two spaces,
+                // rows separated by ",\n".
+                if self.rows.is_empty() {
+                    return writeln!(out, "[]");
+                }
+                let objects = |rows: &[Vec<Cell>]| -> std::io::Result<Vec<u8>> {
+                    let mut buf = String::new();
+                    for (i, r) in rows.iter().enumerate() {
+                        if i > 0 {
+                            buf.push_str(",\n");
                         }
-                        serde_json::Value::Object(m)
-                    })
-                    .collect();
-                let s = serde_json::to_string_pretty(&serde_json::Value::Array(arr))
-                    .map_err(std::io::Error::other)?;
-                writeln!(out, "{s}")
+                        let s = serde_json::to_string_pretty(&self.json_row(r))
+                            .map_err(std::io::Error::other)?;
+                        for (j, line) in s.lines().enumerate() {
+                            if j > 0 {
+                                buf.push('\n');
+                            }
+                            buf.push_str("  ");
+                            buf.push_str(line);
+                        }
+                    }
+                    Ok(buf.into_bytes())
+                };
+                out.write_all(b"[\n")?;
+                for (i, part) in in_chunks(&self.rows, objects)?.into_iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",\n")?;
+                    }
+                    out.write_all(&part)?;
+                }
+                out.write_all(b"\n]\n")?;
+                out.flush()
             }
         }
+    }
+
+    /// A row as a JSON object keyed by column name.
+    fn json_row(&self, r: &[Cell]) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (k, c) in self.columns.iter().zip(r) {
+            let v = match c {
+                Cell::Text(s) => serde_json::Value::String(s.clone()),
+                Cell::Int(i) => serde_json::Value::from(*i),
+                Cell::Money(x) => serde_json::Number::from_f64(cents(*x))
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null),
+                Cell::Float(x) => serde_json::Number::from_f64(*x)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null),
+                Cell::Bool(b) => serde_json::Value::Bool(*b),
+                Cell::Null => serde_json::Value::Null,
+            };
+            m.insert(k.clone(), v);
+        }
+        serde_json::Value::Object(m)
     }
 
     fn render_table(&self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -254,6 +287,42 @@ mod tests {
         let mut v = Vec::new();
         sample().render(f, &mut v).unwrap();
         String::from_utf8(v).unwrap()
+    }
+
+    /// Large tables render in chunks on several threads; the output is what
+    /// one pass over all rows gives.
+    #[test]
+    fn chunked_rendering_matches_one_pass() {
+        let mut t = Table::new(vec!["id", "name", "x"]);
+        for i in 0..45_000 {
+            t.push(vec![
+                Cell::Int(i),
+                if i % 7 == 0 {
+                    Cell::Null
+                } else {
+                    Cell::Text(format!("n, {i}"))
+                },
+                Cell::Float(i as f64 / 3.0),
+            ]);
+        }
+        let mut json = Vec::new();
+        t.render(Format::Json, &mut json).unwrap();
+        let whole: Vec<serde_json::Value> = t.rows.iter().map(|r| t.json_row(r)).collect();
+        let expected = serde_json::to_string_pretty(&whole).unwrap() + "\n";
+        assert!(String::from_utf8(json).unwrap() == expected);
+        let mut csv = Vec::new();
+        t.render(Format::Csv, &mut csv).unwrap();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["id", "name", "x"]).unwrap();
+        for r in &t.rows {
+            w.write_record(r.iter().map(text)).unwrap();
+        }
+        assert!(csv == w.into_inner().unwrap());
+        let mut empty = Vec::new();
+        Table::new(vec!["a"])
+            .render(Format::Json, &mut empty)
+            .unwrap();
+        assert_eq!(empty, b"[]\n");
     }
 
     #[test]
