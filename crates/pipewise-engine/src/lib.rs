@@ -730,15 +730,27 @@ impl Engine {
             cuts: std::sync::Mutex::new(std::collections::HashMap::new()),
             since: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
+        // Entity tables read with their canonical schema, so a workspace
+        // written before a column was added reads it as NULL.
+        let canonical = |name: &str| match name {
+            "users" => Some(pipewise_model::schema::users()),
+            "accounts" => Some(pipewise_model::schema::accounts()),
+            "activities" => Some(pipewise_model::schema::activities()),
+            "leads" => Some(pipewise_model::schema::leads()),
+            "lead_events" => Some(pipewise_model::schema::lead_events()),
+            "quotas" => Some(pipewise_model::schema::quotas()),
+            _ => None,
+        };
         rt.block_on(async {
             for name in m.tables.keys() {
                 if let Some(p) = store.table_path(&m, name) {
-                    ctx.register_parquet(
-                        name,
-                        p.to_string_lossy().as_ref(),
-                        ParquetReadOptions::default(),
-                    )
-                    .await?;
+                    let schema = canonical(name);
+                    let mut options = ParquetReadOptions::default();
+                    if let Some(s) = &schema {
+                        options = options.schema(s);
+                    }
+                    ctx.register_parquet(name, p.to_string_lossy().as_ref(), options)
+                        .await?;
                 }
             }
             Ok::<_, DataFusionError>(())

@@ -124,7 +124,7 @@ const ACCOUNT_FIELDS: [&str; 7] = [
     "region",
     "owner_id",
 ];
-const ACTIVITY_FIELDS: [&str; 9] = [
+const ACTIVITY_FIELDS: [&str; 11] = [
     "id",
     "opportunity_id",
     "account_id",
@@ -134,6 +134,8 @@ const ACTIVITY_FIELDS: [&str; 9] = [
     "occurred_at",
     "duration_minutes",
     "owner_id",
+    "contact_id",
+    "contact_seniority",
 ];
 const LEAD_FIELDS: [&str; 12] = [
     "id",
@@ -962,6 +964,8 @@ impl FileCtx<'_> {
                 occurred_at: at,
                 duration_minutes: duration,
                 owner_id: g(ctx, "owner_id"),
+                contact_id: g(ctx, "contact_id"),
+                contact_seniority: g(ctx, "contact_seniority"),
             });
             ctx.landed(self.f);
         }

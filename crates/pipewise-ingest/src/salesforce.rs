@@ -1175,6 +1175,9 @@ fn ingest_activities(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Resul
             occurred_at: at,
             duration_minutes: duration,
             owner_id: opt(cell(r, owner)),
+            // Contacts' ids start 003; their seniority is not in Task/Event.
+            contact_id: who_id.starts_with("003").then(|| who_id.to_string()),
+            contact_seniority: None,
         });
         ctx.landed(f);
     }

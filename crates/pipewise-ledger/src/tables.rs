@@ -90,6 +90,8 @@ pub fn activities_batch(rows: &[Activity]) -> Result<RecordBatch, ArrowError> {
                     .collect::<Float64Array>(),
             ),
             s(rows.iter().map(|r| r.owner_id.as_deref())),
+            s(rows.iter().map(|r| r.contact_id.as_deref())),
+            s(rows.iter().map(|r| r.contact_seniority.as_deref())),
         ],
     )
 }

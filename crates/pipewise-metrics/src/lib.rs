@@ -261,7 +261,7 @@ impl Metric {
     }
 }
 
-const BUILT_IN: [(&str, &str); 45] = [
+const BUILT_IN: [(&str, &str); 47] = [
     (
         "average_cycle_days_all_closed.toml",
         include_str!("../library/average_cycle_days_all_closed.toml"),
@@ -315,6 +315,10 @@ const BUILT_IN: [(&str, &str); 45] = [
         include_str!("../library/discovery_calls_per_month.toml"),
     ),
     (
+        "engaged_contacts_per_deal.toml",
+        include_str!("../library/engaged_contacts_per_deal.toml"),
+    ),
+    (
         "enterprise_coverage.toml",
         include_str!("../library/enterprise_coverage.toml"),
     ),
@@ -341,6 +345,10 @@ const BUILT_IN: [(&str, &str); 45] = [
     (
         "meetings_per_week.toml",
         include_str!("../library/meetings_per_week.toml"),
+    ),
+    (
+        "minutes_above_the_line_share.toml",
+        include_str!("../library/minutes_above_the_line_share.toml"),
     ),
     (
         "open_deal_completeness.toml",
@@ -986,9 +994,23 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
         } else {
             ("", "")
         };
+    // Engaged contacts per deal: distinct contacts with an activity on it
+    // by the evaluation time.
+    let (contact_cols, contact_join) = if reads(&["engaged_contacts"]) {
+        (
+            ", coalesce(ec.engaged_contacts, 0) AS engaged_contacts",
+            format!(
+                " LEFT JOIN (SELECT opportunity_id AS ec_id, COUNT(DISTINCT contact_id) AS engaged_contacts \
+                 FROM activities WHERE contact_id IS NOT NULL AND opportunity_id IS NOT NULL \
+                 AND occurred_at <= {as_of_t} GROUP BY opportunity_id) ec ON ec.ec_id = f.id"
+            ),
+        )
+    } else {
+        ("", String::new())
+    };
     let deals = format!(
-        "SELECT f.*{user_cols}{account_cols}{start_cols} \
-         FROM {facts_call} f{user_join}{account_join}{start_join}"
+        "SELECT f.*{user_cols}{account_cols}{start_cols}{contact_cols} \
+         FROM {facts_call} f{user_join}{account_join}{start_join}{contact_join}"
     );
     let recorded = if q.known {
         format!(" AND recorded_at <= {as_of_t}")
@@ -1006,7 +1028,8 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
             ));
             ctes.push(format!(
                 "d AS (SELECT x.id AS activity_id, x.type AS activity_type, x.direction, x.occurred_at, \
-                 x.duration_minutes, x.owner_id AS activity_owner_id, sp.stage AS activity_stage, deals.* \
+                 x.duration_minutes, x.owner_id AS activity_owner_id, x.contact_id, x.contact_seniority, \
+                 sp.stage AS activity_stage, deals.* \
                  FROM activities x JOIN deals ON deals.id = x.opportunity_id \
                  LEFT JOIN spans sp ON sp.opportunity_id = x.opportunity_id AND x.occurred_at >= sp.since \
                  AND (sp.until IS NULL OR x.occurred_at < sp.until) WHERE x.occurred_at <= {as_of_t})"

@@ -536,6 +536,8 @@ fn activity(
         occurred_at: t,
         duration_minutes: None,
         owner_id: Some("R1".into()),
+        contact_id: None,
+        contact_seniority: None,
     }
 }
 
@@ -1107,6 +1109,94 @@ fn completeness_meetings_and_discovery_calls() {
     // March: the two calls came after D2 qualified.
     let d = run(&e, "discovery_calls_per_month", period("2026-03")).remove(0);
     assert_eq!(d.value, Some(0.0));
+}
+
+/// Seed 000's multithreading and executive-time signals: engaged contacts per open deal and
+/// the share of activity minutes spent with executives ("above the line"), by stage at the time.
+#[test]
+fn engaged_contacts_and_minutes_above_the_line() {
+    let with =
+        |id: &str, deal: &str, contact: Option<(&str, &str)>, minutes: Option<f64>, day: Day| {
+            let mut a = activity(
+                id,
+                Some(deal),
+                None,
+                true,
+                ActivityType::Meeting,
+                at(day, 10),
+            );
+            a.duration_minutes = minutes;
+            a.contact_id = contact.map(|(c, _)| c.to_string());
+            a.contact_seniority = contact.map(|(_, s)| s.to_string());
+            a
+        };
+    let (ceo, cfo, it, buyer) = (
+        ("ceo", "executive"),
+        ("cfo", "executive"),
+        ("it", "individual"),
+        ("buyer", "manager"),
+    );
+    let w = World {
+        deals: vec![
+            // A moves to Proposal on 1 March; B stays in Discovery; C closes in Q3 (not in Q2's
+            // pipeline); D is lost.
+            deal("A", "R1", (2026, 1, 20), 1.0, (2026, 5, 1)).stage((2026, 3, 1), "Proposal"),
+            deal("B", "R1", (2026, 1, 20), 1.0, (2026, 6, 1)),
+            deal("C", "R1", (2026, 1, 20), 1.0, (2026, 8, 1)),
+            deal("D", "R1", (2026, 1, 20), 1.0, (2026, 6, 1)).lost((2026, 2, 10), "competition"),
+        ],
+        activities: vec![
+            // A: ceo, it, buyer, it again → 3 contacts; 60 min in Discovery (30 with the ceo),
+            // 75 in Proposal (45 with the cfo is a 4th contact).
+            with("a1", "A", Some(ceo), Some(30.0), (2026, 2, 2)),
+            with("a2", "A", Some(it), Some(30.0), (2026, 2, 3)),
+            with("a3", "A", Some(buyer), Some(30.0), (2026, 3, 2)),
+            with("a4", "A", Some(it), None, (2026, 3, 3)),
+            with("a5", "A", Some(cfo), Some(45.0), (2026, 3, 4)),
+            // B: one contact, an email with no duration and a call with no contact
+            with("b1", "B", Some(buyer), None, (2026, 2, 5)),
+            with("b2", "B", None, Some(20.0), (2026, 2, 6)),
+            // C and D have contacts but are not open deals closing in Q2
+            with("c1", "C", Some(ceo), Some(60.0), (2026, 2, 7)),
+            with("d1", "D", Some(ceo), Some(60.0), (2026, 2, 8)),
+        ],
+        ..Default::default()
+    };
+    let (_d, e) = engine(w);
+    // Open deals closing in Q2: A (4 contacts: ceo, it, buyer, cfo) and B (1) → 5 / 2.
+    let c = run(&e, "engaged_contacts_per_deal", period("2026-Q2")).remove(0);
+    assert_eq!((c.numerator, c.denominator), (5.0, 2.0));
+    // As of 2 March 23:00 A had 3 contacts (the cfo came on the 4th).
+    let c = run(
+        &e,
+        "engaged_contacts_per_deal",
+        as_of(period("2026-Q2"), (2026, 3, 2), 23),
+    )
+    .remove(0);
+    assert_eq!((c.numerator, c.denominator), (4.0, 2.0));
+    // Minutes in February and March: A 30 ceo + 30 it + 30 buyer + 45 cfo, B 20, C 60 ceo,
+    // D 60 ceo (D was open when the meeting happened) → executive 30 + 45 + 60 + 60 = 195 of 275.
+    let m = run(&e, "minutes_above_the_line_share", period("2026-Q1")).remove(0);
+    assert_eq!((m.numerator, m.denominator), (195.0, 275.0));
+    // By stage at the time: Discovery has A's 30 (ceo) + 30 (it), B's 20, C's 60 (ceo) and
+    // D's 60 (ceo) = 200 minutes, 150 with executives; Proposal has A's 30 (buyer) + 45 (cfo)
+    // = 75, 45 with executives.
+    let s = run(
+        &e,
+        "minutes_above_the_line_share",
+        by(period("2026-Q1"), "stage"),
+    );
+    let got: Vec<_> = s
+        .iter()
+        .map(|r| (r.dims[0].1.clone().unwrap(), r.numerator, r.denominator))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("Discovery".to_string(), 150.0, 200.0),
+            ("Proposal".to_string(), 45.0, 75.0)
+        ]
+    );
 }
 
 /// Lead leakage (seed 001: "no-response rate" above 20%; "disqualification spikes").

@@ -131,6 +131,12 @@ pub struct Activity {
     pub occurred_at: Timestamp,
     pub duration_minutes: Option<f64>,
     pub owner_id: Option<String>,
+    /// The buyer-side contact the activity was with (Salesforce's `WhoId`
+    /// when it names a contact).
+    pub contact_id: Option<String>,
+    /// That contact's seniority: `executive` (C-level, VP: "above the line",
+    /// seed 000) or anything else a source says (`manager`, `individual`).
+    pub contact_seniority: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

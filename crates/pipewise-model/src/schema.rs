@@ -51,6 +51,8 @@ pub fn activities() -> Arc<Schema> {
         f("occurred_at", ts(), false),
         f("duration_minutes", DataType::Float64, true),
         f("owner_id", DataType::Utf8, true),
+        f("contact_id", DataType::Utf8, true),
+        f("contact_seniority", DataType::Utf8, true),
     ]))
 }
 

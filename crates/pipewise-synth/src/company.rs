@@ -508,6 +508,9 @@ fn lead_touches(seed: u64, leads: &[Lead], events: &[LeadEvent]) -> Vec<Activity
             occurred_at: (l.created_at + delay.max(60_000_000)) / 1_000_000 * 1_000_000,
             duration_minutes: call.then(|| (3.0 + 12.0 * r.random::<f64>()).round()),
             owner_id: l.owner_id.clone(),
+            // the lead is the person
+            contact_id: None,
+            contact_seniority: None,
         });
     }
     out

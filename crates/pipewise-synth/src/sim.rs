@@ -411,6 +411,10 @@ pub(crate) fn simulate(
                 ActivityType::Meeting => Some([30.0, 45.0, 60.0][rng.random_range(0..3)]),
                 _ => None,
             };
+            // One of four buying-committee contacts per account, taken from
+            // the activity's minute (no draw from the deal's random stream,
+            // which would move every later draw): the first is an executive.
+            let contact = (at / 60_000_000).rem_euclid(4);
             activities.push(Activity {
                 id: String::new(), // numbered by the company, in a stable order
                 opportunity_id: Some(id.clone()),
@@ -425,6 +429,10 @@ pub(crate) fn simulate(
                 occurred_at: at,
                 duration_minutes: duration,
                 owner_id: Some(inp.owner.to_string()),
+                contact_id: Some(format!("{}-contact-{contact}", inp.account_id)),
+                contact_seniority: Some(
+                    ["executive", "manager", "individual", "individual"][contact as usize].into(),
+                ),
             });
         }
         activities.sort_by_key(|a| (a.occurred_at, a.direction.map(|d| d.as_str())));
