@@ -1199,6 +1199,77 @@ fn engaged_contacts_and_minutes_above_the_line() {
     );
 }
 
+/// Activity adherence (seed 001, conflict M-C13) as a workspace metric with the team's own
+/// target: the example in examples/metrics/call_adherence.toml (50 calls per rep per week).
+#[test]
+fn call_adherence_example_against_its_target() {
+    let m = pipewise_metrics::Metric::from_toml(
+        include_str!("../../../examples/metrics/call_adherence.toml"),
+        "call_adherence.toml",
+    )
+    .unwrap();
+    // Two weeks (1–14 June): R1 made 90 seller calls, R2 100; buyer calls and seller
+    // emails do not count.
+    let mut acts = Vec::new();
+    for (owner, deal_id, n) in [("R1", "A", 90), ("R2", "B", 100)] {
+        for i in 0..n {
+            let mut a = activity(
+                &format!("{owner}-{i}"),
+                Some(deal_id),
+                None,
+                true,
+                ActivityType::Call,
+                at((2026, 6, 1 + i % 14), 9),
+            );
+            a.owner_id = Some(owner.into());
+            acts.push(a);
+        }
+    }
+    acts.push(activity(
+        "in",
+        Some("A"),
+        None,
+        false,
+        ActivityType::Call,
+        at((2026, 6, 3), 9),
+    ));
+    acts.push(activity(
+        "em",
+        Some("A"),
+        None,
+        true,
+        ActivityType::Email,
+        at((2026, 6, 3), 9),
+    ));
+    let w = World {
+        deals: vec![
+            deal("A", "R1", (2026, 5, 1), 1.0, (2026, 9, 1)),
+            deal("B", "R2", (2026, 5, 1), 1.0, (2026, 9, 1)),
+        ],
+        activities: acts,
+        users: org(),
+        ..Default::default()
+    };
+    let (_d, e) = engine(w);
+    let q = MetricQuery {
+        period: Some((ymd(2026, 6, 1).unwrap(), ymd(2026, 6, 14).unwrap())),
+        ..Default::default()
+    };
+    let r = evaluate(&e, &m, &by(q, "owner")).unwrap();
+    let got: Vec<_> = r
+        .iter()
+        .map(|r| (r.dims[0].1.clone().unwrap(), r.value.unwrap(), r.status))
+        .collect();
+    // Calls count for the deal's owner. R1: 45 a week of 50 = 0.9 (green at the 90% target);
+    // R2: 50 of 50 = 1.0.
+    assert_eq!(got.len(), 2);
+    assert!(
+        close(got[0].1, 0.9) && got[0].0 == "R1" && got[0].2 == Some("green"),
+        "{got:?}"
+    );
+    assert!(close(got[1].1, 1.0) && got[1].0 == "R2", "{got:?}");
+}
+
 /// Lead leakage (seed 001: "no-response rate" above 20%; "disqualification spikes").
 #[test]
 fn lead_no_response_and_disqualification_rates() {
