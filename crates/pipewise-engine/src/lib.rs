@@ -732,21 +732,23 @@ impl Engine {
         });
         // Entity tables read with their canonical schema, so a workspace
         // written before a column was added reads it as NULL.
-        let canonical = |name: &str| match name {
-            "users" => Some(pipewise_model::schema::users()),
-            "accounts" => Some(pipewise_model::schema::accounts()),
-            "activities" => Some(pipewise_model::schema::activities()),
-            "leads" => Some(pipewise_model::schema::leads()),
-            "lead_events" => Some(pipewise_model::schema::lead_events()),
-            "quotas" => Some(pipewise_model::schema::quotas()),
-            _ => None,
-        };
+        // Entity tables, read with their canonical schema (a workspace written
+        // before a column was added reads it as NULL); one the workspace does
+        // not have yet is still queryable, empty.
+        let entities = [
+            ("users", pipewise_model::schema::users()),
+            ("accounts", pipewise_model::schema::accounts()),
+            ("activities", pipewise_model::schema::activities()),
+            ("leads", pipewise_model::schema::leads()),
+            ("lead_events", pipewise_model::schema::lead_events()),
+            ("quotas", pipewise_model::schema::quotas()),
+        ];
         rt.block_on(async {
             for name in m.tables.keys() {
                 if let Some(p) = store.table_path(&m, name) {
-                    let schema = canonical(name);
+                    let schema = entities.iter().find(|(n, _)| n == name).map(|(_, s)| s);
                     let mut options = ParquetReadOptions::default();
-                    if let Some(s) = &schema {
+                    if let Some(s) = schema {
                         options = options.schema(s);
                     }
                     ctx.register_parquet(name, p.to_string_lossy().as_ref(), options)
@@ -755,15 +757,7 @@ impl Engine {
             }
             Ok::<_, DataFusionError>(())
         })?;
-        // Entity tables an empty workspace does not have yet are still queryable (empty).
-        for (name, schema) in [
-            ("users", pipewise_model::schema::users()),
-            ("accounts", pipewise_model::schema::accounts()),
-            ("activities", pipewise_model::schema::activities()),
-            ("leads", pipewise_model::schema::leads()),
-            ("lead_events", pipewise_model::schema::lead_events()),
-            ("quotas", pipewise_model::schema::quotas()),
-        ] {
+        for (name, schema) in entities {
             if !m.tables.contains_key(name) {
                 ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
             }

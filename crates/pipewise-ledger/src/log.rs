@@ -14,6 +14,17 @@ pub const NULL_BOOL: u8 = 2;
 /// SipHash: merging a million distinct names was dominated by hashing.
 pub(crate) type TextLookup = HashMap<String, u32, foldhash::fast::FixedState>;
 
+/// The code of `s` in `dict` (`lookup` indexes `dict`), adding it when new.
+pub(crate) fn intern(dict: &mut Vec<String>, lookup: &mut TextLookup, s: &str) -> u32 {
+    if let Some(&c) = lookup.get(s) {
+        return c;
+    }
+    let c = dict.len() as u32;
+    dict.push(s.to_string());
+    lookup.insert(s.to_string(), c);
+    c
+}
+
 /// A typed value column. Nulls are sentinels so columns stay plain vectors:
 /// NaN for numbers, [`NULL_DATE`], [`NULL_BOOL`], [`NULL_TEXT`].
 #[derive(Debug, Clone, PartialEq)]
@@ -121,18 +132,7 @@ impl Values {
                     codes: c2,
                 },
             ) => {
-                let remap: Vec<u32> = d2
-                    .iter()
-                    .map(|s| match lookup.get(s) {
-                        Some(&c) => c,
-                        None => {
-                            let c = dict.len() as u32;
-                            dict.push(s.clone());
-                            lookup.insert(s.clone(), c);
-                            c
-                        }
-                    })
-                    .collect();
+                let remap: Vec<u32> = d2.iter().map(|s| intern(dict, lookup, s)).collect();
                 codes.extend(c2.iter().map(|&c| {
                     if c == NULL_TEXT {
                         NULL_TEXT
@@ -169,15 +169,7 @@ impl ValuesBuilder {
         match &mut self.values {
             Values::Text { dict, codes } => {
                 let code = match v {
-                    Value::Text(s) => match self.lookup.get(s) {
-                        Some(&c) => c,
-                        None => {
-                            let c = dict.len() as u32;
-                            dict.push(s.clone());
-                            self.lookup.insert(s.clone(), c);
-                            c
-                        }
-                    },
+                    Value::Text(s) => intern(dict, &mut self.lookup, s),
                     _ => NULL_TEXT,
                 };
                 codes.push(code);

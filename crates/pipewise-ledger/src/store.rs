@@ -17,8 +17,8 @@
 
 use crate::error::LedgerError;
 use crate::log::{
-    EventLog, FieldColumn, Keys, NULL_BOOL, NULL_DATE, NULL_TEXT, NewOpportunity, Values,
-    ValuesBuilder,
+    EventLog, FieldColumn, Keys, NULL_BOOL, NULL_DATE, NULL_TEXT, NewOpportunity, TextLookup,
+    Values, ValuesBuilder, intern,
 };
 use crate::parquet_io::{read_parquet, write_atomic, write_parquet};
 use arrow_array::types::Int32Type;
@@ -142,11 +142,8 @@ fn field_part(
     e.opp.reserve_exact(rows);
     e.effective_at.reserve_exact(rows);
     let mut sources: Vec<String> = Vec::new();
-    let mut source_lookup: HashMap<String, u32> = HashMap::new();
-    let (mut new_lookup, mut old_lookup) = (
-        crate::log::TextLookup::default(),
-        crate::log::TextLookup::default(),
-    );
+    let mut source_lookup = TextLookup::default();
+    let (mut new_lookup, mut old_lookup) = (TextLookup::default(), TextLookup::default());
     for b in batches {
         e.opp
             .extend_from_slice(col::<UInt32Array>(&b, "opportunity_key", path)?.values());
@@ -170,18 +167,7 @@ fn field_part(
                 .downcast_ref::<StringArray>()
                 .ok_or_else(|| corrupt(path, "source"))?;
             let remap: Vec<u32> = (0..sv.len())
-                .map(|i| {
-                    let s = sv.value(i);
-                    match source_lookup.get(s) {
-                        Some(&c) => c,
-                        None => {
-                            let c = sources.len() as u32;
-                            sources.push(s.to_string());
-                            source_lookup.insert(s.to_string(), c);
-                            c
-                        }
-                    }
-                })
+                .map(|i| intern(&mut sources, &mut source_lookup, sv.value(i)))
                 .collect();
             e.source
                 .extend(src.keys().values().iter().map(|&k| remap[k as usize]));
@@ -687,56 +673,39 @@ impl Store {
                 }
             }
         }
-        let mut source_lookup: HashMap<String, u32> = HashMap::new();
+        let mut source_lookup = TextLookup::default();
         for (field, mut segs) in field_parts {
             segs.sort_by_key(|(si, _)| *si);
-            let mut parts = segs.into_iter().map(|(_, part)| *part);
-            let Some(first) = parts.next() else {
-                continue;
-            };
-            let mut global_source = |part: &mut FieldPart| {
-                let remap: Vec<u32> = part
-                    .sources
-                    .iter()
-                    .map(|s| match source_lookup.get(s) {
-                        Some(&c) => c,
-                        None => {
-                            let c = log.sources.len() as u32;
-                            log.sources.push(s.clone());
-                            source_lookup.insert(s.clone(), c);
-                            c
-                        }
-                    })
-                    .collect();
-                for c in &mut part.events.source {
-                    *c = remap[*c as usize];
-                }
-            };
+            // Each file's source codes mapped to the log's source list.
+            let mut parts: Vec<FieldColumn> = segs
+                .into_iter()
+                .map(|(_, part)| {
+                    let FieldPart {
+                        mut events,
+                        sources,
+                    } = *part;
+                    let remap: Vec<u32> = sources
+                        .iter()
+                        .map(|s| intern(&mut log.sources, &mut source_lookup, s))
+                        .collect();
+                    for c in &mut events.source {
+                        *c = remap[*c as usize];
+                    }
+                    events
+                })
+                .collect();
             // One segment (the usual case): its events as they are; more:
             // appended in segment order, dictionaries merged.
-            let mut first = first;
-            global_source(&mut first);
-            let mut entry = first.events;
-            let (mut new_lookup, mut old_lookup) = (
-                crate::log::TextLookup::default(),
-                crate::log::TextLookup::default(),
-            );
-            let mut rest = parts.peekable();
-            if rest.peek().is_some() {
-                let kind = field.kind();
+            let entry = if parts.len() == 1 {
+                parts.remove(0)
+            } else {
                 let mut merged = FieldColumn {
-                    old: entry.old.as_ref().map(|_| Values::empty(kind)),
+                    old: p.old_values.then(|| Values::empty(field.kind())),
                     ..FieldColumn::empty(field.clone())
                 };
-                for mut part in std::iter::once(FieldPart {
-                    events: entry,
-                    sources: Vec::new(),
-                })
-                .chain(rest.map(|mut p| {
-                    global_source(&mut p);
-                    p
-                })) {
-                    let e = &mut part.events;
+                let (mut new_lookup, mut old_lookup) =
+                    (TextLookup::default(), TextLookup::default());
+                for mut e in parts {
                     merged.opp.append(&mut e.opp);
                     merged.effective_at.append(&mut e.effective_at);
                     merged.recorded_at.append(&mut e.recorded_at);
@@ -747,8 +716,8 @@ impl Store {
                         o.extend(eo, &mut old_lookup);
                     }
                 }
-                entry = merged;
-            }
+                merged
+            };
             log.columns.insert(field, entry);
         }
         let n = keys.len();
@@ -856,7 +825,7 @@ impl Store {
         }
         let mut building: BTreeMap<Field, Building> = BTreeMap::new();
         let mut src_dict: Vec<String> = Vec::new();
-        let mut src_lookup: HashMap<String, u32> = HashMap::new();
+        let mut src_lookup = TextLookup::default();
         let mut seq = current.next_seq;
         let mut dup = 0u64;
         let events = std::mem::take(&mut commit.events);
@@ -885,15 +854,8 @@ impl Store {
             b.rec.push(e.recorded_at);
             b.seq.push(seq);
             seq += 1;
-            let code = match src_lookup.get(&e.source) {
-                Some(&c) => c,
-                None => {
-                    src_dict.push(e.source.clone());
-                    src_lookup.insert(e.source.clone(), (src_dict.len() - 1) as u32);
-                    (src_dict.len() - 1) as u32
-                }
-            };
-            b.src.push(code);
+            b.src
+                .push(intern(&mut src_dict, &mut src_lookup, &e.source));
             b.old.push(&e.old_value);
             b.new.push(&e.new_value);
         }

@@ -97,13 +97,13 @@ where
 }
 
 /// Rows as CSV lines, field by field through one buffer.
-fn csv_lines<C: CsvField>(rows: &[Vec<C>]) -> std::io::Result<Vec<u8>> {
+fn csv_lines(rows: &[Vec<Cell>]) -> std::io::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut buf = String::new();
     for r in rows {
         for c in r {
             buf.clear();
-            c.write_to(&mut buf);
+            write_text(c, &mut buf);
             w.write_field(&buf).map_err(std::io::Error::other)?;
         }
         w.write_record(None::<&[u8]>)
@@ -111,23 +111,6 @@ fn csv_lines<C: CsvField>(rows: &[Vec<C>]) -> std::io::Result<Vec<u8>> {
     }
     w.into_inner()
         .map_err(|e| std::io::Error::other(e.to_string()))
-}
-
-/// A CSV field: a cell, or a column name.
-trait CsvField: Sync {
-    fn write_to(&self, out: &mut String);
-}
-
-impl CsvField for Cell {
-    fn write_to(&self, out: &mut String) {
-        write_text(self, out);
-    }
-}
-
-impl CsvField for String {
-    fn write_to(&self, out: &mut String) {
-        out.push_str(self);
-    }
 }
 
 impl Table {
@@ -146,7 +129,15 @@ impl Table {
         match format {
             Format::Table => self.render_table(out),
             Format::Csv => {
-                out.write_all(&csv_lines(std::slice::from_ref(&self.columns))?)?;
+                let mut header = csv::Writer::from_writer(Vec::new());
+                header
+                    .write_record(&self.columns)
+                    .map_err(std::io::Error::other)?;
+                out.write_all(
+                    &header
+                        .into_inner()
+                        .map_err(|e| std::io::Error::other(e.to_string()))?,
+                )?;
                 for part in in_chunks(&self.rows, csv_lines)? {
                     out.write_all(&part)?;
                 }
