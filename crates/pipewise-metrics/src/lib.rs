@@ -801,7 +801,11 @@ impl Compiled {
 /// `DECIMAL(38, 10)` sum), and per metric which sums are its numerator,
 /// denominator, excluded count and row count.
 struct FineSql {
-    aggregate: String,
+    /// One statement per period window, each giving its window's sums
+    /// (`a<k>`, numbered across the plan) per group.
+    aggregates: Vec<String>,
+    /// How many sums the plan has.
+    width: usize,
     /// The quota statement and its dimensions (the plan's rep dimensions).
     quota: Option<(String, Vec<String>)>,
     slots: Vec<[Option<usize>; 4]>,
@@ -1147,12 +1151,18 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
     // Each distinct sum once (metrics may share one; SQL engines reject the
     // same aggregate twice in one select), as a0, a1, …; per metric the
     // indexes of its numerator, denominator, excluded count and row count.
+    //
+    // A fine plan also keeps each sum as its period window's statement
+    // writes it: without the period test, which that statement's WHERE
+    // makes (`windowed`, with the window of each).
     let mut aggs: Vec<String> = Vec::new();
-    let mut intern = |e: String| -> usize {
+    let mut windowed: Vec<(String, String)> = Vec::new();
+    let mut intern = |(e, local): (String, String), period: &str| -> usize {
         match aggs.iter().position(|x| *x == e) {
             Some(k) => k,
             None => {
                 aggs.push(e);
+                windowed.push((period.to_string(), local));
                 aggs.len() - 1
             }
         }
@@ -1171,7 +1181,7 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
             // shared by several sums is computed once per row, not once per
             // sum inside a `CASE`. A sum of nothing (`NULL`, `0`) is no sum
             // at all: its slot stays empty and reads as 0.
-            let sum = |e: &str| match count_condition(e) {
+            let sum_in = |e: &str, period: &str| match count_condition(e) {
                 Some(None) => Some(format!("COUNT(1) FILTER (WHERE ({period}) AND ({pop}))")),
                 Some(Some(c)) => Some(format!(
                     "COUNT(1) FILTER (WHERE ({period}) AND ({pop}) AND ({c}))"
@@ -1187,19 +1197,20 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
                      FILTER (WHERE ({period}) AND ({pop}))"
                 )),
             };
-            let numerator = sum(num).map(&mut intern);
-            let denominator = sum(den).map(&mut intern);
-            let excluded = f
-                .excluded
-                .as_ref()
-                .map(|e| intern(format!("COUNT(1) FILTER (WHERE ({period}) AND ({e}))")));
+            // (the sum with its period test, and without)
+            let sum = |e: &str| Some((sum_in(e, period)?, sum_in(e, "TRUE")?));
+            let count = |c: &str| {
+                let with = |p: &str| format!("COUNT(1) FILTER (WHERE ({p}) AND ({c}))");
+                (with(period), with("TRUE"))
+            };
+            let numerator = sum(num).map(|s| intern(s, period));
+            let denominator = sum(den).map(|s| intern(s, period));
+            let excluded = f.excluded.as_ref().map(|e| intern(count(e), period));
             let counted = match &f.excluded {
                 Some(e) => format!("({pop}) OR ({e})"),
                 None => pop.clone(),
             };
-            let rows = intern(format!(
-                "COUNT(1) FILTER (WHERE ({period}) AND ({counted}))"
-            ));
+            let rows = intern(count(&counted), period);
             (
                 [numerator, denominator, excluded, Some(rows)],
                 (period.clone(), counted),
@@ -1231,18 +1242,28 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
             None => windows.push((period, vec![counted])),
         }
     }
-    let aggregate = format!(
-        "SELECT {select_dims}{} FROM d WHERE {owner_filter} AND ({}){group_by}",
-        sums.join(", "),
-        windows
-            .iter()
-            .map(|(p, cs)| format!("(({p}) AND (({})))", cs.join(") OR (")))
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    );
     if mode == Mode::Fine {
+        // One statement per period window, over that window's rows only:
+        // each row meets only its window's sums, not every sum of the plan.
+        let aggregates = windows
+            .iter()
+            .map(|(p, cs)| {
+                let sums: Vec<String> = windowed
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (w, _))| w == p)
+                    .map(|(k, (_, e))| format!("{e} AS a{k}"))
+                    .collect();
+                format!(
+                    "{with}SELECT {select_dims}{} FROM d WHERE {owner_filter} AND ({p}) AND (({})){group_by}",
+                    sums.join(", "),
+                    cs.join(") OR (")
+                )
+            })
+            .collect();
         return Ok(Compiled::Fine(FineSql {
-            aggregate: format!("{with}{aggregate}"),
+            aggregates,
+            width: aggs.len(),
             // Quotas are per rep: by the plan's rep dimensions only.
             quota: has_quota.then(|| {
                 let rep_dims: Vec<&(String, String)> = dims
@@ -1274,6 +1295,15 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
             slots,
         }));
     }
+    let aggregate = format!(
+        "SELECT {select_dims}{} FROM d WHERE {owner_filter} AND ({}){group_by}",
+        sums.join(", "),
+        windows
+            .iter()
+            .map(|(p, cs)| format!("(({p}) AND (({})))", cs.join(") OR (")))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    );
     // Per metric: its four output columns from the aggregate `n`, plus the
     // quota `g` on the side its definition names.
     let outs: Vec<String> = ms
@@ -1833,51 +1863,75 @@ fn decimal_to_f64(x: i128) -> f64 {
     x as f64 / 10_f64.powi(10)
 }
 
-/// The rows of a fine statement: dimension values, then per row its sums
-/// (NULL as `None`) and per sum whether it is a decimal.
-type FineRead = (Vec<Dims>, Vec<Option<i128>>, Vec<bool>);
-
 impl FineGroups {
     fn run(engine: &Engine, plan: &FineSql, n: usize) -> Result<FineGroups, MetricError> {
         use pipewise_engine::datafusion::arrow::array::{Array, AsArray};
         use pipewise_engine::datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
-        let read = |sql: &str, n: usize| -> Result<FineRead, MetricError> {
-            let batches = engine
+        use std::collections::HashMap;
+        let width = plan.width;
+        let mut groups = FineGroups {
+            dims: Vec::new(),
+            sums: Vec::new(),
+            width,
+            decimal: vec![false; width],
+            quota: None,
+        };
+        let query = |sql: &str| {
+            engine
                 .sql(sql)
-                .map_err(|e| MetricError::Query(e.to_string()))?;
-            let mut dims = Vec::new();
-            let mut sums = Vec::new();
-            let mut decimal = Vec::new();
-            for b in &batches {
-                let width = b.num_columns() - n;
-                decimal = b.columns()[n..]
-                    .iter()
-                    .map(|c| matches!(c.data_type(), DataType::Decimal128(_, 10)))
-                    .collect();
-                for r in 0..b.num_rows() {
-                    dims.push(
-                        b.columns()[..n]
-                            .iter()
-                            .map(|c| text_cell(c.as_ref(), r))
-                            .collect::<Result<Dims, _>>()?,
-                    );
+                .map_err(|e| MetricError::Query(e.to_string()))
+        };
+        let started = std::time::Instant::now();
+        // Each window's statement gives some of the sums for the groups
+        // with rows in that window: merged into one row per group.
+        let mut index: HashMap<Dims, usize> = HashMap::new();
+        for sql in &plan.aggregates {
+            tracing::trace!(%sql, "fine plan");
+            for b in &query(sql)? {
+                let schema = b.schema();
+                let mut at: Vec<usize> = Vec::with_capacity(b.num_columns() - n);
+                for f in &schema.fields()[n..] {
+                    match f.name().strip_prefix('a').and_then(|k| k.parse().ok()) {
+                        Some(k) if k < width => at.push(k),
+                        _ => {
+                            return Err(MetricError::Query(format!(
+                                "a fine statement gave an unexpected column {:?}",
+                                f.name()
+                            )));
+                        }
+                    }
                 }
-                // Column by column into the rows of this batch.
-                let first = sums.len();
-                sums.resize(first + b.num_rows() * width, None);
-                for (j, c) in b.columns()[n..].iter().enumerate() {
-                    let cells = sums[first..].iter_mut().skip(j).step_by(width);
+                let mut rows: Vec<usize> = Vec::with_capacity(b.num_rows());
+                for r in 0..b.num_rows() {
+                    let dims = b.columns()[..n]
+                        .iter()
+                        .map(|c| text_cell(c.as_ref(), r))
+                        .collect::<Result<Dims, _>>()?;
+                    let g = *index.entry(dims).or_insert_with_key(|dims| {
+                        groups.dims.push(dims.clone());
+                        groups.sums.resize(groups.sums.len() + width, 0);
+                        groups.dims.len() - 1
+                    });
+                    rows.push(g);
+                }
+                for (c, &k) in b.columns()[n..].iter().zip(&at) {
+                    let cells = rows.iter().map(|&g| g * width + k);
                     match c.data_type() {
                         DataType::Int64 => {
                             let c = c.as_primitive::<Int64Type>();
                             for (r, cell) in cells.enumerate() {
-                                *cell = c.is_valid(r).then(|| i128::from(c.value(r)));
+                                if c.is_valid(r) {
+                                    groups.sums[cell] += i128::from(c.value(r));
+                                }
                             }
                         }
                         DataType::Decimal128(_, 10) => {
+                            groups.decimal[k] = true;
                             let c = c.as_primitive::<Decimal128Type>();
                             for (r, cell) in cells.enumerate() {
-                                *cell = c.is_valid(r).then(|| c.value(r));
+                                if c.is_valid(r) {
+                                    groups.sums[cell] += c.value(r);
+                                }
                             }
                         }
                         t => {
@@ -1888,26 +1942,35 @@ impl FineGroups {
                     }
                 }
             }
-            Ok((dims, sums, decimal))
-        };
-        let started = std::time::Instant::now();
-        let (dims, sums, decimal) = read(&plan.aggregate, n)?;
-        tracing::debug!(groups = dims.len(), elapsed = ?started.elapsed(), "fine sums");
-        tracing::trace!(sql = %plan.aggregate, "fine plan");
-        let quota = match &plan.quota {
-            None => None,
-            Some((sql, by)) => {
-                let (dims, sums, _) = read(sql, by.len())?;
-                Some(dims.into_iter().zip(sums).collect())
+        }
+        tracing::debug!(
+            groups = groups.dims.len(),
+            statements = plan.aggregates.len(),
+            elapsed = ?started.elapsed(),
+            "fine sums"
+        );
+        if let Some((sql, by)) = &plan.quota {
+            let k = by.len();
+            let mut quota = Vec::new();
+            for b in &query(sql)? {
+                let q = b.column(k);
+                let Some(q) = q.as_primitive_opt::<Decimal128Type>() else {
+                    return Err(MetricError::Query(format!(
+                        "a quota sum came back as {}, not an exact decimal",
+                        q.data_type()
+                    )));
+                };
+                for r in 0..b.num_rows() {
+                    let dims = b.columns()[..k]
+                        .iter()
+                        .map(|c| text_cell(c.as_ref(), r))
+                        .collect::<Result<Dims, _>>()?;
+                    quota.push((dims, q.is_valid(r).then(|| q.value(r))));
+                }
             }
-        };
-        Ok(FineGroups {
-            dims,
-            sums: sums.into_iter().map(|s| s.unwrap_or(0)).collect(),
-            width: decimal.len(),
-            decimal,
-            quota,
-        })
+            groups.quota = Some(quota);
+        }
+        Ok(groups)
     }
 
     /// The rows of the plan's metrics `which` (indexes into `ms`, the plan's
