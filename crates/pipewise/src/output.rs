@@ -10,6 +10,9 @@ use std::io::Write;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Text(String),
+    /// Text repeated on many rows (a metric's name on each of its groups):
+    /// shared, not copied per row. Renders as [`Cell::Text`] does.
+    Shared(std::sync::Arc<str>),
     Int(i64),
     /// An amount: rendered with two decimals, rounded to cents in JSON.
     Money(f64),
@@ -62,8 +65,20 @@ fn write_text(c: &Cell, out: &mut String) {
             out.push_str(s);
             Ok(())
         }
+        Cell::Shared(s) => {
+            out.push_str(s);
+            Ok(())
+        }
         Cell::Int(i) => write!(out, "{i}"),
         Cell::Money(m) => write!(out, "{:.2}", cents(*m)),
+        // A whole number prints as the integer it is — what `{x}` prints
+        // too, without the shortest-digits search (counts are most floats
+        // of a scorecard). -0 keeps its sign through `{x}`.
+        Cell::Float(x)
+            if x.fract() == 0.0 && x.abs() < 1e15 && !(*x == 0.0 && x.is_sign_negative()) =>
+        {
+            write!(out, "{}", *x as i64)
+        }
         Cell::Float(x) => write!(out, "{x}"),
         Cell::Bool(b) => write!(out, "{b}"),
         Cell::Null => Ok(()),
@@ -187,6 +202,7 @@ impl Table {
         for (k, c) in self.columns.iter().zip(r) {
             let v = match c {
                 Cell::Text(s) => serde_json::Value::String(s.clone()),
+                Cell::Shared(s) => serde_json::Value::String(s.to_string()),
                 Cell::Int(i) => serde_json::Value::from(*i),
                 Cell::Money(x) => serde_json::Number::from_f64(cents(*x))
                     .map(serde_json::Value::Number)
@@ -314,6 +330,44 @@ mod tests {
             .render(Format::Json, &mut empty)
             .unwrap();
         assert_eq!(empty, b"[]\n");
+    }
+
+    /// Whole floats take a shortcut; every float still prints as `{x}`.
+    #[test]
+    fn floats_print_as_display() {
+        let xs = [
+            0.0,
+            -0.0,
+            1.0,
+            -7.0,
+            58700.0,
+            0.5,
+            1.0 / 3.0,
+            1e14,
+            999_999_999_999_999.0,
+            1e15,
+            -1e15,
+            1e300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            4_503_599_627_370_496.5,
+        ];
+        for x in xs {
+            assert_eq!(text(&Cell::Float(x)), format!("{x}"), "{x:?}");
+        }
+        let shared: std::sync::Arc<str> = "win_rate".into();
+        assert_eq!(text(&Cell::Shared(shared.clone())), "win_rate");
+        let mut t = Table::new(vec!["metric"]);
+        t.push(vec![Cell::Shared(shared)]);
+        let mut json = Vec::new();
+        t.render(Format::Json, &mut json).unwrap();
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            "[\n  {\n    \"metric\": \"win_rate\"\n  }\n]\n"
+        );
     }
 
     #[test]

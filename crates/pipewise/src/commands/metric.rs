@@ -310,8 +310,24 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
     engine.release_caches();
     let all = sums.roll_up();
     tracing::debug!("scorecard evaluated");
+    // Names repeat on every row of a metric: shared, not copied per row.
+    let names: Vec<Cell> = metrics
+        .iter()
+        .map(|m| Cell::Shared(m.name.as_str().into()))
+        .collect();
+    let statuses: Vec<(&str, Cell)> = ["green", "amber", "red"]
+        .into_iter()
+        .map(|s| (s, Cell::Shared(s.into())))
+        .collect();
+    let status = |s: Option<&str>| {
+        statuses
+            .iter()
+            .find(|(k, _)| Some(*k) == s)
+            .map_or_else(|| Cell::from(s.map(str::to_string)), |(_, c)| c.clone())
+    };
     for (dim, results) in breakdowns.iter().zip(all) {
-        for (m, result) in metrics.iter().zip(results) {
+        let dim_cell = dim.map_or(Cell::Null, |d| Cell::Shared(d.into()));
+        for ((m, name), result) in metrics.iter().zip(&names).zip(results) {
             let rows = match result {
                 Ok(rows) => rows,
                 // A breakdown the metric's rows do not have (leads by stage, quota by product).
@@ -323,13 +339,13 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
             };
             for r in rows {
                 t.push(vec![
-                    Cell::Text(m.name.clone()),
-                    Cell::from(dim.map(str::to_string)),
+                    name.clone(),
+                    dim_cell.clone(),
                     Cell::from(r.dims.into_iter().next().and_then(|(_, v)| v)),
                     value_cell(m, r.value),
                     Cell::Float(r.numerator),
                     Cell::Float(r.denominator),
-                    Cell::from(r.status.map(str::to_string)),
+                    status(r.status),
                 ]);
             }
         }
