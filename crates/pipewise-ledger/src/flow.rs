@@ -23,7 +23,7 @@
 //! in count — for the whole pipeline and for every single opportunity.
 
 use crate::asof::{Cut, in_force};
-use crate::log::{EventLog, Values};
+use crate::log::{EventLog, FieldColumn, Values};
 use pipewise_model::{Date, Field, ForecastCategory, SalesProcess, StageOutcome};
 
 /// Amounts in fixed point: 1/10,000 of a currency unit.
@@ -171,56 +171,85 @@ struct Snap {
     amount: Fixed,
 }
 
-fn text_code(log: &EventLog, f: &Field, key: u32, cut: Cut) -> Option<u32> {
-    let c = log.column(f)?;
+/// What [`snap`] reads, looked up once per flow rather than per deal: the
+/// fields' columns and, per text code, its stage and forecast-category rank.
+struct Columns<'a> {
+    log: &'a EventLog,
+    process: &'a SalesProcess,
+    deleted: Option<&'a FieldColumn>,
+    stage: Option<(&'a FieldColumn, Vec<Option<usize>>)>,
+    fc: Option<(&'a FieldColumn, Vec<Option<usize>>)>,
+    close: Option<&'a FieldColumn>,
+    amount: Option<&'a FieldColumn>,
+    owner: Option<&'a FieldColumn>,
+}
+
+fn fc_rank(c: ForecastCategory) -> Option<usize> {
+    ForecastCategory::ALL.iter().position(|x| *x == c)
+}
+
+impl<'a> Columns<'a> {
+    fn new(log: &'a EventLog, process: &'a SalesProcess) -> Columns<'a> {
+        // A text column with what each of its dictionary's values means.
+        let coded = |f: Field, meaning: &dyn Fn(&str) -> Option<usize>| {
+            log.column(&f).map(|c| {
+                let codes = match &c.new {
+                    Values::Text { dict, .. } => dict.iter().map(|v| meaning(v)).collect(),
+                    _ => Vec::new(),
+                };
+                (c, codes)
+            })
+        };
+        Columns {
+            log,
+            process,
+            deleted: log.column(&Field::IsDeleted),
+            stage: coded(Field::Stage, &|v| process.stage_code(v)),
+            fc: coded(Field::ForecastCategory, &|v| {
+                ForecastCategory::parse(v).and_then(fc_rank)
+            }),
+            close: log.column(&Field::CloseDate),
+            amount: log.column(&Field::Amount),
+            owner: log.column(&Field::OwnerId),
+        }
+    }
+}
+
+/// The meaning of the text value in force (`None`: no value, or none known).
+fn coded(column: &Option<(&FieldColumn, Vec<Option<usize>>)>, key: u32, cut: Cut) -> Option<usize> {
+    let (c, meaning) = column.as_ref()?;
     let i = in_force(c, key, cut)?;
     match &c.new {
-        Values::Text { codes, .. } if codes[i] != crate::log::NULL_TEXT => Some(codes[i]),
+        Values::Text { codes, .. } if codes[i] != crate::log::NULL_TEXT => {
+            meaning.get(codes[i] as usize).copied().flatten()
+        }
         _ => None,
     }
 }
 
-fn snap(log: &EventLog, process: &SalesProcess, key: u32, cut: Cut) -> Snap {
+fn snap(cols: &Columns, key: u32, cut: Cut) -> Snap {
+    let (log, process) = (cols.log, cols.process);
     let k = key as usize;
     let created_after = log.keys.created_at[k] > cut.effective;
-    let deleted = log
-        .column(&Field::IsDeleted)
+    let deleted = cols
+        .deleted
         .and_then(|c| in_force(c, key, cut).map(|i| (c, i)))
         .is_some_and(|(c, i)| matches!(&c.new, Values::Bool(v) if v[i] == 1));
-    let stage = log.column(&Field::Stage).and_then(|c| {
-        let i = in_force(c, key, cut)?;
-        match &c.new {
-            Values::Text { dict, codes } if codes[i] != crate::log::NULL_TEXT => {
-                process.stage_code(&dict[codes[i] as usize])
-            }
-            _ => None,
-        }
-    });
+    let stage = coded(&cols.stage, key, cut);
     let outcome = stage
         .map(|s| process.outcome(s))
         .unwrap_or(StageOutcome::Open);
-    let fc_rank = |c: ForecastCategory| ForecastCategory::ALL.iter().position(|x| *x == c);
-    let fc = log
-        .column(&Field::ForecastCategory)
-        .and_then(|c| {
-            let i = in_force(c, key, cut)?;
-            match &c.new {
-                Values::Text { dict, codes } if codes[i] != crate::log::NULL_TEXT => {
-                    ForecastCategory::parse(&dict[codes[i] as usize]).and_then(fc_rank)
-                }
-                _ => None,
-            }
-        })
+    let fc = coded(&cols.fc, key, cut)
         .or_else(|| stage.and_then(|s| fc_rank(process.stages()[s].forecast_category)));
-    let close = log.column(&Field::CloseDate).and_then(|c| {
+    let close = cols.close.and_then(|c| {
         let i = in_force(c, key, cut)?;
         match &c.new {
             Values::Date(v) if v[i] != crate::log::NULL_DATE => Some(v[i]),
             _ => None,
         }
     });
-    let amount = log
-        .column(&Field::Amount)
+    let amount = cols
+        .amount
         .and_then(|c| {
             let i = in_force(c, key, cut)?;
             match &c.new {
@@ -229,6 +258,13 @@ fn snap(log: &EventLog, process: &SalesProcess, key: u32, cut: Cut) -> Snap {
             }
         })
         .unwrap_or(0);
+    let owner = cols.owner.and_then(|c| {
+        let i = in_force(c, key, cut)?;
+        match &c.new {
+            Values::Text { codes, .. } if codes[i] != crate::log::NULL_TEXT => Some(codes[i]),
+            _ => None,
+        }
+    });
     Snap {
         // the same rule as asof::exists, from the pieces already looked up
         exists: !created_after
@@ -241,7 +277,7 @@ fn snap(log: &EventLog, process: &SalesProcess, key: u32, cut: Cut) -> Snap {
         stage,
         outcome,
         fc,
-        owner: text_code(log, &Field::OwnerId, key, cut),
+        owner,
         close,
         amount,
     }
@@ -269,9 +305,9 @@ pub fn fields() -> Vec<Field> {
 }
 
 /// Distinct effective times of an opportunity's events in (from, to], in order.
-fn change_times(log: &EventLog, key: u32, from: Cut, to: Cut) -> Vec<i64> {
+fn change_times(log: &EventLog, all: &[&FieldColumn], key: u32, from: Cut, to: Cut) -> Vec<i64> {
     let mut ts: Vec<i64> = Vec::new();
-    for c in log.columns.values() {
+    for c in all {
         for i in c.run(key) {
             let t = c.effective_at[i];
             if t > from.effective
@@ -302,11 +338,63 @@ pub fn flow(
     to: Cut,
     period: Option<(Date, Date)>,
 ) -> Flow {
+    let cols = Columns::new(log, process);
+    let all: Vec<&FieldColumn> = log.columns.values().collect();
+    // Deals are independent: key ranges on every core, items in key order.
+    let n = log.keys.len() as u32;
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()) as u32;
+    let per = n.div_ceil(threads.max(1)).max(1);
+    let items: Vec<FlowItem> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per as usize)
+            .map(|a| {
+                let (cols, all) = (&cols, &all);
+                scope.spawn(move || flow_items(cols, all, a..(a + per).min(n), from, to, period))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let totals = Bucket::ALL
+        .iter()
+        .map(|&bucket| {
+            let (deals, count, amount) = items.iter().filter(|i| i.bucket == bucket).fold(
+                (0i64, 0i64, 0 as Fixed),
+                |(d, c, a), i| {
+                    (
+                        d + 1,
+                        c + if bucket.is_membership() { i.count } else { 1 },
+                        a + i.amount,
+                    )
+                },
+            );
+            BucketTotal {
+                bucket,
+                deals,
+                count,
+                amount,
+            }
+        })
+        .collect();
+    Flow { totals, items }
+}
+
+/// The flow items of the deals `keys`, in key order.
+fn flow_items(
+    cols: &Columns,
+    all: &[&FieldColumn],
+    keys: std::ops::Range<u32>,
+    from: Cut,
+    to: Cut,
+    period: Option<(Date, Date)>,
+) -> Vec<FlowItem> {
     let mut items = Vec::new();
-    for key in 0..log.keys.len() as u32 {
-        let mut s = snap(log, process, key, from);
+    for key in keys {
+        let mut s = snap(cols, key, from);
         let mut member = in_pipeline(&s, period);
-        let times = change_times(log, key, from, to);
+        let times = change_times(cols.log, all, key, from, to);
         if !member && times.is_empty() {
             continue;
         }
@@ -321,8 +409,7 @@ pub fn flow(
         }
         for t in times {
             let n = snap(
-                log,
-                process,
+                cols,
                 key,
                 Cut {
                     effective: t,
@@ -397,26 +484,5 @@ pub fn flow(
             items.push(item(Bucket::End, 1, s.amount));
         }
     }
-    let totals = Bucket::ALL
-        .iter()
-        .map(|&bucket| {
-            let (deals, count, amount) = items.iter().filter(|i| i.bucket == bucket).fold(
-                (0i64, 0i64, 0 as Fixed),
-                |(d, c, a), i| {
-                    (
-                        d + 1,
-                        c + if bucket.is_membership() { i.count } else { 1 },
-                        a + i.amount,
-                    )
-                },
-            );
-            BucketTotal {
-                bucket,
-                deals,
-                count,
-                amount,
-            }
-        })
-        .collect();
-    Flow { totals, items }
+    items
 }

@@ -26,7 +26,8 @@ pub fn run(dir: &Path, a: &FlowArgs, format: Format) -> Result<()> {
         old_values: false,
         recorded_at: false,
         ids: a.deals,
-        sources: true,
+        // (flow classifies values and times; it never names an event's source)
+        sources: false,
     };
     let log = ws
         .store
