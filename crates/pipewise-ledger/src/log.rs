@@ -324,7 +324,10 @@ impl FieldColumn {
 /// Opportunity ids and their dense keys (assigned in order of first landing).
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
-    pub ids: Vec<String>,
+    /// Every id, back to back: one buffer for 1M ids, not 1M strings.
+    ids: String,
+    /// Where each key's id ends in `ids` (empty when ids were not loaded).
+    id_ends: Vec<usize>,
     pub created_at: Vec<Timestamp>,
     /// When pipewise first learned of the opportunity (for backtests).
     pub first_recorded_at: Vec<Timestamp>,
@@ -345,10 +348,8 @@ impl Keys {
     pub fn key(&self, id: &str) -> Option<u32> {
         self.index
             .get_or_init(|| {
-                self.ids
-                    .iter()
-                    .enumerate()
-                    .map(|(k, id)| (id.clone(), k as u32))
+                (0..self.id_ends.len() as u32)
+                    .map(|k| (self.id(k).to_string(), k))
                     .collect()
             })
             .get(id)
@@ -357,15 +358,23 @@ impl Keys {
 
     /// The id of a key; empty when ids were not loaded.
     pub fn id(&self, key: u32) -> &str {
-        self.ids.get(key as usize).map(String::as_str).unwrap_or("")
+        let k = key as usize;
+        match self.id_ends.get(k) {
+            Some(&end) => {
+                let start = if k == 0 { 0 } else { self.id_ends[k - 1] };
+                self.ids.get(start..end).unwrap_or("")
+            }
+            None => "",
+        }
     }
 
-    pub(crate) fn push(&mut self, id: String, created_at: Timestamp, recorded: Timestamp) -> u32 {
-        let k = self.ids.len() as u32;
+    pub(crate) fn push(&mut self, id: &str, created_at: Timestamp, recorded: Timestamp) -> u32 {
+        let k = self.id_ends.len() as u32;
         if let Some(index) = self.index.get_mut() {
-            index.insert(id.clone(), k);
+            index.insert(id.to_string(), k);
         }
-        self.ids.push(id);
+        self.ids.push_str(id);
+        self.id_ends.push(self.ids.len());
         self.created_at.push(created_at);
         self.first_recorded_at.push(recorded);
         k

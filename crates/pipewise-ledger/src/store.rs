@@ -665,7 +665,7 @@ impl Store {
                 if p.ids {
                     let ids = col::<StringArray>(&b, "opportunity_id", kf)?;
                     for i in 0..b.num_rows() {
-                        keys.push(ids.value(i).to_string(), created.value(i), rec.value(i));
+                        keys.push(ids.value(i), created.value(i), rec.value(i));
                     }
                 } else {
                     keys.created_at.extend_from_slice(created.values());
@@ -800,7 +800,7 @@ impl Store {
                     .get(o.id.as_str())
                     .copied()
                     .unwrap_or(o.created_at);
-                new_keys.push(keys.push(o.id.clone(), o.created_at, rec));
+                new_keys.push(keys.push(&o.id, o.created_at, rec));
             }
         }
         for e in &commit.events {
@@ -808,7 +808,7 @@ impl Store {
                 let id = e.opportunity_id.as_str();
                 let created = first_eff.get(id).copied().unwrap_or(e.effective_at);
                 let rec = first_rec.get(id).copied().unwrap_or(e.recorded_at);
-                new_keys.push(keys.push(e.opportunity_id.clone(), created, rec));
+                new_keys.push(keys.push(&e.opportunity_id, created, rec));
             }
         }
 
