@@ -503,6 +503,9 @@ impl Shared {
             {
                 entry.columns.extend(built);
             }
+            // The columns a query reads are built together, here: their
+            // indexes are not worth their memory until the next query.
+            facts.release_indexes();
             Ok(())
         })
     }
