@@ -300,7 +300,8 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
         dialect: Dialect::DataFusion,
     };
     // All metrics and breakdowns at once: metrics counting the same rows
-    // share one scan, aggregated once by every dimension and rolled up.
+    // are aggregated together (one statement per period window) by every
+    // dimension at once, then rolled up.
     let by: Vec<Vec<String>> = breakdowns
         .iter()
         .map(|d| d.iter().map(|d| d.to_string()).collect())
