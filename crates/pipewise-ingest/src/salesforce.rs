@@ -7,6 +7,7 @@
 //! | `OpportunityHistory.csv` | stage, amount, close date, probability, forecast category changes (full snapshot rows, diffed) |
 //! | `OpportunityFieldHistory.csv` | any other tracked field (Field, OldValue, NewValue) |
 //! | `User.csv`, `Account.csv`, `Lead.csv`, `LeadHistory.csv`, `Task.csv`, `Event.csv` | the entity tables |
+//! | `Contact.csv` | the seniority of the contact an activity names (`WhoId`), from its `Title` |
 //!
 //! **Which field wins when the export contradicts itself** (each case is
 //! reported in the data-quality report):
@@ -32,7 +33,7 @@ use pipewise_model::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 10] = [
     "Opportunity.csv",
     "OpportunityHistory.csv",
     "OpportunityFieldHistory.csv",
@@ -42,6 +43,7 @@ const KNOWN: [&str; 9] = [
     "LeadHistory.csv",
     "Task.csv",
     "Event.csv",
+    "Contact.csv",
 ];
 
 /// Ingest a Salesforce export folder.
@@ -125,9 +127,13 @@ pub fn ingest(
                 // history without leads: every row is an orphan, landed as lead events
                 ingest_leads_history_only(ctx, f, draft)?;
             }
+            let contacts = match get("Contact.csv") {
+                Some(f) => ingest_contacts(ctx, f)?,
+                None => HashMap::new(),
+            };
             for n in ["Task.csv", "Event.csv"] {
                 if let Some(f) = get(n) {
-                    ingest_activities(ctx, f, draft)?;
+                    ingest_activities(ctx, f, draft, &contacts)?;
                 }
             }
             Ok(())
@@ -1077,7 +1083,77 @@ fn ingest_leads_history_only(
     lead_history(ctx, f, draft, &mut first)
 }
 
-fn ingest_activities(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), IngestError> {
+/// A contact's seniority from their title: `executive` for C-level, VPs,
+/// presidents and founders (seed 000's "above the line"), `manager` for
+/// directors, heads, managers and leads, else `individual`; none without a
+/// title.
+pub fn seniority_from_title(title: &str) -> Option<&'static str> {
+    let t = title.trim().to_ascii_lowercase();
+    if t.is_empty() {
+        return None;
+    }
+    let words: Vec<&str> = t
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |ws: &[&str]| words.iter().any(|w| ws.contains(w));
+    Some(
+        if has(&[
+            "chief",
+            "ceo",
+            "cfo",
+            "coo",
+            "cto",
+            "cio",
+            "cmo",
+            "cro",
+            "ciso",
+            "cpo",
+            "cdo",
+            "vp",
+            "svp",
+            "evp",
+            "president",
+            "founder",
+            "cofounder",
+        ]) {
+            "executive"
+        } else if has(&["director", "head", "manager", "lead"]) {
+            "manager"
+        } else {
+            "individual"
+        },
+    )
+}
+
+/// Contact.csv: each contact's seniority, by contact Id (read for the
+/// activities that name them; a row without an Id is quarantined).
+fn ingest_contacts(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+) -> Result<HashMap<String, &'static str>, IngestError> {
+    let id = f.require("Id", "contacts need their Id")?;
+    let title = f.column("Title");
+    let mut out = HashMap::new();
+    let mut seen = HashMap::new();
+    for r in &f.rows {
+        let Some(cid) = row_id(ctx, f, r, id, "a contact needs an Id", &mut seen) else {
+            continue;
+        };
+        if let Some(s) = seniority_from_title(cell(r, title)) {
+            out.insert(cid.to_string(), s);
+        }
+        ctx.landed(f);
+    }
+    Ok(out)
+}
+
+fn ingest_activities(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+    contacts: &HashMap<String, &'static str>,
+) -> Result<(), IngestError> {
     let is_event = f.name == "Event.csv";
     let id = f.require("Id", "activities need their Id")?;
     let [
@@ -1175,11 +1251,38 @@ fn ingest_activities(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Resul
             occurred_at: at,
             duration_minutes: duration,
             owner_id: opt(cell(r, owner)),
-            // Contacts' ids start 003; their seniority is not in Task/Event.
+            // Contacts' ids start 003; their seniority comes from Contact.csv.
             contact_id: who_id.starts_with("003").then(|| who_id.to_string()),
-            contact_seniority: None,
+            contact_seniority: contacts.get(who_id).map(|s| s.to_string()),
         });
         ctx.landed(f);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seniority_from_title;
+
+    #[test]
+    fn seniority_follows_the_title() {
+        for (title, want) in [
+            ("VP of Operations", Some("executive")),
+            ("Chief Revenue Officer", Some("executive")),
+            ("SVP, Finance", Some("executive")),
+            ("Co-Founder & CEO", Some("executive")),
+            ("Vice President, IT", Some("executive")),
+            ("Director of Procurement", Some("manager")),
+            ("IT Manager", Some("manager")),
+            ("Head of Data", Some("manager")),
+            ("Business Analyst", Some("individual")),
+            // "cto" is a word, not a substring: a "Director" has no "cto" rank
+            ("Sales Director", Some("manager")),
+            ("Product Owner", Some("individual")),
+            ("  ", None),
+            ("", None),
+        ] {
+            assert_eq!(seniority_from_title(title), want, "{title:?}");
+        }
+    }
 }

@@ -122,6 +122,43 @@ fn synth_export_ingest_asof_equals_truth_at_every_quarter_end() {
         }
     }
 
+    // Activities name their contact (WhoId 003…), whose seniority comes from
+    // Contact.csv's title: the generator's own seniority for every one.
+    let want: BTreeMap<String, String> = co
+        .activities
+        .iter()
+        .filter_map(|a| {
+            let id = if a.activity_type == pipewise_model::ActivityType::Meeting {
+                a.id.replace("00T", "00U")
+            } else {
+                a.id.clone()
+            };
+            Some((id, a.contact_seniority.clone()?))
+        })
+        .collect();
+    assert!(want.len() > 100, "the company has activities with contacts");
+    assert!(want.values().any(|s| s == "executive"));
+    let mut got: BTreeMap<String, String> = BTreeMap::new();
+    for b in store.read_table("activities").unwrap() {
+        use arrow_array::Array;
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let (ids, sen, contact) = (col("id"), col("contact_seniority"), col("contact_id"));
+        for i in 0..b.num_rows() {
+            if !sen.is_null(i) {
+                assert!(contact.value(i).starts_with("003"));
+                got.insert(ids.value(i).to_string(), sen.value(i).to_string());
+            }
+        }
+    }
+    assert_eq!(got, want);
+
     // Ingesting the same folder again adds nothing.
     let again = salesforce::ingest(&store, &process, &export, opts(&co)).unwrap();
     assert_eq!(again.summary.events_added, 0);

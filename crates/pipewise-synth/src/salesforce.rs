@@ -116,6 +116,13 @@ fn fin(mut w: csv::Writer<std::fs::File>, p: &str) -> Result<(), SynthError> {
     })
 }
 
+/// A synthetic contact id (`<account>-contact-<n>`) as a Salesforce Contact
+/// Id: `003`, the account's digits, the contact's number.
+pub fn sf_contact_id(contact: &str) -> String {
+    let (account, n) = contact.split_once("-contact-").unwrap_or((contact, ""));
+    format!("003{}{n}", account.get(3..).unwrap_or(account))
+}
+
 /// Write the export folder `dir` (created if missing).
 pub fn write_export(
     company: &Company,
@@ -475,6 +482,38 @@ pub fn write_export(
     }
 
     if !company.activities.is_empty() {
+        // Contacts, Salesforce-style (003…), with a title that says their
+        // seniority the way CRM titles do.
+        let mut contacts: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+        for a in &company.activities {
+            if let (Some(c), Some(s)) = (&a.contact_id, &a.contact_seniority) {
+                let account = a.account_id.as_deref().unwrap_or("");
+                contacts.insert(sf_contact_id(c), (account, s));
+            }
+        }
+        if !contacts.is_empty() {
+            let (mut wc, pc) = out.writer("Contact.csv", &["Id", "AccountId", "Title"])?;
+            for (id, (account, seniority)) in &contacts {
+                let title = match *seniority {
+                    "executive" => "VP of Operations",
+                    "manager" => "IT Manager",
+                    _ => "Business Analyst",
+                };
+                wr(
+                    &mut wc,
+                    &pc,
+                    &[id.clone(), account.to_string(), title.into()],
+                )?;
+            }
+            fin(wc, &pc)?;
+        }
+        let who = |a: &pipewise_model::Activity| {
+            a.contact_id
+                .as_deref()
+                .map(sf_contact_id)
+                .or_else(|| a.lead_id.clone())
+                .unwrap_or_default()
+        };
         let (mut wt, pt) = out.writer(
             "Task.csv",
             &[
@@ -496,6 +535,7 @@ pub fn write_export(
             &[
                 "Id",
                 "WhatId",
+                "WhoId",
                 "OwnerId",
                 "Subject",
                 "Type",
@@ -517,6 +557,7 @@ pub fn write_export(
                     &[
                         a.id.replace("00T", "00U"),
                         a.opportunity_id.clone().unwrap_or_default(),
+                        who(a),
                         a.owner_id.clone().unwrap_or_default(),
                         "Meeting".into(),
                         "Meeting".into(),
@@ -533,7 +574,7 @@ pub fn write_export(
                     &[
                         a.id.clone(),
                         a.opportunity_id.clone().unwrap_or_default(),
-                        a.lead_id.clone().unwrap_or_default(),
+                        who(a),
                         a.owner_id.clone().unwrap_or_default(),
                         if ty == ActivityType::Call {
                             "Call"
