@@ -733,8 +733,6 @@ impl Engine {
             cuts: std::sync::Mutex::new(std::collections::HashMap::new()),
             since: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
-        // Entity tables read with their canonical schema, so a workspace
-        // written before a column was added reads it as NULL.
         // Entity tables, read with their canonical schema (a workspace written
         // before a column was added reads it as NULL); one the workspace does
         // not have yet is still queryable, empty.

@@ -970,14 +970,15 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
     };
     // Owner and account attributes are joined only when a dimension or an
     // expression reads them (each is a hash join over every deal).
+    let part_reads = |f: &Filled, cols: &[&str]| {
+        [&f.population, &f.numerator, &f.denominator]
+            .into_iter()
+            .chain(f.excluded.as_ref())
+            .any(|e| cols.iter().any(|c| e.contains(c)))
+    };
     let reads = |cols: &[&str]| {
         dims.iter().any(|(_, e)| cols.iter().any(|c| e.contains(c)))
-            || parts.iter().any(|(_, f)| {
-                [&f.population, &f.numerator, &f.denominator]
-                    .into_iter()
-                    .chain(f.excluded.as_ref())
-                    .any(|e| cols.iter().any(|c| e.contains(c)))
-            })
+            || parts.iter().any(|(_, f)| part_reads(f, cols))
     };
     let (user_cols, user_join) = if reads(&["owner_manager_id", "owner_team", "owner_region"])
         || source == Source::Activities
@@ -1012,9 +1013,27 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
     } else {
         ("", String::new())
     };
-    let deals = format!(
-        "SELECT f.*{user_cols}{account_cols}{start_cols}{contact_cols} \
-         FROM {facts_call} f{user_join}{account_join}{start_join}{contact_join}"
+    // (`contacts`: with the engaged-contacts join, when some metric reads it)
+    let deals_sql = |contacts: bool| {
+        let (cc, cj) = if contacts {
+            (contact_cols, contact_join.as_str())
+        } else {
+            ("", "")
+        };
+        format!(
+            "SELECT f.*{user_cols}{account_cols}{start_cols}{cc} \
+             FROM {facts_call} f{user_join}{account_join}{start_join}{cj}"
+        )
+    };
+    let deals = deals_sql(true);
+    // Where the deals CTE sits among the CTEs, and its name.
+    let deals_cte = (
+        ctes.len(),
+        if source == Source::Deals {
+            "d"
+        } else {
+            "deals"
+        },
     );
     let recorded = if q.known {
         format!(" AND recorded_at <= {as_of_t}")
@@ -1080,11 +1099,23 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
         ));
     }
 
-    let with = format!(
-        "WITH {}{} ",
-        if recursive { "RECURSIVE " } else { "" },
-        ctes.join(", ")
-    );
+    let with_of = |ctes: &[String]| {
+        format!(
+            "WITH {}{} ",
+            if recursive { "RECURSIVE " } else { "" },
+            ctes.join(", ")
+        )
+    };
+    let with = with_of(&ctes);
+    // The CTEs without the engaged-contacts join (it aggregates every
+    // activity): for a fine plan's windows whose metrics do not read it.
+    let with_plain = if contact_join.is_empty() || source == Source::Leads {
+        with.clone()
+    } else {
+        let mut plain = ctes.clone();
+        plain[deals_cte.0] = format!("{} AS ({})", deals_cte.1, deals_sql(false));
+        with_of(&plain)
+    };
     let n = dims.len();
     let order: Vec<String> = (1..=n).map(|i| format!("{i} ASC NULLS LAST")).collect();
     let select_dims: String = dims
@@ -1254,6 +1285,10 @@ fn compile_group(ms: &[&Metric], q: &MetricQuery, mode: Mode) -> Result<Compiled
                     .filter(|(_, (w, _))| w == p)
                     .map(|(k, (_, e))| format!("{e} AS a{k}"))
                     .collect();
+                let contacts = parts
+                    .iter()
+                    .any(|(w, f)| w == p && part_reads(f, &["engaged_contacts"]));
+                let with = if contacts { &with } else { &with_plain };
                 format!(
                     "{with}SELECT {select_dims}{} FROM d WHERE {owner_filter} AND ({p}) AND (({})){group_by}",
                     sums.join(", "),
