@@ -46,6 +46,10 @@ pub enum EngineError {
     Io(String),
     #[error("{0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    #[error(
+        "pipewise sql is read-only: this statement would change tables or settings ({0}); the ledger changes only through `pipewise ingest`"
+    )]
+    ReadOnly(String),
 }
 
 /// A cut as a map key: (effective, recorded).
@@ -798,11 +802,21 @@ impl Engine {
         Ok(Engine { ctx, rt, shared })
     }
 
-    /// Run one SQL statement and collect its result.
+    /// Run one read-only SQL statement and collect its result. DDL
+    /// (`CREATE`, `DROP`), DML (`INSERT`, `COPY`) and statements (`SET`,
+    /// transactions) are refused with [`EngineError::ReadOnly`].
     pub fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, EngineError> {
-        Ok(self
-            .rt
-            .block_on(async { self.ctx.sql(query).await?.collect().await })?)
+        let read_only = datafusion::execution::context::SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        self.rt.block_on(async {
+            let plan = self.ctx.state().create_logical_plan(query).await?;
+            if let Err(e) = read_only.verify_plan(&plan) {
+                return Err(EngineError::ReadOnly(e.strip_backtrace()));
+            }
+            Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?)
+        })
     }
 
     pub fn context(&self) -> &SessionContext {

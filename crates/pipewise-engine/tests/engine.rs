@@ -102,3 +102,40 @@ fn sql_over_the_ledger() {
         "{err}"
     );
 }
+
+#[test]
+fn sql_is_read_only() {
+    let process = SalesProcess::default_process();
+    let company = generate(
+        &Config::new(5, Size::Opportunities(50)),
+        &process,
+        &mut |_, _| {},
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    company.commit(&store).unwrap();
+    let engine = Engine::open(&store, &process).unwrap();
+    let (_, before) = rows(&engine.sql("SELECT count(*) FROM users").unwrap()).unwrap();
+    let out = dir.path().join("copied.csv");
+    for q in [
+        "DROP TABLE users".to_string(),
+        "CREATE TABLE t AS SELECT 1 AS x".to_string(),
+        "CREATE VIEW v AS SELECT * FROM users".to_string(),
+        "INSERT INTO users SELECT * FROM users".to_string(),
+        format!("COPY users TO '{}'", out.display()),
+        "SET datafusion.execution.batch_size = 10".to_string(),
+    ] {
+        let err = engine.sql(&q).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("read-only")),
+            "{q}: {err:?}"
+        );
+    }
+    assert!(!out.exists(), "COPY wrote nothing");
+    let (_, after) = rows(&engine.sql("SELECT count(*) FROM users").unwrap()).unwrap();
+    assert_eq!(int(&before[0][0]), int(&after[0][0]));
+    assert!(
+        engine.sql("SELECT * FROM t").is_err(),
+        "no table was created"
+    );
+}

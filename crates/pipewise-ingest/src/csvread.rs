@@ -4,7 +4,7 @@
 //! Parquet files are read too, every value rendered as text.
 
 use crate::IngestError;
-use crate::quality::{QuarantineRecord, Reason};
+use crate::quality::{QuarantineRecord, Reason, Scope};
 use std::path::Path;
 
 /// One data row: its 1-based line number in the file (the header is line 1)
@@ -25,8 +25,15 @@ pub struct RawFile {
     pub rows: Vec<RawRow>,
     /// Rows that could not be split into the header's fields.
     pub malformed: Vec<QuarantineRecord>,
+    /// Reported problems on rows that land (a row decoded as Windows-1252).
+    pub flags: Vec<QuarantineRecord>,
     /// Set when the file was not UTF-8 and was decoded as Windows-1252.
     pub decoded_from: Option<&'static str>,
+    /// Physical lines in the file, header included.
+    pub lines: u64,
+    /// Physical lines accounted for: header, rows, malformed and blank lines.
+    /// Equal to `lines` unless the reader lost track.
+    pub lines_read: u64,
 }
 
 impl RawFile {
@@ -71,105 +78,274 @@ pub fn read_file(path: &Path, name: &str) -> Result<RawFile, IngestError> {
     read_csv_bytes(&bytes, name)
 }
 
+/// Decode a file's bytes: valid UTF-8 stays as it is. A file with invalid
+/// bytes is decided line by line: when other lines prove it UTF-8 (they hold
+/// valid multi-byte characters), only the invalid lines are decoded as
+/// Windows-1252 and their line numbers returned; otherwise the whole file is
+/// Windows-1252. A UTF-8 character never spans a line end, so per-line
+/// decisions are exact.
+fn decode(body: &[u8]) -> (std::borrow::Cow<'_, str>, Option<&'static str>, Vec<u64>) {
+    if let Ok(s) = std::str::from_utf8(body) {
+        return (std::borrow::Cow::Borrowed(s), None, Vec::new());
+    }
+    let lines: Vec<&[u8]> = body.split_inclusive(|b| *b == b'\n').collect();
+    let proves_utf8 = lines
+        .iter()
+        .any(|l| !l.is_ascii() && std::str::from_utf8(l).is_ok());
+    if !proves_utf8 {
+        let (s, _, _) = encoding_rs::WINDOWS_1252.decode(body);
+        return (s, Some("windows-1252"), Vec::new());
+    }
+    let mut out = String::with_capacity(body.len() + body.len() / 16);
+    let mut decoded = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        match std::str::from_utf8(l) {
+            Ok(s) => out.push_str(s),
+            Err(_) => {
+                let (s, _, _) = encoding_rs::WINDOWS_1252.decode(l);
+                out.push_str(&s);
+                decoded.push(i as u64 + 1);
+            }
+        }
+    }
+    (std::borrow::Cow::Owned(out), None, decoded)
+}
+
 /// Parse CSV bytes.
+///
+/// **Runaway quotes.** A stray `"` opens a quoted value that the CSV grammar
+/// runs on, over line ends, to the next `"` in the file, swallowing the rows
+/// between. A record that spans several physical lines is taken as such a
+/// runaway when its field count is not the header's, when it spans far more
+/// lines than any other record of the file, or when two or more of the lines
+/// inside it look like whole rows themselves (as many commas as the header).
+/// Then only its first line is quarantined and reading resumes at the next
+/// line, so the rows it swallowed land.
 pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> {
     let sha256 = sha256_hex(bytes);
     let mut body = bytes;
     if body.starts_with(&[0xEF, 0xBB, 0xBF]) {
         body = &body[3..];
     }
-    let (text, decoded_from): (std::borrow::Cow<'_, str>, _) = match std::str::from_utf8(body) {
-        Ok(s) => (std::borrow::Cow::Borrowed(s), None),
-        Err(_) => {
-            let (s, _, _) = encoding_rs::WINDOWS_1252.decode(body);
-            (s, Some("windows-1252"))
-        }
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(text.as_bytes());
-    let mut records = rdr.records();
-    let headers: Vec<String> = match records.next() {
-        Some(Ok(h)) => h.iter().map(|s| s.trim().to_string()).collect(),
-        Some(Err(e)) => {
-            return Err(IngestError::Unreadable {
-                file: name.to_string(),
-                message: format!("header line: {e}"),
-            });
-        }
-        None => {
-            return Err(IngestError::Unreadable {
-                file: name.to_string(),
-                message: "the file is empty; expected a header line".into(),
-            });
-        }
-    };
+    let (text, decoded_from, decoded_lines) = decode(body);
+    let tb = text.as_bytes();
     // Line numbers from byte offsets: the csv crate's own line counter lags on
     // CRLF files (it counts the `\n` of a CRLF when it reads the next record).
-    let tb = text.as_bytes();
     let newlines: Vec<usize> = tb
         .iter()
         .enumerate()
         .filter(|(_, b)| **b == b'\n')
         .map(|(i, _)| i)
         .collect();
-    let line_at = |byte: u64| -> u64 {
-        let mut b = byte as usize;
+    let lines_total =
+        newlines.len() as u64 + u64::from(!tb.is_empty() && tb.last() != Some(&b'\n'));
+    // The 1-based line a record starting at byte `b` is on.
+    let line_of = |b: usize| -> u64 {
+        let mut b = b;
         while b < tb.len() && (tb[b] == b'\r' || tb[b] == b'\n') {
             b += 1;
         }
         newlines.partition_point(|&nl| nl < b) as u64 + 1
     };
+    // Physical lines covered by bytes [start, end): the lines of the first and
+    // last non-terminator byte.
+    let span = |start: usize, end: usize| -> u64 {
+        let mut e = end;
+        while e > start && (tb[e - 1] == b'\r' || tb[e - 1] == b'\n') {
+            e -= 1;
+        }
+        if e <= start {
+            return 1;
+        }
+        line_of(e - 1) - line_of(start) + 1
+    };
+    // Records as (start byte, end byte, fields), restarting after runaways.
+    struct Rec {
+        start: usize,
+        end: usize,
+        fields: Vec<String>,
+    }
+    let read_from = |offset: usize, out: &mut Vec<Rec>| -> Result<(), csv::Error> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(&tb[offset..]);
+        let mut rec = csv::StringRecord::new();
+        loop {
+            let start = offset + rdr.position().byte() as usize;
+            if !rdr.read_record(&mut rec)? {
+                return Ok(());
+            }
+            let end = offset + rdr.position().byte() as usize;
+            out.push(Rec {
+                start,
+                end,
+                fields: rec.iter().map(str::to_string).collect(),
+            });
+        }
+    };
+    let mut recs = Vec::new();
+    let mut pending_err: Option<(usize, String)> = None;
+    if let Err(e) = read_from(0, &mut recs) {
+        let at = e.position().map(|p| p.byte() as usize).unwrap_or(0);
+        pending_err = Some((at, e.to_string()));
+    }
+    let Some(header) = recs.first() else {
+        return Err(IngestError::Unreadable {
+            file: name.to_string(),
+            message: match pending_err {
+                Some((_, e)) => format!("header line: {e}"),
+                None => "the file is empty; expected a header line".into(),
+            },
+        });
+    };
+    let headers: Vec<String> = header.fields.iter().map(|s| s.trim().to_string()).collect();
+    let header_lines = span(header.start, header.end);
+    let width = headers.len();
+    // The widest multi-line record among well-formed one-line-per-row files is
+    // usually 1; legitimate long texts set the bar for the rest.
+    let mut ok_spans: Vec<u64> = recs[1..]
+        .iter()
+        .filter(|r| r.fields.len() == width)
+        .map(|r| span(r.start, r.end))
+        .collect();
+    ok_spans.sort_unstable();
+    let typical = ok_spans
+        .get(ok_spans.len().saturating_sub(1) * 99 / 100)
+        .copied()
+        .unwrap_or(1);
+    let too_long = (typical * 8).max(64);
+    let looks_like_row = |line: &[u8]| -> bool {
+        width > 2 && line.iter().filter(|b| **b == b',').count() + 1 >= width
+    };
+    let is_runaway = |r: &Rec| -> Option<String> {
+        let n = span(r.start, r.end);
+        if n <= 1 {
+            return None;
+        }
+        if r.fields.len() != width {
+            return Some(format!(
+                "a quoted value opens on this line and runs over {n} lines, leaving {} fields where the header has {width}",
+                r.fields.len()
+            ));
+        }
+        if n > too_long {
+            return Some(format!(
+                "a quoted value opens on this line and runs over {n} lines, far more than any other row of the file"
+            ));
+        }
+        let inner = tb[r.start..r.end]
+            .split(|b| *b == b'\n')
+            .skip(1)
+            .filter(|l| looks_like_row(l))
+            .count();
+        (inner >= 2).then(|| {
+            format!(
+                "a quoted value opens on this line and runs over {n} lines that look like rows of their own"
+            )
+        })
+    };
     let mut rows = Vec::new();
     let mut malformed = Vec::new();
-    for rec in records {
-        match rec {
-            Ok(r) => {
-                let line = r.position().map(|p| line_at(p.byte())).unwrap_or(0);
-                if r.len() == 1 && r.get(0).is_some_and(str::is_empty) {
-                    continue; // a blank line is not a row
-                }
-                if r.len() != headers.len() {
-                    malformed.push(QuarantineRecord {
-                        file: name.to_string(),
-                        row: line,
-                        column: String::new(),
-                        raw_value: r.iter().collect::<Vec<_>>().join(","),
-                        reason: Reason::MalformedRow,
-                        detail: format!(
-                            "row has {} fields, the header has {} (a truncated line, or an unquoted comma)",
-                            r.len(),
-                            headers.len()
-                        ),
-                    });
-                    continue;
-                }
-                rows.push(RawRow {
-                    line,
-                    fields: r.iter().map(str::to_string).collect(),
-                });
+    let mut lines_read = header_lines;
+    let mut i = 1;
+    while i < recs.len() {
+        let r = &recs[i];
+        let line = line_of(r.start);
+        if let Some(why) = is_runaway(r) {
+            let r = &recs[i];
+            // Quarantine the first physical line only and read on from the next.
+            let next = newlines
+                .get(line as usize - 1)
+                .map(|&nl| nl + 1)
+                .unwrap_or(tb.len());
+            let first_line = String::from_utf8_lossy(&tb[r.start..next])
+                .trim_matches(['\r', '\n'])
+                .to_string();
+            malformed.push(QuarantineRecord {
+                file: name.to_string(),
+                row: line,
+                column: String::new(),
+                raw_value: first_line,
+                reason: Reason::MalformedRow,
+                detail: format!(
+                    "{why}: an unclosed or stray quote; this line is quarantined and reading resumes at the next line"
+                ),
+                scope: Scope::Row,
+            });
+            lines_read += 1;
+            let mut rest = Vec::new();
+            pending_err = None;
+            if let Err(e) = read_from(next, &mut rest) {
+                let at = next + e.position().map(|p| p.byte() as usize).unwrap_or(0);
+                pending_err = Some((at, e.to_string()));
             }
-            Err(e) => {
-                let line = e.position().map(|p| line_at(p.byte())).unwrap_or(0);
-                malformed.push(QuarantineRecord {
-                    file: name.to_string(),
-                    row: line,
-                    column: String::new(),
-                    raw_value: String::new(),
-                    reason: Reason::MalformedRow,
-                    detail: e.to_string(),
-                });
-            }
+            recs.truncate(i);
+            recs.extend(rest);
+            continue;
         }
+        lines_read += span(r.start, r.end);
+        let r = &mut recs[i];
+        i += 1;
+        if r.fields.len() == 1 && r.fields[0].is_empty() {
+            continue; // a blank line is not a row
+        }
+        if r.fields.len() != width {
+            malformed.push(QuarantineRecord {
+                file: name.to_string(),
+                row: line,
+                column: String::new(),
+                raw_value: r.fields.join(","),
+                reason: Reason::MalformedRow,
+                detail: format!(
+                    "row has {} fields, the header has {width} (a truncated line, or an unquoted comma)",
+                    r.fields.len()
+                ),
+                scope: Scope::Row,
+            });
+            continue;
+        }
+        rows.push(RawRow {
+            line,
+            fields: std::mem::take(&mut r.fields),
+        });
     }
+    if let Some((at, e)) = pending_err {
+        // The csv crate stops at invalid input; what follows is one quarantined record.
+        let line = line_of(at);
+        lines_read += lines_total.saturating_sub(lines_read);
+        malformed.push(QuarantineRecord {
+            file: name.to_string(),
+            row: line,
+            column: String::new(),
+            raw_value: String::new(),
+            reason: Reason::MalformedRow,
+            detail: e,
+            scope: Scope::Row,
+        });
+    }
+    let flags = decoded_lines
+        .iter()
+        .map(|&l| QuarantineRecord {
+            file: name.to_string(),
+            row: l,
+            column: String::new(),
+            raw_value: String::new(),
+            reason: Reason::DecodedWindows1252,
+            detail: "this line is not UTF-8 in a UTF-8 file; decoded as Windows-1252".into(),
+            scope: Scope::Row,
+        })
+        .collect();
     Ok(RawFile {
         name: name.to_string(),
         sha256,
         headers,
         rows,
         malformed,
+        flags,
         decoded_from,
+        lines: lines_total,
+        lines_read,
     })
 }
 
@@ -217,8 +393,11 @@ fn read_parquet(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> {
         name: name.to_string(),
         sha256: sha256_hex(bytes),
         headers,
+        lines: rows.len() as u64 + 1,
+        lines_read: rows.len() as u64 + 1,
         rows,
         malformed: Vec::new(),
+        flags: Vec::new(),
         decoded_from: None,
     })
 }

@@ -32,6 +32,11 @@ pub enum Since {
     Creation,
     /// Known only as of the snapshot.
     Snapshot,
+    /// The source keeps no history of the field: its current value is taken
+    /// as the value since creation, effective from creation but recorded at
+    /// the ingest's `--as-of` (so `asof --known` does not see it earlier),
+    /// with a `:carried_back` source.
+    CarriedBack,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +181,16 @@ impl Draft {
                                         &format!("{label}:initial"),
                                         0,
                                     ),
+                                    Since::CarriedBack => push(
+                                        &mut mine,
+                                        f,
+                                        Value::Null,
+                                        v.clone(),
+                                        created,
+                                        as_of.max(created),
+                                        &format!("{label}:carried_back"),
+                                        0,
+                                    ),
                                     Since::Snapshot => {
                                         let t = od.current_at.unwrap_or(as_of).max(created);
                                         push(
@@ -239,6 +254,7 @@ impl Draft {
                             last_v.to_canonical_string().unwrap_or_default(),
                             v.to_canonical_string().unwrap_or_default()
                         ),
+                        scope: crate::quality::Scope::Row,
                     };
                     report.record(&r);
                 }

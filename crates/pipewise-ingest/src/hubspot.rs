@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 const ID: [&str; 2] = ["Record ID", "Deal ID"];
-const DATE_ENTERED: &str = "Date entered \"";
 
 fn is_deals(f: &RawFile) -> bool {
     ID.iter().any(|c| f.column(c).is_some()) && f.column("Deal Stage").is_some()
@@ -34,13 +33,75 @@ fn is_companies(f: &RawFile) -> bool {
         && (f.column("Company name").is_some() || f.column("Company Name").is_some())
 }
 
-/// `Date entered "Contract Sent (Sales Pipeline)"` → `Contract Sent`.
-fn stage_of_column(h: &str) -> Option<&str> {
-    let inner = h.strip_prefix(DATE_ENTERED)?.strip_suffix('"')?;
-    Some(match inner.rfind(" (") {
-        Some(i) if inner.ends_with(')') => &inner[..i],
-        _ => inner,
-    })
+/// Collapse runs of whitespace and trim: HubSpot labels carry stray spaces.
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A stage-entry column, `Date entered "<Stage> (<Pipeline>)"` (either quote
+/// style), split into (stage label, pipeline). Pipeline names may hold
+/// parentheses of their own (`Demo  (West (CA, OR) )`): the split is made
+/// against the export's own pipeline names first (`pipelines`, from its
+/// `Pipeline` column), else at the parenthesis that balances the last one.
+/// Labels are trimmed and their inner whitespace collapsed.
+fn stage_column(h: &str, pipelines: &[String]) -> Option<(String, Option<String>)> {
+    let rest = h.strip_prefix("Date entered ")?.trim();
+    let inner = ['"', '\'']
+        .iter()
+        .find_map(|q| rest.strip_prefix(*q).and_then(|r| r.strip_suffix(*q)))?;
+    let body = squash(inner);
+    let Some(open_body) = body.strip_suffix(')') else {
+        return Some((body, None));
+    };
+    let open_body = open_body.trim_end();
+    // Against the export's own pipeline names, longest first.
+    let mut named: Vec<&String> = pipelines.iter().collect();
+    named.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in named {
+        let p = squash(p);
+        if let Some(head) = open_body.strip_suffix(p.as_str())
+            && let Some(label) = head.trim_end().strip_suffix('(')
+            && !label.trim().is_empty()
+        {
+            return Some((label.trim().to_string(), Some(p)));
+        }
+    }
+    // The parenthesis that balances the last one.
+    let mut depth = 0i32;
+    for (i, c) in body.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    let label = body[..i].trim();
+                    let pipeline = body[i + 1..body.len() - 1].trim();
+                    if label.is_empty() {
+                        break;
+                    }
+                    return Some((label.to_string(), Some(pipeline.to_string())));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((body, None))
+}
+
+/// The export's pipeline names: the distinct values of its `Pipeline` column.
+fn pipelines_of(f: &RawFile) -> Vec<String> {
+    let Some(c) = f.column("Pipeline") else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = f
+        .rows
+        .iter()
+        .map(|r| squash(cell(r, Some(c))))
+        .filter(|p| !p.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Ingest a HubSpot export folder.
@@ -71,28 +132,12 @@ pub fn ingest(
             message: "no HubSpot deals export here: expected a CSV with \"Record ID\" and \"Deal Stage\" columns".into(),
         });
     }
-    // Stage-history columns must name known stages when they hold data.
-    for f in files.iter().filter(|f| is_deals(f)) {
-        for (i, h) in f.headers.iter().enumerate() {
-            if let Some(label) = stage_of_column(h)
-                && process.stage_code(label).is_none()
-                && f.rows.iter().any(|r| !cell(r, Some(i)).is_empty())
-            {
-                return Err(IngestError::Mapping {
-                    path: f.name.clone(),
-                    message: format!(
-                        "column {h:?} holds dates for stage {label:?}, which is not in pipewise.toml\n\nhint: add \"{label}\" to the aliases of the matching stage"
-                    ),
-                });
-            }
-        }
-    }
     let date_cols = |f: &RawFile| -> Vec<usize> {
         f.headers
             .iter()
             .enumerate()
             .filter(|(_, h)| {
-                h.starts_with(DATE_ENTERED)
+                h.starts_with("Date entered ")
                     || matches!(
                         h.as_str(),
                         "Create Date" | "Close Date" | "Last Modified Date"
@@ -162,12 +207,8 @@ fn companies(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) {
             continue;
         }
         seen.insert(cid.to_string(), r.line);
-        let Ok(employees) = ctx.opt_count(f, r, emp, "Number of Employees") else {
-            continue;
-        };
-        let Ok(revenue) = ctx.opt_count(f, r, rev, "Annual Revenue") else {
-            continue;
-        };
+        let employees = ctx.opt_count(f, r, emp, "Number of Employees");
+        let revenue = ctx.opt_count(f, r, rev, "Annual Revenue");
         let nums = [employees, revenue];
         let nm = [cell(r, name), cell(r, name2)]
             .into_iter()
@@ -202,15 +243,19 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
     let stage_col = f.require("Deal Stage", "every deal needs its Deal Stage")?;
     let last_mod = f.column("Last Modified Date");
     let won_col = f.column("Is Closed Won");
+    // HubSpot exports only the current amount, close date, forecast category
+    // and probability: a value with no history is the value since creation
+    // (as the Salesforce connector reads a history that starts late), marked
+    // carried back so that `asof --known` keeps the strict reading.
     let mapped: Vec<(usize, &str, Field, Since)> = [
-        ("Amount", Field::Amount, Since::Snapshot),
-        ("Close Date", Field::CloseDate, Since::Snapshot),
+        ("Amount", Field::Amount, Since::CarriedBack),
+        ("Close Date", Field::CloseDate, Since::CarriedBack),
         (
             "Forecast category",
             Field::ForecastCategory,
-            Since::Snapshot,
+            Since::CarriedBack,
         ),
-        ("Deal probability", Field::Probability, Since::Snapshot),
+        ("Deal probability", Field::Probability, Since::CarriedBack),
         ("Closed Lost Reason", Field::LossReason, Since::Snapshot),
         ("Next step", Field::NextStep, Since::Snapshot),
         ("Deal owner", Field::OwnerId, Since::Creation),
@@ -228,18 +273,26 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
     .into_iter()
     .filter_map(|(c, fl, s)| f.column(c).map(|i| (i, c, fl, s)))
     .collect();
-    let entered: Vec<(usize, String)> = f
-        .headers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, h)| {
-            stage_of_column(h)
-                .and_then(|l| ctx.process.canonical_stage(l))
-                .map(|s| (i, s.to_string()))
-        })
-        .collect();
+    let pipeline_col = f.column("Pipeline");
+    let pipelines = pipelines_of(f);
+    // Stage-entry columns: (column, stage, pipeline). A column naming a stage
+    // the process lacks stops the ingest when it holds any date.
+    let mut entered: Vec<(usize, String, Option<String>)> = Vec::new();
+    for (i, h) in f.headers.iter().enumerate() {
+        let Some((label, pipeline)) = stage_column(h, &pipelines) else {
+            continue;
+        };
+        match ctx.process.canonical_stage(&label) {
+            Some(st) => entered.push((i, st.to_string(), pipeline)),
+            None => {
+                for r in f.rows.iter().filter(|r| !cell(r, Some(i)).is_empty()) {
+                    ctx.unknown_stage(&f.name, r.line, &label);
+                }
+            }
+        }
+    }
     let mut seen: HashMap<String, (u64, Vec<String>)> = HashMap::new();
-    'rows: for r in &f.rows {
+    for r in &f.rows {
         let did = cell(r, Some(id));
         if did.is_empty() {
             ctx.reject(
@@ -299,13 +352,19 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             );
             continue;
         }
-        let stage = match parse_value(ctx, &Field::Stage, raw_stage) {
+        let stage = match parse_value(ctx, &Field::Stage, &squash(raw_stage)) {
             Ok(v) => v,
             Err((reason, detail)) => {
-                ctx.reject(f, r, "Deal Stage", raw_stage, reason, detail);
+                ctx.bad_value(f, r, "Deal Stage", &squash(raw_stage), reason, detail);
                 continue;
             }
         };
+        // A closed deal's forecast category and probability are those of its
+        // close: they are not carried back over its open life.
+        let open = stage
+            .as_text()
+            .and_then(|s| ctx.process.stage_code(s))
+            .is_some_and(|c| ctx.process.outcome(c) == StageOutcome::Open);
         let mut values = vec![(Field::Stage, stage.clone(), Since::Snapshot)];
         for (i, name, field, since) in &mapped {
             let raw = cell(r, Some(*i));
@@ -327,23 +386,33 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             } else {
                 parse_value(ctx, field, raw)
             };
+            let since = match field {
+                Field::ForecastCategory | Field::Probability if !open => Since::Snapshot,
+                _ => *since,
+            };
             match parsed {
-                Ok(v) => values.push((field.clone(), v, *since)),
+                Ok(v) => values.push((field.clone(), v, since)),
                 Err((reason, detail)) => {
-                    ctx.reject(f, r, name, raw, reason, detail);
-                    continue 'rows;
+                    ctx.bad_value(f, r, name, raw, reason, detail);
                 }
             }
         }
+        let deal_pipeline = squash(cell(r, pipeline_col));
         let mut hist: Vec<(i64, String)> = Vec::new();
-        for (i, st) in &entered {
+        for (i, st, pipeline) in &entered {
             let raw = cell(r, Some(*i));
             if raw.is_empty() {
                 continue;
             }
+            if let Some(p) = pipeline
+                && !deal_pipeline.is_empty()
+                && !p.eq_ignore_ascii_case(&deal_pipeline)
+            {
+                continue; // another pipeline's column: not this deal's history
+            }
             match ctx.parser.instant(raw) {
                 Ok(t) if t > ctx.as_of + pipewise_model::time::MICROS_PER_DAY => {
-                    ctx.reject(
+                    ctx.leave_unknown(
                         f,
                         r,
                         &f.headers[*i],
@@ -351,25 +420,12 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
                         Reason::FutureDated,
                         "the stage entry is dated after the ingest's --as-of time",
                     );
-                    continue 'rows;
                 }
                 Ok(t) => hist.push((t, st.clone())),
-                Err(e) => {
-                    ctx.reject(f, r, &f.headers[*i], raw, Reason::UnparsableDate, e);
-                    continue 'rows;
-                }
+                Err(e) => ctx.leave_unknown(f, r, &f.headers[*i], raw, Reason::UnparsableDate, e),
             }
         }
-        let current_at = match cell(r, last_mod) {
-            "" => None,
-            raw => match ctx.parser.instant(raw) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    ctx.reject(f, r, "Last Modified Date", raw, Reason::UnparsableDate, e);
-                    continue;
-                }
-            },
-        };
+        let current_at = ctx.opt_instant(f, r, last_mod, "Last Modified Date");
         if let (Some(won_raw), Some(code)) = (
             Some(cell(r, won_col)).filter(|s| !s.is_empty()),
             stage.as_text().and_then(|s| ctx.process.stage_code(s)),

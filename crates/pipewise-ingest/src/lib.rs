@@ -20,7 +20,7 @@ pub mod quality;
 pub mod salesforce;
 pub mod values;
 
-pub use quality::{FileTally, QualityReport, QuarantineRecord, Reason};
+pub use quality::{FileTally, QualityReport, QuarantineRecord, Reason, Scope};
 pub use values::DateOrder;
 
 use csvread::{RawFile, RawRow};
@@ -60,6 +60,28 @@ pub enum IngestError {
     },
     #[error("{dir}: {message}")]
     NoInput { dir: String, message: String },
+    #[error(
+        "the export names {} stage(s) that pipewise.toml does not have; nothing was written:\n{list}\n\nhint: add each one to pipewise.toml, either as an alias of the stage it means:\n    aliases = [\"…\", {quoted}]\nor as a stage of its own, in its place in the order:\n{stanzas}",
+        .count
+    )]
+    UnknownStages {
+        count: usize,
+        list: String,
+        quoted: String,
+        stanzas: String,
+    },
+    #[error(
+        "{file}: {quarantined} of {read} rows ({share:.1}%) were quarantined, more than --max-quarantine {max:.1}%; nothing was written to the ledger. The quarantine is in {quarantine_path} and the report in {report_path}\n\nhint: fix the export, or pass --max-quarantine 100 to land the rest anyway"
+    )]
+    TooMuchQuarantined {
+        file: String,
+        quarantined: u64,
+        read: u64,
+        share: f64,
+        max: f64,
+        quarantine_path: String,
+        report_path: String,
+    },
     #[error("{path}: {message}")]
     Mapping { path: String, message: String },
     #[error("{0}")]
@@ -82,6 +104,25 @@ pub struct IngestOptions {
     pub as_of: Timestamp,
     /// Order of numeric dates; `None` = detect, and stop when undecidable.
     pub date_order: Option<DateOrder>,
+    /// The largest share of a file's rows (percent) that may be quarantined
+    /// before the ingest refuses to land anything.
+    pub max_quarantine_pct: f64,
+}
+
+impl IngestOptions {
+    /// The default quarantine threshold, percent of a file's rows.
+    pub const DEFAULT_MAX_QUARANTINE_PCT: f64 = 10.0;
+    /// A file refuses the ingest only from this many quarantined rows on, so
+    /// that one duplicate in a six-row file does not.
+    pub const MIN_QUARANTINED_TO_REFUSE: u64 = 5;
+
+    pub fn new(as_of: Timestamp, date_order: Option<DateOrder>) -> IngestOptions {
+        IngestOptions {
+            as_of,
+            date_order,
+            max_quarantine_pct: IngestOptions::DEFAULT_MAX_QUARANTINE_PCT,
+        }
+    }
 }
 
 /// What an ingest did.
@@ -107,6 +148,8 @@ pub struct Ctx<'a> {
     pub report: QualityReport,
     pub quarantine: Vec<QuarantineRecord>,
     tallies: BTreeMap<String, (u64, u64)>, // file → (landed, quarantined)
+    /// Stage names not in the process: name → file → (first line, rows).
+    unknown_stages: UnknownStages,
 }
 
 impl Ctx<'_> {
@@ -127,6 +170,7 @@ impl Ctx<'_> {
             raw_value: raw.to_string(),
             reason,
             detail: detail.into(),
+            scope: Scope::Row,
         };
         self.report.record(&r);
         self.quarantine.push(r);
@@ -150,30 +194,89 @@ impl Ctx<'_> {
             raw_value: raw.to_string(),
             reason,
             detail: detail.into(),
+            scope: Scope::Row,
         };
         self.report.record(&r);
     }
 
-    /// An optional instant: `Ok(None)` when blank; quarantines the row and
-    /// returns `Err(())` when it does not parse.
+    /// A value that did not parse for `field`. An unknown stage is collected
+    /// (the ingest then stops, listing every one); any other field of a row
+    /// that lands is left unknown. Returns true for a stage: the row cannot
+    /// be read further.
+    #[allow(clippy::too_many_arguments)]
+    pub fn bad_value(
+        &mut self,
+        file: &RawFile,
+        row: &RawRow,
+        column: &str,
+        raw: &str,
+        reason: Reason,
+        detail: impl Into<String>,
+    ) -> bool {
+        if reason == Reason::UnknownStage {
+            self.unknown_stage(&file.name, row.line, raw);
+            return true;
+        }
+        self.leave_unknown(file, row, column, raw, reason, detail);
+        false
+    }
+
+    /// Collect a stage name the process lacks, seen at `file:line`.
+    pub fn unknown_stage(&mut self, file: &str, line: u64, raw: &str) {
+        let e = self
+            .unknown_stages
+            .entry(raw.trim().to_string())
+            .or_default()
+            .entry(file.to_string())
+            .or_insert((line, 0));
+        e.1 += 1;
+    }
+
+    /// Land the row but leave one of its fields unknown: the raw value goes to
+    /// the quarantine file and the report at field level.
+    pub fn leave_unknown(
+        &mut self,
+        file: &RawFile,
+        row: &RawRow,
+        column: &str,
+        raw: &str,
+        reason: Reason,
+        detail: impl Into<String>,
+    ) {
+        let r = QuarantineRecord {
+            file: file.name.clone(),
+            row: row.line,
+            column: column.to_string(),
+            raw_value: raw.to_string(),
+            reason,
+            detail: detail.into(),
+            scope: Scope::Field,
+        };
+        self.report.record(&r);
+        self.quarantine.push(r);
+    }
+
+    /// An optional instant: `None` when blank, and when it does not parse
+    /// (then the field is left unknown and reported).
     pub fn opt_instant(
         &mut self,
         f: &RawFile,
         r: &RawRow,
         col: Option<usize>,
         name: &str,
-    ) -> Result<Option<Timestamp>, Quarantined> {
+    ) -> Option<Timestamp> {
         let raw = cell(r, col);
         if raw.is_empty() {
-            return Ok(None);
+            return None;
         }
-        self.parser.instant(raw).map(Some).map_err(|e| {
-            self.reject(f, r, name, raw, Reason::UnparsableDate, e);
-            Quarantined
-        })
+        self.parser
+            .instant(raw)
+            .map_err(|e| self.leave_unknown(f, r, name, raw, Reason::UnparsableDate, e))
+            .ok()
     }
 
-    /// A required instant: blank is `missing_required`, unreadable is `unparsable_date`.
+    /// A required instant: blank is `missing_required`, unreadable is
+    /// `unparsable_date`; either quarantines the row.
     pub fn req_instant(
         &mut self,
         f: &RawFile,
@@ -181,56 +284,59 @@ impl Ctx<'_> {
         col: Option<usize>,
         name: &str,
     ) -> Result<Timestamp, Quarantined> {
-        match self.opt_instant(f, r, col, name)? {
-            Some(t) => Ok(t),
-            None => {
-                self.reject(
-                    f,
-                    r,
-                    name,
-                    "",
-                    Reason::MissingRequired,
-                    format!("{name} is required"),
-                );
-                Err(Quarantined)
-            }
+        let raw = cell(r, col);
+        if raw.is_empty() {
+            self.reject(
+                f,
+                r,
+                name,
+                "",
+                Reason::MissingRequired,
+                format!("{name} is required"),
+            );
+            return Err(Quarantined);
         }
+        self.parser.instant(raw).map_err(|e| {
+            self.reject(f, r, name, raw, Reason::UnparsableDate, e);
+            Quarantined
+        })
     }
 
-    /// An optional calendar date.
+    /// An optional calendar date (left unknown when it does not parse).
     pub fn opt_date(
         &mut self,
         f: &RawFile,
         r: &RawRow,
         col: Option<usize>,
         name: &str,
-    ) -> Result<Option<pipewise_model::Date>, Quarantined> {
+    ) -> Option<pipewise_model::Date> {
         let raw = cell(r, col);
         if raw.is_empty() {
-            return Ok(None);
+            return None;
         }
-        self.parser.date(raw).map(Some).map_err(|e| {
-            self.reject(f, r, name, raw, Reason::UnparsableDate, e);
-            Quarantined
-        })
+        self.parser
+            .date(raw)
+            .map_err(|e| self.leave_unknown(f, r, name, raw, Reason::UnparsableDate, e))
+            .ok()
     }
 
-    /// An optional non-negative number (counts, revenue, durations).
+    /// An optional non-negative number (counts, revenue, durations), left
+    /// unknown when it is not one.
     pub fn opt_count(
         &mut self,
         f: &RawFile,
         r: &RawRow,
         col: Option<usize>,
         name: &str,
-    ) -> Result<Option<f64>, Quarantined> {
+    ) -> Option<f64> {
         let raw = cell(r, col);
         if raw.is_empty() {
-            return Ok(None);
+            return None;
         }
         match values::number(raw) {
-            Ok(v) if v >= 0.0 => Ok(Some(v)),
+            Ok(v) if v >= 0.0 => Some(v),
             _ => {
-                self.reject(
+                self.leave_unknown(
                     f,
                     r,
                     name,
@@ -238,7 +344,7 @@ impl Ctx<'_> {
                     Reason::UnparsableNumber,
                     "expected a non-negative number",
                 );
-                Err(Quarantined)
+                None
             }
         }
     }
@@ -386,12 +492,16 @@ pub fn run(
         },
         quarantine: Vec::new(),
         tallies: BTreeMap::new(),
+        unknown_stages: BTreeMap::new(),
     };
     for f in &files {
         for m in &f.malformed {
             ctx.report.record(m);
             ctx.quarantine.push(m.clone());
             ctx.tallies.entry(f.name.clone()).or_default().1 += 1;
+        }
+        for m in &f.flags {
+            ctx.report.record(m);
         }
         if let Some(enc) = f.decoded_from {
             ctx.report
@@ -414,6 +524,9 @@ pub fn run(
     }
     let mut draft = Draft::default();
     connector(&mut ctx, &files, &mut draft)?;
+    if !ctx.unknown_stages.is_empty() {
+        return Err(unknown_stages_error(&ctx.unknown_stages));
+    }
 
     for f in &files {
         let (landed, quarantined) = ctx.tallies.get(&f.name).copied().unwrap_or_default();
@@ -423,6 +536,8 @@ pub fn run(
             read: f.rows_read(),
             landed,
             quarantined,
+            lines: f.lines,
+            lines_read: f.lines_read,
         });
     }
     let mut report = ctx.report;
@@ -441,6 +556,36 @@ pub fn run(
     let quarantine_path = format!("quarantine/{ingest_id}.csv");
     let report_path = format!("reports/{ingest_id}.json");
     write_quarantine(&store.root().join(&quarantine_path), &quarantine)?;
+    let write = |rel: &str, body: String| -> Result<(), IngestError> {
+        let p = store.root().join(rel);
+        std::fs::write(&p, body).map_err(|source| IngestError::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    if let Some(f) = report.files.iter().find(|f| {
+        f.quarantined >= IngestOptions::MIN_QUARANTINED_TO_REFUSE
+            && 100.0 * f.quarantined as f64 / f.read as f64 > opts.max_quarantine_pct
+    }) {
+        report
+            .notes
+            .push("nothing was written to the ledger: too many rows were quarantined".into());
+        write(&report_path, report.to_json())?;
+        write(&report_path.replace(".json", ".txt"), report.to_text())?;
+        return Err(IngestError::TooMuchQuarantined {
+            file: f.file.clone(),
+            quarantined: f.quarantined,
+            read: f.read,
+            share: 100.0 * f.quarantined as f64 / f.read as f64,
+            max: opts.max_quarantine_pct,
+            quarantine_path: store.root().join(&quarantine_path).display().to_string(),
+            report_path: store
+                .root()
+                .join(report_path.replace(".json", ".txt"))
+                .display()
+                .to_string(),
+        });
+    }
     commit.ingest = Some(IngestRecord {
         id: ingest_id.clone(),
         kind: source.to_string(),
@@ -465,13 +610,6 @@ pub fn run(
     report.opportunities_added = summary.opportunities_added;
     report.events_added = summary.events_added;
     report.events_duplicate = summary.events_duplicate;
-    let write = |rel: &str, body: String| -> Result<(), IngestError> {
-        let p = store.root().join(rel);
-        std::fs::write(&p, body).map_err(|source| IngestError::Io {
-            path: p.display().to_string(),
-            source,
-        })
-    };
     write(&report_path, report.to_json())?;
     write(&report_path.replace(".json", ".txt"), report.to_text())?;
     Ok(IngestOutcome {
@@ -483,14 +621,56 @@ pub fn run(
     })
 }
 
+/// Stage name → file → (first line, rows).
+type UnknownStages = BTreeMap<String, BTreeMap<String, (u64, u64)>>;
+
+fn unknown_stages_error(stages: &UnknownStages) -> IngestError {
+    let list = stages
+        .iter()
+        .map(|(name, files)| {
+            let wheres = files
+                .iter()
+                .map(|(file, (line, n))| format!("{n} row(s) in {file}, first at line {line}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            format!("  {name:?}: {wheres}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let quoted = stages
+        .keys()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let stanzas = stages
+        .keys()
+        .map(|n| format!("    [[stages]]\n    name = {n:?}\n    forecast_category = \"pipeline\""))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    IngestError::UnknownStages {
+        count: stages.len(),
+        list,
+        quoted,
+        stanzas,
+    }
+}
+
 fn write_quarantine(path: &Path, records: &[QuarantineRecord]) -> Result<(), IngestError> {
     let err = |e: csv::Error| IngestError::Io {
         path: path.display().to_string(),
         source: std::io::Error::other(e.to_string()),
     };
     let mut w = csv::Writer::from_path(path).map_err(err)?;
-    w.write_record(["file", "row", "column", "raw_value", "reason", "detail"])
-        .map_err(err)?;
+    w.write_record([
+        "file",
+        "row",
+        "column",
+        "raw_value",
+        "reason",
+        "detail",
+        "action",
+    ])
+    .map_err(err)?;
     for r in records {
         w.write_record([
             r.file.as_str(),
@@ -499,6 +679,10 @@ fn write_quarantine(path: &Path, records: &[QuarantineRecord]) -> Result<(), Ing
             &r.raw_value,
             r.reason.as_str(),
             &r.detail,
+            match r.scope {
+                Scope::Row => "row quarantined",
+                Scope::Field => "field left unknown; row landed",
+            },
         ])
         .map_err(err)?;
     }
@@ -538,9 +722,9 @@ pub(crate) fn parse_value(
         Field::ForecastCategory => match ForecastCategory::parse_loose(raw) {
             Some(c) => Ok(Value::Text(c.as_str().into())),
             None => Err((
-                Reason::MissingRequired,
+                Reason::UnknownValue,
                 format!(
-                    "forecast category {raw:?} is not Pipeline, Best Case, Commit, Closed or Omitted"
+                    "forecast category {raw:?} is not Pipeline, Best Case, Commit, Closed or Omitted (nor Not forecasted); map it under [files.values.forecast_category] in a mapping"
                 ),
             )),
         },

@@ -402,8 +402,9 @@ impl FileCtx<'_> {
             .unwrap_or_else(|| field.to_string())
     }
 
-    /// Parse an optional mapped field: `Ok(None)` when unmapped or blank;
-    /// quarantines the row and returns `Err` when `parse` rejects the value.
+    /// Parse an optional mapped field: `Ok(None)` when unmapped or blank, and
+    /// when `parse` rejects the value (the field is then left unknown and
+    /// reported; the row lands).
     fn parsed<T>(
         &self,
         ctx: &mut Ctx<'_>,
@@ -417,10 +418,54 @@ impl FileCtx<'_> {
         if raw.is_empty() {
             return Ok(None);
         }
-        parse(ctx, &raw).map(Some).map_err(|(reason, detail)| {
-            ctx.reject(self.f, r, &self.col_name(field), &raw, reason, detail);
-            crate::Quarantined
-        })
+        Ok(parse(ctx, &raw)
+            .map_err(|(reason, detail)| {
+                ctx.leave_unknown(self.f, r, &self.col_name(field), &raw, reason, detail);
+            })
+            .ok())
+    }
+
+    /// A required mapped field: a blank or a value `parse` rejects
+    /// quarantines the row (`None`).
+    fn required_parsed<T>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        field: &str,
+        parse: impl Fn(&Ctx<'_>, &str) -> Result<T, (Reason, String)>,
+    ) -> Option<T> {
+        let raw = self.get(ctx, r, field).unwrap_or_default();
+        if raw.is_empty() {
+            ctx.reject(
+                self.f,
+                r,
+                &self.col_name(field),
+                "",
+                Reason::MissingRequired,
+                format!("{field} is required"),
+            );
+            return None;
+        }
+        parse(ctx, &raw)
+            .map_err(|(reason, detail)| {
+                ctx.reject(self.f, r, &self.col_name(field), &raw, reason, detail);
+            })
+            .ok()
+    }
+
+    fn parse_number(
+        &self,
+        field: &str,
+    ) -> impl Fn(&Ctx<'_>, &str) -> Result<f64, (Reason, String)> {
+        let scale = self.fm.scale.get(field).copied().unwrap_or(1.0);
+        move |_, raw| match number(raw) {
+            Ok(v) if v >= 0.0 => Ok(v * scale),
+            Ok(_) => Err((
+                Reason::NegativeAmount,
+                "expected a non-negative number".into(),
+            )),
+            Err(e) => Err((Reason::UnparsableNumber, e)),
+        }
     }
 
     /// A non-negative number, scaled as the mapping says.
@@ -430,15 +475,7 @@ impl FileCtx<'_> {
         r: &RawRow,
         field: &str,
     ) -> Result<Option<f64>, crate::Quarantined> {
-        let scale = self.fm.scale.get(field).copied().unwrap_or(1.0);
-        self.parsed(ctx, r, field, |_, raw| match number(raw) {
-            Ok(v) if v >= 0.0 => Ok(v * scale),
-            Ok(_) => Err((
-                Reason::NegativeAmount,
-                "expected a non-negative number".into(),
-            )),
-            Err(e) => Err((Reason::UnparsableNumber, e)),
-        })
+        self.parsed(ctx, r, field, self.parse_number(field))
     }
 
     fn instant(
@@ -447,11 +484,7 @@ impl FileCtx<'_> {
         r: &RawRow,
         field: &str,
     ) -> Result<Option<i64>, crate::Quarantined> {
-        self.parsed(ctx, r, field, |c, raw| {
-            c.parser
-                .instant(raw)
-                .map_err(|e| (Reason::UnparsableDate, e))
-        })
+        self.parsed(ctx, r, field, parse_instant)
     }
 
     fn date(
@@ -460,9 +493,7 @@ impl FileCtx<'_> {
         r: &RawRow,
         field: &str,
     ) -> Result<Option<i32>, crate::Quarantined> {
-        self.parsed(ctx, r, field, |c, raw| {
-            c.parser.date(raw).map_err(|e| (Reason::UnparsableDate, e))
-        })
+        self.parsed(ctx, r, field, parse_date)
     }
 
     fn required(&self, ctx: &mut Ctx<'_>, r: &RawRow, field: &str) -> Option<String> {
@@ -582,8 +613,10 @@ impl FileCtx<'_> {
                 let mut v = match parse_value(ctx, &field, &raw) {
                     Ok(v) => v,
                     Err((reason, detail)) => {
-                        ctx.reject(self.f, r, &self.col_name(k), &raw, reason, detail);
-                        continue 'rows;
+                        if ctx.bad_value(self.f, r, &self.col_name(k), &raw, reason, detail) {
+                            continue 'rows;
+                        }
+                        continue;
                     }
                 };
                 if let (Value::Number(n), Some(s)) = (&v, self.fm.scale.get(k)) {
@@ -637,10 +670,7 @@ impl FileCtx<'_> {
                 };
                 match ctx.parser.instant(raw) {
                     Ok(t) => hist.push((t, Field::Stage, Value::Text(target))),
-                    Err(e) => {
-                        ctx.reject(self.f, r, col, raw, Reason::UnparsableDate, e);
-                        continue 'rows;
-                    }
+                    Err(e) => ctx.leave_unknown(self.f, r, col, raw, Reason::UnparsableDate, e),
                 }
             }
             for (fname, col) in &self.fm.known_from {
@@ -656,10 +686,7 @@ impl FileCtx<'_> {
                 }
                 match ctx.parser.instant(raw) {
                     Ok(t) => hist.push((t, field, v.clone())),
-                    Err(e) => {
-                        ctx.reject(self.f, r, col, raw, Reason::UnparsableDate, e);
-                        continue 'rows;
-                    }
+                    Err(e) => ctx.leave_unknown(self.f, r, col, raw, Reason::UnparsableDate, e),
                 }
             }
             if let Some(t) = hist.iter().map(|h| h.0).max()
@@ -750,20 +777,7 @@ impl FileCtx<'_> {
                 ctx.reject(self.f, r, &self.col_name("field"), &fname, Reason::MissingRequired, "not a canonical field name (stage, amount, close_date, …, custom.<name>); map it under [files.values.field]");
                 continue;
             };
-            let Ok(Some(eff)) = self.instant(ctx, r, "effective_at") else {
-                if self
-                    .get(ctx, r, "effective_at")
-                    .is_some_and(|v| v.is_empty())
-                {
-                    ctx.reject(
-                        self.f,
-                        r,
-                        &self.col_name("effective_at"),
-                        "",
-                        Reason::MissingRequired,
-                        "effective_at is required",
-                    );
-                }
+            let Some(eff) = self.required_parsed(ctx, r, "effective_at", parse_instant) else {
                 continue;
             };
             let Ok(rec) = self.instant(ctx, r, "recorded_at") else {
@@ -786,8 +800,16 @@ impl FileCtx<'_> {
                 match parse_value(ctx, &field, &raw) {
                     Ok(v) => vals[k] = v,
                     Err((reason, detail)) => {
-                        ctx.reject(self.f, r, &self.col_name(name), &raw, reason, detail);
-                        continue 'rows;
+                        if ctx.bad_value(self.f, r, &self.col_name(name), &raw, reason, detail)
+                            || k == 1
+                        {
+                            // an unknown stage stops the ingest; an unreadable
+                            // new value: the row is accounted for, no change replayed
+                            if k == 1 {
+                                ctx.landed(self.f);
+                            }
+                            continue 'rows;
+                        }
                     }
                 }
             }
@@ -935,17 +957,7 @@ impl FileCtx<'_> {
             let Some(id) = self.row_id(ctx, r, &mut seen) else {
                 continue;
             };
-            let Ok(Some(at)) = self.instant(ctx, r, "occurred_at") else {
-                if self.get(ctx, r, "occurred_at").is_none_or(|v| v.is_empty()) {
-                    ctx.reject(
-                        self.f,
-                        r,
-                        &self.col_name("occurred_at"),
-                        "",
-                        Reason::MissingRequired,
-                        "occurred_at is required",
-                    );
-                }
+            let Some(at) = self.required_parsed(ctx, r, "occurred_at", parse_instant) else {
                 continue;
             };
             let Ok(duration) = self.number(ctx, r, "duration_minutes") else {
@@ -1034,41 +1046,14 @@ impl FileCtx<'_> {
             let Some(period) = self.required(ctx, r, "period") else {
                 continue;
             };
-            let (Ok(Some(start)), Ok(Some(end))) = (
-                self.date(ctx, r, "period_start"),
-                self.date(ctx, r, "period_end"),
-            ) else {
-                if !ctx
-                    .quarantine
-                    .last()
-                    .is_some_and(|q| q.row == r.line && q.file == self.f.name)
-                {
-                    ctx.reject(
-                        self.f,
-                        r,
-                        "period_start",
-                        "",
-                        Reason::MissingRequired,
-                        "period_start and period_end are required",
-                    );
-                }
+            let Some(start) = self.required_parsed(ctx, r, "period_start", parse_date) else {
                 continue;
             };
-            let Ok(Some(amount)) = self.number(ctx, r, "amount") else {
-                if !ctx
-                    .quarantine
-                    .last()
-                    .is_some_and(|q| q.row == r.line && q.file == self.f.name)
-                {
-                    ctx.reject(
-                        self.f,
-                        r,
-                        &self.col_name("amount"),
-                        "",
-                        Reason::MissingRequired,
-                        "amount is required",
-                    );
-                }
+            let Some(end) = self.required_parsed(ctx, r, "period_end", parse_date) else {
+                continue;
+            };
+            let Some(amount) = self.required_parsed(ctx, r, "amount", self.parse_number("amount"))
+            else {
                 continue;
             };
             draft.quotas.push(Quota {
@@ -1117,4 +1102,14 @@ impl FileCtx<'_> {
             .insert(name, (self.f.headers.clone(), rows));
         Ok(())
     }
+}
+
+fn parse_instant(c: &Ctx<'_>, raw: &str) -> Result<i64, (Reason, String)> {
+    c.parser
+        .instant(raw)
+        .map_err(|e| (Reason::UnparsableDate, e))
+}
+
+fn parse_date(c: &Ctx<'_>, raw: &str) -> Result<i32, (Reason, String)> {
+    c.parser.date(raw).map_err(|e| (Reason::UnparsableDate, e))
 }

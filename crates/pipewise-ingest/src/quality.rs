@@ -29,6 +29,27 @@ pub enum Reason {
     HistoryStartsAfterCreated,
     ValueMapped,
     UnknownFieldInHistory,
+    /// A value of an optional field that no rule reads (an unknown picklist
+    /// value): the row lands and the field is left unknown.
+    UnknownValue,
+    /// A row held bytes that are not UTF-8 in a file that otherwise is:
+    /// that row alone was decoded as Windows-1252.
+    DecodedWindows1252,
+    /// An amount far outside the file's own range (a typo, a currency mix-up).
+    ImplausibleAmount,
+    /// The history names a closed stage first, after `CreatedDate`: the deal
+    /// was open before it, in the process's first open stage.
+    InferredOpenBeforeClose,
+}
+
+/// What a record is about: a whole row kept out of the ledger, or one field
+/// of a row that landed with that field left unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    #[default]
+    Row,
+    Field,
 }
 
 impl Reason {
@@ -69,6 +90,10 @@ impl Reason {
             Reason::HistoryStartsAfterCreated => "history_starts_after_created",
             Reason::ValueMapped => "value_mapped",
             Reason::UnknownFieldInHistory => "unknown_field_in_history",
+            Reason::UnknownValue => "unknown_value",
+            Reason::DecodedWindows1252 => "decoded_windows_1252",
+            Reason::ImplausibleAmount => "implausible_amount",
+            Reason::InferredOpenBeforeClose => "inferred_open_before_close",
         }
     }
 
@@ -92,6 +117,12 @@ impl Reason {
             }
             Reason::ValueMapped => "value replaced as the mapping says",
             Reason::UnknownFieldInHistory => "landed as a custom field",
+            Reason::UnknownValue => "landed; the field is left unknown",
+            Reason::DecodedWindows1252 => "landed; this row alone was decoded as Windows-1252",
+            Reason::ImplausibleAmount => "landed as given; check the value and its currency",
+            Reason::InferredOpenBeforeClose => {
+                "landed; before its first history row the deal is open, in the process's first open stage"
+            }
             _ => "",
         }
     }
@@ -108,6 +139,27 @@ pub struct QuarantineRecord {
     pub reason: Reason,
     /// A sentence saying what is wrong and, where it helps, how to fix it.
     pub detail: String,
+    /// A whole row quarantined, or one field left unknown on a row that landed.
+    pub scope: Scope,
+}
+
+impl QuarantineRecord {
+    /// The name of this record's check in the report: the reason, prefixed
+    /// `field:` when only the field was left out.
+    pub fn check(&self) -> String {
+        match self.scope {
+            Scope::Row => self.reason.as_str().to_string(),
+            Scope::Field => format!("field:{}", self.reason.as_str()),
+        }
+    }
+
+    /// What pipewise did with it.
+    pub fn action(&self) -> &'static str {
+        match self.scope {
+            Scope::Row => self.reason.action(),
+            Scope::Field => "row landed; the field is left unknown",
+        }
+    }
 }
 
 /// How one input file's rows were accounted for: `read = landed + quarantined`.
@@ -118,6 +170,10 @@ pub struct FileTally {
     pub read: u64,
     pub landed: u64,
     pub quarantined: u64,
+    /// Physical lines in the file (header included), and how many of them the
+    /// reader accounted for (header, rows, quarantined and blank lines).
+    pub lines: u64,
+    pub lines_read: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -156,14 +212,11 @@ pub struct QualityReport {
 impl QualityReport {
     /// Count a check, keeping a few examples.
     pub fn record(&mut self, r: &QuarantineRecord) {
-        let e = self
-            .checks
-            .entry(r.reason.as_str().to_string())
-            .or_insert_with(|| CheckResult {
-                count: 0,
-                action: r.reason.action().to_string(),
-                examples: Vec::new(),
-            });
+        let e = self.checks.entry(r.check()).or_insert_with(|| CheckResult {
+            count: 0,
+            action: r.action().to_string(),
+            examples: Vec::new(),
+        });
         e.count += 1;
         if e.examples.len() < 5 {
             e.examples.push(format!(
@@ -176,7 +229,7 @@ impl QualityReport {
     pub fn reconciles(&self) -> bool {
         self.files
             .iter()
-            .all(|f| f.read == f.landed + f.quarantined)
+            .all(|f| f.read == f.landed + f.quarantined && f.lines == f.lines_read)
     }
 
     pub fn to_json(&self) -> String {
@@ -196,14 +249,24 @@ impl QualityReport {
         }
         s.push_str("\nRows per file (read = landed + quarantined):\n");
         for f in &self.files {
-            let ok = if f.read == f.landed + f.quarantined {
+            let ok = if f.read == f.landed + f.quarantined && f.lines == f.lines_read {
                 "ok"
             } else {
                 "MISMATCH"
             };
+            let share = if f.read > 0 {
+                100.0 * f.quarantined as f64 / f.read as f64
+            } else {
+                0.0
+            };
+            let loud = if share >= 1.0 {
+                format!("  <-- {share:.1}% of this file quarantined")
+            } else {
+                String::new()
+            };
             s.push_str(&format!(
-                "  {:<32} read {:>9}  landed {:>9}  quarantined {:>7}  {ok}\n",
-                f.file, f.read, f.landed, f.quarantined
+                "  {:<32} read {:>9}  landed {:>9}  quarantined {:>7}  lines {:>9}  {ok}{loud}\n",
+                f.file, f.read, f.landed, f.quarantined, f.lines
             ));
         }
         for f in &self.skipped_files {

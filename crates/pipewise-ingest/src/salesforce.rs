@@ -300,12 +300,8 @@ fn ingest_users(
         let Some(uid) = row_id(ctx, f, r, id, "a user needs an Id", &mut seen) else {
             continue;
         };
-        let Ok(hire_date) = ctx.opt_date(f, r, hire, "Hire_Date__c") else {
-            continue;
-        };
-        let Ok(ramp) = ctx.opt_count(f, r, ramp, "Ramp_Months__c") else {
-            continue;
-        };
+        let hire_date = ctx.opt_date(f, r, hire, "Hire_Date__c");
+        let ramp = ctx.opt_count(f, r, ramp, "Ramp_Months__c");
         let ramp_months = ramp.map(|v| v.round() as u32);
         let full = match (cell(r, name), cell(r, first), cell(r, last)) {
             (n, _, _) if !n.is_empty() => n.to_string(),
@@ -378,12 +374,8 @@ fn ingest_accounts(
         let Some(aid) = row_id(ctx, f, r, id, "an account needs an Id", &mut seen) else {
             continue;
         };
-        let Ok(employees) = ctx.opt_count(f, r, emp, "NumberOfEmployees") else {
-            continue;
-        };
-        let Ok(revenue) = ctx.opt_count(f, r, rev, "AnnualRevenue") else {
-            continue;
-        };
+        let employees = ctx.opt_count(f, r, emp, "NumberOfEmployees");
+        let revenue = ctx.opt_count(f, r, rev, "AnnualRevenue");
         let nums = [employees, revenue];
         let region_v = match cell(r, region) {
             "" => cell(r, country),
@@ -527,14 +519,13 @@ fn ingest_opportunities(
             match parse_value(ctx, field, raw) {
                 Ok(v) => values.push((field.clone(), v, *since)),
                 Err((reason, detail)) => {
-                    ctx.reject(f, r, h, raw, reason, detail);
-                    continue 'rows;
+                    if ctx.bad_value(f, r, h, raw, reason, detail) {
+                        continue 'rows;
+                    }
                 }
             }
         }
-        let Ok(current_at) = ctx.opt_instant(f, r, last_mod, "LastModifiedDate") else {
-            continue;
-        };
+        let current_at = ctx.opt_instant(f, r, last_mod, "LastModifiedDate");
         // Flags.
         let stage = values
             .iter()
@@ -683,8 +674,10 @@ fn ingest_history(
             match parse_value(ctx, field, raw) {
                 Ok(v) => vals.push((field.clone(), v)),
                 Err((reason, detail)) => {
-                    ctx.reject(f, r, name, raw, reason, detail);
-                    continue 'rows;
+                    // The field is left unknown in this row: no change recorded for it.
+                    if ctx.bad_value(f, r, name, raw, reason, detail) {
+                        continue 'rows;
+                    }
                 }
             }
         }
@@ -710,6 +703,8 @@ fn ingest_history(
         let mut prev: BTreeMap<Field, Value> = BTreeMap::new();
         for (k, (t, line, vals)) in rows.iter().enumerate() {
             let mut eff = *t;
+            // What the deal was before a first history row that closes it.
+            let mut open_before: Option<Vec<(Field, Value)>> = None;
             if k == 0
                 && let Some(c) = c
             {
@@ -732,9 +727,59 @@ fn ingest_history(
                         "the first history row is after CreatedDate",
                     );
                     eff = c;
+                    open_before = inferred_open(ctx.process, vals);
+                    if open_before.is_some() {
+                        ctx.flag(
+                            &f.name,
+                            *line,
+                            "StageName",
+                            vals.iter()
+                                .find(|(fl, _)| *fl == Field::Stage)
+                                .and_then(|(_, v)| v.as_text())
+                                .unwrap_or(""),
+                            Reason::InferredOpenBeforeClose,
+                            "the first history row closes the deal after CreatedDate: it was open before, in the process's first open stage",
+                        );
+                    }
+                }
+            }
+            if let Some(before) = &open_before {
+                // From creation: the first open stage (with its forecast
+                // category and probability); the close itself at the row's time.
+                for (field, v) in before {
+                    let order = draft.next_order();
+                    draft.opp(&oid).history.push(HistEvent {
+                        effective_at: eff,
+                        recorded_at: *t,
+                        field: field.clone(),
+                        old: Value::Null,
+                        new: v.clone(),
+                        source: "salesforce:inferred_open".into(),
+                        order,
+                    });
+                    prev.insert(field.clone(), v.clone());
                 }
             }
             for (field, v) in vals {
+                if let Some(before) = &open_before
+                    && before.iter().any(|(fl, _)| fl == field)
+                {
+                    let old = prev.get(field).cloned().unwrap_or(Value::Null);
+                    if !old.same_as(v) && !v.is_null() {
+                        let order = draft.next_order();
+                        draft.opp(&oid).history.push(HistEvent {
+                            effective_at: *t,
+                            recorded_at: *t,
+                            field: field.clone(),
+                            old,
+                            new: v.clone(),
+                            source: "salesforce:OpportunityHistory".into(),
+                            order,
+                        });
+                        prev.insert(field.clone(), v.clone());
+                    }
+                    continue;
+                }
                 let old = prev.get(field).cloned().unwrap_or(Value::Null);
                 if k > 0 && old.same_as(v) {
                     continue;
@@ -758,6 +803,34 @@ fn ingest_history(
         }
     }
     Ok(())
+}
+
+/// When a history row's stage is closed (won or lost), the values a deal had
+/// before it: the process's first open stage, with that stage's forecast
+/// category and probability. `None` when the row's stage is open (or absent).
+fn inferred_open(process: &SalesProcess, vals: &[(Field, Value)]) -> Option<Vec<(Field, Value)>> {
+    let stage = vals
+        .iter()
+        .find(|(f, _)| *f == Field::Stage)
+        .and_then(|(_, v)| v.as_text())?;
+    let code = process.stage_code(stage)?;
+    if process.outcome(code) == StageOutcome::Open {
+        return None;
+    }
+    let open = process.stage(process.first_open_stage()?)?;
+    let mut out = vec![(Field::Stage, Value::Text(open.name.clone()))];
+    if vals.iter().any(|(f, _)| *f == Field::ForecastCategory) {
+        out.push((
+            Field::ForecastCategory,
+            Value::Text(open.forecast_category.as_str().into()),
+        ));
+    }
+    if let Some(p) = open.probability
+        && vals.iter().any(|(f, _)| *f == Field::Probability)
+    {
+        out.push((Field::Probability, Value::Number(p)));
+    }
+    Some(out)
 }
 
 fn looks_like_sf_id(s: &str) -> bool {
@@ -853,14 +926,21 @@ fn ingest_field_history(
         let old = match parse_value(ctx, &field, old_raw) {
             Ok(v) => v,
             Err((reason, detail)) => {
-                ctx.reject(f, r, "OldValue", old_raw, reason, detail);
-                continue;
+                if ctx.bad_value(f, r, "OldValue", old_raw, reason, detail) {
+                    continue;
+                }
+                Value::Null
             }
         };
         let new = match parse_value(ctx, &field, new_raw) {
             Ok(v) => v,
             Err((reason, detail)) => {
-                ctx.reject(f, r, "NewValue", new_raw, reason, detail);
+                if ctx.bad_value(f, r, "NewValue", new_raw, reason, detail) {
+                    continue;
+                }
+                // The change happened, to a value pipewise cannot read: the
+                // row lands (accounted for) but no event is replayed.
+                ctx.landed(f);
                 continue;
             }
         };
@@ -937,12 +1017,8 @@ fn ingest_leads(
         let Ok(created) = ctx.req_instant(f, r, Some(created_col), "CreatedDate") else {
             continue;
         };
-        let Ok(converted_at) = ctx.opt_instant(f, r, conv_date, "ConvertedDate") else {
-            continue;
-        };
-        let Ok(employees) = ctx.opt_count(f, r, emp, "NumberOfEmployees") else {
-            continue;
-        };
+        let converted_at = ctx.opt_instant(f, r, conv_date, "ConvertedDate");
+        let employees = ctx.opt_count(f, r, emp, "NumberOfEmployees");
         let employees = employees.map(|v| v.round() as i64);
         created_of.insert(lid.to_string(), (created, opt(cell(r, status))));
         draft.leads.push(Lead {
@@ -1218,15 +1294,11 @@ fn ingest_activities(
             );
             continue;
         };
-        let Ok(Some(at)) = ctx.opt_instant(f, r, Some(*tcol), tname) else {
+        let Ok(at) = ctx.req_instant(f, r, Some(*tcol), tname) else {
             continue;
         };
-        let Ok(seconds) = ctx.opt_count(f, r, dur_s, "CallDurationInSeconds") else {
-            continue;
-        };
-        let Ok(minutes) = ctx.opt_count(f, r, dur_m, "DurationInMinutes") else {
-            continue;
-        };
+        let seconds = ctx.opt_count(f, r, dur_s, "CallDurationInSeconds");
+        let minutes = ctx.opt_count(f, r, dur_m, "DurationInMinutes");
         let duration = minutes.or(seconds.map(|s| s / 60.0));
         let kind_raw = [cell(r, subtype), cell(r, ty), cell(r, subject)]
             .into_iter()

@@ -21,10 +21,7 @@ fn company(n: usize) -> Company {
 }
 
 fn opts(co: &Company) -> IngestOptions {
-    IngestOptions {
-        as_of: co.end,
-        date_order: None,
-    }
+    IngestOptions::new(co.end, None)
 }
 
 #[test]
@@ -186,6 +183,8 @@ struct Corrupted {
     bad_amounts: u64,
     unknown_stages: u64,
     truncated: u64,
+    /// Lines given a stray opening quote (one per history/opportunity file).
+    stray_quotes: u64,
 }
 
 fn corrupt(src: &Path, dst: &Path) -> Corrupted {
@@ -196,6 +195,7 @@ fn corrupt(src: &Path, dst: &Path) -> Corrupted {
         bad_amounts: 0,
         unknown_stages: 0,
         truncated: 0,
+        stray_quotes: 0,
     };
     let mut names: Vec<_> = std::fs::read_dir(src)
         .unwrap()
@@ -251,8 +251,32 @@ fn corrupt(src: &Path, dst: &Path) -> Corrupted {
         let last_start = trimmed.rfind("\r\n").unwrap() + 2;
         let last = &trimmed[last_start..];
         let cut = last.find(',').unwrap() + 1;
-        let truncated = format!("{}{}", &trimmed[..last_start], &last[..cut]);
+        let mut truncated = format!("{}{}", &trimmed[..last_start], &last[..cut]);
         c.truncated += 1;
+        if name == "Opportunity.csv" || name == "OpportunityHistory.csv" {
+            // A stray opening quote in the second field of a line from the
+            // 40th on that is unique, not mutated, and whose field is not
+            // quoted already: the CSV grammar would run it over the rest.
+            let lines: Vec<&str> = truncated.split("\r\n").collect();
+            let k = (40..lines.len() - 1)
+                .find(|&k| {
+                    let l = lines[k];
+                    let second = &l[l.find(',').unwrap() + 1..];
+                    !second.starts_with('"')
+                        && !l.contains("abc")
+                        && !l.contains("Demo Scheduled")
+                        && lines[k - 1] != l
+                        && lines[k + 1] != l
+                })
+                .unwrap();
+            let l = lines[k];
+            let at = l.find(',').unwrap() + 1;
+            let strayed = format!("{}\"{}", &l[..at], &l[at..]);
+            let mut owned: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+            owned[k] = strayed;
+            truncated = owned.join("\r\n");
+            c.stray_quotes += 1;
+        }
         std::fs::write(dst.join(&name), truncated).unwrap();
         c.data_rows.insert(name, (out.len() - 1) as u64);
     }
@@ -269,6 +293,26 @@ fn corrupted_export_ingests_with_every_row_accounted_for() {
     let bad = dir.path().join("bad");
     let c = corrupt(&clean, &bad);
     let store = Store::init(&dir.path().join("ws")).unwrap();
+    // The unknown stage stops the ingest first, naming it and both files.
+    let err = salesforce::ingest(&store, &process, &bad, opts(&co))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"Demo Scheduled\"")
+            && err.contains("in Opportunity.csv")
+            && err.contains("in OpportunityHistory.csv"),
+        "{err}"
+    );
+    assert_eq!(store.manifest().unwrap().version, 0, "nothing landed");
+    // With the stage added as an alias the same export lands.
+    let process = SalesProcess::from_toml(
+        &pipewise_model::process::DEFAULT_PROCESS_TOML.replace(
+            "aliases = [\"Contract Sent\", \"contractsent\"]",
+            "aliases = [\"Contract Sent\", \"contractsent\", \"Demo Scheduled\"]",
+        ),
+        "test.toml",
+    )
+    .unwrap();
     let out = salesforce::ingest(&store, &process, &bad, opts(&co)).unwrap();
     let r = &out.report;
     assert_eq!(
@@ -284,23 +328,34 @@ fn corrupted_export_ingests_with_every_row_accounted_for() {
             f.file
         );
         assert_eq!(f.read, f.landed + f.quarantined, "{}", f.file);
+        // header + data rows (the truncated last line included) = physical lines
+        assert_eq!(f.lines, c.data_rows[&f.file] + 1, "{}", f.file);
+        assert_eq!(f.lines, f.lines_read, "{}", f.file);
     }
     let count = |k: &str| r.checks.get(k).map(|c| c.count).unwrap_or(0);
     assert_eq!(
         count("malformed_row"),
-        c.truncated,
-        "one truncated line per file"
+        c.truncated + c.stray_quotes,
+        "one truncated line per file, one stray quote per opportunity file"
     );
-    assert_eq!(count("unparsable_number"), c.bad_amounts);
-    assert_eq!(count("unknown_stage"), c.unknown_stages);
+    // A bad amount no longer loses the row: the amount is left unknown.
+    assert_eq!(count("field:unparsable_number"), c.bad_amounts);
+    assert_eq!(count("unparsable_number"), 0);
+    assert!(c.unknown_stages > 0);
     assert_eq!(count("duplicate_row") + count("duplicate_id"), c.duplicates);
     let quarantined: u64 = r.files.iter().map(|f| f.quarantined).sum();
-    assert_eq!(quarantined as usize, out.quarantine.len());
+    let rows_out = out
+        .quarantine
+        .iter()
+        .filter(|q| q.scope == pipewise_ingest::Scope::Row)
+        .count();
+    assert_eq!(quarantined as usize, rows_out);
     // The quarantine file on disk holds every record with file, row, column, raw value, reason.
     let q = std::fs::read_to_string(store.root().join(&out.quarantine_path)).unwrap();
     assert_eq!(q.lines().count(), out.quarantine.len() + 1);
-    assert!(q.starts_with("file,row,column,raw_value,reason,detail"));
-    assert!(q.contains("Demo Scheduled") && q.contains("unknown_stage"));
+    assert!(q.starts_with("file,row,column,raw_value,reason,detail,action"));
+    assert!(q.contains("abc") && q.contains("field left unknown; row landed"));
+    assert!(q.contains("stray quote"));
 }
 
 #[test]
@@ -316,17 +371,9 @@ fn ambiguous_dates_stop_and_ask() {
     let store = Store::init(&dir.path().join("ws")).unwrap();
     let process = SalesProcess::default_process();
     let as_of = pipewise_model::time::parse_iso_instant("2025-12-31", true).unwrap();
-    let err = salesforce::ingest(
-        &store,
-        &process,
-        &export,
-        IngestOptions {
-            as_of,
-            date_order: None,
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let err = salesforce::ingest(&store, &process, &export, IngestOptions::new(as_of, None))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("Opportunity.csv") && err.contains("--date-order"),
         "{err}"
@@ -336,10 +383,7 @@ fn ambiguous_dates_stop_and_ask() {
         &store,
         &process,
         &export,
-        IngestOptions {
-            as_of,
-            date_order: Some(DateOrder::DayFirst),
-        },
+        IngestOptions::new(as_of, Some(DateOrder::DayFirst)),
     )
     .unwrap();
     let log = store.load(None, false).unwrap();
@@ -367,10 +411,7 @@ fn missing_required_column_names_file_and_column() {
         &store,
         &SalesProcess::default_process(),
         &export,
-        IngestOptions {
-            as_of,
-            date_order: None,
-        },
+        IngestOptions::new(as_of, None),
     )
     .unwrap_err()
     .to_string();

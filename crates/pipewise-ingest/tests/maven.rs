@@ -73,10 +73,7 @@ fn maven_crm_ingests_with_every_row_accounted_for() {
         &process,
         &maven_dir(),
         &m,
-        IngestOptions {
-            as_of: as_of(),
-            date_order: None,
-        },
+        IngestOptions::new(as_of(), None),
     )
     .unwrap();
     let rep = &out.report;
@@ -136,10 +133,7 @@ fn without_the_fix_the_product_mismatch_is_reported_not_dropped() {
         &SalesProcess::default_process(),
         &maven_dir(),
         &m,
-        IngestOptions {
-            as_of: as_of(),
-            date_order: None,
-        },
+        IngestOptions::new(as_of(), None),
     )
     .unwrap();
     let orphan = &out.report.checks["orphan_reference"];

@@ -48,10 +48,7 @@ fn ingest(store: &Store, dir: &Path, mapping: &str, as_of: &str) -> pipewise_ing
         &SalesProcess::default_process(),
         dir,
         &m,
-        IngestOptions {
-            as_of: t(as_of),
-            date_order: None,
-        },
+        IngestOptions::new(t(as_of), None),
     )
     .unwrap()
 }

@@ -50,10 +50,7 @@ fn crm_lead_statuses_feed_the_lead_funnel() {
         &process,
         data.path(),
         &Mapping::from_toml(MAPPING, "leads.toml").unwrap(),
-        IngestOptions {
-            as_of: snapshot,
-            date_order: None,
-        },
+        IngestOptions::new(snapshot, None),
     )
     .unwrap();
     let engine = Engine::open(&store, &process).unwrap();

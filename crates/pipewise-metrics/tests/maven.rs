@@ -72,10 +72,7 @@ fn close_rate_on_maven() {
         &process,
         &data(),
         &m,
-        IngestOptions {
-            as_of,
-            date_order: None,
-        },
+        IngestOptions::new(as_of, None),
     )
     .unwrap();
     let engine = Engine::open(&store, &process).unwrap();

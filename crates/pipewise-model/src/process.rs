@@ -41,7 +41,9 @@ impl ForecastCategory {
         ForecastCategory::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
-    /// Map CRM spellings: "Best Case", "BestCase", "Commit", "Closed", "Omitted", "Pipeline".
+    /// Map CRM spellings: Salesforce's "Best Case", "BestCase", "Commit",
+    /// "Forecast", "Closed", "Omitted", "Pipeline"; HubSpot's "Not forecasted"
+    /// (`OMIT`), "Best case" (`BEST_CASE`), "Closed won" (`CLOSED`).
     pub fn parse_loose(s: &str) -> Option<ForecastCategory> {
         let norm: String = s
             .trim()
@@ -54,7 +56,7 @@ impl ForecastCategory {
             "bestcase" | "upside" => Some(ForecastCategory::BestCase),
             "commit" | "forecast" | "mostlikely" => Some(ForecastCategory::Commit),
             "closed" | "closedwon" => Some(ForecastCategory::Closed),
-            "omitted" | "omit" | "closedlost" => Some(ForecastCategory::Omitted),
+            "omitted" | "omit" | "closedlost" | "notforecasted" => Some(ForecastCategory::Omitted),
             _ => None,
         }
     }
@@ -297,6 +299,14 @@ impl SalesProcess {
             .unwrap_or(0)
     }
 
+    /// The first open stage in process order: where a deal is taken to be
+    /// before its first recorded stage when that one is already closed.
+    pub fn first_open_stage(&self) -> Option<usize> {
+        self.stages
+            .iter()
+            .position(|s| s.outcome == StageOutcome::Open)
+    }
+
     pub fn outcome(&self, code: usize) -> StageOutcome {
         self.stages.get(code).map(|s| s.outcome).unwrap_or_default()
     }
@@ -348,5 +358,17 @@ mod tests {
             Some(ForecastCategory::Omitted)
         );
         assert_eq!(ForecastCategory::parse_loose("??"), None);
+        // HubSpot's labels and internal values
+        for (raw, want) in [
+            ("Not forecasted", ForecastCategory::Omitted),
+            ("OMIT", ForecastCategory::Omitted),
+            ("Best case", ForecastCategory::BestCase),
+            ("BEST_CASE", ForecastCategory::BestCase),
+            ("Closed won", ForecastCategory::Closed),
+            ("CLOSED", ForecastCategory::Closed),
+            ("COMMIT", ForecastCategory::Commit),
+        ] {
+            assert_eq!(ForecastCategory::parse_loose(raw), Some(want), "{raw}");
+        }
     }
 }

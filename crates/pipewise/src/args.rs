@@ -269,6 +269,9 @@ pub struct IngestArgs {
     /// Order of numeric dates like 03/04/2025: mdy or dmy (default: detect, and stop if undecidable)
     #[arg(long, value_name = "ORDER")]
     pub date_order: Option<String>,
+    /// Refuse to land anything when more than this percent of a file's rows is quarantined
+    #[arg(long, value_name = "PERCENT", default_value_t = pipewise_ingest::IngestOptions::DEFAULT_MAX_QUARANTINE_PCT)]
+    pub max_quarantine: f64,
 }
 
 #[derive(Debug, Args)]

@@ -225,6 +225,19 @@ fn init_synth_asof_changes_status() {
     let bad = pw(&ws, &["sql", "SELECT nope FROM opportunities"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("pipeline_as_of"));
+    // sql is read-only: a DROP is refused (exit 2, a clear error) and the table stays.
+    let drop = pw(&ws, &["sql", "DROP TABLE users"]);
+    assert_eq!(drop.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&drop.stderr).contains("read-only"),
+        "{}",
+        String::from_utf8_lossy(&drop.stderr)
+    );
+    assert!(
+        pw(&ws, &["sql", "SELECT count(*) FROM users"])
+            .status
+            .success()
+    );
 
     // metric: JSON rows carry the dimension, value, numerator and denominator;
     // close_rate's counts equal a SQL count over deal_facts.

@@ -12,10 +12,15 @@ fn options(a: &IngestArgs) -> Result<IngestOptions> {
         Some(s) => settings::instant(s, "--as-of")?,
         None => settings::now(),
     };
-    Ok(IngestOptions {
-        as_of,
-        date_order: settings::date_order(&a.date_order)?,
-    })
+    if !(0.0..=100.0).contains(&a.max_quarantine) {
+        return Err(user(format!(
+            "--max-quarantine {}: expected a percentage 0-100",
+            a.max_quarantine
+        )));
+    }
+    let mut o = IngestOptions::new(as_of, settings::date_order(&a.date_order)?);
+    o.max_quarantine_pct = a.max_quarantine;
+    Ok(o)
 }
 
 pub fn run(dir: &Path, cmd: &IngestCommand, format: Format) -> Result<()> {
@@ -70,10 +75,11 @@ fn check_dir(d: &Path) -> Result<()> {
 }
 
 fn report(dir: &Path, o: &IngestOutcome, format: Format) -> Result<()> {
-    let mut t = Table::new(vec!["file", "read", "landed", "quarantined"]);
+    let mut t = Table::new(vec!["file", "lines", "read", "landed", "quarantined"]);
     for f in &o.report.files {
         t.push(vec![
             Cell::Text(f.file.clone()),
+            Cell::Int(f.lines as i64),
             Cell::Int(f.read as i64),
             Cell::Int(f.landed as i64),
             Cell::Int(f.quarantined as i64),
@@ -81,6 +87,25 @@ fn report(dir: &Path, o: &IngestOutcome, format: Format) -> Result<()> {
     }
     super::print(&t, format)?;
     let r = &o.report;
+    for f in &r.files {
+        let share = if f.read > 0 {
+            100.0 * f.quarantined as f64 / f.read as f64
+        } else {
+            0.0
+        };
+        if share >= 1.0 {
+            eprintln!(
+                "warning: {}: {} of {} rows ({share:.1}%) quarantined; see the quarantine file",
+                f.file, f.quarantined, f.read
+            );
+        }
+        if f.lines != f.lines_read {
+            eprintln!(
+                "warning: {}: {} physical lines, {} accounted for",
+                f.file, f.lines, f.lines_read
+            );
+        }
+    }
     eprintln!(
         "\n{} opportunities added, {} events added, {} duplicate events skipped (ledger version {})",
         r.opportunities_added, r.events_added, r.events_duplicate, o.summary.version

@@ -17,6 +17,7 @@ pub fn run(dir: &Path, a: &SqlArgs, format: Format) -> Result<()> {
             "{d}\n\nhint: tables: users, accounts, opportunities, opportunity_events, activities, leads, \
              lead_events, quotas, opportunity_keys; table functions: pipeline_as_of('2026-09-30' [, known])"
         )),
+        e @ EngineError::ReadOnly(_) => user(e.to_string()),
         other => other.into(),
     })?;
     pb.finish_and_clear();

@@ -1,0 +1,234 @@
+//! One hand-built fixture per quirk of real CRM exports that the connectors
+//! handle (`../shared/research/crm-export-quirks.md`), each named after its
+//! quirk; expected values are worked out by hand from the fixture.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use pipewise_ingest::{IngestOptions, salesforce};
+use pipewise_ledger::Store;
+use pipewise_ledger::asof::{self, Cut, GroupBy};
+use pipewise_model::time::parse_iso_instant;
+use pipewise_model::{Field, SalesProcess, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/quirks")
+        .join(name)
+}
+
+fn by_stage(log: &pipewise_ledger::EventLog, day: &str) -> BTreeMap<String, (u64, f64)> {
+    let t = parse_iso_instant(day, true).unwrap();
+    asof::totals(
+        log,
+        &SalesProcess::default_process(),
+        &GroupBy::Stage,
+        &[Cut::at(t)],
+        false,
+    )[0]
+    .iter()
+    .map(|g| (g.group.clone(), (g.count, g.amount)))
+    .collect()
+}
+
+fn m(pairs: &[(&str, u64, f64)]) -> BTreeMap<String, (u64, f64)> {
+    pairs
+        .iter()
+        .map(|(s, c, a)| (s.to_string(), (*c, *a)))
+        .collect()
+}
+
+fn as_of() -> i64 {
+    parse_iso_instant("2025-06-30", true).unwrap()
+}
+
+#[test]
+fn salesforce_history_starts_after_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let process = SalesProcess::default_process();
+    let out = salesforce::ingest(
+        &store,
+        &process,
+        &fixture("salesforce-history-starts-after-created"),
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    assert!(out.report.reconciles());
+    assert!(out.quarantine.is_empty(), "{:?}", out.quarantine);
+    assert_eq!(out.report.checks["history_starts_after_created"].count, 3);
+    assert_eq!(out.report.checks["inferred_open_before_close"].count, 2);
+    let log = store.load(None, false).unwrap();
+    // 1 (won 03-15) and 2 (lost 02-20) were open, in Qualification, until
+    // their first history row; 3's first row is open, so it holds from creation.
+    assert_eq!(
+        by_stage(&log, "2025-01-31"),
+        m(&[("Qualification", 3, 80000.0), ("Proposal", 1, 30000.0)])
+    );
+    assert_eq!(
+        by_stage(&log, "2025-02-28"),
+        m(&[
+            ("Qualification", 2, 60000.0),
+            ("Proposal", 1, 30000.0),
+            ("Closed Lost", 1, 20000.0)
+        ])
+    );
+    assert_eq!(
+        by_stage(&log, "2025-03-31"),
+        m(&[
+            ("Proposal", 1, 30000.0),
+            ("Negotiation", 1, 10000.0),
+            ("Closed Won", 1, 50000.0),
+            ("Closed Lost", 1, 20000.0)
+        ])
+    );
+    assert_eq!(
+        by_stage(&log, "2025-04-30"),
+        m(&[
+            ("Negotiation", 1, 10000.0),
+            ("Closed Won", 2, 80000.0),
+            ("Closed Lost", 1, 20000.0)
+        ])
+    );
+    let state = |day: &str, id: &str, f: Field| {
+        asof::states(&log, Cut::at(parse_iso_instant(day, true).unwrap()))
+            .into_iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .get(&f)
+            .clone()
+    };
+    let won = "006000000000001AAA";
+    // Before the close: the first open stage's forecast category and probability.
+    assert_eq!(
+        state("2025-01-31", won, Field::ForecastCategory),
+        Value::Text("pipeline".into())
+    );
+    assert_eq!(
+        state("2025-01-31", won, Field::Probability),
+        Value::Number(10.0)
+    );
+    assert_eq!(
+        state("2025-03-31", won, Field::ForecastCategory),
+        Value::Text("closed".into())
+    );
+    // The inferred stage says where it came from, and was recorded only with
+    // the history row (a backtest before it sees nothing of the deal's stage).
+    let inferred: Vec<_> = log
+        .all_events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.field == Field::Stage && e.opportunity_id == won)
+        .collect();
+    assert_eq!(inferred.len(), 2, "{inferred:?}");
+    assert_eq!(inferred[0].source, "salesforce:inferred_open");
+    assert_eq!(inferred[0].new_value, Value::Text("Qualification".into()));
+    assert_eq!(
+        inferred[0].effective_at,
+        parse_iso_instant("2025-01-10T09:00:00Z", false).unwrap()
+    );
+    assert_eq!(
+        inferred[0].recorded_at,
+        parse_iso_instant("2025-03-15T10:00:00Z", false).unwrap()
+    );
+    assert_eq!(inferred[1].new_value, Value::Text("Closed Won".into()));
+}
+
+/// Opportunity.csv as Data Loader writes it, with a stray opening quote in
+/// line 4 and a legitimately quoted name (with a comma) in line 7.
+const STRAY_QUOTE: &str = "Id,Name,StageName,Amount,CloseDate,CreatedDate\n\
+006000000000001AAA,Alpha,Prospecting,100,2025-03-01,2025-01-01T00:00:00Z\n\
+006000000000002AAA,Beta,Prospecting,200,2025-03-01,2025-01-01T00:00:00Z\n\
+006000000000003AAA,\"Gamma,Prospecting,300,2025-03-01,2025-01-01T00:00:00Z\n\
+006000000000004AAA,Delta,Prospecting,400,2025-03-01,2025-01-01T00:00:00Z\n\
+006000000000005AAA,Eps,Prospecting,500,2025-03-01,2025-01-01T00:00:00Z\n\
+006000000000006AAA,\"Omega, Inc\",Prospecting,600,2025-03-01,2025-01-01T00:00:00Z\n\
+006000000000007AAA,Zeta,Prospecting,700,2025-03-01,2025-01-01T00:00:00Z\n\
+006000000000008AAA,\"Multi\nline name\",Prospecting,800,2025-03-01,2025-01-01T00:00:00Z\n\
+006000000000009AAA,Eta,Prospecting,900,2025-03-01,2025-01-01T00:00:00Z\n";
+
+#[test]
+fn salesforce_stray_quote_loses_one_line_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    std::fs::write(export.join("Opportunity.csv"), STRAY_QUOTE).unwrap();
+    let store = Store::init(&dir.path().join("ws")).unwrap();
+    let out = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    let f = &out.report.files[0];
+    assert_eq!((f.read, f.landed, f.quarantined), (9, 8, 1));
+    assert_eq!((f.lines, f.lines_read), (11, 11));
+    assert_eq!(out.quarantine[0].row, 4);
+    assert!(out.quarantine[0].raw_value.contains("\"Gamma"));
+    let log = store.load(None, false).unwrap();
+    // Every other deal lands whole: name and amount of the rows after the quote.
+    let states = asof::states(&log, Cut::at(as_of()));
+    assert_eq!(states.len(), 8);
+    let name = |id: &str| {
+        states
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .get(&Field::Name)
+            .clone()
+    };
+    assert_eq!(name("006000000000004AAA"), Value::Text("Delta".into()));
+    assert_eq!(name("006000000000006AAA"), Value::Text("Omega, Inc".into()));
+    assert_eq!(
+        name("006000000000008AAA"),
+        Value::Text("Multi\nline name".into())
+    );
+    // (No history and no LastModifiedDate: stage and amount are known as of the ingest.)
+    assert_eq!(
+        by_stage(&log, "2025-06-30"),
+        m(&[("Qualification", 8, 4200.0)])
+    );
+}
+
+#[test]
+fn salesforce_one_windows_1252_row_in_a_utf8_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let mut bytes = "Id,Name,StageName,CreatedDate\n\
+        006000000000001AAA,Zürich Straße AG,Prospecting,2025-01-01T00:00:00Z\n"
+        .as_bytes()
+        .to_vec();
+    bytes.extend(b"006000000000002AAA,Caf\xe9 M\xfcller,Prospecting,2025-01-01T00:00:00Z\n");
+    bytes.extend("006000000000003AAA,São Paulo Ltda,Prospecting,2025-01-01T00:00:00Z\n".as_bytes());
+    std::fs::write(export.join("Opportunity.csv"), bytes).unwrap();
+    let store = Store::init(&dir.path().join("ws")).unwrap();
+    let out = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    assert_eq!(out.report.checks["decoded_windows_1252"].count, 1);
+    assert!(out.report.checks["decoded_windows_1252"].examples[0].starts_with("Opportunity.csv:3"));
+    let log = store.load(None, false).unwrap();
+    let names: BTreeMap<String, Value> = asof::states(&log, Cut::at(as_of()))
+        .into_iter()
+        .map(|s| (s.id.clone(), s.get(&Field::Name).clone()))
+        .collect();
+    assert_eq!(
+        names["006000000000001AAA"],
+        Value::Text("Zürich Straße AG".into())
+    );
+    assert_eq!(
+        names["006000000000002AAA"],
+        Value::Text("Café Müller".into())
+    );
+    assert_eq!(
+        names["006000000000003AAA"],
+        Value::Text("São Paulo Ltda".into())
+    );
+}
