@@ -131,14 +131,16 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
     let tb = text.as_bytes();
     // Line numbers from byte offsets: the csv crate's own line counter lags on
     // CRLF files (it counts the `\n` of a CRLF when it reads the next record).
+    // Line ends as the CSV grammar reads them: LF, CRLF, or a lone CR (old
+    // Mac exports); each position is the line's last byte.
     let newlines: Vec<usize> = tb
         .iter()
         .enumerate()
-        .filter(|(_, b)| **b == b'\n')
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && tb.get(i + 1) != Some(&b'\n')))
         .map(|(i, _)| i)
         .collect();
-    let lines_total =
-        newlines.len() as u64 + u64::from(!tb.is_empty() && tb.last() != Some(&b'\n'));
+    let lines_total = newlines.len() as u64
+        + u64::from(!tb.is_empty() && !matches!(tb.last(), Some(b'\n' | b'\r')));
     // The 1-based line a record starting at byte `b` is on.
     let line_of = |b: usize| -> u64 {
         let mut b = b;
@@ -247,11 +249,15 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
     };
     let mut rows = Vec::new();
     let mut malformed = Vec::new();
-    let mut lines_read = header_lines;
+    // Blank lines before the header count as read, too.
+    let mut lines_read = line_of(header.start) - 1 + header_lines;
+    // The last physical line consumed; lines skipped between records are blank.
+    let mut last_line = line_of(header.start) + header_lines - 1;
     let mut i = 1;
     while i < recs.len() {
         let r = &recs[i];
         let line = line_of(r.start);
+        lines_read += line.saturating_sub(last_line + 1); // blank lines before it
         if let Some(why) = is_runaway(r) {
             let r = &recs[i];
             // Quarantine the first physical line only and read on from the next.
@@ -274,6 +280,7 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
                 scope: Scope::Row,
             });
             lines_read += 1;
+            last_line = line;
             let mut rest = Vec::new();
             pending_err = None;
             if let Err(e) = read_from(next, &mut rest) {
@@ -284,7 +291,9 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
             recs.extend(rest);
             continue;
         }
-        lines_read += span(r.start, r.end);
+        let n = span(r.start, r.end);
+        lines_read += n;
+        last_line = line + n - 1;
         let r = &mut recs[i];
         i += 1;
         if r.fields.len() == 1 && r.fields[0].is_empty() {
@@ -310,6 +319,7 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
             fields: std::mem::take(&mut r.fields),
         });
     }
+    lines_read += lines_total.saturating_sub(last_line); // blank lines at the end
     if let Some((at, e)) = pending_err {
         // The csv crate stops at invalid input; what follows is one quarantined record.
         let line = line_of(at);

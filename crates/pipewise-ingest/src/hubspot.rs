@@ -44,7 +44,7 @@ fn squash(s: &str) -> String {
 /// against the export's own pipeline names first (`pipelines`, from its
 /// `Pipeline` column), else at the parenthesis that balances the last one.
 /// Labels are trimmed and their inner whitespace collapsed.
-fn stage_column(h: &str, pipelines: &[String]) -> Option<(String, Option<String>)> {
+pub(crate) fn stage_column(h: &str, pipelines: &[String]) -> Option<(String, Option<String>)> {
     let rest = h.strip_prefix("Date entered ")?.trim();
     let inner = ['"', '\'']
         .iter()
@@ -282,8 +282,18 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
         let Some((label, pipeline)) = stage_column(h, &pipelines) else {
             continue;
         };
-        match ctx.process.canonical_stage(&label) {
-            Some(st) => entered.push((i, st.to_string(), pipeline)),
+        match ctx.process.stage_code(&label) {
+            Some(code) => {
+                let filled = f
+                    .rows
+                    .iter()
+                    .filter(|r| !cell(r, Some(i)).is_empty())
+                    .count();
+                if filled > 0 {
+                    ctx.note_stage_spelling(code, &label, filled as u64);
+                }
+                entered.push((i, ctx.process.stages()[code].name.clone(), pipeline))
+            }
             None => {
                 for r in f.rows.iter().filter(|r| !cell(r, Some(i)).is_empty()) {
                     ctx.unknown_stage(&f.name, r.line, &label);

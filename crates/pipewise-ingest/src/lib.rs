@@ -16,6 +16,7 @@ pub mod csvread;
 pub mod draft;
 pub mod hubspot;
 pub mod mapping;
+pub mod propose;
 pub mod quality;
 pub mod salesforce;
 pub mod values;
@@ -150,6 +151,10 @@ pub struct Ctx<'a> {
     tallies: BTreeMap<String, (u64, u64)>, // file → (landed, quarantined)
     /// Stage names not in the process: name → file → (first line, rows).
     unknown_stages: UnknownStages,
+    /// Source spellings of each configured stage: code → spelling → rows.
+    /// Two spellings that differ beyond case and spaces fold two source
+    /// stages into one, which the ingest warns about.
+    stage_spellings: std::cell::RefCell<StageSpellings>,
 }
 
 impl Ctx<'_> {
@@ -219,6 +224,18 @@ impl Ctx<'_> {
         }
         self.leave_unknown(file, row, column, raw, reason, detail);
         false
+    }
+
+    /// Count `rows` rows that name configured stage `code` as `raw`.
+    pub fn note_stage_spelling(&self, code: usize, raw: &str, rows: u64) {
+        let spelling = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.stage_spellings
+            .borrow_mut()
+            .entry(code)
+            .or_default()
+            .entry(spelling.to_lowercase())
+            .or_insert_with(|| (spelling, 0))
+            .1 += rows;
     }
 
     /// Collect a stage name the process lacks, seen at `file:line`.
@@ -493,6 +510,7 @@ pub fn run(
         quarantine: Vec::new(),
         tallies: BTreeMap::new(),
         unknown_stages: BTreeMap::new(),
+        stage_spellings: Default::default(),
     };
     for f in &files {
         for m in &f.malformed {
@@ -526,6 +544,21 @@ pub fn run(
     connector(&mut ctx, &files, &mut draft)?;
     if !ctx.unknown_stages.is_empty() {
         return Err(unknown_stages_error(&ctx.unknown_stages));
+    }
+    for (code, spellings) in ctx.stage_spellings.take() {
+        if spellings.len() < 2 {
+            continue;
+        }
+        let name = process.stage(code).map(|s| s.name.as_str()).unwrap_or("");
+        let list = spellings
+            .values()
+            .map(|(sp, n)| format!("{sp:?} ({n} rows)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ctx.report.warnings.push(format!(
+            "{} different source stages fold into stage {name:?}: {list}. If they are different stages in your CRM, give each its own [[stages]] entry in pipewise.toml (`pipewise init --from EXPORT_DIR` writes one from the export)",
+            spellings.len()
+        ));
     }
 
     for f in &files {
@@ -621,6 +654,9 @@ pub fn run(
     })
 }
 
+/// Stage code → lower-case spelling → (spelling as first seen, rows).
+type StageSpellings = BTreeMap<usize, BTreeMap<String, (String, u64)>>;
+
 /// Stage name → file → (first line, rows).
 type UnknownStages = BTreeMap<String, BTreeMap<String, (u64, u64)>>;
 
@@ -710,8 +746,11 @@ pub(crate) fn parse_value(
         });
     }
     match field {
-        Field::Stage => match ctx.process.canonical_stage(raw) {
-            Some(s) => Ok(Value::Text(s.to_string())),
+        Field::Stage => match ctx.process.stage_code(raw) {
+            Some(code) => {
+                ctx.note_stage_spelling(code, raw, 1);
+                Ok(Value::Text(ctx.process.stages()[code].name.clone()))
+            }
             None => Err((
                 Reason::UnknownStage,
                 format!(

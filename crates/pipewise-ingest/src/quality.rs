@@ -204,6 +204,8 @@ pub struct QualityReport {
     pub checks: BTreeMap<String, CheckResult>,
     pub completeness: Vec<Completeness>,
     pub notes: Vec<String>,
+    /// Things the user should act on (printed by the CLI on stderr).
+    pub warnings: Vec<String>,
     pub opportunities_added: u64,
     pub events_added: u64,
     pub events_duplicate: u64,
@@ -306,6 +308,9 @@ impl QualityReport {
                     c.rows
                 ));
             }
+        }
+        for w in &self.warnings {
+            s.push_str(&format!("\nwarning: {w}\n"));
         }
         for n in &self.notes {
             s.push_str(&format!("\nnote: {n}\n"));

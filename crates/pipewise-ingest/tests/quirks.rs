@@ -19,17 +19,19 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn by_stage(log: &pipewise_ledger::EventLog, day: &str) -> BTreeMap<String, (u64, f64)> {
+    by_stage_in(log, &SalesProcess::default_process(), day)
+}
+
+fn by_stage_in(
+    log: &pipewise_ledger::EventLog,
+    process: &SalesProcess,
+    day: &str,
+) -> BTreeMap<String, (u64, f64)> {
     let t = parse_iso_instant(day, true).unwrap();
-    asof::totals(
-        log,
-        &SalesProcess::default_process(),
-        &GroupBy::Stage,
-        &[Cut::at(t)],
-        false,
-    )[0]
-    .iter()
-    .map(|g| (g.group.clone(), (g.count, g.amount)))
-    .collect()
+    asof::totals(log, process, &GroupBy::Stage, &[Cut::at(t)], false)[0]
+        .iter()
+        .map(|g| (g.group.clone(), (g.count, g.amount)))
+        .collect()
 }
 
 fn m(pairs: &[(&str, u64, f64)]) -> BTreeMap<String, (u64, f64)> {
@@ -230,5 +232,95 @@ fn salesforce_one_windows_1252_row_in_a_utf8_file() {
     assert_eq!(
         names["006000000000003AAA"],
         Value::Text("São Paulo Ltda".into())
+    );
+}
+
+#[test]
+fn salesforce_standard_stage_picklist() {
+    let export = fixture("salesforce-standard-stage-picklist");
+    // The default process folds Prospecting into Qualification: the ingest says so.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(&dir.path().join("a")).unwrap();
+    let out = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    let folds: Vec<&String> = out
+        .report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("fold into stage"))
+        .collect();
+    // Prospecting + Qualification, Needs Analysis + Value Proposition, and three into Proposal
+    assert_eq!(folds.len(), 3, "{folds:?}");
+    assert!(
+        folds
+            .iter()
+            .any(|w| w.contains("\"Prospecting\" (6 rows)")
+                && w.contains("\"Qualification\" (5 rows)")),
+        "{folds:?}"
+    );
+    // init --from keeps every stage of the export apart, in the history's order.
+    let proposal = pipewise_ingest::propose::propose(&export).unwrap();
+    assert_eq!(proposal.source, "salesforce");
+    let process = SalesProcess::from_toml(&proposal.toml, "proposed").unwrap();
+    let names: Vec<&str> = process.stages().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Prospecting",
+            "Qualification",
+            "Needs Analysis",
+            "Value Proposition",
+            "Id. Decision Makers",
+            "Perception Analysis",
+            "Proposal/Price Quote",
+            "Negotiation/Review",
+            "Closed Won",
+            "Closed Lost"
+        ],
+        "{}",
+        proposal.toml
+    );
+    assert_eq!(
+        process.stages()[process.qualified_stage()].name,
+        "Qualification"
+    );
+    let stage = |n: &str| {
+        process
+            .stages()
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap()
+            .clone()
+    };
+    use pipewise_model::{ForecastCategory, StageOutcome};
+    assert_eq!(stage("Closed Won").outcome, StageOutcome::Won);
+    assert_eq!(stage("Closed Lost").outcome, StageOutcome::Lost);
+    assert_eq!(
+        stage("Negotiation/Review").forecast_category,
+        ForecastCategory::Commit
+    );
+    assert_eq!(
+        stage("Id. Decision Makers").forecast_category,
+        ForecastCategory::BestCase
+    );
+    assert_eq!(stage("Value Proposition").probability, Some(50.0));
+    // With it, the same export lands with nothing folded.
+    let store = Store::init(&dir.path().join("b")).unwrap();
+    let out =
+        salesforce::ingest(&store, &process, &export, IngestOptions::new(as_of(), None)).unwrap();
+    assert!(out.report.warnings.is_empty(), "{:?}", out.report.warnings);
+    let log = store.load(None, false).unwrap();
+    assert_eq!(
+        by_stage_in(&log, &process, "2025-01-31"),
+        m(&[
+            ("Prospecting", 2, 9000.0),
+            ("Qualification", 2, 5000.0),
+            ("Needs Analysis", 1, 1000.0)
+        ])
     );
 }

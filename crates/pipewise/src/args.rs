@@ -40,8 +40,9 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new workspace with the default sales process (pipewise.toml)
-    Init,
+    /// Create a new workspace: its sales process (pipewise.toml) is the default one, or, with
+    /// --from, proposed from a Salesforce or HubSpot export's own stages
+    Init(InitArgs),
     /// Generate a deterministic synthetic B2B company
     Synth(SynthArgs),
     /// Ingest CRM data into the ledger
@@ -260,6 +261,14 @@ pub enum IngestCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    /// An export folder to propose the sales process from: stage order, probabilities,
+    /// forecast categories and outcomes as the export gives them
+    #[arg(long, value_name = "EXPORT_DIR")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct IngestArgs {
     /// The export folder
     pub dir: PathBuf,
@@ -272,6 +281,10 @@ pub struct IngestArgs {
     /// Refuse to land anything when more than this percent of a file's rows is quarantined
     #[arg(long, value_name = "PERCENT", default_value_t = pipewise_ingest::IngestOptions::DEFAULT_MAX_QUARANTINE_PCT)]
     pub max_quarantine: f64,
+    /// When the workspace folder has no workspace yet, create one whose sales process is
+    /// proposed from this export (as `pipewise init --from DIR` does)
+    #[arg(long)]
+    pub init: bool,
 }
 
 #[derive(Debug, Args)]

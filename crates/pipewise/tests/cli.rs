@@ -764,3 +764,59 @@ fn periods_comparisons_pacing_scorecard_and_export() {
         );
     }
 }
+
+#[test]
+fn ingest_without_a_workspace_offers_init_from_the_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let export = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipewise-ingest/tests/fixtures/quirks/salesforce-standard-stage-picklist");
+    let export = export.to_str().unwrap();
+    let o = pw(
+        &ws,
+        &["ingest", "salesforce", export, "--as-of", "2025-06-30"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("init --from") && err.contains("--init"),
+        "{err}"
+    );
+    assert!(!ws.join("ledger").exists(), "nothing was created");
+    // --init writes the process from the export, then ingests.
+    let o = pw(
+        &ws,
+        &[
+            "ingest",
+            "salesforce",
+            export,
+            "--as-of",
+            "2025-06-30",
+            "--init",
+        ],
+    );
+    ok(&o);
+    let toml = std::fs::read_to_string(ws.join("pipewise.toml")).unwrap();
+    assert!(toml.contains("name = \"Prospecting\"") && toml.contains("init --from"));
+    // Prospecting and Qualification stay apart: 2 + 2 deals on 2025-01-31.
+    let rows = json(&pw(
+        &ws,
+        &["asof", "2025-01-31", "--by", "stage", "--format", "json"],
+    ));
+    let count = |g: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"] == g)
+            .map(|r| r["count"].as_i64().unwrap())
+    };
+    assert_eq!(count("Prospecting"), Some(2));
+    assert_eq!(count("Qualification"), Some(2));
+    // init --from on a fresh folder writes the same file.
+    let ws2 = dir.path().join("ws2");
+    ok(&pw(&ws2, &["init", "--from", export]));
+    assert_eq!(
+        std::fs::read_to_string(ws2.join("pipewise.toml")).unwrap(),
+        toml
+    );
+}

@@ -24,6 +24,37 @@ fn options(a: &IngestArgs) -> Result<IngestOptions> {
 }
 
 pub fn run(dir: &Path, cmd: &IngestCommand, format: Format) -> Result<()> {
+    let (common, kind) = match cmd {
+        IngestCommand::Salesforce(a) => (a, "salesforce"),
+        IngestCommand::Hubspot(a) => (a, "hubspot"),
+        IngestCommand::Csv(a) => (&a.common, "csv"),
+    };
+    if !dir.join("ledger").exists() {
+        if common.init && kind != "csv" {
+            check_dir(&common.dir)?;
+            let (_, p) = super::init::create_from(dir, &common.dir)?;
+            eprintln!(
+                "Created a workspace in {} with the stages of the {} export; check {} later.",
+                dir.display(),
+                p.source,
+                settings::PROCESS_FILE
+            );
+        } else {
+            let hint = if kind == "csv" {
+                format!("run `pipewise --workspace {} init` first", dir.display())
+            } else {
+                format!(
+                    "run `pipewise --workspace {ws} init --from {d}` to write a pipewise.toml from this export, or add --init to this command to do both at once",
+                    ws = dir.display(),
+                    d = common.dir.display()
+                )
+            };
+            return Err(user(format!(
+                "{} is not a pipewise workspace\n\nhint: {hint}",
+                dir.display()
+            )));
+        }
+    }
     let ws = settings::open(dir).map_err(|e| {
         if e.downcast_ref::<pipewise_ledger::LedgerError>().is_some() {
             settings::not_found(dir)
@@ -110,6 +141,9 @@ fn report(dir: &Path, o: &IngestOutcome, format: Format) -> Result<()> {
         "\n{} opportunities added, {} events added, {} duplicate events skipped (ledger version {})",
         r.opportunities_added, r.events_added, r.events_duplicate, o.summary.version
     );
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     for f in &r.skipped_files {
         eprintln!("skipped {f}: not an input of this connector or mapping");
     }

@@ -20,7 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     let ws = crate::settings::workspace_dir(&g.workspace);
     match &cli.command {
-        Command::Init => init::run(&ws, g.format),
+        Command::Init(a) => init::run(&ws, a, g.format),
         Command::Synth(a) => synth::run(&ws, a, g.format),
         Command::Ingest(c) => ingest::run(&ws, c, g.format),
         Command::Status => status::run(&ws, g.format),
