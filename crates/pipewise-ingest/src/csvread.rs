@@ -12,7 +12,56 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct RawRow {
     pub line: u64,
-    pub fields: Vec<String>,
+    pub fields: Fields,
+}
+
+/// A row's fields in two allocations (their text end to end, and where each
+/// ends), not one `String` each: a large export holds tens of millions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Fields {
+    text: Box<str>,
+    ends: Box<[u32]>,
+}
+
+impl Fields {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..end)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The fields joined by commas (for messages).
+    pub fn join(&self, sep: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(sep)
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Fields {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Fields {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for f in iter {
+            text.push_str(f.as_ref());
+            // A field past 4 GiB cannot be: files are read whole and split.
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        Fields {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
 }
 
 /// A whole input file.
@@ -40,6 +89,14 @@ impl RawFile {
     /// Rows read, including malformed ones.
     pub fn rows_read(&self) -> u64 {
         (self.rows.len() + self.malformed.len()) as u64
+    }
+
+    /// The row on 1-based `line`.
+    pub fn row_at(&self, line: u64) -> Option<&RawRow> {
+        self.rows
+            .binary_search_by_key(&line, |r| r.line)
+            .ok()
+            .map(|i| &self.rows[i])
     }
 
     pub fn column(&self, name: &str) -> Option<usize> {
@@ -165,7 +222,7 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
     struct Rec {
         start: usize,
         end: usize,
-        fields: Vec<String>,
+        fields: Fields,
     }
     let read_from = |offset: usize, out: &mut Vec<Rec>| -> Result<(), csv::Error> {
         let mut rdr = csv::ReaderBuilder::new()
@@ -182,7 +239,7 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
             out.push(Rec {
                 start,
                 end,
-                fields: rec.iter().map(str::to_string).collect(),
+                fields: rec.iter().collect(),
             });
         }
     };
@@ -296,7 +353,7 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
         last_line = line + n - 1;
         let r = &mut recs[i];
         i += 1;
-        if r.fields.len() == 1 && r.fields[0].is_empty() {
+        if r.fields.len() == 1 && r.fields.get(0).is_some_and(str::is_empty) {
             continue; // a blank line is not a row
         }
         if r.fields.len() != width {
@@ -422,9 +479,9 @@ mod tests {
         let f = read_csv_bytes(data, "x.csv").unwrap();
         assert_eq!(f.headers, vec!["Id", "Name", "Amount"]);
         assert_eq!(f.rows.len(), 2);
-        assert_eq!(f.rows[0].fields[1], "Acme, Inc");
+        assert_eq!(f.rows[0].fields.get(1), Some("Acme, Inc"));
         assert_eq!(f.rows[0].line, 2);
-        assert_eq!(f.rows[1].fields[1], "multi\r\nline");
+        assert_eq!(f.rows[1].fields.get(1), Some("multi\r\nline"));
         assert_eq!(f.malformed.len(), 1);
         assert_eq!(f.malformed[0].row, 5);
         assert_eq!(f.rows_read(), 3);
@@ -434,7 +491,7 @@ mod tests {
     fn windows_1252_is_decoded() {
         let data = b"Id,Name\n1,Caf\xe9\n";
         let f = read_csv_bytes(data, "x.csv").unwrap();
-        assert_eq!(f.rows[0].fields[1], "Café");
+        assert_eq!(f.rows[0].fields.get(1), Some("Café"));
         assert_eq!(f.decoded_from, Some("windows-1252"));
     }
 

@@ -46,7 +46,7 @@ pub struct HistEvent {
     pub field: Field,
     pub old: Value,
     pub new: Value,
-    pub source: String,
+    pub source: &'static str,
     /// Input order, to keep same-time events in file order.
     pub order: u64,
 }
@@ -218,7 +218,7 @@ impl Draft {
                     h.new.clone(),
                     h.effective_at,
                     h.recorded_at,
-                    &h.source,
+                    h.source,
                     h.order,
                 );
             }

@@ -16,7 +16,9 @@ use crate::csvread::{RawFile, read_file};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
 use crate::values::number;
-use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_value};
+use crate::{
+    Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_at, parse_value,
+};
 use pipewise_ledger::Store;
 use pipewise_model::{Account, Field, SalesProcess, StageOutcome, Value};
 use std::collections::HashMap;
@@ -301,7 +303,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             }
         }
     }
-    let mut seen: HashMap<String, (u64, Vec<String>)> = HashMap::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
     for r in &f.rows {
         let did = cell(r, Some(id));
         if did.is_empty() {
@@ -315,8 +317,8 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             );
             continue;
         }
-        if let Some((line, fields)) = seen.get(did) {
-            let (reason, detail) = if *fields == r.fields {
+        if let Some(&line) = seen.get(did) {
+            let (reason, detail) = if f.row_at(line).is_some_and(|first| first.fields == r.fields) {
                 (
                     Reason::DuplicateRow,
                     format!("exact duplicate of line {line}"),
@@ -330,7 +332,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             ctx.reject(f, r, &f.headers[id], did, reason, detail);
             continue;
         }
-        seen.insert(did.to_string(), (r.line, r.fields.clone()));
+        seen.insert(did.to_string(), r.line);
         let raw_c = cell(r, Some(created_col));
         let created = match ctx.parser.instant(raw_c) {
             Ok(t) => t,
@@ -394,7 +396,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
                     )),
                 }
             } else {
-                parse_value(ctx, field, raw)
+                parse_at(ctx, f, r, name, field, raw)
             };
             let since = match field {
                 Field::ForecastCategory | Field::Probability if !open => Since::Snapshot,

@@ -155,6 +155,8 @@ pub struct Ctx<'a> {
     /// Two spellings that differ beyond case and spaces fold two source
     /// stages into one, which the ingest warns about.
     stage_spellings: std::cell::RefCell<StageSpellings>,
+    /// Amounts parsed, per (file, column): (line, value), for the plausibility check.
+    amounts: std::cell::RefCell<BTreeMap<(String, String), Vec<(u64, f64)>>>,
 }
 
 impl Ctx<'_> {
@@ -511,6 +513,7 @@ pub fn run(
         tallies: BTreeMap::new(),
         unknown_stages: BTreeMap::new(),
         stage_spellings: Default::default(),
+        amounts: Default::default(),
     };
     for f in &files {
         for m in &f.malformed {
@@ -544,6 +547,9 @@ pub fn run(
     connector(&mut ctx, &files, &mut draft)?;
     if !ctx.unknown_stages.is_empty() {
         return Err(unknown_stages_error(&ctx.unknown_stages));
+    }
+    for r in implausible_amounts(&ctx.amounts.take()) {
+        ctx.report.record(&r);
     }
     for (code, spellings) in ctx.stage_spellings.take() {
         if spellings.len() < 2 {
@@ -730,6 +736,64 @@ fn write_quarantine(path: &Path, records: &[QuarantineRecord]) -> Result<(), Ing
 
 use crate::values::{boolean, number};
 use pipewise_model::{Field, ForecastCategory, LossReason, OpportunityType, Value};
+
+/// [`parse_value`] at a place in a file: amounts are noted for the
+/// plausibility check.
+pub(crate) fn parse_at(
+    ctx: &Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    column: &str,
+    field: &Field,
+    raw: &str,
+) -> Result<Value, (Reason, String)> {
+    let v = parse_value(ctx, field, raw)?;
+    if *field == Field::Amount
+        && let Value::Number(x) = v
+    {
+        ctx.amounts
+            .borrow_mut()
+            .entry((f.name.clone(), column.to_string()))
+            .or_default()
+            .push((r.line, x));
+    }
+    Ok(v)
+}
+
+/// Amounts far outside their file's own range: above 1,000 times the 99th
+/// percentile of the file's positive amounts (when it has at least 20), or at
+/// or above 10^13, past which cents are no longer exact in a float.
+fn implausible_amounts(
+    amounts: &BTreeMap<(String, String), Vec<(u64, f64)>>,
+) -> Vec<QuarantineRecord> {
+    const ABSURD: f64 = 1e13;
+    let mut out = Vec::new();
+    for ((file, column), vals) in amounts {
+        let mut pos: Vec<f64> = vals.iter().map(|v| v.1).filter(|x| *x > 0.0).collect();
+        pos.sort_by(f64::total_cmp);
+        let p99 = (pos.len() >= 20).then(|| pos[(pos.len() - 1) * 99 / 100]);
+        let limit = p99.map(|p| (p * 1000.0).min(ABSURD)).unwrap_or(ABSURD);
+        for &(line, x) in vals {
+            if x >= limit {
+                out.push(QuarantineRecord {
+                    file: file.clone(),
+                    row: line,
+                    column: column.clone(),
+                    raw_value: format!("{x}"),
+                    reason: Reason::ImplausibleAmount,
+                    detail: match p99 {
+                        Some(p) if x < ABSURD => {
+                            format!("{:.0} times the file's 99th percentile amount ({p})", x / p)
+                        }
+                        _ => format!("{x} is past 10^13, where sums of cents are no longer exact"),
+                    },
+                    scope: Scope::Row,
+                });
+            }
+        }
+    }
+    out
+}
 
 /// Parse one raw value for a field. `Ok(Value::Null)` for blanks.
 pub(crate) fn parse_value(

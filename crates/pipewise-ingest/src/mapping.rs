@@ -32,7 +32,7 @@ use crate::csvread::{RawFile, RawRow, read_file};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
 use crate::values::number;
-use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_value};
+use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_at};
 use pipewise_ledger::Store;
 use pipewise_model::{
     Account, Activity, ActivityType, Direction, Field, Lead, LeadEvent, Quota, Role, SalesProcess,
@@ -518,7 +518,7 @@ impl FileCtx<'_> {
         &self,
         ctx: &mut Ctx<'_>,
         r: &RawRow,
-        seen: &mut HashMap<String, (u64, Vec<String>)>,
+        seen: &mut HashMap<String, u64>,
     ) -> Option<String> {
         let id = self.required(ctx, r, "id")?;
         (!self.dup(ctx, r, &id, seen)).then_some(id)
@@ -543,11 +543,15 @@ impl FileCtx<'_> {
         ctx: &mut Ctx<'_>,
         r: &RawRow,
         id: &str,
-        seen: &mut HashMap<String, (u64, Vec<String>)>,
+        seen: &mut HashMap<String, u64>,
     ) -> bool {
         match seen.get(id) {
-            Some((line, fields)) => {
-                let (reason, detail) = if *fields == r.fields {
+            Some(&line) => {
+                let (reason, detail) = if self
+                    .f
+                    .row_at(line)
+                    .is_some_and(|first| first.fields == r.fields)
+                {
                     (
                         Reason::DuplicateRow,
                         format!("exact duplicate of line {line}"),
@@ -562,7 +566,7 @@ impl FileCtx<'_> {
                 true
             }
             None => {
-                seen.insert(id.to_string(), (r.line, r.fields.clone()));
+                seen.insert(id.to_string(), r.line);
                 false
             }
         }
@@ -610,7 +614,7 @@ impl FileCtx<'_> {
                     );
                     continue 'rows;
                 }
-                let mut v = match parse_value(ctx, &field, &raw) {
+                let mut v = match parse_at(ctx, self.f, r, &self.col_name(k), &field, &raw) {
                     Ok(v) => v,
                     Err((reason, detail)) => {
                         if ctx.bad_value(self.f, r, &self.col_name(k), &raw, reason, detail) {
@@ -797,7 +801,7 @@ impl FileCtx<'_> {
             let mut vals = [Value::Null, Value::Null];
             for (k, name) in ["old_value", "new_value"].iter().enumerate() {
                 let raw = self.get(ctx, r, name).unwrap_or_default();
-                match parse_value(ctx, &field, &raw) {
+                match parse_at(ctx, self.f, r, &self.col_name(name), &field, &raw) {
                     Ok(v) => vals[k] = v,
                     Err((reason, detail)) => {
                         if ctx.bad_value(self.f, r, &self.col_name(name), &raw, reason, detail)

@@ -24,7 +24,9 @@ use crate::csvread::{RawFile, RawRow, read_file};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
 use crate::values::boolean;
-use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_value};
+use crate::{
+    Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_at, parse_value,
+};
 use pipewise_ledger::Store;
 use pipewise_model::{
     Account, Activity, ActivityType, Direction, Field, Lead, LeadEvent, Role, SalesProcess,
@@ -141,6 +143,10 @@ pub fn ingest(
     )
 }
 
+/// Rows already seen, by a hash of their fields other than the row's own Id:
+/// hash → lines (compared exactly on a hash match).
+type SeenRows = HashMap<u64, Vec<u64>>;
+
 /// Quarantine a history row that repeats an earlier one (ignoring the row's own
 /// Id); true when it did.
 #[allow(clippy::too_many_arguments)]
@@ -149,19 +155,33 @@ fn repeated(
     f: &RawFile,
     r: &RawRow,
     id_col: Option<usize>,
-    seen: &mut HashSet<Vec<String>>,
+    seen: &mut SeenRows,
     column: &str,
     value: &str,
     what: &str,
 ) -> bool {
-    let key: Vec<String> = r
-        .fields
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != id_col)
-        .map(|(_, v)| v.trim().to_string())
-        .collect();
-    if seen.insert(key) {
+    use std::hash::{BuildHasher, Hasher};
+    fn others(row: &RawRow, id_col: Option<usize>) -> Vec<&str> {
+        row.fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != id_col)
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+    let mine = others(r, id_col);
+    let mut h = foldhash::fast::FixedState::with_seed(7).build_hasher();
+    for v in &mine {
+        h.write(v.as_bytes());
+        h.write_u8(0xff);
+    }
+    let lines = seen.entry(h.finish()).or_default();
+    let again = lines.iter().any(|&l| {
+        f.row_at(l)
+            .is_some_and(|earlier| others(earlier, id_col) == mine)
+    });
+    if !again {
+        lines.push(r.line);
         return false;
     }
     ctx.reject(f, r, column, value, Reason::DuplicateRow, what);
@@ -211,7 +231,7 @@ fn row_id<'r>(
     r: &'r RawRow,
     id_col: usize,
     missing: &str,
-    seen: &mut HashMap<String, (u64, Vec<String>)>,
+    seen: &mut HashMap<String, u64>,
 ) -> Option<&'r str> {
     let id = cell(r, Some(id_col));
     if id.is_empty() {
@@ -221,18 +241,19 @@ fn row_id<'r>(
     (!duplicate(ctx, f, r, "Id", id, seen)).then_some(id)
 }
 
-/// Seen ids: id → (line, fields) of the first occurrence. Returns true when the row is a duplicate (and quarantines it).
+/// Seen ids: id → line of the first occurrence. Returns true when the row is
+/// a duplicate (and quarantines it): an exact one, or a reused id.
 fn duplicate(
     ctx: &mut Ctx<'_>,
     f: &RawFile,
     r: &RawRow,
     id_col: &str,
     id: &str,
-    seen: &mut HashMap<String, (u64, Vec<String>)>,
+    seen: &mut HashMap<String, u64>,
 ) -> bool {
     match seen.get(id) {
-        Some((line, fields)) => {
-            if *fields == r.fields {
+        Some(&line) => {
+            if f.row_at(line).is_some_and(|first| first.fields == r.fields) {
                 ctx.reject(
                     f,
                     r,
@@ -254,7 +275,7 @@ fn duplicate(
             true
         }
         None => {
-            seen.insert(id.to_string(), (r.line, r.fields.clone()));
+            seen.insert(id.to_string(), r.line);
             false
         }
     }
@@ -516,7 +537,7 @@ fn ingest_opportunities(
                 );
                 continue 'rows;
             }
-            match parse_value(ctx, field, raw) {
+            match parse_at(ctx, f, r, h, field, raw) {
                 Ok(v) => values.push((field.clone(), v, *since)),
                 Err((reason, detail)) => {
                     if ctx.bad_value(f, r, h, raw, reason, detail) {
@@ -630,7 +651,7 @@ fn ingest_history(
     let id_col = f.column("Id");
     // Parse and validate each row; group valid rows per opportunity.
     let mut per_opp: BTreeMap<String, HistoryRows> = BTreeMap::new();
-    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    let mut seen = SeenRows::new();
     'rows: for r in &f.rows {
         let oid = cell(r, Some(opp_col));
         if oid.is_empty() {
@@ -671,7 +692,7 @@ fn ingest_history(
         let mut vals = Vec::new();
         for (i, field, name) in &cols {
             let raw = cell(r, Some(*i));
-            match parse_value(ctx, field, raw) {
+            match parse_at(ctx, f, r, name, field, raw) {
                 Ok(v) => vals.push((field.clone(), v)),
                 Err((reason, detail)) => {
                     // The field is left unknown in this row: no change recorded for it.
@@ -851,7 +872,7 @@ fn ingest_field_history(
     let old_col = f.require("OldValue", hint)?;
     let new_col = f.require("NewValue", hint)?;
     let id_col = f.column("Id");
-    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    let mut seen = SeenRows::new();
     let mut orphans: HashSet<String> = HashSet::new();
     for r in &f.rows {
         let oid = cell(r, Some(opp_col));
@@ -932,7 +953,7 @@ fn ingest_field_history(
                 Value::Null
             }
         };
-        let new = match parse_value(ctx, &field, new_raw) {
+        let new = match parse_at(ctx, f, r, "NewValue", &field, new_raw) {
             Ok(v) => v,
             Err((reason, detail)) => {
                 if ctx.bad_value(f, r, "NewValue", new_raw, reason, detail) {
@@ -1084,7 +1105,7 @@ fn lead_history(
     let new_col = f.require("NewValue", hint)?;
     let id_col = f.column("Id");
     let mut rows: Vec<(Timestamp, u64, LeadEvent)> = Vec::new();
-    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    let mut seen = SeenRows::new();
     let mut seen_ids = HashMap::new();
     for r in &f.rows {
         let lid = cell(r, Some(lead_col));

@@ -324,3 +324,38 @@ fn salesforce_standard_stage_picklist() {
         ])
     );
 }
+
+#[test]
+fn salesforce_implausible_amount_is_flagged_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let mut csv = String::from("Id,StageName,Amount,CreatedDate\n");
+    for i in 1..=30 {
+        // 1,000 … 30,000; deal 17 has a typo of twenty digits
+        let amount = if i == 17 {
+            "100000000000000000000".to_string()
+        } else {
+            format!("{}", i * 1000)
+        };
+        csv.push_str(&format!(
+            "0060000000000{i:02}AAA,Prospecting,{amount},2025-01-01T00:00:00Z\n"
+        ));
+    }
+    std::fs::write(export.join("Opportunity.csv"), csv).unwrap();
+    let store = Store::init(&dir.path().join("ws")).unwrap();
+    let out = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    let c = &out.report.checks["implausible_amount"];
+    assert_eq!(c.count, 1, "{c:?}");
+    assert!(
+        c.examples[0].starts_with("Opportunity.csv:18 Amount"),
+        "{c:?}"
+    );
+    assert_eq!(out.report.files[0].landed, 30, "flagged, not dropped");
+}

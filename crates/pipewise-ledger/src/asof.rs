@@ -168,8 +168,8 @@ pub struct GroupTotal {
     pub amount: f64,
 }
 
-/// Counts and amounts of one chunk of keys, per (cut, group).
-type Partial = (Vec<u64>, Vec<f64>);
+/// Counts and amounts (fixed point, exact) of one chunk of keys, per (cut, group).
+type Partial = (Vec<u64>, Vec<crate::flow::Fixed>);
 
 /// Label of deals with no value for the grouping field.
 pub const NO_VALUE: &str = "(none)";
@@ -244,9 +244,11 @@ pub fn totals(
     let n_cuts = cuts.len();
     let n_keys = log.keys.len();
 
-    let work = |lo: usize, hi: usize| -> (Vec<u64>, Vec<f64>) {
+    // Amounts are summed in fixed point (1/10,000), exactly: no amount, however
+    // large, makes the others vanish in rounding, and the order does not matter.
+    let work = |lo: usize, hi: usize| -> Partial {
         let mut counts = vec![0u64; n_cuts * n_groups];
-        let mut amounts = vec![0f64; n_cuts * n_groups];
+        let mut amounts: Vec<crate::flow::Fixed> = vec![0; n_cuts * n_groups];
         for key in lo as u32..hi as u32 {
             for (ci, &cut) in cuts.iter().enumerate() {
                 if !exists(log, key, cut) {
@@ -303,10 +305,10 @@ pub fn totals(
                 let amount = amount_col
                     .and_then(|c| in_force(c, key, cut).map(|i| (c, i)))
                     .map(|(c, i)| match &c.new {
-                        Values::Number(v) if !v[i].is_nan() => v[i],
-                        _ => 0.0,
+                        Values::Number(v) if !v[i].is_nan() => crate::flow::to_fixed(v[i]),
+                        _ => 0,
                     })
-                    .unwrap_or(0.0);
+                    .unwrap_or(0);
                 counts[ci * n_groups + g] += 1;
                 amounts[ci * n_groups + g] += amount;
             }
@@ -353,7 +355,7 @@ pub fn totals(
         }
     }
     let mut counts = vec![0u64; n_cuts * n_groups];
-    let mut amounts = vec![0f64; n_cuts * n_groups];
+    let mut amounts: Vec<crate::flow::Fixed> = vec![0; n_cuts * n_groups];
     for (c, a) in parts.into_iter().flatten() {
         for i in 0..counts.len() {
             counts[i] += c[i];
@@ -390,7 +392,7 @@ pub fn totals(
                     GroupTotal {
                         group: label(g),
                         count: counts[ci * n_groups + g],
-                        amount: amounts[ci * n_groups + g],
+                        amount: crate::flow::from_fixed(amounts[ci * n_groups + g]),
                     },
                 )
             })

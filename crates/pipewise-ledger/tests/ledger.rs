@@ -167,7 +167,8 @@ proptest! {
                 prop_assert_eq!(&got, &want, "cut {:?}", cut);
                 // grouped totals agree with the per-opportunity states
                 let totals = &asof::totals(&log, &process, &GroupBy::Stage, &[cut], false)[0];
-                let mut naive_totals: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+                // (amounts summed exactly, in fixed point, then shown as f64)
+                let mut naive_totals: BTreeMap<String, (u64, pipewise_ledger::flow::Fixed)> = BTreeMap::new();
                 for vals in want.values() {
                     let stage = match vals.get(&Field::Stage) {
                         Some(Value::Text(s)) => s.clone(),
@@ -176,8 +177,12 @@ proptest! {
                     let amount = vals.get(&Field::Amount).and_then(Value::as_number).unwrap_or(0.0);
                     let t = naive_totals.entry(stage).or_default();
                     t.0 += 1;
-                    t.1 += amount;
+                    t.1 += pipewise_ledger::flow::to_fixed(amount);
                 }
+                let naive_totals: BTreeMap<String, (u64, f64)> = naive_totals
+                    .into_iter()
+                    .map(|(g, (c, a))| (g, (c, pipewise_ledger::flow::from_fixed(a))))
+                    .collect();
                 let got_totals: BTreeMap<String, (u64, f64)> =
                     totals.iter().map(|t| (t.group.clone(), (t.count, t.amount))).collect();
                 prop_assert_eq!(got_totals, naive_totals);
@@ -508,4 +513,43 @@ mod flow_tests {
         .collect();
         assert_eq!(got, want);
     }
+}
+
+#[test]
+fn grouped_totals_sum_amounts_exactly() {
+    // Ten deals of 0.10 sum to 1.00 (a float sum gives 0.9999999999999999),
+    // and two halves beside a 2^52 deal add up to one (a float sum, adding
+    // in key order, rounds each half away).
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let mut events = Vec::new();
+    let mut news = Vec::new();
+    let mut deal = |id: String, stage: &str, a: f64| {
+        events.push(ev(&id, Field::Stage, Value::Text(stage.into()), 10));
+        events.push(ev(&id, Field::Amount, Value::Number(a), 10));
+        news.push(NewOpportunity { id, created_at: 10 });
+    };
+    for i in 0..10 {
+        deal(format!("small{i}"), "Discovery", 0.1);
+    }
+    let big = 4_503_599_627_370_496.0; // 2^52: the next float up is 2^52 + 1
+    deal("a-big".into(), "Proposal", big);
+    deal("b-half".into(), "Proposal", 0.5);
+    deal("c-half".into(), "Proposal", 0.5);
+    assert_eq!(big + 0.5 + 0.5, big, "a float sum loses both halves");
+    let m = store.manifest().unwrap();
+    store
+        .commit(&m, pipewise_ledger::store_commit(news, events))
+        .unwrap();
+    let log = store.load(None, false).unwrap();
+    let t = &asof::totals(
+        &log,
+        &SalesProcess::default_process(),
+        &GroupBy::Stage,
+        &[Cut::at(100)],
+        false,
+    )[0];
+    let amount = |g: &str| t.iter().find(|x| x.group == g).unwrap().amount;
+    assert_eq!(amount("Discovery"), 1.0);
+    assert_eq!(amount("Proposal"), big + 1.0);
 }
