@@ -485,7 +485,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
                 field: Field::Stage,
                 old: prev.clone(),
                 new: v.clone(),
-                source: "hubspot:date_entered".into(),
+                source: "hubspot:date_entered",
                 order,
             });
             prev = v;

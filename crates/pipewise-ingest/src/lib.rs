@@ -156,7 +156,7 @@ pub struct Ctx<'a> {
     /// stages into one, which the ingest warns about.
     stage_spellings: std::cell::RefCell<StageSpellings>,
     /// Amounts parsed, per (file, column): (line, value), for the plausibility check.
-    amounts: std::cell::RefCell<BTreeMap<(String, String), Vec<(u64, f64)>>>,
+    amounts: std::cell::RefCell<Amounts>,
 }
 
 impl Ctx<'_> {
@@ -659,6 +659,9 @@ pub fn run(
         report_path,
     })
 }
+
+/// Amounts per (file, column): (line, value).
+type Amounts = BTreeMap<(String, String), Vec<(u64, f64)>>;
 
 /// Stage code → lower-case spelling → (spelling as first seen, rows).
 type StageSpellings = BTreeMap<usize, BTreeMap<String, (String, u64)>>;

@@ -753,7 +753,7 @@ impl FileCtx<'_> {
                     field,
                     old,
                     new: v,
-                    source: "csv:stage_dates".into(),
+                    source: "csv:stage_dates",
                     order,
                 });
             }
@@ -825,7 +825,7 @@ impl FileCtx<'_> {
                 field,
                 old,
                 new,
-                source: "csv:events".into(),
+                source: "csv:events",
                 order,
             });
             ctx.landed(self.f);

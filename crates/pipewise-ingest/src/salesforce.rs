@@ -775,7 +775,7 @@ fn ingest_history(
                         field: field.clone(),
                         old: Value::Null,
                         new: v.clone(),
-                        source: "salesforce:inferred_open".into(),
+                        source: "salesforce:inferred_open",
                         order,
                     });
                     prev.insert(field.clone(), v.clone());
@@ -794,7 +794,7 @@ fn ingest_history(
                             field: field.clone(),
                             old,
                             new: v.clone(),
-                            source: "salesforce:OpportunityHistory".into(),
+                            source: "salesforce:OpportunityHistory",
                             order,
                         });
                         prev.insert(field.clone(), v.clone());
@@ -816,7 +816,7 @@ fn ingest_history(
                     field: field.clone(),
                     old,
                     new: v.clone(),
-                    source: "salesforce:OpportunityHistory".into(),
+                    source: "salesforce:OpportunityHistory",
                     order,
                 });
                 prev.insert(field.clone(), v.clone());
@@ -982,7 +982,7 @@ fn ingest_field_history(
             field,
             old,
             new,
-            source: "salesforce:OpportunityFieldHistory".into(),
+            source: "salesforce:OpportunityFieldHistory",
             order,
         });
         ctx.landed(f);
