@@ -120,6 +120,49 @@ fn sha256_hex(bytes: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A file's column names only, without reading its rows (a CSV's first
+/// line, a Parquet file's schema).
+pub fn read_header(path: &Path, name: &str) -> Result<Vec<String>, IngestError> {
+    let unreadable = |message: String| IngestError::Unreadable {
+        file: name.to_string(),
+        message,
+    };
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    {
+        let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| unreadable(e.to_string()))?;
+        return Ok(b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect());
+    }
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| unreadable(e.to_string()))?
+        .take(1 << 20)
+        .read_to_end(&mut head)
+        .map_err(|e| unreadable(e.to_string()))?;
+    // Up to the first line end outside quotes: enough for any header.
+    let mut in_quotes = false;
+    let end = head
+        .iter()
+        .position(|&b| {
+            if b == b'"' {
+                in_quotes = !in_quotes;
+            }
+            !in_quotes && (b == b'\n' || b == b'\r')
+        })
+        .unwrap_or(head.len());
+    let f = read_csv_bytes(&head[..end], name)?;
+    Ok(f.headers)
+}
+
 /// Read a CSV or Parquet file (by extension).
 pub fn read_file(path: &Path, name: &str) -> Result<RawFile, IngestError> {
     let bytes = std::fs::read(path).map_err(|e| IngestError::Unreadable {

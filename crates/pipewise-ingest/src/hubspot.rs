@@ -12,7 +12,7 @@
 //! disagree (reported as `history_current_mismatch`). `Deal probability` is a
 //! fraction in HubSpot and is stored as a percentage.
 
-use crate::csvread::{RawFile, read_file};
+use crate::csvread::{RawFile, read_header};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
 use crate::values::number;
@@ -25,15 +25,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 const ID: [&str; 2] = ["Record ID", "Deal ID"];
-
-fn is_deals(f: &RawFile) -> bool {
-    ID.iter().any(|c| f.column(c).is_some()) && f.column("Deal Stage").is_some()
-}
-
-fn is_companies(f: &RawFile) -> bool {
-    f.column("Record ID").is_some()
-        && (f.column("Company name").is_some() || f.column("Company Name").is_some())
-}
 
 /// Collapse runs of whitespace and trim: HubSpot labels carry stray spaces.
 fn squash(s: &str) -> String {
@@ -113,7 +104,9 @@ pub fn ingest(
     dir: &Path,
     opts: IngestOptions,
 ) -> Result<IngestOutcome, IngestError> {
-    let mut files = Vec::new();
+    let mut inputs = Vec::new();
+    let mut deals_files = Vec::new();
+    let mut company_files = Vec::new();
     let mut skipped = Vec::new();
     for p in list_files(dir, &["csv"])? {
         let name = p
@@ -121,14 +114,21 @@ pub fn ingest(
             .and_then(|n| n.to_str())
             .unwrap_or("")
             .to_string();
-        let f = read_file(&p, &name)?;
-        if is_deals(&f) || is_companies(&f) {
-            files.push(f);
+        let headers = read_header(&p, &name)?;
+        let has = |c: &str| headers.iter().any(|h| h == c);
+        let deals = ID.iter().any(|c| has(c)) && has("Deal Stage");
+        let companies = has("Record ID") && (has("Company name") || has("Company Name"));
+        if deals {
+            deals_files.push(name.clone());
+        } else if companies {
+            company_files.push(name.clone());
         } else {
             skipped.push(name);
+            continue;
         }
+        inputs.push(crate::Input { name, path: p });
     }
-    if !files.iter().any(is_deals) {
+    if deals_files.is_empty() {
         return Err(IngestError::NoInput {
             dir: dir.display().to_string(),
             message: "no HubSpot deals export here: expected a CSV with \"Record ID\" and \"Deal Stage\" columns".into(),
@@ -150,7 +150,7 @@ pub fn ingest(
     };
     let job = crate::Job {
         source: "hubspot",
-        files,
+        inputs,
         skipped,
         date_columns: &date_cols,
     };
@@ -159,12 +159,16 @@ pub fn ingest(
         process,
         job,
         opts,
-        &mut |ctx: &mut Ctx<'_>, files: &[RawFile], draft: &mut Draft| {
-            for f in files.iter().filter(|f| is_companies(f) && !is_deals(f)) {
-                companies(ctx, f, draft);
+        &mut |ctx: &mut Ctx<'_>, draft: &mut Draft| {
+            for n in &company_files {
+                if let Some(f) = ctx.open(n)? {
+                    companies(ctx, &f, draft);
+                }
             }
-            for f in files.iter().filter(|f| is_deals(f)) {
-                deals(ctx, f, draft)?;
+            for n in &deals_files {
+                if let Some(f) = ctx.open(n)? {
+                    deals(ctx, &f, draft)?;
+                }
             }
             Ok(())
         },

@@ -24,7 +24,7 @@ pub mod values;
 pub use quality::{FileTally, QualityReport, QuarantineRecord, Reason, Scope};
 pub use values::DateOrder;
 
-use csvread::{RawFile, RawRow};
+use csvread::{RawFile, RawRow, read_file};
 use draft::Draft;
 use pipewise_ledger::{IngestRecord, SourceFile, Store};
 use pipewise_model::time::format_timestamp;
@@ -157,6 +157,8 @@ pub struct Ctx<'a> {
     stage_spellings: std::cell::RefCell<StageSpellings>,
     /// Amounts parsed, per (file, column): (line, value), for the plausibility check.
     amounts: std::cell::RefCell<Amounts>,
+    /// The files, with those kept from the first pass.
+    inputs: Vec<(Input, Option<RawFile>)>,
 }
 
 impl Ctx<'_> {
@@ -226,6 +228,24 @@ impl Ctx<'_> {
         }
         self.leave_unknown(file, row, column, raw, reason, detail);
         false
+    }
+
+    /// One of the ingest's files, for the connector to read (`None` when the
+    /// export does not have it). Its malformed lines and tallies are already
+    /// in the report; a large file is read again here rather than kept.
+    pub fn open(&mut self, name: &str) -> Result<Option<RawFile>, IngestError> {
+        let Some(slot) = self.inputs.iter_mut().find(|(i, _)| i.name == name) else {
+            return Ok(None);
+        };
+        match slot.1.take() {
+            Some(f) => Ok(Some(f)),
+            None => read_file(&slot.0.path, &slot.0.name).map(Some),
+        }
+    }
+
+    /// The names of the ingest's files, in order.
+    pub fn input_names(&self) -> Vec<String> {
+        self.inputs.iter().map(|(i, _)| i.name.clone()).collect()
     }
 
     /// Count `rows` rows that name configured stage `code` as `raw`.
@@ -397,6 +417,52 @@ impl Ctx<'_> {
     }
 }
 
+/// What the first pass learned of one file (and the file itself when small).
+struct Scanned {
+    input: Input,
+    sha256: String,
+    rows_read: u64,
+    lines: u64,
+    lines_read: u64,
+    malformed: Vec<QuarantineRecord>,
+    flags: Vec<QuarantineRecord>,
+    decoded_from: Option<&'static str>,
+    completeness: Vec<quality::Completeness>,
+    kept: Option<RawFile>,
+}
+
+impl Scanned {
+    fn of(f: &RawFile, input: Input) -> Scanned {
+        let completeness = f
+            .headers
+            .iter()
+            .enumerate()
+            .map(|(c, h)| quality::Completeness {
+                file: f.name.clone(),
+                column: h.clone(),
+                filled: f
+                    .rows
+                    .iter()
+                    .filter(|r| r.fields.get(c).is_some_and(|v| !v.trim().is_empty()))
+                    .count() as u64,
+                rows: f.rows.len() as u64,
+            })
+            .collect();
+        Scanned {
+            input,
+            sha256: f.sha256.clone(),
+            rows_read: f.rows_read(),
+            lines: f.lines,
+            lines_read: f.lines_read,
+            malformed: f.malformed.clone(),
+            flags: f.flags.clone(),
+            decoded_from: f.decoded_from,
+            completeness,
+            kept: None,
+        }
+    }
+}
+
 /// A cell helper: the trimmed value of column `c` (empty when the column is absent).
 pub fn cell(row: &RawRow, c: Option<usize>) -> &str {
     c.and_then(|i| row.fields.get(i))
@@ -424,22 +490,35 @@ pub fn list_files(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>, IngestError
     Ok(out)
 }
 
-/// A connector: reads the files into the draft, reporting through the context.
-pub type Connector<'c> =
-    dyn FnMut(&mut Ctx<'_>, &[RawFile], &mut Draft) -> Result<(), IngestError> + 'c;
+/// A connector: reads the files into the draft (opening each with
+/// [`Ctx::open`]), reporting through the context.
+pub type Connector<'c> = dyn FnMut(&mut Ctx<'_>, &mut Draft) -> Result<(), IngestError> + 'c;
+
+/// One input file of an ingest: its name in messages and where it is.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Files kept in memory between the first pass and the connector: below
+/// this size a file is read once; above it, it is read again when the
+/// connector opens it, so that an ingest holds one large file at a time.
+const KEEP_BYTES: u64 = 64 << 20;
 
 /// The input of one ingest.
 pub struct Job<'j> {
     /// Connector name: `salesforce`, `hubspot`, `csv`.
     pub source: &'j str,
-    pub files: Vec<RawFile>,
+    pub inputs: Vec<Input>,
     /// Files in the folder the connector does not read.
     pub skipped: Vec<String>,
     /// The date columns of each file, for date-order detection.
     pub date_columns: &'j dyn Fn(&RawFile) -> Vec<usize>,
 }
 
-/// Run one ingest: sniff dates over the job's date columns, call the connector, commit.
+/// Run one ingest: a first pass over every file (date order, malformed
+/// lines, completeness), the connector, then one commit.
 pub fn run(
     store: &Store,
     process: &SalesProcess,
@@ -449,51 +528,60 @@ pub fn run(
 ) -> Result<IngestOutcome, IngestError> {
     let Job {
         source,
-        files,
+        inputs,
         skipped,
         date_columns,
     } = job;
-    // Date order.
-    let order = match opts.date_order {
-        Some(o) => Some(o),
-        None => {
-            let mut sniff = DateSniffer::default();
-            let mut first_ambiguous: Option<(String, String)> = None;
-            for f in &files {
-                for c in date_columns(f) {
-                    let mut col_sniff = DateSniffer::default();
-                    for r in &f.rows {
-                        if let Some(v) = r.fields.get(c) {
-                            sniff.feed(v);
-                            col_sniff.feed(v);
-                        }
-                    }
-                    if first_ambiguous.is_none()
-                        && matches!(col_sniff.result(), SniffResult::Ambiguous(_))
-                    {
-                        first_ambiguous = Some((f.name.clone(), f.headers[c].clone()));
+    // First pass, one file at a time: what the file is, and the date order.
+    let mut sniff = DateSniffer::default();
+    let mut first_ambiguous: Option<(String, String)> = None;
+    let mut scanned: Vec<Scanned> = Vec::new();
+    for input in &inputs {
+        let f = read_file(&input.path, &input.name)?;
+        if opts.date_order.is_none() {
+            for c in date_columns(&f) {
+                let mut col_sniff = DateSniffer::default();
+                for r in &f.rows {
+                    if let Some(v) = r.fields.get(c) {
+                        sniff.feed(v);
+                        col_sniff.feed(v);
                     }
                 }
-            }
-            match sniff.result() {
-                SniffResult::NotNeeded => None,
-                SniffResult::Decided(o) => Some(o),
-                SniffResult::Ambiguous(example) => {
-                    let (file, column) = first_ambiguous.unwrap_or_default();
-                    return Err(IngestError::AmbiguousDates {
-                        file,
-                        column,
-                        example,
-                    });
-                }
-                SniffResult::Conflict(day_first, month_first) => {
-                    return Err(IngestError::ConflictingDates {
-                        day_first,
-                        month_first,
-                    });
+                if first_ambiguous.is_none()
+                    && matches!(col_sniff.result(), SniffResult::Ambiguous(_))
+                {
+                    first_ambiguous = Some((f.name.clone(), f.headers[c].clone()));
                 }
             }
         }
+        let small = std::fs::metadata(&input.path)
+            .map(|m| m.len())
+            .unwrap_or(u64::MAX)
+            < KEEP_BYTES;
+        let mut sc = Scanned::of(&f, input.clone());
+        sc.kept = small.then_some(f);
+        scanned.push(sc);
+    }
+    let order = match opts.date_order {
+        Some(o) => Some(o),
+        None => match sniff.result() {
+            SniffResult::NotNeeded => None,
+            SniffResult::Decided(o) => Some(o),
+            SniffResult::Ambiguous(example) => {
+                let (file, column) = first_ambiguous.unwrap_or_default();
+                return Err(IngestError::AmbiguousDates {
+                    file,
+                    column,
+                    example,
+                });
+            }
+            SniffResult::Conflict(day_first, month_first) => {
+                return Err(IngestError::ConflictingDates {
+                    day_first,
+                    month_first,
+                });
+            }
+        },
     };
     let base = store.manifest()?;
     let ingest_id = format!("ingest-v{:06}", base.version + 1);
@@ -514,37 +602,33 @@ pub fn run(
         unknown_stages: BTreeMap::new(),
         stage_spellings: Default::default(),
         amounts: Default::default(),
+        inputs: Vec::new(),
     };
-    for f in &files {
-        for m in &f.malformed {
+    for sc in &scanned {
+        for m in &sc.malformed {
             ctx.report.record(m);
             ctx.quarantine.push(m.clone());
-            ctx.tallies.entry(f.name.clone()).or_default().1 += 1;
+            ctx.tallies.entry(sc.input.name.clone()).or_default().1 += 1;
         }
-        for m in &f.flags {
+        for m in &sc.flags {
             ctx.report.record(m);
         }
-        if let Some(enc) = f.decoded_from {
+        if let Some(enc) = sc.decoded_from {
             ctx.report
                 .notes
-                .push(format!("{} is not UTF-8; decoded as {enc}", f.name));
+                .push(format!("{} is not UTF-8; decoded as {enc}", sc.input.name));
         }
-        for (c, h) in f.headers.iter().enumerate() {
-            let filled = f
-                .rows
-                .iter()
-                .filter(|r| r.fields.get(c).is_some_and(|v| !v.trim().is_empty()))
-                .count() as u64;
-            ctx.report.completeness.push(quality::Completeness {
-                file: f.name.clone(),
-                column: h.clone(),
-                filled,
-                rows: f.rows.len() as u64,
-            });
-        }
+        ctx.report
+            .completeness
+            .extend(sc.completeness.iter().cloned());
     }
+    ctx.inputs = scanned
+        .iter_mut()
+        .map(|sc| (sc.input.clone(), sc.kept.take()))
+        .collect();
     let mut draft = Draft::default();
-    connector(&mut ctx, &files, &mut draft)?;
+    connector(&mut ctx, &mut draft)?;
+    ctx.inputs.clear();
     if !ctx.unknown_stages.is_empty() {
         return Err(unknown_stages_error(&ctx.unknown_stages));
     }
@@ -567,16 +651,16 @@ pub fn run(
         ));
     }
 
-    for f in &files {
-        let (landed, quarantined) = ctx.tallies.get(&f.name).copied().unwrap_or_default();
+    for sc in &scanned {
+        let (landed, quarantined) = ctx.tallies.get(&sc.input.name).copied().unwrap_or_default();
         ctx.report.files.push(FileTally {
-            file: f.name.clone(),
-            sha256: f.sha256.clone(),
-            read: f.rows_read(),
+            file: sc.input.name.clone(),
+            sha256: sc.sha256.clone(),
+            read: sc.rows_read,
             landed,
             quarantined,
-            lines: f.lines,
-            lines_read: f.lines_read,
+            lines: sc.lines,
+            lines_read: sc.lines_read,
         });
     }
     let mut report = ctx.report;

@@ -28,7 +28,7 @@
 //! category, loss reason or next step, which are only known as of the
 //! snapshot (`--as-of`) unless `stage_dates` or `known_from` say otherwise.
 
-use crate::csvread::{RawFile, RawRow, read_file};
+use crate::csvread::{RawFile, RawRow, read_header};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
 use crate::values::number;
@@ -235,7 +235,7 @@ pub fn ingest(
     mapping: &Mapping,
     opts: IngestOptions,
 ) -> Result<IngestOutcome, IngestError> {
-    let mut files = Vec::new();
+    let mut inputs = Vec::new();
     let mut skipped = Vec::new();
     let present = list_files(dir, &["csv", "parquet"])?;
     for fm in &mapping.files {
@@ -246,7 +246,27 @@ pub fn ingest(
                 message: format!("the mapping names {:?} but there is no such file", fm.file),
             });
         }
-        files.push(read_file(&p, &fm.file)?);
+        // Check every mapped column exists before reading any row.
+        let headers = read_header(&p, &fm.file)?;
+        let cols = fm
+            .columns
+            .values()
+            .chain(fm.stage_dates.values())
+            .chain(fm.known_from.values());
+        for c in cols.chain(fm.derive_users.iter().map(|d| &d.column)) {
+            if !headers.iter().any(|h| h == c) {
+                return Err(IngestError::MissingColumn {
+                    file: fm.file.clone(),
+                    column: c.clone(),
+                    found: headers.join(", "),
+                    hint: "fix the column name in the mapping, or the file's header".into(),
+                });
+            }
+        }
+        inputs.push(crate::Input {
+            name: fm.file.clone(),
+            path: p,
+        });
     }
     for p in present {
         let name = p
@@ -256,20 +276,6 @@ pub fn ingest(
             .to_string();
         if !mapping.files.iter().any(|f| f.file == name) {
             skipped.push(name);
-        }
-    }
-    // Check every mapped column exists before reading any row.
-    for (fm, f) in mapping.files.iter().zip(&files) {
-        let cols = fm
-            .columns
-            .values()
-            .chain(fm.stage_dates.values())
-            .chain(fm.known_from.values());
-        for c in cols.chain(fm.derive_users.iter().map(|d| &d.column)) {
-            f.require(
-                c,
-                "fix the column name in the mapping, or the file's header",
-            )?;
         }
     }
     let date_cols = |f: &RawFile| -> Vec<usize> {
@@ -303,7 +309,7 @@ pub fn ingest(
     };
     let job = crate::Job {
         source: "csv",
-        files,
+        inputs,
         skipped,
         date_columns: &date_cols,
     };
@@ -312,11 +318,14 @@ pub fn ingest(
         process,
         job,
         opts,
-        &mut |ctx: &mut Ctx<'_>, files: &[RawFile], draft: &mut Draft| {
+        &mut |ctx: &mut Ctx<'_>, draft: &mut Draft| {
             let mut tables: HashMap<String, HashSet<String>> = HashMap::new();
             let mut pending_refs: Vec<(String, u64, String, String, String)> = Vec::new(); // file, row, field, value, target
-            for (fm, f) in mapping.files.iter().zip(files) {
-                let m = FileCtx { fm, f };
+            for fm in &mapping.files {
+                let Some(f) = ctx.open(&fm.file)? else {
+                    continue;
+                };
+                let m = FileCtx { fm, f: &f };
                 match fm.table {
                     Table::Opportunities => m.opportunities(ctx, draft, &mut pending_refs)?,
                     Table::OpportunityEvents => m.events(ctx, draft)?,

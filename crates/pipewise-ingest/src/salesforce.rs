@@ -20,7 +20,7 @@
 //! * Latest history ≠ the current record: the current record wins; the
 //!   difference lands as a change at `LastModifiedDate` (or `--as-of`).
 
-use crate::csvread::{RawFile, RawRow, read_file};
+use crate::csvread::{RawFile, RawRow};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
 use crate::values::boolean;
@@ -55,7 +55,7 @@ pub fn ingest(
     dir: &Path,
     opts: IngestOptions,
 ) -> Result<IngestOutcome, IngestError> {
-    let mut files = Vec::new();
+    let mut inputs = Vec::new();
     let mut skipped = Vec::new();
     for p in list_files(dir, &["csv"])? {
         let name = p
@@ -64,11 +64,14 @@ pub fn ingest(
             .unwrap_or("")
             .to_string();
         match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(&name)) {
-            Some(k) => files.push(read_file(&p, k)?),
+            Some(k) => inputs.push(crate::Input {
+                name: k.to_string(),
+                path: p,
+            }),
             None => skipped.push(name),
         }
     }
-    if !files
+    if !inputs
         .iter()
         .any(|f| f.name == "Opportunity.csv" || f.name == "OpportunityHistory.csv")
     {
@@ -95,7 +98,7 @@ pub fn ingest(
     };
     let job = crate::Job {
         source: "salesforce",
-        files,
+        inputs,
         skipped,
         date_columns: &date_cols,
     };
@@ -104,38 +107,40 @@ pub fn ingest(
         process,
         job,
         opts,
-        &mut |ctx: &mut Ctx<'_>, files: &[RawFile], draft: &mut Draft| {
-            let get = |n: &str| files.iter().find(|f| f.name == n);
-            let users: Option<HashSet<String>> = get("User.csv")
-                .map(|f| ingest_users(ctx, f, draft))
-                .transpose()?;
-            let accounts: Option<HashSet<String>> = get("Account.csv")
-                .map(|f| ingest_accounts(ctx, f, draft))
-                .transpose()?;
+        &mut |ctx: &mut Ctx<'_>, draft: &mut Draft| {
+            let users: Option<HashSet<String>> = match ctx.open("User.csv")? {
+                Some(f) => Some(ingest_users(ctx, &f, draft)?),
+                None => None,
+            };
+            let accounts: Option<HashSet<String>> = match ctx.open("Account.csv")? {
+                Some(f) => Some(ingest_accounts(ctx, &f, draft)?),
+                None => None,
+            };
             let refs = Refs { users, accounts };
             let mut created: HashMap<String, Timestamp> = HashMap::new();
-            if let Some(f) = get("Opportunity.csv") {
-                ingest_opportunities(ctx, f, draft, &refs, &mut created)?;
+            if let Some(f) = ctx.open("Opportunity.csv")? {
+                ingest_opportunities(ctx, &f, draft, &refs, &mut created)?;
             }
-            if let Some(f) = get("OpportunityHistory.csv") {
-                ingest_history(ctx, f, draft, &created)?;
+            if let Some(f) = ctx.open("OpportunityHistory.csv")? {
+                ingest_history(ctx, &f, draft, &created)?;
             }
-            if let Some(f) = get("OpportunityFieldHistory.csv") {
-                ingest_field_history(ctx, f, draft, &created)?;
+            if let Some(f) = ctx.open("OpportunityFieldHistory.csv")? {
+                ingest_field_history(ctx, &f, draft, &created)?;
             }
-            if let Some(f) = get("Lead.csv") {
-                ingest_leads(ctx, f, get("LeadHistory.csv"), draft)?;
-            } else if let Some(f) = get("LeadHistory.csv") {
+            let lead_history = ctx.open("LeadHistory.csv")?;
+            if let Some(f) = ctx.open("Lead.csv")? {
+                ingest_leads(ctx, &f, lead_history.as_ref(), draft)?;
+            } else if let Some(f) = &lead_history {
                 // history without leads: every row is an orphan, landed as lead events
                 ingest_leads_history_only(ctx, f, draft)?;
             }
-            let contacts = match get("Contact.csv") {
-                Some(f) => ingest_contacts(ctx, f)?,
+            let contacts = match ctx.open("Contact.csv")? {
+                Some(f) => ingest_contacts(ctx, &f)?,
                 None => HashMap::new(),
             };
             for n in ["Task.csv", "Event.csv"] {
-                if let Some(f) = get(n) {
-                    ingest_activities(ctx, f, draft, &contacts)?;
+                if let Some(f) = ctx.open(n)? {
+                    ingest_activities(ctx, &f, draft, &contacts)?;
                 }
             }
             Ok(())
