@@ -17,12 +17,13 @@
 //! gives the same commit.
 
 use crate::quality::{QualityReport, QuarantineRecord, Reason};
-use pipewise_ledger::{Commit, EventLog, NewOpportunity, Store, TableSet, tables};
-use pipewise_model::{
-    Account, Activity, Field, Lead, LeadEvent, OpportunityEvent, Quota, Timestamp, User, Value,
-    schema,
+use pipewise_ledger::{
+    Commit, EventColumns, FieldEvents, NewOpportunity, Store, TableSet, ValuesBuilder, tables,
 };
-use std::collections::BTreeMap;
+use pipewise_model::{
+    Account, Activity, Field, Lead, LeadEvent, Quota, Timestamp, User, Value, schema,
+};
+use std::collections::{BTreeMap, HashMap};
 
 /// Since when a current value is known to hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,7 @@ pub enum Since {
     CarriedBack,
 }
 
+/// One change a source records, as a connector hands it over.
 #[derive(Debug, Clone)]
 pub struct HistEvent {
     pub effective_at: Timestamp,
@@ -51,21 +53,42 @@ pub struct HistEvent {
     pub order: u64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct OppDraft {
-    pub created_at: Option<Timestamp>,
-    pub history: Vec<HistEvent>,
-    pub current: BTreeMap<Field, (Value, Since)>,
-    /// When the current record was last modified, if the source says.
-    pub current_at: Option<Timestamp>,
-    /// Where the current record came from, for reports: (file, row).
-    pub origin: Option<(String, u64)>,
+/// A field's recorded changes, as columns (opportunities by draft index).
+#[derive(Debug)]
+struct History {
+    opp: Vec<u32>,
+    eff: Vec<Timestamp>,
+    rec: Vec<Timestamp>,
+    order: Vec<u64>,
+    source: Vec<u16>,
+    old: ValuesBuilder,
+    new: ValuesBuilder,
 }
 
-/// Everything one ingest will land.
+/// A field's current values: the last one set for an opportunity wins.
+#[derive(Debug)]
+struct Current {
+    opp: Vec<u32>,
+    since: Vec<Since>,
+    values: ValuesBuilder,
+}
+
+/// Everything one ingest will land. Opportunities are kept by index, and
+/// their changes and current values in one set of columns per field, so
+/// that a large export's tens of millions of changes stay compact.
 #[derive(Debug, Default)]
 pub struct Draft {
-    pub opps: BTreeMap<String, OppDraft>,
+    ids: Vec<String>,
+    index: HashMap<String, u32>,
+    created_at: Vec<Option<Timestamp>>,
+    current_at: Vec<Option<Timestamp>>,
+    /// Where the current record came from: (file index, line); file
+    /// `u32::MAX` = not said.
+    origin: Vec<(u32, u64)>,
+    origin_files: Vec<String>,
+    history: BTreeMap<Field, History>,
+    current: BTreeMap<Field, Current>,
+    sources: Vec<std::borrow::Cow<'static, str>>,
     pub users: Vec<User>,
     pub accounts: Vec<Account>,
     pub leads: Vec<Lead>,
@@ -77,21 +100,41 @@ pub struct Draft {
     next_order: u64,
 }
 
-fn latest_in_ledger(log: &EventLog, key: u32) -> BTreeMap<Field, (Timestamp, Value)> {
-    let mut out = BTreeMap::new();
-    for (f, c) in &log.columns {
-        let r = c.run(key);
-        if r.end > r.start {
-            let i = r.end - 1; // sorted by (effective_at, seq): the last one is in force
-            out.insert(f.clone(), (c.effective_at[i], c.new.get(i)));
-        }
-    }
-    out
+/// One event being generated for an (opportunity, field).
+struct Gen {
+    eff: Timestamp,
+    rec: Timestamp,
+    /// 0 = initial, 1 = recorded history (in input order), 2 = snapshot.
+    class: u8,
+    order: u64,
+    source: u16,
+    old: Value,
+    new: Value,
 }
 
 impl Draft {
-    pub fn opp(&mut self, id: &str) -> &mut OppDraft {
-        self.opps.entry(id.to_string()).or_default()
+    fn opp_index(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.index.get(id) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.ids.push(id.to_string());
+        self.index.insert(id.to_string(), i);
+        self.created_at.push(None);
+        self.current_at.push(None);
+        self.origin.push((u32::MAX, 0));
+        i
+    }
+
+    fn source_code(&mut self, s: impl Into<std::borrow::Cow<'static, str>>) -> u16 {
+        let s = s.into();
+        match self.sources.iter().position(|x| *x == s) {
+            Some(i) => i as u16,
+            None => {
+                self.sources.push(s);
+                (self.sources.len() - 1) as u16
+            }
+        }
     }
 
     pub fn next_order(&mut self) -> u64 {
@@ -99,186 +142,314 @@ impl Draft {
         self.next_order
     }
 
-    /// Turn the draft into a commit against the current ledger.
+    /// Opportunities named so far.
+    pub fn opportunity_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// An opportunity's current record: when it was created (if the source
+    /// says), when it was last modified, and where it was read.
+    pub fn set_record(
+        &mut self,
+        id: &str,
+        created_at: Option<Timestamp>,
+        current_at: Option<Timestamp>,
+        file: &str,
+        line: u64,
+    ) {
+        let o = self.opp_index(id) as usize;
+        self.created_at[o] = created_at;
+        self.current_at[o] = current_at;
+        let f = match self.origin_files.iter().position(|x| x == file) {
+            Some(i) => i as u32,
+            None => {
+                self.origin_files.push(file.to_string());
+                (self.origin_files.len() - 1) as u32
+            }
+        };
+        self.origin[o] = (f, line);
+    }
+
+    /// A current value of an opportunity's field.
+    pub fn set_current(&mut self, id: &str, field: Field, value: &Value, since: Since) {
+        let o = self.opp_index(id);
+        let c = self.current.entry(field).or_insert_with_key(|f| Current {
+            opp: Vec::new(),
+            since: Vec::new(),
+            values: ValuesBuilder::new(f.kind()),
+        });
+        c.opp.push(o);
+        c.since.push(since);
+        c.values.push(value);
+    }
+
+    /// A recorded change of an opportunity.
+    pub fn push_history(&mut self, id: &str, h: HistEvent) {
+        let o = self.opp_index(id);
+        let src = self.source_code(h.source);
+        let c = self.history.entry(h.field).or_insert_with_key(|f| History {
+            opp: Vec::new(),
+            eff: Vec::new(),
+            rec: Vec::new(),
+            order: Vec::new(),
+            source: Vec::new(),
+            old: ValuesBuilder::new(f.kind()),
+            new: ValuesBuilder::new(f.kind()),
+        });
+        c.opp.push(o);
+        c.eff.push(h.effective_at);
+        c.rec.push(h.recorded_at);
+        c.order.push(h.order);
+        c.source.push(src);
+        c.old.push(&h.old);
+        c.new.push(&h.new);
+    }
+
+    /// Turn the draft into a commit against the current ledger:
+    ///
+    /// 1. new opportunities get their values since creation (the old value
+    ///    of a field's first history event, else the current value as its
+    ///    [`Since`] says);
+    /// 2. the latest state (ledger, then this ingest's events by time) is
+    ///    compared with each current value; a difference lands as a change at
+    ///    the record's modification time or `--as-of`.
+    ///
+    /// Each field is worked out on its own; events land in (recorded time,
+    /// opportunity id, input order) order, whatever the order of the input.
     pub fn into_commit(
-        self,
+        mut self,
         store: &Store,
         label: &str,
         as_of: Timestamp,
         report: &mut QualityReport,
     ) -> Result<Commit, crate::IngestError> {
         let log = store.load(None, false)?;
-        let mut news = Vec::new();
-        let mut events: Vec<(Timestamp, String, u64, OpportunityEvent)> = Vec::new();
-        for (id, od) in &self.opps {
-            let key = log.keys.key(id);
-            let first_hist = od.history.iter().map(|h| h.effective_at).min();
-            let created = od.created_at.or(first_hist).unwrap_or(as_of);
-            let mut hist = od.history.clone();
-            hist.sort_by_key(|h| (h.effective_at, h.order));
-            let mut mine: Vec<(OpportunityEvent, u64)> = Vec::new();
-            let push = |mine: &mut Vec<(OpportunityEvent, u64)>,
-                        f: &Field,
-                        old: Value,
-                        new: Value,
-                        eff: Timestamp,
-                        rec: Timestamp,
-                        src: &str,
-                        order: u64| {
-                mine.push((
-                    OpportunityEvent {
-                        opportunity_id: id.clone(),
-                        field: f.clone(),
-                        old_value: old,
-                        new_value: new,
-                        effective_at: eff,
-                        recorded_at: rec,
-                        source: src.to_string(),
-                    },
-                    order,
-                ));
-            };
-            if key.is_none() {
-                news.push(NewOpportunity {
-                    id: id.clone(),
-                    created_at: created,
+        let n = self.ids.len();
+        let key_of: Vec<Option<u32>> = self.ids.iter().map(|id| log.keys.key(id)).collect();
+        // Creation: as the source says, else the first history time, else --as-of.
+        let mut first_hist = vec![Timestamp::MAX; n];
+        for h in self.history.values() {
+            for (i, &o) in h.opp.iter().enumerate() {
+                first_hist[o as usize] = first_hist[o as usize].min(h.eff[i]);
+            }
+        }
+        let created: Vec<Timestamp> = (0..n)
+            .map(|o| {
+                self.created_at[o]
+                    .or((first_hist[o] != Timestamp::MAX).then_some(first_hist[o]))
+                    .unwrap_or(as_of)
+            })
+            .collect();
+        drop(first_hist);
+        // Ids in sorted order: the rank of each.
+        let mut by_id: Vec<u32> = (0..n as u32).collect();
+        by_id.sort_unstable_by(|&a, &b| self.ids[a as usize].cmp(&self.ids[b as usize]));
+        let mut id_rank = vec![0u32; n];
+        for (r, &o) in by_id.iter().enumerate() {
+            id_rank[o as usize] = r as u32;
+        }
+        let news: Vec<NewOpportunity> = by_id
+            .iter()
+            .filter(|&&o| key_of[o as usize].is_none())
+            .map(|&o| NewOpportunity {
+                id: self.ids[o as usize].clone(),
+                created_at: created[o as usize],
+            })
+            .collect();
+        drop(by_id);
+        let src_initial = self.source_code(format!("{label}:initial"));
+        let src_snapshot = self.source_code(format!("{label}:snapshot"));
+        let src_carried = self.source_code(format!("{label}:carried_back"));
+
+        let mut fields: Vec<Field> = self.current.keys().cloned().collect();
+        for f in self.history.keys() {
+            if !self.current.contains_key(f) {
+                fields.push(f.clone());
+            }
+        }
+        fields.sort();
+        let mut out: Vec<FieldEvents> = Vec::new();
+        for (field_ord, field) in fields.iter().enumerate() {
+            let hist = self.history.remove(field);
+            let cur = self.current.remove(field);
+            // Recorded changes by (opportunity, time, input order).
+            let mut hidx: Vec<u32> = (0..hist.as_ref().map_or(0, |h| h.opp.len() as u32)).collect();
+            if let Some(h) = &hist {
+                hidx.sort_by_key(|&i| {
+                    let i = i as usize;
+                    (h.opp[i], h.eff[i], h.order[i])
                 });
-                // Values since creation.
-                let mut fields: Vec<&Field> = od.current.keys().collect();
-                for h in &hist {
-                    if !fields.contains(&&h.field) {
-                        fields.push(&h.field);
+            }
+            // The current value of each opportunity (the last set wins).
+            let mut cur_of = vec![u32::MAX; if cur.is_some() { n } else { 0 }];
+            if let Some(c) = &cur {
+                for (i, &o) in c.opp.iter().enumerate() {
+                    cur_of[o as usize] = i as u32;
+                }
+            }
+            let ledger_col = log.column(field);
+            let kind = field.kind();
+            let mut fe = FieldEvents {
+                field: field.clone(),
+                opp: Vec::new(),
+                effective_at: Vec::new(),
+                recorded_at: Vec::new(),
+                source: Vec::new(),
+                old: pipewise_ledger::Values::empty(kind),
+                new: pipewise_ledger::Values::empty(kind),
+                rank: Vec::new(),
+            };
+            let (mut old_b, mut new_b) = (ValuesBuilder::new(kind), ValuesBuilder::new(kind));
+            let mut made: Vec<Gen> = Vec::new();
+            let mut cursor = 0usize;
+            for o in 0..n {
+                let start = cursor;
+                if let Some(h) = &hist {
+                    while cursor < hidx.len() && h.opp[hidx[cursor] as usize] as usize == o {
+                        cursor += 1;
                     }
                 }
-                for f in fields {
-                    let first = hist.iter().find(|h| &h.field == f);
-                    match first {
-                        Some(h) if h.effective_at > created && !h.old.is_null() => {
-                            push(
-                                &mut mine,
-                                f,
-                                Value::Null,
-                                h.old.clone(),
-                                created,
-                                created.min(h.recorded_at),
-                                &format!("{label}:initial"),
-                                0,
-                            );
+                let run = &hidx[start..cursor];
+                let cur_i = cur_of.get(o).copied().filter(|&i| i != u32::MAX);
+                if run.is_empty() && cur_i.is_none() {
+                    continue;
+                }
+                made.clear();
+                let c = created[o];
+                if key_of[o].is_none() {
+                    // Values since creation.
+                    match (run.first(), &hist) {
+                        (Some(&h0), Some(h)) => {
+                            let h0 = h0 as usize;
+                            let old = h.old.values().get(h0);
+                            if h.eff[h0] > c && !old.is_null() {
+                                made.push(Gen {
+                                    eff: c,
+                                    rec: c.min(h.rec[h0]),
+                                    class: 0,
+                                    order: 0,
+                                    source: src_initial,
+                                    old: Value::Null,
+                                    new: old,
+                                });
+                            }
                         }
-                        Some(_) => {}
-                        None => {
-                            if let Some((v, since)) = od.current.get(f)
-                                && !v.is_null()
-                            {
-                                match since {
-                                    Since::Creation => push(
-                                        &mut mine,
-                                        f,
-                                        Value::Null,
-                                        v.clone(),
-                                        created,
-                                        created,
-                                        &format!("{label}:initial"),
-                                        0,
-                                    ),
-                                    Since::CarriedBack => push(
-                                        &mut mine,
-                                        f,
-                                        Value::Null,
-                                        v.clone(),
-                                        created,
-                                        as_of.max(created),
-                                        &format!("{label}:carried_back"),
-                                        0,
-                                    ),
-                                    Since::Snapshot => {
-                                        let t = od.current_at.unwrap_or(as_of).max(created);
-                                        push(
-                                            &mut mine,
-                                            f,
-                                            Value::Null,
-                                            v.clone(),
-                                            t,
-                                            as_of.max(t),
-                                            &format!("{label}:snapshot"),
-                                            0,
-                                        )
-                                    }
+                        _ => {
+                            if let (Some(ci), Some(cc)) = (cur_i, &cur) {
+                                let v = cc.values.values().get(ci as usize);
+                                if !v.is_null() {
+                                    let (eff, rec, source) = match cc.since[ci as usize] {
+                                        Since::Creation => (c, c, src_initial),
+                                        Since::CarriedBack => (c, as_of.max(c), src_carried),
+                                        Since::Snapshot => {
+                                            let t = self.current_at[o].unwrap_or(as_of).max(c);
+                                            (t, as_of.max(t), src_snapshot)
+                                        }
+                                    };
+                                    made.push(Gen {
+                                        eff,
+                                        rec,
+                                        class: 0,
+                                        order: 0,
+                                        source,
+                                        old: Value::Null,
+                                        new: v,
+                                    });
                                 }
                             }
                         }
                     }
                 }
-            }
-            for h in &hist {
-                push(
-                    &mut mine,
-                    &h.field,
-                    h.old.clone(),
-                    h.new.clone(),
-                    h.effective_at,
-                    h.recorded_at,
-                    h.source,
-                    h.order,
-                );
-            }
-            // Latest state: ledger, then this ingest's events in (effective_at, order).
-            let mut latest: BTreeMap<Field, (Timestamp, Value)> =
-                key.map(|k| latest_in_ledger(&log, k)).unwrap_or_default();
-            let mut sorted: Vec<&(OpportunityEvent, u64)> = mine.iter().collect();
-            sorted.sort_by_key(|(e, o)| (e.effective_at, *o));
-            for (e, _) in sorted {
-                let replace = latest
-                    .get(&e.field)
-                    .is_none_or(|(t, _)| e.effective_at >= *t);
-                if replace {
-                    latest.insert(e.field.clone(), (e.effective_at, e.new_value.clone()));
+                if let Some(h) = &hist {
+                    for &i in run {
+                        let i = i as usize;
+                        made.push(Gen {
+                            eff: h.eff[i],
+                            rec: h.rec[i],
+                            class: 1,
+                            order: h.order[i],
+                            source: h.source[i],
+                            old: h.old.values().get(i),
+                            new: h.new.values().get(i),
+                        });
+                    }
+                }
+                // Latest state: the ledger's, then this ingest's by (time, order).
+                if let (Some(ci), Some(cc)) = (cur_i, &cur) {
+                    let v = cc.values.values().get(ci as usize);
+                    let mut latest: Option<(Timestamp, Value)> = key_of[o].and_then(|k| {
+                        let col = ledger_col?;
+                        let r = col.run(k);
+                        (r.end > r.start)
+                            .then(|| (col.effective_at[r.end - 1], col.new.get(r.end - 1)))
+                    });
+                    // made is in (time, order) order already: initial, then history sorted.
+                    for g in &made {
+                        if latest.as_ref().is_none_or(|(t, _)| g.eff >= *t) {
+                            latest = Some((g.eff, g.new.clone()));
+                        }
+                    }
+                    let (last_t, last_v) = latest.unwrap_or((c, Value::Null));
+                    if !last_v.same_as(&v) {
+                        if !run.is_empty() {
+                            let (fi, line) = self.origin[o];
+                            let r = QuarantineRecord {
+                                file: self
+                                    .origin_files
+                                    .get(fi as usize)
+                                    .cloned()
+                                    .unwrap_or_default(),
+                                row: line,
+                                column: field.name().into_owned(),
+                                raw_value: v.to_canonical_string().unwrap_or_default(),
+                                reason: Reason::HistoryCurrentMismatch,
+                                detail: format!(
+                                    "latest history says {:?}, the current record says {:?}",
+                                    last_v.to_canonical_string().unwrap_or_default(),
+                                    v.to_canonical_string().unwrap_or_default()
+                                ),
+                                scope: crate::quality::Scope::Row,
+                            };
+                            report.record(&r);
+                        }
+                        let t = self.current_at[o]
+                            .filter(|&t| t >= last_t)
+                            .unwrap_or(as_of.max(last_t));
+                        made.push(Gen {
+                            eff: t,
+                            rec: as_of.max(t),
+                            class: 2,
+                            order: 0,
+                            source: src_snapshot,
+                            old: last_v,
+                            new: v,
+                        });
+                    }
+                }
+                for g in made.drain(..) {
+                    fe.opp.push(o as u32);
+                    fe.effective_at.push(g.eff);
+                    fe.recorded_at.push(g.rec);
+                    fe.source.push(u32::from(g.source));
+                    fe.rank
+                        .push(rank(g.rec, id_rank[o], g.class, g.order, field_ord));
+                    old_b.push(&g.old);
+                    new_b.push(&g.new);
                 }
             }
-            for (f, (v, _)) in &od.current {
-                let (last_t, last_v) = latest.get(f).cloned().unwrap_or((created, Value::Null));
-                if last_v.same_as(v) {
-                    continue;
-                }
-                let had_history = hist.iter().any(|h| &h.field == f);
-                if had_history {
-                    let (file, row) = od.origin.clone().unwrap_or_default();
-                    let r = QuarantineRecord {
-                        file,
-                        row,
-                        column: f.name().into_owned(),
-                        raw_value: v.to_canonical_string().unwrap_or_default(),
-                        reason: Reason::HistoryCurrentMismatch,
-                        detail: format!(
-                            "latest history says {:?}, the current record says {:?}",
-                            last_v.to_canonical_string().unwrap_or_default(),
-                            v.to_canonical_string().unwrap_or_default()
-                        ),
-                        scope: crate::quality::Scope::Row,
-                    };
-                    report.record(&r);
-                }
-                let t = od
-                    .current_at
-                    .filter(|&t| t >= last_t)
-                    .unwrap_or(as_of.max(last_t));
-                push(
-                    &mut mine,
-                    f,
-                    last_v,
-                    v.clone(),
-                    t,
-                    as_of.max(t),
-                    &format!("{label}:snapshot"),
-                    u64::MAX,
-                );
-            }
-            for (e, o) in mine {
-                events.push((e.recorded_at, id.clone(), o, e));
+            drop(hist);
+            drop(cur);
+            fe.old = old_b.finish();
+            fe.new = new_b.finish();
+            if !fe.opp.is_empty() {
+                out.push(fe);
             }
         }
-        events.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
-        let events: Vec<OpportunityEvent> = events.into_iter().map(|(_, _, _, e)| e).collect();
+        let columns = EventColumns {
+            ids: std::mem::take(&mut self.ids),
+            sources: self.sources.iter().map(|s| s.to_string()).collect(),
+            fields: out,
+        };
 
         let mut tables_out: TableSet = Vec::new();
         let mut upsert = |name: &str,
@@ -336,9 +507,23 @@ impl Draft {
         }
         Ok(Commit {
             new_opportunities: news,
-            events,
+            events: Vec::new(),
+            columns: Some(columns),
             tables: tables_out,
             ingest: None,
         })
     }
+}
+
+/// Landing order: (recorded time, opportunity id, class, input order), with
+/// the field's place breaking ties between an opportunity's initial values
+/// (or its snapshot changes) recorded at the same time. Every key is distinct.
+fn rank(rec: Timestamp, id_rank: u32, class: u8, order: u64, field_ord: usize) -> u128 {
+    let rec = (rec as u64) ^ (1 << 63); // order-preserving: i64 → u64
+    let within: u32 = match class {
+        0 => field_ord.min(255) as u32,
+        1 => 256 + order.min(u64::from(u32::MAX - 512)) as u32,
+        _ => u32::MAX - 255 + field_ord.min(255) as u32,
+    };
+    (u128::from(rec) << 64) | (u128::from(id_rank) << 32) | u128::from(within)
 }

@@ -483,23 +483,23 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
                 continue;
             }
             let order = draft.next_order();
-            draft.opp(did).history.push(HistEvent {
-                effective_at: t,
-                recorded_at: t,
-                field: Field::Stage,
-                old: prev.clone(),
-                new: v.clone(),
-                source: "hubspot:date_entered",
-                order,
-            });
+            draft.push_history(
+                did,
+                HistEvent {
+                    effective_at: t,
+                    recorded_at: t,
+                    field: Field::Stage,
+                    old: prev.clone(),
+                    new: v.clone(),
+                    source: "hubspot:date_entered",
+                    order,
+                },
+            );
             prev = v;
         }
-        let od = draft.opp(did);
-        od.created_at = Some(created);
-        od.current_at = current_at;
-        od.origin = Some((f.name.clone(), r.line));
+        draft.set_record(did, Some(created), current_at, &f.name, r.line);
         for (field, v, since) in values {
-            od.current.insert(field, (v, since));
+            draft.set_current(did, field, &v, since);
         }
         ctx.landed(f);
     }

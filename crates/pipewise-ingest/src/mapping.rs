@@ -745,9 +745,7 @@ impl FileCtx<'_> {
             }
             hist.sort_by_key(|h| h.0);
             let created = created.or_else(|| hist.first().map(|h| h.0));
-            let od = draft.opp(&id);
-            od.created_at = created;
-            od.origin = Some((self.f.name.clone(), r.line));
+            draft.set_record(&id, created, None, &self.f.name, r.line);
             let mut prev: HashMap<Field, Value> = HashMap::new();
             let mut events = Vec::new();
             for (t, field, v) in hist {
@@ -756,22 +754,24 @@ impl FileCtx<'_> {
             }
             for (t, field, old, v) in events {
                 let order = draft.next_order();
-                draft.opp(&id).history.push(HistEvent {
-                    effective_at: t,
-                    recorded_at: ctx.as_of.max(t),
-                    field,
-                    old,
-                    new: v,
-                    source: "csv:stage_dates",
-                    order,
-                });
+                draft.push_history(
+                    &id,
+                    HistEvent {
+                        effective_at: t,
+                        recorded_at: ctx.as_of.max(t),
+                        field,
+                        old,
+                        new: v,
+                        source: "csv:stage_dates",
+                        order,
+                    },
+                );
             }
-            let od = draft.opp(&id);
             for (field, v, since) in values {
                 if field == Field::IsDeleted && v != Value::Bool(true) {
                     continue;
                 }
-                od.current.insert(field, (v, since));
+                draft.set_current(&id, field, &v, since);
             }
             ctx.landed(self.f);
         }
@@ -828,15 +828,18 @@ impl FileCtx<'_> {
             }
             let [old, new] = vals;
             let order = draft.next_order();
-            draft.opp(&oid).history.push(HistEvent {
-                effective_at: eff,
-                recorded_at: rec.unwrap_or(eff),
-                field,
-                old,
-                new,
-                source: "csv:events",
-                order,
-            });
+            draft.push_history(
+                &oid,
+                HistEvent {
+                    effective_at: eff,
+                    recorded_at: rec.unwrap_or(eff),
+                    field,
+                    old,
+                    new,
+                    source: "csv:events",
+                    order,
+                },
+            );
             ctx.landed(self.f);
         }
         Ok(())

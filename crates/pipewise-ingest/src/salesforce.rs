@@ -611,15 +611,12 @@ fn ingest_opportunities(
                 );
             }
         }
-        let od = draft.opp(oid);
-        od.created_at = Some(created);
-        od.current_at = current_at;
-        od.origin = Some((f.name.clone(), r.line));
+        draft.set_record(oid, Some(created), current_at, &f.name, r.line);
         for (field, v, since) in values {
             if field == Field::IsDeleted && v != Value::Bool(true) {
                 continue;
             }
-            od.current.insert(field, (v, since));
+            draft.set_current(oid, field, &v, since);
         }
         created_out.insert(oid.to_string(), created);
         ctx.landed(f);
@@ -774,15 +771,18 @@ fn ingest_history(
                 // category and probability); the close itself at the row's time.
                 for (field, v) in before {
                     let order = draft.next_order();
-                    draft.opp(&oid).history.push(HistEvent {
-                        effective_at: eff,
-                        recorded_at: *t,
-                        field: field.clone(),
-                        old: Value::Null,
-                        new: v.clone(),
-                        source: "salesforce:inferred_open",
-                        order,
-                    });
+                    draft.push_history(
+                        &oid,
+                        HistEvent {
+                            effective_at: eff,
+                            recorded_at: *t,
+                            field: field.clone(),
+                            old: Value::Null,
+                            new: v.clone(),
+                            source: "salesforce:inferred_open",
+                            order,
+                        },
+                    );
                     prev.insert(field.clone(), v.clone());
                 }
             }
@@ -793,15 +793,18 @@ fn ingest_history(
                     let old = prev.get(field).cloned().unwrap_or(Value::Null);
                     if !old.same_as(v) && !v.is_null() {
                         let order = draft.next_order();
-                        draft.opp(&oid).history.push(HistEvent {
-                            effective_at: *t,
-                            recorded_at: *t,
-                            field: field.clone(),
-                            old,
-                            new: v.clone(),
-                            source: "salesforce:OpportunityHistory",
-                            order,
-                        });
+                        draft.push_history(
+                            &oid,
+                            HistEvent {
+                                effective_at: *t,
+                                recorded_at: *t,
+                                field: field.clone(),
+                                old,
+                                new: v.clone(),
+                                source: "salesforce:OpportunityHistory",
+                                order,
+                            },
+                        );
                         prev.insert(field.clone(), v.clone());
                     }
                     continue;
@@ -815,15 +818,18 @@ fn ingest_history(
                     continue;
                 }
                 let order = draft.next_order();
-                draft.opp(&oid).history.push(HistEvent {
-                    effective_at: eff,
-                    recorded_at: *t,
-                    field: field.clone(),
-                    old,
-                    new: v.clone(),
-                    source: "salesforce:OpportunityHistory",
-                    order,
-                });
+                draft.push_history(
+                    &oid,
+                    HistEvent {
+                        effective_at: eff,
+                        recorded_at: *t,
+                        field: field.clone(),
+                        old,
+                        new: v.clone(),
+                        source: "salesforce:OpportunityHistory",
+                        order,
+                    },
+                );
                 prev.insert(field.clone(), v.clone());
             }
         }
@@ -981,15 +987,18 @@ fn ingest_field_history(
             );
         }
         let order = draft.next_order();
-        draft.opp(oid).history.push(HistEvent {
-            effective_at: t,
-            recorded_at: t,
-            field,
-            old,
-            new,
-            source: "salesforce:OpportunityFieldHistory",
-            order,
-        });
+        draft.push_history(
+            oid,
+            HistEvent {
+                effective_at: t,
+                recorded_at: t,
+                field,
+                old,
+                new,
+                source: "salesforce:OpportunityFieldHistory",
+                order,
+            },
+        );
         ctx.landed(f);
     }
     Ok(())

@@ -23,10 +23,10 @@ pub mod tables;
 
 pub use asof::{Cut, GroupBy, GroupTotal, OpportunityState};
 pub use error::LedgerError;
-pub use log::{EventLog, FieldColumn, Keys, NULL_TEXT, NewOpportunity, Values};
+pub use log::{EventLog, FieldColumn, Keys, NULL_TEXT, NewOpportunity, Values, ValuesBuilder};
 pub use store::{IngestRecord, Manifest, Projection, SegmentInfo, SourceFile, Store, TableSet};
 
-pub use store::{Commit, CommitSummary};
+pub use store::{Commit, CommitSummary, EventColumns, FieldEvents};
 
 /// A commit of opportunities and events only.
 pub fn store_commit(

@@ -150,13 +150,14 @@ impl Values {
 }
 
 /// Builds a [`Values`] column value by value.
-pub(crate) struct ValuesBuilder {
+#[derive(Debug)]
+pub struct ValuesBuilder {
     values: Values,
     lookup: TextLookup,
 }
 
 impl ValuesBuilder {
-    pub(crate) fn new(kind: FieldKind) -> Self {
+    pub fn new(kind: FieldKind) -> Self {
         ValuesBuilder {
             values: Values::empty(kind),
             lookup: TextLookup::default(),
@@ -165,7 +166,7 @@ impl ValuesBuilder {
 
     /// Push a value; a value of the wrong kind is stored as null (the caller
     /// validates kinds before it gets here).
-    pub(crate) fn push(&mut self, v: &Value) {
+    pub fn push(&mut self, v: &Value) {
         match &mut self.values {
             Values::Text { dict, codes } => {
                 let code = match v {
@@ -183,8 +184,13 @@ impl ValuesBuilder {
         }
     }
 
-    pub(crate) fn finish(self) -> Values {
+    pub fn finish(self) -> Values {
         self.values
+    }
+
+    /// The values pushed so far.
+    pub fn values(&self) -> &Values {
+        &self.values
     }
 }
 

@@ -267,8 +267,36 @@ pub struct Commit {
     pub new_opportunities: Vec<NewOpportunity>,
     /// Events in landing order: seq numbers are assigned in this order.
     pub events: Vec<OpportunityEvent>,
+    /// Events in columns (a large ingest's form); they land after `events`.
+    pub columns: Option<EventColumns>,
     pub tables: TableSet,
     pub ingest: Option<IngestRecord>,
+}
+
+/// Events as columns, one per field, naming opportunities and sources by
+/// index: what a large ingest builds instead of one struct per event.
+#[derive(Debug, Default)]
+pub struct EventColumns {
+    /// Opportunity ids; `FieldEvents::opp` indexes this.
+    pub ids: Vec<String>,
+    /// Source labels; `FieldEvents::source` indexes this.
+    pub sources: Vec<String>,
+    pub fields: Vec<FieldEvents>,
+}
+
+/// One field's new events.
+#[derive(Debug)]
+pub struct FieldEvents {
+    pub field: Field,
+    pub opp: Vec<u32>,
+    pub effective_at: Vec<Timestamp>,
+    pub recorded_at: Vec<Timestamp>,
+    pub source: Vec<u32>,
+    pub old: Values,
+    pub new: Values,
+    /// Landing order across every field: distinct ranks, in the order the
+    /// events land; seq numbers follow it.
+    pub rank: Vec<u128>,
 }
 
 /// Outcome of a commit.
@@ -765,12 +793,13 @@ impl Store {
         // Existing events, for de-duplication.
         // Keys (to skip known ids) and, when there are events, every field's
         // new values (to skip events already landed), in one projected load.
+        let batch = commit.columns.take();
+        let has_events = !commit.events.is_empty()
+            || batch
+                .as_ref()
+                .is_some_and(|b| b.fields.iter().any(|f| !f.opp.is_empty()));
         let projection = Projection {
-            fields: if commit.events.is_empty() {
-                Some(Vec::new())
-            } else {
-                None
-            },
+            fields: if !has_events { Some(Vec::new()) } else { None },
             old_values: false,
             recorded_at: false,
             ids: true,
@@ -793,6 +822,32 @@ impl Store {
                 .or_insert(e.effective_at);
             *f = (*f).min(e.effective_at);
         }
+        // The columns' first times per id (index into `batch.ids`).
+        let (batch_first_rec, batch_first_eff) = match &batch {
+            Some(b) => {
+                let mut rec = vec![Timestamp::MAX; b.ids.len()];
+                let mut eff = vec![Timestamp::MAX; b.ids.len()];
+                for fe in &b.fields {
+                    for (i, &o) in fe.opp.iter().enumerate() {
+                        let o = o as usize;
+                        rec[o] = rec[o].min(fe.recorded_at[i]);
+                        eff[o] = eff[o].min(fe.effective_at[i]);
+                    }
+                }
+                (rec, eff)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        if let Some(b) = &batch {
+            for (i, id) in b.ids.iter().enumerate() {
+                if batch_first_rec[i] != Timestamp::MAX {
+                    let r = first_rec.entry(id.as_str()).or_insert(batch_first_rec[i]);
+                    *r = (*r).min(batch_first_rec[i]);
+                    let f = first_eff.entry(id.as_str()).or_insert(batch_first_eff[i]);
+                    *f = (*f).min(batch_first_eff[i]);
+                }
+            }
+        }
         let mut new_keys: Vec<u32> = Vec::new();
         for o in &commit.new_opportunities {
             if keys.key(&o.id).is_none() {
@@ -809,6 +864,22 @@ impl Store {
                 let created = first_eff.get(id).copied().unwrap_or(e.effective_at);
                 let rec = first_rec.get(id).copied().unwrap_or(e.recorded_at);
                 new_keys.push(keys.push(&e.opportunity_id, created, rec));
+            }
+        }
+        // Ids the columns name, in index order: their keys.
+        let mut batch_keys: Vec<u32> = Vec::new();
+        if let Some(b) = &batch {
+            batch_keys.reserve(b.ids.len());
+            for (i, id) in b.ids.iter().enumerate() {
+                let k = match keys.key(id) {
+                    Some(k) => k,
+                    None => {
+                        let k = keys.push(id, batch_first_eff[i], batch_first_rec[i]);
+                        new_keys.push(k);
+                        k
+                    }
+                };
+                batch_keys.push(k);
             }
         }
 
@@ -861,6 +932,26 @@ impl Store {
         }
         drop(events);
         let mut columns: Vec<FieldColumn> = Vec::new();
+        if let Some(b) = batch {
+            if let Some(fe) = b.fields.iter().find(|fe| building.contains_key(&fe.field)) {
+                return Err(LedgerError::Invalid(format!(
+                    "a commit names events of {} both as rows and as columns",
+                    fe.field
+                )));
+            }
+            let (cols, next, d) = columns_from_batch(
+                b,
+                &batch_keys,
+                &existing,
+                seq,
+                &mut src_dict,
+                &mut src_lookup,
+                keys.len(),
+            );
+            seq = next;
+            dup += d;
+            columns.extend(cols);
+        }
         for (field, b) in building {
             let mut colm = FieldColumn {
                 field,
@@ -878,6 +969,8 @@ impl Store {
             colm.finish(keys.len());
             columns.push(colm);
         }
+        columns.retain(|c| !c.is_empty());
+        columns.sort_by(|a, b| a.field.cmp(&b.field));
         let added: u64 = columns.iter().map(|c| c.len() as u64).sum();
 
         let seg_id = format!("s{version:06}");
@@ -1013,4 +1106,78 @@ impl Store {
             }
         }
     }
+}
+
+/// The columns of a commit's [`EventColumns`]: events already in the ledger
+/// are skipped; the rest get seq numbers from `seq` on, dense, in rank order.
+/// Returns the columns (finished for `n_keys`), the next seq and the number
+/// of duplicates skipped.
+fn columns_from_batch(
+    b: EventColumns,
+    batch_keys: &[u32],
+    existing: &EventLog,
+    seq: u64,
+    src_dict: &mut Vec<String>,
+    src_lookup: &mut TextLookup,
+    n_keys: usize,
+) -> (Vec<FieldColumn>, u64, u64) {
+    let src_map: Vec<u32> = b
+        .sources
+        .iter()
+        .map(|s| intern(src_dict, src_lookup, s))
+        .collect();
+    let mut dup = 0u64;
+    // The kept rows of each field, and every kept rank.
+    let mut kept: Vec<Vec<u32>> = Vec::with_capacity(b.fields.len());
+    let mut ranks: Vec<u128> = Vec::new();
+    for fe in &b.fields {
+        let col = existing.column(&fe.field);
+        let mut k = Vec::with_capacity(fe.opp.len());
+        for i in 0..fe.opp.len() {
+            let key = batch_keys[fe.opp[i] as usize];
+            if let Some(c) = col {
+                let v = fe.new.get(i);
+                if c.run(key)
+                    .any(|j| c.effective_at[j] == fe.effective_at[i] && c.new.get(j).same_as(&v))
+                {
+                    dup += 1;
+                    continue;
+                }
+            }
+            k.push(i as u32);
+            ranks.push(fe.rank[i]);
+        }
+        kept.push(k);
+    }
+    ranks.sort_unstable();
+    let next = seq + ranks.len() as u64;
+    let mut out = Vec::with_capacity(b.fields.len());
+    for (fe, k) in b.fields.into_iter().zip(kept) {
+        let pick_i64 = |v: &[i64]| k.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
+        let mut colm = FieldColumn {
+            field: fe.field.clone(),
+            opp: k
+                .iter()
+                .map(|&i| batch_keys[fe.opp[i as usize] as usize])
+                .collect(),
+            effective_at: pick_i64(&fe.effective_at),
+            recorded_at: pick_i64(&fe.recorded_at),
+            seq: k
+                .iter()
+                .map(|&i| seq + ranks.partition_point(|&r| r < fe.rank[i as usize]) as u64)
+                .collect(),
+            source: k
+                .iter()
+                .map(|&i| src_map[fe.source[i as usize] as usize])
+                .collect(),
+            old: Some(fe.old.permute(&k)),
+            new: fe.new.permute(&k),
+            offsets: Vec::new(),
+        };
+        colm.finish(n_keys);
+        dup += colm.remove_duplicates();
+        colm.finish(n_keys);
+        out.push(colm);
+    }
+    (out, next, dup)
 }

@@ -127,6 +127,7 @@ fn engine(w: World) -> (tempfile::TempDir, Engine) {
     let commit = Commit {
         new_opportunities: news,
         events,
+        columns: None,
         tables: vec![
             (
                 "users".into(),

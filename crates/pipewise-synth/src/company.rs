@@ -800,6 +800,7 @@ impl Company {
             Commit {
                 new_opportunities: news,
                 events,
+                columns: None,
                 tables,
                 ingest: Some(IngestRecord {
                     id: format!("synth-{}-{}", self.config.seed, self.config.opportunities),
