@@ -341,6 +341,32 @@ impl Ctx<'_> {
         })
     }
 
+    /// A required calendar date: blank or unreadable quarantines the row.
+    pub fn req_date(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        col: Option<usize>,
+        name: &str,
+    ) -> Result<pipewise_model::Date, Quarantined> {
+        let raw = cell(r, col);
+        if raw.is_empty() {
+            self.reject(
+                f,
+                r,
+                name,
+                "",
+                Reason::MissingRequired,
+                format!("{name} is required"),
+            );
+            return Err(Quarantined);
+        }
+        self.parser.date(raw).map_err(|e| {
+            self.reject(f, r, name, raw, Reason::UnparsableDate, e);
+            Quarantined
+        })
+    }
+
     /// An optional calendar date (left unknown when it does not parse).
     pub fn opt_date(
         &mut self,

@@ -427,6 +427,39 @@ fn render(seen: Seen, fiscal: Option<u32>, source: &str) -> Result<String, Inges
             .then(a.sort.2.total_cmp(&b.sort.2))
             .then(a.name.cmp(&b.name))
     });
+    // A process needs a won and a lost stage: propose them when the export shows none.
+    for (outcome, name, category, sort) in [
+        (
+            StageOutcome::Won,
+            "Closed Won",
+            ForecastCategory::Closed,
+            1.0,
+        ),
+        (
+            StageOutcome::Lost,
+            "Closed Lost",
+            ForecastCategory::Omitted,
+            2.0,
+        ),
+    ] {
+        if !stages.iter().any(|s| s.outcome == outcome)
+            && !stages.iter().any(|s| s.name.eq_ignore_ascii_case(name))
+        {
+            stages.push(Decided {
+                name: name.into(),
+                outcome,
+                outcome_note: "not in the export: pipewise needs one; rename it to your CRM's",
+                probability: Some(if outcome == StageOutcome::Won {
+                    100.0
+                } else {
+                    0.0
+                }),
+                category,
+                category_note: "",
+                sort: (sort, 0.0, 0.0),
+            });
+        }
+    }
     let open: Vec<&Decided> = stages
         .iter()
         .filter(|s| s.outcome == StageOutcome::Open)

@@ -40,6 +40,10 @@ pub enum Reason {
     /// The history names a closed stage first, after `CreatedDate`: the deal
     /// was open before it, in the process's first open stage.
     InferredOpenBeforeClose,
+    /// A row accounted for that pipewise does not use (the detail says why).
+    OutOfScope,
+    /// A period pipewise had to infer (a quota whose period is not in Period.csv).
+    InferredPeriod,
 }
 
 /// What a record is about: a whole row kept out of the ledger, or one field
@@ -94,6 +98,8 @@ impl Reason {
             Reason::DecodedWindows1252 => "decoded_windows_1252",
             Reason::ImplausibleAmount => "implausible_amount",
             Reason::InferredOpenBeforeClose => "inferred_open_before_close",
+            Reason::OutOfScope => "out_of_scope",
+            Reason::InferredPeriod => "inferred_period",
         }
     }
 
@@ -123,6 +129,8 @@ impl Reason {
             Reason::InferredOpenBeforeClose => {
                 "landed; before its first history row the deal is open, in the process's first open stage"
             }
+            Reason::OutOfScope => "accounted for, not landed: pipewise does not use it",
+            Reason::InferredPeriod => "landed with the period pipewise inferred (see the detail)",
             _ => "",
         }
     }

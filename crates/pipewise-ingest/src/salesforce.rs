@@ -35,7 +35,10 @@ use pipewise_model::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-const KNOWN: [&str; 10] = [
+const KNOWN: [&str; 13] = [
+    "ForecastingQuota.csv",
+    "Period.csv",
+    "Organization.csv",
     "Opportunity.csv",
     "OpportunityHistory.csv",
     "OpportunityFieldHistory.csv",
@@ -46,6 +49,47 @@ const KNOWN: [&str; 10] = [
     "Task.csv",
     "Event.csv",
     "Contact.csv",
+];
+
+/// Files of a full Data Export that pipewise does not read, and why (the
+/// summary says so). Any other file: not a revenue object pipewise uses.
+const NOT_READ: [(&str, &str); 12] = [
+    (
+        "OpportunityStage.csv",
+        "read by `pipewise init --from` (stage order, probabilities, outcomes), not by ingest",
+    ),
+    (
+        "FiscalYearSettings.csv",
+        "read by `pipewise init --from` (fiscal year); the fiscal year lives in pipewise.toml",
+    ),
+    (
+        "RecordType.csv",
+        "record types and their sales processes are not read yet: one sales process per workspace",
+    ),
+    (
+        "BusinessProcess.csv",
+        "record types and their sales processes are not read yet: one sales process per workspace",
+    ),
+    (
+        "CurrencyType.csv",
+        "currency conversion is not done yet: amounts are taken as they are",
+    ),
+    (
+        "DatedConversionRate.csv",
+        "currency conversion is not done yet: amounts are taken as they are",
+    ),
+    ("OpportunityLineItem.csv", "products on deals are not read"),
+    (
+        "OpportunityContactRole.csv",
+        "contact roles are not read; contacts come from Task/Event WhoId",
+    ),
+    (
+        "OpportunitySplit.csv",
+        "splits are not read: each deal counts once, for its owner",
+    ),
+    ("Campaign.csv", "campaigns are not read"),
+    ("CampaignMember.csv", "campaigns are not read"),
+    ("Forecasting_Quota.csv", "expected ForecastingQuota.csv"),
 ];
 
 /// Ingest a Salesforce export folder.
@@ -68,7 +112,12 @@ pub fn ingest(
                 name: k.to_string(),
                 path: p,
             }),
-            None => skipped.push(name),
+            None => skipped.push(
+                match NOT_READ.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                    Some((_, why)) => format!("{name}: {why}"),
+                    None => format!("{name}: not a revenue object pipewise reads"),
+                },
+            ),
         }
     }
     if !inputs
@@ -92,6 +141,8 @@ pub fn ingest(
             "Lead.csv" => &["CreatedDate", "ConvertedDate"],
             "Task.csv" => &["CreatedDate", "ActivityDate"],
             "Event.csv" => &["StartDateTime", "ActivityDateTime"],
+            "Period.csv" => &["StartDate", "EndDate"],
+            "ForecastingQuota.csv" => &["StartDate"],
             _ => &[],
         };
         names.iter().filter_map(|n| f.column(n)).collect()
@@ -142,6 +193,16 @@ pub fn ingest(
                 if let Some(f) = ctx.open(n)? {
                     ingest_activities(ctx, &f, draft, &contacts)?;
                 }
+            }
+            let periods = match ctx.open("Period.csv")? {
+                Some(f) => ingest_periods(ctx, &f)?,
+                None => HashMap::new(),
+            };
+            if let Some(f) = ctx.open("ForecastingQuota.csv")? {
+                ingest_quotas(ctx, &f, draft, &periods)?;
+            }
+            if let Some(f) = ctx.open("Organization.csv")? {
+                ingest_organization(ctx, &f)?;
             }
             Ok(())
         },
@@ -1362,6 +1423,158 @@ fn ingest_activities(
             contact_id: who_id.starts_with("003").then(|| who_id.to_string()),
             contact_seniority: contacts.get(who_id).map(|s| s.to_string()),
         });
+        ctx.landed(f);
+    }
+    Ok(())
+}
+
+/// Period.csv: each period's (start, end, label), by Id. Every row lands.
+fn ingest_periods(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+) -> Result<HashMap<String, (pipewise_model::Date, pipewise_model::Date, String)>, IngestError> {
+    let hint = "Period.csv has Id, StartDate, EndDate (and Type, Number, FullyQualifiedLabel)";
+    let id = f.require("Id", hint)?;
+    let start = f.require("StartDate", hint)?;
+    let end = f.require("EndDate", hint)?;
+    let label = f.column("FullyQualifiedLabel");
+    let mut out = HashMap::new();
+    let mut seen = HashMap::new();
+    for r in &f.rows {
+        let Some(pid) = row_id(ctx, f, r, id, "a period needs an Id", &mut seen) else {
+            continue;
+        };
+        let Ok(a) = ctx.req_date(f, r, Some(start), "StartDate") else {
+            continue;
+        };
+        let Ok(b) = ctx.req_date(f, r, Some(end), "EndDate") else {
+            continue;
+        };
+        let l = match cell(r, label) {
+            "" => format!(
+                "{}..{}",
+                pipewise_model::time::format_date(a),
+                pipewise_model::time::format_date(b)
+            ),
+            l => l.to_string(),
+        };
+        out.insert(pid.to_string(), (a, b, l));
+        ctx.landed(f);
+    }
+    Ok(out)
+}
+
+/// ForecastingQuota.csv (Collaborative Forecasts): amount quotas per owner and
+/// period. A quota's period is its `PeriodId`'s in Period.csv; without it, the
+/// calendar month from `StartDate` (flagged). Quantity-only quotas are
+/// accounted for and reported, not landed.
+fn ingest_quotas(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    draft: &mut Draft,
+    periods: &HashMap<String, (pipewise_model::Date, pipewise_model::Date, String)>,
+) -> Result<(), IngestError> {
+    let hint = "ForecastingQuota.csv has QuotaOwnerId, StartDate, QuotaAmount (and PeriodId)";
+    let owner = f.require("QuotaOwnerId", hint)?;
+    let start = f.require("StartDate", hint)?;
+    let amount = f.require("QuotaAmount", hint)?;
+    let period = f.column("PeriodId");
+    let id = f.column("Id");
+    let mut seen = HashMap::new();
+    for r in &f.rows {
+        if let Some(c) = id {
+            let qid = cell(r, Some(c));
+            if !qid.is_empty() && duplicate(ctx, f, r, "Id", qid, &mut seen) {
+                continue;
+            }
+        }
+        let who = cell(r, Some(owner));
+        if who.is_empty() {
+            ctx.reject(
+                f,
+                r,
+                "QuotaOwnerId",
+                "",
+                Reason::MissingRequired,
+                "a quota needs its owner",
+            );
+            continue;
+        }
+        let raw_amount = cell(r, Some(amount));
+        if raw_amount.is_empty() {
+            ctx.flag(
+                &f.name,
+                r.line,
+                "QuotaAmount",
+                "",
+                Reason::OutOfScope,
+                "a quantity quota (no QuotaAmount): pipewise keeps amount quotas",
+            );
+            ctx.landed(f);
+            continue;
+        }
+        let Ok(a) = crate::values::number(raw_amount) else {
+            ctx.reject(
+                f,
+                r,
+                "QuotaAmount",
+                raw_amount,
+                Reason::UnparsableNumber,
+                "a quota amount is a number",
+            );
+            continue;
+        };
+        let (period_start, period_end, label) = match periods.get(cell(r, period)) {
+            Some((s, e, l)) => (*s, *e, l.clone()),
+            None => {
+                let Ok(s) = ctx.req_date(f, r, Some(start), "StartDate") else {
+                    continue;
+                };
+                use chrono::Datelike;
+                let d = pipewise_model::time::naive_from_date(s);
+                let (y, m) = (d.year(), d.month());
+                let next = if m == 12 {
+                    pipewise_model::time::ymd(y + 1, 1, 1)
+                } else {
+                    pipewise_model::time::ymd(y, m + 1, 1)
+                };
+                let e = next.map(|n| n - 1).unwrap_or(s);
+                ctx.flag(
+                    &f.name,
+                    r.line,
+                    "PeriodId",
+                    cell(r, period),
+                    Reason::InferredPeriod,
+                    "the period is not in Period.csv: taken as the calendar month of StartDate",
+                );
+                (s, e, format!("{y}-{m:02}"))
+            }
+        };
+        draft.quotas.push(pipewise_model::Quota {
+            owner_id: who.to_string(),
+            period: label,
+            period_start,
+            period_end,
+            amount: a,
+        });
+        ctx.landed(f);
+    }
+    Ok(())
+}
+
+/// Organization.csv: its fiscal year's first month, checked against
+/// pipewise.toml's (a mismatch is a warning: pipewise.toml wins).
+fn ingest_organization(ctx: &mut Ctx<'_>, f: &RawFile) -> Result<(), IngestError> {
+    let col = f.column("FiscalYearStartMonth");
+    for r in &f.rows {
+        if let Ok(m) = crate::values::number(cell(r, col))
+            && m as u32 != ctx.process.fiscal_year_start_month()
+        {
+            ctx.report.warnings.push(format!(
+                "Organization.csv says the fiscal year starts in month {m}, pipewise.toml says {}: periods like FY2027-Q1 follow pipewise.toml; set fiscal_year_start_month there if the org's is right",
+                ctx.process.fiscal_year_start_month()
+            ));
+        }
         ctx.landed(f);
     }
     Ok(())

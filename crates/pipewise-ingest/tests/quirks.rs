@@ -359,3 +359,67 @@ fn salesforce_implausible_amount_is_flagged_not_dropped() {
     );
     assert_eq!(out.report.files[0].landed, 30, "flagged, not dropped");
 }
+
+#[test]
+fn salesforce_full_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let out = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &fixture("salesforce-full-export"),
+        IngestOptions::new(parse_iso_instant("2026-06-30", true).unwrap(), None),
+    )
+    .unwrap();
+    assert!(out.report.reconciles());
+    let read: Vec<&str> = out.report.files.iter().map(|f| f.file.as_str()).collect();
+    assert_eq!(
+        read,
+        [
+            "ForecastingQuota.csv",
+            "Opportunity.csv",
+            "Organization.csv",
+            "Period.csv"
+        ]
+    );
+    // Skipped files say why.
+    let skipped = out.report.skipped_files.join("\n");
+    for want in [
+        "Campaign.csv: campaigns are not read",
+        "EmailTemplate.csv: not a revenue object pipewise reads",
+        "OpportunityLineItem.csv: products on deals are not read",
+    ] {
+        assert!(skipped.contains(want), "{want} in {skipped}");
+    }
+    // Quotas: two with their Period, one by calendar month (flagged), one
+    // quantity quota accounted for but not landed.
+    let q = store.read_table("quotas").unwrap();
+    let rows: usize = q.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 3);
+    assert_eq!(out.report.checks["inferred_period"].count, 1);
+    assert_eq!(out.report.checks["out_of_scope"].count, 1);
+    let tally = out
+        .report
+        .files
+        .iter()
+        .find(|f| f.file == "ForecastingQuota.csv")
+        .unwrap();
+    assert_eq!((tally.read, tally.landed, tally.quarantined), (4, 4, 0));
+    // The org's fiscal year (February) differs from pipewise.toml's (January).
+    assert!(
+        out.report
+            .warnings
+            .iter()
+            .any(|w| w.contains("month 2") && w.contains("pipewise.toml")),
+        "{:?}",
+        out.report.warnings
+    );
+    // init --from takes the org's fiscal year.
+    let p = pipewise_ingest::propose::propose(&fixture("salesforce-full-export")).unwrap();
+    assert_eq!(
+        SalesProcess::from_toml(&p.toml, "p")
+            .unwrap()
+            .fiscal_year_start_month(),
+        2
+    );
+}
