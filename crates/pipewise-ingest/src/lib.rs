@@ -28,7 +28,7 @@ use csvread::{RawFile, RawRow, read_file};
 use draft::Draft;
 use pipewise_ledger::{IngestRecord, SourceFile, Store};
 use pipewise_model::time::format_timestamp;
-use pipewise_model::{SalesProcess, Timestamp};
+use pipewise_model::{Field, SalesProcess, Timestamp, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use values::{DateSniffer, SniffResult, ValueParser};
@@ -85,6 +85,10 @@ pub enum IngestError {
     },
     #[error("{path}: {message}")]
     Mapping { path: String, message: String },
+    #[error(
+        "this export has amounts in several currencies ({codes}) and no exchange rates; nothing was written: pipewise never adds one currency to another\n\nhint: include CurrencyType.csv (and DatedConversionRate.csv) in a Salesforce export, or put a currencies.csv in the workspace: code,rate[,start_date,end_date][,corporate] with rate = units per corporate unit"
+    )]
+    MixedCurrencies { codes: String },
     #[error("{0}")]
     Ledger(#[from] pipewise_ledger::LedgerError),
     #[error("{0}")]
@@ -159,6 +163,11 @@ pub struct Ctx<'a> {
     amounts: std::cell::RefCell<Amounts>,
     /// The files, with those kept from the first pass.
     inputs: Vec<(Input, Option<RawFile>)>,
+    /// Exchange rates (the workspace's `currencies.csv`, then the export's
+    /// own); empty when there are none.
+    pub rates: pipewise_model::currency::Rates,
+    /// Currency codes of amounts seen without rates to convert them.
+    currencies_seen: std::collections::BTreeSet<String>,
 }
 
 impl Ctx<'_> {
@@ -246,6 +255,62 @@ impl Ctx<'_> {
     /// The names of the ingest's files, in order.
     pub fn input_names(&self) -> Vec<String> {
         self.inputs.iter().map(|(i, _)| i.name.clone()).collect()
+    }
+
+    /// An amount's values to land, converted to the corporate currency when
+    /// the ingest has rates: `amount` (corporate), `amount_native` and
+    /// `fx_rate`. `code` is the amount's currency (blank = corporate), `on`
+    /// its close date (for dated rates). Without rates the amount lands as it
+    /// is and its currency is noted: amounts in two currencies and no rates
+    /// stop the ingest. With rates but none for `code`, the amount is left
+    /// unknown (field level) and the native amount lands.
+    pub fn money(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        column: &str,
+        native: f64,
+        code: &str,
+        on: Option<pipewise_model::Date>,
+    ) -> Vec<(Field, Value)> {
+        let code = code.trim();
+        if self.rates.is_empty() {
+            if !code.is_empty()
+                && !self
+                    .currencies_seen
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(code))
+            {
+                self.currencies_seen.insert(code.to_ascii_uppercase());
+            }
+            return vec![(Field::Amount, Value::Number(native))];
+        }
+        let code = if code.is_empty() {
+            self.rates.corporate().to_string()
+        } else {
+            code.to_string()
+        };
+        match self.rates.to_corporate(native, &code, on) {
+            Some(c) => vec![
+                (Field::Amount, Value::Number(c.amount)),
+                (Field::AmountNative, Value::Number(native)),
+                (Field::FxRate, Value::Number(c.rate)),
+            ],
+            None => {
+                self.leave_unknown(
+                    f,
+                    r,
+                    column,
+                    &format!("{native} {code}"),
+                    Reason::NoExchangeRate,
+                    format!(
+                        "no rate for {code} (corporate currency {}): the amount is kept in {code} as amount_native; add the rate to CurrencyType.csv or the workspace's currencies.csv",
+                        self.rates.corporate()
+                    ),
+                );
+                vec![(Field::AmountNative, Value::Number(native))]
+            }
+        }
     }
 
     /// Count `rows` rows that name configured stage `code` as `raw`.
@@ -443,6 +508,75 @@ impl Ctx<'_> {
     }
 }
 
+/// The workspace's `currencies.csv`, when it has one: `code,rate` rows
+/// (units per corporate unit), optionally `start_date,end_date` (dated) and
+/// `corporate` (true on the corporate currency's row).
+fn read_workspace_rates(root: &Path) -> Result<pipewise_model::currency::Rates, IngestError> {
+    let p = root.join("currencies.csv");
+    if !p.exists() {
+        return Ok(pipewise_model::currency::Rates::default());
+    }
+    let f = read_file(&p, "currencies.csv")?;
+    rates_from(
+        &f,
+        "code",
+        "rate",
+        "start_date",
+        "end_date",
+        "corporate",
+        None,
+    )
+}
+
+/// Rates from a file's rows, by column names; the corporate currency is the
+/// row whose `corporate` column is true (or `default_corporate`).
+pub(crate) fn rates_from(
+    f: &RawFile,
+    code: &str,
+    rate: &str,
+    start: &str,
+    end: &str,
+    corporate: &str,
+    default_corporate: Option<&str>,
+) -> Result<pipewise_model::currency::Rates, IngestError> {
+    use pipewise_model::currency::{RateSpan, Rates};
+    let hint = "a rate table has a currency code and a rate (units per corporate unit)";
+    let (c, r) = (f.require(code, hint)?, f.require(rate, hint)?);
+    let (s, e, corp) = (f.column(start), f.column(end), f.column(corporate));
+    let date = |v: &str| {
+        pipewise_model::time::parse_iso_instant(v, true).map(pipewise_model::time::date_of)
+    };
+    let corporate_code = f
+        .rows
+        .iter()
+        .find(|row| values::boolean(cell(row, corp)) == Ok(true))
+        .map(|row| cell(row, Some(c)).to_string())
+        .or(default_corporate.map(str::to_string));
+    let Some(corporate_code) = corporate_code else {
+        return Err(IngestError::Mapping {
+            path: f.name.clone(),
+            message: format!(
+                "no row says which currency is the corporate one: set {corporate} = true on it"
+            ),
+        });
+    };
+    let mut rates = Rates::new(&corporate_code);
+    for row in &f.rows {
+        let Ok(x) = values::number(cell(row, Some(r))) else {
+            continue;
+        };
+        rates.add(
+            cell(row, Some(c)),
+            RateSpan {
+                start: date(cell(row, s)),
+                end: date(cell(row, e)),
+                rate: x,
+            },
+        );
+    }
+    Ok(rates)
+}
+
 /// What the first pass learned of one file (and the file itself when small).
 struct Scanned {
     input: Input,
@@ -629,6 +763,8 @@ pub fn run(
         stage_spellings: Default::default(),
         amounts: Default::default(),
         inputs: Vec::new(),
+        rates: read_workspace_rates(store.root())?,
+        currencies_seen: Default::default(),
     };
     for sc in &scanned {
         for m in &sc.malformed {
@@ -657,6 +793,16 @@ pub fn run(
     ctx.inputs.clear();
     if !ctx.unknown_stages.is_empty() {
         return Err(unknown_stages_error(&ctx.unknown_stages));
+    }
+    if ctx.rates.is_empty() && ctx.currencies_seen.len() > 1 {
+        return Err(IngestError::MixedCurrencies {
+            codes: ctx
+                .currencies_seen
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
     }
     for r in implausible_amounts(&ctx.amounts.take()) {
         ctx.report.record(&r);
@@ -848,7 +994,7 @@ fn write_quarantine(path: &Path, records: &[QuarantineRecord]) -> Result<(), Ing
 }
 
 use crate::values::{boolean, number};
-use pipewise_model::{Field, ForecastCategory, LossReason, OpportunityType, Value};
+use pipewise_model::{ForecastCategory, LossReason, OpportunityType};
 
 /// [`parse_value`] at a place in a file: amounts are noted for the
 /// plausibility check.

@@ -44,6 +44,8 @@ pub enum Reason {
     OutOfScope,
     /// A period pipewise had to infer (a quota whose period is not in Period.csv).
     InferredPeriod,
+    /// An amount in a currency the ingest has no rate for.
+    NoExchangeRate,
 }
 
 /// What a record is about: a whole row kept out of the ledger, or one field
@@ -100,6 +102,7 @@ impl Reason {
             Reason::InferredOpenBeforeClose => "inferred_open_before_close",
             Reason::OutOfScope => "out_of_scope",
             Reason::InferredPeriod => "inferred_period",
+            Reason::NoExchangeRate => "no_exchange_rate",
         }
     }
 
@@ -131,6 +134,9 @@ impl Reason {
             }
             Reason::OutOfScope => "accounted for, not landed: pipewise does not use it",
             Reason::InferredPeriod => "landed with the period pipewise inferred (see the detail)",
+            Reason::NoExchangeRate => {
+                "the amount is left unknown; its native amount and currency land"
+            }
             _ => "",
         }
     }

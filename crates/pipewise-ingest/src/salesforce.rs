@@ -35,7 +35,9 @@ use pipewise_model::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 15] = [
+    "CurrencyType.csv",
+    "DatedConversionRate.csv",
     "ForecastingQuota.csv",
     "Period.csv",
     "Organization.csv",
@@ -53,7 +55,7 @@ const KNOWN: [&str; 13] = [
 
 /// Files of a full Data Export that pipewise does not read, and why (the
 /// summary says so). Any other file: not a revenue object pipewise uses.
-const NOT_READ: [(&str, &str); 12] = [
+const NOT_READ: [(&str, &str); 10] = [
     (
         "OpportunityStage.csv",
         "read by `pipewise init --from` (stage order, probabilities, outcomes), not by ingest",
@@ -69,14 +71,6 @@ const NOT_READ: [(&str, &str); 12] = [
     (
         "BusinessProcess.csv",
         "record types and their sales processes are not read yet: one sales process per workspace",
-    ),
-    (
-        "CurrencyType.csv",
-        "currency conversion is not done yet: amounts are taken as they are",
-    ),
-    (
-        "DatedConversionRate.csv",
-        "currency conversion is not done yet: amounts are taken as they are",
     ),
     ("OpportunityLineItem.csv", "products on deals are not read"),
     (
@@ -168,12 +162,30 @@ pub fn ingest(
                 None => None,
             };
             let refs = Refs { users, accounts };
+            if let Some(f) = ctx.open("CurrencyType.csv")? {
+                let dated = ctx.open("DatedConversionRate.csv")?;
+                ctx.rates = ingest_rates(ctx, &f, dated.as_ref())?;
+            } else if let Some(f) = ctx.open("DatedConversionRate.csv")? {
+                // dated rates without the currency list: accounted for, not usable
+                for r in &f.rows {
+                    ctx.flag(
+                        &f.name,
+                        r.line,
+                        "IsoCode",
+                        cell(r, f.column("IsoCode")),
+                        Reason::OutOfScope,
+                        "dated rates need CurrencyType.csv (which currency is corporate)",
+                    );
+                    ctx.landed(&f);
+                }
+            }
             let mut created: HashMap<String, Timestamp> = HashMap::new();
+            let mut currency_of: HashMap<String, String> = HashMap::new();
             if let Some(f) = ctx.open("Opportunity.csv")? {
-                ingest_opportunities(ctx, &f, draft, &refs, &mut created)?;
+                ingest_opportunities(ctx, &f, draft, &refs, &mut created, &mut currency_of)?;
             }
             if let Some(f) = ctx.open("OpportunityHistory.csv")? {
-                ingest_history(ctx, &f, draft, &created)?;
+                ingest_history(ctx, &f, draft, &created, &currency_of)?;
             }
             if let Some(f) = ctx.open("OpportunityFieldHistory.csv")? {
                 ingest_field_history(ctx, &f, draft, &created)?;
@@ -523,12 +535,91 @@ fn custom_name(sf: &str) -> String {
         .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
 }
 
+/// An amount's currency code among parsed values (blank when none).
+fn currency_in<'v>(values: impl Iterator<Item = (&'v Field, &'v Value)>) -> &'v str {
+    values
+        .into_iter()
+        .find(|(f, _)| **f == Field::Currency)
+        .and_then(|(_, v)| v.as_text())
+        .unwrap_or("")
+}
+
+/// Replace a parsed amount by what [`Ctx::money`] lands for it (converted,
+/// native, rate), with the close date among the values.
+fn convert_amount(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    vals: &mut Vec<(Field, Value)>,
+    fallback_code: &str,
+) {
+    let Some(pos) = vals.iter().position(|(fl, _)| *fl == Field::Amount) else {
+        return;
+    };
+    let Value::Number(native) = vals[pos].1 else {
+        return;
+    };
+    let close = vals
+        .iter()
+        .find_map(|(fl, v)| (*fl == Field::CloseDate).then(|| v.as_date()).flatten());
+    let code = match currency_in(vals.iter().map(|(f, v)| (f, v))) {
+        "" => fallback_code.to_string(),
+        c => c.to_string(),
+    };
+    vals.remove(pos);
+    vals.extend(ctx.money(f, r, "Amount", native, &code, close));
+}
+
+/// CurrencyType.csv (IsoCode, ConversionRate, IsCorporate) and, when the org
+/// has Advanced Currency Management, DatedConversionRate.csv (IsoCode,
+/// ConversionRate, StartDate, NextStartDate).
+fn ingest_rates(
+    ctx: &mut Ctx<'_>,
+    types: &RawFile,
+    dated: Option<&RawFile>,
+) -> Result<pipewise_model::currency::Rates, IngestError> {
+    let mut rates = crate::rates_from(
+        types,
+        "IsoCode",
+        "ConversionRate",
+        "",
+        "",
+        "IsCorporate",
+        None,
+    )?;
+    for r in &types.rows {
+        ctx.landed(types);
+        let _ = r;
+    }
+    if let Some(d) = dated {
+        let dr = crate::rates_from(
+            d,
+            "IsoCode",
+            "ConversionRate",
+            "StartDate",
+            "NextStartDate",
+            "",
+            Some(rates.corporate()),
+        )?;
+        for (code, span) in dr.spans() {
+            if span.start.is_some() {
+                rates.add(code, *span);
+            }
+        }
+        for _ in &d.rows {
+            ctx.landed(d);
+        }
+    }
+    Ok(rates)
+}
+
 fn ingest_opportunities(
     ctx: &mut Ctx<'_>,
     f: &RawFile,
     draft: &mut Draft,
     refs: &Refs,
     created_out: &mut HashMap<String, Timestamp>,
+    currency_of: &mut HashMap<String, String>,
 ) -> Result<(), IngestError> {
     let id = f.require("Id", "Opportunity.csv must have the opportunity Id column")?;
     let created_col = f.require("CreatedDate", "every opportunity needs its CreatedDate")?;
@@ -613,6 +704,33 @@ fn ingest_opportunities(
             }
         }
         let current_at = ctx.opt_instant(f, r, last_mod, "LastModifiedDate");
+        // Money: converted to the corporate currency when the export has rates.
+        {
+            let code = currency_in(values.iter().map(|(f, v, _)| (f, v))).to_string();
+            if !code.is_empty() {
+                currency_of.insert(oid.to_string(), code);
+            }
+            let mut money: Vec<(Field, Value)> = values
+                .iter()
+                .filter(|(fl, _, _)| {
+                    matches!(fl, Field::Amount | Field::CloseDate | Field::Currency)
+                })
+                .map(|(fl, v, _)| (fl.clone(), v.clone()))
+                .collect();
+            let since = values
+                .iter()
+                .find(|(fl, _, _)| *fl == Field::Amount)
+                .map(|(_, _, s)| *s);
+            if let Some(since) = since {
+                convert_amount(ctx, f, r, &mut money, "");
+                values.retain(|(fl, _, _)| *fl != Field::Amount);
+                for (fl, v) in money {
+                    if matches!(fl, Field::Amount | Field::AmountNative | Field::FxRate) {
+                        values.push((fl, v, since));
+                    }
+                }
+            }
+        }
         // Flags.
         let stage = values
             .iter()
@@ -690,6 +808,7 @@ fn ingest_history(
     f: &RawFile,
     draft: &mut Draft,
     created: &HashMap<String, Timestamp>,
+    currency_of: &HashMap<String, String>,
 ) -> Result<(), IngestError> {
     let opp_col = f.require(
         "OpportunityId",
@@ -706,6 +825,7 @@ fn ingest_history(
         ("Probability", Field::Probability),
         ("ForecastCategory", Field::ForecastCategory),
         ("ForecastCategoryName", Field::ForecastCategory),
+        ("CurrencyIsoCode", Field::Currency),
     ]
     .into_iter()
     .filter_map(|(n, fl)| f.column(n).map(|i| (i, fl, n)))
@@ -765,6 +885,8 @@ fn ingest_history(
                 }
             }
         }
+        let fallback = currency_of.get(oid).map(String::as_str).unwrap_or("");
+        convert_amount(ctx, f, r, &mut vals, fallback);
         per_opp
             .entry(oid.to_string())
             .or_default()

@@ -423,3 +423,97 @@ fn salesforce_full_export() {
         2
     );
 }
+
+#[test]
+fn salesforce_multi_currency() {
+    let export = fixture("salesforce-multi-currency");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let out = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    assert!(out.report.reconciles());
+    // GBP has no rate: its amount is left unknown (twice: Opportunity and its history row).
+    assert_eq!(out.report.checks["field:no_exchange_rate"].count, 2);
+    let log = store.load(None, false).unwrap();
+    // In dollars, by hand: 10,000 + 1,500,000 / 150 + 9,500 / 0.95 (May) open,
+    // and 8,000 / 0.8 (February's dated rate) won; the pounds count, at no amount.
+    assert_eq!(
+        by_stage(&log, "2025-06-30"),
+        m(&[("Qualification", 4, 30000.0), ("Closed Won", 1, 10000.0)])
+    );
+    // While open, the February deal closed in May: 8,000 / 0.95.
+    let jan = by_stage(&log, "2025-01-31");
+    let want = 10000.0 + 10000.0 + 8000.0 / 0.95 + 9500.0 / 0.95;
+    // (totals are exact to 1/10,000 of a unit: each converted amount is rounded there)
+    assert!(
+        (jan["Qualification"].1 - want).abs() < 5e-4,
+        "{jan:?} vs {want}"
+    );
+    let states: BTreeMap<String, _> = asof::states(&log, Cut::at(as_of()))
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let yen = &states["006000000000002AAA"];
+    assert_eq!(yen.get(&Field::AmountNative), &Value::Number(1_500_000.0));
+    assert_eq!(yen.get(&Field::FxRate), &Value::Number(150.0));
+    assert_eq!(yen.get(&Field::Currency), &Value::Text("JPY".into()));
+    let pounds = &states["006000000000005AAA"];
+    assert_eq!(pounds.get(&Field::Amount), &Value::Null);
+    assert_eq!(pounds.get(&Field::AmountNative), &Value::Number(5000.0));
+}
+
+#[test]
+fn amounts_in_two_currencies_without_rates_stop_the_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let src = fixture("salesforce-multi-currency");
+    for f in ["Opportunity.csv", "OpportunityHistory.csv"] {
+        std::fs::copy(src.join(f), export.join(f)).unwrap();
+    }
+    let ws = dir.path().join("ws");
+    let store = Store::init(&ws).unwrap();
+    let err = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("EUR, GBP, JPY, USD") && err.contains("currencies.csv"),
+        "{err}"
+    );
+    assert_eq!(store.manifest().unwrap().version, 0);
+    // The workspace's own currencies.csv converts them.
+    std::fs::write(
+        ws.join("currencies.csv"),
+        "code,rate,corporate\nUSD,1,true\nJPY,150,false\nEUR,0.8,false\nGBP,0.5,false\n",
+    )
+    .unwrap();
+    salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    let log = store.load(None, false).unwrap();
+    assert_eq!(
+        by_stage(&log, "2025-06-30"),
+        m(&[
+            (
+                "Qualification",
+                4,
+                10000.0 + 10000.0 + 9500.0 / 0.8 + 10000.0
+            ),
+            ("Closed Won", 1, 10000.0)
+        ])
+    );
+}

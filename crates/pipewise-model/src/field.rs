@@ -40,13 +40,19 @@ pub enum Field {
     LossReason,
     /// Set to true when the opportunity is deleted in the source, false when restored.
     IsDeleted,
+    /// The amount in the deal's own currency (`currency`), when `amount` was
+    /// converted to the corporate currency.
+    AmountNative,
+    /// The rate `amount_native` was converted with (units of the deal's
+    /// currency per corporate unit: amount = amount_native / fx_rate).
+    FxRate,
     /// A custom field, stored as text, named `custom.<name>` in the ledger.
     Custom(String),
 }
 
 impl Field {
     /// Every built-in field, in canonical order.
-    pub const BUILT_IN: [Field; 17] = [
+    pub const BUILT_IN: [Field; 19] = [
         Field::Stage,
         Field::Amount,
         Field::CloseDate,
@@ -64,6 +70,8 @@ impl Field {
         Field::HasBusinessCase,
         Field::LossReason,
         Field::IsDeleted,
+        Field::AmountNative,
+        Field::FxRate,
     ];
 
     /// The field's canonical snake_case name, as stored in the ledger's `field` column.
@@ -87,6 +95,8 @@ impl Field {
             Field::HasBusinessCase => Borrowed("has_business_case"),
             Field::LossReason => Borrowed("loss_reason"),
             Field::IsDeleted => Borrowed("is_deleted"),
+            Field::AmountNative => Borrowed("amount_native"),
+            Field::FxRate => Borrowed("fx_rate"),
             Field::Custom(n) => std::borrow::Cow::Owned(format!("custom.{n}")),
         }
     }
@@ -105,7 +115,9 @@ impl Field {
 
     pub fn kind(&self) -> FieldKind {
         match self {
-            Field::Amount | Field::Probability => FieldKind::Number,
+            Field::Amount | Field::Probability | Field::AmountNative | Field::FxRate => {
+                FieldKind::Number
+            }
             Field::CloseDate | Field::NextStepDate => FieldKind::Date,
             Field::HasBusinessCase | Field::IsDeleted => FieldKind::Bool,
             _ => FieldKind::Text,

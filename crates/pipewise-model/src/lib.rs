@@ -9,6 +9,7 @@
 //!
 //! This crate does no IO and reads no clock.
 
+pub mod currency;
 mod entities;
 mod field;
 pub mod process;
