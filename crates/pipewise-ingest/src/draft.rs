@@ -97,6 +97,8 @@ pub struct Draft {
     pub quotas: Vec<Quota>,
     /// Reference tables kept as given (all text): name → (headers, rows).
     pub references: BTreeMap<String, (Vec<String>, Vec<Vec<String>>)>,
+    /// The exchange rates amounts were converted with, if any.
+    pub rates: Option<pipewise_model::currency::Rates>,
     next_order: u64,
 }
 
@@ -489,6 +491,13 @@ impl Draft {
             schema::quotas(),
             tables::quotas_batch(&self.quotas)?,
         )?;
+        if let Some(r) = &self.rates {
+            tables_out.push((
+                "currency_rates".into(),
+                schema::currency_rates(),
+                vec![tables::rates_batch(r)?],
+            ));
+        }
         for (name, (headers, rows)) in &self.references {
             let fields: Vec<arrow_schema::Field> = headers
                 .iter()

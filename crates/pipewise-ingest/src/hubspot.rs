@@ -275,11 +275,13 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             Since::Creation,
         ),
         ("Currency", Field::Currency, Since::Creation),
+        ("Deal currency code", Field::Currency, Since::Creation),
     ]
     .into_iter()
     .filter_map(|(c, fl, s)| f.column(c).map(|i| (i, c, fl, s)))
     .collect();
     let pipeline_col = f.column("Pipeline");
+    let home_col = f.column("Amount in company currency");
     let pipelines = pipelines_of(f);
     // Stage-entry columns: (column, stage, pipeline). A column naming a stage
     // the process lacks stops the ingest when it holds any date.
@@ -412,6 +414,49 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
                     ctx.bad_value(f, r, name, raw, reason, detail);
                 }
             }
+        }
+        // Money: HubSpot's own company-currency amount when the export has it,
+        // else the rates the ingest has; the deal's amount is kept as native.
+        if let Some(pos) = values.iter().position(|(fl, _, _)| *fl == Field::Amount)
+            && let Value::Number(native) = values[pos].1
+        {
+            let since = values[pos].2;
+            let code = values
+                .iter()
+                .find(|(fl, _, _)| *fl == Field::Currency)
+                .and_then(|(_, v, _)| v.as_text())
+                .unwrap_or("")
+                .to_string();
+            let home_raw = cell(r, home_col);
+            let home = (!home_raw.is_empty())
+                .then(|| number(home_raw))
+                .and_then(Result::ok);
+            let landed: Vec<(Field, Value)> = match home {
+                Some(h) => {
+                    let mut v = vec![
+                        (Field::Amount, Value::Number(h)),
+                        (Field::AmountNative, Value::Number(native)),
+                    ];
+                    if h > 0.0 {
+                        v.push((Field::FxRate, Value::Number(native / h)));
+                    }
+                    v
+                }
+                None if home_col.is_some() && ctx.rates.is_empty() => {
+                    // The export converts amounts itself: without its figure
+                    // for this deal, pipewise does not guess one.
+                    ctx.leave_unknown(f, r, "Amount in company currency", home_raw, Reason::NoExchangeRate, "no company-currency amount for this deal: the amount is left unknown, the native amount lands");
+                    vec![(Field::AmountNative, Value::Number(native))]
+                }
+                None => {
+                    let close = values.iter().find_map(|(fl, v, _)| {
+                        (*fl == Field::CloseDate).then(|| v.as_date()).flatten()
+                    });
+                    ctx.money(f, r, "Amount", native, &code, close)
+                }
+            };
+            values.remove(pos);
+            values.extend(landed.into_iter().map(|(fl, v)| (fl, v, since)));
         }
         let deal_pipeline = squash(cell(r, pipeline_col));
         let mut hist: Vec<(i64, String)> = Vec::new();

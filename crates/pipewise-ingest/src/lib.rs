@@ -791,6 +791,9 @@ pub fn run(
     let mut draft = Draft::default();
     connector(&mut ctx, &mut draft)?;
     ctx.inputs.clear();
+    if !ctx.rates.is_empty() {
+        draft.rates = Some(ctx.rates.clone());
+    }
     if !ctx.unknown_stages.is_empty() {
         return Err(unknown_stages_error(&ctx.unknown_stages));
     }

@@ -249,3 +249,45 @@ fn unknown_stages_stop_the_ingest_listing_every_one() {
     }
     assert_eq!(store.manifest().unwrap().version, 0, "nothing landed");
 }
+
+#[test]
+fn hubspot_amounts_in_company_currency() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("hs");
+    std::fs::create_dir_all(&export).unwrap();
+    std::fs::write(
+        export.join("deals.csv"),
+        "Record ID,Deal Stage,Amount,Amount in company currency,Currency,Close Date,Create Date,Last Modified Date\n\
+         1,Appointment Scheduled,1000,1000,USD,2025-05-01,2025-01-10 09:00,2025-01-10 09:00\n\
+         2,Appointment Scheduled,150000,1000,JPY,2025-05-01,2025-01-10 09:00,2025-01-10 09:00\n\
+         3,Appointment Scheduled,900,,EUR,2025-05-01,2025-01-10 09:00,2025-01-10 09:00\n",
+    )
+    .unwrap();
+    let store = Store::init(&dir.path().join("ws")).unwrap();
+    let as_of = parse_iso_instant("2025-06-30", true).unwrap();
+    let out = hubspot::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of, None),
+    )
+    .unwrap();
+    assert_eq!(out.report.checks["field:no_exchange_rate"].count, 1);
+    let log = store.load(None, false).unwrap();
+    // 1,000 dollars + 150,000 yen at HubSpot's 1,000 dollars; the euros are not guessed.
+    assert_eq!(
+        by_stage(&log, "2025-02-01"),
+        m(&[("Qualification", 3, 2000.0)])
+    );
+    let states: BTreeMap<String, _> = asof::states(&log, Cut::at(as_of))
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    assert_eq!(
+        states["2"].get(&Field::AmountNative),
+        &Value::Number(150000.0)
+    );
+    assert_eq!(states["2"].get(&Field::FxRate), &Value::Number(150.0));
+    assert_eq!(states["3"].get(&Field::Amount), &Value::Null);
+    assert_eq!(states["3"].get(&Field::AmountNative), &Value::Number(900.0));
+}

@@ -158,6 +158,63 @@ pub fn quotas_batch(rows: &[Quota]) -> Result<RecordBatch, ArrowError> {
     )
 }
 
+/// The `currency_rates` table of a set of rates (the corporate currency's
+/// row has rate 1 and `corporate` true).
+pub fn rates_batch(rates: &pipewise_model::currency::Rates) -> Result<RecordBatch, ArrowError> {
+    let mut rows: Vec<(&str, f64, Option<i32>, Option<i32>, bool)> =
+        vec![(rates.corporate(), 1.0, None, None, true)];
+    for (code, span) in rates.spans() {
+        if code != rates.corporate() {
+            rows.push((code, span.rate, span.start, span.end, false));
+        }
+    }
+    RecordBatch::try_new(
+        schema::currency_rates(),
+        vec![
+            s(rows.iter().map(|r| Some(r.0))),
+            Arc::new(rows.iter().map(|r| Some(r.1)).collect::<Float64Array>()),
+            Arc::new(rows.iter().map(|r| r.2).collect::<Date32Array>()),
+            Arc::new(rows.iter().map(|r| r.3).collect::<Date32Array>()),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.4))
+                    .collect::<arrow_array::BooleanArray>(),
+            ),
+        ],
+    )
+}
+
+/// Rates back from a `currency_rates` table (`None` when it has no rows).
+pub fn rates_from_batches(batches: &[RecordBatch]) -> Option<pipewise_model::currency::Rates> {
+    use arrow_array::{Array, BooleanArray, StringArray};
+    use pipewise_model::currency::{RateSpan, Rates};
+    let mut rows = Vec::new();
+    for b in batches {
+        let code = b.column(0).as_any().downcast_ref::<StringArray>()?;
+        let rate = b.column(1).as_any().downcast_ref::<Float64Array>()?;
+        let start = b.column(2).as_any().downcast_ref::<Date32Array>()?;
+        let end = b.column(3).as_any().downcast_ref::<Date32Array>()?;
+        let corp = b.column(4).as_any().downcast_ref::<BooleanArray>()?;
+        for i in 0..b.num_rows() {
+            rows.push((
+                code.value(i).to_string(),
+                rate.value(i),
+                (!start.is_null(i)).then(|| start.value(i)),
+                (!end.is_null(i)).then(|| end.value(i)),
+                corp.value(i),
+            ));
+        }
+    }
+    let corporate = rows.iter().find(|r| r.4)?.0.clone();
+    let mut rates = Rates::new(&corporate);
+    for (code, rate, start, end, c) in rows {
+        if !c {
+            rates.add(&code, RateSpan { start, end, rate });
+        }
+    }
+    Some(rates)
+}
+
 /// The key columns that identify a row of each entity table.
 pub fn table_key(name: &str) -> &'static [&'static str] {
     match name {

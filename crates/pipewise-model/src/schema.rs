@@ -96,6 +96,18 @@ pub fn quotas() -> Arc<Schema> {
     ]))
 }
 
+/// Exchange rates an ingest converted with: units of `code` per corporate
+/// unit, static (no dates) or from `start_date` to `end_date` (exclusive).
+pub fn currency_rates() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        f("code", DataType::Utf8, false),
+        f("rate", DataType::Float64, false),
+        f("start_date", DataType::Date32, true),
+        f("end_date", DataType::Date32, true),
+        f("corporate", DataType::Boolean, false),
+    ]))
+}
+
 /// The canonical, field-generic view of the ledger: every value as canonical
 /// text. (The ledger stores each field in its own typed column; this is the
 /// shape it exports and that SQL sees.)

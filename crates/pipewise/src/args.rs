@@ -315,6 +315,9 @@ pub struct AsofArgs {
     /// List the opportunities themselves (one row each) instead of totals per group
     #[arg(long)]
     pub deals: bool,
+    /// Show amounts in this currency (ISO code) instead of the corporate one, at its static rate
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Args)]

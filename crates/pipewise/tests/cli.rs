@@ -820,3 +820,49 @@ fn ingest_without_a_workspace_offers_init_from_the_export() {
         toml
     );
 }
+
+#[test]
+fn asof_in_another_currency() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let export = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipewise-ingest/tests/fixtures/quirks/salesforce-multi-currency");
+    let export = export.to_str().unwrap();
+    ok(&pw(
+        &ws,
+        &[
+            "ingest",
+            "salesforce",
+            export,
+            "--as-of",
+            "2025-06-30",
+            "--init",
+        ],
+    ));
+    let rows = json(&pw(
+        &ws,
+        &[
+            "asof",
+            "2025-06-30",
+            "--currency",
+            "JPY",
+            "--format",
+            "json",
+        ],
+    ));
+    let get = |g: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"] == g)
+            .cloned()
+            .unwrap()
+    };
+    // 30,000 dollars open and 10,000 won (worked out in quirks.rs), at 150 yen each.
+    assert_eq!(get("Prospecting")["amount"].as_f64(), Some(4_500_000.0));
+    assert_eq!(get("Closed Won")["amount"].as_f64(), Some(1_500_000.0));
+    assert_eq!(get("Closed Won")["currency"], "JPY");
+    let o = pw(&ws, &["asof", "2025-06-30", "--currency", "GBP"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no rate"));
+}

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// Totals at one time.
 pub fn table(dir: &Path, at: i64, by: &str, open: bool, known: bool) -> Result<Table> {
-    series(dir, &[at], by, open, known, false)
+    series(dir, &[at], by, open, known, false, None)
 }
 
 /// Totals at several times in one pass; with `with_time`, rows start with `as_of`.
@@ -21,6 +21,7 @@ pub fn series(
     open: bool,
     known: bool,
     with_time: bool,
+    currency: Option<&str>,
 ) -> Result<Table> {
     let ws = settings::open(dir).map_err(|e| {
         if e.downcast_ref::<pipewise_ledger::LedgerError>().is_some() {
@@ -50,21 +51,49 @@ pub fn series(
         .iter()
         .map(|&t| if known { Cut::known_at(t) } else { Cut::at(t) })
         .collect();
+    // Totals are in the corporate currency; --currency shows them in another,
+    // at its static rate.
+    let factor = match currency {
+        None => None,
+        Some(code) => {
+            let rates = pipewise_ledger::tables::rates_from_batches(
+                &ws.store.read_table("currency_rates")?,
+            )
+            .ok_or_else(|| {
+                user(format!(
+                    "--currency {code}: this workspace has no exchange rates (its amounts are in one currency)\n\nhint: ingest an export with its rates (Salesforce CurrencyType.csv), or add a currencies.csv to the workspace before ingesting"
+                ))
+            })?;
+            let f = rates.from_corporate(1.0, code).ok_or_else(|| {
+                user(format!(
+                    "--currency {code}: no rate for it; the workspace has {}",
+                    rates.codes().join(", ")
+                ))
+            })?;
+            Some((code.to_ascii_uppercase(), f))
+        }
+    };
     let all = asof::totals(&log, &ws.process, &group, &cuts, open);
     pb.finish_and_clear();
-    let columns = if with_time {
+    let mut columns = if with_time {
         vec!["as_of", "group", "count", "amount"]
     } else {
         vec!["group", "count", "amount"]
     };
+    if factor.is_some() {
+        columns.push("currency");
+    }
     let mut t = Table::new(columns);
     for (at, rows) in times.iter().zip(all) {
         for r in rows {
             let mut row = vec![
                 Cell::Text(r.group),
                 Cell::Int(r.count as i64),
-                Cell::Money(r.amount),
+                Cell::Money(r.amount * factor.as_ref().map_or(1.0, |f| f.1)),
             ];
+            if let Some((code, _)) = &factor {
+                row.push(Cell::Text(code.clone()));
+            }
             if with_time {
                 row.insert(0, Cell::Text(format_timestamp(*at)));
             }
@@ -174,9 +203,25 @@ pub fn run(dir: &Path, a: &AsofArgs, format: Format) -> Result<()> {
                 .rev()
                 .map(|k| at - k * 7 * MICROS_PER_DAY)
                 .collect();
-            series(dir, &times, &a.by, a.open, a.known, true)?
+            series(
+                dir,
+                &times,
+                &a.by,
+                a.open,
+                a.known,
+                true,
+                a.currency.as_deref(),
+            )?
         }
-        None => table(dir, at, &a.by, a.open, a.known)?,
+        None => series(
+            dir,
+            &[at],
+            &a.by,
+            a.open,
+            a.known,
+            false,
+            a.currency.as_deref(),
+        )?,
     };
     super::print(&t, format)
 }
