@@ -48,6 +48,22 @@ impl Fields {
     }
 }
 
+impl Fields {
+    /// A CSV record's fields: its text in one allocation.
+    pub fn from_record(rec: &csv::StringRecord) -> Fields {
+        let mut ends = Vec::with_capacity(rec.len());
+        let mut text = String::with_capacity(rec.as_slice().len());
+        for f in rec.iter() {
+            text.push_str(f);
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        Fields {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+}
+
 impl<S: AsRef<str>> FromIterator<S> for Fields {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Fields {
         let mut text = String::new();
@@ -89,6 +105,21 @@ impl RawFile {
     /// Rows read, including malformed ones.
     pub fn rows_read(&self) -> u64 {
         (self.rows.len() + self.malformed.len()) as u64
+    }
+
+    /// A file with its header only (to ask which columns it has).
+    pub fn header_only(name: &str, headers: Vec<String>) -> RawFile {
+        RawFile {
+            name: name.to_string(),
+            sha256: String::new(),
+            headers,
+            rows: Vec::new(),
+            malformed: Vec::new(),
+            flags: Vec::new(),
+            decoded_from: None,
+            lines: 0,
+            lines_read: 0,
+        }
     }
 
     /// The row on 1-based `line`.
@@ -163,6 +194,57 @@ pub fn read_header(path: &Path, name: &str) -> Result<Vec<String>, IngestError> 
     Ok(f.headers)
 }
 
+/// Stream the values of columns `cols` of a file's data rows to `feed`
+/// (column position in `cols`, value), keeping nothing: one record buffer
+/// for the whole file. Values that are not UTF-8 are skipped (dates are ASCII).
+pub fn scan_columns(
+    path: &Path,
+    name: &str,
+    cols: &[usize],
+    feed: &mut dyn FnMut(usize, &str),
+) -> Result<(), IngestError> {
+    let unreadable = |message: String| IngestError::Unreadable {
+        file: name.to_string(),
+        message,
+    };
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    {
+        let f = read_file(path, name)?;
+        for r in &f.rows {
+            for (k, &c) in cols.iter().enumerate() {
+                if let Some(v) = r.fields.get(c) {
+                    feed(k, v);
+                }
+            }
+        }
+        return Ok(());
+    }
+    let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {
+                for (k, &c) in cols.iter().enumerate() {
+                    if let Some(v) = rec.get(c).and_then(|b| std::str::from_utf8(b).ok()) {
+                        feed(k, v);
+                    }
+                }
+            }
+            Ok(false) => return Ok(()),
+            // A broken record: the full read reports it; sniffing goes on.
+            Err(e) if !matches!(e.kind(), csv::ErrorKind::Io(_)) => {}
+            Err(e) => return Err(unreadable(e.to_string())),
+        }
+    }
+}
+
 /// Read a CSV or Parquet file (by extension).
 pub fn read_file(path: &Path, name: &str) -> Result<RawFile, IngestError> {
     let bytes = std::fs::read(path).map_err(|e| IngestError::Unreadable {
@@ -222,7 +304,17 @@ fn decode(body: &[u8]) -> (std::borrow::Cow<'_, str>, Option<&'static str>, Vec<
 /// Then only its first line is quarantined and reading resumes at the next
 /// line, so the rows it swallowed land.
 pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> {
-    let sha256 = sha256_hex(bytes);
+    // The file's hash on another core while this one parses it.
+    std::thread::scope(|s| {
+        let hash = s.spawn(|| sha256_hex(bytes));
+        let mut f = parse_csv(bytes, name)?;
+        f.sha256 = hash.join().unwrap_or_else(|_| sha256_hex(bytes));
+        Ok(f)
+    })
+}
+
+fn parse_csv(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> {
+    let sha256 = String::new();
     let mut body = bytes;
     if body.starts_with(&[0xEF, 0xBB, 0xBF]) {
         body = &body[3..];
@@ -241,54 +333,63 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
         .collect();
     let lines_total = newlines.len() as u64
         + u64::from(!tb.is_empty() && !matches!(tb.last(), Some(b'\n' | b'\r')));
-    // The 1-based line a record starting at byte `b` is on.
-    let line_of = |b: usize| -> u64 {
-        let mut b = b;
-        while b < tb.len() && (tb[b] == b'\r' || tb[b] == b'\n') {
-            b += 1;
-        }
-        newlines.partition_point(|&nl| nl < b) as u64 + 1
-    };
-    // Physical lines covered by bytes [start, end): the lines of the first and
-    // last non-terminator byte.
-    let span = |start: usize, end: usize| -> u64 {
-        let mut e = end;
-        while e > start && (tb[e - 1] == b'\r' || tb[e - 1] == b'\n') {
-            e -= 1;
-        }
-        if e <= start {
-            return 1;
-        }
-        line_of(e - 1) - line_of(start) + 1
-    };
-    // Records as (start byte, end byte, fields), restarting after runaways.
-    struct Rec {
+    let is_end = |b: u8| b == b'\r' || b == b'\n';
+    // Records as rows (line = the record's first physical line, 1-based) and,
+    // beside them, where each starts and ends and how many lines it spans;
+    // reading restarts after runaways. Lines are counted with a cursor over
+    // `newlines`, as records come in byte order.
+    struct Meta {
         start: usize,
         end: usize,
-        fields: Fields,
+        n: u64,
     }
-    let read_from = |offset: usize, out: &mut Vec<Rec>| -> Result<(), csv::Error> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(false)
-            .from_reader(&tb[offset..]);
-        let mut rec = csv::StringRecord::new();
-        loop {
-            let start = offset + rdr.position().byte() as usize;
-            if !rdr.read_record(&mut rec)? {
-                return Ok(());
+    let read_from =
+        |offset: usize, rows: &mut Vec<RawRow>, meta: &mut Vec<Meta>| -> Result<(), csv::Error> {
+            let mut rdr = csv::ReaderBuilder::new()
+                .flexible(true)
+                .has_headers(false)
+                .from_reader(&tb[offset..]);
+            let mut rec = csv::StringRecord::new();
+            let mut cur = newlines.partition_point(|&nl| nl < offset);
+            loop {
+                let start = offset + rdr.position().byte() as usize;
+                if !rdr.read_record(&mut rec)? {
+                    return Ok(());
+                }
+                let end = offset + rdr.position().byte() as usize;
+                let mut b = start;
+                while b < end && is_end(tb[b]) {
+                    b += 1;
+                }
+                while cur < newlines.len() && newlines[cur] < b {
+                    cur += 1;
+                }
+                let first = cur as u64 + 1;
+                let mut e = end;
+                while e > b && is_end(tb[e - 1]) {
+                    e -= 1;
+                }
+                let n = if e <= b {
+                    1
+                } else {
+                    while cur < newlines.len() && newlines[cur] < e - 1 {
+                        cur += 1;
+                    }
+                    cur as u64 + 1 - first + 1
+                };
+                rows.push(RawRow {
+                    line: first,
+                    fields: Fields::from_record(&rec),
+                });
+                meta.push(Meta { start, end, n });
             }
-            let end = offset + rdr.position().byte() as usize;
-            out.push(Rec {
-                start,
-                end,
-                fields: rec.iter().collect(),
-            });
-        }
-    };
-    let mut recs = Vec::new();
+        };
+    // The 1-based line of byte `b` (for errors the reader stops at).
+    let line_of = |b: usize| -> u64 { newlines.partition_point(|&nl| nl < b) as u64 + 1 };
+    let mut recs: Vec<RawRow> = Vec::new();
+    let mut meta: Vec<Meta> = Vec::new();
     let mut pending_err: Option<(usize, String)> = None;
-    if let Err(e) = read_from(0, &mut recs) {
+    if let Err(e) = read_from(0, &mut recs, &mut meta) {
         let at = e.position().map(|p| p.byte() as usize).unwrap_or(0);
         pending_err = Some((at, e.to_string()));
     }
@@ -302,15 +403,23 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
         });
     };
     let headers: Vec<String> = header.fields.iter().map(|s| s.trim().to_string()).collect();
-    let header_lines = span(header.start, header.end);
+    let header_first = header.line;
+    let header_lines = meta[0].n;
     let width = headers.len();
     // The widest multi-line record among well-formed one-line-per-row files is
     // usually 1; legitimate long texts set the bar for the rest.
-    let mut ok_spans: Vec<u64> = recs[1..]
-        .iter()
-        .filter(|r| r.fields.len() == width)
-        .map(|r| span(r.start, r.end))
-        .collect();
+    // (Only files with multi-line records need the spread of their spans.)
+    let multi_line = meta[1..].iter().any(|m| m.n > 1);
+    let mut ok_spans: Vec<u64> = if multi_line {
+        recs[1..]
+            .iter()
+            .zip(&meta[1..])
+            .filter(|(r, _)| r.fields.len() == width)
+            .map(|(_, m)| m.n)
+            .collect()
+    } else {
+        Vec::new()
+    };
     ok_spans.sort_unstable();
     let typical = ok_spans
         .get(ok_spans.len().saturating_sub(1) * 99 / 100)
@@ -320,8 +429,8 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
     let looks_like_row = |line: &[u8]| -> bool {
         width > 2 && line.iter().filter(|b| **b == b',').count() + 1 >= width
     };
-    let is_runaway = |r: &Rec| -> Option<String> {
-        let n = span(r.start, r.end);
+    let is_runaway = |r: &RawRow, m: &Meta| -> Option<String> {
+        let n = m.n;
         if n <= 1 {
             return None;
         }
@@ -336,7 +445,7 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
                 "a quoted value opens on this line and runs over {n} lines, far more than any other row of the file"
             ));
         }
-        let inner = tb[r.start..r.end]
+        let inner = tb[m.start..m.end]
             .split(|b| *b == b'\n')
             .skip(1)
             .filter(|l| looks_like_row(l))
@@ -347,25 +456,25 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
             )
         })
     };
-    let mut rows = Vec::new();
+    // Which records are rows; the header is not.
+    let mut keep: Vec<bool> = vec![false];
     let mut malformed = Vec::new();
     // Blank lines before the header count as read, too.
-    let mut lines_read = line_of(header.start) - 1 + header_lines;
+    let mut lines_read = header_first - 1 + header_lines;
     // The last physical line consumed; lines skipped between records are blank.
-    let mut last_line = line_of(header.start) + header_lines - 1;
+    let mut last_line = header_first + header_lines - 1;
     let mut i = 1;
     while i < recs.len() {
-        let r = &recs[i];
-        let line = line_of(r.start);
+        let (r, m) = (&recs[i], &meta[i]);
+        let line = r.line;
         lines_read += line.saturating_sub(last_line + 1); // blank lines before it
-        if let Some(why) = is_runaway(r) {
-            let r = &recs[i];
+        if let Some(why) = is_runaway(r, m) {
             // Quarantine the first physical line only and read on from the next.
             let next = newlines
                 .get(line as usize - 1)
                 .map(|&nl| nl + 1)
                 .unwrap_or(tb.len());
-            let first_line = String::from_utf8_lossy(&tb[r.start..next])
+            let first_line = String::from_utf8_lossy(&tb[m.start..next])
                 .trim_matches(['\r', '\n'])
                 .to_string();
             malformed.push(QuarantineRecord {
@@ -381,23 +490,23 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
             });
             lines_read += 1;
             last_line = line;
-            let mut rest = Vec::new();
+            recs.truncate(i);
+            meta.truncate(i);
             pending_err = None;
-            if let Err(e) = read_from(next, &mut rest) {
+            if let Err(e) = read_from(next, &mut recs, &mut meta) {
                 let at = next + e.position().map(|p| p.byte() as usize).unwrap_or(0);
                 pending_err = Some((at, e.to_string()));
             }
-            recs.truncate(i);
-            recs.extend(rest);
+            // The quarantined record's slot goes: the first re-read record takes it.
             continue;
         }
-        let n = span(r.start, r.end);
+        let n = m.n;
         lines_read += n;
         last_line = line + n - 1;
-        let r = &mut recs[i];
         i += 1;
         if r.fields.len() == 1 && r.fields.get(0).is_some_and(str::is_empty) {
-            continue; // a blank line is not a row
+            keep.push(false); // a blank line is not a row
+            continue;
         }
         if r.fields.len() != width {
             malformed.push(QuarantineRecord {
@@ -412,13 +521,18 @@ pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> 
                 ),
                 scope: Scope::Row,
             });
+            keep.push(false);
             continue;
         }
-        rows.push(RawRow {
-            line,
-            fields: std::mem::take(&mut r.fields),
-        });
+        keep.push(true);
     }
+    drop(meta);
+    let mut k = 0;
+    recs.retain(|_| {
+        k += 1;
+        keep[k - 1]
+    });
+    let rows = recs;
     lines_read += lines_total.saturating_sub(last_line); // blank lines at the end
     if let Some((at, e)) = pending_err {
         // The csv crate stops at invalid input; what follows is one quarantined record.

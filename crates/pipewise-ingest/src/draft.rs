@@ -149,6 +149,14 @@ impl Draft {
         self.ids.len()
     }
 
+    /// When an opportunity was created, as its current record says (`None`
+    /// for one only history names).
+    pub fn created_of(&self, id: &str) -> Option<Timestamp> {
+        self.index
+            .get(id)
+            .and_then(|&o| self.created_at[o as usize])
+    }
+
     /// An opportunity's current record: when it was created (if the source
     /// says), when it was last modified, and where it was read.
     pub fn set_record(
@@ -158,8 +166,9 @@ impl Draft {
         current_at: Option<Timestamp>,
         file: &str,
         line: u64,
-    ) {
-        let o = self.opp_index(id) as usize;
+    ) -> u32 {
+        let oi = self.opp_index(id);
+        let o = oi as usize;
         self.created_at[o] = created_at;
         self.current_at[o] = current_at;
         let f = match self.origin_files.iter().position(|x| x == file) {
@@ -170,11 +179,17 @@ impl Draft {
             }
         };
         self.origin[o] = (f, line);
+        oi
     }
 
     /// A current value of an opportunity's field.
     pub fn set_current(&mut self, id: &str, field: Field, value: &Value, since: Since) {
         let o = self.opp_index(id);
+        self.set_current_at(o, field, value, since);
+    }
+
+    /// [`Draft::set_current`] for the opportunity [`Draft::set_record`] returned.
+    pub fn set_current_at(&mut self, o: u32, field: Field, value: &Value, since: Since) {
         let c = self.current.entry(field).or_insert_with_key(|f| Current {
             opp: Vec::new(),
             since: Vec::new(),
@@ -258,11 +273,11 @@ impl Draft {
                 created_at: created[o as usize],
             })
             .collect();
-        drop(by_id);
         let src_initial = self.source_code(format!("{label}:initial"));
         let src_snapshot = self.source_code(format!("{label}:snapshot"));
         let src_carried = self.source_code(format!("{label}:carried_back"));
 
+        tracing::debug!(opportunities = n, "draft: keys and creation");
         let mut fields: Vec<Field> = self.current.keys().cloned().collect();
         for f in self.history.keys() {
             if !self.current.contains_key(f) {
@@ -274,12 +289,12 @@ impl Draft {
         for (field_ord, field) in fields.iter().enumerate() {
             let hist = self.history.remove(field);
             let cur = self.current.remove(field);
-            // Recorded changes by (opportunity, time, input order).
+            // Recorded changes by (opportunity id, time, input order).
             let mut hidx: Vec<u32> = (0..hist.as_ref().map_or(0, |h| h.opp.len() as u32)).collect();
             if let Some(h) = &hist {
                 hidx.sort_by_key(|&i| {
                     let i = i as usize;
-                    (h.opp[i], h.eff[i], h.order[i])
+                    (id_rank[h.opp[i] as usize], h.eff[i], h.order[i])
                 });
             }
             // The current value of each opportunity (the last set wins).
@@ -304,7 +319,10 @@ impl Draft {
             let (mut old_b, mut new_b) = (ValuesBuilder::new(kind), ValuesBuilder::new(kind));
             let mut made: Vec<Gen> = Vec::new();
             let mut cursor = 0usize;
-            for o in 0..n {
+            // In id order: the order the ledger gives new opportunities their
+            // keys, so a new ledger's columns come out sorted.
+            for &o in &by_id {
+                let o = o as usize;
                 let start = cursor;
                 if let Some(h) = &hist {
                     while cursor < hidx.len() && h.opp[hidx[cursor] as usize] as usize == o {

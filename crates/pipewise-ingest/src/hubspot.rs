@@ -542,9 +542,9 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             );
             prev = v;
         }
-        draft.set_record(did, Some(created), current_at, &f.name, r.line);
+        let o = draft.set_record(did, Some(created), current_at, &f.name, r.line);
         for (field, v, since) in values {
-            draft.set_current(did, field, &v, since);
+            draft.set_current_at(o, field, &v, since);
         }
         ctx.landed(f);
     }

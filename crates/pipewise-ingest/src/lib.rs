@@ -29,7 +29,7 @@ use draft::Draft;
 use pipewise_ledger::{IngestRecord, SourceFile, Store};
 use pipewise_model::time::format_timestamp;
 use pipewise_model::{Field, SalesProcess, Timestamp, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use values::{DateSniffer, SniffResult, ValueParser};
 
@@ -159,10 +159,13 @@ pub struct Ctx<'a> {
     /// Two spellings that differ beyond case and spaces fold two source
     /// stages into one, which the ingest warns about.
     stage_spellings: std::cell::RefCell<StageSpellings>,
+    /// Stage values as they appear → (stage code, rows): most exports repeat
+    /// a dozen spellings millions of times.
+    stage_memo: std::cell::RefCell<HashMap<String, (usize, u64)>>,
     /// Amounts parsed, per (file, column): (line, value), for the plausibility check.
     amounts: std::cell::RefCell<Amounts>,
-    /// The files, with those kept from the first pass.
-    inputs: Vec<(Input, Option<RawFile>)>,
+    /// The files, with what opening each one found.
+    inputs: Vec<(Input, Option<Scanned>)>,
     /// Exchange rates (the workspace's `currencies.csv`, then the export's
     /// own); empty when there are none.
     pub rates: pipewise_model::currency::Rates,
@@ -240,16 +243,36 @@ impl Ctx<'_> {
     }
 
     /// One of the ingest's files, for the connector to read (`None` when the
-    /// export does not have it). Its malformed lines and tallies are already
-    /// in the report; a large file is read again here rather than kept.
+    /// export does not have it); the connector drops it when done, so an
+    /// ingest holds one large file at a time. Its malformed lines go to the
+    /// report the first time it is opened.
     pub fn open(&mut self, name: &str) -> Result<Option<RawFile>, IngestError> {
-        let Some(slot) = self.inputs.iter_mut().find(|(i, _)| i.name == name) else {
+        let Some(at) = self.inputs.iter().position(|(i, _)| i.name == name) else {
             return Ok(None);
         };
-        match slot.1.take() {
-            Some(f) => Ok(Some(f)),
-            None => read_file(&slot.0.path, &slot.0.name).map(Some),
+        let input = self.inputs[at].0.clone();
+        let t0 = std::time::Instant::now();
+        let f = read_file(&input.path, &input.name)?;
+        tracing::debug!(file = %input.name, rows = f.rows.len(), ms = t0.elapsed().as_millis() as u64, rss_mb = rss_mb(), "ingest: read");
+        if self.inputs[at].1.is_none() {
+            // The first time: what the file itself is (malformed lines, flags,
+            // encoding, completeness), into the report once.
+            for m in &f.malformed {
+                self.report.record(m);
+                self.quarantine.push(m.clone());
+                self.tallies.entry(f.name.clone()).or_default().1 += 1;
+            }
+            for m in &f.flags {
+                self.report.record(m);
+            }
+            if let Some(enc) = f.decoded_from {
+                self.report
+                    .notes
+                    .push(format!("{} is not UTF-8; decoded as {enc}", f.name));
+            }
+            self.inputs[at].1 = Some(Scanned::of(&f, input));
         }
+        Ok(Some(f))
     }
 
     /// The names of the ingest's files, in order.
@@ -333,6 +356,7 @@ impl Ctx<'_> {
             .or_default()
             .entry(file.to_string())
             .or_insert((line, 0));
+        e.0 = e.0.min(line);
         e.1 += 1;
     }
 
@@ -504,7 +528,12 @@ impl Ctx<'_> {
 
     /// Count a row as landed.
     pub fn landed(&mut self, file: &RawFile) {
-        self.tallies.entry(file.name.clone()).or_default().0 += 1;
+        match self.tallies.get_mut(&file.name) {
+            Some(t) => t.0 += 1,
+            None => {
+                self.tallies.insert(file.name.clone(), (1, 0));
+            }
+        }
     }
 }
 
@@ -577,18 +606,27 @@ pub(crate) fn rates_from(
     Ok(rates)
 }
 
-/// What the first pass learned of one file (and the file itself when small).
+/// Resident memory in MB, for the phase logs (0 where /proc is not there).
+pub(crate) fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4096 / (1 << 20))
+        .unwrap_or(0)
+}
+
+/// What opening one file found (for its tally and the report).
 struct Scanned {
     input: Input,
     sha256: String,
     rows_read: u64,
     lines: u64,
     lines_read: u64,
-    malformed: Vec<QuarantineRecord>,
-    flags: Vec<QuarantineRecord>,
-    decoded_from: Option<&'static str>,
     completeness: Vec<quality::Completeness>,
-    kept: Option<RawFile>,
 }
 
 impl Scanned {
@@ -614,11 +652,7 @@ impl Scanned {
             rows_read: f.rows_read(),
             lines: f.lines,
             lines_read: f.lines_read,
-            malformed: f.malformed.clone(),
-            flags: f.flags.clone(),
-            decoded_from: f.decoded_from,
             completeness,
-            kept: None,
         }
     }
 }
@@ -661,11 +695,6 @@ pub struct Input {
     pub path: PathBuf,
 }
 
-/// Files kept in memory between the first pass and the connector: below
-/// this size a file is read once; above it, it is read again when the
-/// connector opens it, so that an ingest holds one large file at a time.
-const KEEP_BYTES: u64 = 64 << 20;
-
 /// The input of one ingest.
 pub struct Job<'j> {
     /// Connector name: `salesforce`, `hubspot`, `csv`.
@@ -692,35 +721,29 @@ pub fn run(
         skipped,
         date_columns,
     } = job;
-    // First pass, one file at a time: what the file is, and the date order.
+    let started = std::time::Instant::now();
+    // First pass, one file at a time and without keeping rows: the date order.
     let mut sniff = DateSniffer::default();
     let mut first_ambiguous: Option<(String, String)> = None;
-    let mut scanned: Vec<Scanned> = Vec::new();
-    for input in &inputs {
-        let f = read_file(&input.path, &input.name)?;
-        if opts.date_order.is_none() {
-            for c in date_columns(&f) {
-                let mut col_sniff = DateSniffer::default();
-                for r in &f.rows {
-                    if let Some(v) = r.fields.get(c) {
-                        sniff.feed(v);
-                        col_sniff.feed(v);
-                    }
-                }
-                if first_ambiguous.is_none()
-                    && matches!(col_sniff.result(), SniffResult::Ambiguous(_))
-                {
-                    first_ambiguous = Some((f.name.clone(), f.headers[c].clone()));
+    if opts.date_order.is_none() {
+        for input in &inputs {
+            let headers = csvread::read_header(&input.path, &input.name)?;
+            let probe = RawFile::header_only(&input.name, headers);
+            let cols = date_columns(&probe);
+            if cols.is_empty() {
+                continue;
+            }
+            let mut per_col: Vec<DateSniffer> = vec![DateSniffer::default(); cols.len()];
+            csvread::scan_columns(&input.path, &input.name, &cols, &mut |k, v| {
+                sniff.feed(v);
+                per_col[k].feed(v);
+            })?;
+            for (k, cs) in per_col.iter().enumerate() {
+                if first_ambiguous.is_none() && matches!(cs.result(), SniffResult::Ambiguous(_)) {
+                    first_ambiguous = Some((input.name.clone(), probe.headers[cols[k]].clone()));
                 }
             }
         }
-        let small = std::fs::metadata(&input.path)
-            .map(|m| m.len())
-            .unwrap_or(u64::MAX)
-            < KEEP_BYTES;
-        let mut sc = Scanned::of(&f, input.clone());
-        sc.kept = small.then_some(f);
-        scanned.push(sc);
     }
     let order = match opts.date_order {
         Some(o) => Some(o),
@@ -761,36 +784,42 @@ pub fn run(
         tallies: BTreeMap::new(),
         unknown_stages: BTreeMap::new(),
         stage_spellings: Default::default(),
+        stage_memo: Default::default(),
         amounts: Default::default(),
         inputs: Vec::new(),
         rates: read_workspace_rates(store.root())?,
         currencies_seen: Default::default(),
     };
+    ctx.inputs = inputs.into_iter().map(|i| (i, None)).collect();
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "ingest: first pass"
+    );
+    let mut draft = Draft::default();
+    connector(&mut ctx, &mut draft)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "ingest: connector"
+    );
+    // A file the connector did not open is still accounted for.
+    let names: Vec<String> = ctx
+        .inputs
+        .iter()
+        .filter(|(_, sc)| sc.is_none())
+        .map(|(i, _)| i.name.clone())
+        .collect();
+    for n in names {
+        ctx.open(&n)?;
+    }
+    let scanned: Vec<Scanned> = std::mem::take(&mut ctx.inputs)
+        .into_iter()
+        .filter_map(|(_, sc)| sc)
+        .collect();
     for sc in &scanned {
-        for m in &sc.malformed {
-            ctx.report.record(m);
-            ctx.quarantine.push(m.clone());
-            ctx.tallies.entry(sc.input.name.clone()).or_default().1 += 1;
-        }
-        for m in &sc.flags {
-            ctx.report.record(m);
-        }
-        if let Some(enc) = sc.decoded_from {
-            ctx.report
-                .notes
-                .push(format!("{} is not UTF-8; decoded as {enc}", sc.input.name));
-        }
         ctx.report
             .completeness
             .extend(sc.completeness.iter().cloned());
     }
-    ctx.inputs = scanned
-        .iter_mut()
-        .map(|sc| (sc.input.clone(), sc.kept.take()))
-        .collect();
-    let mut draft = Draft::default();
-    connector(&mut ctx, &mut draft)?;
-    ctx.inputs.clear();
     if !ctx.rates.is_empty() {
         draft.rates = Some(ctx.rates.clone());
     }
@@ -809,6 +838,9 @@ pub fn run(
     }
     for r in implausible_amounts(&ctx.amounts.take()) {
         ctx.report.record(&r);
+    }
+    for (raw, (code, n)) in ctx.stage_memo.take() {
+        ctx.note_stage_spelling(code, &raw, n);
     }
     for (code, spellings) in ctx.stage_spellings.take() {
         if spellings.len() < 2 {
@@ -841,6 +873,10 @@ pub fn run(
     let mut report = ctx.report;
     let quarantine = ctx.quarantine;
     let mut commit = draft.into_commit(store, source, opts.as_of, &mut report)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "ingest: draft into commit"
+    );
 
     // Quarantine and report files go in first; the manifest names them.
     let qdir = store.root().join("quarantine");
@@ -905,6 +941,10 @@ pub fn run(
         report: Some(report_path.clone()),
     });
     let summary = store.commit(&base, commit)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "ingest: ledger commit"
+    );
     report.opportunities_added = summary.opportunities_added;
     report.events_added = summary.events_added;
     report.events_duplicate = summary.events_duplicate;
@@ -1057,6 +1097,14 @@ fn implausible_amounts(
     out
 }
 
+/// A stage value seen before: its code (and one more row of it).
+fn memo_hit(ctx: &Ctx<'_>, raw: &str) -> Option<usize> {
+    let mut memo = ctx.stage_memo.borrow_mut();
+    let (code, n) = memo.get_mut(raw)?;
+    *n += 1;
+    Some(*code)
+}
+
 /// Parse one raw value for a field. `Ok(Value::Null)` for blanks.
 pub(crate) fn parse_value(
     ctx: &Ctx<'_>,
@@ -1072,17 +1120,22 @@ pub(crate) fn parse_value(
         });
     }
     match field {
-        Field::Stage => match ctx.process.stage_code(raw) {
-            Some(code) => {
-                ctx.note_stage_spelling(code, raw, 1);
-                Ok(Value::Text(ctx.process.stages()[code].name.clone()))
-            }
-            None => Err((
-                Reason::UnknownStage,
-                format!(
-                    "stage {raw:?} is not in pipewise.toml; add it as a stage or as an alias of one"
-                ),
-            )),
+        Field::Stage => match memo_hit(ctx, raw) {
+            Some(code) => Ok(Value::Text(ctx.process.stages()[code].name.clone())),
+            None => match ctx.process.stage_code(raw) {
+                Some(code) => {
+                    ctx.stage_memo
+                        .borrow_mut()
+                        .insert(raw.to_string(), (code, 1));
+                    Ok(Value::Text(ctx.process.stages()[code].name.clone()))
+                }
+                None => Err((
+                    Reason::UnknownStage,
+                    format!(
+                        "stage {raw:?} is not in pipewise.toml; add it as a stage or as an alias of one"
+                    ),
+                )),
+            },
         },
         Field::ForecastCategory => match ForecastCategory::parse_loose(raw) {
             Some(c) => Ok(Value::Text(c.as_str().into())),

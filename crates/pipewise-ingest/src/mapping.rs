@@ -745,7 +745,7 @@ impl FileCtx<'_> {
             }
             hist.sort_by_key(|h| h.0);
             let created = created.or_else(|| hist.first().map(|h| h.0));
-            draft.set_record(&id, created, None, &self.f.name, r.line);
+            let o = draft.set_record(&id, created, None, &self.f.name, r.line);
             let mut prev: HashMap<Field, Value> = HashMap::new();
             let mut events = Vec::new();
             for (t, field, v) in hist {
@@ -771,7 +771,7 @@ impl FileCtx<'_> {
                 if field == Field::IsDeleted && v != Value::Bool(true) {
                     continue;
                 }
-                draft.set_current(&id, field, &v, since);
+                draft.set_current_at(o, field, &v, since);
             }
             ctx.landed(self.f);
         }

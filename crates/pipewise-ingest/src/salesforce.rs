@@ -179,16 +179,30 @@ pub fn ingest(
                     ctx.landed(&f);
                 }
             }
-            let mut created: HashMap<String, Timestamp> = HashMap::new();
             let mut currency_of: HashMap<String, String> = HashMap::new();
             if let Some(f) = ctx.open("Opportunity.csv")? {
-                ingest_opportunities(ctx, &f, draft, &refs, &mut created, &mut currency_of)?;
+                let t0 = std::time::Instant::now();
+                ingest_opportunities(ctx, &f, draft, &refs, &mut currency_of)?;
+                tracing::debug!(
+                    ms = t0.elapsed().as_millis() as u64,
+                    "salesforce: Opportunity.csv"
+                );
             }
             if let Some(f) = ctx.open("OpportunityHistory.csv")? {
-                ingest_history(ctx, &f, draft, &created, &currency_of)?;
+                let t0 = std::time::Instant::now();
+                ingest_history(ctx, &f, draft, &currency_of)?;
+                tracing::debug!(
+                    ms = t0.elapsed().as_millis() as u64,
+                    "salesforce: OpportunityHistory.csv"
+                );
             }
             if let Some(f) = ctx.open("OpportunityFieldHistory.csv")? {
-                ingest_field_history(ctx, &f, draft, &created)?;
+                let t0 = std::time::Instant::now();
+                ingest_field_history(ctx, &f, draft)?;
+                tracing::debug!(
+                    ms = t0.elapsed().as_millis() as u64,
+                    "salesforce: OpportunityFieldHistory.csv"
+                );
             }
             let lead_history = ctx.open("LeadHistory.csv")?;
             if let Some(f) = ctx.open("Lead.csv")? {
@@ -222,8 +236,19 @@ pub fn ingest(
 }
 
 /// Rows already seen, by a hash of their fields other than the row's own Id:
-/// hash → lines (compared exactly on a hash match).
-type SeenRows = HashMap<u64, Vec<u64>>;
+/// hash → the first line with it; lines of rows that differ from the first
+/// but share its hash go to `more` (compared exactly on every match).
+#[derive(Default)]
+struct SeenRows {
+    first: HashMap<u64, u64>,
+    more: HashMap<u64, Vec<u64>>,
+}
+
+impl SeenRows {
+    fn new() -> SeenRows {
+        SeenRows::default()
+    }
+}
 
 /// Quarantine a history row that repeats an earlier one (ignoring the row's own
 /// Id); true when it did.
@@ -239,31 +264,44 @@ fn repeated(
     what: &str,
 ) -> bool {
     use std::hash::{BuildHasher, Hasher};
-    fn others(row: &RawRow, id_col: Option<usize>) -> Vec<&str> {
-        row.fields
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != id_col)
-            .map(|(_, v)| v.trim())
-            .collect()
-    }
-    let mine = others(r, id_col);
+    let same = |a: &RawRow, b: &RawRow| {
+        a.fields.len() == b.fields.len()
+            && (0..a.fields.len())
+                .filter(|i| Some(*i) != id_col)
+                .all(|i| a.fields.get(i).map(str::trim) == b.fields.get(i).map(str::trim))
+    };
     let mut h = foldhash::fast::FixedState::with_seed(7).build_hasher();
-    for v in &mine {
-        h.write(v.as_bytes());
-        h.write_u8(0xff);
+    for (i, v) in r.fields.iter().enumerate() {
+        if Some(i) != id_col {
+            h.write(v.trim().as_bytes());
+            h.write_u8(0xff);
+        }
     }
-    let lines = seen.entry(h.finish()).or_default();
-    let again = lines.iter().any(|&l| {
-        f.row_at(l)
-            .is_some_and(|earlier| others(earlier, id_col) == mine)
-    });
-    if !again {
-        lines.push(r.line);
-        return false;
+    let key = h.finish();
+    let again = match seen.first.get(&key) {
+        None => {
+            seen.first.insert(key, r.line);
+            false
+        }
+        Some(&line) => {
+            let earlier = |l: u64| f.row_at(l).is_some_and(|e| same(e, r));
+            if earlier(line)
+                || seen
+                    .more
+                    .get(&key)
+                    .is_some_and(|ls| ls.iter().any(|&l| earlier(l)))
+            {
+                true
+            } else {
+                seen.more.entry(key).or_default().push(r.line);
+                false
+            }
+        }
+    };
+    if again {
+        ctx.reject(f, r, column, value, Reason::DuplicateRow, what);
     }
-    ctx.reject(f, r, column, value, Reason::DuplicateRow, what);
-    true
+    again
 }
 
 /// Parsed history rows of one opportunity: (time, line, values).
@@ -618,7 +656,6 @@ fn ingest_opportunities(
     f: &RawFile,
     draft: &mut Draft,
     refs: &Refs,
-    created_out: &mut HashMap<String, Timestamp>,
     currency_of: &mut HashMap<String, String>,
 ) -> Result<(), IngestError> {
     let id = f.require("Id", "Opportunity.csv must have the opportunity Id column")?;
@@ -707,7 +744,8 @@ fn ingest_opportunities(
         // Money: converted to the corporate currency when the export has rates.
         {
             let code = currency_in(values.iter().map(|(f, v, _)| (f, v))).to_string();
-            if !code.is_empty() {
+            // (a history row without its own code is converted in the deal's)
+            if !code.is_empty() && !ctx.rates.is_empty() {
                 currency_of.insert(oid.to_string(), code);
             }
             let mut money: Vec<(Field, Value)> = values
@@ -790,14 +828,13 @@ fn ingest_opportunities(
                 );
             }
         }
-        draft.set_record(oid, Some(created), current_at, &f.name, r.line);
+        let o = draft.set_record(oid, Some(created), current_at, &f.name, r.line);
         for (field, v, since) in values {
             if field == Field::IsDeleted && v != Value::Bool(true) {
                 continue;
             }
-            draft.set_current(oid, field, &v, since);
+            draft.set_current_at(o, field, &v, since);
         }
-        created_out.insert(oid.to_string(), created);
         ctx.landed(f);
     }
     Ok(())
@@ -807,7 +844,6 @@ fn ingest_history(
     ctx: &mut Ctx<'_>,
     f: &RawFile,
     draft: &mut Draft,
-    created: &HashMap<String, Timestamp>,
     currency_of: &HashMap<String, String>,
 ) -> Result<(), IngestError> {
     let opp_col = f.require(
@@ -832,10 +868,14 @@ fn ingest_history(
     .collect();
     let deleted_col = f.column("IsDeleted");
     let id_col = f.column("Id");
-    // Parse and validate each row; group valid rows per opportunity.
-    let mut per_opp: BTreeMap<String, HistoryRows> = BTreeMap::new();
+    // First the rows themselves (opportunity, time, duplicates), keeping only
+    // (opportunity, time, row) of each; their values are read once, below,
+    // in (opportunity, time, line) order: no parsed values held per row.
+    let mut opp_index: HashMap<&str, u32> = HashMap::new();
+    let mut opp_ids: Vec<&str> = Vec::new();
+    let mut rows_kept: Vec<(u32, Timestamp, u32)> = Vec::new();
     let mut seen = SeenRows::new();
-    'rows: for r in &f.rows {
+    for (ri, r) in f.rows.iter().enumerate() {
         let oid = cell(r, Some(opp_col));
         if oid.is_empty() {
             ctx.reject(
@@ -872,30 +912,50 @@ fn ingest_history(
         if ctx.reject_future(f, r, t, "CreatedDate", raw_t) {
             continue;
         }
-        let mut vals = Vec::new();
-        for (i, field, name) in &cols {
-            let raw = cell(r, Some(*i));
-            match parse_at(ctx, f, r, name, field, raw) {
-                Ok(v) => vals.push((field.clone(), v)),
-                Err((reason, detail)) => {
-                    // The field is left unknown in this row: no change recorded for it.
-                    if ctx.bad_value(f, r, name, raw, reason, detail) {
-                        continue 'rows;
+        let o = *opp_index.entry(oid).or_insert_with(|| {
+            opp_ids.push(oid);
+            (opp_ids.len() - 1) as u32
+        });
+        rows_kept.push((o, t, ri as u32));
+        ctx.landed(f);
+    }
+    drop(seen);
+    drop(opp_index);
+    rows_kept.sort_unstable_by_key(|&(o, t, ri)| (o, t, ri));
+    let mut at = 0usize;
+    while at < rows_kept.len() {
+        let o = rows_kept[at].0;
+        let mut end = at;
+        while end < rows_kept.len() && rows_kept[end].0 == o {
+            end += 1;
+        }
+        let oid = opp_ids[o as usize].to_string();
+        // This opportunity's rows, in time order, with their values.
+        let mut rows: HistoryRows = Vec::with_capacity(end - at);
+        'rows: for &(_, t, ri) in &rows_kept[at..end] {
+            let r = &f.rows[ri as usize];
+            let mut vals = Vec::new();
+            for (i, field, name) in &cols {
+                let raw = cell(r, Some(*i));
+                match parse_at(ctx, f, r, name, field, raw) {
+                    Ok(v) => vals.push((field.clone(), v)),
+                    Err((reason, detail)) => {
+                        // The field is left unknown in this row: no change recorded for it.
+                        if ctx.bad_value(f, r, name, raw, reason, detail) {
+                            continue 'rows;
+                        }
                     }
                 }
             }
+            let fallback = currency_of.get(&oid).map(String::as_str).unwrap_or("");
+            convert_amount(ctx, f, r, &mut vals, fallback);
+            rows.push((t, r.line, vals));
         }
-        let fallback = currency_of.get(oid).map(String::as_str).unwrap_or("");
-        convert_amount(ctx, f, r, &mut vals, fallback);
-        per_opp
-            .entry(oid.to_string())
-            .or_default()
-            .push((t, r.line, vals));
-        ctx.landed(f);
-    }
-    for (oid, mut rows) in per_opp {
-        rows.sort_by_key(|(t, line, _)| (*t, *line));
-        let c = created.get(&oid).copied();
+        at = end;
+        if rows.is_empty() {
+            continue;
+        }
+        let c = draft.created_of(&oid);
         if c.is_none() {
             ctx.flag(
                 &f.name,
@@ -1056,7 +1116,6 @@ fn ingest_field_history(
     ctx: &mut Ctx<'_>,
     f: &RawFile,
     draft: &mut Draft,
-    created: &HashMap<String, Timestamp>,
 ) -> Result<(), IngestError> {
     let hint =
         "OpportunityFieldHistory.csv has OpportunityId, CreatedDate, Field, OldValue, NewValue";
@@ -1159,7 +1218,7 @@ fn ingest_field_history(
                 continue;
             }
         };
-        if !created.contains_key(oid) && orphans.insert(oid.to_string()) {
+        if draft.created_of(oid).is_none() && orphans.insert(oid.to_string()) {
             ctx.flag(
                 &f.name,
                 r.line,

@@ -238,10 +238,14 @@ pub fn number(raw: &str) -> Result<f64, String> {
 
 /// `true`/`false`, `1`/`0`, `yes`/`no`.
 pub fn boolean(raw: &str) -> Result<bool, String> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "y" | "t" => Ok(true),
-        "false" | "0" | "no" | "n" | "f" => Ok(false),
-        _ => Err("not true/false".into()),
+    let r = raw.trim();
+    let is = |words: &[&str]| words.iter().any(|w| r.eq_ignore_ascii_case(w));
+    if is(&["true", "1", "yes", "y", "t"]) {
+        Ok(true)
+    } else if is(&["false", "0", "no", "n", "f"]) {
+        Ok(false)
+    } else {
+        Err("not true/false".into())
     }
 }
 

@@ -805,7 +805,12 @@ impl Store {
             ids: true,
             sources: true,
         };
+        let t0 = std::time::Instant::now();
         let mut existing = self.load_projected(&current, &projection)?;
+        tracing::debug!(
+            ms = t0.elapsed().as_millis() as u64,
+            "commit: existing events loaded"
+        );
         let mut keys = std::mem::take(&mut existing.keys);
         let base_keys = keys.len();
 
@@ -883,6 +888,11 @@ impl Store {
             }
         }
 
+        tracing::debug!(
+            ms = t0.elapsed().as_millis() as u64,
+            keys = keys.len(),
+            "commit: keys assigned"
+        );
         // Split by field, skipping events already in the ledger; duplicates
         // within this commit are removed after sorting (below).
         struct Building {
@@ -951,6 +961,10 @@ impl Store {
             seq = next;
             dup += d;
             columns.extend(cols);
+            tracing::debug!(
+                ms = t0.elapsed().as_millis() as u64,
+                "commit: columns built"
+            );
         }
         for (field, b) in building {
             let mut colm = FieldColumn {
@@ -1013,27 +1027,27 @@ impl Store {
             .map_err(|e| LedgerError::Invalid(e.to_string()))?;
             write_parquet(&seg_dir.join("keys.parquet"), keys_schema(), &[batch])?;
         }
-        for colm in columns {
+        // One Parquet file per field, written on every core (each file's
+        // bytes depend only on its column, so the order does not matter).
+        let write_one = |colm: FieldColumn| -> Result<(String, u64), LedgerError> {
             let field = colm.field.clone();
             let kind = field.kind();
             let n = colm.len();
             let source_arr = values_to_array(&Values::Text {
                 dict: src_dict.clone(),
-                codes: colm.source.clone(),
+                codes: colm.source,
             });
             let batch = RecordBatch::try_new(
                 field_file_schema(kind),
                 vec![
-                    Arc::new(UInt32Array::from(colm.opp.clone())),
+                    Arc::new(UInt32Array::from(colm.opp)),
                     Arc::new(
-                        TimestampMicrosecondArray::from(colm.effective_at.clone())
-                            .with_timezone("UTC"),
+                        TimestampMicrosecondArray::from(colm.effective_at).with_timezone("UTC"),
                     ),
                     Arc::new(
-                        TimestampMicrosecondArray::from(colm.recorded_at.clone())
-                            .with_timezone("UTC"),
+                        TimestampMicrosecondArray::from(colm.recorded_at).with_timezone("UTC"),
                     ),
-                    Arc::new(UInt64Array::from(colm.seq.clone())),
+                    Arc::new(UInt64Array::from(colm.seq)),
                     source_arr,
                     values_to_array(colm.old.as_ref().unwrap_or(&Values::empty(kind))),
                     values_to_array(&colm.new),
@@ -1046,8 +1060,49 @@ impl Store {
                 field_file_schema(kind),
                 &[batch],
             )?;
-            seg.fields.insert(name, n as u64);
+            Ok((name, n as u64))
+        };
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8);
+        // Largest first, so the long files start early.
+        let mut queue = columns;
+        queue.sort_by_key(|c| c.len());
+        let queue = std::sync::Mutex::new(queue);
+        let written: Vec<Result<(String, u64), LedgerError>> = std::thread::scope(|sc| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    sc.spawn(|| {
+                        let mut out = Vec::new();
+                        loop {
+                            let next = queue.lock().ok().and_then(|mut q| q.pop());
+                            let Some(c) = next else { break };
+                            out.push(write_one(c));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        vec![Err(LedgerError::Invalid(
+                            "a segment writer panicked".into(),
+                        ))]
+                    })
+                })
+                .collect()
+        });
+        for w in written {
+            let (name, n) = w?;
+            seg.fields.insert(name, n);
         }
+        tracing::debug!(
+            ms = t0.elapsed().as_millis() as u64,
+            "commit: segment written"
+        );
         if added > 0 || !new_keys.is_empty() {
             m.segments.push(seg);
         }
@@ -1127,9 +1182,8 @@ fn columns_from_batch(
         .map(|s| intern(src_dict, src_lookup, s))
         .collect();
     let mut dup = 0u64;
-    // The kept rows of each field, and every kept rank.
+    // The kept rows of each field.
     let mut kept: Vec<Vec<u32>> = Vec::with_capacity(b.fields.len());
-    let mut ranks: Vec<u128> = Vec::new();
     for fe in &b.fields {
         let col = existing.column(&fe.field);
         let mut k = Vec::with_capacity(fe.opp.len());
@@ -1145,14 +1199,43 @@ fn columns_from_batch(
                 }
             }
             k.push(i as u32);
-            ranks.push(fe.rank[i]);
         }
         kept.push(k);
     }
-    ranks.sort_unstable();
-    let next = seq + ranks.len() as u64;
+    // Seq numbers in rank order: each field's kept rows sorted by rank, then
+    // merged across fields (sequential reads, no search per event).
+    let by_rank: Vec<Vec<(u128, u32)>> = kept
+        .iter()
+        .zip(&b.fields)
+        .map(|(k, fe)| {
+            let mut v: Vec<(u128, u32)> = k.iter().map(|&i| (fe.rank[i as usize], i)).collect();
+            v.sort_unstable();
+            v
+        })
+        .collect();
+    let mut seq_of: Vec<Vec<u64>> = b.fields.iter().map(|fe| vec![0; fe.opp.len()]).collect();
+    let mut heads = vec![0usize; by_rank.len()];
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u128, usize)>> = by_rank
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(f, v)| std::cmp::Reverse((v[0].0, f)))
+        .collect();
+    let mut next = seq;
+    while let Some(std::cmp::Reverse((_, f))) = heap.pop() {
+        let (_, row) = by_rank[f][heads[f]];
+        seq_of[f][row as usize] = next;
+        next += 1;
+        heads[f] += 1;
+        if let Some(&(r, _)) = by_rank[f].get(heads[f]) {
+            heap.push(std::cmp::Reverse((r, f)));
+        }
+    }
+    drop(by_rank);
+    tracing::debug!(events = next - seq, "commit: seq numbers in rank order");
+    let t0 = std::time::Instant::now();
     let mut out = Vec::with_capacity(b.fields.len());
-    for (fe, k) in b.fields.into_iter().zip(kept) {
+    for ((fe, k), seqs) in b.fields.into_iter().zip(kept).zip(seq_of) {
         let pick_i64 = |v: &[i64]| k.iter().map(|&i| v[i as usize]).collect::<Vec<_>>();
         let mut colm = FieldColumn {
             field: fe.field.clone(),
@@ -1162,10 +1245,7 @@ fn columns_from_batch(
                 .collect(),
             effective_at: pick_i64(&fe.effective_at),
             recorded_at: pick_i64(&fe.recorded_at),
-            seq: k
-                .iter()
-                .map(|&i| seq + ranks.partition_point(|&r| r < fe.rank[i as usize]) as u64)
-                .collect(),
+            seq: k.iter().map(|&i| seqs[i as usize]).collect(),
             source: k
                 .iter()
                 .map(|&i| src_map[fe.source[i as usize] as usize])
@@ -1174,10 +1254,16 @@ fn columns_from_batch(
             new: fe.new.permute(&k),
             offsets: Vec::new(),
         };
+        let t1 = std::time::Instant::now();
         colm.finish(n_keys);
         dup += colm.remove_duplicates();
         colm.finish(n_keys);
+        tracing::debug!(field = %colm.field, events = colm.len(), finish_ms = t1.elapsed().as_millis() as u64, "commit: column");
         out.push(colm);
     }
+    tracing::debug!(
+        ms = t0.elapsed().as_millis() as u64,
+        "commit: columns from the batch"
+    );
     (out, next, dup)
 }

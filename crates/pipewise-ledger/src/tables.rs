@@ -158,11 +158,13 @@ pub fn quotas_batch(rows: &[Quota]) -> Result<RecordBatch, ArrowError> {
     )
 }
 
+/// One `currency_rates` row: code, rate, start, end, corporate.
+type RateRow<'a> = (&'a str, f64, Option<i32>, Option<i32>, bool);
+
 /// The `currency_rates` table of a set of rates (the corporate currency's
 /// row has rate 1 and `corporate` true).
 pub fn rates_batch(rates: &pipewise_model::currency::Rates) -> Result<RecordBatch, ArrowError> {
-    let mut rows: Vec<(&str, f64, Option<i32>, Option<i32>, bool)> =
-        vec![(rates.corporate(), 1.0, None, None, true)];
+    let mut rows: Vec<RateRow<'_>> = vec![(rates.corporate(), 1.0, None, None, true)];
     for (code, span) in rates.spans() {
         if code != rates.corporate() {
             rows.push((code, span.rate, span.start, span.end, false));

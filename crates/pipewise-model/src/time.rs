@@ -77,6 +77,9 @@ pub fn format_timestamp(ts: Timestamp) -> String {
 /// "as of 2026-09-30"), its start otherwise.
 pub fn parse_iso_instant(s: &str, end_of_day: bool) -> Option<Timestamp> {
     let s = s.trim();
+    if let Some(t) = fast_iso(s, end_of_day) {
+        return Some(t);
+    }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         let d = date_from_naive(d);
         return Some(if end_of_day {
@@ -100,6 +103,65 @@ pub fn parse_iso_instant(s: &str, end_of_day: bool) -> Option<Timestamp> {
         }
     }
     None
+}
+
+/// The common shapes without a format parser: `2025-03-04`,
+/// `2025-03-04T09:30:00Z` and `2025-03-04T09:30:00.000Z` (also with a space
+/// for the `T`, or no `Z`). Anything else is left to the general parser.
+fn fast_iso(s: &str, end_of_day: bool) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut v = 0u32;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+        }
+        Some(v)
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let d = date_from_naive(date);
+    if b.len() == 10 {
+        return Some(if end_of_day {
+            date_end(d)
+        } else {
+            date_start(d)
+        });
+    }
+    if !(b[10] == b'T' || b[10] == b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut micros = 0u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        for (k, &c) in frac[..n].iter().enumerate() {
+            if k < 6 {
+                micros = micros * 10 + u32::from(c - b'0');
+            }
+        }
+        for _ in n..6 {
+            micros *= 10;
+        }
+        rest = &frac[n..];
+    }
+    if !(rest.is_empty() || rest == b"Z") {
+        return None; // an offset: the general parser converts it
+    }
+    Some(
+        date_start(d) + i64::from(h * 3600 + mi * 60 + sec) * MICROS_PER_SECOND + i64::from(micros),
+    )
 }
 
 /// Quarter (1–4) of a date within a fiscal year starting in `fiscal_start_month`.
@@ -313,6 +375,56 @@ pub fn time_of_day(ts: Timestamp) -> NaiveTime {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_fast_iso_path_reads_as_the_general_parser_does() {
+        // The general parser alone (chrono), as the fast path must agree with it.
+        let general = |s: &str, eod: bool| -> Option<Timestamp> {
+            if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                let d = date_from_naive(d);
+                return Some(if eod { date_end(d) } else { date_start(d) });
+            }
+            if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
+                return Some(dt.timestamp_micros());
+            }
+            for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+                if let Ok(dt) = NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), fmt) {
+                    return Some(timestamp_from_naive(dt));
+                }
+            }
+            None
+        };
+        for s in [
+            "2025-03-04",
+            "2024-02-29",
+            "2025-03-04T09:30:00Z",
+            "2025-03-04T09:30:00.000Z",
+            "2025-03-04T09:30:00.123456Z",
+            "2025-03-04T09:30:00.1Z",
+            "2025-03-04 23:59:59",
+            "2025-12-31T00:00:00",
+        ] {
+            for eod in [false, true] {
+                assert_eq!(fast_iso(s, eod), general(s, eod), "{s}");
+                assert!(fast_iso(s, eod).is_some(), "{s}");
+            }
+        }
+        // Not its to read: no date, no such day, offsets, odd shapes.
+        for s in [
+            "2025-02-30",
+            "2025-13-01",
+            "2025-03-04T24:00:00Z",
+            "2025-03-04T09:30:00+01:00",
+            "03/04/2025",
+            "2025-3-4",
+        ] {
+            assert_eq!(fast_iso(s, false), None, "{s}");
+        }
+        assert_eq!(
+            parse_iso_instant("2025-03-04T09:30:00+01:00", false),
+            parse_iso_instant("2025-03-04T08:30:00Z", false)
+        );
+    }
+
     use super::*;
 
     fn d(s: &str) -> Date {
