@@ -240,7 +240,22 @@ impl Draft {
         as_of: Timestamp,
         report: &mut QualityReport,
     ) -> Result<Commit, crate::IngestError> {
-        let log = store.load(None, false)?;
+        // The ledger as far as this draft needs it: keys, and each of its
+        // fields' latest values (no recorded times, sources or old values).
+        let mut draft_fields: Vec<Field> = self.current.keys().cloned().collect();
+        draft_fields.extend(self.history.keys().cloned());
+        draft_fields.sort();
+        draft_fields.dedup();
+        let log = store.load_projected(
+            &store.manifest()?,
+            &pipewise_ledger::Projection {
+                fields: Some(draft_fields),
+                old_values: false,
+                recorded_at: false,
+                ids: true,
+                sources: false,
+            },
+        )?;
         let n = self.ids.len();
         let key_of: Vec<Option<u32>> = self.ids.iter().map(|id| log.keys.key(id)).collect();
         // Creation: as the source says, else the first history time, else --as-of.

@@ -412,22 +412,7 @@ impl Ctx<'_> {
         col: Option<usize>,
         name: &str,
     ) -> Result<Timestamp, Quarantined> {
-        let raw = cell(r, col);
-        if raw.is_empty() {
-            self.reject(
-                f,
-                r,
-                name,
-                "",
-                Reason::MissingRequired,
-                format!("{name} is required"),
-            );
-            return Err(Quarantined);
-        }
-        self.parser.instant(raw).map_err(|e| {
-            self.reject(f, r, name, raw, Reason::UnparsableDate, e);
-            Quarantined
-        })
+        self.required(f, r, col, name, ValueParser::instant)
     }
 
     /// A required calendar date: blank or unreadable quarantines the row.
@@ -438,6 +423,18 @@ impl Ctx<'_> {
         col: Option<usize>,
         name: &str,
     ) -> Result<pipewise_model::Date, Quarantined> {
+        self.required(f, r, col, name, ValueParser::date)
+    }
+
+    /// A required date or time read by `parse`.
+    fn required<T>(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        col: Option<usize>,
+        name: &str,
+        parse: impl Fn(&ValueParser, &str) -> Result<T, String>,
+    ) -> Result<T, Quarantined> {
         let raw = cell(r, col);
         if raw.is_empty() {
             self.reject(
@@ -450,7 +447,7 @@ impl Ctx<'_> {
             );
             return Err(Quarantined);
         }
-        self.parser.date(raw).map_err(|e| {
+        parse(&self.parser, raw).map_err(|e| {
             self.reject(f, r, name, raw, Reason::UnparsableDate, e);
             Quarantined
         })

@@ -1030,33 +1030,19 @@ fn ingest_history(
                 }
             }
             for (field, v) in vals {
-                if let Some(before) = &open_before
-                    && before.iter().any(|(fl, _)| fl == field)
-                {
-                    let old = prev.get(field).cloned().unwrap_or(Value::Null);
-                    if !old.same_as(v) && !v.is_null() {
-                        let order = draft.next_order();
-                        draft.push_history(
-                            &oid,
-                            HistEvent {
-                                effective_at: *t,
-                                recorded_at: *t,
-                                field: field.clone(),
-                                old,
-                                new: v.clone(),
-                                source: "salesforce:OpportunityHistory",
-                                order,
-                            },
-                        );
-                        prev.insert(field.clone(), v.clone());
-                    }
-                    continue;
-                }
+                // A field the inferred open values set: its row value lands
+                // at the row's own time, when it differs.
+                let in_before = open_before
+                    .as_ref()
+                    .is_some_and(|b| b.iter().any(|(fl, _)| fl == field));
                 let old = prev.get(field).cloned().unwrap_or(Value::Null);
-                if k > 0 && old.same_as(v) {
+                if in_before {
+                    if old.same_as(v) || v.is_null() {
+                        continue;
+                    }
+                } else if k > 0 && old.same_as(v) {
                     continue;
-                }
-                if k == 0 && v.is_null() {
+                } else if k == 0 && v.is_null() {
                     prev.insert(field.clone(), v.clone());
                     continue;
                 }
@@ -1064,7 +1050,7 @@ fn ingest_history(
                 draft.push_history(
                     &oid,
                     HistEvent {
-                        effective_at: eff,
+                        effective_at: if in_before { *t } else { eff },
                         recorded_at: *t,
                         field: field.clone(),
                         old,

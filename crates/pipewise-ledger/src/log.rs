@@ -150,17 +150,54 @@ impl Values {
 }
 
 /// Builds a [`Values`] column value by value.
+///
+/// Text is interned by its hash (code of the first string with that hash,
+/// others with the same hash beside it), so each distinct string is stored
+/// once, in the dictionary: a column of a million distinct names holds them
+/// once, not twice.
 #[derive(Debug)]
 pub struct ValuesBuilder {
     values: Values,
-    lookup: TextLookup,
+    by_hash: HashMap<u64, u32, foldhash::fast::FixedState>,
+    /// Further codes whose strings share a hash with an earlier one.
+    collisions: HashMap<u64, Vec<u32>, foldhash::fast::FixedState>,
 }
 
 impl ValuesBuilder {
     pub fn new(kind: FieldKind) -> Self {
         ValuesBuilder {
             values: Values::empty(kind),
-            lookup: TextLookup::default(),
+            by_hash: HashMap::default(),
+            collisions: HashMap::default(),
+        }
+    }
+
+    fn text_code(
+        dict: &mut Vec<String>,
+        by_hash: &mut HashMap<u64, u32, foldhash::fast::FixedState>,
+        collisions: &mut HashMap<u64, Vec<u32>, foldhash::fast::FixedState>,
+        s: &str,
+    ) -> u32 {
+        use std::hash::BuildHasher;
+        let h = foldhash::fast::FixedState::with_seed(0x5eed).hash_one(s);
+        match by_hash.get(&h) {
+            None => {
+                let c = dict.len() as u32;
+                dict.push(s.to_string());
+                by_hash.insert(h, c);
+                c
+            }
+            Some(&c) if dict[c as usize] == s => c,
+            Some(_) => {
+                let more = collisions.entry(h).or_default();
+                if let Some(&c) = more.iter().find(|&&c| dict[c as usize] == s) {
+                    return c;
+                }
+                let c = dict.len() as u32;
+                dict.push(s.to_string());
+                more.push(c);
+                c
+            }
         }
     }
 
@@ -170,7 +207,9 @@ impl ValuesBuilder {
         match &mut self.values {
             Values::Text { dict, codes } => {
                 let code = match v {
-                    Value::Text(s) => intern(dict, &mut self.lookup, s),
+                    Value::Text(s) => {
+                        Self::text_code(dict, &mut self.by_hash, &mut self.collisions, s)
+                    }
                     _ => NULL_TEXT,
                 };
                 codes.push(code);
@@ -463,5 +502,23 @@ impl EventLog {
             ));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builder_interns_each_distinct_text_once() {
+        let mut b = ValuesBuilder::new(FieldKind::Text);
+        for v in ["a", "b", "a", "", "c", "b"] {
+            b.push(&if v.is_empty() { Value::Null } else { Value::Text(v.into()) });
+        }
+        let Values::Text { dict, codes } = b.finish() else {
+            panic!("a text column")
+        };
+        assert_eq!(dict, ["a", "b", "c"]);
+        assert_eq!(codes, [0, 1, 0, NULL_TEXT, 2, 1]);
     }
 }
