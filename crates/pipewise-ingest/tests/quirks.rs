@@ -517,3 +517,47 @@ fn amounts_in_two_currencies_without_rates_stop_the_ingest() {
         ])
     );
 }
+
+#[test]
+fn a_mostly_broken_file_lands_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let mut csv = String::from("Id,StageName,Amount,CreatedDate\n");
+    for i in 1..=20 {
+        if i % 3 == 0 {
+            csv.push_str(&format!("0060000000000{i:02}AAA,Prospecting\n")); // truncated
+        } else {
+            csv.push_str(&format!(
+                "0060000000000{i:02}AAA,Prospecting,100,2025-01-01T00:00:00Z\n"
+            ));
+        }
+    }
+    std::fs::write(export.join("Opportunity.csv"), csv).unwrap();
+    let ws = dir.path().join("ws");
+    let store = Store::init(&ws).unwrap();
+    let err = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap_err()
+    .to_string();
+    // 6 of 20 rows (30%) are past the default 10%.
+    assert!(
+        err.contains("6 of 20 rows (30.0%)") && err.contains("--max-quarantine"),
+        "{err}"
+    );
+    assert_eq!(store.manifest().unwrap().version, 0, "nothing landed");
+    let q = std::fs::read_to_string(ws.join("quarantine/ingest-v000001.csv")).unwrap();
+    assert_eq!(
+        q.lines().count(),
+        1 + 6,
+        "the quarantine is written all the same"
+    );
+    let mut opts = IngestOptions::new(as_of(), None);
+    opts.max_quarantine_pct = 100.0;
+    let out = salesforce::ingest(&store, &SalesProcess::default_process(), &export, opts).unwrap();
+    assert_eq!(out.summary.opportunities_added, 14);
+}

@@ -513,7 +513,11 @@ mod tests {
     fn the_builder_interns_each_distinct_text_once() {
         let mut b = ValuesBuilder::new(FieldKind::Text);
         for v in ["a", "b", "a", "", "c", "b"] {
-            b.push(&if v.is_empty() { Value::Null } else { Value::Text(v.into()) });
+            b.push(&if v.is_empty() {
+                Value::Null
+            } else {
+                Value::Text(v.into())
+            });
         }
         let Values::Text { dict, codes } = b.finish() else {
             panic!("a text column")
