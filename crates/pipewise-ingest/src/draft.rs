@@ -144,11 +144,6 @@ impl Draft {
         self.next_order
     }
 
-    /// Opportunities named so far.
-    pub fn opportunity_count(&self) -> usize {
-        self.ids.len()
-    }
-
     /// When an opportunity was created, as its current record says (`None`
     /// for one only history names).
     pub fn created_of(&self, id: &str) -> Option<Timestamp> {

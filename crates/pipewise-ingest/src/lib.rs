@@ -112,6 +112,9 @@ pub struct IngestOptions {
     /// The largest share of a file's rows (percent) that may be quarantined
     /// before the ingest refuses to land anything.
     pub max_quarantine_pct: f64,
+    /// Told what the ingest is doing as it goes ("reading Opportunity.csv",
+    /// "writing the ledger"), for a progress display.
+    pub progress: Option<fn(&str)>,
 }
 
 impl IngestOptions {
@@ -126,6 +129,7 @@ impl IngestOptions {
             as_of,
             date_order,
             max_quarantine_pct: IngestOptions::DEFAULT_MAX_QUARANTINE_PCT,
+            progress: None,
         }
     }
 }
@@ -171,6 +175,7 @@ pub struct Ctx<'a> {
     pub rates: pipewise_model::currency::Rates,
     /// Currency codes of amounts seen without rates to convert them.
     currencies_seen: std::collections::BTreeSet<String>,
+    progress: Option<fn(&str)>,
 }
 
 impl Ctx<'_> {
@@ -251,6 +256,9 @@ impl Ctx<'_> {
             return Ok(None);
         };
         let input = self.inputs[at].0.clone();
+        if let Some(p) = self.progress {
+            p(&format!("reading {}", input.name));
+        }
         let t0 = std::time::Instant::now();
         let f = read_file(&input.path, &input.name)?;
         tracing::debug!(file = %input.name, rows = f.rows.len(), ms = t0.elapsed().as_millis() as u64, rss_mb = rss_mb(), "ingest: read");
@@ -273,11 +281,6 @@ impl Ctx<'_> {
             self.inputs[at].1 = Some(Scanned::of(&f, input));
         }
         Ok(Some(f))
-    }
-
-    /// The names of the ingest's files, in order.
-    pub fn input_names(&self) -> Vec<String> {
-        self.inputs.iter().map(|(i, _)| i.name.clone()).collect()
     }
 
     /// An amount's values to land, converted to the corporate currency when
@@ -722,6 +725,9 @@ pub fn run(
     // First pass, one file at a time and without keeping rows: the date order.
     let mut sniff = DateSniffer::default();
     let mut first_ambiguous: Option<(String, String)> = None;
+    if let Some(p) = opts.progress {
+        p("looking at the dates");
+    }
     if opts.date_order.is_none() {
         for input in &inputs {
             let headers = csvread::read_header(&input.path, &input.name)?;
@@ -786,6 +792,7 @@ pub fn run(
         inputs: Vec::new(),
         rates: read_workspace_rates(store.root())?,
         currencies_seen: Default::default(),
+        progress: opts.progress,
     };
     ctx.inputs = inputs.into_iter().map(|i| (i, None)).collect();
     tracing::debug!(
@@ -869,7 +876,13 @@ pub fn run(
     }
     let mut report = ctx.report;
     let quarantine = ctx.quarantine;
+    if let Some(p) = opts.progress {
+        p("working out the changes");
+    }
     let mut commit = draft.into_commit(store, source, opts.as_of, &mut report)?;
+    if let Some(p) = opts.progress {
+        p("writing the ledger");
+    }
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "ingest: draft into commit"

@@ -20,7 +20,17 @@ fn options(a: &IngestArgs) -> Result<IngestOptions> {
     }
     let mut o = IngestOptions::new(as_of, settings::date_order(&a.date_order)?);
     o.max_quarantine_pct = a.max_quarantine;
+    o.progress = Some(show_progress);
     Ok(o)
+}
+
+/// The ingest's spinner, told each phase as it starts.
+static SPINNER: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
+
+fn show_progress(what: &str) {
+    if let Some(pb) = SPINNER.get() {
+        pb.set_message(format!("ingesting: {what}"));
+    }
 }
 
 pub fn run(dir: &Path, cmd: &IngestCommand, format: Format) -> Result<()> {
@@ -62,7 +72,7 @@ pub fn run(dir: &Path, cmd: &IngestCommand, format: Format) -> Result<()> {
             e
         }
     })?;
-    let pb = super::spinner("ingesting");
+    let pb = SPINNER.get_or_init(|| super::spinner("ingesting")).clone();
     let outcome = match cmd {
         IngestCommand::Salesforce(a) => {
             check_dir(&a.dir)?;
