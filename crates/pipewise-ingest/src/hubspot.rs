@@ -26,6 +26,61 @@ use std::path::Path;
 
 const ID: [&str; 2] = ["Record ID", "Deal ID"];
 
+/// The label HubSpot gives a deal property in an export with internal names
+/// (`exportInternalValuesOptions`): `dealstage` → `Deal Stage`,
+/// `hs_date_entered_<stageId>` → `Date entered "<stageId>"`. `None` for a
+/// header that is not an internal name pipewise reads.
+fn label_of_internal(h: &str) -> Option<String> {
+    for prefix in ["hs_v2_date_entered_", "hs_date_entered_"] {
+        if let Some(stage) = h.strip_prefix(prefix)
+            && !stage.is_empty()
+        {
+            return Some(format!("Date entered \"{stage}\""));
+        }
+    }
+    Some(
+        match h {
+            "hs_object_id" => "Record ID",
+            "dealname" => "Deal Name",
+            "dealstage" => "Deal Stage",
+            "pipeline" => "Pipeline",
+            "amount" => "Amount",
+            "amount_in_home_currency" => "Amount in company currency",
+            "deal_currency_code" => "Currency",
+            "closedate" => "Close Date",
+            "createdate" => "Create Date",
+            "hs_lastmodifieddate" => "Last Modified Date",
+            "hubspot_owner_id" => "Deal owner",
+            "hs_deal_stage_probability" => "Deal probability",
+            "hs_manual_forecast_category" | "hs_forecast_category" => "Forecast category",
+            "hs_is_closed_won" => "Is Closed Won",
+            "hs_is_closed" => "Is closed",
+            "closed_lost_reason" => "Closed Lost Reason",
+            "hs_next_step" => "Next step",
+            "dealtype" => "Deal Type",
+            "hs_analytics_source" => "Original Source Type",
+            "associatedcompanyid" => "Associated Company IDs",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// Headers of a deals export with internal names read as their labels, when
+/// the file is one (it has `hs_object_id` and `dealstage`); true when renamed.
+fn internal_to_labels(headers: &mut [String]) -> bool {
+    let internal =
+        headers.iter().any(|h| h == "hs_object_id") && headers.iter().any(|h| h == "dealstage");
+    if internal {
+        for h in headers.iter_mut() {
+            if let Some(l) = label_of_internal(h) {
+                *h = l;
+            }
+        }
+    }
+    internal
+}
+
 /// Collapse runs of whitespace and trim: HubSpot labels carry stray spaces.
 fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -114,7 +169,8 @@ pub fn ingest(
             .and_then(|n| n.to_str())
             .unwrap_or("")
             .to_string();
-        let headers = read_header(&p, &name)?;
+        let mut headers = read_header(&p, &name)?;
+        internal_to_labels(&mut headers);
         let has = |c: &str| headers.iter().any(|h| h == c);
         let deals = ID.iter().any(|c| has(c)) && has("Deal Stage");
         let companies = has("Record ID") && (has("Company name") || has("Company Name"));
@@ -140,9 +196,16 @@ pub fn ingest(
             .enumerate()
             .filter(|(_, h)| {
                 h.starts_with("Date entered ")
+                    || h.starts_with("hs_date_entered_")
+                    || h.starts_with("hs_v2_date_entered_")
                     || matches!(
                         h.as_str(),
-                        "Create Date" | "Close Date" | "Last Modified Date"
+                        "Create Date"
+                            | "Close Date"
+                            | "Last Modified Date"
+                            | "createdate"
+                            | "closedate"
+                            | "hs_lastmodifieddate"
                     )
             })
             .map(|(i, _)| i)
@@ -166,7 +229,12 @@ pub fn ingest(
                 }
             }
             for n in &deals_files {
-                if let Some(f) = ctx.open(n)? {
+                if let Some(mut f) = ctx.open(n)? {
+                    if internal_to_labels(&mut f.headers) {
+                        ctx.report.notes.push(format!(
+                            "{n} has HubSpot's internal property names (dealstage, hs_date_entered_<stage id>, …): read as their labels; stage ids must be stages or aliases in pipewise.toml"
+                        ));
+                    }
                     deals(ctx, &f, draft)?;
                 }
             }

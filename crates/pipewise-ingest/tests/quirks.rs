@@ -561,3 +561,44 @@ fn a_mostly_broken_file_lands_nothing() {
     let out = salesforce::ingest(&store, &SalesProcess::default_process(), &export, opts).unwrap();
     assert_eq!(out.summary.opportunities_added, 14);
 }
+
+#[test]
+fn hubspot_internal_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let out = pipewise_ingest::hubspot::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &fixture("hubspot-internal-names"),
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    assert!(out.report.reconciles());
+    assert!(out.quarantine.is_empty(), "{:?}", out.quarantine);
+    assert!(
+        out.report
+            .notes
+            .iter()
+            .any(|n| n.contains("internal property names"))
+    );
+    let log = store.load(None, false).unwrap();
+    // appointmentscheduled → Qualification, contractsent → Redlining,
+    // closedwon → Closed Won (the default process's aliases); amounts carried back.
+    assert_eq!(
+        by_stage(&log, "2025-01-31"),
+        m(&[("Qualification", 2, 3000.0)])
+    );
+    assert_eq!(
+        by_stage(&log, "2025-03-31"),
+        m(&[("Redlining", 1, 1000.0), ("Closed Won", 1, 2000.0)])
+    );
+    let a = asof::states(&log, Cut::at(as_of()))
+        .into_iter()
+        .find(|s| s.id == "1")
+        .unwrap();
+    assert_eq!(
+        a.get(&Field::ForecastCategory),
+        &Value::Text("commit".into())
+    );
+    assert_eq!(a.get(&Field::Name), &Value::Text("A".into()));
+}
