@@ -153,19 +153,19 @@ pub fn ingest(
         job,
         opts,
         &mut |ctx: &mut Ctx<'_>, draft: &mut Draft| {
-            let users: Option<HashSet<String>> = match ctx.open("User.csv")? {
+            let users: Option<HashSet<String>> = match open_sf(ctx, "User.csv")? {
                 Some(f) => Some(ingest_users(ctx, &f, draft)?),
                 None => None,
             };
-            let accounts: Option<HashSet<String>> = match ctx.open("Account.csv")? {
+            let accounts: Option<HashSet<String>> = match open_sf(ctx, "Account.csv")? {
                 Some(f) => Some(ingest_accounts(ctx, &f, draft)?),
                 None => None,
             };
             let refs = Refs { users, accounts };
-            if let Some(f) = ctx.open("CurrencyType.csv")? {
-                let dated = ctx.open("DatedConversionRate.csv")?;
+            if let Some(f) = open_sf(ctx, "CurrencyType.csv")? {
+                let dated = open_sf(ctx, "DatedConversionRate.csv")?;
                 ctx.rates = ingest_rates(ctx, &f, dated.as_ref())?;
-            } else if let Some(f) = ctx.open("DatedConversionRate.csv")? {
+            } else if let Some(f) = open_sf(ctx, "DatedConversionRate.csv")? {
                 // dated rates without the currency list: accounted for, not usable
                 for r in &f.rows {
                     ctx.flag(
@@ -180,7 +180,7 @@ pub fn ingest(
                 }
             }
             let mut currency_of: HashMap<String, String> = HashMap::new();
-            if let Some(f) = ctx.open("Opportunity.csv")? {
+            if let Some(f) = open_sf(ctx, "Opportunity.csv")? {
                 let t0 = std::time::Instant::now();
                 ingest_opportunities(ctx, &f, draft, &refs, &mut currency_of)?;
                 tracing::debug!(
@@ -188,7 +188,7 @@ pub fn ingest(
                     "salesforce: Opportunity.csv"
                 );
             }
-            if let Some(f) = ctx.open("OpportunityHistory.csv")? {
+            if let Some(f) = open_sf(ctx, "OpportunityHistory.csv")? {
                 let t0 = std::time::Instant::now();
                 ingest_history(ctx, &f, draft, &currency_of)?;
                 tracing::debug!(
@@ -196,7 +196,7 @@ pub fn ingest(
                     "salesforce: OpportunityHistory.csv"
                 );
             }
-            if let Some(f) = ctx.open("OpportunityFieldHistory.csv")? {
+            if let Some(f) = open_sf(ctx, "OpportunityFieldHistory.csv")? {
                 let t0 = std::time::Instant::now();
                 ingest_field_history(ctx, &f, draft)?;
                 tracing::debug!(
@@ -204,30 +204,30 @@ pub fn ingest(
                     "salesforce: OpportunityFieldHistory.csv"
                 );
             }
-            let lead_history = ctx.open("LeadHistory.csv")?;
-            if let Some(f) = ctx.open("Lead.csv")? {
+            let lead_history = open_sf(ctx, "LeadHistory.csv")?;
+            if let Some(f) = open_sf(ctx, "Lead.csv")? {
                 ingest_leads(ctx, &f, lead_history.as_ref(), draft)?;
             } else if let Some(f) = &lead_history {
                 // history without leads: every row is an orphan, landed as lead events
                 ingest_leads_history_only(ctx, f, draft)?;
             }
-            let contacts = match ctx.open("Contact.csv")? {
+            let contacts = match open_sf(ctx, "Contact.csv")? {
                 Some(f) => ingest_contacts(ctx, &f)?,
                 None => HashMap::new(),
             };
             for n in ["Task.csv", "Event.csv"] {
-                if let Some(f) = ctx.open(n)? {
+                if let Some(f) = open_sf(ctx, n)? {
                     ingest_activities(ctx, &f, draft, &contacts)?;
                 }
             }
-            let periods = match ctx.open("Period.csv")? {
+            let periods = match open_sf(ctx, "Period.csv")? {
                 Some(f) => ingest_periods(ctx, &f)?,
                 None => HashMap::new(),
             };
-            if let Some(f) = ctx.open("ForecastingQuota.csv")? {
+            if let Some(f) = open_sf(ctx, "ForecastingQuota.csv")? {
                 ingest_quotas(ctx, &f, draft, &periods)?;
             }
-            if let Some(f) = ctx.open("Organization.csv")? {
+            if let Some(f) = open_sf(ctx, "Organization.csv")? {
                 ingest_organization(ctx, &f)?;
             }
             Ok(())
@@ -1094,6 +1094,77 @@ fn inferred_open(process: &SalesProcess, vals: &[(Field, Value)]) -> Option<Vec<
     Some(out)
 }
 
+/// Salesforce's 18-character, case-safe form of a 15-character record id
+/// (reports and formulas write 15, the API and Data Loader 18): three
+/// characters encode which of the 15 are upper case. Other values are kept.
+pub fn sf_id18(id: &str) -> std::borrow::Cow<'_, str> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    if id.len() != 15 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return std::borrow::Cow::Borrowed(id);
+    }
+    let b = id.as_bytes();
+    let mut out = String::with_capacity(18);
+    out.push_str(id);
+    for chunk in 0..3 {
+        let mut bits = 0usize;
+        for k in 0..5 {
+            if b[chunk * 5 + k].is_ascii_uppercase() {
+                bits |= 1 << k;
+            }
+        }
+        out.push(ALPHABET[bits] as char);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The columns of each Salesforce file that hold record ids.
+fn id_columns(file: &str) -> &'static [&'static str] {
+    match file {
+        "Opportunity.csv" => &["Id", "AccountId", "OwnerId"],
+        "OpportunityHistory.csv" => &["Id", "OpportunityId"],
+        "OpportunityFieldHistory.csv" => &["Id", "OpportunityId"],
+        "User.csv" => &["Id", "ManagerId"],
+        "Account.csv" => &["Id", "OwnerId"],
+        "Lead.csv" => &["Id", "OwnerId", "ConvertedOpportunityId"],
+        "LeadHistory.csv" => &["Id", "LeadId"],
+        "Task.csv" | "Event.csv" => &["Id", "WhatId", "WhoId", "OwnerId"],
+        "Contact.csv" => &["Id", "AccountId", "OwnerId"],
+        "ForecastingQuota.csv" => &["Id", "QuotaOwnerId", "PeriodId"],
+        "Period.csv" => &["Id"],
+        _ => &[],
+    }
+}
+
+/// Open one of the export's files with its 15-character ids made 18, so
+/// that files written by reports join files written by the API.
+fn open_sf(ctx: &mut Ctx<'_>, name: &str) -> Result<Option<RawFile>, IngestError> {
+    let Some(mut f) = ctx.open(name)? else {
+        return Ok(None);
+    };
+    let cols: Vec<usize> = id_columns(name)
+        .iter()
+        .filter_map(|c| f.column(c))
+        .collect();
+    for r in &mut f.rows {
+        if cols
+            .iter()
+            .any(|&c| r.fields.get(c).is_some_and(|v| v.trim().len() == 15))
+        {
+            r.fields = (0..r.fields.len())
+                .map(|i| {
+                    let v = r.fields.get(i).unwrap_or("");
+                    if cols.contains(&i) {
+                        sf_id18(v.trim()).into_owned()
+                    } else {
+                        v.to_string()
+                    }
+                })
+                .collect();
+        }
+    }
+    Ok(Some(f))
+}
+
 fn looks_like_sf_id(s: &str) -> bool {
     (s.len() == 15 || s.len() == 18) && s.chars().all(|c| c.is_ascii_alphanumeric())
 }
@@ -1749,7 +1820,17 @@ fn ingest_organization(ctx: &mut Ctx<'_>, f: &RawFile) -> Result<(), IngestError
 
 #[cfg(test)]
 mod tests {
-    use super::seniority_from_title;
+    use super::{seniority_from_title, sf_id18};
+
+    #[test]
+    fn fifteen_character_ids_become_eighteen() {
+        // Salesforce's own example: 001A0000006Vm9r is 001A0000006Vm9rIAC.
+        assert_eq!(sf_id18("001A0000006Vm9r"), "001A0000006Vm9rIAC");
+        // Case matters in a 15: the same letters lower-cased are another record.
+        assert_eq!(sf_id18("001a0000006vm9r"), "001a0000006vm9rAAA");
+        assert_eq!(sf_id18("001A0000006Vm9rIAC"), "001A0000006Vm9rIAC");
+        assert_eq!(sf_id18("Acme Corp 2025!"), "Acme Corp 2025!");
+    }
 
     #[test]
     fn seniority_follows_the_title() {

@@ -602,3 +602,32 @@ fn hubspot_internal_names() {
     );
     assert_eq!(a.get(&Field::Name), &Value::Text("A".into()));
 }
+
+#[test]
+fn salesforce_15_character_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let out = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &fixture("salesforce-15-character-ids"),
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    assert!(
+        !out.report.checks.contains_key("orphan_history"),
+        "{:?}",
+        out.report.checks
+    );
+    let log = store.load(None, false).unwrap();
+    assert_eq!(log.keys.len(), 2, "two records, not four");
+    // The upper-case deal moved to Negotiation on 02-10; the lower-case one did not.
+    assert_eq!(
+        by_stage(&log, "2025-01-31"),
+        m(&[("Qualification", 2, 3000.0)])
+    );
+    assert_eq!(
+        by_stage(&log, "2025-02-28"),
+        m(&[("Qualification", 1, 2000.0), ("Negotiation", 1, 1000.0)])
+    );
+}
