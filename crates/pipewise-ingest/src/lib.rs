@@ -189,18 +189,33 @@ impl Ctx<'_> {
         reason: Reason,
         detail: impl Into<String>,
     ) {
+        self.quarantine_record(file, row, column, raw, reason, detail.into(), Scope::Row);
+        self.tallies.entry(file.name.clone()).or_default().1 += 1;
+    }
+
+    /// A record for the quarantine file and the report.
+    #[allow(clippy::too_many_arguments)]
+    fn quarantine_record(
+        &mut self,
+        file: &RawFile,
+        row: &RawRow,
+        column: &str,
+        raw: &str,
+        reason: Reason,
+        detail: String,
+        scope: Scope,
+    ) {
         let r = QuarantineRecord {
             file: file.name.clone(),
             row: row.line,
             column: column.to_string(),
             raw_value: raw.to_string(),
             reason,
-            detail: detail.into(),
-            scope: Scope::Row,
+            detail,
+            scope,
         };
         self.report.record(&r);
         self.quarantine.push(r);
-        self.tallies.entry(file.name.clone()).or_default().1 += 1;
     }
 
     /// Report a problem on a row that lands anyway.
@@ -374,17 +389,7 @@ impl Ctx<'_> {
         reason: Reason,
         detail: impl Into<String>,
     ) {
-        let r = QuarantineRecord {
-            file: file.name.clone(),
-            row: row.line,
-            column: column.to_string(),
-            raw_value: raw.to_string(),
-            reason,
-            detail: detail.into(),
-            scope: Scope::Field,
-        };
-        self.report.record(&r);
-        self.quarantine.push(r);
+        self.quarantine_record(file, row, column, raw, reason, detail.into(), Scope::Field);
     }
 
     /// An optional instant: `None` when blank, and when it does not parse

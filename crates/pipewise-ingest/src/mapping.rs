@@ -443,18 +443,7 @@ impl FileCtx<'_> {
         field: &str,
         parse: impl Fn(&Ctx<'_>, &str) -> Result<T, (Reason, String)>,
     ) -> Option<T> {
-        let raw = self.get(ctx, r, field).unwrap_or_default();
-        if raw.is_empty() {
-            ctx.reject(
-                self.f,
-                r,
-                &self.col_name(field),
-                "",
-                Reason::MissingRequired,
-                format!("{field} is required"),
-            );
-            return None;
-        }
+        let raw = self.required(ctx, r, field)?;
         parse(ctx, &raw)
             .map_err(|(reason, detail)| {
                 ctx.reject(self.f, r, &self.col_name(field), &raw, reason, detail);
