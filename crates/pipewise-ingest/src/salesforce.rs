@@ -1717,6 +1717,7 @@ fn ingest_quotas(
     let start = f.require("StartDate", hint)?;
     let amount = f.require("QuotaAmount", hint)?;
     let period = f.column("PeriodId");
+    let currency = f.column("CurrencyIsoCode");
     let id = f.column("Id");
     let mut seen = HashMap::new();
     for r in &f.rows {
@@ -1786,6 +1787,33 @@ fn ingest_quotas(
                     "the period is not in Period.csv: taken as the calendar month of StartDate",
                 );
                 (s, e, format!("{y}-{m:02}"))
+            }
+        };
+        // A quota in another currency is converted as a deal's amount is
+        // (at the rate of its period's start); without a rate it cannot land.
+        let code = cell(r, currency);
+        let a = if ctx.rates.is_empty() {
+            ctx.money(f, r, "QuotaAmount", a, code, None); // notes the currency
+            a
+        } else {
+            let code = if code.is_empty() {
+                ctx.rates.corporate().to_string()
+            } else {
+                code.to_string()
+            };
+            match ctx.rates.to_corporate(a, &code, Some(period_start)) {
+                Some(c) => c.amount,
+                None => {
+                    ctx.reject(
+                        f,
+                        r,
+                        "CurrencyIsoCode",
+                        &code,
+                        Reason::NoExchangeRate,
+                        "no rate for the quota's currency: add it to CurrencyType.csv or the workspace's currencies.csv",
+                    );
+                    continue;
+                }
             }
         };
         draft.quotas.push(pipewise_model::Quota {

@@ -465,6 +465,28 @@ fn salesforce_multi_currency() {
     let pounds = &states["006000000000005AAA"];
     assert_eq!(pounds.get(&Field::Amount), &Value::Null);
     assert_eq!(pounds.get(&Field::AmountNative), &Value::Number(5000.0));
+    // Quotas too: 15,000,000 yen at 150 and 95,000 euros at May's 0.95 are
+    // 100,000 dollars each; the pound quota has no rate and cannot land.
+    let q = store.read_table("quotas").unwrap();
+    let amounts: Vec<f64> = q
+        .iter()
+        .flat_map(|b| {
+            let a = b
+                .column(4)
+                .as_any()
+                .downcast_ref::<arrow_array::Float64Array>()
+                .unwrap();
+            a.values().to_vec()
+        })
+        .collect();
+    assert_eq!(amounts, [100_000.0, 100_000.0]);
+    let tally = out
+        .report
+        .files
+        .iter()
+        .find(|f| f.file == "ForecastingQuota.csv")
+        .unwrap();
+    assert_eq!((tally.read, tally.landed, tally.quarantined), (3, 2, 1));
 }
 
 #[test]
