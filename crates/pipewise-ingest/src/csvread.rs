@@ -151,17 +151,23 @@ fn sha256_hex(bytes: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn unreadable(name: &str, message: String) -> IngestError {
+    IngestError::Unreadable {
+        file: name.to_string(),
+        message,
+    }
+}
+
+fn is_parquet(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
 /// A file's column names only, without reading its rows (a CSV's first
 /// line, a Parquet file's schema).
 pub fn read_header(path: &Path, name: &str) -> Result<Vec<String>, IngestError> {
-    let unreadable = |message: String| IngestError::Unreadable {
-        file: name.to_string(),
-        message,
-    };
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
-    {
+    let unreadable = |message: String| unreadable(name, message);
+    if is_parquet(path) {
         let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
         let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| unreadable(e.to_string()))?;
@@ -203,14 +209,8 @@ pub fn scan_columns(
     cols: &[usize],
     feed: &mut dyn FnMut(usize, &str),
 ) -> Result<(), IngestError> {
-    let unreadable = |message: String| IngestError::Unreadable {
-        file: name.to_string(),
-        message,
-    };
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
-    {
+    let unreadable = |message: String| unreadable(name, message);
+    if is_parquet(path) {
         let f = read_file(path, name)?;
         for r in &f.rows {
             for (k, &c) in cols.iter().enumerate() {
@@ -247,14 +247,8 @@ pub fn scan_columns(
 
 /// Read a CSV or Parquet file (by extension).
 pub fn read_file(path: &Path, name: &str) -> Result<RawFile, IngestError> {
-    let bytes = std::fs::read(path).map_err(|e| IngestError::Unreadable {
-        file: name.to_string(),
-        message: e.to_string(),
-    })?;
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
-    {
+    let bytes = std::fs::read(path).map_err(|e| unreadable(name, e.to_string()))?;
+    if is_parquet(path) {
         return read_parquet(&bytes, name);
     }
     read_csv_bytes(&bytes, name)

@@ -177,13 +177,7 @@ impl Draft {
         oi
     }
 
-    /// A current value of an opportunity's field.
-    pub fn set_current(&mut self, id: &str, field: Field, value: &Value, since: Since) {
-        let o = self.opp_index(id);
-        self.set_current_at(o, field, value, since);
-    }
-
-    /// [`Draft::set_current`] for the opportunity [`Draft::set_record`] returned.
+    /// A current value of the opportunity [`Draft::set_record`] returned.
     pub fn set_current_at(&mut self, o: u32, field: Field, value: &Value, since: Since) {
         let c = self.current.entry(field).or_insert_with_key(|f| Current {
             opp: Vec::new(),

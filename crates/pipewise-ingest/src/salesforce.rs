@@ -625,9 +625,8 @@ fn ingest_rates(
         "IsCorporate",
         None,
     )?;
-    for r in &types.rows {
+    for _ in &types.rows {
         ctx.landed(types);
-        let _ = r;
     }
     if let Some(d) = dated {
         let dr = crate::rates_from(

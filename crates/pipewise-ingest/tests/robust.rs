@@ -152,24 +152,34 @@ fn opts() -> IngestOptions {
     o
 }
 
-fn run(files: &[(&str, Vec<u8>)], connector: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("export");
+/// Write `files` into a fresh export folder under `dir` and ingest them
+/// with `connector` into a fresh workspace.
+fn ingest_files(
+    dir: &Path,
+    files: &[(&str, &[u8])],
+    connector: &str,
+) -> Result<IngestOutcome, pipewise_ingest::IngestError> {
+    let export = dir.join("export");
     std::fs::create_dir_all(&export).unwrap();
     for (name, bytes) in files {
         std::fs::write(export.join(name), bytes).unwrap();
     }
-    let store = Store::init(&dir.path().join("ws")).unwrap();
+    let store = Store::init(&dir.join("ws")).unwrap();
     let process = SalesProcess::default_process();
-    let out = match connector {
+    match connector {
         "salesforce" => salesforce::ingest(&store, &process, &export, opts()),
         "hubspot" => hubspot::ingest(&store, &process, &export, opts()),
         _ => {
             let m = mapping::Mapping::from_toml(MAPPING, "m.toml").unwrap();
             mapping::ingest(&store, &process, &export, &m, opts())
         }
-    };
-    check(&out);
+    }
+}
+
+fn run(files: &[(&str, Vec<u8>)], connector: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    check(&ingest_files(dir.path(), &files, connector));
 }
 
 fn mutated(base: &str, ms: &[Mutation]) -> Vec<u8> {
@@ -214,7 +224,6 @@ proptest! {
 #[test]
 fn the_unmutated_fixtures_land_whole() {
     // The base of every mutation is itself clean: nothing is quarantined.
-    let dir = tempfile::tempdir().unwrap();
     for (connector, files) in [
         (
             "salesforce",
@@ -226,23 +235,9 @@ fn the_unmutated_fixtures_land_whole() {
         ("hubspot", vec![("deals.csv", DEALS)]),
         ("csv", vec![("pipeline.csv", MAPPED)]),
     ] {
-        let export = dir.path().join(connector);
-        std::fs::create_dir_all(&export).unwrap();
-        for (n, b) in &files {
-            std::fs::write(export.join(n), b).unwrap();
-        }
-        let store = Store::init(&dir.path().join(format!("ws-{connector}"))).unwrap();
-        let process = SalesProcess::default_process();
-        let out = match connector {
-            "salesforce" => salesforce::ingest(&store, &process, &export, opts()),
-            "hubspot" => hubspot::ingest(&store, &process, &export, opts()),
-            _ => {
-                let m = mapping::Mapping::from_toml(MAPPING, "m.toml").unwrap();
-                mapping::ingest(&store, &process, &export, &m, opts())
-            }
-        }
-        .unwrap();
-        let _: &Path = store.root();
+        let dir = tempfile::tempdir().unwrap();
+        let bytes: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_bytes())).collect();
+        let out = ingest_files(dir.path(), &bytes, connector).unwrap();
         let rows: u64 = files
             .iter()
             .map(|(_, b)| b.lines().count() as u64 - 1)
