@@ -91,6 +91,7 @@ fn field_columns(custom: &[String]) -> Vec<(String, String, &'static str)> {
         ("next_step_date", "date"),
         ("has_business_case", "boolean"),
         ("is_deleted", "boolean"),
+        ("pipeline", "text"),
     ]
     .iter()
     .map(|(f, t)| (f.to_string(), f.to_string(), *t))
@@ -101,9 +102,20 @@ fn field_columns(custom: &[String]) -> Vec<(String, String, &'static str)> {
     out
 }
 
+/// The pipeline value a stage event is read with: with one process, none is
+/// needed (every stage name has one meaning).
+fn pipe_at_sql(multi: bool, opp: &str, at: &str) -> String {
+    if multi {
+        format!("pipewise_pipeline_at({opp}, {at})")
+    } else {
+        "NULL".into()
+    }
+}
+
 /// The schema: tables, stages, indexes and the `deal_facts` function.
 pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, EngineError> {
     let ctx = engine.context();
+    let pipe_at = |opp: &str, at: &str| pipe_at_sql(process.is_multi(), opp, at);
     let mut sql = String::from(
         "-- pipewise canonical tables for PostgreSQL (written by `pipewise export --dialect postgres`).\n\
          -- Timestamps are UTC; run metric SQL with the session time zone set to UTC.\n\
@@ -121,30 +133,81 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
          CREATE INDEX ON activities (opportunity_id);\n\
          CREATE INDEX ON activities (lead_id);\n\n",
     );
-    // The sales process: every stage name and alias, with its order and outcome.
+    // The sales processes: every pipeline name and alias; every stage (by
+    // code, with its outcome, category, probability and whether it counts as
+    // qualified); every stage name and alias per process.
     sql.push_str(
-        "DROP TABLE IF EXISTS stages CASCADE;\n\
-         CREATE TABLE stages (key text PRIMARY KEY, code integer NOT NULL, name text NOT NULL, \
-         outcome text NOT NULL, forecast_category text NOT NULL, probability double precision);\n",
+        "DROP TABLE IF EXISTS pipelines CASCADE;\n\
+         CREATE TABLE pipelines (key text PRIMARY KEY, code integer NOT NULL, name text NOT NULL);\n\
+         DROP TABLE IF EXISTS stage_codes CASCADE;\n\
+         CREATE TABLE stage_codes (code integer PRIMARY KEY, pipeline integer NOT NULL, \
+         pipeline_name text NOT NULL, name text NOT NULL, outcome text NOT NULL, \
+         forecast_category text NOT NULL, probability double precision, qualifies boolean NOT NULL);\n\
+         DROP TABLE IF EXISTS stages CASCADE;\n\
+         CREATE TABLE stages (pipeline integer NOT NULL, key text NOT NULL, code integer NOT NULL, \
+         PRIMARY KEY (pipeline, key));\n",
     );
-    let mut names: Vec<(&str, usize)> = process.stage_names().collect();
-    names.sort();
-    for (key, code) in names {
-        let st = &process.stages()[code];
+    for (pi, p) in process.pipelines().iter().enumerate() {
+        let mut keys: Vec<String> = std::iter::once(&p.name)
+            .chain(p.aliases.iter())
+            .map(|n| n.trim().to_lowercase())
+            .collect();
+        keys.sort();
+        for key in keys {
+            let _ = writeln!(
+                sql,
+                "INSERT INTO pipelines VALUES ({}, {pi}, {});",
+                literal(&key),
+                literal(&p.name)
+            );
+        }
+    }
+    for (code, st) in process.stages().iter().enumerate() {
         let outcome = match st.outcome {
             StageOutcome::Open => "open",
             StageOutcome::Won => "won",
             StageOutcome::Lost => "lost",
         };
+        let pi = process.pipeline_of(code);
         let _ = writeln!(
             sql,
-            "INSERT INTO stages VALUES ({}, {code}, {}, '{outcome}', '{}', {});",
-            literal(key),
+            "INSERT INTO stage_codes VALUES ({code}, {pi}, {}, {}, '{outcome}', '{}', {}, {});",
+            literal(&process.pipelines()[pi].name),
             literal(&st.name),
             st.forecast_category.as_str(),
-            st.probability.map_or("NULL".to_string(), |p| p.to_string())
+            st.probability.map_or("NULL".to_string(), |p| p.to_string()),
+            process.reaches_qualified(code)
         );
     }
+    let mut names: Vec<(&str, usize)> = process.stage_names().collect();
+    names.sort_by_key(|&(k, c)| (process.pipeline_of(c), k));
+    for (key, code) in names {
+        let _ = writeln!(
+            sql,
+            "INSERT INTO stages VALUES ({}, {}, {code});",
+            process.pipeline_of(code),
+            literal(key)
+        );
+    }
+    // A stage value is read in the process the deal followed when it
+    // changed (SalesProcess::resolve_stage): that process's stage of the
+    // name, else the first process's that has it.
+    let _ = write!(
+        sql,
+        "\nCREATE OR REPLACE FUNCTION pipewise_stage(pipe text, stage text) RETURNS integer\n\
+         LANGUAGE sql STABLE AS $fn$\n\
+         SELECT s.code FROM stages s WHERE s.key = lower(trim(stage))\n\
+         ORDER BY (s.pipeline IS NOT DISTINCT FROM (SELECT code FROM pipelines WHERE key = lower(trim(pipe)))) DESC, s.pipeline\n\
+         LIMIT 1\n\
+         $fn$;\n\
+         -- The pipeline value in force for a deal at a time, whenever recorded.\n\
+         CREATE OR REPLACE FUNCTION pipewise_pipeline_at(opp text, at timestamptz) RETURNS text\n\
+         LANGUAGE sql STABLE AS $fn$\n\
+         SELECT e.new_value FROM opportunity_events e\n\
+         WHERE e.opportunity_id = opp AND e.field = 'pipeline' AND e.effective_at <= at\n\
+         ORDER BY e.effective_at DESC, e.seq DESC LIMIT 1\n\
+         $fn$;\n",
+    );
     // Custom fields become custom_<name> columns, as in DataFusion's deal_facts.
     let batches = engine.sql(
         "SELECT DISTINCT field FROM opportunity_events WHERE field LIKE 'custom.%' ORDER BY field",
@@ -195,6 +258,7 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
             "qualified_at timestamptz",
             "closed_at timestamptz",
             "stage_probability double precision",
+            "pipeline text",
         ]
         .map(String::from),
     );
@@ -204,8 +268,13 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
         "q.qualified_at".into(),
         "CASE WHEN st.outcome <> 'open' THEN p.stage_at END".into(),
         "st.probability".into(),
+        format!(
+            "CASE WHEN p.pipeline IS NULL THEN coalesce(st.pipeline_name, {default}) \
+             ELSE coalesce((SELECT pl.name FROM pipelines pl WHERE pl.key = lower(trim(p.pipeline))), p.pipeline) END",
+            default = literal(&process.pipelines()[0].name)
+        ),
     ]);
-    for (_, col, _) in &fields[17..] {
+    for (_, col, _) in &fields[18..] {
         returns.push(format!("{} text", ident(col)));
         select.push(format!("p.{}", ident(col)));
     }
@@ -230,7 +299,6 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
             )
         })
         .collect();
-    let q = process.qualified_stage();
     let _ = write!(
         sql,
         "\n-- deal_facts(as_of, known): every opportunity that exists at as_of, each field's value in force\n\
@@ -250,14 +318,16 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
            FROM cur GROUP BY opportunity_id\n\
          ), q AS (\n\
            SELECT ev.opportunity_id, min(ev.effective_at) AS qualified_at\n\
-           FROM ev JOIN stages s ON s.key = lower(trim(ev.new_value))\n\
-           WHERE ev.field = 'stage' AND s.code >= {q} AND s.outcome <> 'lost'\n\
+           FROM ev JOIN stage_codes s\n\
+             ON s.code = pipewise_stage({pipe_at_ev}, ev.new_value)\n\
+           WHERE ev.field = 'stage' AND s.qualifies\n\
            GROUP BY ev.opportunity_id\n\
          )\n\
          SELECT {select}\n\
          FROM opportunity_keys k\n\
          LEFT JOIN p ON p.opportunity_id = k.id\n\
-         LEFT JOIN stages st ON st.key = lower(trim(p.stage))\n\
+         LEFT JOIN stage_codes st\n\
+           ON st.code = pipewise_stage({pipe_at_stage}, p.stage)\n\
          LEFT JOIN q ON q.opportunity_id = k.id\n\
          WHERE k.created_at <= as_of AND (NOT known OR k.first_recorded_at <= as_of)\n\
            AND p.is_deleted IS DISTINCT FROM 'true'\n\
@@ -265,6 +335,8 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
         returns = returns.join(", "),
         pivot = pivot.join(",\n             "),
         select = select.join(",\n  "),
+        pipe_at_ev = pipe_at("ev.opportunity_id", "ev.effective_at"),
+        pipe_at_stage = pipe_at("k.id", "p.stage_at"),
     );
     Ok(sql)
 }

@@ -137,7 +137,7 @@ pub(crate) fn stage_column(h: &str, pipelines: &[String]) -> Option<(String, Opt
 }
 
 /// The export's pipeline names: the distinct values of its `Pipeline` column.
-fn pipelines_of(f: &RawFile) -> Vec<String> {
+pub(crate) fn pipelines_of(f: &RawFile) -> Vec<String> {
     let Some(c) = f.column("Pipeline") else {
         return Vec::new();
     };
@@ -337,11 +337,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
         ("Deal Type", Field::Type, Since::Creation),
         ("Original Source Type", Field::Source, Since::Creation),
         ("Associated Company IDs", Field::AccountId, Since::Creation),
-        (
-            "Pipeline",
-            Field::Custom("pipeline".into()),
-            Since::Creation,
-        ),
+        ("Pipeline", Field::Pipeline, Since::Creation),
         ("Currency", Field::Currency, Since::Creation),
         ("Deal currency code", Field::Currency, Since::Creation),
     ]
@@ -358,7 +354,9 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
         let Some((label, pipeline)) = stage_column(h, &pipelines) else {
             continue;
         };
-        match ctx.process.stage_code(&label) {
+        // In the column's own pipeline, when it names one pipewise.toml has.
+        ctx.set_pipeline(pipeline.as_deref());
+        match ctx.stage_code(&label) {
             Some(code) => {
                 let filled = f
                     .rows
@@ -426,6 +424,12 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
                 continue;
             }
         };
+        let deal_pipeline = squash(cell(r, pipeline_col));
+        ctx.set_pipeline(
+            Some(&deal_pipeline)
+                .filter(|p| !p.is_empty())
+                .map(|p| p.as_str()),
+        );
         let raw_stage = cell(r, Some(stage_col));
         if raw_stage.is_empty() {
             ctx.reject(
@@ -449,7 +453,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
         // close: they are not carried back over its open life.
         let open = stage
             .as_text()
-            .and_then(|s| ctx.process.stage_code(s))
+            .and_then(|s| ctx.stage_code(s))
             .is_some_and(|c| ctx.process.outcome(c) == StageOutcome::Open);
         let mut values = vec![(Field::Stage, stage.clone(), Since::Snapshot)];
         for (i, name, field, since) in &mapped {
@@ -526,7 +530,6 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             values.remove(pos);
             values.extend(landed.into_iter().map(|(fl, v)| (fl, v, since)));
         }
-        let deal_pipeline = squash(cell(r, pipeline_col));
         let mut hist: Vec<(i64, String)> = Vec::new();
         for (i, st, pipeline) in &entered {
             let raw = cell(r, Some(*i));
@@ -557,7 +560,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
         let current_at = ctx.opt_instant(f, r, last_mod, "Last Modified Date");
         if let (Some(won_raw), Some(code)) = (
             Some(cell(r, won_col)).filter(|s| !s.is_empty()),
-            stage.as_text().and_then(|s| ctx.process.stage_code(s)),
+            stage.as_text().and_then(|s| ctx.stage_code(s)),
         ) && let Ok(b) = crate::values::boolean(won_raw)
             && b != (ctx.process.outcome(code) == StageOutcome::Won)
         {
@@ -583,11 +586,8 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             );
         }
         hist.sort_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                ctx.process
-                    .stage_code(&a.1)
-                    .cmp(&ctx.process.stage_code(&b.1))
-            })
+            a.0.cmp(&b.0)
+                .then_with(|| ctx.stage_code(&a.1).cmp(&ctx.stage_code(&b.1)))
         });
         let mut prev = Value::Null;
         for (t, st) in hist {

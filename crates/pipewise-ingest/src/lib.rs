@@ -165,7 +165,12 @@ pub struct Ctx<'a> {
     stage_spellings: std::cell::RefCell<StageSpellings>,
     /// Stage values as they appear → (stage code, rows): most exports repeat
     /// a dozen spellings millions of times.
-    stage_memo: std::cell::RefCell<HashMap<String, (usize, u64)>>,
+    /// (One map per process the row is read in, then one for none.)
+    stage_memo: std::cell::RefCell<Vec<HashMap<String, (usize, u64)>>>,
+    /// The sales process of the row being read, when the workspace has
+    /// several and the row's pipeline names one: its stage values must be
+    /// that process's ([`Ctx::set_pipeline`]).
+    row_pipeline: std::cell::Cell<Option<usize>>,
     /// Amounts parsed, per (file, column): (line, value), for the plausibility check.
     amounts: std::cell::RefCell<Amounts>,
     /// The files, with what opening each one found.
@@ -366,11 +371,44 @@ impl Ctx<'_> {
             .1 += rows;
     }
 
-    /// Collect a stage name the process lacks, seen at `file:line`.
+    /// Set the sales process of the row about to be read from its pipeline
+    /// value (HubSpot's Pipeline, a Salesforce business process): with several
+    /// processes in pipewise.toml, its stage values are looked up in that one.
+    /// `None` or a name no process has: in every process, first first.
+    pub fn set_pipeline(&self, raw: Option<&str>) {
+        let p = if self.process.is_multi() {
+            raw.and_then(|r| self.process.pipeline_code(r))
+        } else {
+            None
+        };
+        self.row_pipeline.set(p);
+    }
+
+    /// Which of `stage_memo`'s maps the row's stage values are memoised in.
+    fn memo_slot(&self) -> usize {
+        self.row_pipeline
+            .get()
+            .map_or(self.process.pipelines().len(), |p| p)
+    }
+
+    /// The stage code of a stage value in the row's process ([`Ctx::set_pipeline`]).
+    pub fn stage_code(&self, raw: &str) -> Option<usize> {
+        match self.row_pipeline.get() {
+            Some(p) => self.process.stage_code_in(p, raw),
+            None => self.process.stage_code(raw),
+        }
+    }
+
+    /// Collect a stage name the process lacks, seen at `file:line` (in the
+    /// row's process, when it has one).
     pub fn unknown_stage(&mut self, file: &str, line: u64, raw: &str) {
+        let pipeline = self
+            .row_pipeline
+            .get()
+            .map(|p| self.process.pipelines()[p].name.clone());
         let e = self
             .unknown_stages
-            .entry(raw.trim().to_string())
+            .entry((raw.trim().to_string(), pipeline))
             .or_default()
             .entry(file.to_string())
             .or_insert((line, 0));
@@ -793,6 +831,7 @@ pub fn run(
         unknown_stages: BTreeMap::new(),
         stage_spellings: Default::default(),
         stage_memo: Default::default(),
+        row_pipeline: Default::default(),
         amounts: Default::default(),
         inputs: Vec::new(),
         rates: read_workspace_rates(store.root())?,
@@ -848,7 +887,7 @@ pub fn run(
     for r in implausible_amounts(&ctx.amounts.take()) {
         ctx.report.record(&r);
     }
-    for (raw, (code, n)) in ctx.stage_memo.take() {
+    for (raw, (code, n)) in ctx.stage_memo.take().into_iter().flatten() {
         ctx.note_stage_spelling(code, &raw, n);
     }
     for (code, spellings) in ctx.stage_spellings.take() {
@@ -980,30 +1019,38 @@ type Amounts = BTreeMap<(String, String), Vec<(u64, f64)>>;
 /// Stage code → lower-case spelling → (spelling as first seen, rows).
 type StageSpellings = BTreeMap<usize, BTreeMap<String, (String, u64)>>;
 
-/// Stage name → file → (first line, rows).
-type UnknownStages = BTreeMap<String, BTreeMap<String, (u64, u64)>>;
+/// (stage name, the process it was looked up in) → file → (first line, rows).
+type UnknownStages = BTreeMap<(String, Option<String>), BTreeMap<String, (u64, u64)>>;
 
 fn unknown_stages_error(stages: &UnknownStages) -> IngestError {
     let list = stages
         .iter()
-        .map(|(name, files)| {
+        .map(|((name, pipeline), files)| {
             let wheres = files
                 .iter()
                 .map(|(file, (line, n))| format!("{n} row(s) in {file}, first at line {line}"))
                 .collect::<Vec<_>>()
                 .join("; ");
-            format!("  {name:?}: {wheres}")
+            match pipeline {
+                Some(p) => format!("  {name:?} (pipeline {p:?}): {wheres}"),
+                None => format!("  {name:?}: {wheres}"),
+            }
         })
         .collect::<Vec<_>>()
         .join("\n");
     let quoted = stages
         .keys()
-        .map(|n| format!("{n:?}"))
+        .map(|(n, _)| format!("{n:?}"))
         .collect::<Vec<_>>()
         .join(", ");
     let stanzas = stages
         .keys()
-        .map(|n| format!("    [[stages]]\n    name = {n:?}\n    forecast_category = \"pipeline\""))
+        .map(|(n, pipeline)| match pipeline {
+            Some(p) => format!(
+                "    [[pipelines.stages]]   # under [[pipelines]] name = {p:?}\n    name = {n:?}\n    forecast_category = \"pipeline\""
+            ),
+            None => format!("    [[stages]]\n    name = {n:?}\n    forecast_category = \"pipeline\""),
+        })
         .collect::<Vec<_>>()
         .join("\n\n");
     IngestError::UnknownStages {
@@ -1112,10 +1159,10 @@ fn implausible_amounts(
     out
 }
 
-/// A stage value seen before: its code (and one more row of it).
+/// A stage value seen before in the row's process: its code (and one more row of it).
 fn memo_hit(ctx: &Ctx<'_>, raw: &str) -> Option<usize> {
     let mut memo = ctx.stage_memo.borrow_mut();
-    let (code, n) = memo.get_mut(raw)?;
+    let (code, n) = memo.get_mut(ctx.memo_slot())?.get_mut(raw)?;
     *n += 1;
     Some(*code)
 }
@@ -1137,11 +1184,14 @@ pub(crate) fn parse_value(
     match field {
         Field::Stage => match memo_hit(ctx, raw) {
             Some(code) => Ok(Value::Text(ctx.process.stages()[code].name.clone())),
-            None => match ctx.process.stage_code(raw) {
+            None => match ctx.stage_code(raw) {
                 Some(code) => {
-                    ctx.stage_memo
-                        .borrow_mut()
-                        .insert(raw.to_string(), (code, 1));
+                    let slot = ctx.memo_slot();
+                    let mut memo = ctx.stage_memo.borrow_mut();
+                    if memo.len() <= slot {
+                        memo.resize_with(slot + 1, HashMap::new);
+                    }
+                    memo[slot].insert(raw.to_string(), (code, 1));
                     Ok(Value::Text(ctx.process.stages()[code].name.clone()))
                 }
                 None => Err((
@@ -1182,6 +1232,12 @@ pub(crate) fn parse_value(
         Field::HasBusinessCase | Field::IsDeleted => boolean(raw)
             .map(Value::Bool)
             .map_err(|e| (Reason::UnparsableBool, e)),
+        Field::Pipeline => Ok(Value::Text(
+            ctx.process
+                .pipeline_code(raw)
+                .map(|p| ctx.process.pipelines()[p].name.clone())
+                .unwrap_or_else(|| raw.to_string()),
+        )),
         Field::LossReason => Ok(Value::Text(LossReason::parse_loose(raw).as_str().into())),
         Field::Type => Ok(Value::Text(
             OpportunityType::parse_loose(raw)

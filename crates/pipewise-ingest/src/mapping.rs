@@ -593,6 +593,12 @@ impl FileCtx<'_> {
                 .collect();
             keys.sort();
             keys.dedup();
+            // The row's sales process first: its stage is read in it.
+            let pipeline = match self.fm.columns.get("pipeline") {
+                Some(col) => Some(cell(r, self.f.column(col)).trim()),
+                None => self.fm.defaults.get("pipeline").map(String::as_str),
+            };
+            ctx.set_pipeline(pipeline.filter(|p| !p.is_empty()));
             for k in keys {
                 if OPP_EXTRA.contains(&k.as_str()) {
                     continue;
@@ -651,7 +657,7 @@ impl FileCtx<'_> {
                     continue;
                 }
                 let target = if st == "closed" {
-                    match stage.as_deref().and_then(|s| ctx.process.stage_code(s)) {
+                    match stage.as_deref().and_then(|s| ctx.stage_code(s)) {
                         Some(c) if ctx.process.outcome(c) != StageOutcome::Open => {
                             ctx.process.stages()[c].name.clone()
                         }

@@ -17,6 +17,12 @@
 //!   lost from a closed deal (`Is closed`) that is not won or, without that
 //!   column, a 0 probability on a stage whose name says lost.
 //!
+//! **Several sales processes.** A Salesforce export whose opportunities follow
+//! several record types (`RecordTypeId`, named through `RecordType.csv` and
+//! `BusinessProcess.csv`) and a HubSpot export with several values in
+//! `Pipeline` get one `[[pipelines]]` entry each, with the stages its own deals
+//! use (Salesforce: and every closed stage of the org), in the order above.
+//!
 //! What is inferred rather than read is said in a comment beside it, and the
 //! qualified stage is only proposed: the second open stage.
 
@@ -74,9 +80,43 @@ fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Seen {
     stages: BTreeMap<String, StageSeen>, // lower-case name → what was seen
+}
+
+/// What was seen per sales process, in the order processes were first met
+/// (`""`: deals that name none); names match case-insensitively.
+#[derive(Default)]
+struct Processes {
+    /// (lower-case key, name as first seen)
+    order: Vec<(String, String)>,
+    seen: BTreeMap<String, Seen>,
+}
+
+impl Processes {
+    fn get(&mut self, name: &str) -> &mut Seen {
+        let name = squash(name);
+        let key = name.to_lowercase();
+        if !self.seen.contains_key(&key) {
+            self.order.push((key.clone(), name));
+        }
+        self.seen.entry(key).or_default()
+    }
+
+    /// (process name, what was seen), in order; one unnamed entry at least.
+    fn into_list(mut self) -> Vec<(String, Seen)> {
+        if self.order.is_empty() {
+            self.order.push((String::new(), String::new()));
+        }
+        self.order
+            .into_iter()
+            .map(|(k, n)| {
+                let s = self.seen.remove(&k).unwrap_or_default();
+                (n, s)
+            })
+            .collect()
+    }
 }
 
 impl Seen {
@@ -120,7 +160,15 @@ pub fn propose(dir: &Path) -> Result<Proposal, IngestError> {
         let hist = open("OpportunityHistory.csv")?;
         let org = open("Organization.csv")?;
         let fy = open("FiscalYearSettings.csv")?;
-        let seen = salesforce_stages(stage_table.as_ref(), opps.as_ref(), hist.as_ref());
+        let record_types = open("RecordType.csv")?;
+        let business = open("BusinessProcess.csv")?;
+        let process_of = record_type_processes(record_types.as_ref(), business.as_ref());
+        let seen = salesforce_stages(
+            stage_table.as_ref(),
+            opps.as_ref(),
+            hist.as_ref(),
+            &process_of,
+        );
         let fiscal = fiscal_start(org.as_ref(), fy.as_ref());
         let toml = render(seen, fiscal, "salesforce")?;
         return Ok(Proposal {
@@ -152,10 +200,131 @@ pub fn propose(dir: &Path) -> Result<Proposal, IngestError> {
     })
 }
 
+/// Record type id → the name of its sales process (its business process's
+/// name, else its own).
+fn record_type_processes(
+    types: Option<&RawFile>,
+    business: Option<&RawFile>,
+) -> BTreeMap<String, String> {
+    let mut bp: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(b) = business {
+        for r in &b.rows {
+            let name = squash(cell(r, b.column("Name")));
+            if !name.is_empty() {
+                bp.insert(
+                    crate::salesforce::sf_id18(cell(r, b.column("Id")).trim()).into_owned(),
+                    name,
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Some(t) = types {
+        for r in &t.rows {
+            let object = cell(r, t.column("SobjectType"));
+            if !object.is_empty() && !object.eq_ignore_ascii_case("Opportunity") {
+                continue;
+            }
+            let via = bp.get(
+                crate::salesforce::sf_id18(cell(r, t.column("BusinessProcessId")).trim()).as_ref(),
+            );
+            let name = via
+                .cloned()
+                .unwrap_or_else(|| squash(cell(r, t.column("Name"))));
+            if !name.is_empty() {
+                out.insert(
+                    crate::salesforce::sf_id18(cell(r, t.column("Id")).trim()).into_owned(),
+                    name,
+                );
+            }
+        }
+    }
+    out
+}
+
 fn salesforce_stages(
     table: Option<&RawFile>,
     opps: Option<&RawFile>,
     hist: Option<&RawFile>,
+    process_of: &BTreeMap<String, String>,
+) -> Vec<(String, Seen)> {
+    // Each opportunity's process (by its record type).
+    let mut deal_process: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(f) = opps {
+        let (id, rt) = (f.column("Id"), f.column("RecordTypeId"));
+        for r in &f.rows {
+            if let Some(p) = process_of.get(crate::salesforce::sf_id18(cell(r, rt).trim()).as_ref())
+            {
+                deal_process.insert(
+                    crate::salesforce::sf_id18(cell(r, id).trim()).into_owned(),
+                    p.clone(),
+                );
+            }
+        }
+    }
+    let mut names: Vec<&String> = deal_process.values().collect();
+    names.sort();
+    names.dedup();
+    if names.len() < 2 {
+        let seen = salesforce_process(table, opps, hist, &|_| true);
+        let name = names.first().map(|n| n.to_string()).unwrap_or_default();
+        return vec![(name, seen)];
+    }
+    // Several processes: each one's stages from its own deals.
+    let mut order: Vec<String> = Vec::new();
+    if let Some(f) = opps {
+        let rt = f.column("RecordTypeId");
+        for r in &f.rows {
+            if let Some(p) = process_of.get(crate::salesforce::sf_id18(cell(r, rt).trim()).as_ref())
+                && !order.contains(p)
+            {
+                order.push(p.clone());
+            }
+        }
+    }
+    // Deals with no known record type follow the first (default) process.
+    let first = order.first().cloned().unwrap_or_default();
+    order
+        .into_iter()
+        .map(|p| {
+            let mine = |oid: &str| match deal_process
+                .get(crate::salesforce::sf_id18(oid.trim()).as_ref())
+            {
+                Some(d) => *d == p,
+                None => p == first,
+            };
+            let mut seen = salesforce_process(None, opps, hist, &mine);
+            if let Some(t) = table {
+                // The org's stage table describes every stage: this process
+                // keeps the ones its deals use, and every closed one.
+                let all = salesforce_process(Some(t), None, None, &|_| true);
+                let used: Vec<String> = seen.stages.keys().cloned().collect();
+                seen = Seen {
+                    stages: all
+                        .stages
+                        .into_iter()
+                        .filter(|(k, s)| {
+                            used.contains(k)
+                                || matches!(
+                                    s.declared,
+                                    Some(StageOutcome::Won) | Some(StageOutcome::Lost)
+                                )
+                        })
+                        .collect(),
+                };
+            }
+            (p, seen)
+        })
+        .collect()
+}
+
+/// The stages of one process: the opportunities (and their history rows)
+/// whose id `mine` accepts, or the org's stage table when given.
+fn salesforce_process(
+    table: Option<&RawFile>,
+    opps: Option<&RawFile>,
+    hist: Option<&RawFile>,
+    mine: &dyn Fn(&str) -> bool,
 ) -> Seen {
     let mut seen = Seen::default();
     if let Some(t) = table {
@@ -193,15 +362,19 @@ fn salesforce_stages(
         return seen;
     }
     if let Some(f) = opps {
-        let [stage, prob, cat, closed, won] = [
+        let [stage, prob, cat, closed, won, id] = [
             "StageName",
             "Probability",
             "ForecastCategoryName",
             "IsClosed",
             "IsWon",
+            "Id",
         ]
         .map(|c| f.column(c));
         for r in &f.rows {
+            if !mine(cell(r, id)) {
+                continue;
+            }
             let Some(s) = seen.stage(cell(r, stage)) else {
                 continue;
             };
@@ -234,6 +407,9 @@ fn salesforce_stages(
         .map(|c| h.column(c));
         let mut per_opp: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
         for r in &h.rows {
+            if !mine(cell(r, opp)) {
+                continue;
+            }
             per_opp
                 .entry(cell(r, opp))
                 .or_default()
@@ -270,26 +446,56 @@ fn salesforce_stages(
     seen
 }
 
-fn hubspot_stages(f: &RawFile) -> Seen {
-    let mut seen = Seen::default();
-    let [stage, prob, cat, won, closed] = [
+fn hubspot_stages(f: &RawFile) -> Vec<(String, Seen)> {
+    let mut all = Processes::default();
+    let [stage, prob, cat, won, closed, pipeline] = [
         "Deal Stage",
         "Deal probability",
         "Forecast category",
         "Is Closed Won",
         "Is closed",
+        "Pipeline",
     ]
     .map(|c| f.column(c));
     let closed = closed.or(f.column("Is Deal Closed?"));
+    let pipelines = crate::hubspot::pipelines_of(f);
+    // Processes in the order the deals first name them.
+    for r in &f.rows {
+        let p = cell(r, pipeline);
+        if !p.trim().is_empty() {
+            all.get(p);
+        }
+    }
+    // Stage-entry columns: a pipeline's own, or every pipeline's.
+    let mut unscoped: Vec<(String, usize)> = Vec::new();
     for (i, h) in f.headers.iter().enumerate() {
-        if let Some((label, _)) = crate::hubspot::stage_column(h, &[])
-            && let Some(s) = seen.stage(&label)
-            && s.order.is_none()
-        {
-            s.order = Some(i as f64);
+        match crate::hubspot::stage_column(h, &pipelines) {
+            Some((label, Some(p))) => {
+                if let Some(s) = all.get(&p).stage(&label)
+                    && s.order.is_none()
+                {
+                    s.order = Some(i as f64);
+                }
+            }
+            Some((label, None)) => unscoped.push((label, i)),
+            None => {}
+        }
+    }
+    if all.order.is_empty() {
+        all.get("");
+    }
+    for (_, name) in all.order.clone() {
+        let seen = all.get(&name);
+        for (label, i) in &unscoped {
+            if let Some(s) = seen.stage(label)
+                && s.order.is_none()
+            {
+                s.order = Some(*i as f64);
+            }
         }
     }
     for r in &f.rows {
+        let seen = all.get(cell(r, pipeline));
         let Some(s) = seen.stage(cell(r, stage)) else {
             continue;
         };
@@ -310,7 +516,17 @@ fn hubspot_stages(f: &RawFile) -> Seen {
             s.closed += 1;
         }
     }
-    seen
+    // Deals with no pipeline fold into the first one, when there is one.
+    if all.order.len() > 1
+        && let Some(none) = all.seen.remove("")
+    {
+        all.order.retain(|(k, _)| !k.is_empty());
+        let first = all.get(&all.order[0].1.clone());
+        for (k, s) in none.stages {
+            first.stages.entry(k).or_insert(s);
+        }
+    }
+    all.into_list()
 }
 
 /// The fiscal year's first month, from `Organization.csv` or the latest
@@ -417,16 +633,10 @@ fn decide(s: &StageSeen, source: &str) -> Decided {
     }
 }
 
-fn render(seen: Seen, fiscal: Option<u32>, source: &str) -> Result<String, IngestError> {
+/// One process's stages, decided and in order (a won and a lost stage added
+/// when the export shows none), and its proposed qualified stage.
+fn decide_all(seen: &Seen, source: &str) -> (Vec<Decided>, Option<String>) {
     let mut stages: Vec<Decided> = seen.stages.values().map(|s| decide(s, source)).collect();
-    stages.sort_by(|a, b| {
-        a.sort
-            .0
-            .total_cmp(&b.sort.0)
-            .then(a.sort.1.total_cmp(&b.sort.1))
-            .then(a.sort.2.total_cmp(&b.sort.2))
-            .then(a.name.cmp(&b.name))
-    });
     // A process needs a won and a lost stage: propose them when the export shows none.
     for (outcome, name, category, sort) in [
         (
@@ -460,35 +670,27 @@ fn render(seen: Seen, fiscal: Option<u32>, source: &str) -> Result<String, Inges
             });
         }
     }
+    // Open stages first, then won, then lost (a proposed one among them).
+    stages.sort_by(|a, b| {
+        a.sort
+            .0
+            .total_cmp(&b.sort.0)
+            .then(a.sort.1.total_cmp(&b.sort.1))
+            .then(a.sort.2.total_cmp(&b.sort.2))
+            .then(a.name.cmp(&b.name))
+    });
     let open: Vec<&Decided> = stages
         .iter()
         .filter(|s| s.outcome == StageOutcome::Open)
         .collect();
     let qualified = open.get(1).or(open.first()).map(|s| s.name.clone());
-    let mut t = String::new();
-    t.push_str(&format!(
-        "# pipewise sales process, proposed by `pipewise init --from` from a {source} export.\n\
-         # Stages are in the order the export gives; check each one, above all the\n\
-         # lines marked \"inferred\", and the qualified stage.\n"
-    ));
-    match fiscal {
-        Some(m) => t.push_str(&format!(
-            "fiscal_year_start_month = {m}  # read from the export\n"
-        )),
-        None => t.push_str(
-            "fiscal_year_start_month = 1  # the export does not say: set your fiscal year's first month\n",
-        ),
-    }
-    t.push_str(
-        "# The stage that proxies a sales-accepted lead (SAL): close and win rates only\n\
-         # count deals that reached it (seed 004). Proposed: the second open stage.\n",
-    );
-    t.push_str(&format!(
-        "qualified_stage = {:?}\n",
-        qualified.unwrap_or_default()
-    ));
-    for s in &stages {
-        t.push_str("\n[[stages]]\n");
+    (stages, qualified)
+}
+
+/// The `[[stages]]` (or `[[pipelines.stages]]`) tables of one process.
+fn render_stages(t: &mut String, stages: &[Decided], table: &str) {
+    for s in stages {
+        t.push_str(&format!("\n[[{table}]]\n"));
         t.push_str(&format!("name = {:?}\n", s.name));
         t.push_str(&format!("forecast_category = {:?}", s.category.as_str()));
         if !s.category_note.is_empty() {
@@ -513,6 +715,63 @@ fn render(seen: Seen, fiscal: Option<u32>, source: &str) -> Result<String, Inges
                     t.push_str(&format!("  # {}", s.outcome_note));
                 }
                 t.push('\n');
+            }
+        }
+    }
+}
+
+fn render(
+    processes: Vec<(String, Seen)>,
+    fiscal: Option<u32>,
+    source: &str,
+) -> Result<String, IngestError> {
+    let mut t = String::new();
+    t.push_str(&format!(
+        "# pipewise sales process, proposed by `pipewise init --from` from a {source} export.\n\
+         # Stages are in the order the export gives; check each one, above all the\n\
+         # lines marked \"inferred\", and the qualified stage.\n"
+    ));
+    match fiscal {
+        Some(m) => t.push_str(&format!(
+            "fiscal_year_start_month = {m}  # read from the export\n"
+        )),
+        None => t.push_str(
+            "fiscal_year_start_month = 1  # the export does not say: set your fiscal year's first month\n",
+        ),
+    }
+    let qualified_note = "# The stage that proxies a sales-accepted lead (SAL): close and win rates only\n\
+         # count deals that reached it (seed 004). Proposed: the second open stage.\n";
+    match processes.as_slice() {
+        [(name, seen)] => {
+            if !name.is_empty() {
+                t.push_str(&format!(
+                    "# The sales process's name as the export gives it (deals' pipeline).\npipeline = {name:?}\n"
+                ));
+            }
+            let (stages, qualified) = decide_all(seen, source);
+            t.push_str(qualified_note);
+            t.push_str(&format!(
+                "qualified_stage = {:?}\n",
+                qualified.unwrap_or_default()
+            ));
+            render_stages(&mut t, &stages, "stages");
+        }
+        several => {
+            t.push_str(&format!(
+                "# {} sales processes, each with the stages its own deals use. The first is the\n\
+                 # default: deals that name no process follow it.\n",
+                several.len()
+            ));
+            for (name, seen) in several {
+                let (stages, qualified) = decide_all(seen, source);
+                t.push_str("\n[[pipelines]]\n");
+                t.push_str(&format!("name = {name:?}\n"));
+                t.push_str(qualified_note);
+                t.push_str(&format!(
+                    "qualified_stage = {:?}\n",
+                    qualified.unwrap_or_default()
+                ));
+                render_stages(&mut t, &stages, "pipelines.stages");
             }
         }
     }

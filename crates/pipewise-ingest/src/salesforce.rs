@@ -35,7 +35,9 @@ use pipewise_model::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 17] = [
+    "RecordType.csv",
+    "BusinessProcess.csv",
     "CurrencyType.csv",
     "DatedConversionRate.csv",
     "ForecastingQuota.csv",
@@ -55,7 +57,7 @@ const KNOWN: [&str; 15] = [
 
 /// Files of a full Data Export that pipewise does not read, and why (the
 /// summary says so). Any other file: not a revenue object pipewise uses.
-const NOT_READ: [(&str, &str); 10] = [
+const NOT_READ: [(&str, &str); 8] = [
     (
         "OpportunityStage.csv",
         "read by `pipewise init --from` (stage order, probabilities, outcomes), not by ingest",
@@ -63,14 +65,6 @@ const NOT_READ: [(&str, &str); 10] = [
     (
         "FiscalYearSettings.csv",
         "read by `pipewise init --from` (fiscal year); the fiscal year lives in pipewise.toml",
-    ),
-    (
-        "RecordType.csv",
-        "record types and their sales processes are not read yet: one sales process per workspace",
-    ),
-    (
-        "BusinessProcess.csv",
-        "record types and their sales processes are not read yet: one sales process per workspace",
     ),
     ("OpportunityLineItem.csv", "products on deals are not read"),
     (
@@ -179,10 +173,11 @@ pub fn ingest(
                     ctx.landed(&f);
                 }
             }
-            let mut currency_of: HashMap<String, String> = HashMap::new();
+            let record_types = ingest_record_types(ctx)?;
+            let mut deals = Deals::default();
             if let Some(f) = open_sf(ctx, "Opportunity.csv")? {
                 let t0 = std::time::Instant::now();
-                ingest_opportunities(ctx, &f, draft, &refs, &mut currency_of)?;
+                ingest_opportunities(ctx, &f, draft, &refs, &record_types, &mut deals)?;
                 tracing::debug!(
                     ms = t0.elapsed().as_millis() as u64,
                     "salesforce: Opportunity.csv"
@@ -190,7 +185,7 @@ pub fn ingest(
             }
             if let Some(f) = open_sf(ctx, "OpportunityHistory.csv")? {
                 let t0 = std::time::Instant::now();
-                ingest_history(ctx, &f, draft, &currency_of)?;
+                ingest_history(ctx, &f, draft, &deals)?;
                 tracing::debug!(
                     ms = t0.elapsed().as_millis() as u64,
                     "salesforce: OpportunityHistory.csv"
@@ -198,7 +193,7 @@ pub fn ingest(
             }
             if let Some(f) = open_sf(ctx, "OpportunityFieldHistory.csv")? {
                 let t0 = std::time::Instant::now();
-                ingest_field_history(ctx, &f, draft)?;
+                ingest_field_history(ctx, &f, draft, &deals)?;
                 tracing::debug!(
                     ms = t0.elapsed().as_millis() as u64,
                     "salesforce: OpportunityFieldHistory.csv"
@@ -650,13 +645,104 @@ fn ingest_rates(
     Ok(rates)
 }
 
+/// What the history files need to know of each opportunity.
+#[derive(Default)]
+struct Deals {
+    /// The currency of deals in a non-corporate one (a history row without
+    /// its own code is converted in the deal's).
+    currency: HashMap<String, String>,
+    /// The sales process of each deal (only when pipewise.toml has several):
+    /// its history's stage values are read in it.
+    pipeline: HashMap<String, String>,
+}
+
+/// Record type id → the name of the sales process it follows: its business
+/// process's `Name` (`BusinessProcess.csv`), else the record type's own
+/// `Name`. Only opportunity record types count.
+fn ingest_record_types(ctx: &mut Ctx<'_>) -> Result<HashMap<String, String>, IngestError> {
+    let mut processes: HashMap<String, String> = HashMap::new();
+    if let Some(f) = open_sf(ctx, "BusinessProcess.csv")? {
+        let (id, name, table) = (f.column("Id"), f.column("Name"), f.column("TableEnumOrId"));
+        for r in &f.rows {
+            let t = cell(r, table);
+            if !t.is_empty() && !t.eq_ignore_ascii_case("Opportunity") {
+                ctx.flag(&f.name, r.line, "TableEnumOrId", t, Reason::OutOfScope, "a business process of another object (leads, cases, solutions): not a sales process");
+            } else if cell(r, id).is_empty() || cell(r, name).is_empty() {
+                ctx.flag(
+                    &f.name,
+                    r.line,
+                    "Name",
+                    cell(r, name),
+                    Reason::MissingRequired,
+                    "a business process needs its Id and Name",
+                );
+            } else {
+                processes.insert(
+                    sf_id18(cell(r, id)).into_owned(),
+                    cell(r, name).trim().to_string(),
+                );
+            }
+            ctx.landed(&f);
+        }
+    }
+    let mut out = HashMap::new();
+    if let Some(f) = open_sf(ctx, "RecordType.csv")? {
+        let [id, name, bp, object] =
+            ["Id", "Name", "BusinessProcessId", "SobjectType"].map(|c| f.column(c));
+        for r in &f.rows {
+            let o = cell(r, object);
+            if !o.is_empty() && !o.eq_ignore_ascii_case("Opportunity") {
+                ctx.flag(
+                    &f.name,
+                    r.line,
+                    "SobjectType",
+                    o,
+                    Reason::OutOfScope,
+                    "a record type of another object: not read",
+                );
+                ctx.landed(&f);
+                continue;
+            }
+            let rid = cell(r, id);
+            let via_process = processes.get(sf_id18(cell(r, bp)).as_ref());
+            let named = match via_process {
+                Some(p) => Some(p.clone()),
+                None => {
+                    if !cell(r, bp).is_empty() {
+                        ctx.flag(&f.name, r.line, "BusinessProcessId", cell(r, bp), Reason::OrphanReference, "the business process is not in BusinessProcess.csv: the record type's own Name names its sales process");
+                    }
+                    Some(cell(r, name).trim().to_string()).filter(|n| !n.is_empty())
+                }
+            };
+            match named {
+                Some(n) if !rid.is_empty() => {
+                    out.insert(sf_id18(rid).into_owned(), n);
+                }
+                _ => ctx.flag(
+                    &f.name,
+                    r.line,
+                    "Id",
+                    rid,
+                    Reason::MissingRequired,
+                    "a record type needs its Id and a Name",
+                ),
+            }
+            ctx.landed(&f);
+        }
+    }
+    Ok(out)
+}
+
 fn ingest_opportunities(
     ctx: &mut Ctx<'_>,
     f: &RawFile,
     draft: &mut Draft,
     refs: &Refs,
-    currency_of: &mut HashMap<String, String>,
+    record_types: &HashMap<String, String>,
+    deals: &mut Deals,
 ) -> Result<(), IngestError> {
+    let currency_of = &mut deals.currency;
+    let record_type = f.column("RecordTypeId");
     let id = f.require("Id", "Opportunity.csv must have the opportunity Id column")?;
     let created_col = f.require("CreatedDate", "every opportunity needs its CreatedDate")?;
     f.require("StageName", "every opportunity needs its StageName")?;
@@ -717,6 +803,35 @@ fn ingest_opportunities(
             continue;
         }
         let mut values: Vec<(Field, Value, Since)> = Vec::new();
+        // The sales process: the record type's (stage values are read in it).
+        let rt = cell(r, record_type).trim();
+        let process_name = if rt.is_empty() {
+            None
+        } else {
+            match record_types.get(sf_id18(rt).as_ref()) {
+                Some(n) => Some(n.as_str()),
+                None => {
+                    let detail = if record_types.is_empty() {
+                        "no RecordType.csv in the export names this record type: its sales process is not known"
+                    } else {
+                        "the record type is not in RecordType.csv: its sales process is not known"
+                    };
+                    ctx.leave_unknown(f, r, "RecordTypeId", rt, Reason::UnknownValue, detail);
+                    None
+                }
+            }
+        };
+        ctx.set_pipeline(process_name);
+        if let Some(n) = process_name {
+            values.push((
+                Field::Pipeline,
+                parse_value(ctx, &Field::Pipeline, n).unwrap_or(Value::Null),
+                Since::Creation,
+            ));
+            if ctx.process.is_multi() {
+                deals.pipeline.insert(oid.to_string(), n.to_string());
+            }
+        }
         for (i, h, field, since) in &fields {
             let raw = cell(r, Some(*i));
             if *field == Field::Stage && raw.is_empty() {
@@ -774,7 +889,7 @@ fn ingest_opportunities(
             .find(|(fl, _, _)| *fl == Field::Stage)
             .and_then(|(_, v, _)| v.as_text().map(str::to_string));
         if let Some(s) = &stage
-            && let Some(code) = ctx.process.stage_code(s)
+            && let Some(code) = ctx.stage_code(s)
         {
             let outcome = ctx.process.outcome(code);
             for (col, want, label) in [
@@ -843,8 +958,9 @@ fn ingest_history(
     ctx: &mut Ctx<'_>,
     f: &RawFile,
     draft: &mut Draft,
-    currency_of: &HashMap<String, String>,
+    deals: &Deals,
 ) -> Result<(), IngestError> {
+    let currency_of = &deals.currency;
     let opp_col = f.require(
         "OpportunityId",
         "OpportunityHistory.csv rows must name their OpportunityId",
@@ -929,6 +1045,7 @@ fn ingest_history(
             end += 1;
         }
         let oid = opp_ids[o as usize].to_string();
+        ctx.set_pipeline(deals.pipeline.get(&oid).map(String::as_str));
         // This opportunity's rows, in time order, with their values.
         let mut rows: HistoryRows = Vec::with_capacity(end - at);
         'rows: for &(_, t, ri) in &rows_kept[at..end] {
@@ -992,7 +1109,7 @@ fn ingest_history(
                         "the first history row is after CreatedDate",
                     );
                     eff = c;
-                    open_before = inferred_open(ctx.process, vals);
+                    open_before = inferred_open(ctx, vals);
                     if open_before.is_some() {
                         ctx.flag(
                             &f.name,
@@ -1068,16 +1185,17 @@ fn ingest_history(
 /// When a history row's stage is closed (won or lost), the values a deal had
 /// before it: the process's first open stage, with that stage's forecast
 /// category and probability. `None` when the row's stage is open (or absent).
-fn inferred_open(process: &SalesProcess, vals: &[(Field, Value)]) -> Option<Vec<(Field, Value)>> {
+fn inferred_open(ctx: &Ctx<'_>, vals: &[(Field, Value)]) -> Option<Vec<(Field, Value)>> {
+    let process = ctx.process;
     let stage = vals
         .iter()
         .find(|(f, _)| *f == Field::Stage)
         .and_then(|(_, v)| v.as_text())?;
-    let code = process.stage_code(stage)?;
+    let code = ctx.stage_code(stage)?;
     if process.outcome(code) == StageOutcome::Open {
         return None;
     }
-    let open = process.stage(process.first_open_stage()?)?;
+    let open = process.stage(process.first_open_stage_in(process.pipeline_of(code))?)?;
     let mut out = vec![(Field::Stage, Value::Text(open.name.clone()))];
     if vals.iter().any(|(f, _)| *f == Field::ForecastCategory) {
         out.push((
@@ -1119,7 +1237,6 @@ pub fn sf_id18(id: &str) -> std::borrow::Cow<'_, str> {
 /// The columns of each Salesforce file that hold record ids.
 fn id_columns(file: &str) -> &'static [&'static str] {
     match file {
-        "Opportunity.csv" => &["Id", "AccountId", "OwnerId"],
         "OpportunityHistory.csv" => &["Id", "OpportunityId"],
         "OpportunityFieldHistory.csv" => &["Id", "OpportunityId"],
         "User.csv" => &["Id", "ManagerId"],
@@ -1129,6 +1246,14 @@ fn id_columns(file: &str) -> &'static [&'static str] {
         "Task.csv" | "Event.csv" => &["Id", "WhatId", "WhoId", "OwnerId"],
         "Contact.csv" => &["Id", "AccountId", "OwnerId"],
         "ForecastingQuota.csv" => &["Id", "QuotaOwnerId", "PeriodId"],
+        "Opportunity.csv" | "RecordType.csv" => &[
+            "Id",
+            "AccountId",
+            "OwnerId",
+            "RecordTypeId",
+            "BusinessProcessId",
+        ],
+        "BusinessProcess.csv" => &["Id"],
         "Period.csv" => &["Id"],
         _ => &[],
     }
@@ -1172,6 +1297,7 @@ fn ingest_field_history(
     ctx: &mut Ctx<'_>,
     f: &RawFile,
     draft: &mut Draft,
+    deals: &Deals,
 ) -> Result<(), IngestError> {
     let hint =
         "OpportunityFieldHistory.csv has OpportunityId, CreatedDate, Field, OldValue, NewValue";
@@ -1248,6 +1374,9 @@ fn ingest_field_history(
             }
         };
         let (old_raw, new_raw) = (cell(r, Some(old_col)), cell(r, Some(new_col)));
+        if field == Field::Stage {
+            ctx.set_pipeline(deals.pipeline.get(oid).map(String::as_str));
+        }
         if field == Field::OwnerId && !(looks_like_sf_id(new_raw) || new_raw.is_empty()) {
             // Salesforce writes each owner change twice: once with names, once with ids.
             ctx.landed(f);

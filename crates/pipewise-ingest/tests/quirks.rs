@@ -653,3 +653,331 @@ fn salesforce_15_character_ids() {
         m(&[("Qualification", 1, 2000.0), ("Negotiation", 1, 1000.0)])
     );
 }
+
+/// Per (pipeline) process: (count, amount) at one time.
+fn by_group(
+    log: &pipewise_ledger::EventLog,
+    process: &SalesProcess,
+    group: &GroupBy,
+    day: &str,
+    pipeline: Option<usize>,
+) -> BTreeMap<String, (u64, f64)> {
+    let t = parse_iso_instant(day, true).unwrap();
+    asof::totals_in(log, process, group, &[Cut::at(t)], false, pipeline)[0]
+        .iter()
+        .map(|g| (g.group.clone(), (g.count, g.amount)))
+        .collect()
+}
+
+#[test]
+fn salesforce_record_types() {
+    let export = fixture("salesforce-record-types");
+    let text = std::fs::read_to_string(export.join("pipewise.toml")).unwrap();
+    let process = SalesProcess::from_toml(&text, "pipewise.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let out =
+        salesforce::ingest(&store, &process, &export, IngestOptions::new(as_of(), None)).unwrap();
+    assert!(out.report.reconciles());
+    // The lead process and the lead record type are other objects; deal 6's
+    // record type is not in RecordType.csv (field level: the deal lands).
+    assert_eq!(out.report.checks["out_of_scope"].count, 2);
+    let unknown: Vec<_> = out
+        .quarantine
+        .iter()
+        .filter(|q| q.column == "RecordTypeId")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{:?}", out.quarantine);
+    assert_eq!(unknown[0].raw_value, "012000000000009AAA");
+    assert!(
+        out.report
+            .skipped_files
+            .iter()
+            .all(|f| !f.starts_with("RecordType.csv") && !f.starts_with("BusinessProcess.csv")),
+        "{:?}",
+        out.report.skipped_files
+    );
+    let log = store.load(None, false).unwrap();
+    let pipeline = |id: &str| {
+        log.column(&Field::Pipeline)
+            .and_then(|c| {
+                let k = log.keys.key(id)?;
+                c.run(k).last().map(|i| c.new.get(i))
+            })
+            .unwrap_or(Value::Null)
+    };
+    // The business process's name, as pipewise.toml names it.
+    assert_eq!(
+        pipeline("006000000000001AAA"),
+        Value::Text("New Business".into())
+    );
+    assert_eq!(
+        pipeline("006000000000003AAA"),
+        Value::Text("Renewals".into())
+    );
+    assert_eq!(pipeline("006000000000005AAA"), Value::Null);
+    assert_eq!(pipeline("006000000000006AAA"), Value::Null);
+    // By process: deals without one follow the first.
+    assert_eq!(
+        by_group(&log, &process, &GroupBy::Pipeline, "2025-06-30", None),
+        m(&[("New Business", 4, 75000.0), ("Renewals", 2, 25000.0)])
+    );
+    // By stage, labelled with the process; Negotiation/Review is two stages.
+    assert_eq!(
+        by_group(&log, &process, &GroupBy::Stage, "2025-03-31", None),
+        m(&[
+            ("New Business: Prospecting", 1, 10000.0),
+            ("New Business: Qualification", 1, 8000.0),
+            ("New Business: Proposal/Price Quote", 1, 7000.0),
+            ("New Business: Negotiation/Review", 1, 50000.0),
+            ("Renewals: Negotiation/Review", 1, 20000.0),
+            ("Renewals: Closed Lost", 1, 5000.0),
+        ])
+    );
+    // One process only: plain stage names.
+    assert_eq!(
+        by_group(&log, &process, &GroupBy::Stage, "2025-02-28", Some(1)),
+        m(&[("Renewal Review", 1, 20000.0), ("Closed Lost", 1, 5000.0)])
+    );
+    // Facts read each stage in its own process: probability, qualification.
+    let cut = Cut::at(parse_iso_instant("2025-06-30", true).unwrap());
+    let facts = asof::FactColumns::new(&log, cut);
+    let ids: Vec<String> = facts
+        .keys()
+        .iter()
+        .map(|&k| log.keys.id(k).to_string())
+        .collect();
+    let col = |name: &str| facts.column(&log, &process, name).unwrap();
+    let prob = col("stage_probability");
+    let prob = prob
+        .as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
+        .unwrap();
+    let qualified = col("qualified");
+    let qualified = qualified
+        .as_any()
+        .downcast_ref::<arrow_array::BooleanArray>()
+        .unwrap();
+    let pipe = col("pipeline");
+    let pipe = pipe
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    let got: Vec<(String, f64, bool, String)> = (0..ids.len())
+        .map(|j| {
+            (
+                ids[j].clone(),
+                prob.value(j),
+                qualified.value(j),
+                pipe.value(j).to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("006000000000001AAA", 100.0, true, "New Business"),
+        ("006000000000002AAA", 10.0, false, "New Business"),
+        // Renewals' Negotiation/Review: 90%, and its qualified stage
+        ("006000000000003AAA", 90.0, true, "Renewals"),
+        ("006000000000004AAA", 0.0, false, "Renewals"),
+        ("006000000000005AAA", 20.0, true, "New Business"),
+        ("006000000000006AAA", 50.0, true, "New Business"),
+    ];
+    assert_eq!(
+        got,
+        want.iter()
+            .map(|(i, p, q, n)| (i.to_string(), *p, *q, n.to_string()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn salesforce_record_types_init_from_writes_every_process() {
+    let export = fixture("salesforce-record-types");
+    let proposal = pipewise_ingest::propose::propose(&export).unwrap();
+    let process = SalesProcess::from_toml(&proposal.toml, "proposed").unwrap();
+    let names = |p: usize| -> Vec<String> {
+        process.pipelines()[p]
+            .codes()
+            .map(|c| process.stages()[c].name.clone())
+            .collect()
+    };
+    assert_eq!(process.pipelines().len(), 2, "{}", proposal.toml);
+    assert_eq!(process.pipelines()[0].name, "New Business Process");
+    assert_eq!(process.pipelines()[1].name, "Renewal Process");
+    // Ordered by median probability; deals with no known record type (5, 6)
+    // count in the first process.
+    assert_eq!(
+        names(0),
+        [
+            "Prospecting",
+            "Qualification",
+            "Proposal/Price Quote",
+            "Negotiation/Review",
+            "Closed Won"
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(std::iter::once("Closed Lost".to_string()))
+        .collect::<Vec<_>>(),
+        "{}",
+        proposal.toml
+    );
+    // No renewal was won yet: a won stage is proposed, and said so.
+    assert_eq!(
+        names(1),
+        [
+            "Renewal Review",
+            "Negotiation/Review",
+            "Closed Won",
+            "Closed Lost"
+        ]
+    );
+    assert!(proposal.toml.contains("not in the export"));
+    let q = process.pipelines()[1].qualified_stage();
+    assert_eq!(process.stages()[q].name, "Negotiation/Review");
+    // The export lands with it, with nothing unknown.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let out =
+        salesforce::ingest(&store, &process, &export, IngestOptions::new(as_of(), None)).unwrap();
+    assert!(out.report.reconciles());
+    let log = store.load(None, false).unwrap();
+    assert_eq!(
+        by_group(&log, &process, &GroupBy::Pipeline, "2025-06-30", None),
+        m(&[
+            ("New Business Process", 4, 75000.0),
+            ("Renewal Process", 2, 25000.0)
+        ])
+    );
+}
+
+#[test]
+fn a_stage_its_own_process_lacks_stops_the_ingest() {
+    let export = fixture("salesforce-record-types");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("export");
+    std::fs::create_dir(&copy).unwrap();
+    for f in std::fs::read_dir(&export).unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, copy.join(p.file_name().unwrap())).unwrap();
+    }
+    // A renewal in Prospecting: a New Business stage, not a Renewals one.
+    let opp = std::fs::read_to_string(copy.join("Opportunity.csv")).unwrap();
+    let opp = opp.replace(
+        "\"Renewal in negotiation\",\"012000000000002AAA\",\"Negotiation/Review\"",
+        "\"Renewal in negotiation\",\"012000000000002AAA\",\"Prospecting\"",
+    );
+    std::fs::write(copy.join("Opportunity.csv"), opp).unwrap();
+    let text = std::fs::read_to_string(export.join("pipewise.toml")).unwrap();
+    let process = SalesProcess::from_toml(&text, "pipewise.toml").unwrap();
+    let store = Store::init(&dir.path().join("ws")).unwrap();
+    let err = salesforce::ingest(&store, &process, &copy, IngestOptions::new(as_of(), None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "\"Prospecting\" (pipeline \"Renewals\"): 1 row(s) in Opportunity.csv, first at line 4"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("[[pipelines.stages]]"), "{err}");
+    assert!(store.load(None, false).unwrap().keys.is_empty());
+}
+
+#[test]
+fn hubspot_several_pipelines() {
+    let export = fixture("hubspot-several-pipelines");
+    // init --from: one process per pipeline, each with its own stages.
+    let proposal = pipewise_ingest::propose::propose(&export).unwrap();
+    assert_eq!(proposal.source, "hubspot");
+    let process = SalesProcess::from_toml(&proposal.toml, "proposed").unwrap();
+    let names = |p: usize| -> Vec<String> {
+        process.pipelines()[p]
+            .codes()
+            .map(|c| process.stages()[c].name.clone())
+            .collect()
+    };
+    assert_eq!(process.pipelines().len(), 2, "{}", proposal.toml);
+    assert_eq!(process.pipelines()[0].name, "Sales Pipeline");
+    assert_eq!(process.pipelines()[1].name, "Renewals (EMEA, UK)");
+    assert_eq!(
+        names(0),
+        [
+            "Appointment Scheduled",
+            "Contract Sent",
+            "Closed Won",
+            "Closed Lost"
+        ],
+        "{}",
+        proposal.toml
+    );
+    assert_eq!(
+        names(1),
+        ["Contract Sent", "Renewal Signed", "Churned"],
+        "{}",
+        proposal.toml
+    );
+    use pipewise_model::StageOutcome;
+    let code = |p: usize, n: &str| process.stage_code_in(p, n).unwrap();
+    assert_eq!(process.outcome(code(1, "Churned")), StageOutcome::Lost);
+    assert_eq!(
+        process.outcome(code(1, "Renewal Signed")),
+        StageOutcome::Won
+    );
+    // "Contract Sent" is two stages, each with its deals' probability.
+    assert_eq!(
+        process.stages()[code(0, "Contract Sent")].probability,
+        Some(80.0)
+    );
+    assert_eq!(
+        process.stages()[code(1, "Contract Sent")].probability,
+        Some(60.0)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let out = pipewise_ingest::hubspot::ingest(
+        &store,
+        &process,
+        &export,
+        IngestOptions::new(as_of(), None),
+    )
+    .unwrap();
+    assert!(out.report.reconciles());
+    assert!(out.quarantine.is_empty(), "{:?}", out.quarantine);
+    assert!(out.report.warnings.is_empty(), "{:?}", out.report.warnings);
+    let log = store.load(None, false).unwrap();
+    assert_eq!(
+        by_group(&log, &process, &GroupBy::Pipeline, "2025-06-30", None),
+        m(&[
+            ("Sales Pipeline", 3, 3600.0),
+            ("Renewals (EMEA, UK)", 3, 7500.0)
+        ])
+    );
+    assert_eq!(
+        by_group(&log, &process, &GroupBy::Stage, "2025-02-28", None),
+        m(&[
+            ("Sales Pipeline: Contract Sent", 2, 3000.0),
+            ("Sales Pipeline: Closed Lost", 1, 600.0),
+            ("Renewals (EMEA, UK): Contract Sent", 2, 3500.0),
+            ("Renewals (EMEA, UK): Renewal Signed", 1, 4000.0),
+        ])
+    );
+    // Renewals' Contract Sent is read in Renewals: 60%, not Sales Pipeline's 80%.
+    let cut = Cut::at(parse_iso_instant("2025-06-30", true).unwrap());
+    let facts = asof::FactColumns::new(&log, cut);
+    let prob = facts.column(&log, &process, "stage_probability").unwrap();
+    let prob = prob
+        .as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
+        .unwrap();
+    let at = |id: &str| {
+        facts
+            .keys()
+            .iter()
+            .position(|&k| log.keys.id(k) == id)
+            .unwrap()
+    };
+    assert_eq!(prob.value(at("102")), 80.0);
+    assert_eq!(prob.value(at("103")), 60.0);
+}

@@ -121,6 +121,9 @@ pub fn states(log: &EventLog, cut: Cut) -> Vec<OpportunityState> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupBy {
     Stage,
+    /// The sales process: the `pipeline` field as `pipewise.toml` names it (a
+    /// source name no process has as is), else the process of the deal's stage.
+    Pipeline,
     /// The forecast_category field; deals without one take their stage's category.
     ForecastCategory,
     Owner,
@@ -133,6 +136,7 @@ impl GroupBy {
     pub fn parse(s: &str) -> Option<GroupBy> {
         Some(match s {
             "stage" => GroupBy::Stage,
+            "pipeline" => GroupBy::Pipeline,
             "forecast_category" => GroupBy::ForecastCategory,
             "owner" | "owner_id" => GroupBy::Owner,
             "segment" => GroupBy::Segment,
@@ -148,9 +152,14 @@ impl GroupBy {
 
     /// Fields a [`totals`] call with this grouping needs loaded.
     pub fn fields(&self) -> Vec<Field> {
-        let mut v = vec![Field::Stage, Field::Amount, Field::IsDeleted];
+        let mut v = vec![
+            Field::Stage,
+            Field::Pipeline,
+            Field::Amount,
+            Field::IsDeleted,
+        ];
         match self {
-            GroupBy::Stage => {}
+            GroupBy::Stage | GroupBy::Pipeline => {}
             GroupBy::ForecastCategory => v.push(Field::ForecastCategory),
             GroupBy::Owner => v.push(Field::OwnerId),
             GroupBy::Segment => v.push(Field::Segment),
@@ -185,6 +194,20 @@ pub fn totals(
     cuts: &[Cut],
     open_only: bool,
 ) -> Vec<Vec<GroupTotal>> {
+    totals_in(log, process, group, cuts, open_only, None)
+}
+
+/// [`totals`] of the deals of one sales process only (`pipeline`: a process
+/// code; `None`: every deal). A deal's process is its `pipeline` value's, or
+/// when that names none, its stage's.
+pub fn totals_in(
+    log: &EventLog,
+    process: &SalesProcess,
+    group: &GroupBy,
+    cuts: &[Cut],
+    open_only: bool,
+    pipeline: Option<usize>,
+) -> Vec<Vec<GroupTotal>> {
     let empty_text = FieldColumn::empty(Field::Stage);
     let stage_col = log.column(&Field::Stage).unwrap_or(&empty_text);
     let Values::Text {
@@ -194,15 +217,30 @@ pub fn totals(
     else {
         return vec![Vec::new(); cuts.len()];
     };
-    // Stage dictionary code → process stage code (usize::MAX when unknown).
-    let stage_map: Vec<usize> = stage_dict
-        .iter()
-        .map(|s| process.stage_code(s).unwrap_or(usize::MAX))
-        .collect();
+    // Per stage event: its process stage code (NO_STAGE when unknown).
+    let stage_map: Vec<u32> = stage_event_codes(log, process);
+    let pipe_col = log.column(&Field::Pipeline);
+    let pipe_map = pipeline_codes(process, log);
+    let n_pipes = process.pipelines().len();
+    // The deal's process, and its pipeline value's dictionary code when that
+    // names no process.
+    let deal_pipeline = |key: u32, cut: Cut, stage: Option<usize>| -> (usize, Option<u32>) {
+        let raw = pipe_col.and_then(|c| {
+            let i = in_force(c, key, cut)?;
+            match &c.new {
+                Values::Text { codes, .. } if codes[i] != NULL_TEXT => Some(codes[i]),
+                _ => None,
+            }
+        });
+        match raw.and_then(|d| pipe_map[d as usize]) {
+            Some(p) => (p, None),
+            None => (stage.map_or(0, |s| process.pipeline_of(s)), raw),
+        }
+    };
 
     // The column the groups come from (stage grouping uses the stage column itself).
     let group_col: Option<&FieldColumn> = match group {
-        GroupBy::Stage => None,
+        GroupBy::Stage | GroupBy::Pipeline => None,
         GroupBy::ForecastCategory => log.column(&Field::ForecastCategory),
         GroupBy::Owner => log.column(&Field::OwnerId),
         GroupBy::Segment => log.column(&Field::Segment),
@@ -234,6 +272,13 @@ pub fn totals(
     };
     let n_groups = match group {
         GroupBy::Stage => 1 + n_stage + stage_dict.len(),
+        GroupBy::Pipeline => {
+            1 + n_pipes
+                + match pipe_col.map(|c| &c.new) {
+                    Some(Values::Text { dict, .. }) => dict.len(),
+                    _ => 0,
+                }
+        }
         GroupBy::ForecastCategory => 1 + ForecastCategory::ALL.len(),
         _ => match group_col.map(|c| &c.new) {
             Some(Values::Text { dict, .. }) => 1 + dict.len(),
@@ -255,9 +300,25 @@ pub fn totals(
                     continue;
                 }
                 let stage_pc = in_force(stage_col, key, cut)
-                    .map(|i| stage_codes[i])
-                    .filter(|&c| c != NULL_TEXT)
-                    .map(|c| (c, stage_map[c as usize]));
+                    .filter(|&i| stage_codes[i] != NULL_TEXT)
+                    .map(|i| {
+                        (
+                            stage_codes[i],
+                            match stage_map[i] {
+                                NO_STAGE => usize::MAX,
+                                c => c as usize,
+                            },
+                        )
+                    });
+                let known_stage = stage_pc.map(|(_, pc)| pc).filter(|&pc| pc != usize::MAX);
+                let (deal_pipe, raw_pipe) = if pipeline.is_some() || *group == GroupBy::Pipeline {
+                    deal_pipeline(key, cut, known_stage)
+                } else {
+                    (0, None)
+                };
+                if pipeline.is_some_and(|p| p != deal_pipe) {
+                    continue;
+                }
                 if open_only {
                     match stage_pc {
                         Some((_, pc))
@@ -266,6 +327,10 @@ pub fn totals(
                     }
                 }
                 let g = match group {
+                    GroupBy::Pipeline => match raw_pipe {
+                        Some(d) => 1 + n_pipes + d as usize,
+                        None => 1 + deal_pipe,
+                    },
                     GroupBy::Stage => match stage_pc {
                         None => 0,
                         Some((_, pc)) if pc != usize::MAX => 1 + pc,
@@ -370,9 +435,23 @@ pub fn totals(
         match group {
             GroupBy::Stage => {
                 if g <= n_stage {
-                    process.stages()[g - 1].name.clone()
+                    if pipeline.is_some() {
+                        process.stages()[g - 1].name.clone()
+                    } else {
+                        process.stage_label(g - 1)
+                    }
                 } else {
                     stage_dict[g - 1 - n_stage].clone()
+                }
+            }
+            GroupBy::Pipeline => {
+                if g <= n_pipes {
+                    process.pipelines()[g - 1].name.clone()
+                } else {
+                    match pipe_col.map(|c| &c.new) {
+                        Some(Values::Text { dict, .. }) => dict[g - 1 - n_pipes].clone(),
+                        _ => NO_VALUE.to_string(),
+                    }
                 }
             }
             GroupBy::ForecastCategory => ForecastCategory::ALL[g - 1].as_str().to_string(),
@@ -398,7 +477,7 @@ pub fn totals(
             })
             .collect();
         match group {
-            GroupBy::Stage | GroupBy::ForecastCategory => {
+            GroupBy::Stage | GroupBy::ForecastCategory | GroupBy::Pipeline => {
                 rows.sort_by_key(|(g, _)| if *g == 0 { usize::MAX } else { *g })
             }
             _ => rows.sort_by(|a, b| {
@@ -439,10 +518,79 @@ pub fn existing_keys(log: &EventLog, cut: Cut) -> Vec<u32> {
 /// "No event in force" in an in-force index vector.
 const NONE: u32 = u32::MAX;
 
-/// The stage code of each entry of the stage column's dictionary (`None`:
-/// not a stage of the process).
-fn stage_codes(process: &SalesProcess, dict: &[String]) -> Vec<Option<usize>> {
-    dict.iter().map(|s| process.stage_code(s)).collect()
+/// "No stage of the process" in a per-event stage code vector.
+pub const NO_STAGE: u32 = u32::MAX;
+
+/// The process code of each entry of the pipeline column's dictionary.
+fn pipeline_codes(process: &SalesProcess, log: &EventLog) -> Vec<Option<usize>> {
+    match log.column(&Field::Pipeline).map(|c| &c.new) {
+        Some(Values::Text { dict, .. }) => dict.iter().map(|s| process.pipeline_code(s)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The stage code of every event of the stage column ([`NO_STAGE`]: a null
+/// or a name no process knows). A stage value is read in the process the deal
+/// followed when it changed: the `pipeline` value in force at the stage
+/// event's effective time (whenever it was recorded), by
+/// [`SalesProcess::resolve_stage`]. With one process this is a dictionary
+/// lookup.
+pub fn stage_event_codes(log: &EventLog, process: &SalesProcess) -> Vec<u32> {
+    let Some(stage) = log.column(&Field::Stage) else {
+        return Vec::new();
+    };
+    let Values::Text { dict, codes } = &stage.new else {
+        return vec![NO_STAGE; stage.len()];
+    };
+    let code = |p: Option<usize>, d: u32| -> u32 {
+        if d == NULL_TEXT {
+            return NO_STAGE;
+        }
+        process
+            .resolve_stage(p, &dict[d as usize])
+            .map_or(NO_STAGE, |c| c as u32)
+    };
+    let pipe = log.column(&Field::Pipeline);
+    if !process.is_multi() || pipe.is_none() {
+        let by_dict: Vec<u32> = (0..dict.len() as u32).map(|d| code(None, d)).collect();
+        return codes
+            .iter()
+            .map(|&d| {
+                if d == NULL_TEXT {
+                    NO_STAGE
+                } else {
+                    by_dict[d as usize]
+                }
+            })
+            .collect();
+    }
+    let pipe = pipe.expect("checked above");
+    let pcodes = pipeline_codes(process, log);
+    let pipe_text = match &pipe.new {
+        Values::Text { codes, .. } => Some(codes),
+        _ => None,
+    };
+    // (pipeline, stage dictionary code) → stage code, memoised.
+    let mut memo: std::collections::HashMap<(Option<usize>, u32), u32> = Default::default();
+    let mut out = vec![NO_STAGE; stage.len()];
+    for key in 0..log.keys.len() as u32 {
+        let prun = pipe.run(key);
+        let mut j = prun.start;
+        let mut current: Option<usize> = None;
+        for i in stage.run(key) {
+            let t = stage.effective_at[i];
+            while j < prun.end && pipe.effective_at[j] <= t {
+                current = pipe_text.and_then(|c| {
+                    let d = c[j];
+                    (d != NULL_TEXT).then(|| pcodes[d as usize]).flatten()
+                });
+                j += 1;
+            }
+            let d = codes[i];
+            out[i] = *memo.entry((current, d)).or_insert_with(|| code(current, d));
+        }
+    }
+    out
 }
 
 /// What the column `name` of [`FactColumns`] reads from the ledger: the
@@ -467,9 +615,13 @@ pub fn fields_for(name: &str) -> Option<(Vec<Field>, bool)> {
         "probability" => one(Field::Probability),
         "close_date" => one(Field::CloseDate),
         "has_business_case" => one(Field::HasBusinessCase),
-        "stage" | "is_closed" | "is_won" | "qualified" | "qualified_at" | "closed_at"
-        | "stage_probability" => one(Field::Stage),
-        "forecast_category" => Some((vec![Field::ForecastCategory, Field::Stage], false)),
+        "stage" => one(Field::Stage),
+        "is_closed" | "is_won" | "qualified" | "qualified_at" | "closed_at"
+        | "stage_probability" | "pipeline" => Some((vec![Field::Stage, Field::Pipeline], false)),
+        "forecast_category" => Some((
+            vec![Field::ForecastCategory, Field::Stage, Field::Pipeline],
+            false,
+        )),
         _ => name
             .strip_prefix("custom_")
             .map(|c| (vec![Field::Custom(c.to_string())], false)),
@@ -493,6 +645,8 @@ pub struct FactColumns {
     in_force: std::sync::Mutex<std::collections::HashMap<Field, std::sync::Arc<Vec<u32>>>>,
     /// The stage code of each deal (computed once; many columns read it).
     stage: std::sync::Mutex<Option<std::sync::Arc<Vec<Option<usize>>>>>,
+    /// The stage code of each stage event ([`stage_event_codes`]).
+    events: std::sync::Mutex<Option<std::sync::Arc<Vec<u32>>>>,
     /// When each deal qualified and closed (one pass serves three columns).
     lifecycle: std::sync::Mutex<Option<Lifecycle>>,
 }
@@ -521,6 +675,7 @@ impl FactColumns {
             keys: existing_keys(log, cut),
             in_force: Default::default(),
             stage: Default::default(),
+            events: Default::default(),
             lifecycle: Default::default(),
         }
     }
@@ -538,6 +693,9 @@ impl FactColumns {
             m.clear();
         }
         if let Ok(mut s) = self.stage.lock() {
+            *s = None;
+        }
+        if let Ok(mut s) = self.events.lock() {
             *s = None;
         }
         if let Ok(mut l) = self.lifecycle.lock() {
@@ -574,25 +732,27 @@ impl FactColumns {
         })
     }
 
+    fn event_codes(&self, log: &EventLog, process: &SalesProcess) -> std::sync::Arc<Vec<u32>> {
+        cached(&self.events, || {
+            std::sync::Arc::new(stage_event_codes(log, process))
+        })
+    }
+
     fn compute_stage_codes(&self, log: &EventLog, process: &SalesProcess) -> Vec<Option<usize>> {
         let n = self.keys.len();
         match (
             self.in_force_of(log, &Field::Stage),
             log.column(&Field::Stage),
         ) {
-            (Some(idx), Some(c)) => match &c.new {
-                Values::Text { dict, codes } => {
-                    let code = stage_codes(process, dict);
-                    idx.iter()
-                        .map(|&i| {
-                            (i != NONE)
-                                .then(|| code.get(codes[i as usize] as usize).copied().flatten())
-                                .flatten()
-                        })
-                        .collect()
-                }
-                _ => vec![None; n],
-            },
+            (Some(idx), Some(_)) => {
+                let code = self.event_codes(log, process);
+                idx.iter()
+                    .map(|&i| match code.get(i as usize) {
+                        Some(&c) if i != NONE && c != NO_STAGE => Some(c as usize),
+                        _ => None,
+                    })
+                    .collect()
+            }
             _ => vec![None; n],
         }
     }
@@ -723,20 +883,14 @@ impl FactColumns {
     fn compute_lifecycle(&self, log: &EventLog, process: &SalesProcess) -> Lifecycle {
         let n = self.keys.len();
         let (mut qualified_at, mut closed_at) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let q = process.qualified_stage();
         let cut = self.cut;
         let last = self.in_force_of(log, &Field::Stage);
         let stage_col = log.column(&Field::Stage);
-        let stage_code: Vec<Option<usize>> = match stage_col.map(|c| &c.new) {
-            Some(Values::Text { dict, .. }) => stage_codes(process, dict),
-            _ => Vec::new(),
-        };
+        let stage_code = self.event_codes(log, process);
         for (j, &k) in self.keys.iter().enumerate() {
             let mut first_q: Option<Timestamp> = None;
             let mut closed: Option<Timestamp> = None;
-            if let (Some(c), Some(last)) = (stage_col, &last)
-                && let Values::Text { codes, .. } = &c.new
-            {
+            if let (Some(c), Some(last)) = (stage_col, &last) {
                 let last = last[j];
                 for i in c.run(k) {
                     if c.effective_at[i] > cut.effective
@@ -744,10 +898,12 @@ impl FactColumns {
                     {
                         continue;
                     }
-                    let code = stage_code.get(codes[i] as usize).copied().flatten();
+                    let code = match stage_code.get(i) {
+                        Some(&c) if c != NO_STAGE => Some(c as usize),
+                        _ => None,
+                    };
                     if let Some(code) = code
-                        && code >= q
-                        && process.outcome(code) != StageOutcome::Lost
+                        && process.reaches_qualified(code)
                         && first_q.is_none()
                     {
                         first_q = Some(c.effective_at[i]);
@@ -872,6 +1028,43 @@ impl FactColumns {
                     ),
                 }
             }
+            "pipeline" => {
+                // The process the deal follows: its pipeline value as
+                // pipewise.toml names it (a source name no process has, as
+                // is), else its stage's process, else the default one.
+                let stage = self.stage_codes(log, process);
+                let own = self.in_force_of(log, &Field::Pipeline);
+                let col = log.column(&Field::Pipeline);
+                let value = |j: usize| -> &str {
+                    let raw = own.as_ref().zip(col).and_then(|(own, c)| {
+                        let i = own[j];
+                        match &c.new {
+                            Values::Text { dict, codes }
+                                if i != NONE && codes[i as usize] != NULL_TEXT =>
+                            {
+                                Some(dict[codes[i as usize] as usize].as_str())
+                            }
+                            _ => None,
+                        }
+                    });
+                    match raw {
+                        Some(r) => match process.pipeline_code(r) {
+                            Some(p) => process.pipelines()[p].name.as_str(),
+                            None => r,
+                        },
+                        None => {
+                            let p = stage[j].map_or(0, |c| process.pipeline_of(c));
+                            process.pipelines()[p].name.as_str()
+                        }
+                    }
+                };
+                let bytes: usize = (0..n).map(|j| value(j).len()).sum();
+                let mut b = arrow_array::builder::StringBuilder::with_capacity(n, bytes);
+                for j in 0..n {
+                    b.append_value(value(j));
+                }
+                Arc::new(b.finish())
+            }
             "stage_probability" => {
                 // The probability pipewise.toml gives the deal's current stage (percent).
                 let stage = self.stage_codes(log, process);
@@ -929,7 +1122,8 @@ pub fn opportunities_batch(
 ///   qualified (SAL-proxy) stage or a later open stage or won, and when it
 ///   first did (seed 004: close and win rates count only such deals);
 /// * `closed_at` — when a closed deal entered its current closed stage;
-/// * `stage_probability` — the probability `pipewise.toml` gives its stage.
+/// * `stage_probability` — the probability `pipewise.toml` gives its stage;
+/// * `pipeline` — the sales process it follows (see [`GroupBy::Pipeline`]).
 pub fn deal_facts_batch(
     log: &EventLog,
     process: &SalesProcess,
@@ -964,6 +1158,7 @@ pub fn deal_facts_schema(custom: &[String]) -> arrow_schema::SchemaRef {
         DataType::Float64,
         true,
     ));
+    fields.push(ArrowField::new("pipeline", DataType::Utf8, false));
     for name in custom {
         fields.push(ArrowField::new(
             format!("custom_{name}"),

@@ -177,7 +177,8 @@ struct Columns<'a> {
     log: &'a EventLog,
     process: &'a SalesProcess,
     deleted: Option<&'a FieldColumn>,
-    stage: Option<(&'a FieldColumn, Vec<Option<usize>>)>,
+    /// The stage column and each of its events' stage code.
+    stage: Option<(&'a FieldColumn, Vec<u32>)>,
     fc: Option<(&'a FieldColumn, Vec<Option<usize>>)>,
     close: Option<&'a FieldColumn>,
     amount: Option<&'a FieldColumn>,
@@ -204,7 +205,9 @@ impl<'a> Columns<'a> {
             log,
             process,
             deleted: log.column(&Field::IsDeleted),
-            stage: coded(Field::Stage, &|v| process.stage_code(v)),
+            stage: log
+                .column(&Field::Stage)
+                .map(|c| (c, crate::asof::stage_event_codes(log, process))),
             fc: coded(Field::ForecastCategory, &|v| {
                 ForecastCategory::parse(v).and_then(fc_rank)
             }),
@@ -235,7 +238,10 @@ fn snap(cols: &Columns, key: u32, cut: Cut) -> Snap {
         .deleted
         .and_then(|c| in_force(c, key, cut).map(|i| (c, i)))
         .is_some_and(|(c, i)| matches!(&c.new, Values::Bool(v) if v[i] == 1));
-    let stage = coded(&cols.stage, key, cut);
+    let stage = cols.stage.as_ref().and_then(|(c, codes)| {
+        let i = in_force(c, key, cut)?;
+        (codes[i] != crate::asof::NO_STAGE).then_some(codes[i] as usize)
+    });
     let outcome = stage
         .map(|s| process.outcome(s))
         .unwrap_or(StageOutcome::Open);
@@ -301,6 +307,7 @@ pub fn fields() -> Vec<Field> {
         Field::ForecastCategory,
         Field::OwnerId,
         Field::IsDeleted,
+        Field::Pipeline,
     ]
 }
 

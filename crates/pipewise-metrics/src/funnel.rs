@@ -8,13 +8,19 @@
 //! stay, for deals that have left the stage by the as-of time (those still
 //! in it are censored and left out). Seed 003 asks for the median and the
 //! 75th percentile; the mean is given too.
+//!
+//! With several sales processes each stage belongs to one, and "later" means
+//! later in the deal's own process; rows come process by process.
 
 use pipewise_ledger::asof::Cut;
-use pipewise_ledger::{EventLog, NULL_TEXT, Values};
+use pipewise_ledger::asof::NO_STAGE;
+use pipewise_ledger::{EventLog, Values};
 use pipewise_model::{Field, SalesProcess, StageOutcome, Timestamp};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunnelStage {
+    /// The sales process the stage belongs to.
+    pub pipeline: String,
     pub stage: String,
     pub entered: u64,
     pub advanced: u64,
@@ -57,10 +63,10 @@ pub fn funnel(
     let Some(col) = log.column(&Field::Stage) else {
         return Vec::new();
     };
-    let Values::Text { dict, codes } = &col.new else {
+    let Values::Text { .. } = &col.new else {
         return Vec::new();
     };
-    let code_of: Vec<Option<usize>> = dict.iter().map(|s| process.stage_code(s)).collect();
+    let code_of = pipewise_ledger::asof::stage_event_codes(log, process);
     for key in 0..log.keys.len() as u32 {
         // The deal's stage path up to the cut.
         let path: Vec<(Timestamp, usize)> = col
@@ -69,12 +75,8 @@ pub fn funnel(
                 col.effective_at[i] <= cut.effective
                     && cut.recorded.is_none_or(|r| col.recorded_at[i] <= r)
             })
-            .filter_map(|i| {
-                (codes[i] != NULL_TEXT)
-                    .then(|| code_of[codes[i] as usize])
-                    .flatten()
-                    .map(|c| (col.effective_at[i], c))
-            })
+            .filter(|&i| code_of[i] != NO_STAGE)
+            .map(|i| (col.effective_at[i], code_of[i] as usize))
             .collect();
         for &s in &open {
             let Some(first) = path.iter().position(|&(_, c)| c == s) else {
@@ -89,7 +91,8 @@ pub fn funnel(
             let beyond = |c: usize| {
                 c != s
                     && process.outcome(c) != StageOutcome::Lost
-                    && (c > s || process.outcome(c) == StageOutcome::Won)
+                    && ((c > s && process.pipeline_of(c) == process.pipeline_of(s))
+                        || process.outcome(c) == StageOutcome::Won)
             };
             if later.iter().any(|&(_, c)| beyond(c)) {
                 advanced[s] += 1;
@@ -104,6 +107,7 @@ pub fn funnel(
             let mut d = std::mem::take(&mut stays[s]);
             d.sort_by(f64::total_cmp);
             FunnelStage {
+                pipeline: process.pipelines()[process.pipeline_of(s)].name.clone(),
                 stage: process.stages()[s].name.clone(),
                 entered: entered[s],
                 advanced: advanced[s],
@@ -121,6 +125,8 @@ pub fn funnel(
 /// Pipeline aging of one open stage, as of a cut.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageAging {
+    /// The sales process the stage belongs to.
+    pub pipeline: String,
     pub stage: String,
     /// Open deals in the stage at the cut.
     pub open: u64,
@@ -141,10 +147,11 @@ pub fn aging(log: &EventLog, process: &SalesProcess, cut: Cut) -> Vec<StageAging
     let Some(col) = log.column(&Field::Stage) else {
         return Vec::new();
     };
-    let Values::Text { dict, codes } = &col.new else {
+    let Values::Text { .. } = &col.new else {
         return Vec::new();
     };
-    let code_of: Vec<Option<usize>> = dict.iter().map(|s| process.stage_code(s)).collect();
+    let code_of = pipewise_ledger::asof::stage_event_codes(log, process);
+    let code = |i: usize| (code_of[i] != NO_STAGE).then_some(code_of[i] as usize);
     let mut ages: Vec<Vec<f64>> = vec![Vec::new(); process.stages().len()];
     for key in 0..log.keys.len() as u32 {
         if !pipewise_ledger::asof::exists(log, key, cut) {
@@ -153,13 +160,10 @@ pub fn aging(log: &EventLog, process: &SalesProcess, cut: Cut) -> Vec<StageAging
         let Some(i) = pipewise_ledger::asof::in_force(col, key, cut) else {
             continue;
         };
-        let Some(code) = (codes[i] != NULL_TEXT)
-            .then(|| code_of[codes[i] as usize])
-            .flatten()
-        else {
+        let Some(current) = code(i) else {
             continue;
         };
-        if process.outcome(code) != StageOutcome::Open {
+        if process.outcome(current) != StageOutcome::Open {
             continue;
         }
         // When did the deal enter its current stage (the start of its current stay)?
@@ -170,37 +174,37 @@ pub fn aging(log: &EventLog, process: &SalesProcess, cut: Cut) -> Vec<StageAging
             {
                 continue;
             }
-            if (codes[j] != NULL_TEXT)
-                .then(|| code_of[codes[j] as usize])
-                .flatten()
-                == Some(code)
-            {
+            if code(j) == Some(current) {
                 since = col.effective_at[j];
             } else {
                 break;
             }
         }
-        ages[code]
+        ages[current]
             .push((cut.effective - since) as f64 / pipewise_model::time::MICROS_PER_DAY as f64);
     }
+    let open: Vec<usize> = (0..process.stages().len())
+        .filter(|&s| process.outcome(s) == StageOutcome::Open)
+        .collect();
     history
         .into_iter()
-        .filter_map(|h| {
-            let code = process.stage_code(&h.stage)?;
+        .zip(open)
+        .map(|(h, code)| {
             let a = &ages[code];
             let count = |limit: Option<f64>| {
                 limit
                     .map(|l| a.iter().filter(|&&d| d > l).count() as u64)
                     .unwrap_or(0)
             };
-            Some(StageAging {
+            StageAging {
+                pipeline: h.pipeline,
                 stage: h.stage,
                 open: a.len() as u64,
                 median_days: h.median_days,
                 p75_days: h.p75_days,
                 over_1_5x_median: count(h.median_days.map(|m| 1.5 * m)),
                 over_p75: count(h.p75_days),
-            })
+            }
         })
         .collect()
 }

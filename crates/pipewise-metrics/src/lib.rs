@@ -597,7 +597,7 @@ impl Dialect {
 }
 
 /// Dimensions a metric can be broken down by (`--by`).
-pub const DIMENSIONS: [&str; 16] = [
+pub const DIMENSIONS: [&str; 17] = [
     "owner",
     "manager",
     "team",
@@ -609,6 +609,7 @@ pub const DIMENSIONS: [&str; 16] = [
     "industry",
     "account_region",
     "stage",
+    "pipeline",
     "forecast_category",
     "cohort_month",
     "cohort_quarter",
@@ -645,6 +646,7 @@ fn dimension_sql(source: Source, name: &str, dialect: Dialect) -> Option<String>
         "account_region" => "account_region",
         "stage" if source == Source::Activities => "activity_stage",
         "stage" => "stage",
+        "pipeline" => "pipeline",
         "forecast_category" => "forecast_category",
         "loss_reason" => "loss_reason",
         "business_case" => "CAST(coalesce(has_business_case, false) AS VARCHAR)",

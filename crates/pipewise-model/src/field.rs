@@ -46,13 +46,16 @@ pub enum Field {
     /// The rate `amount_native` was converted with (units of the deal's
     /// currency per corporate unit: amount = amount_native / fx_rate).
     FxRate,
+    /// The sales process the deal follows, as the source names it (a HubSpot
+    /// pipeline, a Salesforce business process); `pipewise.toml` maps it.
+    Pipeline,
     /// A custom field, stored as text, named `custom.<name>` in the ledger.
     Custom(String),
 }
 
 impl Field {
     /// Every built-in field, in canonical order.
-    pub const BUILT_IN: [Field; 19] = [
+    pub const BUILT_IN: [Field; 20] = [
         Field::Stage,
         Field::Amount,
         Field::CloseDate,
@@ -72,6 +75,7 @@ impl Field {
         Field::IsDeleted,
         Field::AmountNative,
         Field::FxRate,
+        Field::Pipeline,
     ];
 
     /// The field's canonical snake_case name, as stored in the ledger's `field` column.
@@ -97,6 +101,7 @@ impl Field {
             Field::IsDeleted => Borrowed("is_deleted"),
             Field::AmountNative => Borrowed("amount_native"),
             Field::FxRate => Borrowed("fx_rate"),
+            Field::Pipeline => Borrowed("pipeline"),
             Field::Custom(n) => std::borrow::Cow::Owned(format!("custom.{n}")),
         }
     }

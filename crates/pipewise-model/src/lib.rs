@@ -21,5 +21,5 @@ pub use entities::{
     User,
 };
 pub use field::{Field, FieldKind, LossReason, OpportunityType, Value};
-pub use process::{ForecastCategory, ProcessError, SalesProcess, Stage, StageOutcome};
+pub use process::{ForecastCategory, Pipeline, ProcessError, SalesProcess, Stage, StageOutcome};
 pub use time::{Date, Timestamp};

@@ -93,6 +93,28 @@ pub struct Stage {
 struct RawProcess {
     #[serde(default = "default_fiscal")]
     fiscal_year_start_month: u32,
+    /// The name of the process the top-level stages form ("default").
+    #[serde(default)]
+    pipeline: Option<String>,
+    /// Source names of that process (HubSpot pipeline labels or ids,
+    /// Salesforce business process or record type names).
+    #[serde(default)]
+    pipeline_aliases: Vec<String>,
+    #[serde(default)]
+    qualified_stage: Option<String>,
+    #[serde(default)]
+    stages: Vec<Stage>,
+    /// More sales processes, each with its own stages.
+    #[serde(default)]
+    pipelines: Vec<RawPipeline>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
     qualified_stage: String,
     stages: Vec<Stage>,
 }
@@ -101,14 +123,49 @@ fn default_fiscal() -> u32 {
     1
 }
 
-/// A validated sales process. Stage order is the order of the `stages` list;
-/// stage codes are indexes into it.
+/// The name the top-level stages' process has when `pipeline` does not name it.
+pub const DEFAULT_PIPELINE: &str = "default";
+
+/// One sales process (a HubSpot pipeline, a Salesforce record type's business
+/// process): a contiguous run of the stage codes of a [`SalesProcess`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    pub name: String,
+    /// Source spellings that name this process.
+    pub aliases: Vec<String>,
+    /// Its stages: `first..end` of the workspace's stage codes.
+    first: usize,
+    end: usize,
+    qualified: usize,
+}
+
+impl Pipeline {
+    /// The stage codes of this process, in stage order.
+    pub fn codes(&self) -> std::ops::Range<usize> {
+        self.first..self.end
+    }
+
+    /// The code of its qualified (SAL-proxy) stage.
+    pub fn qualified_stage(&self) -> usize {
+        self.qualified
+    }
+}
+
+/// The workspace's sales processes, validated. Every stage of every process
+/// has one code (an index into [`SalesProcess::stages`]); the codes of one
+/// process are contiguous and in its stage order. A workspace with no
+/// `[[pipelines]]` has one process, named `default` (or `pipeline = "…"`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SalesProcess {
     stages: Vec<Stage>,
-    qualified: usize,
+    /// Per stage code: its process.
+    stage_pipeline: Vec<usize>,
+    pipelines: Vec<Pipeline>,
     fiscal_year_start_month: u32,
-    lookup: HashMap<String, usize>,
+    /// Per process: spelling → code.
+    lookup: Vec<HashMap<String, usize>>,
+    /// Spelling → process.
+    pipeline_lookup: HashMap<String, usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,54 +253,115 @@ impl SalesProcess {
                 raw.fiscal_year_start_month
             )));
         }
-        if raw.stages.is_empty() {
-            return Err(invalid(
-                "no stages: add at least one [[stages]] table".into(),
-            ));
+        let top_level = !raw.stages.is_empty();
+        let mut raws: Vec<RawPipeline> = Vec::new();
+        match (raw.stages.is_empty(), raw.qualified_stage) {
+            (false, Some(q)) => raws.push(RawPipeline {
+                name: raw.pipeline.unwrap_or_else(|| DEFAULT_PIPELINE.to_string()),
+                aliases: raw.pipeline_aliases,
+                qualified_stage: q,
+                stages: raw.stages,
+            }),
+            (false, None) => {
+                return Err(invalid(
+                    "qualified_stage is missing: name the stage that proxies a sales-accepted lead"
+                        .into(),
+                ));
+            }
+            (true, _) if raw.pipelines.is_empty() => {
+                return Err(invalid(
+                    "no stages: add at least one [[stages]] table".into(),
+                ));
+            }
+            (true, _) => {}
         }
-        let mut lookup = HashMap::new();
-        for (i, s) in raw.stages.iter().enumerate() {
-            if s.name.trim().is_empty() {
-                return Err(invalid(format!("stage #{} has an empty name", i + 1)));
+        raws.extend(raw.pipelines);
+        let mut out = SalesProcess {
+            stages: Vec::new(),
+            stage_pipeline: Vec::new(),
+            pipelines: Vec::new(),
+            fiscal_year_start_month: raw.fiscal_year_start_month,
+            lookup: Vec::new(),
+            pipeline_lookup: HashMap::new(),
+        };
+        for (pi, rp) in raws.into_iter().enumerate() {
+            let name = rp.name.clone();
+            let multi = |m: String| {
+                if pi == 0 && top_level {
+                    m
+                } else {
+                    format!("pipeline {name:?}: {m}")
+                }
+            };
+            if rp.name.trim().is_empty() {
+                return Err(invalid(format!("pipeline #{} has an empty name", pi + 1)));
             }
-            if let Some(p) = s.probability
-                && !(0.0..=100.0).contains(&p)
-            {
-                return Err(invalid(format!(
-                    "stage {:?}: probability is a percentage 0-100, got {p}",
-                    s.name
-                )));
-            }
-            for n in std::iter::once(&s.name).chain(s.aliases.iter()) {
-                if lookup.insert(norm(n), i).is_some() {
+            for n in std::iter::once(&rp.name).chain(rp.aliases.iter()) {
+                if out.pipeline_lookup.insert(norm(n), pi).is_some() {
                     return Err(invalid(format!(
-                        "stage name or alias {n:?} is used twice; each spelling must map to one stage"
+                        "pipeline name or alias {n:?} is used twice; each spelling must name one pipeline"
                     )));
                 }
             }
+            if rp.stages.is_empty() {
+                return Err(invalid(multi(
+                    "no stages: add at least one [[stages]] table".into(),
+                )));
+            }
+            let first = out.stages.len();
+            let mut lookup = HashMap::new();
+            for (i, s) in rp.stages.iter().enumerate() {
+                if s.name.trim().is_empty() {
+                    return Err(invalid(multi(format!(
+                        "stage #{} has an empty name",
+                        i + 1
+                    ))));
+                }
+                if let Some(p) = s.probability
+                    && !(0.0..=100.0).contains(&p)
+                {
+                    return Err(invalid(multi(format!(
+                        "stage {:?}: probability is a percentage 0-100, got {p}",
+                        s.name
+                    ))));
+                }
+                for n in std::iter::once(&s.name).chain(s.aliases.iter()) {
+                    if lookup.insert(norm(n), first + i).is_some() {
+                        return Err(invalid(multi(format!(
+                            "stage name or alias {n:?} is used twice; each spelling must map to one stage"
+                        ))));
+                    }
+                }
+            }
+            if !rp.stages.iter().any(|s| s.outcome == StageOutcome::Won) {
+                return Err(invalid(multi(
+                    "no won stage: mark one stage with outcome = \"won\"".into(),
+                )));
+            }
+            if !rp.stages.iter().any(|s| s.outcome == StageOutcome::Lost) {
+                return Err(invalid(multi(
+                    "no lost stage: mark one stage with outcome = \"lost\"".into(),
+                )));
+            }
+            let qualified = *lookup.get(&norm(&rp.qualified_stage)).ok_or_else(|| {
+                invalid(multi(format!(
+                    "qualified_stage {:?} is not one of the stages",
+                    rp.qualified_stage
+                )))
+            })?;
+            let n = rp.stages.len();
+            out.stages.extend(rp.stages);
+            out.stage_pipeline.extend(std::iter::repeat_n(pi, n));
+            out.pipelines.push(Pipeline {
+                name: rp.name.trim().to_string(),
+                aliases: rp.aliases,
+                first,
+                end: first + n,
+                qualified,
+            });
+            out.lookup.push(lookup);
         }
-        if !raw.stages.iter().any(|s| s.outcome == StageOutcome::Won) {
-            return Err(invalid(
-                "no won stage: mark one stage with outcome = \"won\"".into(),
-            ));
-        }
-        if !raw.stages.iter().any(|s| s.outcome == StageOutcome::Lost) {
-            return Err(invalid(
-                "no lost stage: mark one stage with outcome = \"lost\"".into(),
-            ));
-        }
-        let qualified = *lookup.get(&norm(&raw.qualified_stage)).ok_or_else(|| {
-            invalid(format!(
-                "qualified_stage {:?} is not one of the stages",
-                raw.qualified_stage
-            ))
-        })?;
-        Ok(SalesProcess {
-            stages: raw.stages,
-            qualified,
-            fiscal_year_start_month: raw.fiscal_year_start_month,
-            lookup,
-        })
+        Ok(out)
     }
 
     /// The built-in default process.
@@ -262,14 +380,34 @@ impl SalesProcess {
         self.stages.get(code)
     }
 
-    /// Stage code for a name or alias (case-insensitive, trimmed).
+    /// Stage code for a name or alias (case-insensitive, trimmed), in the
+    /// first process that knows it (processes in file order).
     pub fn stage_code(&self, name: &str) -> Option<usize> {
-        self.lookup.get(&norm(name)).copied()
+        let k = norm(name);
+        self.lookup.iter().find_map(|l| l.get(&k).copied())
     }
 
-    /// Every name and alias a stage is known by (trimmed, lower-case), with its code.
+    /// Stage code for a name or alias in one process only.
+    pub fn stage_code_in(&self, pipeline: usize, name: &str) -> Option<usize> {
+        self.lookup.get(pipeline)?.get(&norm(name)).copied()
+    }
+
+    /// The stage a deal in `pipeline` (a process code; `None`: not known)
+    /// with the stage `name` is in: that process's stage of that name, else
+    /// the first process's that knows it. This is how the ledger's stage
+    /// values are read everywhere (as-of, facts, flow, funnel).
+    pub fn resolve_stage(&self, pipeline: Option<usize>, name: &str) -> Option<usize> {
+        pipeline
+            .and_then(|p| self.stage_code_in(p, name))
+            .or_else(|| self.stage_code(name))
+    }
+
+    /// Every name and alias a stage is known by (trimmed, lower-case), with
+    /// its code, process by process.
     pub fn stage_names(&self) -> impl Iterator<Item = (&str, usize)> {
-        self.lookup.iter().map(|(k, v)| (k.as_str(), *v))
+        self.lookup
+            .iter()
+            .flat_map(|l| l.iter().map(|(k, v)| (k.as_str(), *v)))
     }
 
     /// Canonical stage name for a name or alias.
@@ -277,34 +415,91 @@ impl SalesProcess {
         self.stage_code(name).map(|i| self.stages[i].name.as_str())
     }
 
+    /// The processes, in file order; the first is the default one (a deal
+    /// with no known pipeline follows it).
+    pub fn pipelines(&self) -> &[Pipeline] {
+        &self.pipelines
+    }
+
+    /// Whether the workspace has more than one process.
+    pub fn is_multi(&self) -> bool {
+        self.pipelines.len() > 1
+    }
+
+    /// The process a source pipeline name or alias names (case-insensitive, trimmed).
+    pub fn pipeline_code(&self, name: &str) -> Option<usize> {
+        self.pipeline_lookup.get(&norm(name)).copied()
+    }
+
+    /// The process of a stage code.
+    pub fn pipeline_of(&self, code: usize) -> usize {
+        self.stage_pipeline.get(code).copied().unwrap_or(0)
+    }
+
+    /// A stage's name for people: `Pipeline: Stage` when the workspace has
+    /// several processes, the stage name otherwise.
+    pub fn stage_label(&self, code: usize) -> String {
+        let name = self.stages.get(code).map_or("", |s| s.name.as_str());
+        if self.is_multi() {
+            format!("{}: {name}", self.pipelines[self.pipeline_of(code)].name)
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// The default process's qualified stage.
     pub fn qualified_stage(&self) -> usize {
-        self.qualified
+        self.pipelines[0].qualified
+    }
+
+    /// Whether a deal in stage `code` has reached its process's qualified
+    /// stage: that stage or a later one of the same process, and not lost
+    /// (seed 004's SAL proxy).
+    pub fn reaches_qualified(&self, code: usize) -> bool {
+        let p = &self.pipelines[self.pipeline_of(code)];
+        code >= p.qualified && code < p.end && self.outcome(code) != StageOutcome::Lost
     }
 
     pub fn fiscal_year_start_month(&self) -> u32 {
         self.fiscal_year_start_month
     }
 
+    /// The default process's (first) won stage.
     pub fn won_stage(&self) -> usize {
-        self.stages
-            .iter()
-            .position(|s| s.outcome == StageOutcome::Won)
-            .unwrap_or(0)
+        self.won_stage_in(0)
     }
 
+    /// The default process's (first) lost stage.
     pub fn lost_stage(&self) -> usize {
-        self.stages
-            .iter()
-            .position(|s| s.outcome == StageOutcome::Lost)
-            .unwrap_or(0)
+        self.lost_stage_in(0)
     }
 
-    /// The first open stage in process order: where a deal is taken to be
-    /// before its first recorded stage when that one is already closed.
+    /// A process's first won stage.
+    pub fn won_stage_in(&self, pipeline: usize) -> usize {
+        self.first_with(pipeline, StageOutcome::Won).unwrap_or(0)
+    }
+
+    /// A process's first lost stage.
+    pub fn lost_stage_in(&self, pipeline: usize) -> usize {
+        self.first_with(pipeline, StageOutcome::Lost).unwrap_or(0)
+    }
+
+    fn first_with(&self, pipeline: usize, outcome: StageOutcome) -> Option<usize> {
+        self.pipelines
+            .get(pipeline)?
+            .codes()
+            .find(|&c| self.stages[c].outcome == outcome)
+    }
+
+    /// The first open stage of the default process: where a deal is taken to
+    /// be before its first recorded stage when that one is already closed.
     pub fn first_open_stage(&self) -> Option<usize> {
-        self.stages
-            .iter()
-            .position(|s| s.outcome == StageOutcome::Open)
+        self.first_open_stage_in(0)
+    }
+
+    /// A process's first open stage.
+    pub fn first_open_stage_in(&self, pipeline: usize) -> Option<usize> {
+        self.first_with(pipeline, StageOutcome::Open)
     }
 
     pub fn outcome(&self, code: usize) -> StageOutcome {

@@ -200,6 +200,9 @@ pub struct FunnelArgs {
     /// Evaluate as the world looked at this time (default: everything known)
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
+    /// Only the stages of this sales process (a pipeline name in pipewise.toml)
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -300,9 +303,12 @@ pub struct CsvIngestArgs {
 pub struct AsofArgs {
     /// A date (end of that day) or an ISO instant
     pub date: String,
-    /// Group by stage, forecast_category, owner, segment, or another text field
+    /// Group by stage, pipeline (the sales process), forecast_category, owner, segment, or another text field
     #[arg(long, default_value = "stage")]
     pub by: String,
+    /// Only the deals of this sales process (a pipeline name in pipewise.toml)
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
     /// Only open deals (the pipeline)
     #[arg(long)]
     pub open: bool,

@@ -65,6 +65,21 @@ impl Workspace {
             },
         )
     }
+
+    /// A `--pipeline NAME` argument: the code of the sales process it names.
+    pub fn pipeline(&self, name: &str) -> Result<usize> {
+        self.process.pipeline_code(name).ok_or_else(|| {
+            user(format!(
+                "--pipeline {name:?}: pipewise.toml has no such sales process; it has {}",
+                self.process
+                    .pipelines()
+                    .iter()
+                    .map(|p| format!("{:?}", p.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
 }
 
 pub fn open(dir: &Path) -> Result<Workspace> {

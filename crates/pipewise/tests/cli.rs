@@ -866,3 +866,114 @@ fn asof_in_another_currency() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no rate"));
 }
+
+#[test]
+fn several_sales_processes_by_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let export = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipewise-ingest/tests/fixtures/quirks/hubspot-several-pipelines");
+    let export = export.to_str().unwrap();
+    ok(&pw(
+        &ws,
+        &[
+            "ingest",
+            "hubspot",
+            export,
+            "--as-of",
+            "2025-06-30",
+            "--init",
+        ],
+    ));
+    let toml = std::fs::read_to_string(ws.join("pipewise.toml")).unwrap();
+    assert_eq!(toml.matches("[[pipelines]]").count(), 2, "{toml}");
+    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        json(&pw(&ws, &a)).as_array().unwrap().clone()
+    };
+    let pairs = |rs: &[serde_json::Value], key: &str| -> Vec<(String, i64)> {
+        rs.iter()
+            .map(|r| {
+                (
+                    r[key].as_str().unwrap().to_string(),
+                    r["count"].as_i64().or(r["entered"].as_i64()).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let by = rows(&["asof", "2025-06-30", "--by", "pipeline"]);
+    assert_eq!(
+        pairs(&by, "group"),
+        [
+            ("Sales Pipeline".to_string(), 3),
+            ("Renewals (EMEA, UK)".to_string(), 3)
+        ]
+    );
+    // One process (named in any case): its stages, by their own names.
+    let renewals = rows(&["asof", "2025-02-28", "--pipeline", "renewals (emea, uk)"]);
+    assert_eq!(
+        pairs(&renewals, "group"),
+        [
+            ("Contract Sent".to_string(), 2),
+            ("Renewal Signed".to_string(), 1)
+        ]
+    );
+    let err = pw(&ws, &["asof", "2025-02-28", "--pipeline", "Partners"]);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&err.stderr)
+            .contains("\"Sales Pipeline\", \"Renewals (EMEA, UK)\""),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    // The funnel, process by process: Contract Sent is two stages.
+    let fun = rows(&["funnel"]);
+    let got: Vec<(String, String, i64, i64)> = fun
+        .iter()
+        .map(|r| {
+            (
+                r["pipeline"].as_str().unwrap().to_string(),
+                r["stage"].as_str().unwrap().to_string(),
+                r["entered"].as_i64().unwrap(),
+                r["advanced"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [
+        ("Sales Pipeline", "Appointment Scheduled", 3, 2),
+        ("Sales Pipeline", "Contract Sent", 2, 1),
+        ("Renewals (EMEA, UK)", "Contract Sent", 3, 1),
+    ];
+    assert_eq!(
+        got,
+        want.iter()
+            .map(|(p, s, e, a)| (p.to_string(), s.to_string(), *e, *a))
+            .collect::<Vec<_>>()
+    );
+    let one = rows(&["funnel", "--pipeline", "Renewals (EMEA, UK)"]);
+    assert_eq!(one.len(), 1);
+    // `pipeline` is a dimension of every metric.
+    let open = rows(&[
+        "metric",
+        "open_pipeline",
+        "--as-of",
+        "2025-06-30",
+        "--by",
+        "pipeline",
+    ]);
+    let amounts: Vec<(String, f64)> = open
+        .iter()
+        .map(|r| {
+            (
+                r["pipeline"].as_str().unwrap().to_string(),
+                r["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        amounts.contains(&("Sales Pipeline".to_string(), 2000.0))
+            && amounts.contains(&("Renewals (EMEA, UK)".to_string(), 3000.0)),
+        "{open:?}"
+    );
+}

@@ -10,19 +10,42 @@ use std::path::Path;
 
 /// Totals at one time.
 pub fn table(dir: &Path, at: i64, by: &str, open: bool, known: bool) -> Result<Table> {
-    series(dir, &[at], by, open, known, false, None)
+    let q = Query {
+        by,
+        open,
+        known,
+        with_time: false,
+        currency: None,
+        pipeline: None,
+    };
+    series(dir, &[at], &q)
 }
 
-/// Totals at several times in one pass; with `with_time`, rows start with `as_of`.
-pub fn series(
-    dir: &Path,
-    times: &[i64],
-    by: &str,
-    open: bool,
-    known: bool,
-    with_time: bool,
-    currency: Option<&str>,
-) -> Result<Table> {
+/// What [`series`] totals.
+pub struct Query<'a> {
+    pub by: &'a str,
+    /// Only open deals.
+    pub open: bool,
+    /// Only what had been recorded by each time.
+    pub known: bool,
+    /// Rows start with `as_of`.
+    pub with_time: bool,
+    /// Amounts in this currency.
+    pub currency: Option<&'a str>,
+    /// Only the deals of this sales process.
+    pub pipeline: Option<&'a str>,
+}
+
+/// Totals at several times in one pass.
+pub fn series(dir: &Path, times: &[i64], q: &Query<'_>) -> Result<Table> {
+    let Query {
+        by,
+        open,
+        known,
+        with_time,
+        currency,
+        pipeline,
+    } = *q;
     let ws = settings::open(dir).map_err(|e| {
         if e.downcast_ref::<pipewise_ledger::LedgerError>().is_some() {
             settings::not_found(dir)
@@ -32,10 +55,11 @@ pub fn series(
     })?;
     let group = GroupBy::parse(by).ok_or_else(|| {
         user(format!(
-            "--by {by:?}: expected stage, forecast_category, owner, segment, \
+            "--by {by:?}: expected stage, pipeline, forecast_category, owner, segment, \
              or a text field such as source, type or custom.<name>"
         ))
     })?;
+    let pipeline = pipeline.map(|name| ws.pipeline(name)).transpose()?;
     let pb = super::spinner("reconstructing");
     let projection = pipewise_ledger::Projection {
         fields: Some(group.fields()),
@@ -73,7 +97,7 @@ pub fn series(
             Some((code.to_ascii_uppercase(), f))
         }
     };
-    let all = asof::totals(&log, &ws.process, &group, &cuts, open);
+    let all = asof::totals_in(&log, &ws.process, &group, &cuts, open, pipeline);
     pb.finish_and_clear();
     let mut columns = if with_time {
         vec!["as_of", "group", "count", "amount"]
@@ -196,6 +220,14 @@ pub fn run(dir: &Path, a: &AsofArgs, format: Format) -> Result<()> {
     if a.deals {
         return super::print(&deals(dir, at, a.open, a.known)?, format);
     }
+    let query = Query {
+        by: &a.by,
+        open: a.open,
+        known: a.known,
+        with_time: false,
+        currency: a.currency.as_deref(),
+        pipeline: a.pipeline.as_deref(),
+    };
     let t = match a.weeks {
         Some(0) => return Err(user("--weeks must be at least 1")),
         Some(n) => {
@@ -206,22 +238,13 @@ pub fn run(dir: &Path, a: &AsofArgs, format: Format) -> Result<()> {
             series(
                 dir,
                 &times,
-                &a.by,
-                a.open,
-                a.known,
-                true,
-                a.currency.as_deref(),
+                &Query {
+                    with_time: true,
+                    ..query
+                },
             )?
         }
-        None => series(
-            dir,
-            &[at],
-            &a.by,
-            a.open,
-            a.known,
-            false,
-            a.currency.as_deref(),
-        )?,
+        None => series(dir, &[at], &query)?,
     };
     super::print(&t, format)
 }

@@ -592,9 +592,18 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
         Some(s) => pipewise_ledger::asof::Cut::at(settings::instant(s, "--as-of")?),
         None => pipewise_ledger::asof::Cut::at(i64::MAX),
     };
+    // --pipeline: that process's stages only.
+    let only = match &a.pipeline {
+        None => None,
+        Some(name) => Some(ws.process.pipelines()[ws.pipeline(name)?].name.clone()),
+    };
+    let keep = |p: &str| only.as_deref().is_none_or(|o| o == p);
     let pb = super::spinner("walking stage histories");
     let projection = pipewise_ledger::Projection {
-        fields: Some(vec![pipewise_model::Field::Stage]),
+        fields: Some(vec![
+            pipewise_model::Field::Stage,
+            pipewise_model::Field::Pipeline,
+        ]),
         old_values: false,
         recorded_at: false,
         ids: false,
@@ -606,8 +615,10 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
     if a.aging {
         let rows = pipewise_metrics::funnel::aging(&log, &ws.process, cut);
         pb.finish_and_clear();
+        let rows = rows.into_iter().filter(|r| keep(&r.pipeline));
         let share = |n: u64, of: u64| round4((of > 0).then(|| n as f64 / of as f64));
         let mut t = Table::new(vec![
+            "pipeline",
             "stage",
             "open",
             "median_days",
@@ -619,6 +630,7 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
         ]);
         for r in rows {
             t.push(vec![
+                Cell::Text(r.pipeline),
                 Cell::Text(r.stage),
                 Cell::Int(r.open as i64),
                 round4(r.median_days),
@@ -633,7 +645,9 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
     }
     let rows = pipewise_metrics::funnel::funnel(&log, &ws.process, from, to, cut);
     pb.finish_and_clear();
+    let rows = rows.into_iter().filter(|r| keep(&r.pipeline));
     let mut t = Table::new(vec![
+        "pipeline",
         "stage",
         "entered",
         "advanced",
@@ -646,6 +660,7 @@ pub fn funnel(dir: &Path, a: &FunnelArgs, format: Format) -> Result<()> {
     ]);
     for r in rows {
         t.push(vec![
+            Cell::Text(r.pipeline),
             Cell::Text(r.stage),
             Cell::Int(r.entered as i64),
             Cell::Int(r.advanced as i64),
