@@ -553,3 +553,134 @@ fn grouped_totals_sum_amounts_exactly() {
     assert_eq!(amount("Discovery"), 1.0);
     assert_eq!(amount("Proposal"), big + 1.0);
 }
+
+#[test]
+fn a_stage_is_read_in_the_process_the_deal_followed_then() {
+    // Two processes share the stage name "Negotiation" (80% in New Business,
+    // 90% and the qualified stage in Renewals). Deal "m" starts in New
+    // Business, is moved to Renewals at 30 (pipeline and stage change
+    // together) and later goes back to Review; deal "n" names no pipeline.
+    let process = SalesProcess::from_toml(
+        r#"
+[[pipelines]]
+name = "New Business"
+qualified_stage = "Discovery"
+stages = [
+  { name = "Discovery", forecast_category = "pipeline", probability = 20 },
+  { name = "Negotiation", forecast_category = "commit", probability = 80 },
+  { name = "Won", forecast_category = "closed", outcome = "won" },
+  { name = "Lost", forecast_category = "omitted", outcome = "lost" },
+]
+[[pipelines]]
+name = "Renewals"
+qualified_stage = "Negotiation"
+stages = [
+  { name = "Review", forecast_category = "best_case", probability = 30 },
+  { name = "Negotiation", forecast_category = "commit", probability = 90 },
+  { name = "Renewed", forecast_category = "closed", outcome = "won" },
+  { name = "Churned", forecast_category = "omitted", outcome = "lost" },
+]
+"#,
+        "t.toml",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let text = |s: &str| Value::Text(s.into());
+    let events = vec![
+        ev("m", Field::Pipeline, text("New Business"), 10),
+        ev("m", Field::Stage, text("Negotiation"), 10),
+        ev("m", Field::Pipeline, text("Renewals"), 30),
+        ev("m", Field::Stage, text("Negotiation"), 30),
+        ev("m", Field::Stage, text("Review"), 50),
+        ev("n", Field::Stage, text("Negotiation"), 10),
+    ];
+    let news = vec![
+        NewOpportunity {
+            id: "m".into(),
+            created_at: 10,
+        },
+        NewOpportunity {
+            id: "n".into(),
+            created_at: 10,
+        },
+    ];
+    let m = store.manifest().unwrap();
+    store
+        .commit(&m, pipewise_ledger::store_commit(news, events))
+        .unwrap();
+    let log = store.load(None, false).unwrap();
+    let facts = |t: i64| {
+        let f = asof::FactColumns::new(&log, Cut::at(t));
+        let col = |n: &str| f.column(&log, &process, n).unwrap();
+        let p = col("stage_probability");
+        let p = p
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .unwrap()
+            .clone();
+        let q = col("qualified_at");
+        let q = q
+            .as_any()
+            .downcast_ref::<arrow_array::TimestampMicrosecondArray>()
+            .unwrap()
+            .clone();
+        let pl = col("pipeline");
+        let pl = pl
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap()
+            .clone();
+        (0..2)
+            .map(|j| {
+                (
+                    pl.value(j).to_string(),
+                    p.value(j),
+                    (!arrow_array::Array::is_null(&q, j)).then(|| q.value(j)),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // At 20 "m" is in New Business's Negotiation; "n" (no pipeline) in the first process's.
+    assert_eq!(
+        facts(20),
+        [
+            ("New Business".to_string(), 80.0, Some(10)),
+            ("New Business".to_string(), 80.0, Some(10))
+        ]
+    );
+    // At 40 it is in Renewals' Negotiation; it had qualified at 10 already.
+    assert_eq!(facts(40)[0], ("Renewals".to_string(), 90.0, Some(10)));
+    // At 60 it is back in Review: Renewals' 30%.
+    assert_eq!(facts(60)[0], ("Renewals".to_string(), 30.0, Some(10)));
+    // Totals by stage label and by process.
+    let by = |g: &GroupBy, t: i64, p: Option<usize>| -> Vec<(String, u64)> {
+        asof::totals_in(&log, &process, g, &[Cut::at(t)], false, p)[0]
+            .iter()
+            .map(|x| (x.group.clone(), x.count))
+            .collect()
+    };
+    assert_eq!(
+        by(&GroupBy::Stage, 40, None),
+        [
+            ("New Business: Negotiation".to_string(), 1),
+            ("Renewals: Negotiation".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        by(&GroupBy::Pipeline, 40, None),
+        [("New Business".to_string(), 1), ("Renewals".to_string(), 1)]
+    );
+    assert_eq!(
+        by(&GroupBy::Stage, 60, Some(1)),
+        [("Review".to_string(), 1)]
+    );
+    // The stage codes of each event follow the pipeline in force then.
+    let codes = asof::stage_event_codes(&log, &process);
+    let stage_col = log.column(&Field::Stage).unwrap();
+    let m_codes: Vec<u32> = stage_col
+        .run(log.keys.key("m").unwrap())
+        .map(|i| codes[i])
+        .collect();
+    assert_eq!(m_codes, [1, 5, 4]);
+}

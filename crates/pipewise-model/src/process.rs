@@ -542,6 +542,133 @@ mod tests {
         assert!(err.contains("line 1"), "{err}");
     }
 
+    const TWO: &str = r#"
+fiscal_year_start_month = 2
+[[pipelines]]
+name = "New Business"
+aliases = ["default", "NB Process"]
+qualified_stage = "Discovery"
+[[pipelines.stages]]
+name = "Discovery"
+forecast_category = "pipeline"
+probability = 20
+[[pipelines.stages]]
+name = "Negotiation"
+forecast_category = "commit"
+probability = 80
+[[pipelines.stages]]
+name = "Won"
+forecast_category = "closed"
+outcome = "won"
+[[pipelines.stages]]
+name = "Lost"
+forecast_category = "omitted"
+outcome = "lost"
+
+[[pipelines]]
+name = "Renewals"
+qualified_stage = "Negotiation"
+[[pipelines.stages]]
+name = "Review"
+forecast_category = "best_case"
+[[pipelines.stages]]
+name = "Negotiation"
+forecast_category = "commit"
+probability = 90
+aliases = ["Renewal Negotiation"]
+[[pipelines.stages]]
+name = "Renewed"
+forecast_category = "closed"
+outcome = "won"
+[[pipelines.stages]]
+name = "Churned"
+forecast_category = "omitted"
+outcome = "lost"
+"#;
+
+    #[test]
+    fn several_processes() {
+        let p = SalesProcess::from_toml(TWO, "p.toml").unwrap();
+        assert!(p.is_multi());
+        assert_eq!(p.fiscal_year_start_month(), 2);
+        assert_eq!(p.stages().len(), 8);
+        assert_eq!(p.pipelines()[1].codes(), 4..8);
+        assert_eq!(p.pipeline_code(" nb process "), Some(0));
+        assert_eq!(p.pipeline_code("RENEWALS"), Some(1));
+        assert_eq!(p.pipeline_code("Partners"), None);
+        // One name, two stages: each process reads its own.
+        assert_eq!(p.stage_code_in(0, "negotiation"), Some(1));
+        assert_eq!(p.stage_code_in(1, "negotiation"), Some(5));
+        assert_eq!(p.resolve_stage(Some(1), "Negotiation"), Some(5));
+        // Unknown process, or a name its process lacks: the first that has it.
+        assert_eq!(p.resolve_stage(None, "Negotiation"), Some(1));
+        assert_eq!(p.resolve_stage(Some(0), "Renewal Negotiation"), Some(5));
+        assert_eq!(p.resolve_stage(Some(1), "Discovery"), Some(0));
+        assert_eq!(p.stage_label(5), "Renewals: Negotiation");
+        // Qualification is per process: Review comes before Renewals' qualified stage.
+        assert!(p.reaches_qualified(1) && p.reaches_qualified(5) && p.reaches_qualified(6));
+        assert!(!p.reaches_qualified(4) && !p.reaches_qualified(7) && !p.reaches_qualified(3));
+        assert_eq!(p.won_stage_in(1), 6);
+        assert_eq!(p.lost_stage_in(1), 7);
+        assert_eq!(p.first_open_stage_in(1), Some(4));
+        assert_eq!(p.won_stage(), 2);
+    }
+
+    #[test]
+    fn invalid_processes_name_their_pipeline() {
+        // (the last stage of Renewals loses its outcome: no lost stage there)
+        let bad = TWO
+            .rsplit_once("outcome = \"lost\"")
+            .map(|(a, b)| format!("{a}{b}"))
+            .unwrap();
+        let err2 = SalesProcess::from_toml(&bad, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err2,
+            "p.toml: pipeline \"Renewals\": no lost stage: mark one stage with outcome = \"lost\""
+        );
+        let dup = TWO.replace("name = \"Renewals\"", "name = \"NB Process\"");
+        let err = SalesProcess::from_toml(&dup, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"NB Process\" is used twice"), "{err}");
+        // A stage name may repeat across processes, not within one.
+        let dup = TWO.replace("name = \"Review\"", "name = \"Churned\"");
+        let err = SalesProcess::from_toml(&dup, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pipeline \"Renewals\": stage name or alias \"Churned\" is used twice"),
+            "{err}"
+        );
+        // Top-level stages need their qualified stage.
+        let err = SalesProcess::from_toml(
+            "[[stages]]\nname = \"A\"\nforecast_category = \"pipeline\"",
+            "p.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("qualified_stage is missing"), "{err}");
+    }
+
+    #[test]
+    fn the_top_level_process_can_be_named() {
+        let t = DEFAULT_PROCESS_TOML.replace(
+            "fiscal_year_start_month = 1",
+            "fiscal_year_start_month = 1\npipeline = \"Sales Pipeline\"\npipeline_aliases = [\"default\"]",
+        );
+        let p = SalesProcess::from_toml(&t, "p.toml").unwrap();
+        assert!(!p.is_multi());
+        assert_eq!(p.pipelines()[0].name, "Sales Pipeline");
+        assert_eq!(p.pipeline_code("default"), Some(0));
+        assert_eq!(p.stage_label(0), "Qualification");
+        assert_eq!(
+            SalesProcess::default_process().pipelines()[0].name,
+            DEFAULT_PIPELINE
+        );
+    }
+
     #[test]
     fn loose_forecast_categories() {
         assert_eq!(

@@ -58,7 +58,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(root: &Path) -> Server {
+    /// A server of its own; `slot` tells the port apart from other tests'.
+    fn start(root: &Path, slot: u16) -> Server {
         let bin = pg_bin();
         let data = root.join("pgdata");
         let socket = root.join("sock");
@@ -84,7 +85,7 @@ impl Server {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = 20_000 + (std::process::id() % 20_000) as u16;
+        let port = 20_000 + (std::process::id() % 10_000) as u16 * 2 + slot;
         let out = as_pg(&bin.join("pg_ctl"))
             .arg("-D")
             .arg(&data)
@@ -173,7 +174,7 @@ fn every_built_in_metric_matches_on_postgres() {
         &ws,
         &["export", "--dialect", "postgres", export.to_str().unwrap()],
     );
-    let server = Server::start(root);
+    let server = Server::start(root, 0);
     server.psql(&export, &["-f", "schema.sql", "-f", "load.sql"]);
 
     let settings = pipewise_model::SalesProcess::default_process();
@@ -349,4 +350,100 @@ fn every_built_in_metric_matches_on_postgres() {
         compared >= lib.metrics.len() * 2,
         "only {compared} non-empty comparisons"
     );
+}
+
+/// Deal facts in a workspace with two sales processes, where one stage name
+/// is a different stage in each: PostgreSQL reads every stage value in the
+/// process the deal followed, as the engine does.
+#[test]
+fn several_sales_processes_match_on_postgres() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ws = root.join("ws");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipewise-ingest/tests/fixtures/quirks/salesforce-record-types");
+    pipewise(&ws, &["init"]);
+    std::fs::copy(fixture.join("pipewise.toml"), ws.join("pipewise.toml")).unwrap();
+    pipewise(
+        &ws,
+        &[
+            "ingest",
+            "salesforce",
+            fixture.to_str().unwrap(),
+            "--as-of",
+            "2025-06-30",
+        ],
+    );
+    let export = root.join("export");
+    pipewise(
+        &ws,
+        &["export", "--dialect", "postgres", export.to_str().unwrap()],
+    );
+    let server = Server::start(root, 1);
+    server.psql(&export, &["-f", "schema.sql", "-f", "load.sql"]);
+    let text = std::fs::read_to_string(fixture.join("pipewise.toml")).unwrap();
+    let process = pipewise_model::SalesProcess::from_toml(&text, "pipewise.toml").unwrap();
+    let store = pipewise_ledger::Store::open(&ws).unwrap();
+    let engine = Engine::open(&store, &process).unwrap();
+    let cell = |c: &pipewise_engine::CellValue| match c {
+        pipewise_engine::CellValue::Null => String::new(),
+        pipewise_engine::CellValue::Int(i) => i.to_string(),
+        pipewise_engine::CellValue::Float(f) => f.to_string(),
+        pipewise_engine::CellValue::Bool(b) => b.to_string(),
+        pipewise_engine::CellValue::Text(t) => t.clone(),
+    };
+    let cols =
+        "id, pipeline, stage, stage_probability, qualified, is_closed, is_won, forecast_category";
+    for day in ["2025-01-31", "2025-02-28", "2025-03-31", "2025-06-30"] {
+        let at = format!("{day}T23:59:59Z");
+        let (_, ours) = pipewise_engine::rows(
+            &engine
+                .sql(&format!(
+                    "SELECT {cols} FROM deal_facts('{at}') ORDER BY id"
+                ))
+                .unwrap(),
+        )
+        .unwrap();
+        let ours: Vec<String> = ours
+            .iter()
+            .map(|r| r.iter().map(cell).collect::<Vec<_>>().join("|"))
+            .collect();
+        let theirs = server.psql(
+            &export,
+            &[
+                "-A",
+                "-t",
+                "-F",
+                "|",
+                "-c",
+                &format!("SELECT {cols} FROM deal_facts('{at}') ORDER BY id"),
+            ],
+        );
+        let theirs: Vec<String> = theirs
+            .lines()
+            .map(|l| {
+                // psql writes booleans as t/f (the last columns included)
+                let mut c: Vec<String> = l.split('|').map(str::to_string).collect();
+                for v in c.iter_mut().skip(4).take(3) {
+                    *v = match v.as_str() {
+                        "t" => "true".into(),
+                        "f" => "false".into(),
+                        other => other.to_string(),
+                    };
+                }
+                c.join("|")
+            })
+            .collect();
+        assert_eq!(ours, theirs, "deal_facts at {at}");
+        if day == "2025-03-31" {
+            // Renewals' Negotiation/Review: 90% and qualified, in both engines.
+            assert!(
+                ours.contains(
+                    &"006000000000003AAA|Renewals|Negotiation/Review|90|true|false|false|commit"
+                        .to_string()
+                ),
+                "{ours:#?}"
+            );
+        }
+    }
 }
