@@ -85,8 +85,8 @@ pub struct MetricArgs {
     /// The metric's name (see `pipewise metrics`)
     pub name: String,
     /// Break down by: owner, manager, team, region, segment, source, type, product, industry,
-    /// account_region, stage, forecast_category, cohort_month, cohort_quarter, loss_reason,
-    /// business_case (repeatable)
+    /// account_region, stage, pipeline, forecast_category, cohort_month, cohort_quarter,
+    /// loss_reason, business_case (repeatable)
     #[arg(long)]
     pub by: Vec<String>,
     /// Only what is owned by this user or anyone under them in the manager hierarchy (a user id)
@@ -121,6 +121,9 @@ pub struct MetricArgs {
     /// `pipewise export --dialect postgres` writes)
     #[arg(long, default_value = "datafusion", requires = "emit_sql")]
     pub dialect: String,
+    /// Show amounts in this currency (ISO code) instead of the corporate one, at its static rate
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +146,9 @@ pub struct ScorecardArgs {
     /// Only these metrics (repeatable; default: all)
     #[arg(long, value_name = "NAME")]
     pub metric: Vec<String>,
+    /// Show amounts in this currency (ISO code) instead of the corporate one, at its static rate
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +238,9 @@ pub struct FlowArgs {
     /// List every deal with its bucket and contribution
     #[arg(long)]
     pub deals: bool,
+    /// Show amounts in this currency (ISO code) instead of the corporate one, at its static rate
+    #[arg(long, value_name = "CODE")]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -66,6 +66,29 @@ impl Workspace {
         )
     }
 
+    /// A `--currency CODE` argument: the code (upper case) and the factor
+    /// that turns an amount in the corporate currency into it, at its static
+    /// rate. `None` without the option.
+    pub fn currency(&self, code: Option<&str>) -> Result<Option<(String, f64)>> {
+        let Some(code) = code else {
+            return Ok(None);
+        };
+        let rates =
+            pipewise_ledger::tables::rates_from_batches(&self.store.read_table("currency_rates")?)
+                .ok_or_else(|| {
+                    user(format!(
+                        "--currency {code}: this workspace has no exchange rates (its amounts are in one currency)\n\nhint: ingest an export with its rates (Salesforce CurrencyType.csv), or add a currencies.csv to the workspace before ingesting"
+                    ))
+                })?;
+        let f = rates.from_corporate(1.0, code).ok_or_else(|| {
+            user(format!(
+                "--currency {code}: no rate for it; the workspace has {}",
+                rates.codes().join(", ")
+            ))
+        })?;
+        Ok(Some((code.to_ascii_uppercase(), f)))
+    }
+
     /// A `--pipeline NAME` argument: the code of the sales process it names.
     pub fn pipeline(&self, name: &str) -> Result<usize> {
         self.process.pipeline_code(name).ok_or_else(|| {

@@ -865,6 +865,62 @@ fn asof_in_another_currency() {
     let o = pw(&ws, &["asof", "2025-06-30", "--currency", "GBP"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no rate"));
+    // Metrics, the scorecard and the flow too: money in yen (150 per dollar),
+    // counts and ratios as they are.
+    let run = |args: &[&str], yen: bool| -> Vec<serde_json::Value> {
+        let mut a = args.to_vec();
+        if yen {
+            a.extend(["--currency", "JPY"]);
+        }
+        a.extend(["--format", "json"]);
+        json(&pw(&ws, &a)).as_array().unwrap().clone()
+    };
+    let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap();
+    // (money is printed to the cent: a cent of dollars is 1.5 yen)
+    let yen = |usd: f64, jpy: f64| (usd * 150.0 - jpy).abs() <= 0.005 * 150.0 + 0.005;
+    let metric = ["metric", "open_pipeline", "--as-of", "2025-06-30"];
+    let (usd, jpy) = (run(&metric, false), run(&metric, true));
+    assert!(f(&usd[0], "value") > 0.0);
+    assert!(
+        yen(f(&usd[0], "value"), f(&jpy[0], "value")),
+        "{usd:?} {jpy:?}"
+    );
+    assert!(yen(f(&usd[0], "numerator"), f(&jpy[0], "numerator")));
+    assert_eq!(f(&jpy[0], "denominator"), f(&usd[0], "denominator"));
+    assert_eq!(jpy[0]["currency"], "JPY");
+    let card = [
+        "scorecard",
+        "--as-of",
+        "2025-06-30",
+        "--metric",
+        "open_pipeline",
+        "--metric",
+        "win_rate",
+    ];
+    let (usd, jpy) = (run(&card, false), run(&card, true));
+    for (a, b) in usd.iter().zip(&jpy) {
+        let money = a["metric"] == "open_pipeline";
+        if money {
+            assert!(yen(f(a, "value"), f(b, "value")), "{a} {b}");
+        } else {
+            assert_eq!(a["value"], b["value"]);
+        }
+        assert_eq!(
+            b["currency"],
+            if money {
+                "JPY".into()
+            } else {
+                serde_json::Value::Null
+            }
+        );
+    }
+    let flow = ["flow", "2025-01-01", "2025-06-30"];
+    let (usd, jpy) = (run(&flow, false), run(&flow, true));
+    assert!(usd.iter().any(|r| f(r, "amount") > 0.0));
+    for (a, b) in usd.iter().zip(&jpy) {
+        assert!(yen(f(a, "amount"), f(b, "amount")), "{a} {b}");
+        assert_eq!(a["count"], b["count"]);
+    }
 }
 
 #[test]

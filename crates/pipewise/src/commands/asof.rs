@@ -77,26 +77,7 @@ pub fn series(dir: &Path, times: &[i64], q: &Query<'_>) -> Result<Table> {
         .collect();
     // Totals are in the corporate currency; --currency shows them in another,
     // at its static rate.
-    let factor = match currency {
-        None => None,
-        Some(code) => {
-            let rates = pipewise_ledger::tables::rates_from_batches(
-                &ws.store.read_table("currency_rates")?,
-            )
-            .ok_or_else(|| {
-                user(format!(
-                    "--currency {code}: this workspace has no exchange rates (its amounts are in one currency)\n\nhint: ingest an export with its rates (Salesforce CurrencyType.csv), or add a currencies.csv to the workspace before ingesting"
-                ))
-            })?;
-            let f = rates.from_corporate(1.0, code).ok_or_else(|| {
-                user(format!(
-                    "--currency {code}: no rate for it; the workspace has {}",
-                    rates.codes().join(", ")
-                ))
-            })?;
-            Some((code.to_ascii_uppercase(), f))
-        }
-    };
+    let factor = ws.currency(currency)?;
     let all = asof::totals_in(&log, &ws.process, &group, &cuts, open, pipeline);
     pb.finish_and_clear();
     let mut columns = if with_time {

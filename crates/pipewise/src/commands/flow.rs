@@ -20,6 +20,9 @@ pub fn run(dir: &Path, a: &FlowArgs, format: Format) -> Result<()> {
         .as_deref()
         .map(|p| ws.period(p, "--period"))
         .transpose()?;
+    // Amounts in the corporate currency; --currency shows them in another.
+    let factor = ws.currency(a.currency.as_deref())?;
+    let money = |fixed| Cell::Money(from_fixed(fixed) * factor.as_ref().map_or(1.0, |f| f.1));
     let pb = super::spinner("classifying changes");
     let projection = pipewise_ledger::Projection {
         fields: Some(flow::fields()),
@@ -35,31 +38,43 @@ pub fn run(dir: &Path, a: &FlowArgs, format: Format) -> Result<()> {
     let f = flow::flow(&log, &ws.process, Cut::at(from), Cut::at(to), period);
     pb.finish_and_clear();
     if a.deals {
-        let mut t = Table::new(vec!["bucket", "opportunity_id", "count", "amount"]);
+        let mut cols = vec!["bucket", "opportunity_id", "count", "amount"];
+        if factor.is_some() {
+            cols.push("currency");
+        }
+        let mut t = Table::new(cols);
         let mut items = f.items.clone();
         items.sort_by_key(|i| (i.bucket, i.opportunity_key));
         for i in items {
-            t.push(vec![
+            let mut row = vec![
                 Cell::from(i.bucket.as_str()),
                 Cell::Text(log.keys.id(i.opportunity_key).to_string()),
                 Cell::Int(i.count),
-                Cell::Money(from_fixed(i.amount)),
-            ]);
+                money(i.amount),
+            ];
+            row.extend(factor.iter().map(|(code, _)| Cell::Text(code.clone())));
+            t.push(row);
         }
         return super::print(&t, format);
     }
-    let mut t = Table::new(vec!["bucket", "deals", "count", "amount"]);
+    let mut cols = vec!["bucket", "deals", "count", "amount"];
+    if factor.is_some() {
+        cols.push("currency");
+    }
+    let mut t = Table::new(cols);
     for b in f
         .totals
         .iter()
         .filter(|b| b.deals > 0 || matches!(b.bucket, flow::Bucket::Start | flow::Bucket::End))
     {
-        t.push(vec![
+        let mut row = vec![
             Cell::from(b.bucket.as_str()),
             Cell::Int(b.deals),
             Cell::Int(b.count),
-            Cell::Money(from_fixed(b.amount)),
-        ]);
+            money(b.amount),
+        ];
+        row.extend(factor.iter().map(|(code, _)| Cell::Text(code.clone())));
+        t.push(row);
     }
     super::print(&t, format)?;
     if format == Format::Table {

@@ -180,8 +180,19 @@ pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
     if shift.is_some() {
         cols.extend(["compared_period", "compared_value", "change", "change_pct"]);
     }
-    let mut t = Table::new(cols);
+    // A money metric's value and numerator (its denominator counts deals)
+    // in another currency; statuses stay those of the corporate figures.
+    let factor = ws.currency(a.currency.as_deref())?;
     let money = m.unit == Unit::Currency;
+    let f = if money {
+        factor.as_ref().map_or(1.0, |f| f.1)
+    } else {
+        1.0
+    };
+    if factor.is_some() {
+        cols.push("currency");
+    }
+    let mut t = Table::new(cols);
     for (label, period) in periods {
         let pq = MetricQuery {
             period,
@@ -221,9 +232,9 @@ pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
             }
             let key = dims_key(&r);
             row.extend(r.dims.into_iter().map(|(_, v)| Cell::from(v)));
-            row.push(value_cell(&m, r.value));
+            row.push(value_cell(&m, r.value.map(|v| v * f)));
             row.push(if money {
-                Cell::Money(r.numerator)
+                Cell::Money(r.numerator * f)
             } else {
                 Cell::Float(r.numerator)
             });
@@ -233,16 +244,23 @@ pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
                 row.push(r.excluded.map(Cell::Int).unwrap_or(Cell::Null));
             }
             if let Some((clabel, map)) = &compared {
-                let before = map.get(&key).copied().flatten();
+                let before = map.get(&key).copied().flatten().map(|v| v * f);
                 row.push(Cell::Text(clabel.clone()));
                 row.push(value_cell(&m, before));
-                let change = r.value.zip(before).map(|(a, b)| a - b);
+                let change = r.value.map(|v| v * f).zip(before).map(|(a, b)| a - b);
                 row.push(value_cell(&m, change));
                 row.push(match (change, before) {
                     (Some(c), Some(b)) if b != 0.0 => {
                         Cell::Float((c / b.abs() * 1e6).round() / 1e4)
                     }
                     _ => Cell::Null,
+                });
+            }
+            if let Some((code, _)) = &factor {
+                row.push(if money {
+                    Cell::Text(code.clone())
+                } else {
+                    Cell::Null
                 });
             }
             t.push(row);
@@ -278,9 +296,10 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
         .map(|p| ws.period(p, "--period"))
         .transpose()?;
     let as_of = settings::opt_instant(a.as_of.as_deref(), "--as-of")?;
+    let factor = ws.currency(a.currency.as_deref())?;
     let engine = Engine::open(&ws.store, &ws.process)?;
     let pb = super::spinner("computing");
-    let mut t = Table::new(vec![
+    let mut cols = vec![
         "metric",
         "dimension",
         "group",
@@ -288,7 +307,14 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
         "numerator",
         "denominator",
         "status",
-    ]);
+    ];
+    if factor.is_some() {
+        cols.push("currency");
+    }
+    let mut t = Table::new(cols);
+    let code_cell = factor
+        .as_ref()
+        .map(|(c, _)| Cell::Shared(c.as_str().into()));
     let mut breakdowns: Vec<Option<&str>> = vec![None];
     breakdowns.extend(a.by.iter().map(|d| Some(d.as_str())));
     let q = MetricQuery {
@@ -338,16 +364,29 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
                 }
                 Err(e) => return Err(query_error(e)),
             };
+            // A money metric in --currency: value and numerator converted.
+            let f = match &factor {
+                Some((_, f)) if m.unit == Unit::Currency => *f,
+                _ => 1.0,
+            };
             for r in rows {
-                t.push(vec![
+                let mut row = vec![
                     name.clone(),
                     dim_cell.clone(),
                     Cell::from(r.dims.into_iter().next().and_then(|(_, v)| v)),
-                    value_cell(m, r.value),
-                    Cell::Float(r.numerator),
+                    value_cell(m, r.value.map(|v| v * f)),
+                    Cell::Float(r.numerator * f),
                     Cell::Float(r.denominator),
                     status(r.status),
-                ]);
+                ];
+                if let Some(c) = &code_cell {
+                    row.push(if m.unit == Unit::Currency {
+                        c.clone()
+                    } else {
+                        Cell::Null
+                    });
+                }
+                t.push(row);
             }
         }
     }
@@ -419,6 +458,9 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
         );
         return Ok(());
     }
+    let factor = ws.currency(a.metric.currency.as_deref())?;
+    let f = factor.as_ref().map_or(1.0, |f| f.1);
+    let money = m.unit == Unit::Currency;
     let engine = Engine::open(&ws.store, &ws.process)?;
     let pb = super::spinner("explaining");
     let rows = pipewise_metrics::explain(&engine, &m, &q).map_err(query_error)?;
@@ -489,6 +531,9 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
         cols.extend(["name", "stage", "amount"]);
     }
     cols.extend(["role", "numerator", "denominator"]);
+    if factor.is_some() {
+        cols.push("currency");
+    }
     let mut t = Table::new(cols);
     for r in rows {
         let mut row = vec![Cell::Text(r.id)];
@@ -498,13 +543,14 @@ pub fn explain(dir: &Path, a: &ExplainArgs, format: Format) -> Result<()> {
             row.push(r.amount.map(Cell::Float).unwrap_or(Cell::Null));
         } else {
             row.push(Cell::from(r.stage));
-            row.push(r.amount.map(Cell::Money).unwrap_or(Cell::Null));
+            row.push(r.amount.map(|x| Cell::Money(x * f)).unwrap_or(Cell::Null));
         }
         row.extend([
             Cell::Text(r.role),
-            Cell::Float(r.numerator),
+            Cell::Float(if money { r.numerator * f } else { r.numerator }),
             Cell::Float(r.denominator),
         ]);
+        row.extend(factor.iter().map(|(c, _)| Cell::Text(c.clone())));
         t.push(row);
     }
     super::print(&t, format)
