@@ -99,6 +99,8 @@ pub struct Draft {
     pub references: BTreeMap<String, (Vec<String>, Vec<Vec<String>>)>,
     /// The exchange rates amounts were converted with, if any.
     pub rates: Option<pipewise_model::currency::Rates>,
+    /// The fiscal years the export defines itself, if any.
+    pub fiscal: Option<pipewise_model::FiscalCalendar>,
     next_order: u64,
 }
 
@@ -518,6 +520,13 @@ impl Draft {
                 "currency_rates".into(),
                 schema::currency_rates(),
                 vec![tables::rates_batch(r)?],
+            ));
+        }
+        if let Some(c) = &self.fiscal {
+            tables_out.push((
+                "fiscal_periods".into(),
+                schema::fiscal_periods(),
+                vec![tables::fiscal_batch(c)?],
             ));
         }
         for (name, (headers, rows)) in &self.references {

@@ -115,6 +115,9 @@ pub struct IngestOptions {
     /// Told what the ingest is doing as it goes ("reading Opportunity.csv",
     /// "writing the ledger"), for a progress display.
     pub progress: Option<fn(&str)>,
+    /// The zone of date-times the export writes without one (`None`: UTC).
+    /// Dates (close dates) are never shifted by it.
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 impl IngestOptions {
@@ -130,6 +133,7 @@ impl IngestOptions {
             date_order,
             max_quarantine_pct: IngestOptions::DEFAULT_MAX_QUARANTINE_PCT,
             progress: None,
+            timezone: None,
         }
     }
 }
@@ -815,7 +819,10 @@ pub fn run(
     let base = store.manifest()?;
     let ingest_id = format!("ingest-v{:06}", base.version + 1);
     let mut ctx = Ctx {
-        parser: ValueParser { order },
+        parser: ValueParser {
+            order,
+            zone: opts.timezone,
+        },
         as_of: opts.as_of,
         process,
         report: QualityReport {

@@ -35,7 +35,8 @@ use pipewise_model::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-const KNOWN: [&str; 17] = [
+const KNOWN: [&str; 18] = [
+    "FiscalYearSettings.csv",
     "RecordType.csv",
     "BusinessProcess.csv",
     "CurrencyType.csv",
@@ -57,14 +58,10 @@ const KNOWN: [&str; 17] = [
 
 /// Files of a full Data Export that pipewise does not read, and why (the
 /// summary says so). Any other file: not a revenue object pipewise uses.
-const NOT_READ: [(&str, &str); 8] = [
+const NOT_READ: [(&str, &str); 7] = [
     (
         "OpportunityStage.csv",
         "read by `pipewise init --from` (stage order, probabilities, outcomes), not by ingest",
-    ),
-    (
-        "FiscalYearSettings.csv",
-        "read by `pipewise init --from` (fiscal year); the fiscal year lives in pipewise.toml",
     ),
     ("OpportunityLineItem.csv", "products on deals are not read"),
     (
@@ -215,10 +212,31 @@ pub fn ingest(
                     ingest_activities(ctx, &f, draft, &contacts)?;
                 }
             }
-            let periods = match open_sf(ctx, "Period.csv")? {
-                Some(f) => ingest_periods(ctx, &f)?,
-                None => HashMap::new(),
+            let (periods, fiscal) = match open_sf(ctx, "Period.csv")? {
+                Some(f) => {
+                    let years = open_sf(ctx, "FiscalYearSettings.csv")?;
+                    let fiscal = ingest_fiscal_years(ctx, years.as_ref(), &f);
+                    (ingest_periods(ctx, &f)?, fiscal)
+                }
+                None => {
+                    if let Some(f) = open_sf(ctx, "FiscalYearSettings.csv")? {
+                        // years without their periods: accounted for, not usable
+                        for r in &f.rows {
+                            ctx.flag(
+                                &f.name,
+                                r.line,
+                                "Id",
+                                cell(r, f.column("Id")),
+                                Reason::OutOfScope,
+                                "fiscal years need Period.csv (their quarters and months)",
+                            );
+                            ctx.landed(&f);
+                        }
+                    }
+                    (HashMap::new(), None)
+                }
             };
+            draft.fiscal = fiscal;
             if let Some(f) = open_sf(ctx, "ForecastingQuota.csv")? {
                 ingest_quotas(ctx, &f, draft, &periods)?;
             }
@@ -1795,6 +1813,111 @@ fn ingest_activities(
 }
 
 /// Period.csv: each period's (start, end, label), by Id. Every row lands.
+/// The custom fiscal years of `FiscalYearSettings.csv` (`IsStandardYear`
+/// false, or `YearType` Custom), with their quarters and months from
+/// `Period.csv` (`FiscalYearSettingsId`, `Type`, `StartDate`, `EndDate`).
+/// A year is named by its `Name` (`2027`, or the last number in it), else the
+/// year its `EndDate` falls in. Standard years follow pipewise.toml's
+/// `fiscal_year_start_month`. Rows are accounted for here (FiscalYearSettings)
+/// or by [`ingest_periods`] (Period).
+fn ingest_fiscal_years(
+    ctx: &mut Ctx<'_>,
+    years: Option<&RawFile>,
+    periods: &RawFile,
+) -> Option<pipewise_model::FiscalCalendar> {
+    use pipewise_model::FiscalYear;
+    let f = years?;
+    let [id, name, start, end, standard, kind] = [
+        "Id",
+        "Name",
+        "StartDate",
+        "EndDate",
+        "IsStandardYear",
+        "YearType",
+    ]
+    .map(|c| f.column(c));
+    let mut custom: HashMap<String, FiscalYear> = HashMap::new();
+    for r in &f.rows {
+        let is_custom =
+            boolean(cell(r, standard)) == Ok(false) || cell(r, kind).eq_ignore_ascii_case("custom");
+        let dates = (
+            ctx.parser.date(cell(r, start)),
+            ctx.parser.date(cell(r, end)),
+        );
+        match (is_custom, dates) {
+            (false, _) => {}
+            (true, (Ok(a), Ok(b))) => {
+                let named = cell(r, name)
+                    .split(|c: char| !c.is_ascii_digit())
+                    .rfind(|s| s.len() == 4)
+                    .and_then(|s| s.parse().ok());
+                let year = named.unwrap_or_else(|| {
+                    chrono::Datelike::year(&pipewise_model::time::naive_from_date(b))
+                });
+                custom.insert(
+                    sf_id18(cell(r, id).trim()).into_owned(),
+                    FiscalYear {
+                        name: year,
+                        start: a,
+                        end: b,
+                        quarters: Vec::new(),
+                        months: Vec::new(),
+                    },
+                );
+            }
+            (true, _) => ctx.flag(
+                &f.name,
+                r.line,
+                "StartDate",
+                cell(r, start),
+                Reason::UnparsableDate,
+                "a custom fiscal year needs its StartDate and EndDate: left out of the fiscal calendar",
+            ),
+        }
+        ctx.landed(f);
+    }
+    if custom.is_empty() {
+        return None;
+    }
+    let [pfy, ptype, pstart, pend] =
+        ["FiscalYearSettingsId", "Type", "StartDate", "EndDate"].map(|c| periods.column(c));
+    for r in &periods.rows {
+        let Some(y) = custom.get_mut(sf_id18(cell(r, pfy).trim()).as_ref()) else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (
+            ctx.parser.date(cell(r, pstart)),
+            ctx.parser.date(cell(r, pend)),
+        ) else {
+            continue; // (ingest_periods quarantines it)
+        };
+        match cell(r, ptype).trim().to_ascii_lowercase().as_str() {
+            "quarter" => y.quarters.push((a, b)),
+            "month" => y.months.push((a, b)),
+            _ => {}
+        }
+    }
+    let mut years: Vec<FiscalYear> = custom.into_values().collect();
+    years.sort_by_key(|y| y.start);
+    let names: Vec<String> = years.iter().map(|y| format!("FY{}", y.name)).collect();
+    match pipewise_model::FiscalCalendar::new(years) {
+        Ok(c) => {
+            ctx.report.notes.push(format!(
+                "custom fiscal years {} (FiscalYearSettings.csv, Period.csv): periods like {}-Q1 follow them",
+                names.join(", "),
+                names[0]
+            ));
+            Some(c)
+        }
+        Err(e) => {
+            ctx.report.warnings.push(format!(
+                "FiscalYearSettings.csv / Period.csv: {e}; the custom fiscal years are not used (periods follow fiscal_year_start_month)"
+            ));
+            None
+        }
+    }
+}
+
 fn ingest_periods(
     ctx: &mut Ctx<'_>,
     f: &RawFile,

@@ -149,15 +149,37 @@ impl DateSniffer {
 }
 
 /// Parses dates and instants in one ingest's conventions.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ValueParser {
     pub order: Option<DateOrder>,
+    /// The zone of date-times written without one (`None`: UTC, as Salesforce
+    /// Data Loader writes them; a HubSpot export writes the account's zone).
+    pub zone: Option<chrono_tz::Tz>,
+}
+
+/// Whether a date-time says its zone (`Z`, `+02:00`, `-0500`) after its date.
+fn has_offset(s: &str) -> bool {
+    s.get(8..).is_some_and(|t| {
+        t.contains(['Z', 'z', '+']) || t.find(['T', ' ']).is_some_and(|i| t[i..].contains('-'))
+    })
 }
 
 impl ValueParser {
     /// An instant. ISO forms with `Z` or an offset are converted to UTC; forms
-    /// without a zone are taken as UTC (Salesforce Data Loader exports UTC).
+    /// without a zone are in [`ValueParser::zone`] (UTC when none is given).
+    /// A local time that a daylight-saving change makes ambiguous is the
+    /// earlier instant; one it skips is read with the offset before the change.
     pub fn instant(&self, raw: &str) -> Result<Timestamp, String> {
+        let t = self.wall(raw)?;
+        match self.zone {
+            Some(z) if !has_offset(raw.trim()) => Ok(localize(z, t)),
+            _ => Ok(t),
+        }
+    }
+
+    /// A date-time as written: UTC when it says its zone, else its wall-clock
+    /// reading (as if UTC).
+    fn wall(&self, raw: &str) -> Result<Timestamp, String> {
         let s = raw.trim();
         if s.is_empty() {
             return Err("empty".into());
@@ -182,14 +204,42 @@ impl ValueParser {
         Err("not a date: expected ISO 2025-03-04, 2025-03-04T09:30:00Z or a numeric date like 03/04/2025".into())
     }
 
-    /// A calendar date; a date-time is cut to its (UTC) date.
+    /// A calendar date; a date-time is cut to its date as written (its UTC
+    /// date when it says its zone): a close date is a date, never shifted by
+    /// a zone.
     pub fn date(&self, raw: &str) -> Result<Date, String> {
         let s = raw.trim();
         if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
             return Ok(date_from_naive(d));
         }
-        self.instant(s).map(pipewise_model::time::date_of)
+        self.wall(s).map(pipewise_model::time::date_of)
     }
+}
+
+/// A wall-clock reading in `zone` (held as if UTC) as the instant it names.
+fn localize(zone: chrono_tz::Tz, wall: Timestamp) -> Timestamp {
+    use chrono::TimeZone;
+    let naive = pipewise_model::time::naive_from_timestamp(wall);
+    let hour = chrono::Duration::hours(1);
+    let utc = zone
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|d| d.naive_utc())
+        // (in a spring-forward gap: an hour earlier is before it)
+        .or_else(|| {
+            zone.from_local_datetime(&(naive - hour))
+                .earliest()
+                .map(|d| d.naive_utc() + hour)
+        })
+        .unwrap_or(naive);
+    timestamp_from_naive(utc)
+}
+
+/// An IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`).
+pub fn parse_zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("{name:?} is not an IANA time zone name; expected e.g. Europe/Berlin, America/New_York or UTC")
+    })
 }
 
 /// A number as exports write it: `1200`, `1,200.50`, `$1,200`, `1.200,50`,
@@ -274,9 +324,11 @@ mod tests {
     fn parsing_dates_in_both_orders() {
         let us = ValueParser {
             order: Some(DateOrder::MonthFirst),
+            zone: None,
         };
         let eu = ValueParser {
             order: Some(DateOrder::DayFirst),
+            zone: None,
         };
         assert_eq!(us.date("03/04/2025"), Ok(ymd(2025, 3, 4).unwrap()));
         assert_eq!(eu.date("03/04/2025"), Ok(ymd(2025, 4, 3).unwrap()));
@@ -287,13 +339,39 @@ mod tests {
         assert_eq!(format_timestamp(t), "2025-03-04T14:05:00Z");
         let t = us.instant("2025-03-04T14:05:00.000Z").unwrap();
         assert_eq!(format_timestamp(t), "2025-03-04T14:05:00Z");
-        let none = ValueParser { order: None };
+        let none = ValueParser::default();
         assert!(
             none.date("03/04/2025")
                 .unwrap_err()
                 .contains("no date order")
         );
         assert!(us.date("yesterday").is_err());
+    }
+
+    #[test]
+    fn date_times_in_a_zone() {
+        let berlin = ValueParser {
+            order: Some(DateOrder::DayFirst),
+            zone: Some(parse_zone("Europe/Berlin").unwrap()),
+        };
+        let at = |s: &str| format_timestamp(berlin.instant(s).unwrap());
+        // winter +01:00, summer +02:00
+        assert_eq!(at("2025-01-10 09:00"), "2025-01-10T08:00:00Z");
+        assert_eq!(at("2025-07-10T09:00:00"), "2025-07-10T07:00:00Z");
+        assert_eq!(at("10.07.2025 09:00"), "2025-07-10T07:00:00Z");
+        // a zone written out wins
+        assert_eq!(at("2025-07-10T09:00:00Z"), "2025-07-10T09:00:00Z");
+        assert_eq!(at("2025-07-10T09:00:00-05:00"), "2025-07-10T14:00:00Z");
+        // 2025-10-26 02:30 happens twice: the first; 2025-03-30 02:30 never: read at +01:00
+        assert_eq!(at("2025-10-26 02:30"), "2025-10-26T00:30:00Z");
+        assert_eq!(at("2025-03-30 02:30"), "2025-03-30T01:30:00Z");
+        // Past midnight local is still that day: a date is never shifted.
+        assert_eq!(
+            berlin.date("2025-04-01 00:30"),
+            Ok(ymd(2025, 4, 1).unwrap())
+        );
+        assert_eq!(berlin.date("2025-04-01"), Ok(ymd(2025, 4, 1).unwrap()));
+        assert!(parse_zone("Mars/Olympus").unwrap_err().contains("IANA"));
     }
 
     #[test]

@@ -981,3 +981,86 @@ fn hubspot_several_pipelines() {
     assert_eq!(prob.value(at("102")), 80.0);
     assert_eq!(prob.value(at("103")), 60.0);
 }
+
+#[test]
+fn salesforce_custom_fiscal_year() {
+    let export = fixture("salesforce-custom-fiscal-year");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let out = salesforce::ingest(
+        &store,
+        &SalesProcess::default_process(),
+        &export,
+        IngestOptions::new(parse_iso_instant("2026-06-30", true).unwrap(), None),
+    )
+    .unwrap();
+    assert!(out.report.reconciles());
+    assert!(
+        out.report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("custom fiscal years FY2027 ")),
+        "{:?}",
+        out.report.notes
+    );
+    assert!(
+        out.report
+            .skipped_files
+            .iter()
+            .all(|f| !f.starts_with("FiscalYearSettings.csv")),
+        "{:?}",
+        out.report.skipped_files
+    );
+    let cal =
+        pipewise_ledger::tables::fiscal_from_batches(&store.read_table("fiscal_periods").unwrap())
+            .unwrap();
+    // Only the custom year: the standard FY2026 follows fiscal_year_start_month.
+    assert_eq!(cal.years().len(), 1);
+    let d = |s: &str| pipewise_model::time::date_of(parse_iso_instant(s, false).unwrap());
+    let y = cal.year(2027).unwrap();
+    assert_eq!((y.start, y.end), (d("2026-02-01"), d("2027-01-30")));
+    assert_eq!(y.quarters.len(), 4);
+    assert_eq!(y.months.len(), 12);
+    assert_eq!(y.quarters[0], (d("2026-02-01"), d("2026-05-02")));
+    assert_eq!(y.months[2], (d("2026-03-29"), d("2026-05-02")));
+    assert_eq!(
+        pipewise_model::time::parse_period_in("FY2027-Q2", 2, &cal),
+        Some((d("2026-05-03"), d("2026-08-01")))
+    );
+}
+
+#[test]
+fn hubspot_times_in_the_account_zone() {
+    // HubSpot writes times in the account's zone, without saying so: with
+    // --timezone they are read in it; dates stay the dates written.
+    let export = fixture("hubspot-several-pipelines");
+    let process = SalesProcess::from_toml(
+        &pipewise_ingest::propose::propose(&export).unwrap().toml,
+        "proposed",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let mut opts = IngestOptions::new(as_of(), None);
+    opts.timezone = Some(pipewise_ingest::values::parse_zone("America/New_York").unwrap());
+    pipewise_ingest::hubspot::ingest(&store, &process, &export, opts).unwrap();
+    let log = store.load(None, false).unwrap();
+    let k = log.keys.key("101").unwrap();
+    // 09:00 in New York in January is 14:00 UTC
+    assert_eq!(
+        log.keys.created_at[k as usize],
+        parse_iso_instant("2025-01-10T14:00:00Z", false).unwrap()
+    );
+    let stage = log.column(&Field::Stage).unwrap();
+    let won_at = stage.run(k).last().map(|i| stage.effective_at[i]).unwrap();
+    assert_eq!(
+        won_at,
+        parse_iso_instant("2025-03-01T14:00:00Z", false).unwrap()
+    );
+    let close = log.column(&Field::CloseDate).unwrap();
+    let i = close.run(k).last().unwrap();
+    assert_eq!(
+        close.new.get(i),
+        Value::Date(pipewise_model::time::ymd(2025, 3, 1).unwrap())
+    );
+}

@@ -217,6 +217,90 @@ pub fn rates_from_batches(batches: &[RecordBatch]) -> Option<pipewise_model::cur
     Some(rates)
 }
 
+/// The `fiscal_periods` table of a calendar.
+pub fn fiscal_batch(cal: &pipewise_model::FiscalCalendar) -> Result<RecordBatch, ArrowError> {
+    let mut rows: Vec<(i32, &str, i32, i32, i32)> = Vec::new();
+    for y in cal.years() {
+        rows.push((y.name, "year", 1, y.start, y.end));
+        for (kind, list) in [("quarter", &y.quarters), ("month", &y.months)] {
+            for (i, (a, b)) in list.iter().enumerate() {
+                rows.push((y.name, kind, i as i32 + 1, *a, *b));
+            }
+        }
+    }
+    RecordBatch::try_new(
+        schema::fiscal_periods(),
+        vec![
+            Arc::new(arrow_array::Int32Array::from_iter_values(
+                rows.iter().map(|r| r.0),
+            )),
+            s(rows.iter().map(|r| Some(r.1))),
+            Arc::new(arrow_array::Int32Array::from_iter_values(
+                rows.iter().map(|r| r.2),
+            )),
+            Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.3))),
+            Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.4))),
+        ],
+    )
+}
+
+/// A calendar back from a `fiscal_periods` table (empty without one).
+pub fn fiscal_from_batches(
+    batches: &[RecordBatch],
+) -> Result<pipewise_model::FiscalCalendar, String> {
+    use arrow_array::{Int32Array, StringArray};
+    use pipewise_model::FiscalYear;
+    let mut years: Vec<FiscalYear> = Vec::new();
+    for b in batches {
+        let bad = || "fiscal_periods: unexpected column types".to_string();
+        let fy = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .ok_or_else(bad)?;
+        let kind = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(bad)?;
+        let start = b
+            .column(3)
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .ok_or_else(bad)?;
+        let end = b
+            .column(4)
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .ok_or_else(bad)?;
+        for i in 0..b.num_rows() {
+            let name = fy.value(i);
+            let span = (start.value(i), end.value(i));
+            if kind.value(i) == "year" {
+                years.push(FiscalYear {
+                    name,
+                    start: span.0,
+                    end: span.1,
+                    quarters: Vec::new(),
+                    months: Vec::new(),
+                });
+                continue;
+            }
+            let Some(y) = years.iter_mut().find(|y| y.name == name) else {
+                return Err(format!(
+                    "fiscal_periods: a {} of FY{name} before its year row",
+                    kind.value(i)
+                ));
+            };
+            match kind.value(i) {
+                "quarter" => y.quarters.push(span),
+                _ => y.months.push(span),
+            }
+        }
+    }
+    pipewise_model::FiscalCalendar::new(years)
+}
+
 /// The key columns that identify a row of each entity table.
 pub fn table_key(name: &str) -> &'static [&'static str] {
     match name {

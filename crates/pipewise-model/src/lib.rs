@@ -22,4 +22,4 @@ pub use entities::{
 };
 pub use field::{Field, FieldKind, LossReason, OpportunityType, Value};
 pub use process::{ForecastCategory, Pipeline, ProcessError, SalesProcess, Stage, StageOutcome};
-pub use time::{Date, Timestamp};
+pub use time::{Date, FiscalCalendar, FiscalYear, Timestamp};

@@ -108,6 +108,19 @@ pub fn currency_rates() -> Arc<Schema> {
     ]))
 }
 
+/// Fiscal years the CRM defines itself (Salesforce custom fiscal years):
+/// one `year` row per year, then its `quarter` and `month` rows (`number`
+/// from 1), each with its first and last day.
+pub fn fiscal_periods() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        f("fiscal_year", DataType::Int32, false),
+        f("kind", DataType::Utf8, false),
+        f("number", DataType::Int32, false),
+        f("start_date", DataType::Date32, false),
+        f("end_date", DataType::Date32, false),
+    ]))
+}
+
 /// The canonical, field-generic view of the ledger: every value as canonical
 /// text. (The ledger stores each field in its own typed column; this is the
 /// shape it exports and that SQL sees.)

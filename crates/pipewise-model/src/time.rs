@@ -373,6 +373,171 @@ pub fn time_of_day(ts: Timestamp) -> NaiveTime {
     naive_from_timestamp(ts).time()
 }
 
+/// One fiscal year the CRM defines itself (a Salesforce custom fiscal year:
+/// 4-4-5 quarters, 52/53-week years): its name (`FY2027` is 2027), dates,
+/// quarters and months, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiscalYear {
+    pub name: i32,
+    pub start: Date,
+    pub end: Date,
+    /// First and last day of each quarter, in order (may be empty).
+    pub quarters: Vec<(Date, Date)>,
+    /// First and last day of each fiscal month, in order (may be empty).
+    pub months: Vec<(Date, Date)>,
+}
+
+/// The fiscal years a workspace's CRM defines itself. A year it holds is
+/// read from it (`FY2027`, `FY2027-Q2`, quarters of `--every quarter`);
+/// any other year follows the standard calendar of `fiscal_year_start_month`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FiscalCalendar {
+    years: Vec<FiscalYear>,
+}
+
+impl FiscalCalendar {
+    /// A calendar of these years (in any order). Fails, saying why, when two
+    /// years overlap or share a name, or a quarter or month lies outside its
+    /// year.
+    pub fn new(mut years: Vec<FiscalYear>) -> Result<FiscalCalendar, String> {
+        years.sort_by_key(|y| y.start);
+        for y in &mut years {
+            if y.start > y.end {
+                return Err(format!("fiscal year {} ends before it starts", y.name));
+            }
+            y.quarters.sort();
+            y.months.sort();
+            for (a, b) in y.quarters.iter().chain(&y.months) {
+                if a < &y.start || b > &y.end || a > b {
+                    return Err(format!(
+                        "fiscal year {}: the period {}..{} is not within {}..{}",
+                        y.name,
+                        format_date(*a),
+                        format_date(*b),
+                        format_date(y.start),
+                        format_date(y.end)
+                    ));
+                }
+            }
+        }
+        for w in years.windows(2) {
+            if w[1].start <= w[0].end {
+                return Err(format!(
+                    "fiscal years {} and {} overlap",
+                    w[0].name, w[1].name
+                ));
+            }
+        }
+        let mut names: Vec<i32> = years.iter().map(|y| y.name).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("two fiscal years are named {}", w[0]));
+        }
+        Ok(FiscalCalendar { years })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.years.is_empty()
+    }
+
+    /// The years, in date order.
+    pub fn years(&self) -> &[FiscalYear] {
+        &self.years
+    }
+
+    /// The year named `name`.
+    pub fn year(&self, name: i32) -> Option<&FiscalYear> {
+        self.years.iter().find(|y| y.name == name)
+    }
+
+    /// The year holding `d`.
+    pub fn year_of(&self, d: Date) -> Option<&FiscalYear> {
+        self.years.iter().find(|y| y.start <= d && d <= y.end)
+    }
+}
+
+/// [`parse_period`], with `FY<name>` and `FY<name>-Q<n>` read from `calendar`
+/// when it holds that year (`None` for a quarter it lacks).
+pub fn parse_period_in(
+    s: &str,
+    fiscal_start_month: u32,
+    calendar: &FiscalCalendar,
+) -> Option<(Date, Date)> {
+    let t = s.trim();
+    if let Some(rest) = t.strip_prefix("FY").or_else(|| t.strip_prefix("fy")) {
+        let (y, q) = match rest.split_once(['-', ' ']) {
+            Some((y, q)) => (y, Some(q)),
+            None => (rest, None),
+        };
+        if let Some(year) = y.parse().ok().and_then(|fy: i32| calendar.year(fy)) {
+            return match q {
+                None => Some((year.start, year.end)),
+                Some(q) => {
+                    let n: usize = q.trim_start_matches(['Q', 'q']).parse().ok()?;
+                    year.quarters.get(n.checked_sub(1)?).copied()
+                }
+            };
+        }
+    }
+    parse_period(s, fiscal_start_month)
+}
+
+/// [`grain_period`], with quarters and fiscal years of a year `calendar`
+/// holds read from it (labelled `FY<name>-Q<n>`, `FY<name>`).
+pub fn grain_period_in(
+    d: Date,
+    grain: Grain,
+    fiscal_start_month: u32,
+    calendar: &FiscalCalendar,
+) -> Option<(String, Date, Date)> {
+    if let Some(y) = calendar.year_of(d) {
+        match grain {
+            Grain::FiscalYear => return Some((format!("FY{}", y.name), y.start, y.end)),
+            Grain::Quarter => {
+                if let Some((i, (a, b))) = y
+                    .quarters
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (a, b))| *a <= d && d <= *b)
+                {
+                    return Some((format!("FY{}-Q{}", y.name, i + 1), *a, *b));
+                }
+            }
+            Grain::Week | Grain::Month => {}
+        }
+    }
+    grain_period(d, grain, fiscal_start_month)
+}
+
+/// [`split_period`] over [`grain_period_in`].
+pub fn split_period_in(
+    first: Date,
+    last: Date,
+    grain: Grain,
+    fiscal_start_month: u32,
+    calendar: &FiscalCalendar,
+) -> Vec<(String, Date, Date)> {
+    let mut out = Vec::new();
+    let mut d = first;
+    while d <= last {
+        let Some(p) = grain_period_in(d, grain, fiscal_start_month, calendar) else {
+            break;
+        };
+        // A standard period running into a custom year stops where it starts.
+        let end = match calendar
+            .years()
+            .iter()
+            .find(|y| y.start > p.1 && y.start <= p.2)
+        {
+            Some(y) => y.start - 1,
+            None => p.2,
+        };
+        d = end + 1;
+        out.push((p.0, p.1, end));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -568,5 +733,79 @@ mod tests {
             calendar_quarter_bounds(2026, 4),
             Some((ymd(2026, 10, 1).unwrap(), ymd(2026, 12, 31).unwrap()))
         );
+    }
+
+    /// FY2027 as a 4-4-5 year of 52 weeks from Sunday 2026-02-01 (Salesforce
+    /// custom fiscal year), after a standard FY2026 starting in February.
+    fn retail() -> FiscalCalendar {
+        let d = |s: &str| date_from_naive(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
+        let start = d("2026-02-01");
+        let weeks = [4, 4, 5, 4, 4, 5, 4, 4, 5, 4, 4, 5];
+        let mut months = Vec::new();
+        let mut at = start;
+        for w in weeks {
+            months.push((at, at + 7 * w - 1));
+            at += 7 * w;
+        }
+        let quarters = (0..4)
+            .map(|q| (months[3 * q].0, months[3 * q + 2].1))
+            .collect();
+        FiscalCalendar::new(vec![FiscalYear {
+            name: 2027,
+            start,
+            end: at - 1,
+            quarters,
+            months,
+        }])
+        .unwrap()
+    }
+
+    #[test]
+    fn custom_fiscal_years() {
+        let cal = retail();
+        let d = |s: &str| date_from_naive(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
+        // 52 weeks: 2026-02-01 .. 2027-01-30
+        assert_eq!(
+            parse_period_in("FY2027", 2, &cal),
+            Some((d("2026-02-01"), d("2027-01-30")))
+        );
+        // Q1 = 13 weeks
+        assert_eq!(
+            parse_period_in("FY2027-Q1", 2, &cal),
+            Some((d("2026-02-01"), d("2026-05-02")))
+        );
+        assert_eq!(
+            parse_period_in("FY2027-Q4", 2, &cal),
+            Some((d("2026-11-01"), d("2027-01-30")))
+        );
+        assert_eq!(parse_period_in("FY2027-Q5", 2, &cal), None);
+        // Other years: the standard calendar.
+        assert_eq!(
+            parse_period_in("FY2026-Q1", 2, &cal),
+            parse_period("FY2026-Q1", 2)
+        );
+        assert_eq!(
+            parse_period_in("2026-07", 2, &cal),
+            parse_period("2026-07", 2)
+        );
+        assert_eq!(
+            grain_period_in(d("2026-05-03"), Grain::Quarter, 2, &cal),
+            Some(("FY2027-Q2".into(), d("2026-05-03"), d("2026-08-01")))
+        );
+        // Splitting across the switch: the standard FY2026-Q4 (Nov–Jan) runs
+        // until the custom year starts.
+        let parts = split_period_in(d("2025-12-01"), d("2026-06-30"), Grain::Quarter, 2, &cal);
+        let labels: Vec<&str> = parts.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(labels, ["FY2026-Q4", "FY2027-Q1", "FY2027-Q2"]);
+        assert_eq!(parts[0].2, d("2026-01-31"));
+        // Overlapping years are refused.
+        let mut y = cal.years()[0].clone();
+        y.name = 2028;
+        y.start = d("2027-01-01");
+        y.end = d("2027-12-31");
+        y.quarters.clear();
+        y.months.clear();
+        let err = FiscalCalendar::new(vec![cal.years()[0].clone(), y]).unwrap_err();
+        assert!(err.contains("overlap"), "{err}");
     }
 }

@@ -290,6 +290,10 @@ pub struct IngestArgs {
     /// Order of numeric dates like 03/04/2025: mdy or dmy (default: detect, and stop if undecidable)
     #[arg(long, value_name = "ORDER")]
     pub date_order: Option<String>,
+    /// Time zone of date-times the export writes without one, as an IANA name (Europe/Berlin);
+    /// HubSpot exports use the account's zone (default: UTC, as Salesforce Data Loader writes)
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
     /// Refuse to land anything when more than this percent of a file's rows is quarantined
     #[arg(long, value_name = "PERCENT", default_value_t = pipewise_ingest::IngestOptions::DEFAULT_MAX_QUARANTINE_PCT)]
     pub max_quarantine: f64,

@@ -51,19 +51,24 @@ pub fn workspace_dir(flag: &Option<PathBuf>) -> PathBuf {
 pub struct Workspace {
     pub store: Store,
     pub process: SalesProcess,
+    /// Fiscal years the CRM defines itself (Salesforce custom fiscal years).
+    pub calendar: pipewise_model::FiscalCalendar,
 }
 
 impl Workspace {
     /// A period argument (`what` names the option in errors), with the
     /// workspace's fiscal year.
     pub fn period(&self, p: &str, what: &str) -> Result<(i32, i32)> {
-        pipewise_model::time::parse_period(p, self.process.fiscal_year_start_month()).ok_or_else(
-            || {
-                user(format!(
-                    "{what} {p:?}: expected 2026-Q3, FY2027-Q1, FY2027, 2026-07, 2026 or 2026-07-01..2026-09-30"
-                ))
-            },
+        pipewise_model::time::parse_period_in(
+            p,
+            self.process.fiscal_year_start_month(),
+            &self.calendar,
         )
+        .ok_or_else(|| {
+            user(format!(
+                "{what} {p:?}: expected 2026-Q3, FY2027-Q1, FY2027, 2026-07, 2026 or 2026-07-01..2026-09-30"
+            ))
+        })
     }
 
     /// A `--currency CODE` argument: the code (upper case) and the factor
@@ -108,7 +113,14 @@ impl Workspace {
 pub fn open(dir: &Path) -> Result<Workspace> {
     let store = Store::open(dir)?;
     let process = load_process(dir)?;
-    Ok(Workspace { store, process })
+    let calendar =
+        pipewise_ledger::tables::fiscal_from_batches(&store.read_table("fiscal_periods")?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    Ok(Workspace {
+        store,
+        process,
+        calendar,
+    })
 }
 
 pub fn load_process(dir: &Path) -> Result<SalesProcess> {

@@ -1007,6 +1007,18 @@ fn several_sales_processes_by_pipeline() {
             .map(|(p, s, e, a)| (p.to_string(), s.to_string(), *e, *a))
             .collect::<Vec<_>>()
     );
+    // An unknown --timezone says what is expected.
+    let o = pw(
+        &ws,
+        &["ingest", "hubspot", export, "--timezone", "Mars/Olympus"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--timezone \"Mars/Olympus\" is not an IANA time zone name"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let one = rows(&["funnel", "--pipeline", "Renewals (EMEA, UK)"]);
     assert_eq!(one.len(), 1);
     // `pipeline` is a dimension of every metric.
@@ -1032,4 +1044,63 @@ fn several_sales_processes_by_pipeline() {
             && amounts.contains(&("Renewals (EMEA, UK)".to_string(), 3000.0)),
         "{open:?}"
     );
+}
+
+#[test]
+fn custom_fiscal_years_from_a_salesforce_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let export = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipewise-ingest/tests/fixtures/quirks/salesforce-custom-fiscal-year");
+    let export = export.to_str().unwrap();
+    ok(&pw(
+        &ws,
+        &[
+            "ingest",
+            "salesforce",
+            export,
+            "--as-of",
+            "2026-06-30",
+            "--init",
+        ],
+    ));
+    let toml = std::fs::read_to_string(ws.join("pipewise.toml")).unwrap();
+    assert!(toml.contains("fiscal_year_start_month = 2"), "{toml}");
+    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        json(&pw(&ws, &a)).as_array().unwrap().clone()
+    };
+    // FY2027-Q1 is the custom 13 weeks to 2026-05-02: deals 1 and 3 (not Feb-Apr).
+    let q1 = rows(&["metric", "average_won_deal_size", "--period", "FY2027-Q1"]);
+    assert_eq!(q1[0]["numerator"].as_f64(), Some(5000.0));
+    assert_eq!(q1[0]["denominator"].as_f64(), Some(2.0));
+    let every = rows(&[
+        "metric",
+        "average_won_deal_size",
+        "--period",
+        "FY2027",
+        "--every",
+        "quarter",
+    ]);
+    let got: Vec<(String, Option<f64>)> = every
+        .iter()
+        .map(|r| {
+            (
+                r["period"].as_str().unwrap().to_string(),
+                r["numerator"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got[..2],
+        [
+            ("FY2027-Q1".to_string(), Some(5000.0)),
+            ("FY2027-Q2".to_string(), Some(2000.0))
+        ]
+    );
+    assert_eq!(got.len(), 4, "{got:?}");
+    // A year the export does not define follows fiscal_year_start_month.
+    let q = rows(&["metric", "average_won_deal_size", "--period", "FY2026-Q4"]);
+    assert_eq!(q[0]["denominator"].as_f64(), Some(0.0), "{q:?}");
 }

@@ -20,6 +20,13 @@ fn options(a: &IngestArgs) -> Result<IngestOptions> {
     }
     let mut o = IngestOptions::new(as_of, settings::date_order(&a.date_order)?);
     o.max_quarantine_pct = a.max_quarantine;
+    o.timezone = a
+        .timezone
+        .as_deref()
+        .map(|z| {
+            pipewise_ingest::values::parse_zone(z).map_err(|e| user(format!("--timezone {e}")))
+        })
+        .transpose()?;
     o.progress = Some(show_progress);
     Ok(o)
 }

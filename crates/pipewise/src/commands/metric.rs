@@ -55,10 +55,10 @@ pub fn list(dir: &Path, format: Format) -> Result<()> {
 
 /// A period's name: `2026-Q3`, `2026-07`, `2026` when it is one, else `first..last`.
 fn period_label(ws: &settings::Workspace, (a, b): (i32, i32)) -> String {
-    use pipewise_model::time::{Grain, format_date, grain_period};
+    use pipewise_model::time::{Grain, format_date, grain_period_in};
     let fy = ws.process.fiscal_year_start_month();
     for g in [Grain::Month, Grain::Quarter, Grain::FiscalYear, Grain::Week] {
-        if let Some((label, s, e)) = grain_period(a, g, fy)
+        if let Some((label, s, e)) = grain_period_in(a, g, fy, &ws.calendar)
             && (s, e) == (a, b)
         {
             return label;
@@ -141,11 +141,12 @@ pub fn run(dir: &Path, a: &MetricArgs, format: Format) -> Result<()> {
             let Some((first, last)) = q.period else {
                 return Err(user("--every needs --period or --from/--to to split"));
             };
-            pipewise_model::time::split_period(
+            pipewise_model::time::split_period_in(
                 first,
                 last,
                 grain,
                 ws.process.fiscal_year_start_month(),
+                &ws.calendar,
             )
             .into_iter()
             .map(|(label, s, e)| (Some(label), Some((s, e))))
