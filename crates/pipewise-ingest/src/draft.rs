@@ -101,7 +101,30 @@ pub struct Draft {
     pub rates: Option<pipewise_model::currency::Rates>,
     /// The fiscal years the export defines itself, if any.
     pub fiscal: Option<pipewise_model::FiscalCalendar>,
+    /// The export lists every opportunity (Salesforce's Opportunity.csv, a
+    /// HubSpot deals file): a ledger deal it lacks was deleted in the CRM.
+    pub complete: bool,
+    /// What to do with such deals.
+    pub missing: Missing,
+    /// Ids of opportunities the export has but whose rows were quarantined:
+    /// not landed, and not deleted either.
+    kept: std::collections::HashSet<String>,
     next_order: u64,
+}
+
+/// What an ingest does with opportunities of the ledger that a complete
+/// export no longer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Missing {
+    /// Mark them deleted, unless more than half of the ledger's deals are
+    /// missing (then the export looks partial: they are kept, and the report
+    /// says so).
+    #[default]
+    Auto,
+    /// Mark them deleted however many there are.
+    Deleted,
+    /// Keep them as they are (a partial export).
+    Keep,
 }
 
 /// One event being generated for an (opportunity, field).
@@ -128,6 +151,12 @@ impl Draft {
         self.current_at.push(None);
         self.origin.push((u32::MAX, 0));
         i
+    }
+
+    /// An opportunity the export has whose row did not land (quarantined):
+    /// a complete export does not delete it.
+    pub fn keep(&mut self, id: &str) {
+        self.kept.insert(id.to_string());
     }
 
     fn source_code(&mut self, s: impl Into<std::borrow::Cow<'static, str>>) -> u16 {
@@ -193,8 +222,12 @@ impl Draft {
 
     /// A recorded change of an opportunity.
     pub fn push_history(&mut self, id: &str, h: HistEvent) {
-        let o = self.opp_index(id);
         let src = self.source_code(h.source);
+        self.push_history_from(id, h, src);
+    }
+
+    fn push_history_from(&mut self, id: &str, h: HistEvent, src: u16) {
+        let o = self.opp_index(id);
         let c = self.history.entry(h.field).or_insert_with_key(|f| History {
             opp: Vec::new(),
             eff: Vec::new(),
@@ -211,6 +244,111 @@ impl Draft {
         c.source.push(src);
         c.old.push(&h.old);
         c.new.push(&h.new);
+    }
+
+    /// Deletes and restores a complete export implies: a ledger deal (not
+    /// deleted at `as_of`) that the export lacks is deleted as of `as_of`
+    /// (source `<label>:missing_from_export`: when between the last ingest
+    /// and now it went, the export does not say); a deleted one the export
+    /// has again is restored (`<label>:reappeared`).
+    fn deletions(
+        &mut self,
+        log: &pipewise_ledger::EventLog,
+        label: &str,
+        as_of: Timestamp,
+        report: &mut QualityReport,
+    ) {
+        use pipewise_ledger::asof::{Cut, in_force};
+        let cut = Cut::at(as_of);
+        let deleted_col = log.column(&Field::IsDeleted);
+        let deleted = |k: u32| -> bool {
+            deleted_col
+                .and_then(|c| in_force(c, k, cut).map(|i| c.new.get(i)))
+                .is_some_and(|v| v == Value::Bool(true))
+        };
+        let says_deleted: std::collections::HashSet<u32> = self
+            .current
+            .get(&Field::IsDeleted)
+            .map(|c| {
+                (0..c.opp.len())
+                    .filter(|&i| c.values.values().get(i) == Value::Bool(true))
+                    .map(|i| c.opp[i])
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut restore: Vec<String> = Vec::new();
+        for (o, id) in self.ids.iter().enumerate() {
+            if let Some(k) = log.keys.key(id)
+                && deleted(k)
+                && !says_deleted.contains(&(o as u32))
+            {
+                restore.push(id.clone());
+            }
+        }
+        let restored = restore.len();
+        if restored > 0 {
+            let src = self.source_code(format!("{label}:reappeared"));
+            for id in restore {
+                let order = self.next_order();
+                let h = HistEvent {
+                    effective_at: as_of,
+                    recorded_at: as_of,
+                    field: Field::IsDeleted,
+                    old: Value::Bool(true),
+                    new: Value::Bool(false),
+                    source: "",
+                    order,
+                };
+                self.push_history_from(&id, h, src);
+            }
+            report.notes.push(format!(
+                "{restored} deleted opportunities are in this export again: restored as of the ingest's --as-of ({label}:reappeared)"
+            ));
+        }
+        if !self.complete || self.missing == Missing::Keep {
+            return;
+        }
+        let existing: Vec<u32> = (0..log.keys.len() as u32)
+            .filter(|&k| log.keys.created_at[k as usize] <= as_of && !deleted(k))
+            .collect();
+        let gone: Vec<String> = existing
+            .iter()
+            .map(|&k| log.keys.id(k))
+            .filter(|id| !self.index.contains_key(*id) && !self.kept.contains(*id))
+            .map(str::to_string)
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        if self.missing == Missing::Auto && gone.len() * 2 > existing.len() {
+            report.warnings.push(format!(
+                "{} of the ledger's {} opportunities are not in this export: it looks partial, so they are kept as they were. If they were deleted in the CRM, ingest again with --missing deleted",
+                gone.len(),
+                existing.len()
+            ));
+            return;
+        }
+        let src = self.source_code(format!("{label}:missing_from_export"));
+        for id in &gone {
+            let order = self.next_order();
+            let h = HistEvent {
+                effective_at: as_of,
+                recorded_at: as_of,
+                field: Field::IsDeleted,
+                old: Value::Null,
+                new: Value::Bool(true),
+                source: "",
+                order,
+            };
+            self.push_history_from(id, h, src);
+        }
+        let sample: Vec<&str> = gone.iter().take(5).map(String::as_str).collect();
+        report.notes.push(format!(
+            "{} opportunities of the ledger are not in this export ({}{}): deleted as of the ingest's --as-of ({label}:missing_from_export; pass --missing keep for a partial export)",
+            gone.len(),
+            sample.join(", "),
+            if gone.len() > sample.len() { ", …" } else { "" }
+        ));
     }
 
     /// Turn the draft into a commit against the current ledger:
@@ -235,6 +373,7 @@ impl Draft {
         // fields' latest values (no recorded times, sources or old values).
         let mut draft_fields: Vec<Field> = self.current.keys().cloned().collect();
         draft_fields.extend(self.history.keys().cloned());
+        draft_fields.push(Field::IsDeleted);
         draft_fields.sort();
         draft_fields.dedup();
         let log = store.load_projected(
@@ -247,6 +386,7 @@ impl Draft {
                 sources: false,
             },
         )?;
+        self.deletions(&log, label, as_of, report);
         let n = self.ids.len();
         let key_of: Vec<Option<u32>> = self.ids.iter().map(|id| log.keys.key(id)).collect();
         // Creation: as the source says, else the first history time, else --as-of.

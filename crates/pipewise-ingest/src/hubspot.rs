@@ -375,6 +375,8 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             }
         }
     }
+    // A deals export lists every deal: one the ledger has and this lacks was deleted.
+    draft.complete = true;
     let mut seen: HashMap<String, u64> = HashMap::new();
     for r in &f.rows {
         let did = cell(r, Some(id));
@@ -409,6 +411,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
         let created = match ctx.parser.instant(raw_c) {
             Ok(t) => t,
             Err(e) => {
+                draft.keep(did);
                 ctx.reject(
                     f,
                     r,
@@ -440,6 +443,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
                 Reason::MissingRequired,
                 "every deal needs a Deal Stage",
             );
+            draft.keep(did);
             continue;
         }
         let stage = match parse_value(ctx, &Field::Stage, &squash(raw_stage)) {

@@ -118,6 +118,8 @@ pub struct IngestOptions {
     /// The zone of date-times the export writes without one (`None`: UTC).
     /// Dates (close dates) are never shifted by it.
     pub timezone: Option<chrono_tz::Tz>,
+    /// What a complete export's missing opportunities become.
+    pub missing: draft::Missing,
 }
 
 impl IngestOptions {
@@ -134,6 +136,7 @@ impl IngestOptions {
             max_quarantine_pct: IngestOptions::DEFAULT_MAX_QUARANTINE_PCT,
             progress: None,
             timezone: None,
+            missing: draft::Missing::Auto,
         }
     }
 }
@@ -851,6 +854,7 @@ pub fn run(
         "ingest: first pass"
     );
     let mut draft = Draft::default();
+    draft.missing = opts.missing;
     connector(&mut ctx, &mut draft)?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,

@@ -173,6 +173,8 @@ pub fn ingest(
             let record_types = ingest_record_types(ctx)?;
             let mut deals = Deals::default();
             if let Some(f) = open_sf(ctx, "Opportunity.csv")? {
+                // Every opportunity of the org: one the ledger has and this lacks was deleted.
+                draft.complete = true;
                 let t0 = std::time::Instant::now();
                 ingest_opportunities(ctx, &f, draft, &refs, &record_types, &mut deals)?;
                 tracing::debug!(
@@ -806,6 +808,7 @@ fn ingest_opportunities(
             continue;
         };
         let Ok(created) = ctx.req_instant(f, r, Some(created_col), "CreatedDate") else {
+            draft.keep(oid);
             continue;
         };
         let created_raw = cell(r, Some(created_col));
@@ -818,6 +821,7 @@ fn ingest_opportunities(
                 Reason::FutureDated,
                 "created after the ingest's --as-of time",
             );
+            draft.keep(oid);
             continue;
         }
         let mut values: Vec<(Field, Value, Since)> = Vec::new();
@@ -861,6 +865,7 @@ fn ingest_opportunities(
                     Reason::MissingRequired,
                     "every opportunity needs a StageName",
                 );
+                draft.keep(oid);
                 continue 'rows;
             }
             match parse_at(ctx, f, r, h, field, raw) {

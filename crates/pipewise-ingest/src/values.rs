@@ -290,12 +290,12 @@ pub fn number(raw: &str) -> Result<f64, String> {
 pub fn boolean(raw: &str) -> Result<bool, String> {
     let r = raw.trim();
     let is = |words: &[&str]| words.iter().any(|w| r.eq_ignore_ascii_case(w));
-    if is(&["true", "1", "yes", "y", "t"]) {
+    if is(&["true", "1", "yes", "y", "t", "on", "checked", "x"]) {
         Ok(true)
-    } else if is(&["false", "0", "no", "n", "f"]) {
+    } else if is(&["false", "0", "no", "n", "f", "off", "unchecked"]) {
         Ok(false)
     } else {
-        Err("not true/false".into())
+        Err("not true/false (nor yes/no, on/off, 1/0)".into())
     }
 }
 
@@ -346,6 +346,19 @@ mod tests {
                 .contains("no date order")
         );
         assert!(us.date("yesterday").is_err());
+    }
+
+    #[test]
+    fn booleans_as_exports_write_them() {
+        for t in [
+            "true", "TRUE", "1", "Yes", "y", "t", "on", "ON", "checked", "x",
+        ] {
+            assert_eq!(boolean(t), Ok(true), "{t}");
+        }
+        for f in ["false", "0", "no", "N", "f", "off", "Unchecked"] {
+            assert_eq!(boolean(f), Ok(false), "{f}");
+        }
+        assert!(boolean("maybe").is_err());
     }
 
     #[test]

@@ -1064,3 +1064,129 @@ fn hubspot_times_in_the_account_zone() {
         Value::Date(pipewise_model::time::ymd(2025, 3, 1).unwrap())
     );
 }
+
+/// The fixture `salesforce-history-starts-after-created` copied, keeping only
+/// the Opportunity and OpportunityHistory rows `keep` accepts (by deal number
+/// 1-4), with `edit` applied to Opportunity.csv.
+fn trimmed_export(
+    dir: &Path,
+    keep: &dyn Fn(u32) -> bool,
+    edit: &dyn Fn(String) -> String,
+) -> PathBuf {
+    let src = fixture("salesforce-history-starts-after-created");
+    std::fs::create_dir_all(dir).unwrap();
+    for name in ["Opportunity.csv", "OpportunityHistory.csv"] {
+        let text = std::fs::read_to_string(src.join(name)).unwrap();
+        let mut lines = text.lines();
+        let mut out = vec![lines.next().unwrap().to_string()];
+        for l in lines {
+            let deal = (1..=4)
+                .find(|n| l.contains(&format!("\"00600000000000{n}AAA\"")))
+                .unwrap();
+            if keep(deal) {
+                out.push(l.to_string());
+            }
+        }
+        let mut body = out.join("\n") + "\n";
+        if name == "Opportunity.csv" {
+            body = edit(body);
+        }
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+#[test]
+fn a_deal_missing_from_a_later_export_is_deleted_then_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(&dir.path().join("ws")).unwrap();
+    let process = SalesProcess::default_process();
+    let day = |s: &str| parse_iso_instant(s, true).unwrap();
+    let ingest = |export: &Path, at: &str, missing: pipewise_ingest::draft::Missing| {
+        let mut o = IngestOptions::new(day(at), None);
+        o.missing = missing;
+        salesforce::ingest(&store, &process, export, o).unwrap()
+    };
+    use pipewise_ingest::draft::Missing;
+    let all = |_: u32| true;
+    let same = |s: String| s;
+    ingest(
+        &trimmed_export(&dir.path().join("e1"), &all, &same),
+        "2025-06-30",
+        Missing::Auto,
+    );
+    let exists = |at: &str| -> Vec<String> {
+        let log = store.load(None, false).unwrap();
+        asof::existing_keys(&log, Cut::at(day(at)))
+            .into_iter()
+            .map(|k| log.keys.id(k).to_string())
+            .collect()
+    };
+    let four =
+        |v: &[u32]| -> Vec<String> { v.iter().map(|n| format!("00600000000000{n}AAA")).collect() };
+    assert_eq!(exists("2025-07-01"), four(&[1, 2, 3, 4]));
+    // A week later deal 4 is gone from the export: deleted as of that ingest.
+    let out = ingest(
+        &trimmed_export(&dir.path().join("e2"), &|n| n != 4, &same),
+        "2025-07-07",
+        Missing::Auto,
+    );
+    assert!(
+        out.report.notes.iter().any(|n| n.starts_with(
+            "1 opportunities of the ledger are not in this export (006000000000004AAA)"
+        )),
+        "{:?}",
+        out.report.notes
+    );
+    assert_eq!(exists("2025-07-06"), four(&[1, 2, 3, 4]), "the past stays");
+    assert_eq!(exists("2025-07-08"), four(&[1, 2, 3]));
+    // Ingesting the same export again changes nothing.
+    let again = ingest(
+        &trimmed_export(&dir.path().join("e2"), &|n| n != 4, &same),
+        "2025-07-07",
+        Missing::Auto,
+    );
+    assert_eq!(again.summary.events_added, 0);
+    // A row quarantined for its CreatedDate is in the export: not deleted.
+    let out = ingest(
+        &trimmed_export(&dir.path().join("e3"), &|n| n != 4, &|s| {
+            s.replace("\"2025-01-20T09:00:00.000Z\"", "\"not a date\"")
+        }),
+        "2025-07-10",
+        Missing::Auto,
+    );
+    assert!(!out.quarantine.is_empty());
+    assert_eq!(exists("2025-07-11"), four(&[1, 2, 3]));
+    // Back in the export: restored.
+    let out = ingest(
+        &trimmed_export(&dir.path().join("e4"), &all, &same),
+        "2025-07-14",
+        Missing::Auto,
+    );
+    assert!(
+        out.report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("1 deleted opportunities are in this export again")),
+        "{:?}",
+        out.report.notes
+    );
+    assert_eq!(exists("2025-07-15"), four(&[1, 2, 3, 4]));
+    assert_eq!(exists("2025-07-09"), four(&[1, 2, 3]), "deleted in between");
+    // An export with one deal of four looks partial: nothing is deleted…
+    let partial = trimmed_export(&dir.path().join("e5"), &|n| n == 1, &same);
+    let out = ingest(&partial, "2025-07-21", Missing::Auto);
+    assert!(
+        out.report.warnings.iter().any(|w| w.contains(
+            "3 of the ledger's 4 opportunities are not in this export: it looks partial"
+        )),
+        "{:?}",
+        out.report.warnings
+    );
+    assert_eq!(exists("2025-07-22"), four(&[1, 2, 3, 4]));
+    // …unless told so; and never with keep.
+    ingest(&partial, "2025-07-28", Missing::Keep);
+    assert_eq!(exists("2025-07-29"), four(&[1, 2, 3, 4]));
+    ingest(&partial, "2025-07-28", Missing::Deleted);
+    assert_eq!(exists("2025-07-29"), four(&[1]));
+}

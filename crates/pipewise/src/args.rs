@@ -294,6 +294,11 @@ pub struct IngestArgs {
     /// HubSpot exports use the account's zone (default: UTC, as Salesforce Data Loader writes)
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// Opportunities of the ledger that a complete export (Salesforce Opportunity.csv, a HubSpot
+    /// deals file) lacks: deleted (as of --as-of), keep (a partial export), or auto (deleted,
+    /// unless more than half are missing)
+    #[arg(long, value_name = "WHAT", default_value = "auto")]
+    pub missing: String,
     /// Refuse to land anything when more than this percent of a file's rows is quarantined
     #[arg(long, value_name = "PERCENT", default_value_t = pipewise_ingest::IngestOptions::DEFAULT_MAX_QUARANTINE_PCT)]
     pub max_quarantine: f64,

@@ -27,6 +27,16 @@ fn options(a: &IngestArgs) -> Result<IngestOptions> {
             pipewise_ingest::values::parse_zone(z).map_err(|e| user(format!("--timezone {e}")))
         })
         .transpose()?;
+    o.missing = match a.missing.as_str() {
+        "auto" => pipewise_ingest::draft::Missing::Auto,
+        "deleted" => pipewise_ingest::draft::Missing::Deleted,
+        "keep" => pipewise_ingest::draft::Missing::Keep,
+        other => {
+            return Err(user(format!(
+                "--missing {other:?}: expected auto, deleted or keep"
+            )));
+        }
+    };
     o.progress = Some(show_progress);
     Ok(o)
 }
