@@ -157,18 +157,12 @@ pub fn ingest(
                 let dated = open_sf(ctx, "DatedConversionRate.csv")?;
                 ctx.rates = ingest_rates(ctx, &f, dated.as_ref())?;
             } else if let Some(f) = open_sf(ctx, "DatedConversionRate.csv")? {
-                // dated rates without the currency list: accounted for, not usable
-                for r in &f.rows {
-                    ctx.flag(
-                        &f.name,
-                        r.line,
-                        "IsoCode",
-                        cell(r, f.column("IsoCode")),
-                        Reason::OutOfScope,
-                        "dated rates need CurrencyType.csv (which currency is corporate)",
-                    );
-                    ctx.landed(&f);
-                }
+                unusable(
+                    ctx,
+                    &f,
+                    "IsoCode",
+                    "dated rates need CurrencyType.csv (which currency is corporate)",
+                );
             }
             let record_types = ingest_record_types(ctx)?;
             let mut deals = Deals::default();
@@ -222,18 +216,12 @@ pub fn ingest(
                 }
                 None => {
                     if let Some(f) = open_sf(ctx, "FiscalYearSettings.csv")? {
-                        // years without their periods: accounted for, not usable
-                        for r in &f.rows {
-                            ctx.flag(
-                                &f.name,
-                                r.line,
-                                "Id",
-                                cell(r, f.column("Id")),
-                                Reason::OutOfScope,
-                                "fiscal years need Period.csv (their quarters and months)",
-                            );
-                            ctx.landed(&f);
-                        }
+                        unusable(
+                            ctx,
+                            &f,
+                            "Id",
+                            "fiscal years need Period.csv (their quarters and months)",
+                        );
                     }
                     (HashMap::new(), None)
                 }
@@ -248,6 +236,22 @@ pub fn ingest(
             Ok(())
         },
     )
+}
+
+/// A file that cannot be used without another: every row accounted for
+/// (landed) and flagged out of scope, saying which file it needs.
+fn unusable(ctx: &mut Ctx<'_>, f: &RawFile, column: &str, why: &str) {
+    for r in &f.rows {
+        ctx.flag(
+            &f.name,
+            r.line,
+            column,
+            cell(r, f.column(column)),
+            Reason::OutOfScope,
+            why,
+        );
+        ctx.landed(f);
+    }
 }
 
 /// Rows already seen, by a hash of their fields other than the row's own Id:

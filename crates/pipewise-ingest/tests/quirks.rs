@@ -41,6 +41,21 @@ fn m(pairs: &[(&str, u64, f64)]) -> BTreeMap<String, (u64, f64)> {
         .collect()
 }
 
+/// The process `init --from` proposes for a fixture, and its TOML.
+fn proposed(export: &Path) -> (SalesProcess, String) {
+    let proposal = pipewise_ingest::propose::propose(export).unwrap();
+    let process = SalesProcess::from_toml(&proposal.toml, "proposed").unwrap();
+    (process, proposal.toml)
+}
+
+/// The stage names of one of a process's pipelines, in order.
+fn stage_names(process: &SalesProcess, pipeline: usize) -> Vec<String> {
+    process.pipelines()[pipeline]
+        .codes()
+        .map(|c| process.stages()[c].name.clone())
+        .collect()
+}
+
 fn as_of() -> i64 {
     parse_iso_instant("2025-06-30", true).unwrap()
 }
@@ -793,15 +808,9 @@ fn salesforce_record_types() {
 #[test]
 fn salesforce_record_types_init_from_writes_every_process() {
     let export = fixture("salesforce-record-types");
-    let proposal = pipewise_ingest::propose::propose(&export).unwrap();
-    let process = SalesProcess::from_toml(&proposal.toml, "proposed").unwrap();
-    let names = |p: usize| -> Vec<String> {
-        process.pipelines()[p]
-            .codes()
-            .map(|c| process.stages()[c].name.clone())
-            .collect()
-    };
-    assert_eq!(process.pipelines().len(), 2, "{}", proposal.toml);
+    let (process, toml) = proposed(&export);
+    let names = |p: usize| stage_names(&process, p);
+    assert_eq!(process.pipelines().len(), 2, "{}", toml);
     assert_eq!(process.pipelines()[0].name, "New Business Process");
     assert_eq!(process.pipelines()[1].name, "Renewal Process");
     // Ordered by median probability; deals with no known record type (5, 6)
@@ -820,7 +829,7 @@ fn salesforce_record_types_init_from_writes_every_process() {
         .chain(std::iter::once("Closed Lost".to_string()))
         .collect::<Vec<_>>(),
         "{}",
-        proposal.toml
+        toml
     );
     // No renewal was won yet: a won stage is proposed, and said so.
     assert_eq!(
@@ -832,7 +841,7 @@ fn salesforce_record_types_init_from_writes_every_process() {
             "Closed Lost"
         ]
     );
-    assert!(proposal.toml.contains("not in the export"));
+    assert!(toml.contains("not in the export"));
     let q = process.pipelines()[1].qualified_stage();
     assert_eq!(process.stages()[q].name, "Negotiation/Review");
     // The export lands with it, with nothing unknown.
@@ -888,16 +897,13 @@ fn a_stage_its_own_process_lacks_stops_the_ingest() {
 fn hubspot_several_pipelines() {
     let export = fixture("hubspot-several-pipelines");
     // init --from: one process per pipeline, each with its own stages.
-    let proposal = pipewise_ingest::propose::propose(&export).unwrap();
-    assert_eq!(proposal.source, "hubspot");
-    let process = SalesProcess::from_toml(&proposal.toml, "proposed").unwrap();
-    let names = |p: usize| -> Vec<String> {
-        process.pipelines()[p]
-            .codes()
-            .map(|c| process.stages()[c].name.clone())
-            .collect()
-    };
-    assert_eq!(process.pipelines().len(), 2, "{}", proposal.toml);
+    assert_eq!(
+        pipewise_ingest::propose::propose(&export).unwrap().source,
+        "hubspot"
+    );
+    let (process, toml) = proposed(&export);
+    let names = |p: usize| stage_names(&process, p);
+    assert_eq!(process.pipelines().len(), 2, "{}", toml);
     assert_eq!(process.pipelines()[0].name, "Sales Pipeline");
     assert_eq!(process.pipelines()[1].name, "Renewals (EMEA, UK)");
     assert_eq!(
@@ -909,13 +915,13 @@ fn hubspot_several_pipelines() {
             "Closed Lost"
         ],
         "{}",
-        proposal.toml
+        toml
     );
     assert_eq!(
         names(1),
         ["Contract Sent", "Renewal Signed", "Churned"],
         "{}",
-        proposal.toml
+        toml
     );
     use pipewise_model::StageOutcome;
     let code = |p: usize, n: &str| process.stage_code_in(p, n).unwrap();
@@ -1034,11 +1040,7 @@ fn hubspot_times_in_the_account_zone() {
     // HubSpot writes times in the account's zone, without saying so: with
     // --timezone they are read in it; dates stay the dates written.
     let export = fixture("hubspot-several-pipelines");
-    let process = SalesProcess::from_toml(
-        &pipewise_ingest::propose::propose(&export).unwrap().toml,
-        "proposed",
-    )
-    .unwrap();
+    let (process, _) = proposed(&export);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::init(dir.path()).unwrap();
     let mut opts = IngestOptions::new(as_of(), None);

@@ -217,8 +217,8 @@ pub fn totals_in(
     else {
         return vec![Vec::new(); cuts.len()];
     };
-    // Per stage event: its process stage code (NO_STAGE when unknown).
-    let stage_map: Vec<u32> = stage_event_codes(log, process);
+    // Per stage event: its process stage code.
+    let stage_map = StageCodes::new(log, process);
     let pipe_col = log.column(&Field::Pipeline);
     let pipe_map = pipeline_codes(process, log);
     let n_pipes = process.pipelines().len();
@@ -301,15 +301,7 @@ pub fn totals_in(
                 }
                 let stage_pc = in_force(stage_col, key, cut)
                     .filter(|&i| stage_codes[i] != NULL_TEXT)
-                    .map(|i| {
-                        (
-                            stage_codes[i],
-                            match stage_map[i] {
-                                NO_STAGE => usize::MAX,
-                                c => c as usize,
-                            },
-                        )
-                    });
+                    .map(|i| (stage_codes[i], stage_map.get(i).unwrap_or(usize::MAX)));
                 let known_stage = stage_pc.map(|(_, pc)| pc).filter(|&pc| pc != usize::MAX);
                 let (deal_pipe, raw_pipe) = if pipeline.is_some() || *group == GroupBy::Pipeline {
                     deal_pipeline(key, cut, known_stage)
@@ -519,7 +511,7 @@ pub fn existing_keys(log: &EventLog, cut: Cut) -> Vec<u32> {
 const NONE: u32 = u32::MAX;
 
 /// "No stage of the process" in a per-event stage code vector.
-pub const NO_STAGE: u32 = u32::MAX;
+const NO_STAGE: u32 = u32::MAX;
 
 /// The process code of each entry of the pipeline column's dictionary.
 fn pipeline_codes(process: &SalesProcess, log: &EventLog) -> Vec<Option<usize>> {
@@ -529,68 +521,101 @@ fn pipeline_codes(process: &SalesProcess, log: &EventLog) -> Vec<Option<usize>> 
     }
 }
 
-/// The stage code of every event of the stage column ([`NO_STAGE`]: a null
-/// or a name no process knows). A stage value is read in the process the deal
+/// The stage code of every event of the stage column (`None`: a null or a
+/// name no process knows). A stage value is read in the process the deal
 /// followed when it changed: the `pipeline` value in force at the stage
 /// event's effective time (whenever it was recorded), by
-/// [`SalesProcess::resolve_stage`]. With one process this is a dictionary
-/// lookup.
-pub fn stage_event_codes(log: &EventLog, process: &SalesProcess) -> Vec<u32> {
-    let Some(stage) = log.column(&Field::Stage) else {
-        return Vec::new();
-    };
-    let Values::Text { dict, codes } = &stage.new else {
-        return vec![NO_STAGE; stage.len()];
-    };
-    let code = |p: Option<usize>, d: u32| -> u32 {
-        if d == NULL_TEXT {
-            return NO_STAGE;
-        }
-        process
-            .resolve_stage(p, &dict[d as usize])
-            .map_or(NO_STAGE, |c| c as u32)
-    };
-    let pipe = log.column(&Field::Pipeline);
-    if !process.is_multi() || pipe.is_none() {
-        let by_dict: Vec<u32> = (0..dict.len() as u32).map(|d| code(None, d)).collect();
-        return codes
-            .iter()
-            .map(|&d| {
-                if d == NULL_TEXT {
-                    NO_STAGE
-                } else {
-                    by_dict[d as usize]
-                }
-            })
-            .collect();
-    }
-    let pipe = pipe.expect("checked above");
-    let pcodes = pipeline_codes(process, log);
-    let pipe_text = match &pipe.new {
-        Values::Text { codes, .. } => Some(codes),
-        _ => None,
-    };
-    // (pipeline, stage dictionary code) → stage code, memoised.
-    let mut memo: std::collections::HashMap<(Option<usize>, u32), u32> = Default::default();
-    let mut out = vec![NO_STAGE; stage.len()];
-    for key in 0..log.keys.len() as u32 {
-        let prun = pipe.run(key);
-        let mut j = prun.start;
-        let mut current: Option<usize> = None;
-        for i in stage.run(key) {
-            let t = stage.effective_at[i];
-            while j < prun.end && pipe.effective_at[j] <= t {
-                current = pipe_text.and_then(|c| {
-                    let d = c[j];
-                    (d != NULL_TEXT).then(|| pcodes[d as usize]).flatten()
-                });
-                j += 1;
+/// [`SalesProcess::resolve_stage`]. With one process (or no pipeline values)
+/// this is a lookup by dictionary code; only several processes need a code
+/// per event.
+pub struct StageCodes<'a> {
+    /// The stage column's dictionary codes, per event.
+    codes: &'a [u32],
+    /// Per dictionary entry.
+    by_dict: Vec<u32>,
+    /// Per event, when the deal's process decides.
+    by_event: Option<Vec<u32>>,
+}
+
+impl<'a> StageCodes<'a> {
+    pub fn new(log: &'a EventLog, process: &SalesProcess) -> StageCodes<'a> {
+        let empty = StageCodes {
+            codes: &[],
+            by_dict: Vec::new(),
+            by_event: None,
+        };
+        let Some(stage) = log.column(&Field::Stage) else {
+            return empty;
+        };
+        let Values::Text { dict, codes } = &stage.new else {
+            return StageCodes {
+                by_event: Some(vec![NO_STAGE; stage.len()]),
+                ..empty
+            };
+        };
+        let code = |p: Option<usize>, d: u32| -> u32 {
+            if d == NULL_TEXT {
+                return NO_STAGE;
             }
-            let d = codes[i];
-            out[i] = *memo.entry((current, d)).or_insert_with(|| code(current, d));
+            process
+                .resolve_stage(p, &dict[d as usize])
+                .map_or(NO_STAGE, |c| c as u32)
+        };
+        let by_dict: Vec<u32> = (0..dict.len() as u32).map(|d| code(None, d)).collect();
+        let pipe = match log.column(&Field::Pipeline) {
+            Some(p) if process.is_multi() => p,
+            _ => {
+                return StageCodes {
+                    codes,
+                    by_dict,
+                    by_event: None,
+                };
+            }
+        };
+        let pcodes = pipeline_codes(process, log);
+        let pipe_text = match &pipe.new {
+            Values::Text { codes, .. } => Some(codes),
+            _ => None,
+        };
+        // (pipeline, stage dictionary code) → stage code, memoised.
+        let mut memo: std::collections::HashMap<(Option<usize>, u32), u32> = Default::default();
+        let mut out = vec![NO_STAGE; stage.len()];
+        for key in 0..log.keys.len() as u32 {
+            let prun = pipe.run(key);
+            let mut j = prun.start;
+            let mut current: Option<usize> = None;
+            for i in stage.run(key) {
+                let t = stage.effective_at[i];
+                while j < prun.end && pipe.effective_at[j] <= t {
+                    current = pipe_text.and_then(|c| {
+                        let d = c[j];
+                        (d != NULL_TEXT).then(|| pcodes[d as usize]).flatten()
+                    });
+                    j += 1;
+                }
+                let d = codes[i];
+                out[i] = *memo.entry((current, d)).or_insert_with(|| code(current, d));
+            }
+        }
+        StageCodes {
+            codes,
+            by_dict,
+            by_event: Some(out),
         }
     }
-    out
+
+    /// The stage code of stage event `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<usize> {
+        let c = match &self.by_event {
+            Some(v) => v[i],
+            None => match self.codes[i] {
+                NULL_TEXT => NO_STAGE,
+                d => self.by_dict[d as usize],
+            },
+        };
+        (c != NO_STAGE).then_some(c as usize)
+    }
 }
 
 /// What the column `name` of [`FactColumns`] reads from the ledger: the
@@ -645,8 +670,6 @@ pub struct FactColumns {
     in_force: std::sync::Mutex<std::collections::HashMap<Field, std::sync::Arc<Vec<u32>>>>,
     /// The stage code of each deal (computed once; many columns read it).
     stage: std::sync::Mutex<Option<std::sync::Arc<Vec<Option<usize>>>>>,
-    /// The stage code of each stage event ([`stage_event_codes`]).
-    events: std::sync::Mutex<Option<std::sync::Arc<Vec<u32>>>>,
     /// When each deal qualified and closed (one pass serves three columns).
     lifecycle: std::sync::Mutex<Option<Lifecycle>>,
 }
@@ -675,7 +698,6 @@ impl FactColumns {
             keys: existing_keys(log, cut),
             in_force: Default::default(),
             stage: Default::default(),
-            events: Default::default(),
             lifecycle: Default::default(),
         }
     }
@@ -693,9 +715,6 @@ impl FactColumns {
             m.clear();
         }
         if let Ok(mut s) = self.stage.lock() {
-            *s = None;
-        }
-        if let Ok(mut s) = self.events.lock() {
             *s = None;
         }
         if let Ok(mut l) = self.lifecycle.lock() {
@@ -732,12 +751,6 @@ impl FactColumns {
         })
     }
 
-    fn event_codes(&self, log: &EventLog, process: &SalesProcess) -> std::sync::Arc<Vec<u32>> {
-        cached(&self.events, || {
-            std::sync::Arc::new(stage_event_codes(log, process))
-        })
-    }
-
     fn compute_stage_codes(&self, log: &EventLog, process: &SalesProcess) -> Vec<Option<usize>> {
         let n = self.keys.len();
         match (
@@ -745,12 +758,9 @@ impl FactColumns {
             log.column(&Field::Stage),
         ) {
             (Some(idx), Some(_)) => {
-                let code = self.event_codes(log, process);
+                let code = StageCodes::new(log, process);
                 idx.iter()
-                    .map(|&i| match code.get(i as usize) {
-                        Some(&c) if i != NONE && c != NO_STAGE => Some(c as usize),
-                        _ => None,
-                    })
+                    .map(|&i| (i != NONE).then(|| code.get(i as usize)).flatten())
                     .collect()
             }
             _ => vec![None; n],
@@ -886,7 +896,7 @@ impl FactColumns {
         let cut = self.cut;
         let last = self.in_force_of(log, &Field::Stage);
         let stage_col = log.column(&Field::Stage);
-        let stage_code = self.event_codes(log, process);
+        let stage_code = StageCodes::new(log, process);
         for (j, &k) in self.keys.iter().enumerate() {
             let mut first_q: Option<Timestamp> = None;
             let mut closed: Option<Timestamp> = None;
@@ -898,10 +908,7 @@ impl FactColumns {
                     {
                         continue;
                     }
-                    let code = match stage_code.get(i) {
-                        Some(&c) if c != NO_STAGE => Some(c as usize),
-                        _ => None,
-                    };
+                    let code = stage_code.get(i);
                     if let Some(code) = code
                         && process.reaches_qualified(code)
                         && first_q.is_none()

@@ -178,7 +178,7 @@ struct Columns<'a> {
     process: &'a SalesProcess,
     deleted: Option<&'a FieldColumn>,
     /// The stage column and each of its events' stage code.
-    stage: Option<(&'a FieldColumn, Vec<u32>)>,
+    stage: Option<(&'a FieldColumn, crate::asof::StageCodes<'a>)>,
     fc: Option<(&'a FieldColumn, Vec<Option<usize>>)>,
     close: Option<&'a FieldColumn>,
     amount: Option<&'a FieldColumn>,
@@ -207,7 +207,7 @@ impl<'a> Columns<'a> {
             deleted: log.column(&Field::IsDeleted),
             stage: log
                 .column(&Field::Stage)
-                .map(|c| (c, crate::asof::stage_event_codes(log, process))),
+                .map(|c| (c, crate::asof::StageCodes::new(log, process))),
             fc: coded(Field::ForecastCategory, &|v| {
                 ForecastCategory::parse(v).and_then(fc_rank)
             }),
@@ -238,10 +238,10 @@ fn snap(cols: &Columns, key: u32, cut: Cut) -> Snap {
         .deleted
         .and_then(|c| in_force(c, key, cut).map(|i| (c, i)))
         .is_some_and(|(c, i)| matches!(&c.new, Values::Bool(v) if v[i] == 1));
-    let stage = cols.stage.as_ref().and_then(|(c, codes)| {
-        let i = in_force(c, key, cut)?;
-        (codes[i] != crate::asof::NO_STAGE).then_some(codes[i] as usize)
-    });
+    let stage = cols
+        .stage
+        .as_ref()
+        .and_then(|(c, codes)| codes.get(in_force(c, key, cut)?));
     let outcome = stage
         .map(|s| process.outcome(s))
         .unwrap_or(StageOutcome::Open);

@@ -13,7 +13,6 @@
 //! later in the deal's own process; rows come process by process.
 
 use pipewise_ledger::asof::Cut;
-use pipewise_ledger::asof::NO_STAGE;
 use pipewise_ledger::{EventLog, Values};
 use pipewise_model::{Field, SalesProcess, StageOutcome, Timestamp};
 
@@ -66,7 +65,7 @@ pub fn funnel(
     let Values::Text { .. } = &col.new else {
         return Vec::new();
     };
-    let code_of = pipewise_ledger::asof::stage_event_codes(log, process);
+    let code_of = pipewise_ledger::asof::StageCodes::new(log, process);
     for key in 0..log.keys.len() as u32 {
         // The deal's stage path up to the cut.
         let path: Vec<(Timestamp, usize)> = col
@@ -75,8 +74,7 @@ pub fn funnel(
                 col.effective_at[i] <= cut.effective
                     && cut.recorded.is_none_or(|r| col.recorded_at[i] <= r)
             })
-            .filter(|&i| code_of[i] != NO_STAGE)
-            .map(|i| (col.effective_at[i], code_of[i] as usize))
+            .filter_map(|i| code_of.get(i).map(|c| (col.effective_at[i], c)))
             .collect();
         for &s in &open {
             let Some(first) = path.iter().position(|&(_, c)| c == s) else {
@@ -150,8 +148,8 @@ pub fn aging(log: &EventLog, process: &SalesProcess, cut: Cut) -> Vec<StageAging
     let Values::Text { .. } = &col.new else {
         return Vec::new();
     };
-    let code_of = pipewise_ledger::asof::stage_event_codes(log, process);
-    let code = |i: usize| (code_of[i] != NO_STAGE).then_some(code_of[i] as usize);
+    let code_of = pipewise_ledger::asof::StageCodes::new(log, process);
+    let code = |i: usize| code_of.get(i);
     let mut ages: Vec<Vec<f64>> = vec![Vec::new(); process.stages().len()];
     for key in 0..log.keys.len() as u32 {
         if !pipewise_ledger::asof::exists(log, key, cut) {

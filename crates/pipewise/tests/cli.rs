@@ -28,6 +28,27 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_str(&ok(o)).unwrap()
 }
 
+/// A command's rows, as JSON.
+fn json_rows(ws: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    json(&pw(ws, &a)).as_array().unwrap().clone()
+}
+
+/// A hand-built export of `pipewise-ingest/tests/fixtures/quirks/<quirk>`,
+/// ingested with `--init` into a new workspace `ws`; its path.
+fn ingest_quirk(ws: &Path, kind: &str, quirk: &str, as_of: &str) -> String {
+    let export = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipewise-ingest/tests/fixtures/quirks")
+        .join(quirk);
+    let export = export.to_str().unwrap().to_string();
+    ok(&pw(
+        ws,
+        &["ingest", kind, &export, "--as-of", as_of, "--init"],
+    ));
+    export
+}
+
 #[test]
 fn init_synth_asof_changes_status() {
     let dir = tempfile::tempdir().unwrap();
@@ -825,20 +846,7 @@ fn ingest_without_a_workspace_offers_init_from_the_export() {
 fn asof_in_another_currency() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
-    let export = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../pipewise-ingest/tests/fixtures/quirks/salesforce-multi-currency");
-    let export = export.to_str().unwrap();
-    ok(&pw(
-        &ws,
-        &[
-            "ingest",
-            "salesforce",
-            export,
-            "--as-of",
-            "2025-06-30",
-            "--init",
-        ],
-    ));
+    ingest_quirk(&ws, "salesforce", "salesforce-multi-currency", "2025-06-30");
     let rows = json(&pw(
         &ws,
         &[
@@ -872,8 +880,7 @@ fn asof_in_another_currency() {
         if yen {
             a.extend(["--currency", "JPY"]);
         }
-        a.extend(["--format", "json"]);
-        json(&pw(&ws, &a)).as_array().unwrap().clone()
+        json_rows(&ws, &a)
     };
     let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap();
     // (money is printed to the cent: a cent of dollars is 1.5 yen)
@@ -927,27 +934,11 @@ fn asof_in_another_currency() {
 fn several_sales_processes_by_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
-    let export = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../pipewise-ingest/tests/fixtures/quirks/hubspot-several-pipelines");
-    let export = export.to_str().unwrap();
-    ok(&pw(
-        &ws,
-        &[
-            "ingest",
-            "hubspot",
-            export,
-            "--as-of",
-            "2025-06-30",
-            "--init",
-        ],
-    ));
+    let export = ingest_quirk(&ws, "hubspot", "hubspot-several-pipelines", "2025-06-30");
+    let export = export.as_str();
     let toml = std::fs::read_to_string(ws.join("pipewise.toml")).unwrap();
     assert_eq!(toml.matches("[[pipelines]]").count(), 2, "{toml}");
-    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
-        let mut a = args.to_vec();
-        a.extend(["--format", "json"]);
-        json(&pw(&ws, &a)).as_array().unwrap().clone()
-    };
+    let rows = |args: &[&str]| json_rows(&ws, args);
     let pairs = |rs: &[serde_json::Value], key: &str| -> Vec<(String, i64)> {
         rs.iter()
             .map(|r| {
@@ -1050,27 +1041,15 @@ fn several_sales_processes_by_pipeline() {
 fn custom_fiscal_years_from_a_salesforce_export() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
-    let export = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../pipewise-ingest/tests/fixtures/quirks/salesforce-custom-fiscal-year");
-    let export = export.to_str().unwrap();
-    ok(&pw(
+    ingest_quirk(
         &ws,
-        &[
-            "ingest",
-            "salesforce",
-            export,
-            "--as-of",
-            "2026-06-30",
-            "--init",
-        ],
-    ));
+        "salesforce",
+        "salesforce-custom-fiscal-year",
+        "2026-06-30",
+    );
     let toml = std::fs::read_to_string(ws.join("pipewise.toml")).unwrap();
     assert!(toml.contains("fiscal_year_start_month = 2"), "{toml}");
-    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
-        let mut a = args.to_vec();
-        a.extend(["--format", "json"]);
-        json(&pw(&ws, &a)).as_array().unwrap().clone()
-    };
+    let rows = |args: &[&str]| json_rows(&ws, args);
     // FY2027-Q1 is the custom 13 weeks to 2026-05-02: deals 1 and 3 (not Feb-Apr).
     let q1 = rows(&["metric", "average_won_deal_size", "--period", "FY2027-Q1"]);
     assert_eq!(q1[0]["numerator"].as_f64(), Some(5000.0));
