@@ -48,6 +48,8 @@ def duckdb_database(pipewise, ws, cache):
         os.remove(db + ".tmp")
     con = duckdb.connect(db + ".tmp")
     body = schema.split("$fn$")
+    # (one sales process: deal_facts calls no other function of the schema)
+    fn = next(i for i, b in enumerate(body) if "FUNCTION deal_facts(" in b) + 1
     tables_part = "\n".join(l for l in body[0].splitlines() if not l.strip().startswith("--"))
     for stmt in tables_part.split(";"):
         s = stmt.strip()
@@ -56,7 +58,7 @@ def duckdb_database(pipewise, ws, cache):
         con.execute(s.replace(" CASCADE", ""))
     # deal_facts(as_of, known) as a DuckDB table macro with the same body.
     con.execute(
-        "CREATE MACRO deal_facts(as_of, known := false) AS TABLE " + body[1].strip()
+        "CREATE MACRO deal_facts(as_of, known := false) AS TABLE " + body[fn].strip()
     )
     for line in open(os.path.join(export, "load.sql")):
         m = re.match(r"\\copy (\w+) FROM '([^']+)'", line)

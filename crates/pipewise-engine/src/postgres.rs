@@ -102,20 +102,27 @@ fn field_columns(custom: &[String]) -> Vec<(String, String, &'static str)> {
     out
 }
 
-/// The pipeline value a stage event is read with: with one process, none is
-/// needed (every stage name has one meaning).
-fn pipe_at_sql(multi: bool, opp: &str, at: &str) -> String {
+/// A join that gives the row of `stage_codes` (as `alias`) of the stage
+/// value `value` of a deal's event at `at`. With one process a stage name
+/// has one meaning: a plain join through `stages`. With several, the
+/// process in force at the event decides (`pipewise_stage`).
+fn stage_join(multi: bool, kind: &str, alias: &str, value: &str, opp: &str, at: &str) -> String {
     if multi {
-        format!("pipewise_pipeline_at({opp}, {at})")
+        format!(
+            "{kind} stage_codes {alias}\n           ON {alias}.code = pipewise_stage(pipewise_pipeline_at({opp}, {at}), {value})"
+        )
     } else {
-        "NULL".into()
+        format!(
+            "{kind} stages {alias}_key ON {alias}_key.key = lower(trim({value}))\n         \
+             {kind} stage_codes {alias} ON {alias}.code = {alias}_key.code"
+        )
     }
 }
 
 /// The schema: tables, stages, indexes and the `deal_facts` function.
 pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, EngineError> {
     let ctx = engine.context();
-    let pipe_at = |opp: &str, at: &str| pipe_at_sql(process.is_multi(), opp, at);
+    let multi = process.is_multi();
     let mut sql = String::from(
         "-- pipewise canonical tables for PostgreSQL (written by `pipewise export --dialect postgres`).\n\
          -- Timestamps are UTC; run metric SQL with the session time zone set to UTC.\n\
@@ -318,16 +325,14 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
            FROM cur GROUP BY opportunity_id\n\
          ), q AS (\n\
            SELECT ev.opportunity_id, min(ev.effective_at) AS qualified_at\n\
-           FROM ev JOIN stage_codes s\n\
-             ON s.code = pipewise_stage({pipe_at_ev}, ev.new_value)\n\
+           FROM ev {join_ev}\n\
            WHERE ev.field = 'stage' AND s.qualifies\n\
            GROUP BY ev.opportunity_id\n\
          )\n\
          SELECT {select}\n\
          FROM opportunity_keys k\n\
          LEFT JOIN p ON p.opportunity_id = k.id\n\
-         LEFT JOIN stage_codes st\n\
-           ON st.code = pipewise_stage({pipe_at_stage}, p.stage)\n\
+         {join_stage}\n\
          LEFT JOIN q ON q.opportunity_id = k.id\n\
          WHERE k.created_at <= as_of AND (NOT known OR k.first_recorded_at <= as_of)\n\
            AND p.is_deleted IS DISTINCT FROM 'true'\n\
@@ -335,8 +340,15 @@ pub fn schema_sql(engine: &Engine, process: &SalesProcess) -> Result<String, Eng
         returns = returns.join(", "),
         pivot = pivot.join(",\n             "),
         select = select.join(",\n  "),
-        pipe_at_ev = pipe_at("ev.opportunity_id", "ev.effective_at"),
-        pipe_at_stage = pipe_at("k.id", "p.stage_at"),
+        join_ev = stage_join(
+            multi,
+            "JOIN",
+            "s",
+            "ev.new_value",
+            "ev.opportunity_id",
+            "ev.effective_at"
+        ),
+        join_stage = stage_join(multi, "LEFT JOIN", "st", "p.stage", "k.id", "p.stage_at"),
     );
     Ok(sql)
 }

@@ -62,6 +62,14 @@ pub fn in_force(col: &FieldColumn, key: u32, cut: Cut) -> Option<usize> {
 
 /// Does opportunity `key` exist at `cut`?
 pub fn exists(log: &EventLog, key: u32, cut: Cut) -> bool {
+    exists_with(log, log.column(&Field::IsDeleted), key, cut)
+}
+
+/// [`exists`], with the `is_deleted` column looked up once by the caller
+/// (a loop over every deal and cut would otherwise search the field map
+/// each time).
+#[inline]
+fn exists_with(log: &EventLog, deleted: Option<&FieldColumn>, key: u32, cut: Cut) -> bool {
     let k = key as usize;
     if log.keys.created_at[k] > cut.effective {
         return false;
@@ -71,7 +79,7 @@ pub fn exists(log: &EventLog, key: u32, cut: Cut) -> bool {
     {
         return false;
     }
-    if let Some(c) = log.column(&Field::IsDeleted)
+    if let Some(c) = deleted
         && let Some(i) = in_force(c, key, cut)
         && let Values::Bool(v) = &c.new
     {
@@ -288,6 +296,8 @@ pub fn totals_in(
     let amount_col = log.column(&Field::Amount);
     let n_cuts = cuts.len();
     let n_keys = log.keys.len();
+    let need_pipeline = pipeline.is_some() || *group == GroupBy::Pipeline;
+    let deleted_col = log.column(&Field::IsDeleted);
 
     // Amounts are summed in fixed point (1/10,000), exactly: no amount, however
     // large, makes the others vanish in rounding, and the order does not matter.
@@ -296,14 +306,14 @@ pub fn totals_in(
         let mut amounts: Vec<crate::flow::Fixed> = vec![0; n_cuts * n_groups];
         for key in lo as u32..hi as u32 {
             for (ci, &cut) in cuts.iter().enumerate() {
-                if !exists(log, key, cut) {
+                if !exists_with(log, deleted_col, key, cut) {
                     continue;
                 }
                 let stage_pc = in_force(stage_col, key, cut)
                     .filter(|&i| stage_codes[i] != NULL_TEXT)
                     .map(|i| (stage_codes[i], stage_map.get(i).unwrap_or(usize::MAX)));
                 let known_stage = stage_pc.map(|(_, pc)| pc).filter(|&pc| pc != usize::MAX);
-                let (deal_pipe, raw_pipe) = if pipeline.is_some() || *group == GroupBy::Pipeline {
+                let (deal_pipe, raw_pipe) = if need_pipeline {
                     deal_pipeline(key, cut, known_stage)
                 } else {
                     (0, None)
@@ -502,8 +512,9 @@ pub fn changes(log: &EventLog, from: Timestamp, to: Timestamp) -> Vec<(u64, Oppo
 
 /// The opportunities that exist at `cut`, in key order.
 pub fn existing_keys(log: &EventLog, cut: Cut) -> Vec<u32> {
+    let deleted = log.column(&Field::IsDeleted);
     (0..log.keys.len() as u32)
-        .filter(|&k| exists(log, k, cut))
+        .filter(|&k| exists_with(log, deleted, k, cut))
         .collect()
 }
 

@@ -30,8 +30,25 @@ use pipewise_model::{Date, Field, ForecastCategory, SalesProcess, StageOutcome};
 pub type Fixed = i128;
 pub const FIXED_SCALE: f64 = 10_000.0;
 
+/// `x` in units of 1/10,000, rounded half away from zero (as `f64::round`),
+/// with native instructions only: the float-to-i128 conversion and `round`
+/// are library calls, and as-of totals convert one amount per deal and cut.
 pub fn to_fixed(x: f64) -> Fixed {
-    (x * FIXED_SCALE).round() as Fixed
+    const EXACT: f64 = 4_503_599_627_370_496.0; // 2^52: below it, y - trunc(y) is exact
+    let y = x * FIXED_SCALE;
+    if y.abs() < EXACT {
+        let t = y as i64; // toward zero
+        let f = y - t as f64;
+        (if f >= 0.5 {
+            t + 1
+        } else if f <= -0.5 {
+            t - 1
+        } else {
+            t
+        }) as Fixed
+    } else {
+        y as Fixed // (an integer already; NaN is 0)
+    }
 }
 
 pub fn from_fixed(x: Fixed) -> f64 {
@@ -492,4 +509,48 @@ fn flow_items(
         }
     }
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_point_rounds_as_f64_round() {
+        let mut xs = vec![
+            0.0,
+            0.00005,
+            -0.00005,
+            0.000049999,
+            1.23456,
+            -1.23455,
+            0.1,
+            1e10 + 0.00015,
+            4.5e11,
+            4.6e11 + 0.5,
+            1e20,
+            -1e20,
+            123_456.789_05,
+            // y = 0.49999999999999994 after scaling: adding ½ would round to 1
+            0.49999999999999994 / FIXED_SCALE,
+        ];
+        // and a spread of amounts, cents and fractions of cents
+        let mut state: u64 = 42;
+        for _ in 0..100_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let mantissa = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let scale = 10f64.powi((state % 15) as i32 - 4);
+            xs.push(if state & 1 == 0 {
+                mantissa * scale
+            } else {
+                -mantissa * scale
+            });
+        }
+        for x in xs {
+            assert_eq!(to_fixed(x), (x * FIXED_SCALE).round() as Fixed, "{x}");
+        }
+        assert_eq!(to_fixed(f64::NAN), 0);
+    }
 }
