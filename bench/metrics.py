@@ -160,8 +160,10 @@ def flow_duckdb(db):
                {member('s')} AS in_s, {member('e')} AS in_e,
                eo.outcome AS e_outcome, e.close_date AS e_close, e.deleted AS e_deleted, s.id IS NULL AS is_new
         FROM e FULL OUTER JOIN s ON s.id = e.id
-        LEFT JOIN stages so ON so.key = lower(trim(s.stage))
-        LEFT JOIN stages eo ON eo.key = lower(trim(e.stage))
+        LEFT JOIN stages sok ON sok.key = lower(trim(s.stage))
+        LEFT JOIN stage_codes so ON so.code = sok.code
+        LEFT JOIN stages eok ON eok.key = lower(trim(e.stage))
+        LEFT JOIN stage_codes eo ON eo.code = eok.code
       )
       SELECT CASE
           WHEN in_s AND in_e THEN CASE WHEN e_amount > s_amount THEN 'amount_up'
