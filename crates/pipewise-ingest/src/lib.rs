@@ -120,6 +120,8 @@ pub struct IngestOptions {
     pub timezone: Option<chrono_tz::Tz>,
     /// What a complete export's missing opportunities become.
     pub missing: draft::Missing,
+    /// How long to wait for another writer of the workspace.
+    pub lock_wait: std::time::Duration,
 }
 
 impl IngestOptions {
@@ -137,6 +139,7 @@ impl IngestOptions {
             progress: None,
             timezone: None,
             missing: draft::Missing::Auto,
+            lock_wait: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -819,6 +822,15 @@ pub fn run(
             }
         },
     };
+    // One writer at a time, from reading the version the changes are worked
+    // out against to the commit: a second ingest waits, then lands on top.
+    let waiting = |m: &str| {
+        tracing::warn!("{m}");
+        if let Some(p) = opts.progress {
+            p(m);
+        }
+    };
+    let _lock = store.lock(opts.lock_wait, &waiting)?;
     let base = store.manifest()?;
     let ingest_id = format!("ingest-v{:06}", base.version + 1);
     let mut ctx = Ctx {

@@ -30,6 +30,14 @@ pub enum LedgerError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "{path}: another writer ({holder}) still holds this workspace after {waited} s; nothing was written\n\nhint: let it finish and run this again, or raise PIPEWISE_LOCK_WAIT (seconds)"
+    )]
+    Locked {
+        path: PathBuf,
+        holder: String,
+        waited: u64,
+    },
 }
 
 impl LedgerError {

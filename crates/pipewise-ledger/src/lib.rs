@@ -24,7 +24,9 @@ pub mod tables;
 pub use asof::{Cut, GroupBy, GroupTotal, OpportunityState};
 pub use error::LedgerError;
 pub use log::{EventLog, FieldColumn, Keys, NULL_TEXT, NewOpportunity, Values, ValuesBuilder};
-pub use store::{IngestRecord, Manifest, Projection, SegmentInfo, SourceFile, Store, TableSet};
+pub use store::{
+    IngestRecord, Manifest, Projection, SegmentInfo, SourceFile, Store, TableSet, WriteLock,
+};
 
 pub use store::{Commit, CommitSummary, EventColumns, FieldEvents};
 

@@ -312,7 +312,30 @@ pub struct CommitSummary {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Set while a [`WriteLock`] taken through this store (or a clone) lives.
+    locked: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// An exclusive hold on a workspace's ledger for writing ([`Store::lock`]).
+/// While it lives no other writer commits; readers never wait (they read the
+/// version `CURRENT` names, whose files are never changed). Dropping it, or
+/// the process ending however it ends, releases it.
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: std::fs::File,
+    locked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        self.locked
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        // (the file lock goes with the file)
+    }
+}
+
+/// How long a commit waits for another writer when its caller took no lock.
+const COMMIT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -497,6 +520,7 @@ impl Store {
     pub fn init(root: &Path) -> Result<Store, LedgerError> {
         let store = Store {
             root: root.to_path_buf(),
+            locked: Default::default(),
         };
         if store.current_path().exists() {
             return Err(LedgerError::Invalid(format!(
@@ -516,6 +540,7 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, LedgerError> {
         let store = Store {
             root: root.to_path_buf(),
+            locked: Default::default(),
         };
         if !store.current_path().exists() {
             return Err(LedgerError::NotAWorkspace {
@@ -535,6 +560,70 @@ impl Store {
 
     fn current_path(&self) -> PathBuf {
         self.ledger_dir().join("CURRENT")
+    }
+
+    /// Take the workspace's write lock (`ledger/LOCK`), waiting up to `wait`
+    /// for another writer to finish; `waiting` is told once, with who holds
+    /// it, when there is one. Hold it from reading the version a change is
+    /// computed against until [`Store::commit`] returns, so that two writers
+    /// land one after the other.
+    pub fn lock(
+        &self,
+        wait: std::time::Duration,
+        waiting: &dyn Fn(&str),
+    ) -> Result<WriteLock, LedgerError> {
+        use std::io::{Read, Seek, Write};
+        let path = self.ledger_dir().join("LOCK");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| LedgerError::io(&path, e))?;
+        let started = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ =
+                        std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut holder));
+                    let holder = holder.trim().to_string();
+                    if started.elapsed() >= wait {
+                        return Err(LedgerError::Locked {
+                            path,
+                            holder,
+                            waited: started.elapsed().as_secs(),
+                        });
+                    }
+                    if !told {
+                        waiting(&format!(
+                            "waiting for another writer of this workspace ({})",
+                            if holder.is_empty() {
+                                "unknown"
+                            } else {
+                                &holder
+                            }
+                        ));
+                        told = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(LedgerError::io(&path, e)),
+            }
+        }
+        // Who holds it, for a writer that has to wait.
+        let _ = file.set_len(0);
+        let _ = file.seek(std::io::SeekFrom::Start(0));
+        let _ = write!(file, "process {}", std::process::id());
+        let _ = file.flush();
+        self.locked.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(WriteLock {
+            _file: file,
+            locked: self.locked.clone(),
+        })
     }
 
     fn write_manifest(&self, m: &Manifest) -> Result<(), LedgerError> {
@@ -778,6 +867,12 @@ impl Store {
         base: &Manifest,
         mut commit: Commit,
     ) -> Result<CommitSummary, LedgerError> {
+        // Under the write lock: the caller's, or one taken for this commit.
+        let _own = if self.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            None
+        } else {
+            Some(self.lock(COMMIT_LOCK_WAIT, &|m| tracing::info!("{m}"))?)
+        };
         let current = self.manifest()?;
         if current.version != base.version {
             return Err(LedgerError::Invalid(format!(

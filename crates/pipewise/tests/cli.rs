@@ -1083,3 +1083,179 @@ fn custom_fiscal_years_from_a_salesforce_export() {
     let q = rows(&["metric", "average_won_deal_size", "--period", "FY2026-Q4"]);
     assert_eq!(q[0]["denominator"].as_f64(), Some(0.0), "{q:?}");
 }
+
+/// A Salesforce export of `n` opportunities with ids `006<tag>…`, each with
+/// two history rows, written into `dir`.
+fn small_export(dir: &Path, tag: char, n: usize) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut opp = String::from(
+        "\"Id\",\"Name\",\"StageName\",\"Amount\",\"CloseDate\",\"CreatedDate\",\"LastModifiedDate\"\n",
+    );
+    let mut hist = String::from(
+        "\"Id\",\"OpportunityId\",\"CreatedDate\",\"StageName\",\"Amount\",\"CloseDate\"\n",
+    );
+    for i in 0..n {
+        let id = format!("006{tag}{i:014}");
+        let stage = if i % 3 == 0 {
+            "Closed Won"
+        } else {
+            "Discovery"
+        };
+        opp.push_str(&format!(
+            "\"{id}\",\"Deal {i}\",\"{stage}\",\"{}.00\",\"2025-06-30\",\"2025-01-02T09:00:00.000Z\",\"2025-03-01T09:00:00.000Z\"\n",
+            1000 + i
+        ));
+        hist.push_str(&format!(
+            "\"h{tag}{i:014}a\",\"{id}\",\"2025-01-02T09:00:00.000Z\",\"Qualification\",\"{}.00\",\"2025-06-30\"\n\"h{tag}{i:014}b\",\"{id}\",\"2025-03-01T09:00:00.000Z\",\"{stage}\",\"{}.00\",\"2025-06-30\"\n",
+            1000 + i,
+            1000 + i
+        ));
+    }
+    std::fs::write(dir.join("Opportunity.csv"), opp).unwrap();
+    std::fs::write(dir.join("OpportunityHistory.csv"), hist).unwrap();
+    dir.to_str().unwrap().to_string()
+}
+
+fn spawn_ingest(ws: &Path, export: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args([
+            "ingest",
+            "salesforce",
+            export,
+            "--as-of",
+            "2025-06-30",
+            "--missing",
+            "keep",
+        ])
+        .env_remove("PIPEWISE_WORKSPACE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// (deals, events) in a workspace.
+fn ledger_size(ws: &Path) -> (i64, i64) {
+    let rows = json_rows(
+        ws,
+        &[
+            "sql",
+            "SELECT (SELECT count(*) FROM opportunity_keys) AS deals, (SELECT count(*) FROM opportunity_events) AS events",
+        ],
+    );
+    (
+        rows[0]["deals"].as_i64().unwrap(),
+        rows[0]["events"].as_i64().unwrap(),
+    )
+}
+
+#[test]
+fn concurrent_ingests_land_one_after_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = small_export(&dir.path().join("a"), 'A', 300);
+    let b = small_export(&dir.path().join("b"), 'B', 300);
+    // What one after the other leaves.
+    let seq = dir.path().join("seq");
+    ok(&pw(&seq, &["init"]));
+    for e in [&a, &b] {
+        assert!(spawn_ingest(&seq, e).wait().unwrap().success());
+    }
+    let want = ledger_size(&seq);
+    assert_eq!(want.0, 600);
+    for round in 0..4 {
+        // Two different exports at once: both land.
+        let ws = dir.path().join(format!("both{round}"));
+        ok(&pw(&ws, &["init"]));
+        let (mut x, mut y) = (spawn_ingest(&ws, &a), spawn_ingest(&ws, &b));
+        let (ox, oy) = (x.wait().unwrap(), y.wait().unwrap());
+        assert!(ox.success() && oy.success(), "round {round}");
+        assert_eq!(ledger_size(&ws), want, "round {round}");
+        // The same export twice at once: what one leaves.
+        let ws = dir.path().join(format!("same{round}"));
+        ok(&pw(&ws, &["init"]));
+        let (mut x, mut y) = (spawn_ingest(&ws, &a), spawn_ingest(&ws, &a));
+        assert!(x.wait().unwrap().success() && y.wait().unwrap().success());
+        assert_eq!(ledger_size(&ws), (300, want.1 / 2), "round {round}");
+    }
+}
+
+#[test]
+fn readers_see_a_whole_version_and_a_killed_writer_leaves_a_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = small_export(&dir.path().join("big"), 'C', 3000);
+    let ws = dir.path().join("ws");
+    ok(&pw(&ws, &["init"]));
+    // While an ingest runs, every as-of sees nothing or everything.
+    let mut writer = spawn_ingest(&ws, &big);
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let done = writer.try_wait().unwrap().is_some();
+        let rows = json_rows(&ws, &["asof", "2025-06-30"]);
+        let deals: i64 = rows.iter().map(|r| r["count"].as_i64().unwrap()).sum();
+        seen.insert(deals);
+        if done {
+            break;
+        }
+    }
+    assert!(writer.wait().unwrap().success());
+    assert!(
+        seen.iter().all(|&n| n == 0 || n == 3000),
+        "a reader saw a partial version: {seen:?}"
+    );
+    // A writer killed at some point of its run: the workspace opens, and the
+    // same ingest run again completes.
+    let ws = dir.path().join("killed");
+    ok(&pw(&ws, &["init"]));
+    for delay_ms in [30u64, 120, 400] {
+        let mut w = spawn_ingest(&ws, &big);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = w.kill();
+        let _ = w.wait();
+        ok(&pw(&ws, &["status"]));
+    }
+    assert!(spawn_ingest(&ws, &big).wait().unwrap().success());
+    let rows = json_rows(&ws, &["asof", "2025-06-30"]);
+    let deals: i64 = rows.iter().map(|r| r["count"].as_i64().unwrap()).sum();
+    assert_eq!(deals, 3000);
+}
+
+#[test]
+fn a_second_writer_waits_then_gives_up_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    ok(&pw(&ws, &["init"]));
+    // Hold the workspace's write lock as another writer would.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(ws.join("ledger/LOCK"))
+        .unwrap();
+    lock.lock().unwrap();
+    let a = small_export(&dir.path().join("a"), 'A', 5);
+    let o = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["ingest", "salesforce", &a, "--as-of", "2025-06-30"])
+        .env("PIPEWISE_LOCK_WAIT", "1")
+        .env_remove("PIPEWISE_WORKSPACE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("waiting for another writer"), "{err}");
+    assert!(
+        err.contains("still holds this workspace after 1 s; nothing was written"),
+        "{err}"
+    );
+    drop(lock);
+    assert_eq!(ledger_size(&ws), (0, 0));
+    ok(&pw(
+        &ws,
+        &["ingest", "salesforce", &a, "--as-of", "2025-06-30"],
+    ));
+    assert_eq!(ledger_size(&ws).0, 5);
+}

@@ -37,6 +37,14 @@ fn options(a: &IngestArgs) -> Result<IngestOptions> {
             )));
         }
     };
+    if let Some(w) = std::env::var_os("PIPEWISE_LOCK_WAIT") {
+        let secs: u64 = w.to_string_lossy().trim().parse().map_err(|_| {
+            user(format!(
+                "PIPEWISE_LOCK_WAIT {w:?}: expected a number of seconds"
+            ))
+        })?;
+        o.lock_wait = std::time::Duration::from_secs(secs);
+    }
     o.progress = Some(show_progress);
     Ok(o)
 }
