@@ -498,7 +498,8 @@ impl Shared {
                 let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
                 let mut all = work();
                 for h in others {
-                    all.extend(h.join().unwrap_or_default());
+                    // a worker that panicked fails the query, never a column short
+                    all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
                 }
                 all
             });

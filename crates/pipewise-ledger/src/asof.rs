@@ -415,7 +415,10 @@ pub fn totals_in(
                     })
                 })
                 .collect();
-            hs.into_iter().filter_map(|h| h.join().ok()).collect()
+            // a worker that panicked fails the call: a total is never short of a chunk
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
         });
         for (c, r) in done.into_iter().flatten() {
             parts[c] = Some(r);

@@ -378,7 +378,8 @@ pub fn flow(
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            // a worker that panicked fails the flow, never a bucket short
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
     let totals = Bucket::ALL

@@ -1758,7 +1758,8 @@ impl ScorecardSums<'_> {
                     .collect();
                 handles
                     .into_iter()
-                    .map(|(b, h)| (b, h.join().unwrap_or_default()))
+                    // a worker that panicked fails the scorecard, never a breakdown short
+                    .map(|(b, h)| (b, h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
                     .collect()
             });
             for (b, done) in rolled {
