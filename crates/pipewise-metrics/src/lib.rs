@@ -27,7 +27,7 @@ use pipewise_engine::{CellValue, Engine};
 use pipewise_model::Timestamp;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricError {
@@ -454,6 +454,9 @@ const BUILT_IN: [(&str, &str); 47] = [
 #[derive(Debug, Clone, Default)]
 pub struct Library {
     pub metrics: BTreeMap<String, Metric>,
+    /// What loading found worth saying: a workspace metric that replaces a
+    /// built-in one.
+    pub warnings: Vec<String>,
 }
 
 impl Library {
@@ -475,11 +478,18 @@ impl Library {
                 path: dir.display().to_string(),
                 source,
             })?;
-            let mut files: Vec<_> = rd
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect();
+            let mut files: Vec<PathBuf> = Vec::new();
+            for entry in rd {
+                let p = entry
+                    .map_err(|source| MetricError::Io {
+                        path: dir.display().to_string(),
+                        source,
+                    })?
+                    .path();
+                if p.extension().is_some_and(|e| e == "toml") {
+                    files.push(p);
+                }
+            }
             files.sort();
             for p in files {
                 let text = std::fs::read_to_string(&p).map_err(|source| MetricError::Io {
@@ -487,6 +497,18 @@ impl Library {
                     source,
                 })?;
                 let m = Metric::from_toml(&text, &p.display().to_string())?;
+                if let Some(old) = lib.metrics.get(&m.name) {
+                    lib.warnings.push(format!(
+                        "{}: metric {:?} replaces the {} one of that name",
+                        p.display(),
+                        m.name,
+                        if old.origin == "built-in" {
+                            "built-in"
+                        } else {
+                            "earlier workspace"
+                        }
+                    ));
+                }
                 lib.metrics.insert(m.name.clone(), m);
             }
         }
@@ -1488,11 +1510,22 @@ pub fn evaluate_many(
         let group: Vec<&Metric> = idx.iter().map(|&i| ms[i]).collect();
         // Activities and leads are optional: with none there is nothing to
         // scan (and no stage history to join), and the answer is known.
-        if !quota && *source != "deals" && source_is_empty(engine, source) {
-            for &i in idx {
-                out[i] = Some(Ok(nothing_to_count(ms[i], &q.by)));
+        if !quota && *source != "deals" {
+            match source_is_empty(engine, source) {
+                Ok(false) => {}
+                Ok(true) => {
+                    for &i in idx {
+                        out[i] = Some(Ok(nothing_to_count(ms[i], &q.by)));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    for &i in idx {
+                        out[i] = Some(Err(MetricError::Query(e.to_string())));
+                    }
+                    continue;
+                }
             }
-            continue;
         }
         let result = compile_group(&group, q, Mode::Aggregate)
             .and_then(Compiled::sql)
@@ -1597,15 +1630,21 @@ pub fn sum_breakdowns<'m>(
         {
             continue;
         }
-        if *source != "deals" && source_is_empty(engine, source) {
-            for (b, by) in breakdowns.iter().enumerate() {
-                for &i in idx {
-                    if todo(b, i) {
-                        out[b][i] = Some(Ok(nothing_to_count(ms[i], by)));
+        if *source != "deals" {
+            let empty = source_is_empty(engine, source);
+            if !matches!(empty, Ok(false)) {
+                for (b, by) in breakdowns.iter().enumerate() {
+                    for &i in idx {
+                        if todo(b, i) {
+                            out[b][i] = Some(match &empty {
+                                Err(e) => Err(MetricError::Query(e.to_string())),
+                                _ => Ok(nothing_to_count(ms[i], by)),
+                            });
+                        }
                     }
                 }
+                continue;
             }
-            continue;
         }
         // Every dimension a breakdown to compute names (and the owner, when a
         // metric counts owners).
@@ -2238,18 +2277,23 @@ fn nothing_to_count(m: &Metric, by: &[String]) -> Vec<MetricRow> {
 }
 
 /// Does the table a source reads have no rows at all?
-fn source_is_empty(engine: &Engine, source: &str) -> bool {
+/// Whether an optional source (leads, activities) has no rows. An engine
+/// failure is an error, not "not empty".
+fn source_is_empty(engine: &Engine, source: &str) -> Result<bool, MetricError> {
     let table = if source == "leads" {
         "leads"
     } else {
         "activities"
     };
-    engine
+    let failed = |e: String| MetricError::Query(format!("counting {table}: {e}"));
+    let batches = engine
         .sql(&format!("SELECT count(*) FROM {table}"))
-        .ok()
-        .and_then(|b| pipewise_engine::rows(&b).ok())
-        .and_then(|(_, rows)| rows.into_iter().next())
-        .is_some_and(|r| matches!(r.first(), Some(CellValue::Int(0))))
+        .map_err(|e| failed(e.to_string()))?;
+    let (_, rows) = pipewise_engine::rows(&batches).map_err(|e| failed(e.to_string()))?;
+    match rows.first().and_then(|r| r.first()) {
+        Some(CellValue::Int(n)) => Ok(*n == 0),
+        other => Err(failed(format!("expected a count, got {other:?}"))),
+    }
 }
 
 /// Run the SQL of [`compile_group`] and split its rows per metric.

@@ -427,6 +427,21 @@ fn init_synth_asof_changes_status() {
     let e = String::from_utf8_lossy(&broken.stderr);
     assert!(e.contains("broken.toml") && e.contains("line 2"), "{e}");
     std::fs::remove_file(ws.join("metrics/broken.toml")).unwrap();
+    // A workspace metric that replaces a built-in one says so.
+    let builtin = include_str!("../../pipewise-metrics/library/win_rate.toml");
+    std::fs::write(
+        ws.join("metrics/my_win_rate.toml"),
+        format!("# ours\n{builtin}"),
+    )
+    .unwrap();
+    let o = pw(&ws, &["metric", "win_rate", "--period", "2026-Q1"]);
+    ok(&o);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("my_win_rate.toml: metric \"win_rate\" replaces the built-in one of that name"),
+        "{e}"
+    );
+    std::fs::remove_file(ws.join("metrics/my_win_rate.toml")).unwrap();
 
     let st = json(&pw(&ws, &["status", "--format", "json"]));
     let get = |k: &str| {

@@ -13,10 +13,14 @@ use pipewise_metrics::{
 use std::path::Path;
 
 fn library(dir: &Path) -> Result<Library> {
-    Library::load(dir).map_err(|e| match e {
+    let lib = Library::load(dir).map_err(|e| match e {
         MetricError::Definition { .. } => user(e.to_string()),
-        other => other.into(),
-    })
+        other => anyhow::Error::from(other),
+    })?;
+    for w in &lib.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(lib)
 }
 
 fn query_error(e: MetricError) -> anyhow::Error {
