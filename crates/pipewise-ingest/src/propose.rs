@@ -284,6 +284,8 @@ fn salesforce_stages(
     }
     // Deals with no known record type follow the first (default) process.
     let first = order.first().cloned().unwrap_or_default();
+    // The org's stage table describes every stage (read once, for all processes).
+    let all = table.map(|t| salesforce_process(Some(t), None, None, &|_| true));
     order
         .into_iter()
         .map(|p| {
@@ -294,15 +296,15 @@ fn salesforce_stages(
                 None => p == first,
             };
             let mut seen = salesforce_process(None, opps, hist, &mine);
-            if let Some(t) = table {
-                // The org's stage table describes every stage: this process
-                // keeps the ones its deals use, and every closed one.
-                let all = salesforce_process(Some(t), None, None, &|_| true);
+            if let Some(all) = &all {
+                // This process keeps the table's stages its deals use, and
+                // every closed one.
                 let used: Vec<String> = seen.stages.keys().cloned().collect();
                 seen = Seen {
                     stages: all
                         .stages
-                        .into_iter()
+                        .iter()
+                        .map(|(k, s)| (k.clone(), s.clone()))
                         .filter(|(k, s)| {
                             used.contains(k)
                                 || matches!(

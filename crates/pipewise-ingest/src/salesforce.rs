@@ -169,28 +169,19 @@ pub fn ingest(
             if let Some(f) = open_sf(ctx, "Opportunity.csv")? {
                 // Every opportunity of the org: one the ledger has and this lacks was deleted.
                 draft.complete = true;
-                let t0 = std::time::Instant::now();
-                ingest_opportunities(ctx, &f, draft, &refs, &record_types, &mut deals)?;
-                tracing::debug!(
-                    ms = t0.elapsed().as_millis() as u64,
-                    "salesforce: Opportunity.csv"
-                );
+                timed("Opportunity.csv", || {
+                    ingest_opportunities(ctx, &f, draft, &refs, &record_types, &mut deals)
+                })?;
             }
             if let Some(f) = open_sf(ctx, "OpportunityHistory.csv")? {
-                let t0 = std::time::Instant::now();
-                ingest_history(ctx, &f, draft, &deals)?;
-                tracing::debug!(
-                    ms = t0.elapsed().as_millis() as u64,
-                    "salesforce: OpportunityHistory.csv"
-                );
+                timed("OpportunityHistory.csv", || {
+                    ingest_history(ctx, &f, draft, &deals)
+                })?;
             }
             if let Some(f) = open_sf(ctx, "OpportunityFieldHistory.csv")? {
-                let t0 = std::time::Instant::now();
-                ingest_field_history(ctx, &f, draft, &deals)?;
-                tracing::debug!(
-                    ms = t0.elapsed().as_millis() as u64,
-                    "salesforce: OpportunityFieldHistory.csv"
-                );
+                timed("OpportunityFieldHistory.csv", || {
+                    ingest_field_history(ctx, &f, draft, &deals)
+                })?;
             }
             let lead_history = open_sf(ctx, "LeadHistory.csv")?;
             if let Some(f) = open_sf(ctx, "Lead.csv")? {
@@ -236,6 +227,14 @@ pub fn ingest(
             Ok(())
         },
     )
+}
+
+/// Run `f`, saying at debug level how long reading `file` took.
+fn timed<T>(file: &str, f: impl FnOnce() -> T) -> T {
+    let t0 = std::time::Instant::now();
+    let out = f();
+    tracing::debug!(ms = t0.elapsed().as_millis() as u64, "salesforce: {file}");
+    out
 }
 
 /// A file that cannot be used without another: every row accounted for

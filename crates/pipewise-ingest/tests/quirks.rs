@@ -56,6 +56,19 @@ fn stage_names(process: &SalesProcess, pipeline: usize) -> Vec<String> {
         .collect()
 }
 
+/// A Salesforce export ingested with the default process at [`as_of`].
+fn ingest_default(
+    store: &Store,
+    export: &Path,
+) -> Result<pipewise_ingest::IngestOutcome, pipewise_ingest::IngestError> {
+    salesforce::ingest(
+        store,
+        &SalesProcess::default_process(),
+        export,
+        IngestOptions::new(as_of(), None),
+    )
+}
+
 fn as_of() -> i64 {
     parse_iso_instant("2025-06-30", true).unwrap()
 }
@@ -172,13 +185,7 @@ fn salesforce_stray_quote_loses_one_line_only() {
     std::fs::create_dir_all(&export).unwrap();
     std::fs::write(export.join("Opportunity.csv"), STRAY_QUOTE).unwrap();
     let store = Store::init(&dir.path().join("ws")).unwrap();
-    let out = salesforce::ingest(
-        &store,
-        &SalesProcess::default_process(),
-        &export,
-        IngestOptions::new(as_of(), None),
-    )
-    .unwrap();
+    let out = ingest_default(&store, &export).unwrap();
     let f = &out.report.files[0];
     assert_eq!((f.read, f.landed, f.quarantined), (9, 8, 1));
     assert_eq!((f.lines, f.lines_read), (11, 11));
@@ -222,13 +229,7 @@ fn salesforce_one_windows_1252_row_in_a_utf8_file() {
     bytes.extend("006000000000003AAA,São Paulo Ltda,Prospecting,2025-01-01T00:00:00Z\n".as_bytes());
     std::fs::write(export.join("Opportunity.csv"), bytes).unwrap();
     let store = Store::init(&dir.path().join("ws")).unwrap();
-    let out = salesforce::ingest(
-        &store,
-        &SalesProcess::default_process(),
-        &export,
-        IngestOptions::new(as_of(), None),
-    )
-    .unwrap();
+    let out = ingest_default(&store, &export).unwrap();
     assert_eq!(out.report.checks["decoded_windows_1252"].count, 1);
     assert!(out.report.checks["decoded_windows_1252"].examples[0].starts_with("Opportunity.csv:3"));
     let log = store.load(None, false).unwrap();
@@ -256,13 +257,7 @@ fn salesforce_standard_stage_picklist() {
     // The default process folds Prospecting into Qualification: the ingest says so.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::init(&dir.path().join("a")).unwrap();
-    let out = salesforce::ingest(
-        &store,
-        &SalesProcess::default_process(),
-        &export,
-        IngestOptions::new(as_of(), None),
-    )
-    .unwrap();
+    let out = ingest_default(&store, &export).unwrap();
     let folds: Vec<&String> = out
         .report
         .warnings
@@ -359,13 +354,7 @@ fn salesforce_implausible_amount_is_flagged_not_dropped() {
     }
     std::fs::write(export.join("Opportunity.csv"), csv).unwrap();
     let store = Store::init(&dir.path().join("ws")).unwrap();
-    let out = salesforce::ingest(
-        &store,
-        &SalesProcess::default_process(),
-        &export,
-        IngestOptions::new(as_of(), None),
-    )
-    .unwrap();
+    let out = ingest_default(&store, &export).unwrap();
     let c = &out.report.checks["implausible_amount"];
     assert_eq!(c.count, 1, "{c:?}");
     assert!(
@@ -444,13 +433,7 @@ fn salesforce_multi_currency() {
     let export = fixture("salesforce-multi-currency");
     let dir = tempfile::tempdir().unwrap();
     let store = Store::init(dir.path()).unwrap();
-    let out = salesforce::ingest(
-        &store,
-        &SalesProcess::default_process(),
-        &export,
-        IngestOptions::new(as_of(), None),
-    )
-    .unwrap();
+    let out = ingest_default(&store, &export).unwrap();
     assert!(out.report.reconciles());
     // GBP has no rate: its amount is left unknown (twice: Opportunity and its history row).
     assert_eq!(out.report.checks["field:no_exchange_rate"].count, 2);
@@ -515,14 +498,7 @@ fn amounts_in_two_currencies_without_rates_stop_the_ingest() {
     }
     let ws = dir.path().join("ws");
     let store = Store::init(&ws).unwrap();
-    let err = salesforce::ingest(
-        &store,
-        &SalesProcess::default_process(),
-        &export,
-        IngestOptions::new(as_of(), None),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = ingest_default(&store, &export).unwrap_err().to_string();
     assert!(
         err.contains("EUR, GBP, JPY, USD") && err.contains("currencies.csv"),
         "{err}"
@@ -534,13 +510,7 @@ fn amounts_in_two_currencies_without_rates_stop_the_ingest() {
         "code,rate,corporate\nUSD,1,true\nJPY,150,false\nEUR,0.8,false\nGBP,0.5,false\n",
     )
     .unwrap();
-    salesforce::ingest(
-        &store,
-        &SalesProcess::default_process(),
-        &export,
-        IngestOptions::new(as_of(), None),
-    )
-    .unwrap();
+    ingest_default(&store, &export).unwrap();
     let log = store.load(None, false).unwrap();
     assert_eq!(
         by_stage(&log, "2025-06-30"),
@@ -573,14 +543,7 @@ fn a_mostly_broken_file_lands_nothing() {
     std::fs::write(export.join("Opportunity.csv"), csv).unwrap();
     let ws = dir.path().join("ws");
     let store = Store::init(&ws).unwrap();
-    let err = salesforce::ingest(
-        &store,
-        &SalesProcess::default_process(),
-        &export,
-        IngestOptions::new(as_of(), None),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = ingest_default(&store, &export).unwrap_err().to_string();
     // 6 of 20 rows (30%) are past the default 10%.
     assert!(
         err.contains("6 of 20 rows (30.0%)") && err.contains("--max-quarantine"),
