@@ -28,6 +28,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use pipewise_ledger::asof::{self, Cut};
 use pipewise_ledger::{EventLog, Store};
 use pipewise_model::{Field, SalesProcess, Timestamp};
+use rayon::prelude::*;
 use std::sync::{Arc, OnceLock};
 
 pub use datafusion;
@@ -50,6 +51,23 @@ pub enum EngineError {
         "pipewise sql is read-only: this statement would change tables or settings ({0}); the ledger changes only through `pipewise ingest`"
     )]
     ReadOnly(String),
+}
+
+impl EngineError {
+    /// Was the statement rejected while being planned (its syntax, a table,
+    /// column or type it names), rather than failing as it ran?
+    pub fn is_planning(&self) -> bool {
+        match self {
+            EngineError::DataFusion(e) => matches!(
+                e.find_root(),
+                DataFusionError::Plan(_)
+                    | DataFusionError::SchemaError(..)
+                    | DataFusionError::SQL(..)
+                    | DataFusionError::NotImplemented(_)
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// A cut as a map key: (effective, recorded).
@@ -477,32 +495,16 @@ impl Shared {
             if missing.len() < 2 {
                 return Ok(());
             }
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let work = || {
-                let mut built = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(name) = missing.get(i) else {
-                        return built;
-                    };
-                    if let Some(c) = facts.column(log, &self.process, name) {
-                        built.push((name.to_string(), c));
-                    }
-                }
-            };
-            let threads = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(missing.len());
-            let built: Vec<(String, ArrayRef)> = std::thread::scope(|s| {
-                let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-                let mut all = work();
-                for h in others {
-                    // a worker that panicked fails the query, never a column short
-                    all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-                }
-                all
-            });
+            // One column per task on rayon's pool; a task that panics fails
+            // the query, never a column short.
+            let built: Vec<(String, ArrayRef)> = missing
+                .par_iter()
+                .filter_map(|name| {
+                    facts
+                        .column(log, &self.process, name)
+                        .map(|c| (name.to_string(), c))
+                })
+                .collect();
             if let Ok(mut cuts) = self.cuts.lock()
                 && let Some(entry) = cuts.get_mut(&cut_key(cut))
             {
@@ -820,6 +822,17 @@ impl Engine {
         })
     }
 
+    /// Plan a read-only statement without running it: the errors it would
+    /// give for syntax, unknown tables and columns, and types, found without
+    /// scanning anything.
+    pub fn check(&self, query: &str) -> Result<(), EngineError> {
+        self.rt.block_on(async {
+            self.ctx.state().create_logical_plan(query).await?;
+            Ok(())
+        })
+    }
+
+    /// The DataFusion session (table functions, UDFs, settings).
     pub fn context(&self) -> &SessionContext {
         &self.ctx
     }

@@ -299,12 +299,10 @@ fn decode(body: &[u8]) -> (std::borrow::Cow<'_, str>, Option<&'static str>, Vec<
 /// line, so the rows it swallowed land.
 pub fn read_csv_bytes(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> {
     // The file's hash on another core while this one parses it.
-    std::thread::scope(|s| {
-        let hash = s.spawn(|| sha256_hex(bytes));
-        let mut f = parse_csv(bytes, name)?;
-        f.sha256 = hash.join().unwrap_or_else(|_| sha256_hex(bytes));
-        Ok(f)
-    })
+    let (sha256, parsed) = rayon::join(|| sha256_hex(bytes), || parse_csv(bytes, name));
+    let mut f = parsed?;
+    f.sha256 = sha256;
+    Ok(f)
 }
 
 fn parse_csv(bytes: &[u8], name: &str) -> Result<RawFile, IngestError> {

@@ -13,6 +13,7 @@ use crate::log::{EventLog, FieldColumn, NULL_TEXT, Values};
 use pipewise_model::{
     Field, ForecastCategory, OpportunityEvent, SalesProcess, StageOutcome, Timestamp, Value,
 };
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// A point in time to reconstruct at.
@@ -387,46 +388,15 @@ pub fn totals_in(
     // bit for bit whatever the number of threads.
     const CHUNK: usize = 1 << 16;
     let n_chunks = n_keys.div_ceil(CHUNK).max(1);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8)
-        .min(n_chunks);
-    let mut parts: Vec<Option<Partial>> = vec![None; n_chunks];
-    if threads <= 1 {
-        for (c, p) in parts.iter_mut().enumerate() {
-            *p = Some(work(c * CHUNK, ((c + 1) * CHUNK).min(n_keys)));
-        }
-    } else {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let done: Vec<Vec<(usize, Partial)>> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            if c >= n_chunks {
-                                break;
-                            }
-                            mine.push((c, work(c * CHUNK, ((c + 1) * CHUNK).min(n_keys))));
-                        }
-                        mine
-                    })
-                })
-                .collect();
-            // a worker that panicked fails the call: a total is never short of a chunk
-            hs.into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        for (c, r) in done.into_iter().flatten() {
-            parts[c] = Some(r);
-        }
-    }
+    // (on rayon's pool; a chunk that panics fails the call: a total is
+    // never short of a chunk)
+    let parts: Vec<Partial> = (0..n_chunks)
+        .into_par_iter()
+        .map(|c| work(c * CHUNK, ((c + 1) * CHUNK).min(n_keys)))
+        .collect();
     let mut counts = vec![0u64; n_cuts * n_groups];
     let mut amounts: Vec<crate::flow::Fixed> = vec![0; n_cuts * n_groups];
-    for (c, a) in parts.into_iter().flatten() {
+    for (c, a) in parts {
         for i in 0..counts.len() {
             counts[i] += c[i];
             amounts[i] += a[i];

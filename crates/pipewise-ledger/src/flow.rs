@@ -25,6 +25,7 @@
 use crate::asof::{Cut, in_force};
 use crate::log::{EventLog, FieldColumn, Values};
 use pipewise_model::{Date, Field, ForecastCategory, SalesProcess, StageOutcome};
+use rayon::prelude::*;
 
 /// Amounts in fixed point: 1/10,000 of a currency unit.
 pub type Fixed = i128;
@@ -364,24 +365,18 @@ pub fn flow(
 ) -> Flow {
     let cols = Columns::new(log, process);
     let all: Vec<&FieldColumn> = log.columns.values().collect();
-    // Deals are independent: key ranges on every core, items in key order.
+    // Deals are independent: fixed key ranges on rayon's pool, items in key
+    // order (a range that panics fails the flow, never a bucket short).
+    const CHUNK: u32 = 1 << 14;
     let n = log.keys.len() as u32;
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()) as u32;
-    let per = n.div_ceil(threads.max(1)).max(1);
-    let items: Vec<FlowItem> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .step_by(per as usize)
-            .map(|a| {
-                let (cols, all) = (&cols, &all);
-                scope.spawn(move || flow_items(cols, all, a..(a + per).min(n), from, to, period))
-            })
-            .collect();
-        handles
-            .into_iter()
-            // a worker that panicked fails the flow, never a bucket short
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+    let items: Vec<FlowItem> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let a = c * CHUNK;
+            flow_items(&cols, &all, a..(a + CHUNK).min(n), from, to, period)
+        })
+        .collect::<Vec<Vec<FlowItem>>>()
+        .concat();
     let totals = Bucket::ALL
         .iter()
         .map(|&bucket| {

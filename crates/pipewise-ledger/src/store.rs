@@ -28,6 +28,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
 use pipewise_model::{Field, FieldKind, OpportunityEvent, Timestamp};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -187,74 +188,16 @@ fn field_part(
     Ok(FieldPart { events: e, sources })
 }
 
-/// Run tasks on up to `available_parallelism` threads; results in task order.
+/// Run tasks on rayon's pool; results in task order.
 fn run_parallel<'a, T: Send>(
     tasks: Vec<Box<dyn FnOnce() -> Result<T, LedgerError> + Send + 'a>>,
 ) -> Result<Vec<T>, LedgerError> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    if threads == 1 || tasks.len() <= 1 {
-        return tasks.into_iter().map(|t| t()).collect();
-    }
-    let n = tasks.len();
-    let queue = std::sync::Mutex::new(tasks.into_iter().enumerate().collect::<Vec<_>>());
-    let results: Vec<std::sync::Mutex<Option<Result<T, LedgerError>>>> =
-        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(n) {
-            s.spawn(|| {
-                loop {
-                    let next = queue.lock().ok().and_then(|mut q| {
-                        if q.is_empty() {
-                            None
-                        } else {
-                            Some(q.remove(0))
-                        }
-                    });
-                    let Some((i, t)) = next else { break };
-                    let r = t();
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(LedgerError::Invalid("a load task did not finish".into())))
-        })
-        .collect()
+    tasks.into_par_iter().map(|t| t()).collect()
 }
 
-/// Apply `f` to every item, spread over threads.
+/// Apply `f` to every item, on rayon's pool.
 fn run_parallel_mut<T: Send>(items: Vec<&mut T>, f: impl Fn(&mut T) + Sync) {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    if threads == 1 || items.len() <= 1 {
-        items.into_iter().for_each(&f);
-        return;
-    }
-    let queue = std::sync::Mutex::new(items);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let next = queue.lock().ok().and_then(|mut q| q.pop());
-                    let Some(x) = next else { break };
-                    f(x);
-                }
-            });
-        }
-    });
+    items.into_par_iter().for_each(&f);
 }
 
 /// Entity tables to replace in a commit: name → (schema, batches).
@@ -1157,39 +1100,12 @@ impl Store {
             )?;
             Ok((name, n as u64))
         };
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 8);
-        // Largest first, so the long files start early.
+        // Largest first, so the long files start early: rayon's workers take
+        // the files in this order (a writer that panics fails the commit).
         let mut queue = columns;
-        queue.sort_by_key(|c| c.len());
-        let queue = std::sync::Mutex::new(queue);
-        let written: Vec<Result<(String, u64), LedgerError>> = std::thread::scope(|sc| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    sc.spawn(|| {
-                        let mut out = Vec::new();
-                        loop {
-                            let next = queue.lock().ok().and_then(|mut q| q.pop());
-                            let Some(c) = next else { break };
-                            out.push(write_one(c));
-                        }
-                        out
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| {
-                    w.join().unwrap_or_else(|_| {
-                        vec![Err(LedgerError::Invalid(
-                            "a segment writer panicked".into(),
-                        ))]
-                    })
-                })
-                .collect()
-        });
+        queue.sort_by_key(|c| std::cmp::Reverse(c.len()));
+        let written: Vec<Result<(String, u64), LedgerError>> =
+            queue.into_iter().par_bridge().map(write_one).collect();
         for w in written {
             let (name, n) = w?;
             seg.fields.insert(name, n);

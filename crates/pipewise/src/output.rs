@@ -91,24 +91,9 @@ fn in_chunks<F>(rows: &[Vec<Cell>], render: F) -> std::io::Result<Vec<Vec<u8>>>
 where
     F: Fn(&[Vec<Cell>]) -> std::io::Result<Vec<u8>> + Sync,
 {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(rows.len() / 20_000 + 1);
-    let chunk = rows.len().div_ceil(threads).max(1);
-    let render = &render;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || render(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("rendering failed")))
-            })
-            .collect()
-    })
+    use rayon::prelude::*;
+    // Chunks of 20,000 rows on rayon's pool, rendered in order.
+    rows.par_chunks(20_000).map(&render).collect()
 }
 
 /// Rows as CSV lines, field by field through one buffer.

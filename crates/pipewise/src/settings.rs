@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub const PROCESS_FILE: &str = "pipewise.toml";
 
-/// Errors the user can fix get exit code 2.
+/// Errors the user can fix get exit code 2 (see [`is_user_error`] for the
+/// library errors that count as such).
 #[derive(Debug)]
 pub struct UserError(pub String);
 
@@ -39,6 +40,8 @@ pub fn is_user_error(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<pipewise_ledger::LedgerError>()
                 .is_some_and(|le| matches!(le, pipewise_ledger::LedgerError::NotAWorkspace { .. }))
             || c.downcast_ref::<pipewise_model::ProcessError>().is_some()
+            || c.downcast_ref::<pipewise_metrics::MetricError>()
+                .is_some_and(|me| me.is_user_error())
     })
 }
 

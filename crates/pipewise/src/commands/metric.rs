@@ -13,21 +13,18 @@ use pipewise_metrics::{
 use std::path::Path;
 
 fn library(dir: &Path) -> Result<Library> {
-    let lib = Library::load(dir).map_err(|e| match e {
-        MetricError::Definition { .. } => user(e.to_string()),
-        other => anyhow::Error::from(other),
-    })?;
+    let lib = Library::load(dir)?;
     for w in &lib.warnings {
         eprintln!("warning: {w}");
     }
     Ok(lib)
 }
 
+/// A metric error at the binary edge: its cause chain kept; whether it is
+/// the user's to fix (exit 2) is `MetricError::is_user_error`
+/// (`settings::is_user_error` asks it).
 fn query_error(e: MetricError) -> anyhow::Error {
-    match e {
-        MetricError::Query(s) => user(s),
-        other => other.into(),
-    }
+    anyhow::Error::new(e)
 }
 
 pub fn list(dir: &Path, format: Format) -> Result<()> {
@@ -363,8 +360,8 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
             let rows = match result {
                 Ok(rows) => rows,
                 // A breakdown the metric's rows do not have (leads by stage, quota by product).
-                Err(MetricError::Query(msg)) if dim.is_some() && msg.starts_with("--by") => {
-                    tracing::info!("skipped: {msg}");
+                Err(e @ MetricError::Dimension { .. }) if dim.is_some() => {
+                    tracing::info!("skipped: {e}");
                     continue;
                 }
                 Err(e) => return Err(query_error(e)),
