@@ -5,6 +5,10 @@
 //!
 //! Needs PostgreSQL's server binaries (Debian: `apt-get install postgresql`;
 //! `.ci/run` installs them). Set PIPEWISE_PG_BIN to their folder to choose one.
+//! Without them the tests say so and pass, except when
+//! `PIPEWISE_REQUIRE_POSTGRES=1` (`.ci/run` sets it). The checks that need no
+//! server (metrics evaluated together and rolled up give what they give
+//! alone) are `tests/shared_work.rs`, which always runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -13,9 +17,10 @@ use pipewise_metrics::{Dialect, Library, MetricQuery, compile, evaluate};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn pg_bin() -> PathBuf {
+/// PostgreSQL's server binaries, if this machine has them.
+fn find_pg_bin() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PIPEWISE_PG_BIN") {
-        return PathBuf::from(p);
+        return Some(PathBuf::from(p));
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -25,10 +30,22 @@ fn pg_bin() -> PathBuf {
         .filter(|p| p.join("initdb").exists())
         .collect();
     found.sort();
-    found.pop().expect(
-        "PostgreSQL server binaries not found: install them (apt-get install postgresql) \
-         or set PIPEWISE_PG_BIN",
-    )
+    found.pop()
+}
+
+/// The server binaries, or `None` (the test says it is skipped) on a
+/// machine without them. CI sets `PIPEWISE_REQUIRE_POSTGRES=1`: there a
+/// missing server fails the test instead.
+fn pg_bin() -> Option<PathBuf> {
+    let found = find_pg_bin();
+    if found.is_none() {
+        let how = "install them (apt-get install postgresql) or set PIPEWISE_PG_BIN";
+        if std::env::var_os("PIPEWISE_REQUIRE_POSTGRES").is_some_and(|v| v == "1") {
+            panic!("PostgreSQL server binaries not found and PIPEWISE_REQUIRE_POSTGRES=1: {how}");
+        }
+        eprintln!("skipped: this test needs PostgreSQL's server binaries: {how}");
+    }
+    found
 }
 
 fn is_root() -> bool {
@@ -59,8 +76,7 @@ struct Server {
 
 impl Server {
     /// A server of its own; `slot` tells the port apart from other tests'.
-    fn start(root: &Path, slot: u16) -> Server {
-        let bin = pg_bin();
+    fn start(bin: PathBuf, root: &Path, slot: u16) -> Server {
         let data = root.join("pgdata");
         let socket = root.join("sock");
         std::fs::create_dir_all(&data).unwrap();
@@ -165,6 +181,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn every_built_in_metric_matches_on_postgres() {
+    let Some(bin) = pg_bin() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let ws = root.join("ws");
@@ -174,7 +191,7 @@ fn every_built_in_metric_matches_on_postgres() {
         &ws,
         &["export", "--dialect", "postgres", export.to_str().unwrap()],
     );
-    let server = Server::start(root, 0);
+    let server = Server::start(bin, root, 0);
     server.psql(&export, &["-f", "schema.sql", "-f", "load.sql"]);
 
     let settings = pipewise_model::SalesProcess::default_process();
@@ -224,57 +241,6 @@ fn every_built_in_metric_matches_on_postgres() {
             },
         ),
     ];
-    // Evaluating the library together (one scan per kind of rows, as
-    // `pipewise scorecard` does) gives exactly what evaluating each alone gives.
-    let all: Vec<&pipewise_metrics::Metric> = lib.metrics.values().collect();
-    for (label, q) in &shapes {
-        let together = pipewise_metrics::evaluate_many(&engine, &all, q);
-        for (m, t) in all.iter().zip(together) {
-            assert_eq!(
-                t.unwrap(),
-                evaluate(&engine, m, q).unwrap(),
-                "{} ({label}): together vs alone",
-                m.name
-            );
-        }
-    }
-
-    // A scorecard's breakdowns, aggregated once by all their dimensions and
-    // rolled up, give exactly what each breakdown evaluated alone gives
-    // (errors included: quota by segment, leads by stage).
-    let breakdowns: Vec<Vec<String>> = [
-        &[][..],
-        &["owner"],
-        &["team"],
-        &["segment"],
-        &["region"],
-        &["manager"],
-        &["stage"],
-        &["source"],
-        &["region", "segment"],
-        &["owner", "team"],
-    ]
-    .iter()
-    .map(|b| b.iter().map(|d| d.to_string()).collect())
-    .collect();
-    for (label, q) in &shapes {
-        let rolled = pipewise_metrics::evaluate_breakdowns(&engine, &all, q, &breakdowns);
-        for (by, results) in breakdowns.iter().zip(rolled) {
-            let alone_q = MetricQuery {
-                by: by.clone(),
-                ..q.clone()
-            };
-            for (m, r) in all.iter().zip(results) {
-                assert_eq!(
-                    r.map_err(|e| e.to_string()),
-                    evaluate(&engine, m, &alone_q).map_err(|e| e.to_string()),
-                    "{} ({label}, by {by:?}): rolled up vs alone",
-                    m.name
-                );
-            }
-        }
-    }
-
     let mut compared = 0;
     for m in lib.metrics.values() {
         for (label, q) in &shapes {
@@ -357,6 +323,7 @@ fn every_built_in_metric_matches_on_postgres() {
 /// process the deal followed, as the engine does.
 #[test]
 fn several_sales_processes_match_on_postgres() {
+    let Some(bin) = pg_bin() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let ws = root.join("ws");
@@ -379,7 +346,7 @@ fn several_sales_processes_match_on_postgres() {
         &ws,
         &["export", "--dialect", "postgres", export.to_str().unwrap()],
     );
-    let server = Server::start(root, 1);
+    let server = Server::start(bin, root, 1);
     server.psql(&export, &["-f", "schema.sql", "-f", "load.sql"]);
     let text = std::fs::read_to_string(fixture.join("pipewise.toml")).unwrap();
     let process = pipewise_model::SalesProcess::from_toml(&text, "pipewise.toml").unwrap();
