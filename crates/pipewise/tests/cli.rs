@@ -1274,3 +1274,67 @@ fn a_second_writer_waits_then_gives_up_with_a_clear_error() {
     ));
     assert_eq!(ledger_size(&ws).0, 5);
 }
+
+/// Metric errors say whose they are: a definition the engine rejects names
+/// its file (exit 2), an engine failure running a metric keeps its cause
+/// (exit 1), a breakdown a metric cannot give is the user's (exit 2); in a
+/// scorecard a workspace metric the engine rejects fails alone, named.
+#[test]
+fn metric_errors_say_whose_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    ok(&pw(&ws, &["synth", "--size", "150", "--seed", "2"]));
+    let builtin = include_str!("../../pipewise-metrics/library/win_rate.toml");
+    let metric = |name: &str, numerator: &str| {
+        builtin
+            .replace("name = \"win_rate\"", &format!("name = \"{name}\""))
+            .replace(
+                "numerator = \"CASE WHEN is_won THEN 1 ELSE 0 END\"",
+                &format!("numerator = \"{numerator}\""),
+            )
+    };
+    let bad_column = metric("bad_column", "no_such_column");
+    assert_ne!(bad_column, builtin.replace("win_rate", "bad_column"));
+    std::fs::create_dir_all(ws.join("metrics")).unwrap();
+    std::fs::write(ws.join("metrics/bad_column.toml"), &bad_column).unwrap();
+    std::fs::write(
+        ws.join("metrics/bad_cast.toml"),
+        metric("bad_cast", "CAST(stage AS INT)"),
+    )
+    .unwrap();
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let o = pw(&ws, &["metric", "bad_column"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("metrics/bad_column.toml: metric bad_column: the engine rejects its SQL")
+            && e.contains("no_such_column"),
+        "{e}"
+    );
+
+    let o = pw(&ws, &["metric", "bad_cast"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("error: evaluating bad_cast") && e.contains("caused by:"),
+        "{e}"
+    );
+
+    let o = pw(&ws, &["metric", "win_rate", "--by", "colour"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--by \"colour\": expected one of"));
+
+    // The scorecard evaluates deal metrics together: the one metric the
+    // engine rejects is named, not the whole group.
+    std::fs::remove_file(ws.join("metrics/bad_cast.toml")).unwrap();
+    let o = pw(&ws, &["scorecard"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad_column.toml") && !e.contains("win_rate"),
+        "{e}"
+    );
+    std::fs::remove_file(ws.join("metrics/bad_column.toml")).unwrap();
+    ok(&pw(&ws, &["scorecard"]));
+}
