@@ -69,23 +69,40 @@ fn crates_depend_only_downstream() {
         "pipewise-metrics",
         "pipewise",
     ];
+    // [dependencies] and [dev-dependencies] alike: a test may not reach
+    // downstream either (a dependency named any way: `x.workspace = true`,
+    // `x = { path = … }`).
+    let deps_in = |toml: &str, section: &str| -> Vec<String> {
+        toml.split(&format!("[{section}]"))
+            .nth(1)
+            .unwrap_or("")
+            .split("\n[")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split(['.', '=', ' ']).next().map(str::to_string))
+            .collect()
+    };
     for (i, krate) in order.iter().enumerate() {
         let toml =
             std::fs::read_to_string(root().join("crates").join(krate).join("Cargo.toml")).unwrap();
-        let deps = toml
-            .split("[dependencies]")
-            .nth(1)
-            .unwrap_or("")
-            .split("[dev-dependencies]")
-            .next()
-            .unwrap_or("");
-        for later in &order[i + 1..] {
+        for section in ["dependencies", "dev-dependencies"] {
+            let deps = deps_in(&toml, section);
             assert!(
-                !deps
-                    .lines()
-                    .any(|l| l.trim_start().starts_with(&format!("{later}."))),
-                "{krate} depends on {later}"
+                section == "dev-dependencies" || !deps.is_empty(),
+                "{krate}: no [{section}] read"
             );
+            for later in &order[i + 1..] {
+                assert!(
+                    !deps.iter().any(|d| d == later),
+                    "{krate} depends on {later} in [{section}]"
+                );
+            }
+            for d in deps.iter().filter(|d| d.starts_with("pipewise")) {
+                assert!(order.contains(&d.as_str()), "{krate}: unknown crate {d}");
+            }
         }
     }
 }
