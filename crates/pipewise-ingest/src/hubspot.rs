@@ -269,18 +269,9 @@ fn companies(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) {
             );
             continue;
         }
-        if let Some(line) = seen.get(cid) {
-            ctx.reject(
-                f,
-                r,
-                "Record ID",
-                cid,
-                Reason::DuplicateId,
-                format!("Record ID already used at line {line}; the first row is kept"),
-            );
+        if ctx.duplicate(f, r, "Record ID", cid, &mut seen) {
             continue;
         }
-        seen.insert(cid.to_string(), r.line);
         let employees = ctx.opt_count(f, r, emp, "Number of Employees");
         let revenue = ctx.opt_count(f, r, rev, "Annual Revenue");
         let nums = [employees, revenue];
@@ -391,22 +382,9 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
             );
             continue;
         }
-        if let Some(&line) = seen.get(did) {
-            let (reason, detail) = if f.row_at(line).is_some_and(|first| first.fields == r.fields) {
-                (
-                    Reason::DuplicateRow,
-                    format!("exact duplicate of line {line}"),
-                )
-            } else {
-                (
-                    Reason::DuplicateId,
-                    format!("Record ID already used at line {line}; the first row is kept"),
-                )
-            };
-            ctx.reject(f, r, &f.headers[id], did, reason, detail);
+        if ctx.duplicate(f, r, &f.headers[id], did, &mut seen) {
             continue;
         }
-        seen.insert(did.to_string(), r.line);
         let raw_c = cell(r, Some(created_col));
         let created = match ctx.parser.instant(raw_c) {
             Ok(t) => t,

@@ -194,6 +194,37 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether a row's id was seen before (`seen`: id → line of its first
+    /// row), quarantining the row when it was: an exact duplicate of that
+    /// row, or another row reusing its id (the first is kept). Every
+    /// connector's one rule for repeated ids.
+    pub fn duplicate(
+        &mut self,
+        f: &RawFile,
+        r: &RawRow,
+        id_col: &str,
+        id: &str,
+        seen: &mut HashMap<String, u64>,
+    ) -> bool {
+        let Some(&line) = seen.get(id) else {
+            seen.insert(id.to_string(), r.line);
+            return false;
+        };
+        let (reason, detail) = if f.row_at(line).is_some_and(|first| first.fields == r.fields) {
+            (
+                Reason::DuplicateRow,
+                format!("exact duplicate of line {line}"),
+            )
+        } else {
+            (
+                Reason::DuplicateId,
+                format!("{id_col} already used at line {line}; the first row is kept"),
+            )
+        };
+        self.reject(f, r, id_col, id, reason, detail);
+        true
+    }
+
     /// Quarantine a row.
     pub fn reject(
         &mut self,

@@ -1,576 +1,12 @@
-//! `pipewise ingest csv DIR --mapping FILE.toml`: any CSV or Parquet files,
-//! described by a mapping.
-//!
-//! ```toml
-//! [[files]]
-//! file = "sales_pipeline.csv"        # a file in DIR (.csv or .parquet)
-//! table = "opportunities"            # opportunities | opportunity_events | users | accounts
-//!                                    # | activities | leads | quotas | reference
-//! [files.columns]                    # canonical field = source column
-//! id = "opportunity_id"
-//! stage = "deal_stage"
-//! "custom.product" = "product"       # custom fields are custom.<name>
-//! [files.values.stage]               # renames: source value = canonical value
-//! Won = "Closed Won"
-//! [files.fixes."custom.product"]     # corrections of known data errors (reported)
-//! GTXPro = "GTX Pro"
-//! [files.stage_dates]                # exports without history: a date column
-//! Discovery = "engage_date"          # says when the deal entered a stage;
-//! closed = "close_date"              # `closed` = whichever won/lost stage it is in
-//! [files.known_from]                 # a field's value holds from this date column
-//! amount = "close_date"
-//! [files.references]                 # values must exist in another table
-//! "custom.product" = "products.product"
-//! ```
-//!
-//! Opportunity fields without history hold from creation (`created_at`
-//! column) unless they are stage, amount, close date, probability, forecast
-//! category, loss reason or next step, which are only known as of the
-//! snapshot (`--as-of`) unless `stage_dates` or `known_from` say otherwise.
+//! A mapped file's rows into each table's records: opportunities (values,
+//! stage dates, history), events, users, accounts, activities, leads,
+//! quotas and reference tables.
 
-use crate::csvread::{RawFile, RawRow, read_header};
-use crate::draft::{Draft, HistEvent, Since};
-use crate::quality::Reason;
-use crate::values::number;
-use crate::{Ctx, IngestError, IngestOptions, IngestOutcome, cell, list_files, parse_at};
-use pipewise_ledger::Store;
-use pipewise_model::{
-    Account, Activity, ActivityType, Direction, Field, Lead, LeadEvent, Quota, Role, SalesProcess,
-    StageOutcome, User, Value,
-};
-use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Mapping {
-    pub files: Vec<FileMapping>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Table {
-    Opportunities,
-    OpportunityEvents,
-    Users,
-    Accounts,
-    Activities,
-    Leads,
-    Quotas,
-    Reference,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileMapping {
-    pub file: String,
-    pub table: Table,
-    /// For `reference` tables: the table's name (default: the file stem).
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub columns: BTreeMap<String, String>,
-    #[serde(default)]
-    pub values: BTreeMap<String, BTreeMap<String, String>>,
-    #[serde(default)]
-    pub fixes: BTreeMap<String, BTreeMap<String, String>>,
-    #[serde(default)]
-    pub stage_dates: BTreeMap<String, String>,
-    #[serde(default)]
-    pub known_from: BTreeMap<String, String>,
-    #[serde(default)]
-    pub references: BTreeMap<String, String>,
-    /// Constant values for canonical fields missing from the file (`role = "rep"`).
-    #[serde(default)]
-    pub defaults: BTreeMap<String, String>,
-    /// Multiply numeric fields (`annual_revenue = 1000000` for "USD millions").
-    #[serde(default)]
-    pub scale: BTreeMap<String, f64>,
-    /// Users named only in a column (e.g. managers) become users with this role.
-    #[serde(default)]
-    pub derive_users: Option<DeriveUsers>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeriveUsers {
-    pub column: String,
-    pub role: String,
-    /// Canonical user fields copied from the first row naming the user.
-    #[serde(default)]
-    pub copy: Vec<String>,
-}
-
-const OPP_EXTRA: [&str; 2] = ["id", "created_at"];
-const USER_FIELDS: [&str; 10] = [
-    "id",
-    "name",
-    "email",
-    "role",
-    "manager_id",
-    "team",
-    "segment",
-    "region",
-    "hire_date",
-    "ramp_months",
-];
-const ACCOUNT_FIELDS: [&str; 7] = [
-    "id",
-    "name",
-    "industry",
-    "employees",
-    "annual_revenue",
-    "region",
-    "owner_id",
-];
-const ACTIVITY_FIELDS: [&str; 11] = [
-    "id",
-    "opportunity_id",
-    "account_id",
-    "lead_id",
-    "type",
-    "direction",
-    "occurred_at",
-    "duration_minutes",
-    "owner_id",
-    "contact_id",
-    "contact_seniority",
-];
-const LEAD_FIELDS: [&str; 12] = [
-    "id",
-    "created_at",
-    "source",
-    "company",
-    "title",
-    "industry",
-    "employees",
-    "country",
-    "status",
-    "owner_id",
-    "converted_at",
-    "converted_opportunity_id",
-];
-const QUOTA_FIELDS: [&str; 5] = ["owner_id", "period", "period_start", "period_end", "amount"];
-const EVENT_FIELDS: [&str; 6] = [
-    "opportunity_id",
-    "field",
-    "old_value",
-    "new_value",
-    "effective_at",
-    "recorded_at",
-];
-
-impl Mapping {
-    /// Parse and validate a mapping file; errors name the file and line.
-    pub fn from_toml(text: &str, path: &str) -> Result<Mapping, IngestError> {
-        let m: Mapping = toml::from_str(text).map_err(|e| IngestError::Mapping {
-            path: path.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        let bad = |message: String| IngestError::Mapping {
-            path: path.to_string(),
-            message,
-        };
-        for f in &m.files {
-            let allowed: Vec<&str> = match f.table {
-                Table::Opportunities => OPP_EXTRA.to_vec(),
-                Table::OpportunityEvents => EVENT_FIELDS.to_vec(),
-                Table::Users => USER_FIELDS.to_vec(),
-                Table::Accounts => ACCOUNT_FIELDS.to_vec(),
-                Table::Activities => ACTIVITY_FIELDS.to_vec(),
-                Table::Leads => LEAD_FIELDS.to_vec(),
-                Table::Quotas => QUOTA_FIELDS.to_vec(),
-                Table::Reference => Vec::new(),
-            };
-            for k in f.columns.keys().chain(f.defaults.keys()) {
-                let ok = match f.table {
-                    Table::Opportunities => {
-                        allowed.contains(&k.as_str()) || Field::parse(k).is_some()
-                    }
-                    Table::Accounts | Table::Leads => {
-                        allowed.contains(&k.as_str()) || k.starts_with("custom.")
-                    }
-                    Table::Reference => true,
-                    _ => allowed.contains(&k.as_str()),
-                };
-                if !ok {
-                    let mut valid: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-                    if f.table == Table::Opportunities {
-                        valid.extend(Field::BUILT_IN.iter().map(|f| f.name().into_owned()));
-                        valid.push("custom.<name>".into());
-                    }
-                    return Err(bad(format!(
-                        "files {:?}: {k:?} is not a field of table {:?}; valid: {}",
-                        f.file,
-                        f.table,
-                        valid.join(", ")
-                    )));
-                }
-            }
-            if f.table == Table::Opportunities && !f.columns.contains_key("id") {
-                return Err(bad(format!(
-                    "files {:?}: opportunities need `id = \"<column>\"` under [files.columns]",
-                    f.file
-                )));
-            }
-            for r in f.references.values() {
-                if r.split_once('.').is_none() {
-                    return Err(bad(format!(
-                        "files {:?}: reference {r:?} must be \"table.column\"",
-                        f.file
-                    )));
-                }
-            }
-        }
-        Ok(m)
-    }
-}
-
-/// Ingest the files of `dir` that `mapping` describes.
-pub fn ingest(
-    store: &Store,
-    process: &SalesProcess,
-    dir: &Path,
-    mapping: &Mapping,
-    opts: IngestOptions,
-) -> Result<IngestOutcome, IngestError> {
-    let mut inputs = Vec::new();
-    let mut skipped = Vec::new();
-    let present = list_files(dir, &["csv", "parquet"])?;
-    for fm in &mapping.files {
-        let p = dir.join(&fm.file);
-        if !p.exists() {
-            return Err(IngestError::NoInput {
-                dir: dir.display().to_string(),
-                message: format!("the mapping names {:?} but there is no such file", fm.file),
-            });
-        }
-        // Check every mapped column exists before reading any row.
-        let headers = read_header(&p, &fm.file)?;
-        let cols = fm
-            .columns
-            .values()
-            .chain(fm.stage_dates.values())
-            .chain(fm.known_from.values());
-        for c in cols.chain(fm.derive_users.iter().map(|d| &d.column)) {
-            if !headers.iter().any(|h| h == c) {
-                return Err(IngestError::MissingColumn {
-                    file: fm.file.clone(),
-                    column: c.clone(),
-                    found: headers.join(", "),
-                    hint: "fix the column name in the mapping, or the file's header".into(),
-                });
-            }
-        }
-        inputs.push(crate::Input {
-            name: fm.file.clone(),
-            path: p,
-        });
-    }
-    for p in present {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        if !mapping.files.iter().any(|f| f.file == name) {
-            skipped.push(name);
-        }
-    }
-    let date_cols = |f: &RawFile| -> Vec<usize> {
-        let Some(fm) = mapping.files.iter().find(|m| m.file == f.name) else {
-            return Vec::new();
-        };
-        let mut names: Vec<&String> = fm
-            .stage_dates
-            .values()
-            .chain(fm.known_from.values())
-            .collect();
-        for (k, c) in &fm.columns {
-            let is_date = matches!(
-                k.as_str(),
-                "created_at"
-                    | "close_date"
-                    | "next_step_date"
-                    | "hire_date"
-                    | "occurred_at"
-                    | "converted_at"
-                    | "period_start"
-                    | "period_end"
-                    | "effective_at"
-                    | "recorded_at"
-            );
-            if is_date {
-                names.push(c);
-            }
-        }
-        names.iter().filter_map(|n| f.column(n)).collect()
-    };
-    let job = crate::Job {
-        source: "csv",
-        inputs,
-        skipped,
-        date_columns: &date_cols,
-    };
-    crate::run(
-        store,
-        process,
-        job,
-        opts,
-        &mut |ctx: &mut Ctx<'_>, draft: &mut Draft| {
-            let mut tables: HashMap<String, HashSet<String>> = HashMap::new();
-            let mut pending_refs: Vec<(String, u64, String, String, String)> = Vec::new(); // file, row, field, value, target
-            for fm in &mapping.files {
-                let Some(f) = ctx.open(&fm.file)? else {
-                    continue;
-                };
-                let m = FileCtx { fm, f: &f };
-                match fm.table {
-                    Table::Opportunities => m.opportunities(ctx, draft, &mut pending_refs)?,
-                    Table::OpportunityEvents => m.events(ctx, draft)?,
-                    Table::Users => m.users(ctx, draft, &mut tables)?,
-                    Table::Accounts => m.accounts(ctx, draft, &mut tables)?,
-                    Table::Activities => m.activities(ctx, draft)?,
-                    Table::Leads => m.leads(ctx, draft)?,
-                    Table::Quotas => m.quotas(ctx, draft)?,
-                    Table::Reference => m.reference(ctx, draft, &mut tables)?,
-                }
-            }
-            for (file, row, field, value, target) in pending_refs {
-                let Some((t, c)) = target.split_once('.') else {
-                    continue;
-                };
-                let key = format!("{t}.{c}");
-                if let Some(set) = tables.get(&key) {
-                    if !set.contains(&value) {
-                        ctx.flag(
-                            &file,
-                            row,
-                            &field,
-                            &value,
-                            Reason::OrphanReference,
-                            format!("{value:?} is not in {target}"),
-                        );
-                    }
-                } else {
-                    ctx.flag(
-                        &file,
-                        row,
-                        &field,
-                        &value,
-                        Reason::OrphanReference,
-                        format!("{target} was not ingested, so the reference cannot be checked"),
-                    );
-                }
-            }
-            Ok(())
-        },
-    )
-}
-
-struct FileCtx<'a> {
-    fm: &'a FileMapping,
-    f: &'a RawFile,
-}
+use super::file::{parse_date, parse_instant};
+use super::*;
 
 impl FileCtx<'_> {
-    /// The raw cell for a canonical field, after value renames and fixes, or
-    /// the default. `None` when the field is not mapped.
-    fn get(&self, ctx: &mut Ctx<'_>, r: &RawRow, field: &str) -> Option<String> {
-        let raw = match self.fm.columns.get(field) {
-            Some(col) => cell(r, self.f.column(col)).to_string(),
-            None => self.fm.defaults.get(field)?.clone(),
-        };
-        if let Some(fixed) = self.fm.fixes.get(field).and_then(|m| m.get(&raw)) {
-            ctx.flag(
-                &self.f.name,
-                r.line,
-                self.fm
-                    .columns
-                    .get(field)
-                    .map(String::as_str)
-                    .unwrap_or(field),
-                &raw,
-                Reason::ValueMapped,
-                format!("{raw:?} → {fixed:?}"),
-            );
-            return Some(fixed.clone());
-        }
-        if let Some(v) = self.fm.values.get(field).and_then(|m| m.get(&raw)) {
-            return Some(v.clone());
-        }
-        Some(raw)
-    }
-
-    fn col_name(&self, field: &str) -> String {
-        self.fm
-            .columns
-            .get(field)
-            .cloned()
-            .unwrap_or_else(|| field.to_string())
-    }
-
-    /// Parse an optional mapped field: `Ok(None)` when unmapped or blank, and
-    /// when `parse` rejects the value (the field is then left unknown and
-    /// reported; the row lands).
-    fn parsed<T>(
-        &self,
-        ctx: &mut Ctx<'_>,
-        r: &RawRow,
-        field: &str,
-        parse: impl Fn(&Ctx<'_>, &str) -> Result<T, (Reason, String)>,
-    ) -> Result<Option<T>, crate::Quarantined> {
-        let Some(raw) = self.get(ctx, r, field) else {
-            return Ok(None);
-        };
-        if raw.is_empty() {
-            return Ok(None);
-        }
-        Ok(parse(ctx, &raw)
-            .map_err(|(reason, detail)| {
-                ctx.leave_unknown(self.f, r, &self.col_name(field), &raw, reason, detail);
-            })
-            .ok())
-    }
-
-    /// A required mapped field: a blank or a value `parse` rejects
-    /// quarantines the row (`None`).
-    fn required_parsed<T>(
-        &self,
-        ctx: &mut Ctx<'_>,
-        r: &RawRow,
-        field: &str,
-        parse: impl Fn(&Ctx<'_>, &str) -> Result<T, (Reason, String)>,
-    ) -> Option<T> {
-        let raw = self.required(ctx, r, field)?;
-        parse(ctx, &raw)
-            .map_err(|(reason, detail)| {
-                ctx.reject(self.f, r, &self.col_name(field), &raw, reason, detail);
-            })
-            .ok()
-    }
-
-    fn parse_number(
-        &self,
-        field: &str,
-    ) -> impl Fn(&Ctx<'_>, &str) -> Result<f64, (Reason, String)> {
-        let scale = self.fm.scale.get(field).copied().unwrap_or(1.0);
-        move |_, raw| match number(raw) {
-            Ok(v) if v >= 0.0 => Ok(v * scale),
-            Ok(_) => Err((
-                Reason::NegativeAmount,
-                "expected a non-negative number".into(),
-            )),
-            Err(e) => Err((Reason::UnparsableNumber, e)),
-        }
-    }
-
-    /// A non-negative number, scaled as the mapping says.
-    fn number(
-        &self,
-        ctx: &mut Ctx<'_>,
-        r: &RawRow,
-        field: &str,
-    ) -> Result<Option<f64>, crate::Quarantined> {
-        self.parsed(ctx, r, field, self.parse_number(field))
-    }
-
-    fn instant(
-        &self,
-        ctx: &mut Ctx<'_>,
-        r: &RawRow,
-        field: &str,
-    ) -> Result<Option<i64>, crate::Quarantined> {
-        self.parsed(ctx, r, field, parse_instant)
-    }
-
-    fn date(
-        &self,
-        ctx: &mut Ctx<'_>,
-        r: &RawRow,
-        field: &str,
-    ) -> Result<Option<i32>, crate::Quarantined> {
-        self.parsed(ctx, r, field, parse_date)
-    }
-
-    fn required(&self, ctx: &mut Ctx<'_>, r: &RawRow, field: &str) -> Option<String> {
-        match self.get(ctx, r, field) {
-            Some(v) if !v.is_empty() => Some(v),
-            _ => {
-                ctx.reject(
-                    self.f,
-                    r,
-                    &self.col_name(field),
-                    "",
-                    Reason::MissingRequired,
-                    format!("{field} is required"),
-                );
-                None
-            }
-        }
-    }
-
-    /// The row's id, or `None` after quarantining a row without one or with a repeated one.
-    fn row_id(
-        &self,
-        ctx: &mut Ctx<'_>,
-        r: &RawRow,
-        seen: &mut HashMap<String, u64>,
-    ) -> Option<String> {
-        let id = self.required(ctx, r, "id")?;
-        (!self.dup(ctx, r, &id, seen)).then_some(id)
-    }
-
-    /// The mapped `custom.<name>` fields with a value, as (name, value).
-    fn custom_fields(&self, ctx: &mut Ctx<'_>, r: &RawRow) -> Vec<(String, String)> {
-        self.fm
-            .columns
-            .keys()
-            .filter_map(|k| k.strip_prefix("custom.").map(|n| (k, n)))
-            .filter_map(|(k, n)| {
-                self.get(ctx, r, k)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| (n.to_string(), v))
-            })
-            .collect()
-    }
-
-    fn dup(
-        &self,
-        ctx: &mut Ctx<'_>,
-        r: &RawRow,
-        id: &str,
-        seen: &mut HashMap<String, u64>,
-    ) -> bool {
-        match seen.get(id) {
-            Some(&line) => {
-                let (reason, detail) = if self
-                    .f
-                    .row_at(line)
-                    .is_some_and(|first| first.fields == r.fields)
-                {
-                    (
-                        Reason::DuplicateRow,
-                        format!("exact duplicate of line {line}"),
-                    )
-                } else {
-                    (
-                        Reason::DuplicateId,
-                        format!("id already used at line {line}; the first row is kept"),
-                    )
-                };
-                ctx.reject(self.f, r, &self.col_name("id"), id, reason, detail);
-                true
-            }
-            None => {
-                seen.insert(id.to_string(), r.line);
-                false
-            }
-        }
-    }
-
-    fn opportunities(
+    pub(super) fn opportunities(
         &self,
         ctx: &mut Ctx<'_>,
         draft: &mut Draft,
@@ -773,7 +209,7 @@ impl FileCtx<'_> {
         Ok(())
     }
 
-    fn events(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
+    pub(super) fn events(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
         'rows: for r in &self.f.rows {
             let Some(oid) = self.required(ctx, r, "opportunity_id") else {
                 continue;
@@ -840,7 +276,7 @@ impl FileCtx<'_> {
         Ok(())
     }
 
-    fn users(
+    pub(super) fn users(
         &self,
         ctx: &mut Ctx<'_>,
         draft: &mut Draft,
@@ -925,7 +361,7 @@ impl FileCtx<'_> {
         Ok(())
     }
 
-    fn accounts(
+    pub(super) fn accounts(
         &self,
         ctx: &mut Ctx<'_>,
         draft: &mut Draft,
@@ -962,7 +398,11 @@ impl FileCtx<'_> {
         Ok(())
     }
 
-    fn activities(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
+    pub(super) fn activities(
+        &self,
+        ctx: &mut Ctx<'_>,
+        draft: &mut Draft,
+    ) -> Result<(), IngestError> {
         let mut seen = HashMap::new();
         for r in &self.f.rows {
             let Some(id) = self.row_id(ctx, r, &mut seen) else {
@@ -995,7 +435,7 @@ impl FileCtx<'_> {
         Ok(())
     }
 
-    fn leads(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
+    pub(super) fn leads(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
         let mut seen = HashMap::new();
         for r in &self.f.rows {
             let Some(id) = self.row_id(ctx, r, &mut seen) else {
@@ -1049,7 +489,7 @@ impl FileCtx<'_> {
         Ok(())
     }
 
-    fn quotas(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
+    pub(super) fn quotas(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {
         for r in &self.f.rows {
             let Some(owner) = self.required(ctx, r, "owner_id") else {
                 continue;
@@ -1079,7 +519,7 @@ impl FileCtx<'_> {
         Ok(())
     }
 
-    fn reference(
+    pub(super) fn reference(
         &self,
         ctx: &mut Ctx<'_>,
         draft: &mut Draft,
@@ -1113,14 +553,4 @@ impl FileCtx<'_> {
             .insert(name, (self.f.headers.clone(), rows));
         Ok(())
     }
-}
-
-fn parse_instant(c: &Ctx<'_>, raw: &str) -> Result<i64, (Reason, String)> {
-    c.parser
-        .instant(raw)
-        .map_err(|e| (Reason::UnparsableDate, e))
-}
-
-fn parse_date(c: &Ctx<'_>, raw: &str) -> Result<i32, (Reason, String)> {
-    c.parser.date(raw).map_err(|e| (Reason::UnparsableDate, e))
 }
