@@ -35,7 +35,9 @@ pub use datafusion;
 
 pub mod postgres;
 
+/// Why a query or the engine failed.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant is described by its #[error] message
 pub enum EngineError {
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
@@ -840,6 +842,7 @@ impl Engine {
 
 /// A value of a result cell, for renderers.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the variants are SQL's value kinds
 pub enum CellValue {
     Null,
     Int(i64),

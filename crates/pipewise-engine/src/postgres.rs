@@ -26,6 +26,7 @@ pub const TABLES: [&str; 8] = [
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // what an export wrote
 pub struct Export {
     pub dir: PathBuf,
     /// (table, rows written)

@@ -10,6 +10,7 @@ use std::path::Path;
 /// One data row: its 1-based line number in the file (the header is line 1)
 /// and its fields.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // a row's line in the file and its fields
 pub struct RawRow {
     pub line: u64,
     pub fields: Fields,
@@ -24,20 +25,24 @@ pub struct Fields {
 }
 
 impl Fields {
+    /// How many fields the row has.
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
+    /// Whether the row has no fields.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
+    /// Field `i`, if the row has it.
     pub fn get(&self, i: usize) -> Option<&str> {
         let end = *self.ends.get(i)? as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         self.text.get(start..end)
     }
 
+    /// The fields in order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
@@ -82,6 +87,7 @@ impl<S: AsRef<str>> FromIterator<S> for Fields {
 
 /// A whole input file.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // the file's hash, header and rows
 pub struct RawFile {
     /// File name as shown in messages (relative to the ingested folder).
     pub name: String,
@@ -130,6 +136,7 @@ impl RawFile {
             .map(|i| &self.rows[i])
     }
 
+    /// The index of the column with this header, if any.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.headers.iter().position(|h| h == name)
     }

@@ -42,6 +42,7 @@ pub enum Since {
 
 /// One change a source records, as a connector hands it over.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // the fields are an opportunity event's, as the connector reads it
 pub struct HistEvent {
     pub effective_at: Timestamp,
     pub recorded_at: Timestamp,
@@ -77,6 +78,7 @@ struct Current {
 /// their changes and current values in one set of columns per field, so
 /// that a large export's tens of millions of changes stay compact.
 #[derive(Debug, Default)]
+#[allow(missing_docs)] // the entity fields are the canonical tables
 pub struct Draft {
     ids: Vec<String>,
     index: HashMap<String, u32>,
@@ -170,6 +172,7 @@ impl Draft {
         }
     }
 
+    /// The next landing rank: events land (and get seq numbers) in rank order.
     pub fn next_order(&mut self) -> u64 {
         self.next_order += 1;
         self.next_order

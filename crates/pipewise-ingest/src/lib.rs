@@ -33,7 +33,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use values::{DateSniffer, SniffResult, ValueParser};
 
+/// Why an ingest stopped: nothing was written.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant is described by its #[error] message, which names its fields
 pub enum IngestError {
     #[error("{file}: cannot read it: {message}")]
     Unreadable { file: String, message: String },
@@ -131,6 +133,7 @@ impl IngestOptions {
     /// that one duplicate in a six-row file does not.
     pub const MIN_QUARANTINED_TO_REFUSE: u64 = 5;
 
+    /// Options for an ingest as of `as_of`, everything else at its default.
     pub fn new(as_of: Timestamp, date_order: Option<DateOrder>) -> IngestOptions {
         IngestOptions {
             as_of,
@@ -146,6 +149,7 @@ impl IngestOptions {
 
 /// What an ingest did.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // what an ingest landed, reported and quarantined
 pub struct IngestOutcome {
     pub report: QualityReport,
     pub quarantine: Vec<QuarantineRecord>,
@@ -160,6 +164,7 @@ pub struct IngestOutcome {
 pub struct Quarantined;
 
 /// Shared state of one ingest run, handed to the connector.
+#[allow(missing_docs)] // the ingest's parser, as-of time, sales process, report and quarantine
 pub struct Ctx<'a> {
     pub parser: ValueParser,
     pub as_of: Timestamp,
@@ -774,12 +779,14 @@ pub type Connector<'c> = dyn FnMut(&mut Ctx<'_>, &mut Draft) -> Result<(), Inges
 
 /// One input file of an ingest: its name in messages and where it is.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // a file's name and path
 pub struct Input {
     pub name: String,
     pub path: PathBuf,
 }
 
 /// The input of one ingest.
+#[allow(missing_docs)] // the files an ingest reads
 pub struct Job<'j> {
     /// Connector name: `salesforce`, `hubspot`, `csv`.
     pub source: &'j str,

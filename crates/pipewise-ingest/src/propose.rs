@@ -35,6 +35,7 @@ use std::path::Path;
 
 /// A proposed process: the TOML text and what it was read from.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // the proposed pipewise.toml and what it found
 pub struct Proposal {
     pub toml: String,
     /// `salesforce` or `hubspot`.

@@ -9,25 +9,44 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     // quarantined
+    /// A line the CSV reader could not make a row of (quote, field count).
     MalformedRow,
+    /// A required field (an id, a creation time) is empty.
     MissingRequired,
+    /// A date or time that does not parse.
     UnparsableDate,
+    /// A number that does not parse.
     UnparsableNumber,
+    /// A true/false value that does not parse.
     UnparsableBool,
+    /// An amount below zero.
     NegativeAmount,
+    /// A stage the sales process does not have.
     UnknownStage,
+    /// An exact copy of an earlier row.
     DuplicateRow,
+    /// Another row with an id already used (the first is kept).
     DuplicateId,
+    /// A change dated after the ingest's as-of time.
     FutureDated,
     // flagged (landed)
+    /// A close date before the deal's creation.
     CloseBeforeCreated,
+    /// A reference (owner, account) to a record the export does not have.
     OrphanReference,
+    /// History of an opportunity the export does not have.
     OrphanHistory,
+    /// `IsWon`/`IsClosed` disagree with the stage's outcome (the stage wins).
     StageOutcomeMismatch,
+    /// History dated before the deal's creation (it keeps its time).
     HistoryBeforeCreated,
+    /// The latest history differs from the current record (the record wins, as a change).
     HistoryCurrentMismatch,
+    /// History starts after creation: its first values are taken as those since creation.
     HistoryStartsAfterCreated,
+    /// A value renamed or fixed by the mapping (reported, landed).
     ValueMapped,
+    /// Field history of a field pipewise does not track (kept as a custom field).
     UnknownFieldInHistory,
     /// A value of an optional field that no rule reads (an unknown picklist
     /// value): the row lands and the field is left unknown.
@@ -52,6 +71,7 @@ pub enum Reason {
 /// of a row that landed with that field left unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // Row: the row was quarantined; Field: it landed with the field marked
 pub enum Scope {
     #[default]
     Row,
@@ -59,6 +79,7 @@ pub enum Scope {
 }
 
 impl Reason {
+    /// Does a row with this problem go to quarantine (rather than land with the field marked)?
     pub fn quarantines(self) -> bool {
         matches!(
             self,
@@ -75,6 +96,7 @@ impl Reason {
         )
     }
 
+    /// The reason's name in the quarantine file and the report.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::MalformedRow => "malformed_row",
@@ -145,11 +167,15 @@ impl Reason {
 /// One quarantined row (or, for flags, one reported row).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuarantineRecord {
+    /// The file the row came from.
     pub file: String,
     /// 1-based line in the file; the header is line 1.
     pub row: u64,
+    /// The column at fault (empty for the whole row).
     pub column: String,
+    /// The raw value, as read.
     pub raw_value: String,
+    /// Why.
     pub reason: Reason,
     /// A sentence saying what is wrong and, where it helps, how to fix it.
     pub detail: String,
@@ -179,49 +205,75 @@ impl QuarantineRecord {
 /// How one input file's rows were accounted for: `read = landed + quarantined`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FileTally {
+    /// The file's name.
     pub file: String,
+    /// The SHA-256 of the file's bytes.
     pub sha256: String,
+    /// Rows read.
     pub read: u64,
+    /// Rows landed (read = landed + quarantined).
     pub landed: u64,
+    /// Rows quarantined.
     pub quarantined: u64,
     /// Physical lines in the file (header included), and how many of them the
     /// reader accounted for (header, rows, quarantined and blank lines).
     pub lines: u64,
+    /// Physical lines read (a quoted field may span several).
     pub lines_read: u64,
 }
 
+/// One data-quality check of the report: what was checked, and what it found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CheckResult {
+    /// How many rows or fields the check caught.
     pub count: u64,
+    /// What was done with them: quarantined or flagged.
     pub action: String,
     /// Up to five examples: `file:row column=value — detail`.
     pub examples: Vec<String>,
 }
 
+/// How complete an optional field is: rows with a value, of all rows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Completeness {
+    /// The file.
     pub file: String,
+    /// The optional column.
     pub column: String,
+    /// Rows with a value in it.
     pub filled: u64,
+    /// Rows read.
     pub rows: u64,
 }
 
 /// The data-quality report of one ingest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct QualityReport {
+    /// The ingest's id (its ledger version and time).
     pub ingest_id: String,
+    /// The connector: `salesforce`, `hubspot` or `csv`.
     pub source: String,
+    /// The ingest's as-of time.
     pub as_of: String,
+    /// The date order numeric dates were read in, when any were.
     pub date_order: Option<String>,
+    /// Per file: rows read, landed and quarantined.
     pub files: Vec<FileTally>,
+    /// Files in the folder the connector does not read.
     pub skipped_files: Vec<String>,
+    /// Per check (a reason's name): what it caught.
     pub checks: BTreeMap<String, CheckResult>,
+    /// How complete each optional field is.
     pub completeness: Vec<Completeness>,
+    /// What else the ingest found worth saying.
     pub notes: Vec<String>,
     /// Things the user should act on (printed by the CLI on stderr).
     pub warnings: Vec<String>,
+    /// Opportunities new to the ledger.
     pub opportunities_added: u64,
+    /// Events landed.
     pub events_added: u64,
+    /// Events already in the ledger, skipped.
     pub events_duplicate: u64,
 }
 
@@ -242,12 +294,14 @@ impl QualityReport {
         }
     }
 
+    /// Do the counts add up: every input row landed or quarantined?
     pub fn reconciles(&self) -> bool {
         self.files
             .iter()
             .all(|f| f.read == f.landed + f.quarantined && f.lines == f.lines_read)
     }
 
+    /// The report as JSON (what `ingest --format json` prints).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self)
             .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()))

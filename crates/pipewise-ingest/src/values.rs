@@ -10,6 +10,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use pipewise_model::time::{date_from_naive, timestamp_from_naive};
 use pipewise_model::{Date, Timestamp};
 
+/// How to read an all-numeric date such as 03/04/2026.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DateOrder {
@@ -20,6 +21,7 @@ pub enum DateOrder {
 }
 
 impl DateOrder {
+    /// `dmy`, `mdy` or `ymd`.
     pub fn parse(s: &str) -> Option<DateOrder> {
         match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "mdy" | "month_first" | "us" => Some(DateOrder::MonthFirst),
@@ -28,6 +30,7 @@ impl DateOrder {
         }
     }
 
+    /// `dmy`, `mdy` or `ymd`.
     pub fn as_str(self) -> &'static str {
         match self {
             DateOrder::MonthFirst => "mdy",
@@ -110,6 +113,7 @@ pub struct DateSniffer {
 pub enum SniffResult {
     /// No numeric dates: ISO only.
     NotNeeded,
+    /// The order the dates prove.
     Decided(DateOrder),
     /// Numeric dates, none of which decides the order. Carries an example.
     Ambiguous(String),
@@ -118,6 +122,7 @@ pub enum SniffResult {
 }
 
 impl DateSniffer {
+    /// Look at one more raw date.
     pub fn feed(&mut self, raw: &str) {
         let Some((a, b, _, _)) = numeric_parts(raw) else {
             return;
@@ -133,6 +138,7 @@ impl DateSniffer {
         }
     }
 
+    /// What the dates seen so far say about their order.
     pub fn result(&self) -> SniffResult {
         match (&self.day_first_proof, &self.month_first_proof) {
             (Some(d), Some(m)) => SniffResult::Conflict(d.clone(), m.clone()),
@@ -151,6 +157,7 @@ impl DateSniffer {
 /// Parses dates and instants in one ingest's conventions.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ValueParser {
+    /// The order numeric dates are read in (`None`: only ISO dates).
     pub order: Option<DateOrder>,
     /// The zone of date-times written without one (`None`: UTC, as Salesforce
     /// Data Loader writes them; a HubSpot export writes the account's zone).

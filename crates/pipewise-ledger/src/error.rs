@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+/// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant is described by its #[error] message
 pub enum LedgerError {
     #[error("{path}: {source}")]
     Io {

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 
 /// Amounts in fixed point: 1/10,000 of a currency unit.
 pub type Fixed = i128;
+/// Fixed-point scale of amounts in a flow: 1/10,000 of a currency unit.
 pub const FIXED_SCALE: f64 = 10_000.0;
 
 /// `x` in units of 1/10,000, rounded half away from zero (as `f64::round`),
@@ -52,11 +53,14 @@ pub fn to_fixed(x: f64) -> Fixed {
     }
 }
 
+/// A fixed-point amount as a float.
 pub fn from_fixed(x: Fixed) -> f64 {
     x as f64 / FIXED_SCALE
 }
 
+/// Why a deal's membership in the pipeline or its amount changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs)] // each bucket is described in the module doc
 pub enum Bucket {
     Start,
     New,
@@ -82,6 +86,7 @@ pub enum Bucket {
 }
 
 impl Bucket {
+    /// Every bucket, in the waterfall's order.
     pub const ALL: [Bucket; 21] = [
         Bucket::Start,
         Bucket::New,
@@ -106,6 +111,7 @@ impl Bucket {
         Bucket::OwnerChanged,
     ];
 
+    /// The bucket's name in outputs.
     pub fn as_str(self) -> &'static str {
         match self {
             Bucket::Start => "start",
@@ -150,15 +156,20 @@ impl Bucket {
 /// One opportunity's place in the flow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowItem {
+    /// Which bucket.
     pub bucket: Bucket,
+    /// The deal's key in the log.
     pub opportunity_key: u32,
     /// +1 entered, −1 left, 0 otherwise.
     pub count: i64,
+    /// Its amount (fixed point): what it adds to or takes from the pipeline.
     pub amount: Fixed,
 }
 
+/// A bucket's totals in a flow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BucketTotal {
+    /// Which bucket.
     pub bucket: Bucket,
     /// Opportunities in the bucket.
     pub deals: i64,
@@ -168,10 +179,12 @@ pub struct BucketTotal {
     pub amount: Fixed,
 }
 
+/// The pipeline waterfall between two times: start, each bucket, end, and the items behind them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
     /// start, the membership buckets in order, end, then the movement buckets.
     pub totals: Vec<BucketTotal>,
+    /// Every item, in deal key and time order.
     pub items: Vec<FlowItem>,
 }
 

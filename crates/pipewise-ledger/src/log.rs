@@ -29,13 +29,23 @@ pub(crate) fn intern(dict: &mut Vec<String>, lookup: &mut TextLookup, s: &str) -
 /// NaN for numbers, [`NULL_DATE`], [`NULL_BOOL`], [`NULL_TEXT`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Values {
-    Text { dict: Vec<String>, codes: Vec<u32> },
+    /// Text as a dictionary and a code per value (`NULL_TEXT`: null).
+    Text {
+        /// Each distinct string once.
+        dict: Vec<String>,
+        /// Per value: its index in `dict`.
+        codes: Vec<u32>,
+    },
+    /// Numbers (NaN: null).
     Number(Vec<f64>),
+    /// Dates as days since 1970 (`NULL_DATE`: null).
     Date(Vec<i32>),
+    /// Booleans as 0 / 1 (`NULL_BOOL`: null).
     Bool(Vec<u8>),
 }
 
 impl Values {
+    /// No values of this kind.
     pub fn empty(kind: FieldKind) -> Values {
         match kind {
             FieldKind::Text => Values::Text {
@@ -48,6 +58,7 @@ impl Values {
         }
     }
 
+    /// How many values.
     pub fn len(&self) -> usize {
         match self {
             Values::Text { codes, .. } => codes.len(),
@@ -57,10 +68,12 @@ impl Values {
         }
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Value `i` as a model value.
     pub fn get(&self, i: usize) -> Value {
         match self {
             Values::Text { dict, codes } => match codes[i] {
@@ -164,6 +177,7 @@ pub struct ValuesBuilder {
 }
 
 impl ValuesBuilder {
+    /// An empty builder of values of this kind.
     pub fn new(kind: FieldKind) -> Self {
         ValuesBuilder {
             values: Values::empty(kind),
@@ -223,6 +237,7 @@ impl ValuesBuilder {
         }
     }
 
+    /// The values pushed so far.
     pub fn finish(self) -> Values {
         self.values
     }
@@ -236,15 +251,21 @@ impl ValuesBuilder {
 /// All events of one field, sorted by (opportunity key, effective_at, seq).
 #[derive(Debug, Clone)]
 pub struct FieldColumn {
+    /// The field.
     pub field: Field,
+    /// Each event's opportunity key.
     pub opp: Vec<u32>,
+    /// When each change happened.
     pub effective_at: Vec<Timestamp>,
+    /// When pipewise learned of it.
     pub recorded_at: Vec<Timestamp>,
+    /// Each event's landing order.
     pub seq: Vec<u64>,
     /// Index into [`EventLog::sources`].
     pub source: Vec<u32>,
     /// The source's claimed previous value; `None` when not loaded.
     pub old: Option<Values>,
+    /// Each event's new value.
     pub new: Values,
     /// `offsets[k]..offsets[k + 1]` are the events of opportunity key `k`.
     pub offsets: Vec<u32>,
@@ -266,10 +287,12 @@ impl FieldColumn {
         }
     }
 
+    /// How many events the column holds.
     pub fn len(&self) -> usize {
         self.opp.len()
     }
 
+    /// Whether the column holds no events.
     pub fn is_empty(&self) -> bool {
         self.opp.is_empty()
     }
@@ -373,6 +396,7 @@ pub struct Keys {
     ids: String,
     /// Where each key's id ends in `ids` (empty when ids were not loaded).
     id_ends: Vec<usize>,
+    /// Per key: when the opportunity was created.
     pub created_at: Vec<Timestamp>,
     /// When pipewise first learned of the opportunity (for backtests).
     pub first_recorded_at: Vec<Timestamp>,
@@ -382,14 +406,17 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// How many opportunities have keys.
     pub fn len(&self) -> usize {
         self.created_at.len()
     }
 
+    /// Whether no opportunity has a key.
     pub fn is_empty(&self) -> bool {
         self.created_at.is_empty()
     }
 
+    /// The key of an opportunity id, if it has one.
     pub fn key(&self, id: &str) -> Option<u32> {
         self.index
             .get_or_init(|| {
@@ -428,6 +455,7 @@ impl Keys {
 
 /// An opportunity's immutable identity: id and creation time.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // an opportunity's id and creation time
 pub struct NewOpportunity {
     pub id: String,
     pub created_at: Timestamp,
@@ -436,14 +464,18 @@ pub struct NewOpportunity {
 /// The whole ledger in memory, or the part of it (some fields) that was loaded.
 #[derive(Debug, Clone, Default)]
 pub struct EventLog {
+    /// The opportunities' keys.
     pub keys: Keys,
+    /// Per field: its events.
     pub columns: BTreeMap<Field, FieldColumn>,
+    /// The events' source labels (`FieldColumn::source` indexes them).
     pub sources: Vec<String>,
     /// The next sequence number to assign.
     pub next_seq: u64,
 }
 
 impl EventLog {
+    /// A field's events, if the log holds any.
     pub fn column(&self, field: &Field) -> Option<&FieldColumn> {
         self.columns.get(field)
     }

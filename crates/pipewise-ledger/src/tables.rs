@@ -34,6 +34,7 @@ fn kv_json(kv: &[(String, String)]) -> Option<String> {
     Some(serde_json::Value::Object(map).to_string())
 }
 
+/// Users as a batch of the canonical `users` schema.
 pub fn users_batch(rows: &[User]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(
         schema::users(),
@@ -52,6 +53,7 @@ pub fn users_batch(rows: &[User]) -> Result<RecordBatch, ArrowError> {
     )
 }
 
+/// Accounts as a batch of the canonical `accounts` schema.
 pub fn accounts_batch(rows: &[Account]) -> Result<RecordBatch, ArrowError> {
     let custom: Vec<Option<String>> = rows.iter().map(|r| kv_json(&r.custom)).collect();
     RecordBatch::try_new(
@@ -73,6 +75,7 @@ pub fn accounts_batch(rows: &[Account]) -> Result<RecordBatch, ArrowError> {
     )
 }
 
+/// Activities as a batch of the canonical `activities` schema.
 pub fn activities_batch(rows: &[Activity]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(
         schema::activities(),
@@ -96,6 +99,7 @@ pub fn activities_batch(rows: &[Activity]) -> Result<RecordBatch, ArrowError> {
     )
 }
 
+/// Leads as a batch of the canonical `leads` schema.
 pub fn leads_batch(rows: &[Lead]) -> Result<RecordBatch, ArrowError> {
     let attrs: Vec<Option<String>> = rows.iter().map(|r| kv_json(&r.attributes)).collect();
     RecordBatch::try_new(
@@ -118,6 +122,7 @@ pub fn leads_batch(rows: &[Lead]) -> Result<RecordBatch, ArrowError> {
     )
 }
 
+/// Lead status changes as a batch of the canonical `lead_events` schema.
 pub fn lead_events_batch(rows: &[LeadEvent]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(
         schema::lead_events(),
@@ -133,6 +138,7 @@ pub fn lead_events_batch(rows: &[LeadEvent]) -> Result<RecordBatch, ArrowError> 
     )
 }
 
+/// Quotas as a batch of the canonical `quotas` schema.
 pub fn quotas_batch(rows: &[Quota]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(
         schema::quotas(),
@@ -390,7 +396,9 @@ fn rows_equal(b: &RecordBatch, i: usize, j: usize) -> bool {
     })
 }
 
+/// What an upsert of an entity table did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // rows added, changed and unchanged
 pub struct UpsertCounts {
     pub new: u64,
     pub replaced: u64,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 /// What a metric's value measures, for display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the units are their names
 pub enum Unit {
     Ratio,
     Currency,
@@ -20,6 +21,7 @@ pub enum Unit {
 /// Which way a metric is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the names say which way is better
 pub enum Polarity {
     HigherIsBetter,
     LowerIsBetter,
@@ -29,7 +31,9 @@ pub enum Polarity {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
+    /// Green at or past this value.
     pub green: f64,
+    /// Amber at or past this value (else red).
     pub amber: f64,
 }
 
@@ -72,6 +76,7 @@ pub struct MetricSql {
 /// Which side of a metric's fraction the quota is added to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the side of the fraction the quota is added to
 pub enum QuotaSide {
     Numerator,
     Denominator,
@@ -81,8 +86,10 @@ pub enum QuotaSide {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ValueForm {
+    /// numerator ÷ denominator.
     #[default]
     Ratio,
+    /// 1 − |numerator ÷ denominator|: an accuracy from a signed error.
     OneMinusAbsRatio,
 }
 
@@ -90,18 +97,30 @@ pub enum ValueForm {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {
+    /// snake_case; a workspace metric of a built-in's name replaces it.
     pub name: String,
+    /// What the metric is for (seed 001's template).
     pub purpose: String,
+    /// The formula in words.
     pub formula: String,
+    /// What the numerator counts, in words.
     pub numerator: String,
+    /// What the denominator counts, in words.
     pub denominator: String,
+    /// Where the data comes from.
     pub data_source: String,
+    /// How often it is looked at.
     pub cadence: String,
+    /// Who owns the definition.
     pub owner: String,
+    /// What the value measures.
     pub unit: Unit,
+    /// Which way is better.
     pub polarity: Polarity,
+    /// When it turns green and amber.
     #[serde(default)]
     pub thresholds: Option<Thresholds>,
+    /// How it is computed.
     pub sql: MetricSql,
     /// Where the definition came from: `built-in` or a file path.
     #[serde(skip)]
@@ -276,6 +295,7 @@ pub enum Source {
 }
 
 impl Source {
+    /// `deals`, `activities` or `leads`.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Deals => "deals",

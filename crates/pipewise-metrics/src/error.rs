@@ -6,7 +6,9 @@
 use pipewise_engine::EngineError;
 use std::sync::Arc;
 
+/// Why a metric could not be loaded or evaluated; [`MetricError::is_user_error`] says whose it is.
 #[derive(Debug, Clone, thiserror::Error)]
+#[allow(missing_docs)] // the variants are documented; their fields are named for what they hold
 pub enum MetricError {
     /// A definition that does not parse or validate, or whose SQL the engine
     /// rejects: the file and what to change.

@@ -14,7 +14,9 @@ pub struct MetricRow {
     /// numerator ÷ denominator (or the numerator of a total); none when
     /// dividing by zero.
     pub value: Option<f64>,
+    /// The sum of the numerator's terms over the counted rows.
     pub numerator: f64,
+    /// The sum of the denominator's terms (0 for a total).
     pub denominator: f64,
     /// Rows left out on purpose (for metrics that define `excluded`).
     pub excluded: Option<i64>,

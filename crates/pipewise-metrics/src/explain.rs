@@ -58,13 +58,19 @@ fn explain_share(
 pub struct ExplainRow {
     /// The opportunity, activity or lead id; `quota OWNER PERIOD` for a quota.
     pub id: String,
+    /// (dimension, value) in the order asked for.
     pub dims: Vec<(String, Option<String>)>,
+    /// The deal's (lead's company, activity type's, owner's) name.
     pub name: Option<String>,
+    /// The stage (activity: the deal's stage then; lead: its status).
     pub stage: Option<String>,
+    /// The amount (for an owner-counting metric: the owner's own ratio).
     pub amount: Option<f64>,
     /// `counted`, `excluded` or `quota`.
     pub role: String,
+    /// What the row adds to the numerator.
     pub numerator: f64,
+    /// What the row adds to the denominator.
     pub denominator: f64,
 }
 

@@ -16,21 +16,28 @@ use pipewise_ledger::asof::Cut;
 use pipewise_ledger::{EventLog, Values};
 use pipewise_model::{Field, SalesProcess, StageOutcome, Timestamp};
 
+/// One stage of the funnel: its cohort, how many moved on, and how long they stayed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunnelStage {
     /// The sales process the stage belongs to.
     pub pipeline: String,
+    /// The stage.
     pub stage: String,
+    /// Deals whose first entry into the stage fell in the period.
     pub entered: u64,
+    /// Of those, deals that reached a later open stage or won.
     pub advanced: u64,
     /// advanced / entered; `None` when nobody entered.
     pub conversion: Option<f64>,
     /// Days of the first stay, for cohort deals that left the stage.
     pub stays: u64,
+    /// The mean first stay, in days.
     pub mean_days: Option<f64>,
     /// Quartiles of the stay: 25th percentile, median, 75th percentile.
     pub p25_days: Option<f64>,
+    /// The median first stay.
     pub median_days: Option<f64>,
+    /// The 75th percentile of the first stay.
     pub p75_days: Option<f64>,
 }
 
@@ -125,11 +132,13 @@ pub fn funnel(
 pub struct StageAging {
     /// The sales process the stage belongs to.
     pub pipeline: String,
+    /// The stage.
     pub stage: String,
     /// Open deals in the stage at the cut.
     pub open: u64,
     /// The stage's median and p75 stay, from every finished first stay by the cut.
     pub median_days: Option<f64>,
+    /// The stage's p75 stay.
     pub p75_days: Option<f64>,
     /// Seed 001: deals in the stage longer than 1.5 × its median ("< 20% aged" is healthy).
     pub over_1_5x_median: u64,

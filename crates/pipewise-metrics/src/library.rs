@@ -197,6 +197,7 @@ const BUILT_IN: [(&str, &str); 47] = [
 /// `WORKSPACE/metrics/*.toml`.
 #[derive(Debug, Clone, Default)]
 pub struct Library {
+    /// Every metric by name.
     pub metrics: BTreeMap<String, Metric>,
     /// What loading found worth saying: a workspace metric that replaces a
     /// built-in one.

@@ -13,9 +13,13 @@
 /// The four factors for one period.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Factors {
+    /// Qualified opportunities in the period.
     pub qualified_opportunities: f64,
+    /// Average won deal size.
     pub average_won_deal_size: f64,
+    /// Close rate.
     pub close_rate: f64,
+    /// Average sales cycle, in days.
     pub average_sales_cycle_days: f64,
 }
 

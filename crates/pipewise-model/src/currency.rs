@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 /// One rate of one currency: from `start` (inclusive) to `end` (exclusive);
 /// both `None` for a static rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)] // a rate and the dates it holds between
 pub struct RateSpan {
     pub start: Option<Date>,
     pub end: Option<Date>,
@@ -25,6 +26,7 @@ pub struct Rates {
 
 /// How an amount was converted: the rate used and the converted amount.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)] // an amount in the corporate currency and how it was converted
 pub struct Converted {
     pub amount: f64,
     pub rate: f64,
@@ -39,10 +41,12 @@ impl Rates {
         }
     }
 
+    /// The corporate currency's code.
     pub fn corporate(&self) -> &str {
         &self.corporate
     }
 
+    /// Whether there are no rates (one currency).
     pub fn is_empty(&self) -> bool {
         self.rates.is_empty()
     }

@@ -4,7 +4,9 @@
 use crate::field::{Field, Value};
 use crate::time::{Date, Timestamp};
 
+/// A user's role in the sales team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // the roles are their names
 pub enum Role {
     Rep,
     Manager,
@@ -13,6 +15,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name in the tables.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Rep => "rep",
@@ -22,6 +25,7 @@ impl Role {
         }
     }
 
+    /// A role by its name in the tables.
     pub fn parse(s: &str) -> Option<Role> {
         [Role::Rep, Role::Manager, Role::Exec, Role::Admin]
             .into_iter()
@@ -31,6 +35,7 @@ impl Role {
 
 /// A person who owns deals or manages people who do.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the fields are the canonical `users` columns (docs/data-model.md)
 pub struct User {
     pub id: String,
     pub name: String,
@@ -46,7 +51,9 @@ pub struct User {
     pub ramp_months: Option<u32>,
 }
 
+/// A customer or prospect company.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the fields are the canonical `accounts` columns (docs/data-model.md)
 pub struct Account {
     pub id: String,
     pub name: String,
@@ -59,7 +66,9 @@ pub struct Account {
     pub custom: Vec<(String, String)>,
 }
 
+/// What kind of activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // the types are their names
 pub enum ActivityType {
     Call,
     Email,
@@ -68,6 +77,7 @@ pub enum ActivityType {
 }
 
 impl ActivityType {
+    /// The type's name in the tables.
     pub fn as_str(self) -> &'static str {
         match self {
             ActivityType::Call => "call",
@@ -77,6 +87,7 @@ impl ActivityType {
         }
     }
 
+    /// A type from a CRM's name for it (anything naming a call, mail, meeting, event or demo), any case.
     pub fn parse_loose(s: &str) -> Option<ActivityType> {
         let l = s.trim().to_ascii_lowercase();
         if l.contains("call") {
@@ -95,12 +106,14 @@ impl ActivityType {
 
 /// Who acted: seed 000's seller:buyer activity ratio needs the direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // the directions are their names
 pub enum Direction {
     SellerToBuyer,
     BuyerToSeller,
 }
 
 impl Direction {
+    /// The direction's name in the tables.
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::SellerToBuyer => "seller_to_buyer",
@@ -108,6 +121,7 @@ impl Direction {
         }
     }
 
+    /// A direction from a CRM's name for it (`outbound`, `received`, …), any case.
     pub fn parse_loose(s: &str) -> Option<Direction> {
         let l = s.trim().to_ascii_lowercase();
         match l.as_str() {
@@ -120,7 +134,9 @@ impl Direction {
     }
 }
 
+/// A call, email, meeting or task, on an opportunity, account or lead.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the fields are the canonical `activities` columns (docs/data-model.md)
 pub struct Activity {
     pub id: String,
     pub opportunity_id: Option<String>,
@@ -139,7 +155,9 @@ pub struct Activity {
     pub contact_seniority: Option<String>,
 }
 
+/// A lead: a person or company not yet an opportunity.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the fields are the canonical `leads` columns (docs/data-model.md)
 pub struct Lead {
     pub id: String,
     pub created_at: Timestamp,
@@ -159,6 +177,7 @@ pub struct Lead {
 
 /// A change to a lead's status or another lead field.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the fields are the canonical `lead_events` columns (docs/data-model.md)
 pub struct LeadEvent {
     pub lead_id: String,
     pub field: String,
@@ -171,6 +190,7 @@ pub struct LeadEvent {
 
 /// A quota for a person or a team over a period.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the fields are the canonical `quotas` columns (docs/data-model.md)
 pub struct Quota {
     /// A user id or a team name.
     pub owner_id: String,
@@ -187,6 +207,7 @@ pub struct Quota {
 /// when pipewise (or the CRM's own audit trail) learned it. As-of queries
 /// filter on `effective_at`; backtests also filter on `recorded_at`.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the fields are the canonical `opportunity_events` columns (docs/data-model.md)
 pub struct OpportunityEvent {
     pub opportunity_id: String,
     pub field: Field,

@@ -21,6 +21,7 @@ pub enum FieldKind {
 /// category, owner, probability and custom fields are all just fields: each
 /// change to any of them is one ledger event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)] // the fields are the canonical opportunity fields (docs/data-model.md)
 pub enum Field {
     Stage,
     Amount,
@@ -118,6 +119,7 @@ impl Field {
         Field::BUILT_IN.iter().find(|f| f.name() == name).cloned()
     }
 
+    /// The type of the field's values.
     pub fn kind(&self) -> FieldKind {
         match self {
             Field::Amount | Field::Probability | Field::AmountNative | Field::FxRate => {
@@ -139,6 +141,7 @@ impl fmt::Display for Field {
 /// A field's value. `Null` means "no value" (a cleared field, or the old value
 /// of a field's first event).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the variants are the field kinds' values
 pub enum Value {
     Null,
     Text(String),
@@ -148,10 +151,12 @@ pub enum Value {
 }
 
 impl Value {
+    /// Whether the value is null.
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
+    /// The text, if the value is text.
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Value::Text(s) => Some(s),
@@ -159,6 +164,7 @@ impl Value {
         }
     }
 
+    /// The number, if the value is a number.
     pub fn as_number(&self) -> Option<f64> {
         match self {
             Value::Number(n) => Some(*n),
@@ -166,6 +172,7 @@ impl Value {
         }
     }
 
+    /// The date, if the value is a date.
     pub fn as_date(&self) -> Option<Date> {
         match self {
             Value::Date(d) => Some(*d),
@@ -206,6 +213,7 @@ pub fn format_number(n: f64) -> String {
 
 /// Opportunity type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // the types are their names
 pub enum OpportunityType {
     New,
     Expansion,
@@ -213,6 +221,7 @@ pub enum OpportunityType {
 }
 
 impl OpportunityType {
+    /// The stage outcome's name in `pipewise.toml`.
     pub fn as_str(self) -> &'static str {
         match self {
             OpportunityType::New => "new",
@@ -245,6 +254,7 @@ impl OpportunityType {
 
 /// Why a deal was lost (seed 004 splits competition from no decision).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // the reasons are their names
 pub enum LossReason {
     Competition,
     NoDecision,
@@ -253,6 +263,7 @@ pub enum LossReason {
 }
 
 impl LossReason {
+    /// Every loss reason.
     pub const ALL: [LossReason; 4] = [
         LossReason::Competition,
         LossReason::NoDecision,
@@ -260,6 +271,7 @@ impl LossReason {
         LossReason::Unknown,
     ];
 
+    /// The loss reason's name in the tables.
     pub fn as_str(self) -> &'static str {
         match self {
             LossReason::Competition => "competition",
@@ -269,6 +281,7 @@ impl LossReason {
         }
     }
 
+    /// A loss reason by its name in the tables.
     pub fn parse(s: &str) -> Option<LossReason> {
         LossReason::ALL.into_iter().find(|r| r.as_str() == s)
     }

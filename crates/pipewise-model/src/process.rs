@@ -10,6 +10,7 @@ use std::collections::HashMap;
 /// commit, then closed. `Omitted` holds closed-lost and disqualified deals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the categories are seed 004's, named as there
 pub enum ForecastCategory {
     Pipeline,
     BestCase,
@@ -19,6 +20,7 @@ pub enum ForecastCategory {
 }
 
 impl ForecastCategory {
+    /// Every forecast category, from most to least committed.
     pub const ALL: [ForecastCategory; 5] = [
         ForecastCategory::Pipeline,
         ForecastCategory::BestCase,
@@ -27,6 +29,7 @@ impl ForecastCategory {
         ForecastCategory::Omitted,
     ];
 
+    /// The category's name in `pipewise.toml` and the tables.
     pub fn as_str(self) -> &'static str {
         match self {
             ForecastCategory::Pipeline => "pipeline",
@@ -37,6 +40,7 @@ impl ForecastCategory {
         }
     }
 
+    /// A category by its name in `pipewise.toml` and the tables.
     pub fn parse(s: &str) -> Option<ForecastCategory> {
         ForecastCategory::ALL.into_iter().find(|c| c.as_str() == s)
     }
@@ -65,6 +69,7 @@ impl ForecastCategory {
 /// What reaching a stage means for the deal's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the outcomes are their names
 pub enum StageOutcome {
     #[default]
     Open,
@@ -76,11 +81,14 @@ pub enum StageOutcome {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
+    /// The stage's name as pipewise shows it.
     pub name: String,
+    /// The category of deals in the stage without one of their own.
     pub forecast_category: ForecastCategory,
     /// Default probability in percent (0–100), as Salesforce stores it.
     #[serde(default)]
     pub probability: Option<f64>,
+    /// Open, won or lost.
     #[serde(default)]
     pub outcome: StageOutcome,
     /// Other spellings of this stage found in source data ("Closed/Won", "Prospecting").
@@ -130,6 +138,7 @@ pub const DEFAULT_PIPELINE: &str = "default";
 /// process): a contiguous run of the stage codes of a [`SalesProcess`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
+    /// The process's name (`default` for a single one without).
     pub name: String,
     /// Source spellings that name this process.
     pub aliases: Vec<String>,
@@ -168,7 +177,9 @@ pub struct SalesProcess {
     pipeline_lookup: HashMap<String, usize>,
 }
 
+/// Why a `pipewise.toml` is invalid: the file and what to change.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant is described by its #[error] message
 pub enum ProcessError {
     #[error("{path}: {message}")]
     Toml { path: String, message: String },
@@ -372,10 +383,12 @@ impl SalesProcess {
         }
     }
 
+    /// Every stage of every process, in code order.
     pub fn stages(&self) -> &[Stage] {
         &self.stages
     }
 
+    /// The stage with this code.
     pub fn stage(&self, code: usize) -> Option<&Stage> {
         self.stages.get(code)
     }
@@ -460,6 +473,7 @@ impl SalesProcess {
         code >= p.qualified && code < p.end && self.outcome(code) != StageOutcome::Lost
     }
 
+    /// The month the fiscal year starts in (1 = January).
     pub fn fiscal_year_start_month(&self) -> u32 {
         self.fiscal_year_start_month
     }
@@ -502,6 +516,7 @@ impl SalesProcess {
         self.first_with(pipeline, StageOutcome::Open)
     }
 
+    /// Whether the stage with this code is open, won or lost.
     pub fn outcome(&self, code: usize) -> StageOutcome {
         self.stages.get(code).map(|s| s.outcome).unwrap_or_default()
     }

@@ -12,6 +12,7 @@ fn f(name: &str, dt: DataType, nullable: bool) -> ArrowField {
     ArrowField::new(name, dt, nullable)
 }
 
+/// The canonical `users` table.
 pub fn users() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         f("id", DataType::Utf8, false),
@@ -27,6 +28,7 @@ pub fn users() -> Arc<Schema> {
     ]))
 }
 
+/// The canonical `accounts` table.
 pub fn accounts() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         f("id", DataType::Utf8, false),
@@ -40,6 +42,7 @@ pub fn accounts() -> Arc<Schema> {
     ]))
 }
 
+/// The canonical `activities` table.
 pub fn activities() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         f("id", DataType::Utf8, false),
@@ -56,6 +59,7 @@ pub fn activities() -> Arc<Schema> {
     ]))
 }
 
+/// The canonical `leads` table.
 pub fn leads() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         f("id", DataType::Utf8, false),
@@ -74,6 +78,7 @@ pub fn leads() -> Arc<Schema> {
     ]))
 }
 
+/// The canonical `lead_events` table (lead status changes).
 pub fn lead_events() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         f("lead_id", DataType::Utf8, false),
@@ -86,6 +91,7 @@ pub fn lead_events() -> Arc<Schema> {
     ]))
 }
 
+/// The canonical `quotas` table.
 pub fn quotas() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         f("owner_id", DataType::Utf8, false),

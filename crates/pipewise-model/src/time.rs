@@ -9,7 +9,9 @@ pub type Timestamp = i64;
 /// Days since 1970-01-01.
 pub type Date = i32;
 
+/// Microseconds in a second.
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
+/// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 
 fn epoch() -> NaiveDate {
@@ -46,10 +48,12 @@ pub fn date_of(ts: Timestamp) -> Date {
     ts.div_euclid(MICROS_PER_DAY) as Date
 }
 
+/// A UTC date-time as a timestamp.
 pub fn timestamp_from_naive(dt: NaiveDateTime) -> Timestamp {
     dt.and_utc().timestamp_micros()
 }
 
+/// A timestamp as a UTC date-time.
 pub fn naive_from_timestamp(ts: Timestamp) -> NaiveDateTime {
     chrono::DateTime::from_timestamp_micros(ts)
         .map(|d| d.naive_utc())
@@ -247,6 +251,7 @@ pub fn parse_period(s: &str, fiscal_start_month: u32) -> Option<(Date, Date)> {
 
 /// A time grain periods can be split into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // the grains are their names
 pub enum Grain {
     /// ISO weeks, Monday to Sunday.
     Week,
@@ -257,6 +262,7 @@ pub enum Grain {
 }
 
 impl Grain {
+    /// `week`, `month`, `quarter`, `year` or `fiscal_year`.
     pub fn parse(s: &str) -> Option<Grain> {
         match s {
             "week" => Some(Grain::Week),
@@ -378,8 +384,11 @@ pub fn time_of_day(ts: Timestamp) -> NaiveTime {
 /// quarters and months, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FiscalYear {
+    /// The fiscal year's name (the CRM's, e.g. 2027).
     pub name: i32,
+    /// Its first day.
     pub start: Date,
+    /// Its last day.
     pub end: Date,
     /// First and last day of each quarter, in order (may be empty).
     pub quarters: Vec<(Date, Date)>,
@@ -436,6 +445,7 @@ impl FiscalCalendar {
         Ok(FiscalCalendar { years })
     }
 
+    /// Whether the CRM defines no fiscal years of its own.
     pub fn is_empty(&self) -> bool {
         self.years.is_empty()
     }

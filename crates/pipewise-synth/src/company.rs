@@ -16,7 +16,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 
+/// Why a company could not be generated.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant is described by its #[error] message
 pub enum SynthError {
     #[error("size {0:?} is not small, medium, large or a number of opportunities")]
     BadSize(String),
@@ -40,6 +42,7 @@ pub enum SynthError {
 
 /// How big a company to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // the sizes are their names (`Size::opportunities` says how many)
 pub enum Size {
     /// About 50 reps, two years, 4,000 opportunities.
     Small,
@@ -51,6 +54,7 @@ pub enum Size {
 }
 
 impl Size {
+    /// `small`, `medium`, `large` or a number of opportunities.
     pub fn parse(s: &str) -> Result<Size, SynthError> {
         match s {
             "small" => Ok(Size::Small),
@@ -66,6 +70,7 @@ impl Size {
         }
     }
 
+    /// How many opportunities a company of this size has.
     pub fn opportunities(self) -> usize {
         match self {
             Size::Small => 4_000,
@@ -79,7 +84,9 @@ impl Size {
 /// Generator settings.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The seed: same seed, same company, byte for byte.
     pub seed: u64,
+    /// How many opportunities.
     pub opportunities: usize,
     /// Last day of the history (inclusive). History covers the two years before it.
     pub end: i32,
@@ -90,6 +97,7 @@ pub struct Config {
 }
 
 impl Config {
+    /// The default company of this size from this seed.
     pub fn new(seed: u64, size: Size) -> Config {
         let n = size.opportunities();
         Config {
@@ -104,6 +112,7 @@ impl Config {
 
 /// A generated company.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // the generated tables
 pub struct Company {
     pub config: Config,
     pub start: Timestamp,

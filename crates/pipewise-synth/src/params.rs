@@ -3,7 +3,9 @@
 //! the seed's ranges; times in stage are drawn uniformly from the ranges.
 //! Where the seeds give no number the value is marked `assumption`.
 
+/// A customer segment, with its own deal sizes and cycles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // the segments are their names
 pub enum Segment {
     Smb,
     MidMarket,
@@ -11,8 +13,10 @@ pub enum Segment {
 }
 
 impl Segment {
+    /// Every segment.
     pub const ALL: [Segment; 3] = [Segment::Smb, Segment::MidMarket, Segment::Enterprise];
 
+    /// The segment's name in the tables.
     pub fn as_str(self) -> &'static str {
         match self {
             Segment::Smb => "smb",

@@ -42,6 +42,7 @@ fn text(v: &Value) -> String {
     v.as_text().unwrap_or("").to_string()
 }
 
+/// Salesforce's `ForecastCategoryName` for a pipewise forecast category.
 pub fn sf_forecast_category(s: &str) -> &'static str {
     match ForecastCategory::parse(s) {
         Some(ForecastCategory::Pipeline) => "Pipeline",
@@ -53,6 +54,7 @@ pub fn sf_forecast_category(s: &str) -> &'static str {
     }
 }
 
+/// The Salesforce loss-reason picklist value for a pipewise loss reason (empty for none).
 pub fn sf_loss_reason(s: &str) -> &'static str {
     match LossReason::parse(s) {
         Some(LossReason::Competition) => "Lost to Competitor",

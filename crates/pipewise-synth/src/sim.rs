@@ -18,6 +18,7 @@ use rand_distr::{Distribution, LogNormal};
 
 /// One change the generator decided on.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // one simulated change of a field
 pub struct Change {
     pub at: Timestamp,
     pub field: Field,
@@ -26,6 +27,7 @@ pub struct Change {
 
 /// An opportunity as the generator made it.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // one simulated opportunity and its changes
 pub struct SimOpportunity {
     pub id: String,
     pub created_at: Timestamp,

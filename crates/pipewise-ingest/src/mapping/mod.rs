@@ -51,14 +51,18 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+/// A mapping file: how each file of a folder maps to the canonical tables.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // the mapping's files
 pub struct Mapping {
     pub files: Vec<FileMapping>,
 }
 
+/// The canonical table a mapped file fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the variants are the canonical tables (docs/data-model.md)
 pub enum Table {
     Opportunities,
     OpportunityEvents,
@@ -70,8 +74,10 @@ pub enum Table {
     Reference,
 }
 
+/// One `[[files]]` entry: a file, its table, and how its columns and values map.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // the keys of a `[[files]]` entry, described in the module doc
 pub struct FileMapping {
     pub file: String,
     pub table: Table,
@@ -101,8 +107,10 @@ pub struct FileMapping {
     pub derive_users: Option<DeriveUsers>,
 }
 
+/// Users derived from a column of the opportunities file (each distinct value a user), when there is no users file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // the column naming users and the role they get
 pub struct DeriveUsers {
     pub column: String,
     pub role: String,

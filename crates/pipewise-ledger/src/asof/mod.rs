@@ -99,13 +99,16 @@ pub(crate) fn exists_with(
 /// One opportunity's reconstructed state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpportunityState {
+    /// The opportunity's id.
     pub id: String,
+    /// When it was created.
     pub created_at: Timestamp,
     /// Every loaded field that has a value in force (null values included).
     pub values: BTreeMap<Field, Value>,
 }
 
 impl OpportunityState {
+    /// The field's value in this state (null when the deal has none).
     pub fn get(&self, f: &Field) -> &Value {
         self.values.get(f).unwrap_or(&Value::Null)
     }
@@ -136,19 +139,23 @@ pub fn states(log: &EventLog, cut: Cut) -> Vec<OpportunityState> {
 /// What to group pipeline totals by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupBy {
+    /// By stage (labelled `Process: Stage` with several processes).
     Stage,
     /// The sales process: the `pipeline` field as `pipewise.toml` names it (a
     /// source name no process has as is), else the process of the deal's stage.
     Pipeline,
     /// The forecast_category field; deals without one take their stage's category.
     ForecastCategory,
+    /// By owner id.
     Owner,
+    /// By segment.
     Segment,
     /// Any other text field.
     Field(Field),
 }
 
 impl GroupBy {
+    /// A `--by` name: `stage`, `owner`, `forecast_category`, `pipeline`, … or `custom.<name>`.
     pub fn parse(s: &str) -> Option<GroupBy> {
         Some(match s {
             "stage" => GroupBy::Stage,
@@ -188,8 +195,11 @@ impl GroupBy {
 /// Count and amount of one group at one cut.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupTotal {
+    /// The group's value (`(none)` for deals without one).
     pub group: String,
+    /// Deals in the group.
     pub count: u64,
+    /// Their amount.
     pub amount: f64,
 }
 
@@ -526,6 +536,7 @@ pub struct StageCodes<'a> {
 }
 
 impl<'a> StageCodes<'a> {
+    /// The stage codes of `log`'s stage events in `process`.
     pub fn new(log: &'a EventLog, process: &SalesProcess) -> StageCodes<'a> {
         let empty = StageCodes {
             codes: &[],

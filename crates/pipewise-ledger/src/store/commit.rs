@@ -29,7 +29,9 @@ pub struct Commit {
     pub events: Vec<OpportunityEvent>,
     /// Events in columns (a large ingest's form); they land after `events`.
     pub columns: Option<EventColumns>,
+    /// Entity tables the commit replaces.
     pub tables: TableSet,
+    /// The ingest the commit records, if one made it.
     pub ingest: Option<IngestRecord>,
 }
 
@@ -41,11 +43,13 @@ pub struct EventColumns {
     pub ids: Vec<String>,
     /// Source labels; `FieldEvents::source` indexes this.
     pub sources: Vec<String>,
+    /// Per field: its events.
     pub fields: Vec<FieldEvents>,
 }
 
 /// One field's new events.
 #[derive(Debug)]
+#[allow(missing_docs)] // the columns of one field's events, as an OpportunityEvent's fields
 pub struct FieldEvents {
     pub field: Field,
     pub opp: Vec<u32>,
@@ -61,6 +65,7 @@ pub struct FieldEvents {
 
 /// Outcome of a commit.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the new version and what it added
 pub struct CommitSummary {
     pub version: u64,
     pub events_added: u64,

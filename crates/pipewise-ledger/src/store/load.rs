@@ -48,6 +48,7 @@ impl Store {
         self.load_manifest(&m, fields, with_old)
     }
 
+    /// Load version `m` (not necessarily the current one): `fields` only, with old values or not.
     pub fn load_manifest(
         &self,
         m: &Manifest,

@@ -100,6 +100,7 @@ impl Store {
         Ok(store)
     }
 
+    /// The workspace folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
