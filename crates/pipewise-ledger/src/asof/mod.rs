@@ -223,6 +223,193 @@ pub fn totals(
     totals_in(log, process, group, cuts, open_only, None)
 }
 
+/// How [`totals_in`] groups deals: the grouping's column and lookups, and
+/// the group ids. Group id layout: 0 = none; stage grouping: 1 + process
+/// code, then 1 + n_stage + dictionary code for unknown stages; pipeline
+/// grouping: 1 + process code, then 1 + n_pipes + dictionary code for
+/// unknown processes; forecast categories: 1 + category index; text
+/// grouping: 1 + dictionary code.
+struct Groups<'a> {
+    group: &'a GroupBy,
+    process: &'a SalesProcess,
+    /// The column the groups come from (stage and pipeline grouping use
+    /// their own columns).
+    col: Option<&'a FieldColumn>,
+    pipe_col: Option<&'a FieldColumn>,
+    stage_dict: &'a [String],
+    /// Per forecast-category dictionary code: its category index (MAX: none).
+    fc_map: Vec<usize>,
+    n_stage: usize,
+    n_pipes: usize,
+    n: usize,
+}
+
+impl<'a> Groups<'a> {
+    fn new(
+        log: &'a EventLog,
+        process: &'a SalesProcess,
+        group: &'a GroupBy,
+        stage_dict: &'a [String],
+    ) -> Groups<'a> {
+        let col: Option<&FieldColumn> = match group {
+            GroupBy::Stage | GroupBy::Pipeline => None,
+            GroupBy::ForecastCategory => log.column(&Field::ForecastCategory),
+            GroupBy::Owner => log.column(&Field::OwnerId),
+            GroupBy::Segment => log.column(&Field::Segment),
+            GroupBy::Field(f) => log.column(f),
+        };
+        let pipe_col = log.column(&Field::Pipeline);
+        let fc_map: Vec<usize> = match (group, col) {
+            (GroupBy::ForecastCategory, Some(c)) => match &c.new {
+                Values::Text { dict, .. } => dict
+                    .iter()
+                    .map(|s| {
+                        ForecastCategory::parse(s)
+                            .or_else(|| ForecastCategory::parse_loose(s))
+                            .map(fc_index)
+                            .unwrap_or(usize::MAX)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let text_len = |c: Option<&FieldColumn>| match c.map(|c| &c.new) {
+            Some(Values::Text { dict, .. }) => dict.len(),
+            _ => 0,
+        };
+        let (n_stage, n_pipes) = (process.stages().len(), process.pipelines().len());
+        let n = match group {
+            GroupBy::Stage => 1 + n_stage + stage_dict.len(),
+            GroupBy::Pipeline => 1 + n_pipes + text_len(pipe_col),
+            GroupBy::ForecastCategory => 1 + ForecastCategory::ALL.len(),
+            _ => 1 + text_len(col),
+        };
+        Groups {
+            group,
+            process,
+            col,
+            pipe_col,
+            stage_dict,
+            fc_map,
+            n_stage,
+            n_pipes,
+            n,
+        }
+    }
+
+    /// The group of a deal at `cut`: its stage (dictionary code, process
+    /// code or MAX) and process (code, and the raw pipeline value's code when
+    /// it names none).
+    #[inline(always)]
+    fn id(
+        &self,
+        key: u32,
+        cut: Cut,
+        stage_pc: Option<(u32, usize)>,
+        (deal_pipe, raw_pipe): (usize, Option<u32>),
+    ) -> usize {
+        let text_code = |c: &FieldColumn, i: usize| match &c.new {
+            Values::Text { codes, .. } if codes[i] != NULL_TEXT => Some(codes[i]),
+            _ => None,
+        };
+        match self.group {
+            GroupBy::Pipeline => match raw_pipe {
+                Some(d) => 1 + self.n_pipes + d as usize,
+                None => 1 + deal_pipe,
+            },
+            GroupBy::Stage => match stage_pc {
+                None => 0,
+                Some((_, pc)) if pc != usize::MAX => 1 + pc,
+                Some((dc, _)) => 1 + self.n_stage + dc as usize,
+            },
+            GroupBy::ForecastCategory => {
+                let from_field = self
+                    .col
+                    .and_then(|c| in_force(c, key, cut).and_then(|i| text_code(c, i)))
+                    .map(|code| self.fc_map[code as usize])
+                    .filter(|&m| m != usize::MAX);
+                match (from_field, stage_pc) {
+                    (Some(m), _) => 1 + m,
+                    (None, Some((_, pc))) if pc != usize::MAX => {
+                        1 + fc_index(self.process.stages()[pc].forecast_category)
+                    }
+                    _ => 0,
+                }
+            }
+            _ => self
+                .col
+                .and_then(|c| in_force(c, key, cut).and_then(|i| text_code(c, i)))
+                .map_or(0, |code| 1 + code as usize),
+        }
+    }
+
+    /// A group's label (`pipeline`: totals of one process, whose stages need
+    /// no process prefix).
+    fn label(&self, g: usize, pipeline: Option<usize>) -> String {
+        if g == 0 {
+            return NO_VALUE.to_string();
+        }
+        let dict_entry = |c: Option<&FieldColumn>, i: usize| match c.map(|c| &c.new) {
+            Some(Values::Text { dict, .. }) => dict[i].clone(),
+            _ => NO_VALUE.to_string(),
+        };
+        match self.group {
+            GroupBy::Stage if g <= self.n_stage && pipeline.is_some() => {
+                self.process.stages()[g - 1].name.clone()
+            }
+            GroupBy::Stage if g <= self.n_stage => self.process.stage_label(g - 1),
+            GroupBy::Stage => self.stage_dict[g - 1 - self.n_stage].clone(),
+            GroupBy::Pipeline if g <= self.n_pipes => self.process.pipelines()[g - 1].name.clone(),
+            GroupBy::Pipeline => dict_entry(self.pipe_col, g - 1 - self.n_pipes),
+            GroupBy::ForecastCategory => ForecastCategory::ALL[g - 1].as_str().to_string(),
+            _ => dict_entry(self.col, g - 1),
+        }
+    }
+
+    /// One cut's totals as rows, in the grouping's order: stage, process and
+    /// category order, else by name; "(none)" last.
+    fn rows(
+        &self,
+        counts: &[u64],
+        amounts: &[crate::flow::Fixed],
+        pipeline: Option<usize>,
+    ) -> Vec<GroupTotal> {
+        let mut rows: Vec<(usize, GroupTotal)> = (0..self.n)
+            .filter(|&g| counts[g] > 0)
+            .map(|g| {
+                (
+                    g,
+                    GroupTotal {
+                        group: self.label(g, pipeline),
+                        count: counts[g],
+                        amount: crate::flow::from_fixed(amounts[g]),
+                    },
+                )
+            })
+            .collect();
+        match self.group {
+            GroupBy::Stage | GroupBy::ForecastCategory | GroupBy::Pipeline => {
+                rows.sort_by_key(|(g, _)| if *g == 0 { usize::MAX } else { *g })
+            }
+            _ => rows.sort_by(|a, b| {
+                (a.0 == 0)
+                    .cmp(&(b.0 == 0))
+                    .then_with(|| a.1.group.cmp(&b.1.group))
+            }),
+        }
+        rows.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// A forecast category's index in [`ForecastCategory::ALL`].
+fn fc_index(c: ForecastCategory) -> usize {
+    ForecastCategory::ALL
+        .iter()
+        .position(|x| *x == c)
+        .unwrap_or(0)
+}
+
 /// [`totals`] of the deals of one sales process only (`pipeline`: a process
 /// code; `None`: every deal). A deal's process is its `pipeline` value's, or
 /// when that names none, its stage's.
@@ -247,7 +434,6 @@ pub fn totals_in(
     let stage_map = StageCodes::new(log, process);
     let pipe_col = log.column(&Field::Pipeline);
     let pipe_map = pipeline_codes(process, log);
-    let n_pipes = process.pipelines().len();
     // The deal's process, and its pipeline value's dictionary code when that
     // names no process.
     let deal_pipeline = |key: u32, cut: Cut, stage: Option<usize>| -> (usize, Option<u32>) {
@@ -263,54 +449,8 @@ pub fn totals_in(
             None => (stage.map_or(0, |s| process.pipeline_of(s)), raw),
         }
     };
-
-    // The column the groups come from (stage grouping uses the stage column itself).
-    let group_col: Option<&FieldColumn> = match group {
-        GroupBy::Stage | GroupBy::Pipeline => None,
-        GroupBy::ForecastCategory => log.column(&Field::ForecastCategory),
-        GroupBy::Owner => log.column(&Field::OwnerId),
-        GroupBy::Segment => log.column(&Field::Segment),
-        GroupBy::Field(f) => log.column(f),
-    };
-    let n_stage = process.stages().len();
-    let fc_index = |c: ForecastCategory| {
-        ForecastCategory::ALL
-            .iter()
-            .position(|x| *x == c)
-            .unwrap_or(0)
-    };
-    // Group id layout: 0 = none; stage grouping: 1 + process code, then 1 + n_stage + dict code for unknown stages;
-    // fc grouping: 1 + category index; text grouping: 1 + dict code.
-    let fc_map: Vec<usize> = match (group, group_col) {
-        (GroupBy::ForecastCategory, Some(c)) => match &c.new {
-            Values::Text { dict, .. } => dict
-                .iter()
-                .map(|s| {
-                    ForecastCategory::parse(s)
-                        .or_else(|| ForecastCategory::parse_loose(s))
-                        .map(fc_index)
-                        .unwrap_or(usize::MAX)
-                })
-                .collect(),
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    let n_groups = match group {
-        GroupBy::Stage => 1 + n_stage + stage_dict.len(),
-        GroupBy::Pipeline => {
-            1 + n_pipes
-                + match pipe_col.map(|c| &c.new) {
-                    Some(Values::Text { dict, .. }) => dict.len(),
-                    _ => 0,
-                }
-        }
-        GroupBy::ForecastCategory => 1 + ForecastCategory::ALL.len(),
-        _ => match group_col.map(|c| &c.new) {
-            Some(Values::Text { dict, .. }) => 1 + dict.len(),
-            _ => 1,
-        },
-    };
+    let groups = Groups::new(log, process, group, stage_dict);
+    let n_groups = groups.n;
     let amount_col = log.column(&Field::Amount);
     let n_cuts = cuts.len();
     let n_keys = log.keys.len();
@@ -331,12 +471,12 @@ pub fn totals_in(
                     .filter(|&i| stage_codes[i] != NULL_TEXT)
                     .map(|i| (stage_codes[i], stage_map.get(i).unwrap_or(usize::MAX)));
                 let known_stage = stage_pc.map(|(_, pc)| pc).filter(|&pc| pc != usize::MAX);
-                let (deal_pipe, raw_pipe) = if need_pipeline {
+                let pipe = if need_pipeline {
                     deal_pipeline(key, cut, known_stage)
                 } else {
                     (0, None)
                 };
-                if pipeline.is_some_and(|p| p != deal_pipe) {
+                if pipeline.is_some_and(|p| p != pipe.0) {
                     continue;
                 }
                 if open_only {
@@ -346,47 +486,7 @@ pub fn totals_in(
                         _ => continue,
                     }
                 }
-                let g = match group {
-                    GroupBy::Pipeline => match raw_pipe {
-                        Some(d) => 1 + n_pipes + d as usize,
-                        None => 1 + deal_pipe,
-                    },
-                    GroupBy::Stage => match stage_pc {
-                        None => 0,
-                        Some((_, pc)) if pc != usize::MAX => 1 + pc,
-                        Some((dc, _)) => 1 + n_stage + dc as usize,
-                    },
-                    GroupBy::ForecastCategory => {
-                        let from_field =
-                            group_col.and_then(|c| in_force(c, key, cut)).and_then(|i| {
-                                match &group_col.map(|c| &c.new) {
-                                    Some(Values::Text { codes, .. }) if codes[i] != NULL_TEXT => {
-                                        let m = fc_map[codes[i] as usize];
-                                        (m != usize::MAX).then_some(m)
-                                    }
-                                    _ => None,
-                                }
-                            });
-                        match from_field {
-                            Some(m) => 1 + m,
-                            None => match stage_pc {
-                                Some((_, pc)) if pc != usize::MAX => {
-                                    1 + fc_index(process.stages()[pc].forecast_category)
-                                }
-                                _ => 0,
-                            },
-                        }
-                    }
-                    _ => match group_col.and_then(|c| in_force(c, key, cut).map(|i| (c, i))) {
-                        Some((c, i)) => match &c.new {
-                            Values::Text { codes, .. } if codes[i] != NULL_TEXT => {
-                                1 + codes[i] as usize
-                            }
-                            _ => 0,
-                        },
-                        None => 0,
-                    },
-                };
+                let g = groups.id(key, cut, stage_pc, pipe);
                 let amount = amount_col
                     .and_then(|c| in_force(c, key, cut).map(|i| (c, i)))
                     .map(|(c, i)| match &c.new {
@@ -419,68 +519,12 @@ pub fn totals_in(
             amounts[i] += a[i];
         }
     }
-
-    let label = |g: usize| -> String {
-        if g == 0 {
-            return NO_VALUE.to_string();
-        }
-        match group {
-            GroupBy::Stage => {
-                if g <= n_stage {
-                    if pipeline.is_some() {
-                        process.stages()[g - 1].name.clone()
-                    } else {
-                        process.stage_label(g - 1)
-                    }
-                } else {
-                    stage_dict[g - 1 - n_stage].clone()
-                }
-            }
-            GroupBy::Pipeline => {
-                if g <= n_pipes {
-                    process.pipelines()[g - 1].name.clone()
-                } else {
-                    match pipe_col.map(|c| &c.new) {
-                        Some(Values::Text { dict, .. }) => dict[g - 1 - n_pipes].clone(),
-                        _ => NO_VALUE.to_string(),
-                    }
-                }
-            }
-            GroupBy::ForecastCategory => ForecastCategory::ALL[g - 1].as_str().to_string(),
-            _ => match group_col.map(|c| &c.new) {
-                Some(Values::Text { dict, .. }) => dict[g - 1].clone(),
-                _ => NO_VALUE.to_string(),
-            },
-        }
-    };
-    let mut out = Vec::with_capacity(n_cuts);
-    for ci in 0..n_cuts {
-        let mut rows: Vec<(usize, GroupTotal)> = (0..n_groups)
-            .filter(|&g| counts[ci * n_groups + g] > 0)
-            .map(|g| {
-                (
-                    g,
-                    GroupTotal {
-                        group: label(g),
-                        count: counts[ci * n_groups + g],
-                        amount: crate::flow::from_fixed(amounts[ci * n_groups + g]),
-                    },
-                )
-            })
-            .collect();
-        match group {
-            GroupBy::Stage | GroupBy::ForecastCategory | GroupBy::Pipeline => {
-                rows.sort_by_key(|(g, _)| if *g == 0 { usize::MAX } else { *g })
-            }
-            _ => rows.sort_by(|a, b| {
-                (a.0 == 0)
-                    .cmp(&(b.0 == 0))
-                    .then_with(|| a.1.group.cmp(&b.1.group))
-            }),
-        }
-        out.push(rows.into_iter().map(|(_, r)| r).collect());
-    }
-    out
+    (0..n_cuts)
+        .map(|ci| {
+            let at = ci * n_groups..(ci + 1) * n_groups;
+            groups.rows(&counts[at.clone()], &amounts[at], pipeline)
+        })
+        .collect()
 }
 
 /// Every event with `from < effective_at <= to`, in (effective_at, seq) order.
