@@ -107,40 +107,7 @@ pub(super) fn ingest_opportunities(
     f.require("StageName", "every opportunity needs its StageName")?;
     let [is_won, is_closed, last_mod] =
         ["IsWon", "IsClosed", "LastModifiedDate"].map(|c| f.column(c));
-    // Columns that become fields, with their "since" policy.
-    let mut fields: Vec<(usize, String, Field, Since)> = Vec::new();
-    for (i, h) in f.headers.iter().enumerate() {
-        if matches!(
-            h.as_str(),
-            "Id" | "CreatedDate"
-                | "IsWon"
-                | "IsClosed"
-                | "LastModifiedDate"
-                | "SystemModstamp"
-                | "ExpectedRevenue"
-        ) {
-            continue;
-        }
-        let field = match field_for(h) {
-            Some(fl) => fl,
-            None if h.ends_with("__c") => Field::Custom(custom_name(h)),
-            None => continue,
-        };
-        let since = match field {
-            Field::Stage
-            | Field::Amount
-            | Field::CloseDate
-            | Field::Probability
-            | Field::ForecastCategory
-            | Field::LossReason
-            | Field::NextStep
-            | Field::NextStepDate
-            | Field::HasBusinessCase
-            | Field::IsDeleted => Since::Snapshot,
-            _ => Since::Creation,
-        };
-        fields.push((i, h.clone(), field, since));
-    }
+    let fields = opportunity_fields(f);
     let mut seen = HashMap::new();
     'rows: for r in &f.rows {
         let Some(oid) = row_id(ctx, f, r, id, "an opportunity needs an Id", &mut seen) else {
@@ -164,24 +131,7 @@ pub(super) fn ingest_opportunities(
             continue;
         }
         let mut values: Vec<(Field, Value, Since)> = Vec::new();
-        // The sales process: the record type's (stage values are read in it).
-        let rt = cell(r, record_type).trim();
-        let process_name = if rt.is_empty() {
-            None
-        } else {
-            match record_types.get(sf_id18(rt).as_ref()) {
-                Some(n) => Some(n.as_str()),
-                None => {
-                    let detail = if record_types.is_empty() {
-                        "no RecordType.csv in the export names this record type: its sales process is not known"
-                    } else {
-                        "the record type is not in RecordType.csv: its sales process is not known"
-                    };
-                    ctx.leave_unknown(f, r, "RecordTypeId", rt, Reason::UnknownValue, detail);
-                    None
-                }
-            }
-        };
+        let process_name = row_process(ctx, f, r, record_type, record_types);
         ctx.set_pipeline(process_name);
         if let Some(n) = process_name {
             values.push((
@@ -217,93 +167,8 @@ pub(super) fn ingest_opportunities(
             }
         }
         let current_at = ctx.opt_instant(f, r, last_mod, "LastModifiedDate");
-        // Money: converted to the corporate currency when the export has rates.
-        {
-            let code = currency_in(values.iter().map(|(f, v, _)| (f, v))).to_string();
-            // (a history row without its own code is converted in the deal's)
-            if !code.is_empty() && !ctx.rates.is_empty() {
-                currency_of.insert(oid.to_string(), code);
-            }
-            let mut money: Vec<(Field, Value)> = values
-                .iter()
-                .filter(|(fl, _, _)| {
-                    matches!(fl, Field::Amount | Field::CloseDate | Field::Currency)
-                })
-                .map(|(fl, v, _)| (fl.clone(), v.clone()))
-                .collect();
-            let since = values
-                .iter()
-                .find(|(fl, _, _)| *fl == Field::Amount)
-                .map(|(_, _, s)| *s);
-            if let Some(since) = since {
-                convert_amount(ctx, f, r, &mut money, "");
-                values.retain(|(fl, _, _)| *fl != Field::Amount);
-                for (fl, v) in money {
-                    if matches!(fl, Field::Amount | Field::AmountNative | Field::FxRate) {
-                        values.push((fl, v, since));
-                    }
-                }
-            }
-        }
-        // Flags.
-        let stage = values
-            .iter()
-            .find(|(fl, _, _)| *fl == Field::Stage)
-            .and_then(|(_, v, _)| v.as_text().map(str::to_string));
-        if let Some(s) = &stage
-            && let Some(code) = ctx.stage_code(s)
-        {
-            let outcome = ctx.process.outcome(code);
-            for (col, want, label) in [
-                (is_won, outcome == StageOutcome::Won, "IsWon"),
-                (is_closed, outcome != StageOutcome::Open, "IsClosed"),
-            ] {
-                let raw = cell(r, col);
-                if let Ok(b) = boolean(raw)
-                    && b != want
-                {
-                    ctx.flag(
-                        &f.name,
-                        r.line,
-                        label,
-                        raw,
-                        Reason::StageOutcomeMismatch,
-                        format!("stage {s:?} says {label} = {want}"),
-                    );
-                }
-            }
-        }
-        if let Some((_, Value::Date(cd), _)) =
-            values.iter().find(|(fl, _, _)| *fl == Field::CloseDate)
-            && *cd < pipewise_model::time::date_of(created)
-        {
-            ctx.flag(
-                &f.name,
-                r.line,
-                "CloseDate",
-                &pipewise_model::time::format_date(*cd),
-                Reason::CloseBeforeCreated,
-                "close date is before the creation date",
-            );
-        }
-        for (field, set, label) in [
-            (Field::OwnerId, &refs.users, "OwnerId"),
-            (Field::AccountId, &refs.accounts, "AccountId"),
-        ] {
-            if let Some(set) = set
-                && let Some((_, Value::Text(v), _)) = values.iter().find(|(fl, _, _)| *fl == field)
-                && !set.contains(v)
-            {
-                ctx.flag(
-                    &f.name,
-                    r.line,
-                    label,
-                    v,
-                    Reason::OrphanReference,
-                    format!("{label} {v} is not in the export"),
-                );
-            }
-        }
+        convert_row_money(ctx, f, r, oid, &mut values, currency_of);
+        flag_row(ctx, f, r, &values, created, refs, [is_won, is_closed]);
         let o = draft.set_record(oid, Some(created), current_at, &f.name, r.line);
         for (field, v, since) in values {
             if field == Field::IsDeleted && v != Value::Bool(true) {
@@ -314,4 +179,177 @@ pub(super) fn ingest_opportunities(
         ctx.landed(f);
     }
     Ok(())
+}
+
+/// The columns of `Opportunity.csv` that become fields, with their "since"
+/// policy: what only the snapshot knows, or what holds from creation.
+fn opportunity_fields(f: &RawFile) -> Vec<(usize, String, Field, Since)> {
+    let mut fields: Vec<(usize, String, Field, Since)> = Vec::new();
+    for (i, h) in f.headers.iter().enumerate() {
+        if matches!(
+            h.as_str(),
+            "Id" | "CreatedDate"
+                | "IsWon"
+                | "IsClosed"
+                | "LastModifiedDate"
+                | "SystemModstamp"
+                | "ExpectedRevenue"
+        ) {
+            continue;
+        }
+        let field = match field_for(h) {
+            Some(fl) => fl,
+            None if h.ends_with("__c") => Field::Custom(custom_name(h)),
+            None => continue,
+        };
+        let since = match field {
+            Field::Stage
+            | Field::Amount
+            | Field::CloseDate
+            | Field::Probability
+            | Field::ForecastCategory
+            | Field::LossReason
+            | Field::NextStep
+            | Field::NextStepDate
+            | Field::HasBusinessCase
+            | Field::IsDeleted => Since::Snapshot,
+            _ => Since::Creation,
+        };
+        fields.push((i, h.clone(), field, since));
+    }
+    fields
+}
+
+/// A row's sales process: its record type's (stage values are read in it);
+/// an unknown record type is left unknown and reported.
+fn row_process<'p>(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    record_type: Option<usize>,
+    record_types: &'p HashMap<String, String>,
+) -> Option<&'p str> {
+    let rt = cell(r, record_type).trim();
+    if rt.is_empty() {
+        None
+    } else {
+        match record_types.get(sf_id18(rt).as_ref()) {
+            Some(n) => Some(n.as_str()),
+            None => {
+                let detail = if record_types.is_empty() {
+                    "no RecordType.csv in the export names this record type: its sales process is not known"
+                } else {
+                    "the record type is not in RecordType.csv: its sales process is not known"
+                };
+                ctx.leave_unknown(f, r, "RecordTypeId", rt, Reason::UnknownValue, detail);
+                None
+            }
+        }
+    }
+}
+
+/// A row's money converted to the corporate currency when the export has
+/// rates (the deal's currency remembered for its history rows).
+fn convert_row_money(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    oid: &str,
+    values: &mut Vec<(Field, Value, Since)>,
+    currency_of: &mut HashMap<String, String>,
+) {
+    let code = currency_in(values.iter().map(|(f, v, _)| (f, v))).to_string();
+    // (a history row without its own code is converted in the deal's)
+    if !code.is_empty() && !ctx.rates.is_empty() {
+        currency_of.insert(oid.to_string(), code);
+    }
+    let mut money: Vec<(Field, Value)> = values
+        .iter()
+        .filter(|(fl, _, _)| matches!(fl, Field::Amount | Field::CloseDate | Field::Currency))
+        .map(|(fl, v, _)| (fl.clone(), v.clone()))
+        .collect();
+    let since = values
+        .iter()
+        .find(|(fl, _, _)| *fl == Field::Amount)
+        .map(|(_, _, s)| *s);
+    if let Some(since) = since {
+        convert_amount(ctx, f, r, &mut money, "");
+        values.retain(|(fl, _, _)| *fl != Field::Amount);
+        for (fl, v) in money {
+            if matches!(fl, Field::Amount | Field::AmountNative | Field::FxRate) {
+                values.push((fl, v, since));
+            }
+        }
+    }
+}
+
+/// What a row contradicts or lacks, flagged (the row lands): won / closed
+/// against its stage, a close date before creation, owners and accounts the
+/// export does not have.
+fn flag_row(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    values: &[(Field, Value, Since)],
+    created: Timestamp,
+    refs: &Refs,
+    [is_won, is_closed]: [Option<usize>; 2],
+) {
+    let stage = values
+        .iter()
+        .find(|(fl, _, _)| *fl == Field::Stage)
+        .and_then(|(_, v, _)| v.as_text().map(str::to_string));
+    if let Some(s) = &stage
+        && let Some(code) = ctx.stage_code(s)
+    {
+        let outcome = ctx.process.outcome(code);
+        for (col, want, label) in [
+            (is_won, outcome == StageOutcome::Won, "IsWon"),
+            (is_closed, outcome != StageOutcome::Open, "IsClosed"),
+        ] {
+            let raw = cell(r, col);
+            if let Ok(b) = boolean(raw)
+                && b != want
+            {
+                ctx.flag(
+                    &f.name,
+                    r.line,
+                    label,
+                    raw,
+                    Reason::StageOutcomeMismatch,
+                    format!("stage {s:?} says {label} = {want}"),
+                );
+            }
+        }
+    }
+    if let Some((_, Value::Date(cd), _)) = values.iter().find(|(fl, _, _)| *fl == Field::CloseDate)
+        && *cd < pipewise_model::time::date_of(created)
+    {
+        ctx.flag(
+            &f.name,
+            r.line,
+            "CloseDate",
+            &pipewise_model::time::format_date(*cd),
+            Reason::CloseBeforeCreated,
+            "close date is before the creation date",
+        );
+    }
+    for (field, set, label) in [
+        (Field::OwnerId, &refs.users, "OwnerId"),
+        (Field::AccountId, &refs.accounts, "AccountId"),
+    ] {
+        if let Some(set) = set
+            && let Some((_, Value::Text(v), _)) = values.iter().find(|(fl, _, _)| *fl == field)
+            && !set.contains(v)
+        {
+            ctx.flag(
+                &f.name,
+                r.line,
+                label,
+                v,
+                Reason::OrphanReference,
+                format!("{label} {v} is not in the export"),
+            );
+        }
+    }
 }
