@@ -40,6 +40,29 @@ pub enum Since {
     CarriedBack,
 }
 
+impl Since {
+    /// Since when a field of a CRM's current record is known to hold when the
+    /// export has no history of it: stage, amount, close date, probability,
+    /// forecast category, loss reason, next step and the business-case and
+    /// deleted flags change over a deal's life, so only the snapshot knows
+    /// them; anything else is taken to hold from creation.
+    pub fn of_current(field: &Field) -> Since {
+        match field {
+            Field::Stage
+            | Field::Amount
+            | Field::CloseDate
+            | Field::Probability
+            | Field::ForecastCategory
+            | Field::LossReason
+            | Field::NextStep
+            | Field::NextStepDate
+            | Field::HasBusinessCase
+            | Field::IsDeleted => Since::Snapshot,
+            _ => Since::Creation,
+        }
+    }
+}
+
 /// One change a source records, as a connector hands it over.
 #[derive(Debug, Clone)]
 #[allow(missing_docs)] // the fields are an opportunity event's, as the connector reads it

@@ -13,126 +13,32 @@ impl FileCtx<'_> {
         refs: &mut Vec<(String, u64, String, String, String)>,
     ) -> Result<(), IngestError> {
         let mut seen = HashMap::new();
-        'rows: for r in &self.f.rows {
+        let mut keys: Vec<&String> = self
+            .fm
+            .columns
+            .keys()
+            .chain(self.fm.defaults.keys())
+            .filter(|k| !OPP_EXTRA.contains(&k.as_str()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        for r in &self.f.rows {
             let Some(id) = self.row_id(ctx, r, &mut seen) else {
                 continue;
             };
             let Ok(created) = self.instant(ctx, r, "created_at") else {
                 continue;
             };
-            let mut values: Vec<(Field, Value, Since)> = Vec::new();
-            let mut keys: Vec<&String> = self
-                .fm
-                .columns
-                .keys()
-                .chain(self.fm.defaults.keys())
-                .collect();
-            keys.sort();
-            keys.dedup();
             // The row's sales process first: its stage is read in it.
             let pipeline = match self.fm.columns.get("pipeline") {
                 Some(col) => Some(cell(r, self.f.column(col)).trim()),
                 None => self.fm.defaults.get("pipeline").map(String::as_str),
             };
             ctx.set_pipeline(pipeline.filter(|p| !p.is_empty()));
-            for k in keys {
-                if OPP_EXTRA.contains(&k.as_str()) {
-                    continue;
-                }
-                let Some(field) = Field::parse(k) else {
-                    continue;
-                };
-                let raw = self.get(ctx, r, k).unwrap_or_default();
-                if field == Field::Stage && raw.is_empty() {
-                    ctx.reject(
-                        self.f,
-                        r,
-                        &self.col_name(k),
-                        "",
-                        Reason::MissingRequired,
-                        "every opportunity needs a stage",
-                    );
-                    continue 'rows;
-                }
-                let mut v = match parse_at(ctx, self.f, r, &self.col_name(k), &field, &raw) {
-                    Ok(v) => v,
-                    Err((reason, detail)) => {
-                        if ctx.bad_value(self.f, r, &self.col_name(k), &raw, reason, detail) {
-                            continue 'rows;
-                        }
-                        continue;
-                    }
-                };
-                if let (Value::Number(n), Some(s)) = (&v, self.fm.scale.get(k)) {
-                    v = Value::Number(n * s);
-                }
-                let since = match field {
-                    Field::Stage
-                    | Field::Amount
-                    | Field::CloseDate
-                    | Field::Probability
-                    | Field::ForecastCategory
-                    | Field::LossReason
-                    | Field::NextStep
-                    | Field::NextStepDate
-                    | Field::HasBusinessCase
-                    | Field::IsDeleted => Since::Snapshot,
-                    _ => Since::Creation,
-                };
-                values.push((field, v, since));
-            }
-            // Stage-entry dates and known-from dates become history.
-            let stage = values
-                .iter()
-                .find(|(f, _, _)| *f == Field::Stage)
-                .and_then(|(_, v, _)| v.as_text().map(str::to_string));
-            let mut hist: Vec<(i64, Field, Value)> = Vec::new();
-            for (st, col) in &self.fm.stage_dates {
-                let raw = cell(r, self.f.column(col));
-                if raw.is_empty() {
-                    continue;
-                }
-                let target = if st == "closed" {
-                    match stage.as_deref().and_then(|s| ctx.stage_code(s)) {
-                        Some(c) if ctx.process.outcome(c) != StageOutcome::Open => {
-                            ctx.process.stages()[c].name.clone()
-                        }
-                        _ => continue,
-                    }
-                } else {
-                    match ctx.process.canonical_stage(st) {
-                        Some(s) => s.to_string(),
-                        None => {
-                            return Err(IngestError::Mapping {
-                                path: self.f.name.clone(),
-                                message: format!(
-                                    "stage_dates names {st:?}, which is not a stage in pipewise.toml"
-                                ),
-                            });
-                        }
-                    }
-                };
-                match ctx.parser.instant(raw) {
-                    Ok(t) => hist.push((t, Field::Stage, Value::Text(target))),
-                    Err(e) => ctx.leave_unknown(self.f, r, col, raw, Reason::UnparsableDate, e),
-                }
-            }
-            for (fname, col) in &self.fm.known_from {
-                let Some(field) = Field::parse(fname) else {
-                    continue;
-                };
-                let raw = cell(r, self.f.column(col));
-                let Some((_, v, _)) = values.iter().find(|(f, _, _)| *f == field) else {
-                    continue;
-                };
-                if raw.is_empty() || v.is_null() {
-                    continue;
-                }
-                match ctx.parser.instant(raw) {
-                    Ok(t) => hist.push((t, field, v.clone())),
-                    Err(e) => ctx.leave_unknown(self.f, r, col, raw, Reason::UnparsableDate, e),
-                }
-            }
+            let Some(values) = self.opportunity_values(ctx, r, &keys) else {
+                continue;
+            };
+            let mut hist = self.dated_values(ctx, r, &values)?;
             if let Some(t) = hist.iter().map(|h| h.0).max()
                 && t > ctx.as_of + pipewise_model::time::MICROS_PER_DAY
             {
@@ -146,44 +52,13 @@ impl FileCtx<'_> {
                 );
                 continue;
             }
-            if let (Some(c), Some((_, Value::Date(cd), _))) = (
-                created,
-                values.iter().find(|(f, _, _)| *f == Field::CloseDate),
-            ) && *cd < pipewise_model::time::date_of(c)
-            {
-                ctx.flag(
-                    &self.f.name,
-                    r.line,
-                    &self.col_name("close_date"),
-                    &pipewise_model::time::format_date(*cd),
-                    Reason::CloseBeforeCreated,
-                    "close date is before the creation date",
-                );
-            }
-            for (fname, target) in &self.fm.references {
-                if let Some(field) = Field::parse(fname)
-                    && let Some((_, Value::Text(v), _)) =
-                        values.iter().find(|(f, _, _)| *f == field)
-                {
-                    refs.push((
-                        self.f.name.clone(),
-                        r.line,
-                        self.col_name(fname),
-                        v.clone(),
-                        target.clone(),
-                    ));
-                }
-            }
+            self.check_opportunity(ctx, r, created, &values, refs);
             hist.sort_by_key(|h| h.0);
             let created = created.or_else(|| hist.first().map(|h| h.0));
             let o = draft.set_record(&id, created, None, &self.f.name, r.line);
             let mut prev: HashMap<Field, Value> = HashMap::new();
-            let mut events = Vec::new();
             for (t, field, v) in hist {
                 let old = prev.insert(field.clone(), v.clone()).unwrap_or(Value::Null);
-                events.push((t, field, old, v));
-            }
-            for (t, field, old, v) in events {
                 let order = draft.next_order();
                 draft.push_history(
                     &id,
@@ -207,6 +82,154 @@ impl FileCtx<'_> {
             ctx.landed(self.f);
         }
         Ok(())
+    }
+
+    /// An opportunity row's mapped fields (`keys`), parsed and scaled, with
+    /// their since policy; `None` when the row was quarantined (no stage, a
+    /// value a required rule cannot do without).
+    fn opportunity_values(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        keys: &[&String],
+    ) -> Option<Vec<(Field, Value, Since)>> {
+        let mut values: Vec<(Field, Value, Since)> = Vec::new();
+        for k in keys {
+            let Some(field) = Field::parse(k) else {
+                continue;
+            };
+            let raw = self.get(ctx, r, k).unwrap_or_default();
+            if field == Field::Stage && raw.is_empty() {
+                ctx.reject(
+                    self.f,
+                    r,
+                    &self.col_name(k),
+                    "",
+                    Reason::MissingRequired,
+                    "every opportunity needs a stage",
+                );
+                return None;
+            }
+            let mut v = match parse_at(ctx, self.f, r, &self.col_name(k), &field, &raw) {
+                Ok(v) => v,
+                Err((reason, detail)) => {
+                    if ctx.bad_value(self.f, r, &self.col_name(k), &raw, reason, detail) {
+                        return None;
+                    }
+                    continue;
+                }
+            };
+            if let (Value::Number(n), Some(s)) = (&v, self.fm.scale.get(k.as_str())) {
+                v = Value::Number(n * s);
+            }
+            let since = Since::of_current(&field);
+            values.push((field, v, since));
+        }
+        Some(values)
+    }
+
+    /// The history a row's date columns give: when it entered each stage
+    /// (`stage_dates`; `closed` is whichever closed stage it is in) and from
+    /// when a value holds (`known_from`). A date that does not parse leaves
+    /// that step unknown; a stage the process lacks is the mapping's error.
+    fn dated_values(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        values: &[(Field, Value, Since)],
+    ) -> Result<Vec<(i64, Field, Value)>, IngestError> {
+        let stage = values
+            .iter()
+            .find(|(f, _, _)| *f == Field::Stage)
+            .and_then(|(_, v, _)| v.as_text().map(str::to_string));
+        let mut hist: Vec<(i64, Field, Value)> = Vec::new();
+        for (st, col) in &self.fm.stage_dates {
+            let raw = cell(r, self.f.column(col));
+            if raw.is_empty() {
+                continue;
+            }
+            let target = if st == "closed" {
+                match stage.as_deref().and_then(|s| ctx.stage_code(s)) {
+                    Some(c) if ctx.process.outcome(c) != StageOutcome::Open => {
+                        ctx.process.stages()[c].name.clone()
+                    }
+                    _ => continue,
+                }
+            } else {
+                match ctx.process.canonical_stage(st) {
+                    Some(s) => s.to_string(),
+                    None => {
+                        return Err(IngestError::Mapping {
+                            path: self.f.name.clone(),
+                            message: format!(
+                                "stage_dates names {st:?}, which is not a stage in pipewise.toml"
+                            ),
+                        });
+                    }
+                }
+            };
+            match ctx.parser.instant(raw) {
+                Ok(t) => hist.push((t, Field::Stage, Value::Text(target))),
+                Err(e) => ctx.leave_unknown(self.f, r, col, raw, Reason::UnparsableDate, e),
+            }
+        }
+        for (fname, col) in &self.fm.known_from {
+            let Some(field) = Field::parse(fname) else {
+                continue;
+            };
+            let raw = cell(r, self.f.column(col));
+            let Some((_, v, _)) = values.iter().find(|(f, _, _)| *f == field) else {
+                continue;
+            };
+            if raw.is_empty() || v.is_null() {
+                continue;
+            }
+            match ctx.parser.instant(raw) {
+                Ok(t) => hist.push((t, field, v.clone())),
+                Err(e) => ctx.leave_unknown(self.f, r, col, raw, Reason::UnparsableDate, e),
+            }
+        }
+        Ok(hist)
+    }
+
+    /// What an opportunity row contradicts (a close date before creation:
+    /// flagged) and the references it makes, checked once every table is
+    /// read.
+    fn check_opportunity(
+        &self,
+        ctx: &mut Ctx<'_>,
+        r: &RawRow,
+        created: Option<pipewise_model::Timestamp>,
+        values: &[(Field, Value, Since)],
+        refs: &mut Vec<(String, u64, String, String, String)>,
+    ) {
+        if let (Some(c), Some((_, Value::Date(cd), _))) = (
+            created,
+            values.iter().find(|(f, _, _)| *f == Field::CloseDate),
+        ) && *cd < pipewise_model::time::date_of(c)
+        {
+            ctx.flag(
+                &self.f.name,
+                r.line,
+                &self.col_name("close_date"),
+                &pipewise_model::time::format_date(*cd),
+                Reason::CloseBeforeCreated,
+                "close date is before the creation date",
+            );
+        }
+        for (fname, target) in &self.fm.references {
+            if let Some(field) = Field::parse(fname)
+                && let Some((_, Value::Text(v), _)) = values.iter().find(|(f, _, _)| *f == field)
+            {
+                refs.push((
+                    self.f.name.clone(),
+                    r.line,
+                    self.col_name(fname),
+                    v.clone(),
+                    target.clone(),
+                ));
+            }
+        }
     }
 
     pub(super) fn events(&self, ctx: &mut Ctx<'_>, draft: &mut Draft) -> Result<(), IngestError> {

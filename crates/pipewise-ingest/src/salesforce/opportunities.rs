@@ -202,19 +202,7 @@ fn opportunity_fields(f: &RawFile) -> Vec<(usize, String, Field, Since)> {
             None if h.ends_with("__c") => Field::Custom(custom_name(h)),
             None => continue,
         };
-        let since = match field {
-            Field::Stage
-            | Field::Amount
-            | Field::CloseDate
-            | Field::Probability
-            | Field::ForecastCategory
-            | Field::LossReason
-            | Field::NextStep
-            | Field::NextStepDate
-            | Field::HasBusinessCase
-            | Field::IsDeleted => Since::Snapshot,
-            _ => Since::Creation,
-        };
+        let since = Since::of_current(&field);
         fields.push((i, h.clone(), field, since));
     }
     fields
