@@ -12,6 +12,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
+mod common;
+
 use pipewise_engine::Engine;
 use pipewise_metrics::{Dialect, Library, MetricQuery, compile, evaluate};
 use std::path::{Path, PathBuf};
@@ -159,20 +161,6 @@ impl Drop for Server {
     }
 }
 
-fn pipewise(ws: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pipewise"))
-        .arg("--workspace")
-        .arg(ws)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pipewise {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 type Rows = Vec<(Vec<String>, f64, f64)>;
 
 fn close(a: f64, b: f64) -> bool {
@@ -185,62 +173,17 @@ fn every_built_in_metric_matches_on_postgres() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let ws = root.join("ws");
-    pipewise(&ws, &["synth", "--size", "1500", "--seed", "11"]);
+    common::synth_company(&ws);
     let export = root.join("export");
-    pipewise(
+    common::pipewise(
         &ws,
         &["export", "--dialect", "postgres", export.to_str().unwrap()],
     );
     let server = Server::start(bin, root, 0);
     server.psql(&export, &["-f", "schema.sql", "-f", "load.sql"]);
 
-    let settings = pipewise_model::SalesProcess::default_process();
-    let store = pipewise_ledger::Store::open(&ws).unwrap();
-    let engine = Engine::open(&store, &settings).unwrap();
+    let (engine, shapes) = common::engine_and_shapes(&ws);
     let lib = Library::built_in().unwrap();
-    let (_, managers) = pipewise_engine::rows(
-        &engine
-            .sql("SELECT id FROM users WHERE role = 'manager' ORDER BY id LIMIT 1")
-            .unwrap(),
-    )
-    .unwrap();
-    let manager = match &managers[0][0] {
-        pipewise_engine::CellValue::Text(s) => s.clone(),
-        other => panic!("{other:?}"),
-    };
-    let day = |s: &str| pipewise_model::time::parse_period(s, 1).unwrap();
-    let at = |s: &str| pipewise_model::time::parse_iso_instant(s, true).unwrap();
-    let shapes: Vec<(&str, MetricQuery)> = vec![
-        ("all history", MetricQuery::default()),
-        (
-            "2026-Q1 by owner",
-            MetricQuery {
-                by: vec!["owner".into()],
-                period: Some(day("2026-Q1")),
-                ..Default::default()
-            },
-        ),
-        (
-            "2025-Q4 as of 2025-11-15 by team",
-            MetricQuery {
-                by: vec!["team".into()],
-                period: Some(day("2025-Q4")),
-                as_of: Some(at("2025-11-15")),
-                ..Default::default()
-            },
-        ),
-        (
-            "2025 known at 2025-12-31 by region, under a manager",
-            MetricQuery {
-                by: vec!["region".into()],
-                period: Some(day("2025")),
-                as_of: Some(at("2025-12-31")),
-                known: true,
-                under: Some(manager.clone()),
-                ..Default::default()
-            },
-        ),
-    ];
     let mut compared = 0;
     for m in lib.metrics.values() {
         for (label, q) in &shapes {
@@ -329,9 +272,9 @@ fn several_sales_processes_match_on_postgres() {
     let ws = root.join("ws");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../pipewise-ingest/tests/fixtures/quirks/salesforce-record-types");
-    pipewise(&ws, &["init"]);
+    common::pipewise(&ws, &["init"]);
     std::fs::copy(fixture.join("pipewise.toml"), ws.join("pipewise.toml")).unwrap();
-    pipewise(
+    common::pipewise(
         &ws,
         &[
             "ingest",
@@ -342,7 +285,7 @@ fn several_sales_processes_match_on_postgres() {
         ],
     );
     let export = root.join("export");
-    pipewise(
+    common::pipewise(
         &ws,
         &["export", "--dialect", "postgres", export.to_str().unwrap()],
     );

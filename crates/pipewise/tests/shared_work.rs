@@ -8,77 +8,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-use pipewise_engine::Engine;
-use pipewise_metrics::{Library, MetricQuery, evaluate};
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn pipewise(ws: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pipewise"))
-        .arg("--workspace")
-        .arg(ws)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pipewise {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use pipewise_metrics::{Library, MetricQuery, evaluate};
 
 #[test]
 fn metrics_evaluated_together_and_rolled_up_match_each_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
-    pipewise(&ws, &["synth", "--size", "1500", "--seed", "11"]);
-    let settings = pipewise_model::SalesProcess::default_process();
-    let store = pipewise_ledger::Store::open(&ws).unwrap();
-    let engine = Engine::open(&store, &settings).unwrap();
+    common::synth_company(&ws);
+    let (engine, shapes) = common::engine_and_shapes(&ws);
     let lib = Library::built_in().unwrap();
-    let (_, managers) = pipewise_engine::rows(
-        &engine
-            .sql("SELECT id FROM users WHERE role = 'manager' ORDER BY id LIMIT 1")
-            .unwrap(),
-    )
-    .unwrap();
-    let manager = match &managers[0][0] {
-        pipewise_engine::CellValue::Text(s) => s.clone(),
-        other => panic!("{other:?}"),
-    };
-    let day = |s: &str| pipewise_model::time::parse_period(s, 1).unwrap();
-    let at = |s: &str| pipewise_model::time::parse_iso_instant(s, true).unwrap();
-    let shapes: Vec<(&str, MetricQuery)> = vec![
-        ("all history", MetricQuery::default()),
-        (
-            "2026-Q1 by owner",
-            MetricQuery {
-                by: vec!["owner".into()],
-                period: Some(day("2026-Q1")),
-                ..Default::default()
-            },
-        ),
-        (
-            "2025-Q4 as of 2025-11-15 by team",
-            MetricQuery {
-                by: vec!["team".into()],
-                period: Some(day("2025-Q4")),
-                as_of: Some(at("2025-11-15")),
-                ..Default::default()
-            },
-        ),
-        (
-            "2025 known at 2025-12-31 by region, under a manager",
-            MetricQuery {
-                by: vec!["region".into()],
-                period: Some(day("2025")),
-                as_of: Some(at("2025-12-31")),
-                known: true,
-                under: Some(manager.clone()),
-                ..Default::default()
-            },
-        ),
-    ];
     // Evaluating the library together (one scan per kind of rows, as
     // `pipewise scorecard` does) gives exactly what evaluating each alone gives.
     let all: Vec<&pipewise_metrics::Metric> = lib.metrics.values().collect();

@@ -12,7 +12,9 @@ pub fn run(dir: &Path, a: &SqlArgs, format: Format) -> Result<()> {
     let engine = Engine::open(&ws.store, &ws.process)?;
     let pb = super::spinner("running");
     let batches = engine.sql(&a.query).map_err(|e| match e {
-        // A query the engine rejects is the user's to fix.
+        // Reading the workspace failed, or the engine did: not the query's fault.
+        EngineError::DataFusion(d) if engine_side(&d) => anyhow::Error::new(d),
+        // A query the engine rejects, or that fails on the data, is the user's to fix.
         EngineError::DataFusion(d) => user(format!(
             "{d}\n\nhint: tables: users, accounts, opportunities, opportunity_events, activities, leads, \
              lead_events, quotas, opportunity_keys; table functions: pipeline_as_of('2026-09-30' [, known])"
@@ -68,4 +70,19 @@ pub fn export(dir: &Path, a: &crate::args::ExportArgs, format: Format) -> Result
         );
     }
     Ok(())
+}
+
+/// Is a failure of a query the engine's or the workspace's (files, memory,
+/// a fault), not the query's?
+fn engine_side(e: &pipewise_engine::datafusion::error::DataFusionError) -> bool {
+    use pipewise_engine::datafusion::error::DataFusionError as E;
+    matches!(
+        e.find_root(),
+        E::IoError(_)
+            | E::ParquetError(_)
+            | E::ObjectStore(_)
+            | E::ResourcesExhausted(_)
+            | E::Internal(_)
+            | E::External(_)
+    )
 }

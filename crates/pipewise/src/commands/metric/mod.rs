@@ -59,7 +59,7 @@ fn period_label(ws: &settings::Workspace, (a, b): (i32, i32)) -> String {
 fn request(dir: &Path, a: &MetricArgs) -> Result<(settings::Workspace, Metric, MetricQuery)> {
     let ws = settings::open(dir)?;
     let lib = library(dir)?;
-    let m = lib.get(&a.name).map_err(|e| user(e.to_string()))?.clone();
+    let m = lib.get(&a.name)?.clone();
     let period = match (&a.period, &a.from, &a.to) {
         (Some(p), _, _) => Some(ws.period(p, "--period")?),
         (None, Some(f), Some(t)) => {

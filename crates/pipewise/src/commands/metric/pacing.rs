@@ -3,7 +3,7 @@
 use super::{library, period_label, query_error, value_cell};
 use crate::args::{Format, PacingArgs};
 use crate::output::{Cell, Table};
-use crate::settings::{self, user};
+use crate::settings::{self};
 use anyhow::Result;
 use pipewise_engine::Engine;
 use pipewise_metrics::MetricQuery;
@@ -14,7 +14,7 @@ pub fn pacing(dir: &Path, a: &PacingArgs, format: Format) -> Result<()> {
     use pipewise_model::time::{date_end, date_of, format_date, shift_period};
     let ws = settings::open(dir)?;
     let lib = library(dir)?;
-    let m = lib.get(&a.name).map_err(|e| user(e.to_string()))?.clone();
+    let m = lib.get(&a.name)?.clone();
     let (start, end) = ws.period(&a.period, "--period")?;
     let as_of_day = match &a.as_of {
         Some(s) => date_of(settings::instant(s, "--as-of")?),

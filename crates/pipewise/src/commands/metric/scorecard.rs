@@ -18,8 +18,8 @@ pub fn scorecard(dir: &Path, a: &ScorecardArgs, format: Format) -> Result<()> {
     } else {
         a.metric
             .iter()
-            .map(|n| lib.get(n).map_err(|e| user(e.to_string())))
-            .collect::<Result<_>>()?
+            .map(|n| lib.get(n))
+            .collect::<Result<_, _>>()?
     };
     for d in &a.by {
         if !pipewise_metrics::DIMENSIONS.contains(&d.as_str()) {

@@ -1,0 +1,82 @@
+//! What the metric-parity tests share: the binary run on a workspace, and a
+//! synthetic company with the four query shapes they check metrics under.
+
+#![allow(dead_code)] // each test binary uses its own part of it
+
+use pipewise_engine::Engine;
+use pipewise_metrics::MetricQuery;
+use std::path::Path;
+use std::process::Command;
+
+/// Run `pipewise --workspace WS ARGS`; panics with its stderr when it fails.
+pub fn pipewise(ws: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pipewise {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The synthetic company of the parity tests (1,500 deals, seed 11) in `ws`.
+pub fn synth_company(ws: &Path) {
+    pipewise(ws, &["synth", "--size", "1500", "--seed", "11"]);
+}
+
+/// The engine over `ws` and the four query shapes metrics are checked under:
+/// all history; 2026-Q1 by owner; 2025-Q4 as of 2025-11-15 by team; 2025
+/// known at 2025-12-31 by region, under a manager.
+pub fn engine_and_shapes(ws: &Path) -> (Engine, Vec<(&'static str, MetricQuery)>) {
+    let settings = pipewise_model::SalesProcess::default_process();
+    let store = pipewise_ledger::Store::open(ws).unwrap();
+    let engine = Engine::open(&store, &settings).unwrap();
+    let (_, managers) = pipewise_engine::rows(
+        &engine
+            .sql("SELECT id FROM users WHERE role = 'manager' ORDER BY id LIMIT 1")
+            .unwrap(),
+    )
+    .unwrap();
+    let manager = match &managers[0][0] {
+        pipewise_engine::CellValue::Text(s) => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    let day = |s: &str| pipewise_model::time::parse_period(s, 1).unwrap();
+    let at = |s: &str| pipewise_model::time::parse_iso_instant(s, true).unwrap();
+    let shapes: Vec<(&str, MetricQuery)> = vec![
+        ("all history", MetricQuery::default()),
+        (
+            "2026-Q1 by owner",
+            MetricQuery {
+                by: vec!["owner".into()],
+                period: Some(day("2026-Q1")),
+                ..Default::default()
+            },
+        ),
+        (
+            "2025-Q4 as of 2025-11-15 by team",
+            MetricQuery {
+                by: vec!["team".into()],
+                period: Some(day("2025-Q4")),
+                as_of: Some(at("2025-11-15")),
+                ..Default::default()
+            },
+        ),
+        (
+            "2025 known at 2025-12-31 by region, under a manager",
+            MetricQuery {
+                by: vec!["region".into()],
+                period: Some(day("2025")),
+                as_of: Some(at("2025-12-31")),
+                known: true,
+                under: Some(manager.clone()),
+                ..Default::default()
+            },
+        ),
+    ];
+    (engine, shapes)
+}
