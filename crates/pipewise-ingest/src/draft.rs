@@ -643,6 +643,20 @@ impl Draft {
             fields: out,
         };
 
+        let tables_out = self.tables(store)?;
+        Ok(Commit {
+            new_opportunities: news,
+            events: Vec::new(),
+            columns: Some(columns),
+            tables: tables_out,
+            ingest: None,
+        })
+    }
+
+    /// The entity tables the commit replaces: each drafted table upserted into
+    /// the ledger's (only those that change), the exchange rates and fiscal
+    /// calendar when the export had them, and the mapping's reference tables.
+    fn tables(&self, store: &Store) -> Result<TableSet, crate::IngestError> {
         let mut tables_out: TableSet = Vec::new();
         let mut upsert = |name: &str,
                           sch: arrow_schema::SchemaRef,
@@ -711,13 +725,7 @@ impl Draft {
             let batch = arrow_array::RecordBatch::try_new(sch.clone(), cols)?;
             tables_out.push((format!("ref_{name}"), sch, vec![batch]));
         }
-        Ok(Commit {
-            new_opportunities: news,
-            events: Vec::new(),
-            columns: Some(columns),
-            tables: tables_out,
-            ingest: None,
-        })
+        Ok(tables_out)
     }
 }
 
