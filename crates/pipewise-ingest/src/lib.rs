@@ -797,30 +797,22 @@ pub struct Job<'j> {
     pub date_columns: &'j dyn Fn(&RawFile) -> Vec<usize>,
 }
 
-/// Run one ingest: a first pass over every file (date order, malformed
-/// lines, completeness), the connector, then one commit.
-pub fn run(
-    store: &Store,
-    process: &SalesProcess,
-    job: Job<'_>,
-    opts: IngestOptions,
-    connector: &mut Connector<'_>,
-) -> Result<IngestOutcome, IngestError> {
-    let Job {
-        source,
-        inputs,
-        skipped,
-        date_columns,
-    } = job;
-    let started = std::time::Instant::now();
-    // First pass, one file at a time and without keeping rows: the date order.
+/// The order all-numeric dates are read in: `--date-order`, else what the
+/// files' date columns prove (a first pass, one file at a time, keeping no
+/// rows). Dates that prove neither order, or both, stop the ingest and say
+/// which file and column.
+fn date_order(
+    inputs: &[Input],
+    date_columns: &dyn Fn(&RawFile) -> Vec<usize>,
+    opts: &IngestOptions,
+) -> Result<Option<DateOrder>, IngestError> {
     let mut sniff = DateSniffer::default();
     let mut first_ambiguous: Option<(String, String)> = None;
     if let Some(p) = opts.progress {
         p("looking at the dates");
     }
     if opts.date_order.is_none() {
-        for input in &inputs {
+        for input in inputs {
             let headers = csvread::read_header(&input.path, &input.name)?;
             let probe = RawFile::header_only(&input.name, headers);
             let cols = date_columns(&probe);
@@ -839,7 +831,7 @@ pub fn run(
             }
         }
     }
-    let order = match opts.date_order {
+    Ok(match opts.date_order {
         Some(o) => Some(o),
         None => match sniff.result() {
             SniffResult::NotNeeded => None,
@@ -859,7 +851,26 @@ pub fn run(
                 });
             }
         },
-    };
+    })
+}
+
+/// Run one ingest: a first pass over every file (date order, malformed
+/// lines, completeness), the connector, then one commit.
+pub fn run(
+    store: &Store,
+    process: &SalesProcess,
+    job: Job<'_>,
+    opts: IngestOptions,
+    connector: &mut Connector<'_>,
+) -> Result<IngestOutcome, IngestError> {
+    let Job {
+        source,
+        inputs,
+        skipped,
+        date_columns,
+    } = job;
+    let started = std::time::Instant::now();
+    let order = date_order(&inputs, date_columns, &opts)?;
     // One writer at a time, from reading the version the changes are worked
     // out against to the commit: a second ingest waits, then lands on top.
     let waiting = |m: &str| {
@@ -1012,49 +1023,15 @@ pub fn run(
             source,
         })
     };
-    if let Some(f) = report.files.iter().find(|f| {
-        f.quarantined >= IngestOptions::MIN_QUARANTINED_TO_REFUSE
-            && 100.0 * f.quarantined as f64 / f.read as f64 > opts.max_quarantine_pct
-    }) {
-        report
-            .notes
-            .push("nothing was written to the ledger: too many rows were quarantined".into());
-        write(&report_path, report.to_json())?;
-        write(&report_path.replace(".json", ".txt"), report.to_text())?;
-        return Err(IngestError::TooMuchQuarantined {
-            file: f.file.clone(),
-            quarantined: f.quarantined,
-            read: f.read,
-            share: 100.0 * f.quarantined as f64 / f.read as f64,
-            max: opts.max_quarantine_pct,
-            quarantine_path: store.root().join(&quarantine_path).display().to_string(),
-            report_path: store
-                .root()
-                .join(report_path.replace(".json", ".txt"))
-                .display()
-                .to_string(),
-        });
-    }
-    commit.ingest = Some(IngestRecord {
-        id: ingest_id.clone(),
-        kind: source.to_string(),
-        recorded_at: format_timestamp(opts.as_of),
-        files: report
-            .files
-            .iter()
-            .map(|f| SourceFile {
-                path: f.file.clone(),
-                sha256: f.sha256.clone(),
-                rows_read: f.read,
-                rows_landed: f.landed,
-                rows_quarantined: f.quarantined,
-            })
-            .collect(),
-        events_added: 0,
-        events_duplicate: 0,
-        quarantine: Some(quarantine_path.clone()),
-        report: Some(report_path.clone()),
-    });
+    refuse_too_much_quarantined(store, &mut report, &opts, &quarantine_path, &report_path)?;
+    commit.ingest = Some(ingest_record(
+        &ingest_id,
+        source,
+        &opts,
+        &report,
+        &quarantine_path,
+        &report_path,
+    ));
     let summary = store.commit(&base, commit)?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
@@ -1072,6 +1049,82 @@ pub fn run(
         quarantine_path,
         report_path,
     })
+}
+
+/// Stop, with the report written and nothing landed, when a file lost more
+/// than `--max-quarantine` percent of its rows (and at least
+/// [`IngestOptions::MIN_QUARANTINED_TO_REFUSE`] of them).
+fn refuse_too_much_quarantined(
+    store: &Store,
+    report: &mut QualityReport,
+    opts: &IngestOptions,
+    quarantine_path: &str,
+    report_path: &str,
+) -> Result<(), IngestError> {
+    let write = |rel: &str, body: String| -> Result<(), IngestError> {
+        let p = store.root().join(rel);
+        std::fs::write(&p, body).map_err(|source| IngestError::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    if let Some(f) = report.files.iter().find(|f| {
+        f.quarantined >= IngestOptions::MIN_QUARANTINED_TO_REFUSE
+            && 100.0 * f.quarantined as f64 / f.read as f64 > opts.max_quarantine_pct
+    }) {
+        report
+            .notes
+            .push("nothing was written to the ledger: too many rows were quarantined".into());
+        write(report_path, report.to_json())?;
+        write(&report_path.replace(".json", ".txt"), report.to_text())?;
+        return Err(IngestError::TooMuchQuarantined {
+            file: f.file.clone(),
+            quarantined: f.quarantined,
+            read: f.read,
+            share: 100.0 * f.quarantined as f64 / f.read as f64,
+            max: opts.max_quarantine_pct,
+            quarantine_path: store.root().join(quarantine_path).display().to_string(),
+            report_path: store
+                .root()
+                .join(report_path.replace(".json", ".txt"))
+                .display()
+                .to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The ingest as the manifest records it: its files with their hashes and
+/// row counts, and where its quarantine and report are (events are counted
+/// by the commit).
+fn ingest_record(
+    ingest_id: &str,
+    source: &str,
+    opts: &IngestOptions,
+    report: &QualityReport,
+    quarantine_path: &str,
+    report_path: &str,
+) -> IngestRecord {
+    IngestRecord {
+        id: ingest_id.to_string(),
+        kind: source.to_string(),
+        recorded_at: format_timestamp(opts.as_of),
+        files: report
+            .files
+            .iter()
+            .map(|f| SourceFile {
+                path: f.file.clone(),
+                sha256: f.sha256.clone(),
+                rows_read: f.read,
+                rows_landed: f.landed,
+                rows_quarantined: f.quarantined,
+            })
+            .collect(),
+        events_added: 0,
+        events_duplicate: 0,
+        quarantine: Some(quarantine_path.to_string()),
+        report: Some(report_path.to_string()),
+    }
 }
 
 /// Amounts per (file, column): (line, value).
