@@ -12,7 +12,7 @@
 //! disagree (reported as `history_current_mismatch`). `Deal probability` is a
 //! fraction in HubSpot and is stored as a percentage.
 
-use crate::csvread::{RawFile, read_header};
+use crate::csvread::{RawFile, RawRow, read_header};
 use crate::draft::{Draft, HistEvent, Since};
 use crate::quality::Reason;
 use crate::values::number;
@@ -299,6 +299,135 @@ fn companies(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) {
     }
 }
 
+/// The deals export's stage-entry columns (`Date entered "Stage (Pipeline)"`)
+/// as (column, stage, pipeline). A column naming a stage the process lacks
+/// stops the ingest when it holds any date (each row is listed).
+fn stage_entry_columns(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    pipelines: &[String],
+) -> Vec<(usize, String, Option<String>)> {
+    let mut entered: Vec<(usize, String, Option<String>)> = Vec::new();
+    for (i, h) in f.headers.iter().enumerate() {
+        let Some((label, pipeline)) = stage_column(h, pipelines) else {
+            continue;
+        };
+        // In the column's own pipeline, when it names one pipewise.toml has.
+        ctx.set_pipeline(pipeline.as_deref());
+        match ctx.stage_code(&label) {
+            Some(code) => {
+                let filled = f
+                    .rows
+                    .iter()
+                    .filter(|r| !cell(r, Some(i)).is_empty())
+                    .count();
+                if filled > 0 {
+                    ctx.note_stage_spelling(code, &label, filled as u64);
+                }
+                entered.push((i, ctx.process.stages()[code].name.clone(), pipeline))
+            }
+            None => {
+                for r in f.rows.iter().filter(|r| !cell(r, Some(i)).is_empty()) {
+                    ctx.unknown_stage(&f.name, r.line, &label);
+                }
+            }
+        }
+    }
+    entered
+}
+
+/// A deal's money: HubSpot's own company-currency amount when the export has
+/// it, else the rates the ingest has; the deal's amount is kept as native.
+fn deal_money(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    home_col: Option<usize>,
+    values: &mut Vec<(Field, Value, Since)>,
+) {
+    if let Some(pos) = values.iter().position(|(fl, _, _)| *fl == Field::Amount)
+        && let Value::Number(native) = values[pos].1
+    {
+        let since = values[pos].2;
+        let code = values
+            .iter()
+            .find(|(fl, _, _)| *fl == Field::Currency)
+            .and_then(|(_, v, _)| v.as_text())
+            .unwrap_or("")
+            .to_string();
+        let home_raw = cell(r, home_col);
+        let home = (!home_raw.is_empty())
+            .then(|| number(home_raw))
+            .and_then(Result::ok);
+        let landed: Vec<(Field, Value)> = match home {
+            Some(h) => {
+                let mut v = vec![
+                    (Field::Amount, Value::Number(h)),
+                    (Field::AmountNative, Value::Number(native)),
+                ];
+                if h > 0.0 {
+                    v.push((Field::FxRate, Value::Number(native / h)));
+                }
+                v
+            }
+            None if home_col.is_some() && ctx.rates.is_empty() => {
+                // The export converts amounts itself: without its figure
+                // for this deal, pipewise does not guess one.
+                ctx.leave_unknown(f, r, "Amount in company currency", home_raw, Reason::NoExchangeRate, "no company-currency amount for this deal: the amount is left unknown, the native amount lands");
+                vec![(Field::AmountNative, Value::Number(native))]
+            }
+            None => {
+                let close = values.iter().find_map(|(fl, v, _)| {
+                    (*fl == Field::CloseDate).then(|| v.as_date()).flatten()
+                });
+                ctx.money(f, r, "Amount", native, &code, close)
+            }
+        };
+        values.remove(pos);
+        values.extend(landed.into_iter().map(|(fl, v)| (fl, v, since)));
+    }
+}
+
+/// A deal's stage entries from the stage-entry columns of its own pipeline,
+/// as (time, stage); a date that does not parse or lies after `--as-of`
+/// leaves that entry unknown.
+fn stage_entries(
+    ctx: &mut Ctx<'_>,
+    f: &RawFile,
+    r: &RawRow,
+    entered: &[(usize, String, Option<String>)],
+    deal_pipeline: &str,
+) -> Vec<(i64, String)> {
+    let mut hist: Vec<(i64, String)> = Vec::new();
+    for (i, st, pipeline) in entered {
+        let raw = cell(r, Some(*i));
+        if raw.is_empty() {
+            continue;
+        }
+        if let Some(p) = pipeline
+            && !deal_pipeline.is_empty()
+            && !p.eq_ignore_ascii_case(deal_pipeline)
+        {
+            continue; // another pipeline's column: not this deal's history
+        }
+        match ctx.parser.instant(raw) {
+            Ok(t) if t > ctx.as_of + pipewise_model::time::MICROS_PER_DAY => {
+                ctx.leave_unknown(
+                    f,
+                    r,
+                    &f.headers[*i],
+                    raw,
+                    Reason::FutureDated,
+                    "the stage entry is dated after the ingest's --as-of time",
+                );
+            }
+            Ok(t) => hist.push((t, st.clone())),
+            Err(e) => ctx.leave_unknown(f, r, &f.headers[*i], raw, Reason::UnparsableDate, e),
+        }
+    }
+    hist
+}
+
 fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), IngestError> {
     let id = match ID.iter().find_map(|c| f.column(c)) {
         Some(i) => i,
@@ -337,35 +466,7 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
     .collect();
     let pipeline_col = f.column("Pipeline");
     let home_col = f.column("Amount in company currency");
-    let pipelines = pipelines_of(f);
-    // Stage-entry columns: (column, stage, pipeline). A column naming a stage
-    // the process lacks stops the ingest when it holds any date.
-    let mut entered: Vec<(usize, String, Option<String>)> = Vec::new();
-    for (i, h) in f.headers.iter().enumerate() {
-        let Some((label, pipeline)) = stage_column(h, &pipelines) else {
-            continue;
-        };
-        // In the column's own pipeline, when it names one pipewise.toml has.
-        ctx.set_pipeline(pipeline.as_deref());
-        match ctx.stage_code(&label) {
-            Some(code) => {
-                let filled = f
-                    .rows
-                    .iter()
-                    .filter(|r| !cell(r, Some(i)).is_empty())
-                    .count();
-                if filled > 0 {
-                    ctx.note_stage_spelling(code, &label, filled as u64);
-                }
-                entered.push((i, ctx.process.stages()[code].name.clone(), pipeline))
-            }
-            None => {
-                for r in f.rows.iter().filter(|r| !cell(r, Some(i)).is_empty()) {
-                    ctx.unknown_stage(&f.name, r.line, &label);
-                }
-            }
-        }
-    }
+    let entered = stage_entry_columns(ctx, f, &pipelines_of(f));
     // A deals export lists every deal: one the ledger has and this lacks was deleted.
     draft.complete = true;
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -469,76 +570,8 @@ fn deals(ctx: &mut Ctx<'_>, f: &RawFile, draft: &mut Draft) -> Result<(), Ingest
                 }
             }
         }
-        // Money: HubSpot's own company-currency amount when the export has it,
-        // else the rates the ingest has; the deal's amount is kept as native.
-        if let Some(pos) = values.iter().position(|(fl, _, _)| *fl == Field::Amount)
-            && let Value::Number(native) = values[pos].1
-        {
-            let since = values[pos].2;
-            let code = values
-                .iter()
-                .find(|(fl, _, _)| *fl == Field::Currency)
-                .and_then(|(_, v, _)| v.as_text())
-                .unwrap_or("")
-                .to_string();
-            let home_raw = cell(r, home_col);
-            let home = (!home_raw.is_empty())
-                .then(|| number(home_raw))
-                .and_then(Result::ok);
-            let landed: Vec<(Field, Value)> = match home {
-                Some(h) => {
-                    let mut v = vec![
-                        (Field::Amount, Value::Number(h)),
-                        (Field::AmountNative, Value::Number(native)),
-                    ];
-                    if h > 0.0 {
-                        v.push((Field::FxRate, Value::Number(native / h)));
-                    }
-                    v
-                }
-                None if home_col.is_some() && ctx.rates.is_empty() => {
-                    // The export converts amounts itself: without its figure
-                    // for this deal, pipewise does not guess one.
-                    ctx.leave_unknown(f, r, "Amount in company currency", home_raw, Reason::NoExchangeRate, "no company-currency amount for this deal: the amount is left unknown, the native amount lands");
-                    vec![(Field::AmountNative, Value::Number(native))]
-                }
-                None => {
-                    let close = values.iter().find_map(|(fl, v, _)| {
-                        (*fl == Field::CloseDate).then(|| v.as_date()).flatten()
-                    });
-                    ctx.money(f, r, "Amount", native, &code, close)
-                }
-            };
-            values.remove(pos);
-            values.extend(landed.into_iter().map(|(fl, v)| (fl, v, since)));
-        }
-        let mut hist: Vec<(i64, String)> = Vec::new();
-        for (i, st, pipeline) in &entered {
-            let raw = cell(r, Some(*i));
-            if raw.is_empty() {
-                continue;
-            }
-            if let Some(p) = pipeline
-                && !deal_pipeline.is_empty()
-                && !p.eq_ignore_ascii_case(&deal_pipeline)
-            {
-                continue; // another pipeline's column: not this deal's history
-            }
-            match ctx.parser.instant(raw) {
-                Ok(t) if t > ctx.as_of + pipewise_model::time::MICROS_PER_DAY => {
-                    ctx.leave_unknown(
-                        f,
-                        r,
-                        &f.headers[*i],
-                        raw,
-                        Reason::FutureDated,
-                        "the stage entry is dated after the ingest's --as-of time",
-                    );
-                }
-                Ok(t) => hist.push((t, st.clone())),
-                Err(e) => ctx.leave_unknown(f, r, &f.headers[*i], raw, Reason::UnparsableDate, e),
-            }
-        }
+        deal_money(ctx, f, r, home_col, &mut values);
+        let mut hist = stage_entries(ctx, f, r, &entered, &deal_pipeline);
         let current_at = ctx.opt_instant(f, r, last_mod, "Last Modified Date");
         if let (Some(won_raw), Some(code)) = (
             Some(cell(r, won_col)).filter(|s| !s.is_empty()),
