@@ -1,0 +1,11 @@
+//! Scores: lead scoring and deal win / slip probability (issue #12).
+//!
+//! This crate sits between the engine and the binary and links no SQL
+//! engine: it takes plain feature columns and labels and gives scores,
+//! explanations and model cards. So far it holds [`validate`], the measures
+//! every model is judged by (seed 001's validation plan and more): AUC,
+//! precision and recall at k, lift by decile, Brier score, log loss, a
+//! reliability table and the no-information baseline.
+
+pub mod calibrate;
+pub mod validate;
