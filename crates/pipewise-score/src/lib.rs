@@ -8,4 +8,5 @@
 //! reliability table and the no-information baseline.
 
 pub mod calibrate;
+pub mod experiment;
 pub mod validate;
