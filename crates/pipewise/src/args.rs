@@ -78,6 +78,62 @@ pub enum Command {
     Export(ExportArgs),
     /// Synthesize a mid-size company into a fresh workspace and show what is in it
     Demo(DemoArgs),
+    /// Design and read experiments: rows per arm for a two-proportion test, and what a finished
+    /// test says (no workspace needed)
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Rows per arm a two-sided two-proportion test needs to detect a lift (and, with --per-arm,
+    /// the power of that size and the lowest baseline it is enough for)
+    Plan(PlanArgs),
+    /// What a finished test says: two proportions (--a 230/1000 --b 190/1000, a z-test) or two
+    /// groups of values (--a-values, --b-values: Welch's t-test)
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The control arm's rate: 0.2 or 20%
+    #[arg(long)]
+    pub baseline: String,
+    /// The lift to detect: relative (20% = the rate × 1.2) unless --absolute (rate points)
+    #[arg(long)]
+    pub lift: String,
+    /// Read --lift as rate points: 5% = the rate + 0.05
+    #[arg(long)]
+    pub absolute: bool,
+    /// Significance level (two-sided)
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Power wanted
+    #[arg(long, default_value_t = 0.8)]
+    pub power: f64,
+    /// Rows per arm you have: report the power of that size and the lowest baseline it detects the
+    /// lift at
+    #[arg(long)]
+    pub per_arm: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The treated arm as CONVERTED/ROWS, e.g. 230/1000
+    #[arg(long, requires = "b", conflicts_with_all = ["a_values", "b_values"])]
+    pub a: Option<String>,
+    /// The control arm as CONVERTED/ROWS
+    #[arg(long, requires = "a")]
+    pub b: Option<String>,
+    /// The treated group's values, comma-separated (e.g. each coached rep's win rate)
+    #[arg(long, requires = "b_values", value_delimiter = ',')]
+    pub a_values: Vec<f64>,
+    /// The control group's values, comma-separated
+    #[arg(long, requires = "a_values", value_delimiter = ',')]
+    pub b_values: Vec<f64>,
+    /// Significance level of the interval (two-sided)
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
 }
 
 #[derive(Debug, Args)]

@@ -1338,3 +1338,73 @@ fn metric_errors_say_whose_they_are() {
     std::fs::remove_file(ws.join("metrics/bad_column.toml")).unwrap();
     ok(&pw(&ws, &["scorecard"]));
 }
+
+/// `experiment plan` and `analyze` give seed-requirements §4.10's numbers
+/// (seed 001: 1,000 vs 1,000 at a 20% relative lift) and statsmodels' z-test
+/// (see pipewise-score's tests), with no workspace; bad input is the user's.
+#[test]
+fn experiment_plan_and_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("none");
+    let value = |rows: &[serde_json::Value], item: &str| {
+        rows.iter().find(|r| r["item"] == item).unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let plan = json_rows(
+        &ws,
+        &[
+            "experiment",
+            "plan",
+            "--baseline",
+            "20%",
+            "--lift",
+            "20%",
+            "--per-arm",
+            "1000",
+        ],
+    );
+    assert_eq!(value(&plan, "rows per arm needed"), 1683.0); // 1,682.4, rounded up
+    assert!((value(&plan, "power with --per-arm rows") - 0.58).abs() < 0.01);
+    let p0 = value(&plan, "lowest baseline --per-arm rows detect the lift at");
+    assert!((0.285..0.295).contains(&p0), "{p0}");
+    let absolute = json_rows(
+        &ws,
+        &[
+            "experiment",
+            "plan",
+            "--baseline",
+            "0.2",
+            "--lift",
+            "0.05",
+            "--absolute",
+        ],
+    );
+    assert!((value(&absolute, "target rate") - 0.25).abs() < 1e-12);
+    let z = json_rows(
+        &ws,
+        &[
+            "experiment",
+            "analyze",
+            "--a",
+            "230/1000",
+            "--b",
+            "190/1000",
+        ],
+    );
+    assert!((value(&z, "p-value (two-sided)") - 0.028_095_756_5).abs() < 1e-9);
+    for bad in [
+        &["experiment", "plan", "--baseline", "2", "--lift", "20%"][..],
+        &["experiment", "analyze", "--a", "1200/1000", "--b", "3/10"],
+        &["experiment", "analyze"],
+    ] {
+        let o = pw(&ws, bad);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert!(!ws.exists(), "experiments need no workspace");
+}

@@ -3,6 +3,7 @@
 mod asof;
 mod changes;
 mod demo;
+mod experiment;
 mod flow;
 mod ingest;
 mod init;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Velocity(a) => metric::velocity(&ws, a, g.format),
         Command::Funnel(a) => metric::funnel(&ws, a, g.format),
         Command::Demo(a) => demo::run(g.workspace.as_deref(), a, g.format),
+        Command::Experiment(c) => experiment::run(c, g.format),
     }
 }
 
