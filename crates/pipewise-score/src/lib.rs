@@ -8,5 +8,7 @@
 //! reliability table and the no-information baseline.
 
 pub mod calibrate;
+pub mod dataset;
 pub mod experiment;
+pub mod leakage;
 pub mod validate;
