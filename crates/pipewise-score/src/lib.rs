@@ -11,4 +11,5 @@ pub mod calibrate;
 pub mod dataset;
 pub mod experiment;
 pub mod leakage;
+pub mod rules;
 pub mod validate;
