@@ -11,5 +11,6 @@ pub mod calibrate;
 pub mod dataset;
 pub mod experiment;
 pub mod leakage;
+pub mod logistic;
 pub mod rules;
 pub mod validate;
