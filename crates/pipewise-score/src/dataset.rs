@@ -174,6 +174,16 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError
             *classes.entry(v.to_string()).or_default() += 1;
         }
     }
+    let not_binary = || DatasetError::NotBinary {
+        path: shown.clone(),
+        column: opts.target.clone(),
+        values: classes
+            .keys()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
     let positive = match &opts.positive {
         Some(p) => p.clone(),
         None => {
@@ -185,32 +195,14 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError
             match (classes.len(), found.as_slice()) {
                 (2, [p]) => (*p).clone(),
                 _ => {
-                    return Err(DatasetError::NotBinary {
-                        path: shown,
-                        column: opts.target.clone(),
-                        values: classes
-                            .keys()
-                            .take(8)
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
+                    return Err(not_binary());
                 }
             }
         }
     };
     let negatives: Vec<&String> = classes.keys().filter(|k| **k != positive).collect();
     if negatives.len() != 1 || !classes.contains_key(&positive) {
-        return Err(DatasetError::NotBinary {
-            path: shown,
-            column: opts.target.clone(),
-            values: classes
-                .keys()
-                .take(8)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+        return Err(not_binary());
     }
     let mut target = Vec::new();
     let mut ids = Vec::new();
