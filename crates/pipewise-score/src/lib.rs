@@ -9,6 +9,7 @@
 
 pub mod calibrate;
 pub mod dataset;
+pub mod encode;
 pub mod experiment;
 pub mod leakage;
 pub mod logistic;

@@ -69,9 +69,12 @@ impl Logistic {
             .max_iterations(1000)
             .fit(&ds)
             .map_err(|e| FitError::Fit(e.to_string()))?;
+        // linfa models the class of the first row as its "positive" one:
+        // turned round when that is `false`, so the model is always P(true).
+        let sign = if m.labels().pos.class { 1.0 } else { -1.0 };
         Ok(Logistic {
-            coefficients: m.params().to_vec(),
-            intercept: m.intercept(),
+            coefficients: m.params().iter().map(|w| sign * w).collect(),
+            intercept: sign * m.intercept(),
             c,
         })
     }

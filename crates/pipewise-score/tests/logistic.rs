@@ -54,6 +54,26 @@ fn matches_scikit_learn() {
             let p = p.as_f64().unwrap();
             assert!((m.predict(row) - p).abs() < 1e-7, "C {c}");
         }
+        // the rows' order does not matter (linfa names its positive class
+        // after the first row's: both orders must model P(true))
+        let rev_rows: Vec<Vec<f64>> = rows.iter().rev().cloned().collect();
+        let rev_y: Vec<bool> = y.iter().rev().copied().collect();
+        let flipped = if rev_y[0] == y[0] {
+            // make sure one of the two fits starts with the other class
+            let k = rev_y.iter().position(|&v| v != y[0]).unwrap();
+            let (mut r, mut t) = (rev_rows.clone(), rev_y.clone());
+            r.swap(0, k);
+            t.swap(0, k);
+            Logistic::fit(&r, &t, c).unwrap()
+        } else {
+            Logistic::fit(&rev_rows, &rev_y, c).unwrap()
+        };
+        for (a, b) in m.coefficients.iter().zip(&flipped.coefficients) {
+            assert!(
+                (a - b).abs() < 1e-6,
+                "C {c}: order changed the fit: {a} vs {b}"
+            );
+        }
         // the contributions add up to the log-odds
         let z: f64 = m.contributions(&rows[0]).iter().sum::<f64>() + m.intercept;
         let p = m.predict(&rows[0]);

@@ -1,0 +1,168 @@
+//! A dataset's columns as model features (issue #12: "the fitted model, its
+//! features and their encodings"), learnt on the training rows and applied
+//! unchanged to any later rows:
+//! - numbers (and dates, as days): missing values take the training median,
+//!   then are standardised by the training mean and standard deviation;
+//! - booleans: 0 / 1;
+//! - categories: one indicator per level seen on at least `min_level_rows`
+//!   training rows (rarer levels and new ones fall in no indicator);
+//! - every column with missing values in training gets a missing indicator;
+//! - identifiers, constants and the columns the audit flagged are left out.
+
+use crate::dataset::{ColumnKind, Dataset, Values};
+use serde::{Deserialize, Serialize};
+
+/// One model feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Feature {
+    /// A standardised number.
+    Numeric {
+        /// The column.
+        column: String,
+        /// The training median, for missing values.
+        median: f64,
+        /// The training mean.
+        mean: f64,
+        /// The training standard deviation (1 when it is 0).
+        sd: f64,
+    },
+    /// A 0 / 1 value (missing: 0).
+    Boolean {
+        /// The column.
+        column: String,
+    },
+    /// 1 when the column holds this level.
+    Level {
+        /// The column.
+        column: String,
+        /// The level.
+        level: String,
+    },
+    /// 1 when the column is missing.
+    Missing {
+        /// The column.
+        column: String,
+    },
+}
+
+impl Feature {
+    /// The feature's name in model cards and explanations.
+    pub fn name(&self) -> String {
+        match self {
+            Feature::Numeric { column, .. } | Feature::Boolean { column } => column.clone(),
+            Feature::Level { column, level } => format!("{column} = {level}"),
+            Feature::Missing { column } => format!("{column} is missing"),
+        }
+    }
+}
+
+/// How a dataset's columns become features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Encoding {
+    /// The features, in order.
+    pub features: Vec<Feature>,
+}
+
+impl Encoding {
+    /// Learn the encoding on the rows `train` (indexes) of `ds`, leaving out
+    /// the columns named in `skip`.
+    pub fn fit(ds: &Dataset, train: &[usize], skip: &[String], min_level_rows: usize) -> Encoding {
+        let mut features = Vec::new();
+        for c in &ds.columns {
+            if skip.contains(&c.name)
+                || matches!(c.kind, ColumnKind::Identifier | ColumnKind::Constant)
+            {
+                continue;
+            }
+            let column = c.name.clone();
+            let mut any_missing = false;
+            match &c.values {
+                Values::Numbers(v) if c.kind == ColumnKind::Boolean => {
+                    any_missing = train.iter().any(|&i| v[i].is_none());
+                    features.push(Feature::Boolean {
+                        column: column.clone(),
+                    });
+                }
+                Values::Numbers(v) => {
+                    let mut present: Vec<f64> = train.iter().filter_map(|&i| v[i]).collect();
+                    any_missing = present.len() < train.len();
+                    if present.is_empty() {
+                        continue;
+                    }
+                    present.sort_by(f64::total_cmp);
+                    let median = present[present.len() / 2];
+                    let filled: Vec<f64> = train.iter().map(|&i| v[i].unwrap_or(median)).collect();
+                    let n = filled.len() as f64;
+                    let mean = filled.iter().sum::<f64>() / n;
+                    let var = filled.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+                    let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
+                    features.push(Feature::Numeric {
+                        column: column.clone(),
+                        median,
+                        mean,
+                        sd,
+                    });
+                }
+                Values::Levels { levels, codes } => {
+                    let mut counts = vec![0usize; levels.len()];
+                    for &i in train {
+                        match codes[i] {
+                            Some(l) => counts[l as usize] += 1,
+                            None => any_missing = true,
+                        }
+                    }
+                    for (l, level) in levels.iter().enumerate() {
+                        if counts[l] >= min_level_rows.max(1) {
+                            features.push(Feature::Level {
+                                column: column.clone(),
+                                level: level.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            if any_missing {
+                features.push(Feature::Missing { column });
+            }
+        }
+        Encoding { features }
+    }
+
+    /// The feature values of row `i` of `ds` (a dataset with the same columns).
+    pub fn row(&self, ds: &Dataset, i: usize) -> Vec<f64> {
+        self.features
+            .iter()
+            .map(|f| {
+                let column = match f {
+                    Feature::Numeric { column, .. }
+                    | Feature::Boolean { column }
+                    | Feature::Level { column, .. }
+                    | Feature::Missing { column } => column,
+                };
+                let Some(c) = ds.columns.iter().find(|c| &c.name == column) else {
+                    return 0.0;
+                };
+                match (f, &c.values) {
+                    (
+                        Feature::Numeric {
+                            median, mean, sd, ..
+                        },
+                        Values::Numbers(v),
+                    ) => (v[i].unwrap_or(*median) - mean) / sd,
+                    (Feature::Boolean { .. }, Values::Numbers(v)) => v[i].unwrap_or(0.0),
+                    (Feature::Level { level, .. }, Values::Levels { levels, codes }) => f64::from(
+                        u8::from(codes[i].is_some_and(|l| levels[l as usize] == *level)),
+                    ),
+                    (Feature::Missing { .. }, Values::Numbers(v)) => {
+                        f64::from(u8::from(v[i].is_none()))
+                    }
+                    (Feature::Missing { .. }, Values::Levels { codes, .. }) => {
+                        f64::from(u8::from(codes[i].is_none()))
+                    }
+                    _ => 0.0,
+                }
+            })
+            .collect()
+    }
+}
