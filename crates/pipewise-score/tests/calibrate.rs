@@ -9,36 +9,23 @@
 use pipewise_score::calibrate::{Isotonic, Platt};
 use serde_json::Value;
 
+mod common;
+
 fn fixture() -> (Vec<f64>, Vec<bool>, Value) {
     let v: Value = serde_json::from_str(include_str!("fixtures/sklearn_calibration.json")).unwrap();
-    let s = v["s"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    let y = v["y"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() == 1)
-        .collect();
+    let s = common::floats(&v["s"]);
+    let y = common::outcomes(&v["y"]);
     (s, y, v)
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 #[test]
 fn isotonic_matches_scikit_learn() {
     let (s, y, r) = fixture();
     let iso = Isotonic::fit(&s, &y).unwrap();
-    for (g, want) in floats(&r["grid"]).into_iter().zip(floats(&r["isotonic"])) {
+    for (g, want) in common::floats(&r["grid"])
+        .into_iter()
+        .zip(common::floats(&r["isotonic"]))
+    {
         let got = iso.predict(g);
         assert!(
             (got - want).abs() < 1e-12,
@@ -62,7 +49,10 @@ fn platt_matches_scikit_learn() {
         (platt.b - r["sigmoid_b"].as_f64().unwrap()).abs() < 1e-4,
         "{platt:?}"
     );
-    for (g, want) in floats(&r["grid"]).into_iter().zip(floats(&r["sigmoid"])) {
+    for (g, want) in common::floats(&r["grid"])
+        .into_iter()
+        .zip(common::floats(&r["sigmoid"]))
+    {
         let got = platt.predict(g);
         assert!(
             (got - want).abs() < 1e-5,

@@ -56,18 +56,11 @@ fn matches_scikit_learn() {
         }
         // the rows' order does not matter (linfa names its positive class
         // after the first row's: both orders must model P(true))
-        let rev_rows: Vec<Vec<f64>> = rows.iter().rev().cloned().collect();
-        let rev_y: Vec<bool> = y.iter().rev().copied().collect();
-        let flipped = if rev_y[0] == y[0] {
-            // make sure one of the two fits starts with the other class
-            let k = rev_y.iter().position(|&v| v != y[0]).unwrap();
-            let (mut r, mut t) = (rev_rows.clone(), rev_y.clone());
-            r.swap(0, k);
-            t.swap(0, k);
-            Logistic::fit(&r, &t, c).unwrap()
-        } else {
-            Logistic::fit(&rev_rows, &rev_y, c).unwrap()
-        };
+        let k = y.iter().position(|&v| v != y[0]).unwrap();
+        let (mut other_first, mut other_y) = (rows.clone(), y.clone());
+        other_first.swap(0, k);
+        other_y.swap(0, k);
+        let flipped = Logistic::fit(&other_first, &other_y, c).unwrap();
         for (a, b) in m.coefficients.iter().zip(&flipped.coefficients) {
             assert!(
                 (a - b).abs() < 1e-6,

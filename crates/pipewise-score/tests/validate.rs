@@ -10,20 +10,12 @@ use pipewise_score::validate::{
 };
 use serde_json::Value;
 
+mod common;
+
 fn reference() -> (Vec<f64>, Vec<bool>, Value) {
     let v: Value = serde_json::from_str(include_str!("fixtures/sklearn_reference.json")).unwrap();
-    let p = v["p"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    let y = v["y"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() == 1)
-        .collect();
+    let p = common::floats(&v["p"]);
+    let y = common::outcomes(&v["y"]);
     (p, y, v)
 }
 
