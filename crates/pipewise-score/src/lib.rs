@@ -7,6 +7,7 @@
 //! precision and recall at k, lift by decile, Brier score, log loss, a
 //! reliability table and the no-information baseline.
 
+pub mod boosted;
 pub mod calibrate;
 pub mod dataset;
 pub mod encode;

@@ -7,32 +7,15 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
-use pipewise_score::dataset::{LoadOptions, load_csv};
-use pipewise_score::encode::{Encoding, Feature};
-use pipewise_score::leakage::audit;
+mod common;
+
+use pipewise_score::encode::Feature;
 use pipewise_score::logistic::Logistic;
 use pipewise_score::validate::{auc, baseline, brier};
-use std::path::Path;
 
 #[test]
 fn x_education_end_to_end() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/x_education/Leads.csv");
-    let ds = load_csv(
-        &path,
-        &LoadOptions {
-            target: "Converted".into(),
-            id: Some("Prospect ID".into()),
-            missing: vec!["Select".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let skip: Vec<String> = audit(&ds, &[]).into_iter().map(|f| f.name).collect();
-    let n = ds.target.len();
-    let train: Vec<usize> = (0..n).step_by(2).collect();
-    let test: Vec<usize> = (1..n).step_by(2).collect();
-    let enc = Encoding::fit(&ds, &train, &skip, 20);
+    let (ds, enc, train, test) = common::x_education();
     // the flagged columns are not features; standardised numbers are centred on training rows
     assert!(enc.features.iter().all(|f| !f.name().starts_with("Tags")));
     let visits = enc
