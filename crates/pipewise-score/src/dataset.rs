@@ -10,7 +10,7 @@
 //! target is not one of the two classes is left out and listed with its line
 //! and value: nothing is dropped silently.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -47,6 +47,14 @@ pub enum DatasetError {
         /// Its distinct values (the first few).
         values: String,
     },
+    /// A column a model reads is not in the file.
+    #[error("{path}: the model reads the columns {columns}, which the file does not have")]
+    MissingColumns {
+        /// The file.
+        path: String,
+        /// The columns missing.
+        columns: String,
+    },
 }
 
 /// How to read a flat file.
@@ -64,7 +72,7 @@ pub struct LoadOptions {
 }
 
 /// What a column holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnKind {
     /// Every present value is a number.
@@ -136,8 +144,14 @@ pub struct Dataset {
     pub left_out: Vec<LeftOut>,
 }
 
-/// Read a CSV file with a header.
-pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
+/// A CSV file's header and records, each with its line (the header is
+/// line 1).
+struct Table {
+    headers: Vec<String>,
+    rows: Vec<(u64, Vec<String>)>,
+}
+
+fn read_table(path: &Path) -> Result<Table, DatasetError> {
     let shown = path.display().to_string();
     let read_err = |e: csv::Error| DatasetError::Read {
         path: shown.clone(),
@@ -153,6 +167,18 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError
         .iter()
         .map(str::to_string)
         .collect();
+    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(read_err)?;
+        rows.push((i as u64 + 2, rec.iter().map(str::to_string).collect()));
+    }
+    Ok(Table { headers, rows })
+}
+
+/// Read a CSV file with a header.
+pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
+    let shown = path.display().to_string();
+    let Table { headers, rows } = read_table(path)?;
     let find = |name: &str| headers.iter().position(|h| h == name);
     let target_at = find(&opts.target).ok_or_else(|| DatasetError::NoTarget {
         path: shown.clone(),
@@ -160,11 +186,6 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError
         columns: headers.join(", "),
     })?;
     let id_at = opts.id.as_deref().and_then(find);
-    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
-    for (i, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(read_err)?;
-        rows.push((i as u64 + 2, rec.iter().map(str::to_string).collect()));
-    }
     let is_missing = |v: &str| v.trim().is_empty() || opts.missing.iter().any(|m| m == v.trim());
     // The classes.
     let mut classes: BTreeMap<String, usize> = BTreeMap::new();
@@ -244,6 +265,186 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError
     })
 }
 
+/// A column a model reads, and the kind it was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expected {
+    /// The header's name.
+    pub name: String,
+    /// The kind its values are read as.
+    pub kind: ColumnKind,
+}
+
+/// A value that could not be read as its column's kind: the row is kept and
+/// scored with the value as missing, and the value reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unreadable {
+    /// Its line in the file (the header is line 1).
+    pub line: u64,
+    /// The column.
+    pub column: String,
+    /// The raw value.
+    pub value: String,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
+/// Read a file to score with a model: the columns in `expected` read as the
+/// kinds the model was trained on (a value that does not read as its kind is
+/// missing, and reported); the target read too when the file has it (with
+/// the model's positive class), else `target` is empty.
+pub fn load_for_scoring(
+    path: &Path,
+    opts: &LoadOptions,
+    positive: &str,
+    expected: &[Expected],
+) -> Result<(Dataset, Vec<Unreadable>), DatasetError> {
+    let shown = path.display().to_string();
+    let Table { headers, rows } = read_table(path)?;
+    let find = |name: &str| headers.iter().position(|h| h == name);
+    let absent: Vec<&str> = expected
+        .iter()
+        .filter(|e| find(&e.name).is_none())
+        .map(|e| e.name.as_str())
+        .collect();
+    if !absent.is_empty() {
+        return Err(DatasetError::MissingColumns {
+            path: shown,
+            columns: absent.join(", "),
+        });
+    }
+    let is_missing = |v: &str| v.trim().is_empty() || opts.missing.iter().any(|m| m == v.trim());
+    let id_at = opts.id.as_deref().and_then(find);
+    let target_at = find(&opts.target);
+    let mut target = Vec::new();
+    let mut ids = Vec::new();
+    let mut kept = Vec::new();
+    let mut left_out = Vec::new();
+    for (k, (line, r)) in rows.iter().enumerate() {
+        if let Some(t) = target_at {
+            let v = r[t].trim();
+            if is_missing(v) {
+                left_out.push(LeftOut {
+                    line: *line,
+                    value: v.to_string(),
+                    reason: "the target is missing".into(),
+                });
+                continue;
+            }
+            target.push(v == positive);
+        }
+        ids.push(id_at.map_or_else(|| line.to_string(), |c| r[c].clone()));
+        kept.push(k);
+    }
+    let mut unreadable = Vec::new();
+    let columns = expected
+        .iter()
+        .map(|e| {
+            let at = find(&e.name).unwrap_or_default();
+            let cells: Vec<Option<&str>> = kept
+                .iter()
+                .map(|&k| {
+                    let v = rows[k].1[at].as_str();
+                    (!is_missing(v)).then(|| v.trim())
+                })
+                .collect();
+            let lines: Vec<u64> = kept.iter().map(|&k| rows[k].0).collect();
+            read_as(e, &cells, &lines, &mut unreadable)
+        })
+        .collect();
+    Ok((
+        Dataset {
+            columns,
+            target,
+            ids,
+            positive: positive.to_string(),
+            left_out,
+        },
+        unreadable,
+    ))
+}
+
+/// Cells read as an expected kind.
+fn read_as(
+    e: &Expected,
+    cells: &[Option<&str>],
+    lines: &[u64],
+    unreadable: &mut Vec<Unreadable>,
+) -> Column {
+    let mut distinct: Vec<&str> = cells.iter().flatten().copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    type Parse = fn(&str) -> Option<f64>;
+    let parse: Option<(Parse, &str)> = match e.kind {
+        ColumnKind::Numeric | ColumnKind::Identifier => Some((number, "not a number")),
+        ColumnKind::Boolean => Some((boolean, "not yes / no, true / false, 1 / 0 or y / n")),
+        ColumnKind::Date => Some((iso_day, "not an ISO date (YYYY-MM-DD)")),
+        ColumnKind::Constant | ColumnKind::Categorical => None,
+    };
+    let values = match parse {
+        Some((f, why)) => Values::Numbers(
+            cells
+                .iter()
+                .zip(lines)
+                .map(|(c, line)| {
+                    let v = (*c)?;
+                    let x = f(v);
+                    if x.is_none() {
+                        unreadable.push(Unreadable {
+                            line: *line,
+                            column: e.name.clone(),
+                            value: v.to_string(),
+                            reason: format!("{why}; scored as missing"),
+                        });
+                    }
+                    x
+                })
+                .collect(),
+        ),
+        None => levels_of(cells),
+    };
+    let missing = match &values {
+        Values::Numbers(v) => v.iter().filter(|x| x.is_none()).count(),
+        Values::Levels { codes, .. } => codes.iter().filter(|x| x.is_none()).count(),
+    };
+    Column {
+        name: e.name.clone(),
+        kind: e.kind,
+        values,
+        missing,
+        distinct: distinct.len(),
+    }
+}
+
+fn number(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+fn boolean(v: &str) -> Option<f64> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "y" | "1" => Some(1.0),
+        "no" | "false" | "n" | "0" => Some(0.0),
+        _ => None,
+    }
+}
+
+/// Cells as levels, each distinct value once in first-seen order.
+fn levels_of(cells: &[Option<&str>]) -> Values {
+    let mut levels: Vec<String> = Vec::new();
+    let mut index: BTreeMap<&str, u32> = BTreeMap::new();
+    let codes = cells
+        .iter()
+        .map(|c| {
+            c.map(|v| {
+                *index.entry(v).or_insert_with(|| {
+                    levels.push(v.to_string());
+                    (levels.len() - 1) as u32
+                })
+            })
+        })
+        .collect();
+    Values::Levels { levels, codes }
+}
+
 /// A column's kind and values from its cells.
 fn infer(name: &str, cells: &[Option<&str>]) -> Column {
     let present: Vec<&str> = cells.iter().flatten().copied().collect();
@@ -264,11 +465,6 @@ fn infer(name: &str, cells: &[Option<&str>]) -> Column {
             .map(|c| c.map_or(Some(None), |v| f(v).map(Some)))
             .collect()
     };
-    let bool_of = |v: &str| match v.to_ascii_lowercase().as_str() {
-        "yes" | "true" | "y" | "1" => Some(1.0),
-        "no" | "false" | "n" | "0" => Some(0.0),
-        _ => None,
-    };
     if distinct.len() <= 1 {
         return column(
             ColumnKind::Constant,
@@ -276,11 +472,11 @@ fn infer(name: &str, cells: &[Option<&str>]) -> Column {
         );
     }
     if distinct.len() == 2
-        && let Some(v) = numbers(&bool_of)
+        && let Some(v) = numbers(&boolean)
     {
         return column(ColumnKind::Boolean, Values::Numbers(v));
     }
-    if let Some(v) = numbers(&|s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite())) {
+    if let Some(v) = numbers(&number) {
         let integral = v.iter().flatten().all(|x| x.fract() == 0.0);
         let kind = if integral && distinct.len() == present.len() && missing == 0 {
             ColumnKind::Identifier
@@ -297,20 +493,7 @@ fn infer(name: &str, cells: &[Option<&str>]) -> Column {
     } else {
         ColumnKind::Categorical
     };
-    let mut levels: Vec<String> = Vec::new();
-    let mut index: BTreeMap<&str, u32> = BTreeMap::new();
-    let codes = cells
-        .iter()
-        .map(|c| {
-            c.map(|v| {
-                *index.entry(v).or_insert_with(|| {
-                    levels.push(v.to_string());
-                    (levels.len() - 1) as u32
-                })
-            })
-        })
-        .collect();
-    column(kind, Values::Levels { levels, codes })
+    column(kind, levels_of(cells))
 }
 
 /// An ISO date (`YYYY-MM-DD`, optionally followed by a time) as days since 1970.

@@ -55,6 +55,16 @@ impl Feature {
             Feature::Missing { column } => format!("{column} is missing"),
         }
     }
+
+    /// The column the feature is read from.
+    pub fn column(&self) -> &str {
+        match self {
+            Feature::Numeric { column, .. }
+            | Feature::Boolean { column }
+            | Feature::Level { column, .. }
+            | Feature::Missing { column } => column,
+        }
+    }
 }
 
 /// How a dataset's columns become features.
@@ -134,13 +144,8 @@ impl Encoding {
         self.features
             .iter()
             .map(|f| {
-                let column = match f {
-                    Feature::Numeric { column, .. }
-                    | Feature::Boolean { column }
-                    | Feature::Level { column, .. }
-                    | Feature::Missing { column } => column,
-                };
-                let Some(c) = ds.columns.iter().find(|c| &c.name == column) else {
+                let column = f.column();
+                let Some(c) = ds.columns.iter().find(|c| c.name == column) else {
                     return 0.0;
                 };
                 match (f, &c.values) {

@@ -18,10 +18,10 @@
 
 use crate::dataset::{Column, ColumnKind, Dataset, Values};
 use crate::validate::auc;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A column the audit keeps out of training.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
     /// The column.
     pub name: String,

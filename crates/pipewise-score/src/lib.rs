@@ -9,10 +9,14 @@
 
 pub mod boosted;
 pub mod calibrate;
+pub mod card;
 pub mod dataset;
 pub mod encode;
 pub mod experiment;
 pub mod leakage;
 pub mod logistic;
+pub mod model;
 pub mod rules;
+pub mod sla;
+pub mod split;
 pub mod validate;

@@ -76,7 +76,8 @@ pub struct Band {
 }
 
 impl Band {
-    fn holds(&self, total: f64) -> bool {
+    /// Does a score fall in this band?
+    pub fn holds(&self, total: f64) -> bool {
         match (self.above, self.at_least) {
             (Some(a), _) => total > a,
             (None, Some(l)) => total >= l,
@@ -198,6 +199,53 @@ impl PointsModel {
     /// The band of a total: the first that holds.
     pub fn band(&self, total: f64) -> Option<&Band> {
         self.bands.iter().find(|b| b.holds(total))
+    }
+}
+
+/// Routing bands alone (issue #12 §6): a score's band says who takes the
+/// lead and within how many hours. A file of `[[bands]]`, first band that
+/// holds wins; a points model's file can be read as one (its bands).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Routing {
+    /// The bands, highest first.
+    pub bands: Vec<Band>,
+}
+
+/// The part of any rules file that routing reads.
+#[derive(Deserialize)]
+struct BandsOnly {
+    bands: Vec<Band>,
+}
+
+impl Routing {
+    /// Parse the `[[bands]]` of a TOML file (other tables are ignored, so
+    /// a points model's file routes by its own bands).
+    pub fn from_toml(text: &str, file: &str) -> Result<Routing, RuleError> {
+        let b: BandsOnly = toml::from_str(text).map_err(|e| RuleError::Definition {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        if b.bands.is_empty() {
+            return Err(RuleError::Definition {
+                file: file.to_string(),
+                message: "no [[bands]]: routing needs at least one".into(),
+            });
+        }
+        Ok(Routing { bands: b.bands })
+    }
+
+    /// Seed 001's bands: above 80 to an AE within 1 hour, 50–80 to an SDR
+    /// within 4 hours, else nurture.
+    pub fn seed_001() -> Result<Routing, RuleError> {
+        Routing::from_toml(
+            include_str!("../rules/seed_001_points.toml"),
+            "built-in seed_001_points.toml",
+        )
+    }
+
+    /// The band of a score: the first that holds.
+    pub fn band(&self, score: f64) -> Option<&Band> {
+        self.bands.iter().find(|b| b.holds(score))
     }
 }
 

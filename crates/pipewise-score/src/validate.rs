@@ -10,7 +10,7 @@
 //! [ε, 1 − ε], ε the f64 machine epsilon) and `calibration_curve` with
 //! uniform bins (a bin's upper edge belongs to it; the first bin holds 0).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Area under the ROC curve: the chance that a random positive row scores
 /// above a random negative one, ties counting half (the Mann–Whitney U
@@ -75,7 +75,7 @@ pub fn recall_at_k(p: &[f64], y: &[bool], k: usize) -> Option<f64> {
 }
 
 /// One tenth of the rows, by score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decile {
     /// 1 for the highest-scored tenth, 10 for the lowest.
     pub decile: usize,
@@ -121,7 +121,7 @@ pub fn lift_by_decile(p: &[f64], y: &[bool]) -> Vec<Decile> {
 }
 
 /// One bin of a reliability table: predictions in it, against what happened.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReliabilityBin {
     /// The bin's lower edge (exclusive, except the first bin's 0).
     pub lower: f64,
@@ -164,7 +164,7 @@ pub fn reliability(p: &[f64], y: &[bool], bins: usize) -> Vec<ReliabilityBin> {
 }
 
 /// What a model must beat: knowing only the base rate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     /// The share of positive rows.
     pub prevalence: f64,

@@ -82,6 +82,180 @@ pub enum Command {
     /// test says (no workspace needed)
     #[command(subcommand)]
     Experiment(ExperimentCommand),
+    /// Lead scores from any CSV with a binary outcome: train, validate, score, route, and the SLA
+    /// breaches of the routing (models live in the workspace's models/ folder)
+    #[command(subcommand)]
+    Leads(LeadsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeadsCommand {
+    /// Audit the file for leaks, split it, fit logistic regression and boosted trees, keep the
+    /// better calibrated one and write models/NAME/ (model.json, card.md, card.json)
+    Train(TrainArgs),
+    /// Train as `train` does and report the validation without writing a model; or, with
+    /// --model, judge a trained model on another file with known outcomes
+    Validate(ValidateArgs),
+    /// Score every row of a file with a trained model, with the factors for and against each
+    Score(ScoreArgs),
+    /// Assign each lead a band, an action and an SLA from its score (a model's probability × 100,
+    /// a points model's total, or a column of the file)
+    Route(RouteArgs),
+    /// Time to first touch per lead against its band's SLA, and breaches per owner or per band
+    Breaches(BreachesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// The CSV file (with a header row)
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The outcome column (two values)
+    #[arg(long, value_name = "COLUMN")]
+    pub target: Option<String>,
+    /// The outcome value that counts as positive (default: 1, true, yes or y)
+    #[arg(long, value_name = "VALUE")]
+    pub positive: Option<String>,
+    /// A column that names each row (never a feature)
+    #[arg(long, value_name = "COLUMN")]
+    pub id: Option<String>,
+    /// A value that means missing, besides the empty cell (repeatable), e.g. --missing Select
+    #[arg(long, value_name = "VALUE")]
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Split by this date column (default: the file's one date column if it has exactly one,
+    /// else a stratified random holdout)
+    #[arg(long, value_name = "COLUMN", conflicts_with = "random_split")]
+    pub split_by: Option<String>,
+    /// A stratified random holdout even when the file has a date column
+    #[arg(long)]
+    pub random_split: bool,
+    /// Share of rows held out for the test (seed 001's plan: 30%)
+    #[arg(long, default_value = "30%")]
+    pub test_share: String,
+    /// Seed of the holdout and the folds
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep a column the leakage audit flags (repeatable); the model card warns
+    #[arg(long, value_name = "NAME")]
+    pub allow_feature: Vec<String>,
+    /// Which estimators to try
+    #[arg(long, value_enum, default_value_t = EstimatorChoice::Auto)]
+    pub estimator: EstimatorChoice,
+    /// How scores become probabilities, fitted on out-of-fold scores
+    #[arg(long, value_enum, default_value_t = CalibrationChoice::Platt)]
+    pub calibration: CalibrationChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EstimatorChoice {
+    /// Both; the lower out-of-fold log loss wins
+    Auto,
+    Logistic,
+    Boosted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CalibrationChoice {
+    Platt,
+    Isotonic,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// The model's name: it is written to models/NAME/ in the workspace
+    #[arg(long, default_value = "leads")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// Judge this trained model on --data instead of training one
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The CSV file to score (columns as the model was trained on)
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The trained model (models/NAME/)
+    #[arg(long, value_name = "NAME", default_value = "leads")]
+    pub model: String,
+    /// Factors shown per row
+    #[arg(long, default_value_t = 3)]
+    pub factors: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The CSV file of leads
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Score with this trained model (score = probability × 100)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["points", "score_column"])]
+    pub model: Option<String>,
+    /// Score with this points model (TOML; `seed-001` for the shipped one)
+    #[arg(long, value_name = "FILE", conflicts_with = "score_column")]
+    pub points: Option<String>,
+    /// Read each lead's score from this column
+    #[arg(long, value_name = "COLUMN")]
+    pub score_column: Option<String>,
+    /// The routing bands (TOML with [[bands]]; default: the points model's own, else seed 001's:
+    /// above 80 → AE in 1 h, 50–80 → SDR in 4 h, else nurture)
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// The column naming each lead (default: the model's id column, else the line number)
+    #[arg(long, value_name = "COLUMN")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BreachesArgs {
+    #[command(flatten)]
+    pub route: RouteArgs,
+    /// The column holding when each lead arrived (ISO timestamp)
+    #[arg(long, value_name = "COLUMN")]
+    pub created: String,
+    /// The column holding each lead's owner
+    #[arg(long, value_name = "COLUMN")]
+    pub owner: Option<String>,
+    /// The activities: a CSV with a lead column and a time column
+    #[arg(long, value_name = "FILE")]
+    pub touches: PathBuf,
+    /// The activities' column naming the lead
+    #[arg(long, value_name = "COLUMN", default_value = "lead_id")]
+    pub touch_lead: String,
+    /// The activities' column holding when the touch happened (ISO timestamp)
+    #[arg(long, value_name = "COLUMN", default_value = "time")]
+    pub touch_time: String,
+    /// Per lead (default), or breaches summed per owner or per band
+    #[arg(long, value_enum, default_value_t = BreachView::Lead)]
+    pub by: BreachView,
+    /// The time the report is made: a lead untouched by then is late if its SLA has passed
+    /// (default: now)
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BreachView {
+    Lead,
+    Owner,
+    Band,
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,6 +42,16 @@ pub fn is_user_error(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<pipewise_model::ProcessError>().is_some()
             || c.downcast_ref::<pipewise_metrics::MetricError>()
                 .is_some_and(|me| me.is_user_error())
+            || c.downcast_ref::<pipewise_score::dataset::DatasetError>()
+                .is_some()
+            || c.downcast_ref::<pipewise_score::model::TrainError>()
+                .is_some_and(|te| !matches!(te, pipewise_score::model::TrainError::Fit(_)))
+            || c.downcast_ref::<pipewise_score::model::ModelFileError>()
+                .is_some_and(|me| {
+                    matches!(me, pipewise_score::model::ModelFileError::Format { .. })
+                })
+            || c.downcast_ref::<pipewise_score::rules::RuleError>()
+                .is_some()
     })
 }
 

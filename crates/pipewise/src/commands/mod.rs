@@ -7,6 +7,7 @@ mod experiment;
 mod flow;
 mod ingest;
 mod init;
+mod leads;
 mod metric;
 mod sql;
 mod status;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Funnel(a) => metric::funnel(&ws, a, g.format),
         Command::Demo(a) => demo::run(g.workspace.as_deref(), a, g.format),
         Command::Experiment(c) => experiment::run(c, g.format),
+        Command::Leads(c) => leads::run(&ws, c, g.format),
     }
 }
 

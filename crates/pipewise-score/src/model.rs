@@ -1,0 +1,646 @@
+//! A lead model learnt from a flat file (issue #12 §2, §4, §5): the audit,
+//! the split, the encoding, two candidate estimators (regularised logistic
+//! regression and boosted trees) each calibrated on out-of-fold scores, the
+//! one with the lower out-of-fold log loss kept, and its validation on the
+//! test rows. Everything the model needs to score a later file travels with
+//! it; the same file, options and seed give the same model byte for byte.
+
+use crate::boosted::{BoostParams, Boosted};
+use crate::calibrate::{Isotonic, Platt};
+use crate::card::{Candidate, Card, ColumnReport, Validation};
+use crate::dataset::{ColumnKind, Dataset, Expected, LoadOptions, Values};
+use crate::encode::Encoding;
+use crate::leakage::{Flag, audit};
+use crate::logistic::{FitError, Logistic};
+use crate::split::{self, Split};
+use crate::validate::log_loss;
+use serde::{Deserialize, Serialize};
+
+/// The format of a model file; a reader refuses other versions.
+pub const FORMAT: u32 = 1;
+
+/// Why a model could not be trained.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The split column is not a date column of the file.
+    #[error(
+        "--split-by {0:?}: no date column of that name (a column whose values are ISO dates, YYYY-MM-DD)"
+    )]
+    NoTimeColumn(String),
+    /// The split left one side empty.
+    #[error("{0}")]
+    Split(String),
+    /// The audit and the encoding left nothing to learn from.
+    #[error(
+        "no column is left to learn from after the leakage audit ({0}); keep one with --allow-feature NAME if it is known before the outcome"
+    )]
+    NoFeatures(String),
+    /// An estimator failed.
+    #[error("{0}")]
+    Fit(#[from] FitError),
+}
+
+/// Which estimators to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Candidates {
+    /// Both; the lower out-of-fold log loss wins.
+    Auto,
+    /// Logistic regression only.
+    Logistic,
+    /// Boosted trees only.
+    Boosted,
+}
+
+/// How scores become probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationMethod {
+    /// A logistic curve on the log-odds (few parameters; small data).
+    Platt,
+    /// A non-decreasing step function (needs more rows).
+    Isotonic,
+    /// The estimator's own probabilities.
+    None,
+}
+
+/// How the rows are split into training and test rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitBy {
+    /// By the one date column the audit keeps, when there is exactly one;
+    /// else a stratified random holdout.
+    Auto,
+    /// By this date column.
+    Time(String),
+    /// A stratified random holdout.
+    Random,
+}
+
+/// What a training run is asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// The split.
+    pub split: SplitBy,
+    /// Share of rows held out for the test.
+    pub test_share: f64,
+    /// Seed of the random holdout and the folds.
+    pub seed: u64,
+    /// Folds for the out-of-fold scores.
+    pub folds: usize,
+    /// Columns the audit flagged that are kept anyway.
+    pub allow: Vec<String>,
+    /// Least training rows for a category level to get its own feature.
+    pub min_level_rows: usize,
+    /// Estimators to try.
+    pub candidates: Candidates,
+    /// Inverse regularisation strength of the logistic regression.
+    pub c: f64,
+    /// The boosted trees' settings.
+    pub boost: BoostParams,
+    /// The calibration.
+    pub calibration: CalibrationMethod,
+    /// Top share of test rows for precision and recall at k.
+    pub top_share: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            split: SplitBy::Auto,
+            test_share: 0.25,
+            seed: 0,
+            folds: 5,
+            allow: Vec::new(),
+            min_level_rows: 20,
+            candidates: Candidates::Auto,
+            c: 1.0,
+            boost: BoostParams::default(),
+            calibration: CalibrationMethod::Platt,
+            top_share: 0.1,
+        }
+    }
+}
+
+/// A fitted estimator.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Estimator {
+    /// Regularised logistic regression.
+    Logistic(Logistic),
+    /// Gradient-boosted trees.
+    Boosted(Box<Boosted>),
+}
+
+impl Estimator {
+    /// The estimator's name in model cards.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Estimator::Logistic(_) => "logistic regression",
+            Estimator::Boosted(_) => "boosted trees",
+        }
+    }
+
+    fn fit(
+        kind: Candidates,
+        rows: &[Vec<f64>],
+        y: &[bool],
+        o: &TrainOptions,
+    ) -> Result<Estimator, FitError> {
+        Ok(match kind {
+            Candidates::Boosted => Estimator::Boosted(Box::new(Boosted::fit(rows, y, o.boost)?)),
+            Candidates::Logistic | Candidates::Auto => {
+                Estimator::Logistic(Logistic::fit(rows, y, o.c)?)
+            }
+        })
+    }
+
+    /// Each row's log-odds.
+    pub fn log_odds(&self, rows: &[Vec<f64>]) -> Vec<f64> {
+        match self {
+            Estimator::Logistic(m) => rows
+                .iter()
+                .map(|r| m.intercept + m.contributions(r).iter().sum::<f64>())
+                .collect(),
+            Estimator::Boosted(m) => m.log_odds(rows),
+        }
+    }
+
+    /// Each row's contribution of each feature to its log-odds: coefficient
+    /// × value for the linear model, Shapley values for the trees.
+    pub fn contributions(&self, rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        match self {
+            Estimator::Logistic(m) => rows.iter().map(|r| m.contributions(r)).collect(),
+            Estimator::Boosted(m) => m
+                .contributions(rows)
+                .into_iter()
+                .map(|mut c| {
+                    c.pop(); // the bias
+                    c
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A fitted calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Calibration {
+    /// Platt's logistic curve on the log-odds.
+    Platt(Platt),
+    /// Isotonic steps on the uncalibrated probability.
+    Isotonic(Isotonic),
+    /// None: the estimator's probability.
+    None,
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl Calibration {
+    fn fit(method: CalibrationMethod, z: &[f64], y: &[bool]) -> Calibration {
+        match method {
+            CalibrationMethod::Platt => {
+                Platt::fit(z, y).map_or(Calibration::None, Calibration::Platt)
+            }
+            CalibrationMethod::Isotonic => {
+                let p: Vec<f64> = z.iter().map(|&z| sigmoid(z)).collect();
+                Isotonic::fit(&p, y).map_or(Calibration::None, Calibration::Isotonic)
+            }
+            CalibrationMethod::None => Calibration::None,
+        }
+    }
+
+    /// The calibrated probability of log-odds `z`.
+    pub fn probability(&self, z: f64) -> f64 {
+        match self {
+            Calibration::Platt(p) => p.predict(z),
+            Calibration::Isotonic(i) => i.predict(sigmoid(z)),
+            Calibration::None => sigmoid(z),
+        }
+    }
+}
+
+/// A trained lead model: what it reads, how, and what it learnt.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LeadModel {
+    /// The file format ([`FORMAT`]).
+    pub format: u32,
+    /// How the file it learnt from was read (target, positive class, id,
+    /// missing-value placeholders).
+    pub target: String,
+    /// The positive class's value.
+    pub positive: String,
+    /// The id column, if any.
+    pub id: Option<String>,
+    /// Values read as missing besides the empty cell.
+    pub missing: Vec<String>,
+    /// The columns it reads and their kinds.
+    pub expected: Vec<Expected>,
+    /// How the columns become features.
+    pub encoding: Encoding,
+    /// The estimator.
+    pub estimator: Estimator,
+    /// The calibration.
+    pub calibration: Calibration,
+    /// What it was trained on and how well it did.
+    pub card: Card,
+}
+
+/// One factor of a score: a column's share of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Factor {
+    /// The column.
+    pub column: String,
+    /// Its value on the row, as read.
+    pub value: String,
+    /// Its contribution to the log-odds.
+    pub log_odds: f64,
+    /// How many points (of 100) the probability would lose without it.
+    pub points: f64,
+}
+
+impl Factor {
+    /// The factor in plain words, e.g. `Lead Source is Reference: +21 points`.
+    pub fn text(&self) -> String {
+        format!(
+            "{} is {}: {:+.0} points",
+            self.column, self.value, self.points
+        )
+    }
+}
+
+/// One scored row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    /// The row's id.
+    pub id: String,
+    /// The calibrated probability of the positive class.
+    pub probability: f64,
+    /// The strongest factors, for and against, largest first.
+    pub factors: Vec<Factor>,
+}
+
+impl LeadModel {
+    /// Learn a model from `ds`, read from the file `data` with `load`.
+    pub fn train(
+        ds: &Dataset,
+        data: &str,
+        load: &LoadOptions,
+        o: &TrainOptions,
+    ) -> Result<LeadModel, TrainError> {
+        let flags = audit(ds, &o.allow);
+        let skip: Vec<String> = flags.iter().map(|f| f.name.clone()).collect();
+        let split = choose_split(ds, &flags, o)?;
+        for (side, rows) in [("training", &split.train), ("test", &split.test)] {
+            let pos = rows.iter().filter(|&&i| ds.target[i]).count();
+            if pos == 0 || pos == rows.len() {
+                return Err(TrainError::Split(format!(
+                    "the {side} rows ({}; {}) hold one class only; use a larger --test-share or --split random",
+                    rows.len(),
+                    split.method
+                )));
+            }
+        }
+        let encoding = Encoding::fit(ds, &split.train, &skip, o.min_level_rows);
+        if encoding.features.is_empty() {
+            return Err(TrainError::NoFeatures(
+                flags
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+        let rows =
+            |idx: &[usize]| -> Vec<Vec<f64>> { idx.iter().map(|&i| encoding.row(ds, i)).collect() };
+        let (train_rows, test_rows) = (rows(&split.train), rows(&split.test));
+        let y: Vec<bool> = split.train.iter().map(|&i| ds.target[i]).collect();
+        let yt: Vec<bool> = split.test.iter().map(|&i| ds.target[i]).collect();
+        let kinds: &[Candidates] = match o.candidates {
+            Candidates::Auto => &[Candidates::Logistic, Candidates::Boosted],
+            Candidates::Logistic => &[Candidates::Logistic],
+            Candidates::Boosted => &[Candidates::Boosted],
+        };
+        let fold = split::folds(&y, o.folds.max(2), o.seed);
+        let mut fitted = Vec::new();
+        for &kind in kinds {
+            let oof = out_of_fold(kind, &train_rows, &y, &fold, o)?;
+            let calibration = Calibration::fit(o.calibration, &oof, &y);
+            let p_oof: Vec<f64> = oof.iter().map(|&z| calibration.probability(z)).collect();
+            let estimator = Estimator::fit(kind, &train_rows, &y, o)?;
+            let p: Vec<f64> = estimator
+                .log_odds(&test_rows)
+                .into_iter()
+                .map(|z| calibration.probability(z))
+                .collect();
+            let validation = Validation::of(&p, &yt, o.top_share, &flags);
+            fitted.push((log_loss(&p_oof, &y), estimator, calibration, validation));
+        }
+        // the lower out-of-fold log loss wins; a tie goes to the simpler model
+        let best = (0..fitted.len())
+            .min_by(|&a, &b| fitted[a].0.total_cmp(&fitted[b].0).then(a.cmp(&b)))
+            .unwrap_or_default();
+        let candidates: Vec<Candidate> = fitted
+            .iter()
+            .map(|(cv, e, _, v)| Candidate {
+                estimator: e.name().into(),
+                out_of_fold_log_loss: *cv,
+                test: v.clone(),
+            })
+            .collect();
+        let (cv, estimator, calibration, validation) = fitted.swap_remove(best);
+        let why = why_chosen(&candidates, best, cv, o.folds.max(2));
+        let used: Vec<&str> = encoding.features.iter().map(|f| f.column()).collect();
+        let expected = ds
+            .columns
+            .iter()
+            .filter(|c| used.contains(&c.name.as_str()))
+            .map(|c| Expected {
+                name: c.name.clone(),
+                kind: c.kind,
+            })
+            .collect();
+        let card = Card {
+            estimator: estimator.name().into(),
+            why,
+            data: data.into(),
+            target: load.target.clone(),
+            positive: ds.positive.clone(),
+            rows: ds.target.len(),
+            positives: ds.target.iter().filter(|&&v| v).count(),
+            left_out: ds.left_out.len(),
+            split: split.method.clone(),
+            train_rows: split.train.len(),
+            test_rows: split.test.len(),
+            columns: ds
+                .columns
+                .iter()
+                .map(|c| ColumnReport::of(c, &flags, &used))
+                .collect(),
+            flagged_features: flags,
+            allowed: o.allow.clone(),
+            features: encoding.features.len(),
+            calibration: o.calibration,
+            options: o.clone(),
+            candidates,
+            validation,
+        };
+        Ok(LeadModel {
+            format: FORMAT,
+            target: load.target.clone(),
+            positive: ds.positive.clone(),
+            id: load.id.clone(),
+            missing: load.missing.clone(),
+            expected,
+            encoding,
+            estimator,
+            calibration,
+            card,
+        })
+    }
+
+    /// How to read a file to score with this model.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            target: self.target.clone(),
+            positive: Some(self.positive.clone()),
+            id: self.id.clone(),
+            missing: self.missing.clone(),
+        }
+    }
+
+    /// Score every row of `ds` (read with [`crate::dataset::load_for_scoring`]
+    /// and this model's columns), with up to `top` factors each.
+    pub fn score(&self, ds: &Dataset, top: usize) -> Vec<Scored> {
+        let rows: Vec<Vec<f64>> = (0..ds.ids.len())
+            .map(|i| self.encoding.row(ds, i))
+            .collect();
+        let z = self.estimator.log_odds(&rows);
+        let contributions = self.estimator.contributions(&rows);
+        (0..rows.len())
+            .map(|i| {
+                let probability = self.calibration.probability(z[i]);
+                Scored {
+                    id: ds.ids[i].clone(),
+                    probability,
+                    factors: self.factors(ds, i, z[i], &contributions[i], top),
+                }
+            })
+            .collect()
+    }
+
+    /// A row's contributions summed by column, as points: the probability
+    /// with the column's contribution against the probability without it.
+    fn factors(&self, ds: &Dataset, i: usize, z: f64, c: &[f64], top: usize) -> Vec<Factor> {
+        let mut by_column: Vec<(String, f64)> = Vec::new();
+        for (f, v) in self.encoding.features.iter().zip(c) {
+            match by_column.iter_mut().find(|(name, _)| name == f.column()) {
+                Some((_, sum)) => *sum += v,
+                None => by_column.push((f.column().to_string(), *v)),
+            }
+        }
+        let p = self.calibration.probability(z);
+        let mut factors: Vec<Factor> = by_column
+            .into_iter()
+            .map(|(column, log_odds)| Factor {
+                value: value_text(ds, &column, i),
+                points: 100.0 * (p - self.calibration.probability(z - log_odds)),
+                column,
+                log_odds,
+            })
+            .filter(|f| f.points.abs() >= 0.5)
+            .collect();
+        factors.sort_by(|a, b| {
+            b.points
+                .abs()
+                .total_cmp(&a.points.abs())
+                .then(a.column.cmp(&b.column))
+        });
+        factors.truncate(top);
+        factors
+    }
+}
+
+/// A cell as read, for a factor's words.
+fn value_text(ds: &Dataset, column: &str, i: usize) -> String {
+    let Some(c) = ds.columns.iter().find(|c| c.name == column) else {
+        return "absent".into();
+    };
+    match &c.values {
+        Values::Numbers(v) => match (v[i], c.kind) {
+            (None, _) => "missing".into(),
+            (Some(d), ColumnKind::Date) => split::day_text(d),
+            (Some(b), ColumnKind::Boolean) => if b > 0.5 { "yes" } else { "no" }.into(),
+            (Some(x), _) => format!("{x}"),
+        },
+        Values::Levels { levels, codes } => {
+            codes[i].map_or_else(|| "missing".into(), |l| levels[l as usize].clone())
+        }
+    }
+}
+
+/// The split the options ask for.
+fn choose_split(ds: &Dataset, flags: &[Flag], o: &TrainOptions) -> Result<Split, TrainError> {
+    let dates: Vec<&crate::dataset::Column> = ds
+        .columns
+        .iter()
+        .filter(|c| c.kind == ColumnKind::Date && !flags.iter().any(|f| f.name == c.name))
+        .collect();
+    let by = |name: &str| -> Result<Split, TrainError> {
+        let c = ds
+            .columns
+            .iter()
+            .find(|c| c.name == name && c.kind == ColumnKind::Date)
+            .ok_or_else(|| TrainError::NoTimeColumn(name.into()))?;
+        let Values::Numbers(t) = &c.values else {
+            return Err(TrainError::NoTimeColumn(name.into()));
+        };
+        split::by_time(t, o.test_share, name).ok_or_else(|| {
+            TrainError::Split(format!(
+                "splitting by {name} at a {:.0}% test share leaves no training or no test rows",
+                o.test_share * 100.0
+            ))
+        })
+    };
+    match &o.split {
+        SplitBy::Time(name) => by(name),
+        SplitBy::Random => Ok(split::stratified(&ds.target, o.test_share, o.seed)),
+        SplitBy::Auto => match dates.as_slice() {
+            [one] => by(&one.name),
+            _ => {
+                let mut s = split::stratified(&ds.target, o.test_share, o.seed);
+                s.method = format!(
+                    "{} ({}; give --split-by COLUMN to split by time)",
+                    s.method,
+                    if dates.is_empty() {
+                        "the file has no date column".to_string()
+                    } else {
+                        format!("{} date columns", dates.len())
+                    }
+                );
+                Ok(s)
+            }
+        },
+    }
+}
+
+/// Log-odds of every training row from a model fitted on the other folds.
+fn out_of_fold(
+    kind: Candidates,
+    rows: &[Vec<f64>],
+    y: &[bool],
+    fold: &[usize],
+    o: &TrainOptions,
+) -> Result<Vec<f64>, FitError> {
+    let k = fold.iter().max().map_or(0, |m| m + 1);
+    let mut z = vec![0.0; rows.len()];
+    for f in 0..k {
+        let (inside, outside): (Vec<usize>, Vec<usize>) =
+            (0..rows.len()).partition(|&i| fold[i] != f);
+        let fit_rows: Vec<Vec<f64>> = inside.iter().map(|&i| rows[i].clone()).collect();
+        let fit_y: Vec<bool> = inside.iter().map(|&i| y[i]).collect();
+        let m = Estimator::fit(kind, &fit_rows, &fit_y, o)?;
+        let held: Vec<Vec<f64>> = outside.iter().map(|&i| rows[i].clone()).collect();
+        for (&i, v) in outside.iter().zip(m.log_odds(&held)) {
+            z[i] = v;
+        }
+    }
+    Ok(z)
+}
+
+/// The model card's reason for the estimator in use.
+fn why_chosen(candidates: &[Candidate], best: usize, cv: f64, folds: usize) -> String {
+    let chosen = &candidates[best].estimator;
+    let others: Vec<String> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != best)
+        .map(|(_, c)| format!("{:.4} for {}", c.out_of_fold_log_loss, c.estimator))
+        .collect();
+    if others.is_empty() {
+        format!(
+            "{chosen} was the only estimator asked for (its {folds}-fold out-of-fold log loss on the training rows: {cv:.4})"
+        )
+    } else {
+        format!(
+            "{chosen} had the lowest calibrated log loss out of fold ({folds} folds of the training rows): {cv:.4}, against {}",
+            others.join(", ")
+        )
+    }
+}
+
+/// Why a model directory could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The model file is not a model this version reads.
+    #[error(
+        "{path}: not a pipewise model file ({message}); train the model again with `pipewise leads train`"
+    )]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl LeadModel {
+    /// Write `model.json`, `card.json` and `card.md` into `dir` (created if
+    /// needed).
+    pub fn save(&self, dir: &std::path::Path, name: &str) -> Result<(), ModelFileError> {
+        let io = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| ModelFileError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        for (file, text) in [
+            ("model.json", pretty(self)),
+            ("card.json", pretty(&self.card)),
+            ("card.md", self.card.markdown(name)),
+        ] {
+            let path = dir.join(file);
+            std::fs::write(&path, text).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Read `model.json` from `dir`.
+    pub fn load(dir: &std::path::Path) -> Result<LeadModel, ModelFileError> {
+        let path = dir.join("model.json");
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|source| ModelFileError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let m: LeadModel = serde_json::from_str(&text).map_err(|e| ModelFileError::Format {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+        if m.format != FORMAT {
+            return Err(ModelFileError::Format {
+                path: shown,
+                message: format!("format {}, this version reads {FORMAT}", m.format),
+            });
+        }
+        Ok(m)
+    }
+}
+
+/// Pretty JSON with a final newline, for the files of a model directory.
+fn pretty<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v)
+        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    s.push('\n');
+    s
+}
