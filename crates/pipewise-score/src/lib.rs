@@ -11,6 +11,7 @@ pub mod boosted;
 pub mod calibrate;
 pub mod card;
 pub mod dataset;
+pub mod deals;
 pub mod encode;
 pub mod experiment;
 pub mod leakage;

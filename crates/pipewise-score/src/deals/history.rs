@@ -1,0 +1,142 @@
+//! What deal scores read from a workspace: the ledger's fields a deal's
+//! features come from, its activities, and the owners and accounts they
+//! belong to. Loaded once; every cut is then read from memory.
+//!
+//! The ledger is versioned by `recorded_at`, so a cut sees only what had
+//! been recorded by then. Activities, users and accounts are not: an
+//! activity counts from the time it occurred (it cannot be seen before it
+//! happened, but one logged late is seen from its occurrence), and an
+//! owner's hire date and an account's industry and size are today's values.
+//! The model card says so.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use pipewise_ledger::{EventLog, LedgerError, Store};
+use pipewise_model::{Date, Field, SalesProcess, Timestamp};
+use std::collections::HashMap;
+
+/// The ledger fields deal features read.
+pub const FIELDS: [Field; 12] = [
+    Field::Stage,
+    Field::Pipeline,
+    Field::Amount,
+    Field::CloseDate,
+    Field::ForecastCategory,
+    Field::HasBusinessCase,
+    Field::Segment,
+    Field::Type,
+    Field::Source,
+    Field::OwnerId,
+    Field::AccountId,
+    Field::IsDeleted,
+];
+
+/// One activity on a deal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Touch {
+    /// When it occurred.
+    pub at: Timestamp,
+    /// Outbound (the seller reached out), inbound (the buyer did), or unknown.
+    pub outbound: Option<bool>,
+    /// The contact, if any.
+    pub contact: Option<String>,
+}
+
+/// Everything deal features are built from.
+pub struct DealHistory {
+    /// The ledger (the fields in [`FIELDS`]).
+    pub log: EventLog,
+    /// The sales process stages are read in.
+    pub process: SalesProcess,
+    /// Activities per deal key, by time.
+    pub touches: Vec<Vec<Touch>>,
+    /// Owner id → hire date.
+    pub hired: HashMap<String, Date>,
+    /// Account id → (industry, employees).
+    pub accounts: HashMap<String, (Option<String>, Option<i64>)>,
+}
+
+fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let c = b.column_by_name(name)?;
+    let s = c.as_string_opt::<i32>()?;
+    (!s.is_null(i)).then(|| s.value(i).to_string())
+}
+
+impl DealHistory {
+    /// Load from a workspace's store.
+    pub fn load(store: &Store, process: SalesProcess) -> Result<DealHistory, LedgerError> {
+        let log = store.load(Some(&FIELDS), false)?;
+        let mut touches: Vec<Vec<Touch>> = vec![Vec::new(); log.keys.len()];
+        for b in store.read_table("activities")? {
+            let at = b
+                .column_by_name("occurred_at")
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned());
+            let Some(at) = at else { continue };
+            for i in 0..b.num_rows() {
+                let Some(key) = text(&b, "opportunity_id", i).and_then(|id| log.keys.key(&id))
+                else {
+                    continue;
+                };
+                if at.is_null(i) {
+                    continue;
+                }
+                touches[key as usize].push(Touch {
+                    at: at.value(i),
+                    outbound: text(&b, "direction", i).and_then(|d| match d.as_str() {
+                        "outbound" => Some(true),
+                        "inbound" => Some(false),
+                        _ => None,
+                    }),
+                    contact: text(&b, "contact_id", i),
+                });
+            }
+        }
+        for t in &mut touches {
+            t.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.contact.cmp(&b.contact)));
+        }
+        let mut hired = HashMap::new();
+        for b in store.read_table("users")? {
+            let d = b
+                .column_by_name("hire_date")
+                .and_then(|c| c.as_primitive_opt::<Date32Type>().cloned());
+            for i in 0..b.num_rows() {
+                if let (Some(id), Some(d)) = (text(&b, "id", i), &d)
+                    && !d.is_null(i)
+                {
+                    hired.insert(id, d.value(i));
+                }
+            }
+        }
+        let mut accounts = HashMap::new();
+        for b in store.read_table("accounts")? {
+            let e = b
+                .column_by_name("employees")
+                .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+            for i in 0..b.num_rows() {
+                if let Some(id) = text(&b, "id", i) {
+                    let employees = e.as_ref().and_then(|e| (!e.is_null(i)).then(|| e.value(i)));
+                    accounts.insert(id, (text(&b, "industry", i), employees));
+                }
+            }
+        }
+        Ok(DealHistory {
+            log,
+            process,
+            touches,
+            hired,
+            accounts,
+        })
+    }
+
+    /// The latest time anything was recorded: "now" for a ledger with no
+    /// later events.
+    pub fn last_recorded(&self) -> Timestamp {
+        self.log
+            .columns
+            .values()
+            .flat_map(|c| c.recorded_at.iter().copied())
+            .max()
+            .unwrap_or(0)
+    }
+}

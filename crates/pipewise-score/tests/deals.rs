@@ -1,0 +1,227 @@
+//! Deal rows from a ledger: no look-ahead (events recorded after a cut —
+//! late, backdated corrections and later changes alike — leave that cut's
+//! features byte-identical), and the features and labels of a hand-written
+//! deal worked out by hand.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use pipewise_ledger::{Commit, Cut, NewOpportunity, Store};
+use pipewise_model::time::{MICROS_PER_DAY, parse_iso_instant};
+use pipewise_model::{Field, OpportunityEvent, SalesProcess, Value};
+use pipewise_score::dataset::Values;
+use pipewise_score::deals::history::DealHistory;
+use pipewise_score::deals::rows::{DealRows, Outcome, Period, scoring_rows, training_rows};
+
+fn company_store(dir: &std::path::Path) -> (Store, pipewise_synth::Company) {
+    let process = SalesProcess::default_process();
+    let config = pipewise_synth::Config::new(3, pipewise_synth::Size::Opportunities(400));
+    let company = pipewise_synth::generate(&config, &process, &mut |_, _| {});
+    let store = Store::init(dir).unwrap();
+    company.commit(&store).unwrap();
+    (store, company)
+}
+
+/// The rows of cuts up to `c`, as text: every feature of every row.
+fn rows_up_to(rows: &DealRows, c: i64) -> String {
+    let mut s = String::new();
+    for i in 0..rows.keys.len() {
+        if rows.cuts[i] > c {
+            continue;
+        }
+        s.push_str(&format!("{} {} ", rows.cuts[i], rows.dataset.ids[i]));
+        for col in &rows.dataset.columns {
+            match &col.values {
+                Values::Numbers(v) => s.push_str(&format!("{:?},", v[i].map(f64::to_bits))),
+                Values::Levels { levels, codes } => {
+                    s.push_str(&format!("{:?},", codes[i].map(|c| &levels[c as usize])))
+                }
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn deals_no_look_ahead() {
+    let process = SalesProcess::default_process();
+    let a = tempfile::tempdir().unwrap();
+    let (store_a, company) = company_store(a.path());
+    let b = tempfile::tempdir().unwrap();
+    let (store_b, _) = company_store(b.path());
+    let cut = parse_iso_instant("2025-11-15", true).unwrap();
+    let known = parse_iso_instant("2026-06-30", true).unwrap();
+    // In B: for every deal, a backdated amount and close-date change effective
+    // before the cut but recorded the day after it, a stage change after the
+    // cut, and a brand-new deal created before the cut but recorded after it.
+    let mut events = Vec::new();
+    for o in company.opportunities.iter().take(200) {
+        let ev = |field: Field, v: Value, eff: i64, rec: i64| OpportunityEvent {
+            opportunity_id: o.id.clone(),
+            field,
+            old_value: Value::Null,
+            new_value: v,
+            effective_at: eff,
+            recorded_at: rec,
+            source: "late".into(),
+        };
+        events.push(ev(
+            Field::Amount,
+            Value::Number(1.0),
+            cut - MICROS_PER_DAY,
+            cut + MICROS_PER_DAY,
+        ));
+        events.push(ev(
+            Field::CloseDate,
+            Value::Date(30_000),
+            cut - 2 * MICROS_PER_DAY,
+            cut + 1,
+        ));
+        events.push(ev(
+            Field::Stage,
+            Value::Text("Closed Lost".into()),
+            cut + 3 * MICROS_PER_DAY,
+            cut + 3 * MICROS_PER_DAY,
+        ));
+    }
+    events.push(OpportunityEvent {
+        opportunity_id: "late-deal".into(),
+        field: Field::Stage,
+        old_value: Value::Null,
+        new_value: Value::Text("Discovery".into()),
+        effective_at: cut - 30 * MICROS_PER_DAY,
+        recorded_at: cut + MICROS_PER_DAY,
+        source: "late".into(),
+    });
+    let base = store_b.manifest().unwrap();
+    store_b
+        .commit(
+            &base,
+            Commit {
+                new_opportunities: vec![NewOpportunity {
+                    id: "late-deal".into(),
+                    created_at: cut - 30 * MICROS_PER_DAY,
+                }],
+                events,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ha = DealHistory::load(&store_a, process.clone()).unwrap();
+    let hb = DealHistory::load(&store_b, process.clone()).unwrap();
+    let ra = training_rows(&ha, Some(known), 1_000_000);
+    let rb = training_rows(&hb, Some(known), 1_000_000);
+    let (ta, tb) = (rows_up_to(&ra, cut), rows_up_to(&rb, cut));
+    assert!(ta.lines().count() > 1000, "{} rows", ta.lines().count());
+    assert!(ta == tb, "rows up to the cut differ");
+    // …while later cuts do see the changes (the test can fail)
+    assert_ne!(ra.keys.len(), rb.keys.len());
+    // scoring as of the cut, as known then, is the same too
+    let period = Period::quarter_of(cut, 1);
+    let sa = scoring_rows(&ha, Cut::known_at(cut), period);
+    let sb = scoring_rows(&hb, Cut::known_at(cut), period);
+    assert_eq!(rows_up_to(&sa, cut), rows_up_to(&sb, cut));
+    // but not as of the cut with everything recorded since (the backdated changes show)
+    let late = scoring_rows(&hb, Cut::at(cut), period);
+    assert_ne!(rows_up_to(&sa, cut), rows_up_to(&late, cut));
+}
+
+#[test]
+fn one_deal_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let day = |s: &str| parse_iso_instant(s, false).unwrap();
+    let ev = |field: Field, v: Value, at: &str| OpportunityEvent {
+        opportunity_id: "d1".into(),
+        field,
+        old_value: Value::Null,
+        new_value: v,
+        effective_at: day(at),
+        recorded_at: day(at),
+        source: "hand".into(),
+    };
+    let date = |s: &str| Value::Date(pipewise_model::time::date_of(day(s)));
+    let events = vec![
+        ev(Field::Stage, Value::Text("Discovery".into()), "2025-01-06"),
+        ev(Field::Amount, Value::Number(10_000.0), "2025-01-06"),
+        ev(Field::CloseDate, date("2025-03-15"), "2025-01-06"),
+        ev(Field::Segment, Value::Text("SMB".into()), "2025-01-06"),
+        ev(Field::Amount, Value::Number(15_000.0), "2025-02-01"),
+        ev(Field::CloseDate, date("2025-03-31"), "2025-02-10"), // pushed
+        ev(Field::CloseDate, date("2025-03-20"), "2025-02-12"), // pulled in: not a push
+        ev(Field::Stage, Value::Text("Proposal".into()), "2025-02-20"),
+        ev(Field::Stage, Value::Text("Closed Won".into()), "2025-03-25"),
+    ];
+    let base = store.manifest().unwrap();
+    store
+        .commit(
+            &base,
+            Commit {
+                new_opportunities: vec![NewOpportunity {
+                    id: "d1".into(),
+                    created_at: day("2025-01-06"),
+                }],
+                events,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let h = DealHistory::load(&store, SalesProcess::default_process()).unwrap();
+    let t = parse_iso_instant("2025-03-01", true).unwrap();
+    let period = Period::quarter_of(t, 1);
+    let rows = scoring_rows(&h, Cut::known_at(t), period);
+    let value = |name: &str| -> Option<f64> {
+        let c = rows
+            .dataset
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap();
+        match &c.values {
+            Values::Numbers(v) => v[0],
+            Values::Levels { .. } => panic!("{name} is categorical"),
+        }
+    };
+    let level = |name: &str| -> Option<String> {
+        let c = rows
+            .dataset
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap();
+        match &c.values {
+            Values::Levels { levels, codes } => codes[0].map(|c| levels[c as usize].clone()),
+            Values::Numbers(_) => panic!("{name} is numeric"),
+        }
+    };
+    assert_eq!(rows.keys.len(), 1);
+    assert_eq!(level("stage").as_deref(), Some("Proposal"));
+    // 2025-02-20 00:00 to 2025-03-01 23:59:59.999999: 9 days and a day less a microsecond
+    assert!((value("days in stage").unwrap() - 10.0).abs() < 1e-6);
+    assert_eq!(value("amount"), Some(15_000.0));
+    assert_eq!(value("amount changes"), Some(1.0));
+    assert_eq!(value("amount against the first"), Some(1.5));
+    assert_eq!(value("close date pushes"), Some(1.0));
+    assert_eq!(value("days to close date"), Some(19.0)); // 03-20 − 03-01
+    assert_eq!(value("close date in period"), Some(1.0));
+    assert_eq!(value("days left in period"), Some(30.0)); // 03-31 − 03-01
+    assert_eq!(level("segment").as_deref(), Some("SMB"));
+    assert_eq!(value("days since the last activity"), None);
+    // its label: won by the end of 2025-Q1
+    let train = training_rows(
+        &h,
+        Some(parse_iso_instant("2025-06-30", true).unwrap()),
+        1000,
+    );
+    // (weekly cuts from four weeks after the deal was created: 2025-02-03, -10, -17, -24, 03-03, …)
+    let monday = parse_iso_instant("2025-02-24", true).unwrap();
+    let i = train.cuts.iter().position(|&c| c == monday).unwrap();
+    assert_eq!(train.outcomes[i], Some(Outcome::Won));
+    // a cut in Q1 is labelled by the end of Q1 only; no Q2 cut (the deal is closed)
+    assert!(
+        train
+            .periods
+            .iter()
+            .all(|p| p.last == pipewise_model::time::ymd(2025, 3, 31).unwrap())
+    );
+}
