@@ -141,33 +141,46 @@ impl Encoding {
 
     /// The feature values of row `i` of `ds` (a dataset with the same columns).
     pub fn row(&self, ds: &Dataset, i: usize) -> Vec<f64> {
-        self.features
+        self.rows(ds, &[i]).pop().unwrap_or_default()
+    }
+
+    /// The feature values of rows `idx` of `ds`, each feature's column found
+    /// once.
+    pub fn rows(&self, ds: &Dataset, idx: &[usize]) -> Vec<Vec<f64>> {
+        let columns: Vec<Option<&crate::dataset::Column>> = self
+            .features
             .iter()
-            .map(|f| {
-                let column = f.column();
-                let Some(c) = ds.columns.iter().find(|c| c.name == column) else {
-                    return 0.0;
-                };
-                match (f, &c.values) {
-                    (
-                        Feature::Numeric {
-                            median, mean, sd, ..
-                        },
-                        Values::Numbers(v),
-                    ) => (v[i].unwrap_or(*median) - mean) / sd,
-                    (Feature::Boolean { .. }, Values::Numbers(v)) => v[i].unwrap_or(0.0),
-                    (Feature::Level { level, .. }, Values::Levels { levels, codes }) => f64::from(
-                        u8::from(codes[i].is_some_and(|l| levels[l as usize] == *level)),
-                    ),
-                    (Feature::Missing { .. }, Values::Numbers(v)) => {
-                        f64::from(u8::from(v[i].is_none()))
-                    }
-                    (Feature::Missing { .. }, Values::Levels { codes, .. }) => {
-                        f64::from(u8::from(codes[i].is_none()))
-                    }
-                    _ => 0.0,
-                }
+            .map(|f| ds.columns.iter().find(|c| c.name == f.column()))
+            .collect();
+        idx.iter()
+            .map(|&i| {
+                self.features
+                    .iter()
+                    .zip(&columns)
+                    .map(|(f, c)| c.map_or(0.0, |c| value(f, &c.values, i)))
+                    .collect()
             })
             .collect()
+    }
+}
+
+/// Feature `f`'s value on row `i` of a column holding `values`.
+fn value(f: &Feature, values: &Values, i: usize) -> f64 {
+    match (f, values) {
+        (
+            Feature::Numeric {
+                median, mean, sd, ..
+            },
+            Values::Numbers(v),
+        ) => (v[i].unwrap_or(*median) - mean) / sd,
+        (Feature::Boolean { .. }, Values::Numbers(v)) => v[i].unwrap_or(0.0),
+        (Feature::Level { level, .. }, Values::Levels { levels, codes }) => f64::from(u8::from(
+            codes[i].is_some_and(|l| levels[l as usize] == *level),
+        )),
+        (Feature::Missing { .. }, Values::Numbers(v)) => f64::from(u8::from(v[i].is_none())),
+        (Feature::Missing { .. }, Values::Levels { codes, .. }) => {
+            f64::from(u8::from(codes[i].is_none()))
+        }
+        _ => 0.0,
     }
 }

@@ -223,6 +223,93 @@ impl Calibration {
     }
 }
 
+/// One calibrated binary estimator and the encoding of its features: the
+/// unit a lead model is, and a deal model is two of.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Binary {
+    /// How the columns become features.
+    pub encoding: Encoding,
+    /// The estimator.
+    pub estimator: Estimator,
+    /// The calibration.
+    pub calibration: Calibration,
+}
+
+impl Binary {
+    /// Learn the encoding on rows `train` of `ds`, calibrate the estimator
+    /// `kind` on its out-of-fold log-odds, fit it on all of `train`; with
+    /// the calibrated out-of-fold log loss.
+    pub fn fit(
+        ds: &Dataset,
+        train: &[usize],
+        skip: &[String],
+        kind: Candidates,
+        o: &TrainOptions,
+    ) -> Result<(Binary, f64), TrainError> {
+        let encoding = Encoding::fit(ds, train, skip, o.min_level_rows);
+        if encoding.features.is_empty() {
+            return Err(TrainError::NoFeatures(skip.join(", ")));
+        }
+        let rows = encoding.rows(ds, train);
+        let y: Vec<bool> = train.iter().map(|&i| ds.target[i]).collect();
+        let fold = split::folds(&y, o.folds.max(2), o.seed);
+        let oof = out_of_fold(kind, &rows, &y, &fold, o)?;
+        let calibration = Calibration::fit(o.calibration, &oof, &y);
+        let p_oof: Vec<f64> = oof.iter().map(|&z| calibration.probability(z)).collect();
+        let estimator = Estimator::fit(kind, &rows, &y, o)?;
+        Ok((
+            Binary {
+                encoding,
+                estimator,
+                calibration,
+            },
+            log_loss(&p_oof, &y),
+        ))
+    }
+
+    /// The uncalibrated log-odds of rows `idx` of `ds`.
+    pub fn log_odds(&self, ds: &Dataset, idx: &[usize]) -> Vec<f64> {
+        let rows = self.encoding.rows(ds, idx);
+        self.estimator.log_odds(&rows)
+    }
+
+    /// The calibrated probabilities of rows `idx` of `ds`.
+    pub fn probabilities(&self, ds: &Dataset, idx: &[usize]) -> Vec<f64> {
+        self.log_odds(ds, idx)
+            .into_iter()
+            .map(|z| self.calibration.probability(z))
+            .collect()
+    }
+
+    /// Each row's contributions to its log-odds, summed by column (columns
+    /// in feature order).
+    pub fn column_contributions(&self, ds: &Dataset, idx: &[usize]) -> Vec<Vec<(String, f64)>> {
+        let rows = self.encoding.rows(ds, idx);
+        self.estimator
+            .contributions(&rows)
+            .into_iter()
+            .map(|c| {
+                let mut by_column: Vec<(String, f64)> = Vec::new();
+                for (f, v) in self.encoding.features.iter().zip(c) {
+                    match by_column.iter_mut().find(|(name, _)| name == f.column()) {
+                        Some((_, sum)) => *sum += v,
+                        None => by_column.push((f.column().to_string(), v)),
+                    }
+                }
+                by_column
+            })
+            .collect()
+    }
+}
+
+/// The candidate with the lowest out-of-fold log loss (a tie goes to the
+/// earlier, simpler one).
+pub fn best_of(cv: &[f64]) -> usize {
+    (0..cv.len())
+        .min_by(|&a, &b| cv[a].total_cmp(&cv[b]).then(a.cmp(&b)))
+        .unwrap_or_default()
+}
+
 /// A trained lead model: what it reads, how, and what it learnt.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LeadModel {
@@ -304,54 +391,34 @@ impl LeadModel {
                 )));
             }
         }
-        let encoding = Encoding::fit(ds, &split.train, &skip, o.min_level_rows);
-        if encoding.features.is_empty() {
-            return Err(TrainError::NoFeatures(
-                flags
-                    .iter()
-                    .map(|f| f.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ));
-        }
-        let rows =
-            |idx: &[usize]| -> Vec<Vec<f64>> { idx.iter().map(|&i| encoding.row(ds, i)).collect() };
-        let (train_rows, test_rows) = (rows(&split.train), rows(&split.test));
-        let y: Vec<bool> = split.train.iter().map(|&i| ds.target[i]).collect();
-        let yt: Vec<bool> = split.test.iter().map(|&i| ds.target[i]).collect();
         let kinds: &[Candidates] = match o.candidates {
             Candidates::Auto => &[Candidates::Logistic, Candidates::Boosted],
             Candidates::Logistic => &[Candidates::Logistic],
             Candidates::Boosted => &[Candidates::Boosted],
         };
-        let fold = split::folds(&y, o.folds.max(2), o.seed);
+        let yt: Vec<bool> = split.test.iter().map(|&i| ds.target[i]).collect();
         let mut fitted = Vec::new();
         for &kind in kinds {
-            let oof = out_of_fold(kind, &train_rows, &y, &fold, o)?;
-            let calibration = Calibration::fit(o.calibration, &oof, &y);
-            let p_oof: Vec<f64> = oof.iter().map(|&z| calibration.probability(z)).collect();
-            let estimator = Estimator::fit(kind, &train_rows, &y, o)?;
-            let p: Vec<f64> = estimator
-                .log_odds(&test_rows)
-                .into_iter()
-                .map(|z| calibration.probability(z))
-                .collect();
+            let (binary, cv) = Binary::fit(ds, &split.train, &skip, kind, o)?;
+            let p = binary.probabilities(ds, &split.test);
             let validation = Validation::of(&p, &yt, o.top_share, &flags);
-            fitted.push((log_loss(&p_oof, &y), estimator, calibration, validation));
+            fitted.push((cv, binary, validation));
         }
-        // the lower out-of-fold log loss wins; a tie goes to the simpler model
-        let best = (0..fitted.len())
-            .min_by(|&a, &b| fitted[a].0.total_cmp(&fitted[b].0).then(a.cmp(&b)))
-            .unwrap_or_default();
+        let best = best_of(&fitted.iter().map(|f| f.0).collect::<Vec<_>>());
         let candidates: Vec<Candidate> = fitted
             .iter()
-            .map(|(cv, e, _, v)| Candidate {
-                estimator: e.name().into(),
+            .map(|(cv, b, v)| Candidate {
+                estimator: b.estimator.name().into(),
                 out_of_fold_log_loss: *cv,
                 test: v.clone(),
             })
             .collect();
-        let (cv, estimator, calibration, validation) = fitted.swap_remove(best);
+        let (cv, binary, validation) = fitted.swap_remove(best);
+        let Binary {
+            encoding,
+            estimator,
+            calibration,
+        } = binary;
         let why = why_chosen(&candidates, best, cv, o.folds.max(2));
         let used: Vec<&str> = encoding.features.iter().map(|f| f.column()).collect();
         let expected = ds
@@ -638,7 +705,7 @@ impl LeadModel {
 }
 
 /// Pretty JSON with a final newline, for the files of a model directory.
-fn pretty<T: Serialize>(v: &T) -> String {
+pub(crate) fn pretty<T: Serialize>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v)
         .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
     s.push('\n');

@@ -225,3 +225,68 @@ fn one_deal_by_hand() {
             .all(|p| p.last == pipewise_model::time::ymd(2025, 3, 31).unwrap())
     );
 }
+
+#[test]
+fn small_data_uses_the_pooled_model_and_says_why() {
+    use pipewise_score::deals::model::{DealModel, DealOptions};
+    let process = SalesProcess::default_process();
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipewise_synth::Config::new(8, pipewise_synth::Size::Opportunities(120));
+    let company = pipewise_synth::generate(&config, &process, &mut |_, _| {});
+    let store = Store::init(dir.path()).unwrap();
+    company.commit(&store).unwrap();
+    let h = DealHistory::load(&store, process).unwrap();
+    let o = DealOptions::default();
+    let m = DealModel::train(&h, &o).unwrap();
+    assert_eq!(m.card.in_use, "pooled");
+    assert!(m.card.why.contains("fewer than the 100"), "{}", m.card.why);
+    assert!(m.rich.is_none());
+    // the same history gives the same model, byte for byte
+    let again = DealModel::train(&h, &o).unwrap();
+    assert_eq!(
+        serde_json::to_string(&m).unwrap(),
+        serde_json::to_string(&again).unwrap()
+    );
+    // every open deal's three probabilities sum to one, inside its interval
+    let t = parse_iso_instant("2026-05-15", true).unwrap();
+    let scores = m.score(&h, Cut::at(t), Period::quarter_of(t, 1), 3);
+    assert!(!scores.is_empty());
+    for s in &scores {
+        assert!((s.p_won + s.p_lost + s.p_slipped - 1.0).abs() < 1e-12);
+        assert!(
+            s.won_interval.0 <= s.p_won && s.p_won <= s.won_interval.1,
+            "{s:?}"
+        );
+        assert_eq!(s.model, "pooled");
+        assert!(s.factors[0].text.contains("deal-periods"));
+    }
+}
+
+#[test]
+fn the_learned_model_takes_over_with_enough_data_and_beats_the_base_rates() {
+    use pipewise_score::deals::model::{DealModel, DealOptions};
+    let process = SalesProcess::default_process();
+    let dir = tempfile::tempdir().unwrap();
+    let config = pipewise_synth::Config::new(11, pipewise_synth::Size::Opportunities(700));
+    let company = pipewise_synth::generate(&config, &process, &mut |_, _| {});
+    let store = Store::init(dir.path()).unwrap();
+    company.commit(&store).unwrap();
+    let h = DealHistory::load(&store, process).unwrap();
+    let mut o = DealOptions::default();
+    o.train.candidates = pipewise_score::model::Candidates::Logistic; // fast in a debug build
+    let m = DealModel::train(&h, &o).unwrap();
+    let v = &m.card.validation;
+    assert_eq!(v.len(), 2, "{:?}", m.card.why);
+    // the base rates' log loss on the test periods: −Σ share·ln share of
+    // the training outcome shares, at worst; both models must beat ln 3
+    for x in v {
+        assert!(x.log_loss < 3f64.ln(), "{} {}", x.model, x.log_loss);
+        assert!(x.won_auc.unwrap() > 0.7, "{} {:?}", x.model, x.won_auc);
+    }
+    let chosen = if v[1].log_loss < v[0].log_loss {
+        "learned"
+    } else {
+        "pooled"
+    };
+    assert_eq!(m.card.in_use, chosen);
+}

@@ -86,6 +86,57 @@ pub enum Command {
     /// breaches of the routing (models live in the workspace's models/ folder)
     #[command(subcommand)]
     Leads(LeadsCommand),
+    /// Deal scores from the ledger: P(won in the period), P(lost), P(slipped) for every open deal
+    #[command(subcommand)]
+    Deals(DealsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DealsCommand {
+    /// Learn from weekly cuts of the ledger (each read as recorded by then): the pooled
+    /// stage × segment × time-in-stage model, and a learned one that takes over when validation
+    /// on the latest periods says it is better; writes models/NAME/
+    Train(DealsTrainArgs),
+    /// Score every deal open at a time: P(won in the period), P(lost), P(slipped), and the
+    /// factors for and against
+    Score(DealsScoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DealsTrainArgs {
+    /// Learn only from what had been recorded by this time (a backtest's model); default:
+    /// everything
+    #[arg(long, value_name = "TIME")]
+    pub known: Option<String>,
+    /// The model's name (models/NAME/)
+    #[arg(long, default_value = "deals")]
+    pub name: String,
+    /// Most training rows; past it a fixed share of deals is kept at every cut
+    #[arg(long, default_value_t = 200_000)]
+    pub max_rows: usize,
+    /// Which estimators the learned model tries
+    #[arg(long, value_enum, default_value_t = EstimatorChoice::Auto)]
+    pub estimator: EstimatorChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct DealsScoreArgs {
+    /// Score the deals open at this time (default: now)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// With --as-of: read the deals as recorded by then, and refuse a model trained on later
+    /// records (an honest backtest)
+    #[arg(long, requires = "as_of")]
+    pub known: bool,
+    /// The period P(won) is for (default: the fiscal quarter of --as-of)
+    #[arg(long, value_name = "PERIOD")]
+    pub period: Option<String>,
+    /// The trained model (models/NAME/)
+    #[arg(long, default_value = "deals")]
+    pub model: String,
+    /// Factors shown per deal
+    #[arg(long, default_value_t = 3)]
+    pub factors: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,4 +11,6 @@
 //!   validation says it is better, with its card.
 
 pub mod history;
+pub mod model;
+pub mod pooled;
 pub mod rows;

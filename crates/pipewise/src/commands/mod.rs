@@ -2,6 +2,7 @@
 
 mod asof;
 mod changes;
+mod deals;
 mod demo;
 mod experiment;
 mod flow;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(g.workspace.as_deref(), a, g.format),
         Command::Experiment(c) => experiment::run(c, g.format),
         Command::Leads(c) => leads::run(&ws, c, g.format),
+        Command::Deals(c) => deals::run(&ws, c, g.format),
     }
 }
 

@@ -1,10 +1,12 @@
-//! `pipewise leads`: train, validate, score, route and breaches on a lead
+//! `pipewise leads` and `pipewise deals`: train, validate, score, route and breaches on a
 //! file made by hand here (not by the generator): 600 leads over 2025 with a
 //! web-visit count, a source, a title, a `Select` placeholder, a date, and a
 //! `Lead Status` column that is the outcome in disguise. The checks are
 //! computed independently of the model code: the AUC of the saved model's
 //! scores on the test rows (the latest 30% by date) by counting pairs, the
 //! routing bands of seed 001 at their edges, and SLA breaches counted by hand.
+//! `deals`: a backtest's model trained on what was recorded by a day, refused
+//! for scoring before that day, and its rows' three probabilities.
 
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
@@ -357,5 +359,82 @@ fn leads_errors_name_the_file_and_field() {
             "Nope",
         ],
     );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn deals_train_and_score_honestly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    ok(ws, &["synth", "--size", "300", "--seed", "5"]);
+    // a backtest's model: only what was recorded by 2026-01-15
+    ok(
+        ws,
+        &[
+            "deals",
+            "train",
+            "--known",
+            "2026-01-15",
+            "--name",
+            "jan",
+            "--estimator",
+            "logistic",
+        ],
+    );
+    let card: Value =
+        serde_json::from_slice(&std::fs::read(ws.join("models/jan/card.json")).unwrap()).unwrap();
+    assert!(card["known"].as_str().unwrap().starts_with("2026-01-15"));
+    assert!(
+        card["cuts"][1].as_str().unwrap() < "2026-01-01",
+        "{}",
+        card["cuts"]
+    );
+    // scoring as of a day before the model's knowledge is refused with --known…
+    let out = run(
+        ws,
+        &[
+            "deals",
+            "score",
+            "--model",
+            "jan",
+            "--as-of",
+            "2025-12-01",
+            "--known",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deals train --known"));
+    // …and allowed after it
+    let rows = json(
+        ws,
+        &[
+            "deals",
+            "score",
+            "--model",
+            "jan",
+            "--as-of",
+            "2026-02-01",
+            "--known",
+        ],
+    );
+    let rows = rows.as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        for key in [
+            "opportunity_id",
+            "p_won",
+            "p_lost",
+            "p_slipped",
+            "model",
+            "factors",
+        ] {
+            assert!(r.get(key).is_some(), "no {key}: {r}");
+        }
+        let s = r["p_won"].as_f64().unwrap()
+            + r["p_lost"].as_f64().unwrap()
+            + r["p_slipped"].as_f64().unwrap();
+        assert!((s - 1.0).abs() < 1e-9);
+    }
+    let out = run(ws, &["deals", "score", "--model", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }

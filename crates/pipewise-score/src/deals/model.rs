@@ -1,0 +1,651 @@
+//! The deal model (issue #12 §3): P(won in the period), P(lost), P(slipped)
+//! for every open deal, from the pooled small-data model or, when the
+//! validation says it is better, a richer learned one — two calibrated
+//! binary estimators, P(closes in the period) and P(won | it closes), so
+//! that P(won) = P(closes)·P(won | closes), P(lost) = P(closes)·(1 −
+//! P(won | closes)) and P(slipped) = 1 − P(closes).
+//!
+//! Validation is by time: the latest whole periods (at least 30% of the
+//! rows) are the test rows, every earlier period trains; a period is never
+//! split, as the rows of one deal in one period share their outcome. The
+//! model in use is then refitted on every labelled row. A deal-period
+//! counts once in the pooled counts and in the measures (its rows weigh
+//! 1 / its number of weekly rows).
+
+use super::history::DealHistory;
+use super::pooled::{Pooled, PooledRow, bucket_name};
+use super::rows::{DealRows, Outcome, Period, scoring_rows, training_rows};
+use crate::dataset::{Dataset, Values};
+use crate::model::{Binary, Candidates, ModelFileError, TrainError, TrainOptions, best_of};
+use crate::validate::{ReliabilityBin, auc, reliability};
+use pipewise_ledger::Cut;
+use pipewise_model::Timestamp;
+use pipewise_model::time::format_timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The format of a deal model file.
+pub const FORMAT: u32 = 1;
+
+/// The learned model: two binary estimators.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Rich {
+    /// P(the deal closes, won or lost, in the period).
+    pub closes: Binary,
+    /// P(won | it closes in the period).
+    pub wins: Binary,
+}
+
+impl Rich {
+    fn fit(
+        ds: &Dataset,
+        outcomes: &[Outcome],
+        rows: &[usize],
+        o: &TrainOptions,
+    ) -> Result<(Rich, String), TrainError> {
+        let mut closes_ds = ds.clone();
+        closes_ds.target = outcomes.iter().map(|&x| x != Outcome::Slipped).collect();
+        let closed: Vec<usize> = rows
+            .iter()
+            .copied()
+            .filter(|&i| outcomes[i] != Outcome::Slipped)
+            .collect();
+        let mut parts = Vec::new();
+        let mut fit_one = |d: &Dataset, idx: &[usize], what: &str| -> Result<Binary, TrainError> {
+            let kinds = match o.candidates {
+                Candidates::Auto => vec![Candidates::Logistic, Candidates::Boosted],
+                k => vec![k],
+            };
+            let mut fitted = Vec::new();
+            for k in kinds {
+                fitted.push(Binary::fit(d, idx, &[], k, o)?);
+            }
+            let best = best_of(&fitted.iter().map(|f| f.1).collect::<Vec<_>>());
+            let (b, cv) = fitted.swap_remove(best);
+            parts.push(format!(
+                "{what}: {} (out-of-fold log loss {cv:.4})",
+                b.estimator.name()
+            ));
+            Ok(b)
+        };
+        let closes = fit_one(&closes_ds, rows, "closes in the period")?;
+        let wins = fit_one(ds, &closed, "won if it closes")?;
+        Ok((Rich { closes, wins }, parts.join("; ")))
+    }
+
+    fn probabilities(&self, ds: &Dataset, idx: &[usize]) -> Vec<[f64; 3]> {
+        let c = self.closes.probabilities(ds, idx);
+        let w = self.wins.probabilities(ds, idx);
+        c.iter()
+            .zip(&w)
+            .map(|(&c, &w)| [c * w, c * (1.0 - w), 1.0 - c])
+            .collect()
+    }
+}
+
+/// How well a model's probabilities did on the test periods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealValidation {
+    /// The model.
+    pub model: String,
+    /// Mean log loss of the outcome's probability, per deal-period.
+    pub log_loss: f64,
+    /// Mean three-outcome Brier score, per deal-period.
+    pub brier: f64,
+    /// AUC of P(won) for won against not won.
+    pub won_auc: Option<f64>,
+    /// P(won) against the won rate, in ten bins.
+    pub won_reliability: Vec<ReliabilityBin>,
+}
+
+impl DealValidation {
+    fn of(model: &str, p: &[[f64; 3]], y: &[Outcome], w: &[f64]) -> DealValidation {
+        let total: f64 = w.iter().sum();
+        let ll = p
+            .iter()
+            .zip(y)
+            .zip(w)
+            .map(|((p, o), w)| -w * p[o.index()].clamp(1e-15, 1.0).ln())
+            .sum::<f64>()
+            / total;
+        let brier = p
+            .iter()
+            .zip(y)
+            .zip(w)
+            .map(|((p, o), w)| {
+                w * (0..3)
+                    .map(|j| (p[j] - f64::from(u8::from(j == o.index()))).powi(2))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / total;
+        let won: Vec<bool> = y.iter().map(|&o| o == Outcome::Won).collect();
+        let pw: Vec<f64> = p.iter().map(|p| p[0]).collect();
+        DealValidation {
+            model: model.into(),
+            log_loss: ll,
+            brier,
+            won_auc: auc(&pw, &won),
+            won_reliability: reliability(&pw, &won, 10),
+        }
+    }
+}
+
+/// A deal model's card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealCard {
+    /// The model in use: `pooled` or `learned`.
+    pub in_use: String,
+    /// Why.
+    pub why: String,
+    /// Trained on what was recorded by this time (`None`: everything).
+    pub known: Option<String>,
+    /// Labelled rows (deal × weekly cut).
+    pub rows: usize,
+    /// Deal-periods among them.
+    pub deal_periods: f64,
+    /// Deal-periods won, lost, slipped.
+    pub outcomes: [f64; 3],
+    /// The first and last cut.
+    pub cuts: (String, String),
+    /// How the rows were split.
+    pub split: String,
+    /// Training and test rows.
+    pub train_rows: usize,
+    /// Test rows.
+    pub test_rows: usize,
+    /// Each model on the test periods.
+    pub validation: Vec<DealValidation>,
+    /// The learned model's parts, when it was fitted.
+    pub learned: Option<String>,
+    /// What the reader must know.
+    pub notes: Vec<String>,
+}
+
+/// A trained deal model.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DealModel {
+    /// The file format ([`FORMAT`]).
+    pub format: u32,
+    /// Trained on what was recorded by this time (`None`: everything).
+    pub known: Option<Timestamp>,
+    /// The pooled model (always there: the fallback, and the intervals).
+    pub pooled: Pooled,
+    /// The learned model, when it is in use.
+    pub rich: Option<Rich>,
+    /// Its card.
+    pub card: DealCard,
+}
+
+/// One factor of a deal's P(won).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DealFactor {
+    /// In words.
+    pub text: String,
+    /// Points of P(won) (of 100) it adds or takes.
+    pub points: f64,
+}
+
+/// One open deal's score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DealScore {
+    /// The deal.
+    pub opportunity_id: String,
+    /// P(won in the period).
+    pub p_won: f64,
+    /// P(lost in the period).
+    pub p_lost: f64,
+    /// P(slipped past the period).
+    pub p_slipped: f64,
+    /// An 80% interval for P(won): the pooled model's Beta posterior; for
+    /// the learned model, a Beta around its P(won) resting on the same
+    /// evidence as the deal's pooled cell (as many deal-periods as support
+    /// it).
+    pub won_interval: (f64, f64),
+    /// The model that gave the probabilities.
+    pub model: String,
+    /// The strongest factors, for and against.
+    pub factors: Vec<DealFactor>,
+}
+
+fn pooled_rows(ds: &Dataset) -> Vec<PooledRow> {
+    let col = |name: &str| ds.columns.iter().find(|c| c.name == name);
+    let level = |name: &str, i: usize| -> Option<String> {
+        match col(name).map(|c| &c.values) {
+            Some(Values::Levels { levels, codes }) => codes[i].map(|c| levels[c as usize].clone()),
+            _ => None,
+        }
+    };
+    let number = |name: &str, i: usize| -> Option<f64> {
+        match col(name).map(|c| &c.values) {
+            Some(Values::Numbers(v)) => v[i],
+            _ => None,
+        }
+    };
+    (0..ds.ids.len())
+        .map(|i| PooledRow {
+            stage: level("stage", i).unwrap_or_else(|| "(no stage)".into()),
+            segment: level("segment", i),
+            days_in_stage: number("days in stage", i).unwrap_or(0.0),
+        })
+        .collect()
+}
+
+/// Per row: 1 / the rows of its deal in its period.
+fn weights(rows: &DealRows, idx: &[usize]) -> Vec<f64> {
+    let mut n: HashMap<(u32, i32), usize> = HashMap::new();
+    for &i in idx {
+        *n.entry((rows.keys[i], rows.periods[i].last)).or_default() += 1;
+    }
+    idx.iter()
+        .map(|&i| 1.0 / n[&(rows.keys[i], rows.periods[i].last)] as f64)
+        .collect()
+}
+
+/// The latest whole periods holding at least `share` of `idx`, as test rows.
+fn split_by_period(rows: &DealRows, idx: &[usize], share: f64) -> (Vec<usize>, Vec<usize>, String) {
+    let mut lasts: Vec<i32> = idx.iter().map(|&i| rows.periods[i].last).collect();
+    lasts.sort_unstable();
+    lasts.dedup();
+    let mut cut = i32::MAX;
+    let mut test_n = 0usize;
+    for &l in lasts.iter().rev().take(lasts.len().saturating_sub(1)) {
+        if test_n as f64 >= share * idx.len() as f64 {
+            break;
+        }
+        cut = l;
+        test_n = idx.iter().filter(|&&i| rows.periods[i].last >= l).count();
+    }
+    let (test, train): (Vec<usize>, Vec<usize>) =
+        idx.iter().partition(|&&i| rows.periods[i].last >= cut);
+    let first_test = test.iter().map(|&i| rows.periods[i].first).min();
+    let method = match first_test {
+        Some(d) => format!(
+            "by period: rows of periods from {} on are the test rows ({} of {}), earlier periods train",
+            pipewise_model::time::format_date(d),
+            test.len(),
+            idx.len()
+        ),
+        None => "no test rows: only one period has ended".into(),
+    };
+    (train, test, method)
+}
+
+/// What a deal model is trained with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealOptions {
+    /// Train on what was recorded by this time (`None`: everything).
+    pub known: Option<Timestamp>,
+    /// Most training rows (a share of deals is kept past it).
+    pub max_rows: usize,
+    /// Least closed deal-periods in training before the learned model is tried.
+    pub min_closed: f64,
+    /// The binary estimators' options.
+    pub train: TrainOptions,
+}
+
+impl Default for DealOptions {
+    fn default() -> Self {
+        DealOptions {
+            known: None,
+            max_rows: 200_000,
+            min_closed: 100.0,
+            train: TrainOptions::default(),
+        }
+    }
+}
+
+impl DealModel {
+    /// Train on the history in `h`.
+    pub fn train(h: &DealHistory, o: &DealOptions) -> Result<DealModel, TrainError> {
+        let rows = training_rows(h, o.known, o.max_rows);
+        let labelled: Vec<usize> = (0..rows.keys.len())
+            .filter(|&i| rows.outcomes[i].is_some())
+            .collect();
+        let y: Vec<Outcome> = rows
+            .outcomes
+            .iter()
+            .map(|o| o.unwrap_or(Outcome::Slipped))
+            .collect();
+        if labelled.is_empty() {
+            return Err(TrainError::Split(
+                "no deal was open at a weekly cut of a period that has ended: there is nothing to learn from yet".into(),
+            ));
+        }
+        let all_w = weights(&rows, &labelled);
+        let mut totals = [0.0; 3];
+        for (&i, w) in labelled.iter().zip(&all_w) {
+            totals[y[i].index()] += w;
+        }
+        let (train, test, split) = split_by_period(&rows, &labelled, 0.3);
+        let prow = pooled_rows(&rows.dataset);
+        let pick = |idx: &[usize]| -> (Vec<PooledRow>, Vec<Outcome>) {
+            (
+                idx.iter().map(|&i| prow[i].clone()).collect(),
+                idx.iter().map(|&i| y[i]).collect(),
+            )
+        };
+        let (train_rows, train_y) = pick(&train);
+        let pooled = Pooled::fit(&train_rows, &train_y, &weights(&rows, &train));
+        let mut validation = Vec::new();
+        let mut learned = None;
+        let mut why;
+        let closed_train: f64 = train
+            .iter()
+            .zip(weights(&rows, &train))
+            .filter(|(i, _)| y[**i] != Outcome::Slipped)
+            .map(|(_, w)| w)
+            .sum();
+        if test.is_empty() {
+            why = "only one period has ended, so nothing can be validated: the pooled model is in use".to_string();
+        } else {
+            let (_, test_y) = pick(&test);
+            let tw = weights(&rows, &test);
+            let pp: Vec<[f64; 3]> = test.iter().map(|&i| pooled.score(&prow[i]).p).collect();
+            let pooled_v = DealValidation::of("pooled", &pp, &test_y, &tw);
+            why = format!(
+                "the pooled model is in use: {closed_train:.0} closed deal-periods in training, fewer than the {:.0} the learned model is tried with",
+                o.min_closed
+            );
+            validation.push(pooled_v.clone());
+            if closed_train >= o.min_closed {
+                match Rich::fit(&rows.dataset, &y, &train, &o.train) {
+                    Ok((rich, parts)) => {
+                        let pr = rich.probabilities(&rows.dataset, &test);
+                        let rich_v = DealValidation::of("learned", &pr, &test_y, &tw);
+                        why = if rich_v.log_loss < pooled_v.log_loss {
+                            format!(
+                                "the learned model is in use: on the test periods its log loss is {:.4} against the pooled model's {:.4}",
+                                rich_v.log_loss, pooled_v.log_loss
+                            )
+                        } else {
+                            format!(
+                                "the pooled model is in use: on the test periods its log loss is {:.4}, the learned model's {:.4}",
+                                pooled_v.log_loss, rich_v.log_loss
+                            )
+                        };
+                        learned = Some(parts);
+                        validation.push(rich_v);
+                    }
+                    Err(e) => {
+                        why = format!(
+                            "the pooled model is in use: the learned model could not be fitted ({e})"
+                        )
+                    }
+                }
+            }
+        }
+        let use_rich = validation.len() == 2 && validation[1].log_loss < validation[0].log_loss;
+        // refit what is in use on every labelled row
+        let (all_rows, all_y) = pick(&labelled);
+        let pooled = Pooled::fit(&all_rows, &all_y, &all_w);
+        let rich = if use_rich {
+            Some(Rich::fit(&rows.dataset, &y, &labelled, &o.train)?.0)
+        } else {
+            None
+        };
+        let cut_text = |t: Option<&Timestamp>| t.map_or_else(String::new, |&t| format_timestamp(t));
+        let card = DealCard {
+            in_use: if use_rich { "learned" } else { "pooled" }.into(),
+            why,
+            known: o.known.map(format_timestamp),
+            rows: labelled.len(),
+            deal_periods: all_w.iter().sum(),
+            outcomes: totals,
+            cuts: (cut_text(rows.cuts.iter().min()), cut_text(rows.cuts.iter().max())),
+            split,
+            train_rows: train.len(),
+            test_rows: test.len(),
+            validation,
+            learned,
+            notes: vec![
+                "Features are read from the ledger as recorded by each cut. Activities count from when they occurred; owners' hire dates and accounts' industry and size are today's values (those tables are not versioned).".into(),
+                "A deal deleted by the period's end counts as lost; one reopened and still open counts as slipped.".into(),
+                "Amounts are as recorded, in each deal's currency field's terms (not converted).".into(),
+                "The model in use was refitted on every labelled row after validation.".into(),
+            ],
+        };
+        Ok(DealModel {
+            format: FORMAT,
+            known: o.known,
+            pooled,
+            rich,
+            card,
+        })
+    }
+
+    /// Score every deal open at `cut`, in `period`, with up to `top` factors.
+    pub fn score(&self, h: &DealHistory, cut: Cut, period: Period, top: usize) -> Vec<DealScore> {
+        let rows = scoring_rows(h, cut, period);
+        let ds = &rows.dataset;
+        let idx: Vec<usize> = (0..ds.ids.len()).collect();
+        let prow = pooled_rows(ds);
+        let pooled: Vec<_> = prow.iter().map(|r| self.pooled.score(r)).collect();
+        let overall_won = self.pooled.overall[0];
+        let (probs, factors): (Vec<[f64; 3]>, Vec<Vec<DealFactor>>) = match &self.rich {
+            Some(rich) => {
+                let p = rich.probabilities(ds, &idx);
+                let f = self.rich_factors(rich, ds, &idx, &p, top);
+                (p, f)
+            }
+            None => (
+                pooled.iter().map(|s| s.p).collect(),
+                pooled
+                    .iter()
+                    .zip(&prow)
+                    .map(|(s, r)| {
+                        vec![DealFactor {
+                            text: format!(
+                                "{} ({}): {:.0}% won of {:.0} deal-periods, shrunk towards its stage",
+                                s.cell,
+                                bucket_name(r.days_in_stage),
+                                100.0 * s.p[0],
+                                s.cell_count
+                            ),
+                            points: 100.0 * (s.p[0] - overall_won),
+                        }]
+                    })
+                    .collect(),
+            ),
+        };
+        let model = if self.rich.is_some() {
+            "learned"
+        } else {
+            "pooled"
+        };
+        (0..idx.len())
+            .map(|i| DealScore {
+                opportunity_id: ds.ids[i].clone(),
+                p_won: probs[i][0],
+                p_lost: probs[i][1],
+                p_slipped: probs[i][2],
+                won_interval: if self.rich.is_some() {
+                    super::pooled::interval(probs[i][0], pooled[i].evidence)
+                } else {
+                    pooled[i].won_interval
+                },
+                model: model.into(),
+                factors: factors[i].clone(),
+            })
+            .collect()
+    }
+
+    /// The learned model's factors: each column's contribution to P(won)
+    /// through both estimators, as points.
+    fn rich_factors(
+        &self,
+        rich: &Rich,
+        ds: &Dataset,
+        idx: &[usize],
+        p: &[[f64; 3]],
+        top: usize,
+    ) -> Vec<Vec<DealFactor>> {
+        let zc = rich.closes.log_odds(ds, idx);
+        let zw = rich.wins.log_odds(ds, idx);
+        let cc = rich.closes.column_contributions(ds, idx);
+        let cw = rich.wins.column_contributions(ds, idx);
+        (0..idx.len())
+            .map(|i| {
+                let mut columns: Vec<&str> = cc[i].iter().map(|(c, _)| c.as_str()).collect();
+                for (c, _) in &cw[i] {
+                    if !columns.contains(&c.as_str()) {
+                        columns.push(c);
+                    }
+                }
+                let get = |v: &[(String, f64)], c: &str| {
+                    v.iter().find(|(n, _)| n == c).map_or(0.0, |x| x.1)
+                };
+                let mut f: Vec<DealFactor> = columns
+                    .into_iter()
+                    .map(|c| {
+                        let without = rich.closes.calibration.probability(zc[i] - get(&cc[i], c))
+                            * rich.wins.calibration.probability(zw[i] - get(&cw[i], c));
+                        let points = 100.0 * (p[i][0] - without);
+                        DealFactor {
+                            text: format!(
+                                "{c} is {}: {points:+.0} points",
+                                value_text(ds, c, idx[i])
+                            ),
+                            points,
+                        }
+                    })
+                    .filter(|f| f.points.abs() >= 0.5)
+                    .collect();
+                f.sort_by(|a, b| {
+                    b.points
+                        .abs()
+                        .total_cmp(&a.points.abs())
+                        .then(a.text.cmp(&b.text))
+                });
+                f.truncate(top);
+                f
+            })
+            .collect()
+    }
+
+    /// Write `model.json`, `card.json` and `card.md` into `dir`.
+    pub fn save(&self, dir: &std::path::Path, name: &str) -> Result<(), ModelFileError> {
+        let io = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| ModelFileError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        for (file, text) in [
+            ("model.json", crate::model::pretty(self)),
+            ("card.json", crate::model::pretty(&self.card)),
+            ("card.md", self.card.markdown(name)),
+        ] {
+            let path = dir.join(file);
+            std::fs::write(&path, text).map_err(io(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Read `model.json` from `dir`.
+    pub fn load(dir: &std::path::Path) -> Result<DealModel, ModelFileError> {
+        let path = dir.join("model.json");
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|source| ModelFileError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let m: DealModel = serde_json::from_str(&text).map_err(|e| ModelFileError::Format {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+        if m.format != FORMAT {
+            return Err(ModelFileError::Format {
+                path: shown,
+                message: format!("format {}, this version reads {FORMAT}", m.format),
+            });
+        }
+        Ok(m)
+    }
+}
+
+/// A feature's value on row `i`, for a factor's words ("is 24", "is Proposal").
+fn value_text(ds: &Dataset, column: &str, i: usize) -> String {
+    let Some(c) = ds.columns.iter().find(|c| c.name == column) else {
+        return String::new();
+    };
+    match &c.values {
+        Values::Numbers(v) => match v[i] {
+            None => "unknown".into(),
+            Some(x) if c.kind == crate::dataset::ColumnKind::Boolean => {
+                if x > 0.5 { "yes" } else { "no" }.into()
+            }
+            Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
+            Some(x) => format!("{x:.2}"),
+        },
+        Values::Levels { levels, codes } => {
+            codes[i].map_or_else(|| "unknown".into(), |l| levels[l as usize].clone())
+        }
+    }
+}
+
+impl DealCard {
+    /// The card in Markdown.
+    pub fn markdown(&self, name: &str) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "# Deal model card: {name}\n");
+        let _ = writeln!(
+            s,
+            "For every open deal: P(won in the period), P(lost), P(slipped past it). Trained on what was recorded by {}.\n",
+            self.known.as_deref().unwrap_or("the last recorded event")
+        );
+        let _ = writeln!(s, "## In use\n\n{}.\n", self.why);
+        if let Some(l) = &self.learned {
+            let _ = writeln!(s, "Learned model: {l}.\n");
+        }
+        let _ = writeln!(
+            s,
+            "## Data\n\n{} rows (open deals at weekly cuts from {} to {}), {:.0} deal-periods: {:.0} won, {:.0} lost, {:.0} slipped.\n",
+            self.rows,
+            self.cuts.0,
+            self.cuts.1,
+            self.deal_periods,
+            self.outcomes[0],
+            self.outcomes[1],
+            self.outcomes[2]
+        );
+        let _ = writeln!(
+            s,
+            "## Validation\n\nSplit {}: {} training rows, {} test rows.\n\n| model | log loss | Brier | AUC of P(won) |\n|---|---|---|---|",
+            self.split, self.train_rows, self.test_rows
+        );
+        for v in &self.validation {
+            let _ = writeln!(
+                s,
+                "| {} | {:.4} | {:.4} | {} |",
+                v.model,
+                v.log_loss,
+                v.brier,
+                v.won_auc.map_or("–".into(), |a| format!("{a:.3}"))
+            );
+        }
+        for v in &self.validation {
+            let _ = writeln!(
+                s,
+                "\nReliability of P(won), {}:\n\n| bin | rows | predicted | observed |\n|---|---|---|---|",
+                v.model
+            );
+            for r in &v.won_reliability {
+                let _ = writeln!(
+                    s,
+                    "| {:.1}–{:.1} | {} | {:.1}% | {:.1}% |",
+                    r.lower,
+                    r.upper,
+                    r.rows,
+                    100.0 * r.predicted,
+                    100.0 * r.observed
+                );
+            }
+        }
+        let _ = writeln!(s, "\n## Notes\n");
+        for n in &self.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        s
+    }
+}

@@ -1,0 +1,188 @@
+//! `pipewise deals train | score`: deal win, loss and slip probabilities
+//! from the ledger (pipewise-score's `deals`).
+
+use crate::args::{DealsCommand, DealsScoreArgs, DealsTrainArgs, EstimatorChoice, Format};
+use crate::commands::{print, spinner};
+use crate::output::{Cell, Table};
+use crate::settings::{instant, open, user};
+use anyhow::Result;
+use pipewise_ledger::Cut;
+use pipewise_model::time::{date_end, format_timestamp};
+use pipewise_score::deals::history::DealHistory;
+use pipewise_score::deals::model::{DealModel, DealOptions};
+use pipewise_score::deals::rows::Period;
+use pipewise_score::model::Candidates;
+use std::path::{Path, PathBuf};
+
+pub fn run(ws: &Path, c: &DealsCommand, format: Format) -> Result<()> {
+    match c {
+        DealsCommand::Train(a) => train(ws, a, format),
+        DealsCommand::Score(a) => score(ws, a, format),
+    }
+}
+
+fn model_dir(ws: &Path, name: &str) -> Result<PathBuf> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(user(format!(
+            "model name {name:?}: use letters, digits, - and _ only"
+        )));
+    }
+    Ok(ws.join("models").join(name))
+}
+
+fn train(ws: &Path, a: &DealsTrainArgs, format: Format) -> Result<()> {
+    let w = open(ws)?;
+    let known = a
+        .known
+        .as_deref()
+        .map(|k| instant(k, "--known"))
+        .transpose()?;
+    let dir = model_dir(ws, &a.name)?;
+    let pb = spinner("reading the ledger");
+    let h = DealHistory::load(&w.store, w.process.clone())?;
+    pb.set_message("training");
+    let mut o = DealOptions {
+        known,
+        max_rows: a.max_rows,
+        ..DealOptions::default()
+    };
+    o.train.candidates = match a.estimator {
+        EstimatorChoice::Auto => Candidates::Auto,
+        EstimatorChoice::Logistic => Candidates::Logistic,
+        EstimatorChoice::Boosted => Candidates::Boosted,
+    };
+    let m = DealModel::train(&h, &o);
+    pb.finish_and_clear();
+    let m = m?;
+    m.save(&dir, &a.name)?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&m.card)?);
+        return Ok(());
+    }
+    let c = &m.card;
+    let mut t = Table::new(vec!["item", "value"]);
+    let mut row = |k: &str, v: Cell| t.push(vec![Cell::from(k), v]);
+    row("model", Cell::from(dir.display().to_string()));
+    row("in use", Cell::from(c.in_use.as_str()));
+    row("why", Cell::from(c.why.as_str()));
+    row("rows", Cell::Int(c.rows as i64));
+    row("deal-periods", Cell::Int(c.deal_periods.round() as i64));
+    row("split", Cell::from(c.split.as_str()));
+    for v in &c.validation {
+        let num = |x: f64| {
+            if format == Format::Table {
+                Cell::Text(format!("{x:.4}"))
+            } else {
+                Cell::Float(x)
+            }
+        };
+        row(&format!("{}: test log loss", v.model), num(v.log_loss));
+        row(&format!("{}: test Brier", v.model), num(v.brier));
+        row(
+            &format!("{}: test AUC of P(won)", v.model),
+            v.won_auc.map_or(Cell::Null, num),
+        );
+    }
+    print(&t, format)
+}
+
+fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
+    let w = open(ws)?;
+    let dir = model_dir(ws, &a.model)?;
+    if !dir.join("model.json").exists() {
+        return Err(user(format!(
+            "no deal model {:?} in {}\n\nhint: train one with `pipewise deals train --name {}` (add --known TIME for a backtest's model)",
+            a.model,
+            dir.display(),
+            a.model
+        )));
+    }
+    let m = DealModel::load(&dir)?;
+    let at = match &a.as_of {
+        Some(s) => instant(s, "--as-of")?,
+        None => crate::settings::now(),
+    };
+    if a.known {
+        match m.known {
+            Some(k) if k <= at => {}
+            _ => {
+                return Err(user(format!(
+                    "--known: the model {:?} learnt from what was recorded by {}, later than --as-of {}; a backtest must not score with it\n\nhint: pipewise deals train --known {} --name {}-asof",
+                    a.model,
+                    m.known
+                        .map_or_else(|| "the last recorded event".into(), format_timestamp),
+                    format_timestamp(at),
+                    format_timestamp(at),
+                    a.model
+                )));
+            }
+        }
+    }
+    let cut = if a.known {
+        Cut::known_at(at)
+    } else {
+        Cut::at(at)
+    };
+    let fiscal = w.process.fiscal_year_start_month();
+    let period = match &a.period {
+        Some(p) => {
+            let (first, last) = w.period(p, "--period")?;
+            if date_end(last) < at {
+                return Err(user(format!(
+                    "--period {p}: it ends before --as-of; a deal open at {} cannot close in it",
+                    format_timestamp(at)
+                )));
+            }
+            Period { first, last }
+        }
+        None => Period::quarter_of(at, fiscal),
+    };
+    let pb = spinner("scoring");
+    let h = DealHistory::load(&w.store, w.process.clone())?;
+    let scores = m.score(&h, cut, period, a.factors);
+    pb.finish_and_clear();
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&scores)?);
+        return Ok(());
+    }
+    let mut t = Table::new(vec![
+        "opportunity_id",
+        "p_won",
+        "p_lost",
+        "p_slipped",
+        "p_won_low",
+        "p_won_high",
+        "model",
+        "factors",
+    ]);
+    let pct = |x: f64| {
+        if format == Format::Table {
+            Cell::Text(format!("{:.1}%", 100.0 * x))
+        } else {
+            Cell::Float(x)
+        }
+    };
+    for s in &scores {
+        t.push(vec![
+            Cell::from(s.opportunity_id.as_str()),
+            pct(s.p_won),
+            pct(s.p_lost),
+            pct(s.p_slipped),
+            pct(s.won_interval.0),
+            pct(s.won_interval.1),
+            Cell::from(s.model.as_str()),
+            Cell::from(
+                s.factors
+                    .iter()
+                    .map(|f| f.text.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        ]);
+    }
+    print(&t, format)
+}
