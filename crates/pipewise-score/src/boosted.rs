@@ -41,6 +41,20 @@ impl Default for BoostParams {
     }
 }
 
+/// How a tree model's log-odds are shared among features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// Exact Shapley values (TreeSHAP): consistent, O(trees · leaves ·
+    /// depth²) per row.
+    Shapley,
+    /// Path attributions (Saabas; XGBoost's `approx_contribs`): each split
+    /// on a row's path credits its feature with the change in the node's
+    /// average value. O(trees · depth) per row; an approximation of Shapley
+    /// values that can misorder features in deep interactions.
+    Path,
+}
+
 /// A fitted gradient-boosted tree ensemble for a binary outcome.
 #[derive(Serialize, Deserialize)]
 pub struct Boosted {
@@ -136,13 +150,22 @@ impl Boosted {
     /// feature, then the bias (the model's average log-odds); a row's values
     /// sum to its log-odds.
     pub fn contributions(&self, rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        self.contributions_by(rows, Attribution::Shapley)
+    }
+
+    /// Each row's contributions to its log-odds by `method` (one value per
+    /// feature, then the bias; a row's values sum to its log-odds).
+    pub fn contributions_by(&self, rows: &[Vec<f64>], method: Attribution) -> Vec<Vec<f64>> {
         if rows.is_empty() {
             return Vec::new();
         }
         let data = column_major(rows, self.features);
         let flat = self.booster.predict_contributions(
             &Matrix::new(&data, rows.len(), self.features),
-            ContributionsMethod::Shapley,
+            match method {
+                Attribution::Shapley => ContributionsMethod::Shapley,
+                Attribution::Path => ContributionsMethod::Average,
+            },
             true,
         );
         flat.chunks(self.features + 1)

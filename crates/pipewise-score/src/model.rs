@@ -5,7 +5,7 @@
 //! test rows. Everything the model needs to score a later file travels with
 //! it; the same file, options and seed give the same model byte for byte.
 
-use crate::boosted::{BoostParams, Boosted};
+use crate::boosted::{Attribution, BoostParams, Boosted};
 use crate::calibrate::{Isotonic, Platt};
 use crate::card::{Candidate, Card, ColumnReport, Validation};
 use crate::dataset::{ColumnKind, Dataset, Expected, LoadOptions, Values};
@@ -167,12 +167,13 @@ impl Estimator {
     }
 
     /// Each row's contribution of each feature to its log-odds: coefficient
-    /// × value for the linear model, Shapley values for the trees.
-    pub fn contributions(&self, rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    /// × value for the linear model; for the trees, Shapley values or path
+    /// attributions (`method`).
+    pub fn contributions(&self, rows: &[Vec<f64>], method: Attribution) -> Vec<Vec<f64>> {
         match self {
             Estimator::Logistic(m) => rows.iter().map(|r| m.contributions(r)).collect(),
             Estimator::Boosted(m) => m
-                .contributions(rows)
+                .contributions_by(rows, method)
                 .into_iter()
                 .map(|mut c| {
                     c.pop(); // the bias
@@ -283,10 +284,15 @@ impl Binary {
 
     /// Each row's contributions to its log-odds, summed by column (columns
     /// in feature order).
-    pub fn column_contributions(&self, ds: &Dataset, idx: &[usize]) -> Vec<Vec<(String, f64)>> {
+    pub fn column_contributions(
+        &self,
+        ds: &Dataset,
+        idx: &[usize],
+        method: Attribution,
+    ) -> Vec<Vec<(String, f64)>> {
         let rows = self.encoding.rows(ds, idx);
         self.estimator
-            .contributions(&rows)
+            .contributions(&rows, method)
             .into_iter()
             .map(|c| {
                 let mut by_column: Vec<(String, f64)> = Vec::new();
@@ -371,18 +377,35 @@ pub struct Scored {
 }
 
 impl LeadModel {
-    /// Learn a model from `ds`, read from the file `data` with `load`.
+    /// Learn a model from `ds`, read from the file `data` with `load`;
+    /// judged on `holdout` (a file of test rows, read with
+    /// [`LeadModel::holdout_columns`]) when given, else on a split of `ds`.
     pub fn train(
         ds: &Dataset,
         data: &str,
         load: &LoadOptions,
         o: &TrainOptions,
+        holdout: Option<(&Dataset, &str)>,
     ) -> Result<LeadModel, TrainError> {
         let flags = audit(ds, &o.allow);
         let skip: Vec<String> = flags.iter().map(|f| f.name.clone()).collect();
-        let split = choose_split(ds, &flags, o)?;
-        for (side, rows) in [("training", &split.train), ("test", &split.test)] {
-            let pos = rows.iter().filter(|&&i| ds.target[i]).count();
+        let split = match holdout {
+            Some((_, file)) => Split {
+                method: format!("the test rows are the file {file}; every row of {data} trains"),
+                train: (0..ds.target.len()).collect(),
+                test: Vec::new(),
+            },
+            None => choose_split(ds, &flags, o)?,
+        };
+        let (test_ds, test_rows): (&Dataset, Vec<usize>) = match holdout {
+            Some((t, _)) => (t, (0..t.target.len()).collect()),
+            None => (ds, split.test.clone()),
+        };
+        for (side, rows, d) in [
+            ("training", &split.train, ds),
+            ("test", &test_rows, test_ds),
+        ] {
+            let pos = rows.iter().filter(|&&i| d.target[i]).count();
             if pos == 0 || pos == rows.len() {
                 return Err(TrainError::Split(format!(
                     "the {side} rows ({}; {}) hold one class only; use a larger --test-share or --split random",
@@ -396,11 +419,11 @@ impl LeadModel {
             Candidates::Logistic => &[Candidates::Logistic],
             Candidates::Boosted => &[Candidates::Boosted],
         };
-        let yt: Vec<bool> = split.test.iter().map(|&i| ds.target[i]).collect();
+        let yt: Vec<bool> = test_rows.iter().map(|&i| test_ds.target[i]).collect();
         let mut fitted = Vec::new();
         for &kind in kinds {
             let (binary, cv) = Binary::fit(ds, &split.train, &skip, kind, o)?;
-            let p = binary.probabilities(ds, &split.test);
+            let p = binary.probabilities(test_ds, &test_rows);
             let validation = Validation::of(&p, &yt, o.top_share, &flags);
             fitted.push((cv, binary, validation));
         }
@@ -441,7 +464,7 @@ impl LeadModel {
             left_out: ds.left_out.len(),
             split: split.method.clone(),
             train_rows: split.train.len(),
-            test_rows: split.test.len(),
+            test_rows: test_rows.len(),
             columns: ds
                 .columns
                 .iter()
@@ -469,6 +492,18 @@ impl LeadModel {
         })
     }
 
+    /// The columns of `ds` as a holdout file is read: each with the kind it
+    /// has in `ds`.
+    pub fn holdout_columns(ds: &Dataset) -> Vec<Expected> {
+        ds.columns
+            .iter()
+            .map(|c| Expected {
+                name: c.name.clone(),
+                kind: c.kind,
+            })
+            .collect()
+    }
+
     /// How to read a file to score with this model.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
@@ -486,7 +521,7 @@ impl LeadModel {
             .map(|i| self.encoding.row(ds, i))
             .collect();
         let z = self.estimator.log_odds(&rows);
-        let contributions = self.estimator.contributions(&rows);
+        let contributions = self.estimator.contributions(&rows, Attribution::Shapley);
         (0..rows.len())
             .map(|i| {
                 let probability = self.calibration.probability(z[i]);

@@ -249,7 +249,13 @@ fn small_data_uses_the_pooled_model_and_says_why() {
     );
     // every open deal's three probabilities sum to one, inside its interval
     let t = parse_iso_instant("2026-05-15", true).unwrap();
-    let scores = m.score(&h, Cut::at(t), Period::quarter_of(t, 1), 3);
+    let scores = m.score(
+        &h,
+        Cut::at(t),
+        Period::quarter_of(t, 1),
+        3,
+        pipewise_score::boosted::Attribution::Shapley,
+    );
     assert!(!scores.is_empty());
     for s in &scores {
         assert!((s.p_won + s.p_lost + s.p_slipped - 1.0).abs() < 1e-12);

@@ -100,6 +100,19 @@ pub enum DealsCommand {
     /// Score every deal open at a time: P(won in the period), P(lost), P(slipped), and the
     /// factors for and against
     Score(DealsScoreArgs),
+    /// The training rows: every deal open at each weekly cut, its features as recorded by then
+    /// and its outcome (for your own models, and the benchmarks)
+    Rows(DealsRowsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DealsRowsArgs {
+    /// Only what had been recorded by this time (default: everything)
+    #[arg(long, value_name = "TIME")]
+    pub known: Option<String>,
+    /// Most rows; past it a fixed share of deals is kept at every cut
+    #[arg(long, default_value_t = 200_000)]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Args)]
@@ -134,9 +147,19 @@ pub struct DealsScoreArgs {
     /// The trained model (models/NAME/)
     #[arg(long, default_value = "deals")]
     pub model: String,
-    /// Factors shown per deal
+    /// Factors shown per deal (0: none, the fastest)
     #[arg(long, default_value_t = 3)]
     pub factors: usize,
+    /// How boosted trees' factors are worked out: exact Shapley values, or path attributions
+    /// (Saabas, XGBoost's approx_contribs: an approximation, many times faster)
+    #[arg(long, value_enum, default_value_t = AttributionChoice::Shapley)]
+    pub attribution: AttributionChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttributionChoice {
+    Shapley,
+    Path,
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +207,10 @@ pub struct FitArgs {
     /// A stratified random holdout even when the file has a date column
     #[arg(long)]
     pub random_split: bool,
+    /// Judge on this file's rows (same columns, known outcomes) instead of a split: every row of
+    /// --data trains
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["split_by", "random_split"])]
+    pub test_data: Option<PathBuf>,
     /// Share of rows held out for the test (seed 001's plan: 30%)
     #[arg(long, default_value = "30%")]
     pub test_share: String,

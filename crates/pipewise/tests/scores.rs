@@ -203,6 +203,42 @@ fn train_validate_score_on_a_flat_file() {
     );
     assert!((again["auc"].as_f64().unwrap() - auc).abs() < 1e-12);
     assert_eq!(again["rows"], 180);
+
+    // one's own holdout: train on the first 420 rows, judge on the tail
+    let first = ws.join("first.csv");
+    std::fs::write(&first, format!("{head}\n{}\n", lines[..420].join("\n"))).unwrap();
+    let (f, t) = (first.to_str().unwrap(), tail.to_str().unwrap());
+    ok(
+        ws,
+        &[
+            "leads",
+            "train",
+            "--data",
+            f,
+            "--target",
+            "Converted",
+            "--id",
+            "Lead Id",
+            "--missing",
+            "Select",
+            "--test-data",
+            t,
+            "--name",
+            "own",
+        ],
+    );
+    let own: Value =
+        serde_json::from_slice(&std::fs::read(ws.join("models/own/card.json")).unwrap()).unwrap();
+    assert_eq!(
+        (own["train_rows"].as_u64(), own["test_rows"].as_u64()),
+        (Some(420), Some(180))
+    );
+    assert!(own["split"].as_str().unwrap().contains("tail.csv"));
+    let judged = json(ws, &["leads", "validate", "--model", "own", "--data", t]);
+    assert!(
+        (judged["auc"].as_f64().unwrap() - own["validation"]["auc"].as_f64().unwrap()).abs()
+            < 1e-12
+    );
 }
 
 #[test]

@@ -57,10 +57,14 @@ pub struct DealHistory {
     pub accounts: HashMap<String, (Option<String>, Option<i64>)>,
 }
 
-fn text(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
-    let c = b.column_by_name(name)?;
-    let s = c.as_string_opt::<i32>()?;
-    (!s.is_null(i)).then(|| s.value(i).to_string())
+/// A text column of a batch, looked up once.
+fn strings<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow_array::StringArray> {
+    b.column_by_name(name)?.as_string_opt::<i32>()
+}
+
+fn text(c: Option<&arrow_array::StringArray>, i: usize) -> Option<String> {
+    let c = c?;
+    (!c.is_null(i)).then(|| c.value(i).to_string())
 }
 
 impl DealHistory {
@@ -73,9 +77,13 @@ impl DealHistory {
                 .column_by_name("occurred_at")
                 .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned());
             let Some(at) = at else { continue };
+            let (opp, direction, contact) = (
+                strings(&b, "opportunity_id"),
+                strings(&b, "direction"),
+                strings(&b, "contact_id"),
+            );
             for i in 0..b.num_rows() {
-                let Some(key) = text(&b, "opportunity_id", i).and_then(|id| log.keys.key(&id))
-                else {
+                let Some(key) = text(opp, i).and_then(|id| log.keys.key(&id)) else {
                     continue;
                 };
                 if at.is_null(i) {
@@ -83,12 +91,12 @@ impl DealHistory {
                 }
                 touches[key as usize].push(Touch {
                     at: at.value(i),
-                    outbound: text(&b, "direction", i).and_then(|d| match d.as_str() {
+                    outbound: text(direction, i).and_then(|d| match d.as_str() {
                         "outbound" => Some(true),
                         "inbound" => Some(false),
                         _ => None,
                     }),
-                    contact: text(&b, "contact_id", i),
+                    contact: text(contact, i),
                 });
             }
         }
@@ -100,8 +108,9 @@ impl DealHistory {
             let d = b
                 .column_by_name("hire_date")
                 .and_then(|c| c.as_primitive_opt::<Date32Type>().cloned());
+            let ids = strings(&b, "id");
             for i in 0..b.num_rows() {
-                if let (Some(id), Some(d)) = (text(&b, "id", i), &d)
+                if let (Some(id), Some(d)) = (text(ids, i), &d)
                     && !d.is_null(i)
                 {
                     hired.insert(id, d.value(i));
@@ -113,10 +122,11 @@ impl DealHistory {
             let e = b
                 .column_by_name("employees")
                 .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+            let (ids, industry) = (strings(&b, "id"), strings(&b, "industry"));
             for i in 0..b.num_rows() {
-                if let Some(id) = text(&b, "id", i) {
+                if let Some(id) = text(ids, i) {
                     let employees = e.as_ref().and_then(|e| (!e.is_null(i)).then(|| e.value(i)));
-                    accounts.insert(id, (text(&b, "industry", i), employees));
+                    accounts.insert(id, (text(industry, i), employees));
                 }
             }
         }

@@ -15,6 +15,7 @@
 use super::history::DealHistory;
 use super::pooled::{Pooled, PooledRow, bucket_name};
 use super::rows::{DealRows, Outcome, Period, scoring_rows, training_rows};
+use crate::boosted::Attribution;
 use crate::dataset::{Dataset, Values};
 use crate::model::{Binary, Candidates, ModelFileError, TrainError, TrainOptions, best_of};
 use crate::validate::{ReliabilityBin, auc, reliability};
@@ -414,18 +415,45 @@ impl DealModel {
         })
     }
 
-    /// Score every deal open at `cut`, in `period`, with up to `top` factors.
-    pub fn score(&self, h: &DealHistory, cut: Cut, period: Period, top: usize) -> Vec<DealScore> {
+    /// Score every deal open at `cut`, in `period`, with up to `top` factors
+    /// (the learned model's trees attributed by `method`).
+    pub fn score(
+        &self,
+        h: &DealHistory,
+        cut: Cut,
+        period: Period,
+        top: usize,
+        method: Attribution,
+    ) -> Vec<DealScore> {
         let rows = scoring_rows(h, cut, period);
         let ds = &rows.dataset;
         let idx: Vec<usize> = (0..ds.ids.len()).collect();
         let prow = pooled_rows(ds);
-        let pooled: Vec<_> = prow.iter().map(|r| self.pooled.score(r)).collect();
+        // one pooled score per distinct cell
+        let mut memo: HashMap<(String, Option<String>, &'static str), super::pooled::PooledScore> =
+            HashMap::new();
+        let pooled: Vec<_> = prow
+            .iter()
+            .map(|r| {
+                let key = (
+                    r.stage.clone(),
+                    r.segment.clone(),
+                    bucket_name(r.days_in_stage),
+                );
+                memo.entry(key)
+                    .or_insert_with(|| self.pooled.score(r))
+                    .clone()
+            })
+            .collect();
         let overall_won = self.pooled.overall[0];
         let (probs, factors): (Vec<[f64; 3]>, Vec<Vec<DealFactor>>) = match &self.rich {
             Some(rich) => {
                 let p = rich.probabilities(ds, &idx);
-                let f = self.rich_factors(rich, ds, &idx, &p, top);
+                let f = if top == 0 {
+                    vec![Vec::new(); idx.len()]
+                } else {
+                    self.rich_factors(rich, ds, &idx, &p, top, method)
+                };
                 (p, f)
             }
             None => (
@@ -459,11 +487,7 @@ impl DealModel {
                 p_won: probs[i][0],
                 p_lost: probs[i][1],
                 p_slipped: probs[i][2],
-                won_interval: if self.rich.is_some() {
-                    super::pooled::interval(probs[i][0], pooled[i].evidence)
-                } else {
-                    pooled[i].won_interval
-                },
+                won_interval: super::pooled::interval(probs[i][0], pooled[i].evidence),
                 model: model.into(),
                 factors: factors[i].clone(),
             })
@@ -479,11 +503,12 @@ impl DealModel {
         idx: &[usize],
         p: &[[f64; 3]],
         top: usize,
+        method: Attribution,
     ) -> Vec<Vec<DealFactor>> {
         let zc = rich.closes.log_odds(ds, idx);
         let zw = rich.wins.log_odds(ds, idx);
-        let cc = rich.closes.column_contributions(ds, idx);
-        let cw = rich.wins.column_contributions(ds, idx);
+        let cc = rich.closes.column_contributions(ds, idx, method);
+        let cw = rich.wins.column_contributions(ds, idx, method);
         (0..idx.len())
             .map(|i| {
                 let mut columns: Vec<&str> = cc[i].iter().map(|(c, _)| c.as_str()).collect();

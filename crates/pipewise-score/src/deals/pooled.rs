@@ -80,8 +80,6 @@ pub struct Pooled {
 pub struct PooledScore {
     /// P(won), P(lost), P(slipped).
     pub p: [f64; 3],
-    /// An 80% interval for P(won).
-    pub won_interval: (f64, f64),
     /// The finest cell with deals in it, and its deal-periods.
     pub cell: String,
     /// Deal-periods in that cell.
@@ -181,7 +179,6 @@ impl Pooled {
         let cells = row.cells();
         let (a, p) = self.posterior(2, &cells[2]);
         let total: f64 = a.iter().sum();
-        let won_interval = interval(p[0], total);
         let (cell, cell_count) = (0..3)
             .rev()
             .find_map(|l| {
@@ -191,7 +188,6 @@ impl Pooled {
             .unwrap_or_else(|| ("all deals".into(), 0.0));
         PooledScore {
             p,
-            won_interval,
             cell,
             cell_count,
             evidence: total,
@@ -252,7 +248,8 @@ mod tests {
             s.p
         );
         assert!((s.p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        assert!(s.won_interval.0 < s.p[0] && s.p[0] < s.won_interval.1);
+        let (lo, hi) = interval(s.p[0], s.evidence);
+        assert!(lo < s.p[0] && s.p[0] < hi);
         assert_eq!(s.cell, "Proposal · SMB · 15–30 days in stage");
         assert_eq!(s.cell_count, 2.0);
         // an unseen cell is its parent's posterior

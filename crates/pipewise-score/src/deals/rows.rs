@@ -20,6 +20,7 @@ use pipewise_model::time::{
     MICROS_PER_DAY, date_end, date_of, fiscal_quarter, fiscal_quarter_bounds,
 };
 use pipewise_model::{Date, Field, ForecastCategory, StageOutcome, Timestamp};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -198,7 +199,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The deals open at `cut`, in key order (only those in `keep`, when given).
-    pub fn open_at(&self, cut: Cut, keep: Option<&dyn Fn(u32) -> bool>) -> Vec<u32> {
+    pub fn open_at(&self, cut: Cut, keep: Option<&(dyn Fn(u32) -> bool + Sync)>) -> Vec<u32> {
         let at = At {
             log: &self.h.log,
             cut,
@@ -385,7 +386,7 @@ impl<'a> Builder<'a> {
         cut: Cut,
         period: Period,
         label_known: Option<Timestamp>,
-        keep: Option<&dyn Fn(u32) -> bool>,
+        keep: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> (Vec<u32>, Vec<Vec<Cell>>, Vec<Option<Outcome>>) {
         let keys = self.open_at(cut, keep);
         let cells = self.features(&keys, cut, period);
@@ -510,11 +511,22 @@ pub fn training_rows(h: &DealHistory, known: Option<Timestamp>, max_rows: usize)
     };
     let permille = (share * 1000.0).ceil() as u64;
     let keep = move |k: u32| (u64::from(k).wrapping_mul(2_654_435_761) >> 7) % 1000 < permille;
-    let keep_ref: Option<&dyn Fn(u32) -> bool> = if share < 1.0 { Some(&keep) } else { None };
+    let keep_ref: Option<&(dyn Fn(u32) -> bool + Sync)> =
+        if share < 1.0 { Some(&keep) } else { None };
+    // cuts in parallel on rayon's pool, collected in cut order
+    let per_cut: Vec<_> = cuts
+        .par_iter()
+        .map(|&t| {
+            let period = Period::quarter_of(t, fiscal);
+            (
+                t,
+                period,
+                b.rows_at(Cut::known_at(t), period, known, keep_ref),
+            )
+        })
+        .collect();
     let mut out = RowsBuilder::default();
-    for &t in &cuts {
-        let period = Period::quarter_of(t, fiscal);
-        let (keys, cells, outcomes) = b.rows_at(Cut::known_at(t), period, known, keep_ref);
+    for (t, period, (keys, cells, outcomes)) in per_cut {
         out.push(h, t, period, keys, cells, outcomes);
     }
     out.finish()

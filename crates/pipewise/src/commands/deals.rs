@@ -1,7 +1,9 @@
 //! `pipewise deals train | score`: deal win, loss and slip probabilities
 //! from the ledger (pipewise-score's `deals`).
 
-use crate::args::{DealsCommand, DealsScoreArgs, DealsTrainArgs, EstimatorChoice, Format};
+use crate::args::{
+    DealsCommand, DealsRowsArgs, DealsScoreArgs, DealsTrainArgs, EstimatorChoice, Format,
+};
 use crate::commands::{print, spinner};
 use crate::output::{Cell, Table};
 use crate::settings::{instant, open, user};
@@ -18,6 +20,7 @@ pub fn run(ws: &Path, c: &DealsCommand, format: Format) -> Result<()> {
     match c {
         DealsCommand::Train(a) => train(ws, a, format),
         DealsCommand::Score(a) => score(ws, a, format),
+        DealsCommand::Rows(a) => rows(ws, a, format),
     }
 }
 
@@ -143,7 +146,11 @@ fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
     };
     let pb = spinner("scoring");
     let h = DealHistory::load(&w.store, w.process.clone())?;
-    let scores = m.score(&h, cut, period, a.factors);
+    let method = match a.attribution {
+        crate::args::AttributionChoice::Shapley => pipewise_score::boosted::Attribution::Shapley,
+        crate::args::AttributionChoice::Path => pipewise_score::boosted::Attribution::Path,
+    };
+    let scores = m.score(&h, cut, period, a.factors, method);
     pb.finish_and_clear();
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&scores)?);
@@ -183,6 +190,47 @@ fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
                     .join("; "),
             ),
         ]);
+    }
+    print(&t, format)
+}
+
+fn rows(ws: &Path, a: &DealsRowsArgs, format: Format) -> Result<()> {
+    use pipewise_score::dataset::Values;
+    let w = open(ws)?;
+    let known = a
+        .known
+        .as_deref()
+        .map(|k| instant(k, "--known"))
+        .transpose()?;
+    let pb = spinner("building rows");
+    let h = DealHistory::load(&w.store, w.process.clone())?;
+    let r = pipewise_score::deals::rows::training_rows(&h, known, a.max_rows);
+    pb.finish_and_clear();
+    let ds = &r.dataset;
+    let mut columns = vec!["opportunity_id", "cut", "period_end", "outcome"];
+    let names: Vec<String> = ds
+        .columns
+        .iter()
+        .map(|c| c.name.replace([' ', ','], "_").replace("'", ""))
+        .collect();
+    columns.extend(names.iter().map(String::as_str));
+    let mut t = Table::new(columns);
+    for i in 0..r.keys.len() {
+        let mut row = vec![
+            Cell::from(ds.ids[i].as_str()),
+            Cell::from(format_timestamp(r.cuts[i])),
+            Cell::from(pipewise_model::time::format_date(r.periods[i].last)),
+            Cell::from(r.outcomes[i].map(|o| format!("{o:?}").to_lowercase())),
+        ];
+        for c in &ds.columns {
+            row.push(match &c.values {
+                Values::Numbers(v) => v[i].map_or(Cell::Null, Cell::Float),
+                Values::Levels { levels, codes } => {
+                    codes[i].map_or(Cell::Null, |l| Cell::from(levels[l as usize].as_str()))
+                }
+            });
+        }
+        t.push(row);
     }
     print(&t, format)
 }

@@ -115,8 +115,30 @@ fn fit(d: &DataArgs, f: &FitArgs) -> Result<(LeadModel, Dataset)> {
             )));
         }
     }
+    let holdout = match &f.test_data {
+        Some(t) => {
+            let (hd, unreadable) =
+                load_for_scoring(t, &load, &ds.positive, &LeadModel::holdout_columns(&ds))?;
+            report_unreadable(t, &unreadable);
+            if hd.target.is_empty() {
+                return Err(user(format!(
+                    "--test-data {}: no outcomes in column {:?}",
+                    t.display(),
+                    load.target
+                )));
+            }
+            Some((hd, file_name(t)))
+        }
+        None => None,
+    };
     let pb = spinner("training");
-    let m = LeadModel::train(&ds, &file_name(&d.data), &load, &o);
+    let m = LeadModel::train(
+        &ds,
+        &file_name(&d.data),
+        &load,
+        &o,
+        holdout.as_ref().map(|(h, n)| (h, n.as_str())),
+    );
     pb.finish_and_clear();
     Ok((m?, ds))
 }
