@@ -249,6 +249,104 @@ impl Routing {
     }
 }
 
+/// One route of a two-score matrix: a fit band and an intent band (or
+/// `any`), and the action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixRoute {
+    /// The fit band it holds for, or `any`.
+    pub fit: String,
+    /// The intent band it holds for, or `any`.
+    pub intent: String,
+    /// What to do.
+    pub action: String,
+}
+
+/// Routing on two banded scores (seed 003's fit × intent matrix): the first
+/// route whose bands hold wins; a pair no route holds for gets none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteMatrix {
+    /// The matrix's name.
+    pub name: String,
+    /// Its routes, in order.
+    pub routes: Vec<MatrixRoute>,
+}
+
+impl RouteMatrix {
+    /// Parse a matrix.
+    pub fn from_toml(text: &str, file: &str) -> Result<RouteMatrix, RuleError> {
+        let m: RouteMatrix = toml::from_str(text).map_err(|e| RuleError::Definition {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(m)
+    }
+
+    /// The route for a fit band and an intent band.
+    pub fn route(&self, fit: &str, intent: &str) -> Option<&MatrixRoute> {
+        let holds = |want: &str, got: &str| want == "any" || want.eq_ignore_ascii_case(got);
+        self.routes
+            .iter()
+            .find(|r| holds(&r.fit, fit) && holds(&r.intent, intent))
+    }
+}
+
+/// The named models of seeds 001 and 003 that ship with pipewise, by
+/// name: `(name, kind, TOML)`, kind being `points`, `rubric` or `matrix`.
+pub fn shipped() -> [(&'static str, &'static str, &'static str); 8] {
+    [
+        (
+            "seed_001_points",
+            "points",
+            include_str!("../rules/seed_001_points.toml"),
+        ),
+        (
+            "seed_003_fit",
+            "rubric",
+            include_str!("../rules/seed_003_fit.toml"),
+        ),
+        (
+            "seed_003_intent",
+            "rubric",
+            include_str!("../rules/seed_003_intent.toml"),
+        ),
+        (
+            "seed_003_fit_intent_routing",
+            "matrix",
+            include_str!("../rules/seed_003_fit_intent_routing.toml"),
+        ),
+        (
+            "seed_003_intent_0_9",
+            "rubric",
+            include_str!("../rules/seed_003_intent_0_9.toml"),
+        ),
+        (
+            "seed_003_budget_procurement",
+            "rubric",
+            include_str!("../rules/seed_003_budget_procurement.toml"),
+        ),
+        (
+            "seed_003_closing_readiness",
+            "rubric",
+            include_str!("../rules/seed_003_closing_readiness.toml"),
+        ),
+        (
+            "seed_003_account_priority",
+            "rubric",
+            include_str!("../rules/seed_003_account_priority.toml"),
+        ),
+    ]
+}
+
+/// A shipped matrix or rubric's TOML by name.
+pub fn shipped_text(name: &str) -> Option<&'static str> {
+    shipped()
+        .into_iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, t)| t)
+}
+
 /// Does `text` contain `word` as a whole word (or phrase)?
 fn contains_word(text: &str, word: &str) -> bool {
     text.match_indices(word).any(|(i, _)| {

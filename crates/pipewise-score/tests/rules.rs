@@ -214,3 +214,94 @@ fn a_criterion_needs_exactly_one_test() {
     .unwrap_err();
     assert!(e.to_string().contains("exactly one"), "{e}");
 }
+
+#[test]
+fn seed_003_fit_intent_routing() {
+    use pipewise_score::rules::RouteMatrix;
+    let text = |n: &str| pipewise_score::rules::shipped_text(n).unwrap();
+    let fit = Rubric::from_toml(text("seed_003_fit"), "fit").unwrap();
+    let intent = Rubric::from_toml(text("seed_003_intent"), "intent").unwrap();
+    let m = RouteMatrix::from_toml(text("seed_003_fit_intent_routing"), "routing").unwrap();
+    let band = |r: &Rubric, s: &[(&str, u32)]| r.score(s).unwrap().band.unwrap();
+    let f = |a, b, c| {
+        band(
+            &fit,
+            &[
+                ("profile alignment", a),
+                ("use-case alignment", b),
+                ("delivery feasibility", c),
+            ],
+        )
+    };
+    let i = |a, b, c| {
+        band(
+            &intent,
+            &[
+                ("commercial actions", a),
+                ("deep engagement", b),
+                ("content behavior", c),
+            ],
+        )
+    };
+    let route = |fb: &str, ib: &str| m.route(fb, ib).map(|r| r.action.as_str());
+    // the worked example: fit 9, intent 9 → a discovery call
+    assert_eq!(
+        route(&f(5, 2, 2), &i(4, 3, 2)),
+        Some("Book a discovery call and bring a tailored agenda")
+    );
+    // fit at its band edges: 8 high, 7 medium, 4 low
+    assert_eq!(
+        (f(5, 3, 0), f(5, 2, 0), f(2, 2, 0)),
+        ("high".into(), "medium".into(), "low".into())
+    );
+    assert!(
+        route("high", "medium")
+            .unwrap()
+            .starts_with("Send a short technical")
+    );
+    assert!(
+        route("medium", "high")
+            .unwrap()
+            .starts_with("Proceed, but confirm")
+    );
+    // low fit stops, even with high intent; Low/Low disqualifies (the gate), not nurtures
+    assert!(route("low", "high").unwrap().starts_with("Disqualify"));
+    assert!(route("low", "low").unwrap().starts_with("Disqualify"));
+    assert!(route("high", "low").unwrap().starts_with("Nurture"));
+    assert!(route("medium", "low").unwrap().starts_with("Nurture"));
+    // the seed has no route for medium / medium
+    assert_eq!(route("medium", "medium"), None);
+}
+
+#[test]
+fn every_shipped_model_reads() {
+    use pipewise_score::rules::RouteMatrix;
+    for (name, kind, text) in pipewise_score::rules::shipped() {
+        match kind {
+            "points" => drop(PointsModel::from_toml(text, name).unwrap()),
+            "rubric" => drop(Rubric::from_toml(text, name).unwrap()),
+            _ => drop(RouteMatrix::from_toml(text, name).unwrap()),
+        }
+    }
+    // §4.4: 0–9, high from 7; §4.6: 7 of 8 closes the plan; §4.7: four equal components
+    let intent = Rubric::from_toml(
+        pipewise_score::rules::shipped_text("seed_003_intent_0_9").unwrap(),
+        "i",
+    )
+    .unwrap();
+    assert_eq!(intent.max_total(), 9);
+    let s = intent
+        .score(&[("evaluation", 3), ("timing", 2), ("commitment", 2)])
+        .unwrap();
+    assert_eq!(s.band.as_deref(), Some("high"));
+    let s = intent
+        .score(&[("evaluation", 2), ("timing", 1), ("commitment", 0)])
+        .unwrap();
+    assert_eq!(s.band.as_deref(), Some("low"));
+    let acct = Rubric::from_toml(
+        pipewise_score::rules::shipped_text("seed_003_account_priority").unwrap(),
+        "a",
+    )
+    .unwrap();
+    assert_eq!(acct.max_total(), 12);
+}
