@@ -117,7 +117,8 @@ impl Boosted {
             .set_max_depth(params.max_depth)
             .set_l2(params.l2)
             .set_min_leaf_weight(params.min_leaf_weight)
-            .set_nbins(params.bins);
+            .set_nbins(params.bins)
+            .set_tiled_histograms(true);
         booster
             .fit(&matrix, &target, &vec![1.0; n], None)
             .map_err(|e| FitError::Fit(e.to_string()))?;

@@ -254,10 +254,13 @@ impl Binary {
         let rows = encoding.rows(ds, train);
         let y: Vec<bool> = train.iter().map(|&i| ds.target[i]).collect();
         let fold = split::folds(&y, o.folds.max(2), o.seed);
-        let oof = out_of_fold(kind, &rows, &y, &fold, o)?;
+        let (oof, estimator) = rayon::join(
+            || out_of_fold(kind, &rows, &y, &fold, o),
+            || Estimator::fit(kind, &rows, &y, o),
+        );
+        let (oof, estimator) = (oof?, estimator?);
         let calibration = Calibration::fit(o.calibration, &oof, &y);
         let p_oof: Vec<f64> = oof.iter().map(|&z| calibration.probability(z)).collect();
-        let estimator = Estimator::fit(kind, &rows, &y, o)?;
         Ok((
             Binary {
                 encoding,
@@ -637,16 +640,26 @@ fn out_of_fold(
     fold: &[usize],
     o: &TrainOptions,
 ) -> Result<Vec<f64>, FitError> {
+    use rayon::prelude::*;
     let k = fold.iter().max().map_or(0, |m| m + 1);
+    // the folds are fitted on rayon's pool; each fit is deterministic, so
+    // the scores are the same on any number of cores
+    let per_fold: Vec<Result<(Vec<usize>, Vec<f64>), FitError>> = (0..k)
+        .into_par_iter()
+        .map(|f| {
+            let (inside, outside): (Vec<usize>, Vec<usize>) =
+                (0..rows.len()).partition(|&i| fold[i] != f);
+            let fit_rows: Vec<Vec<f64>> = inside.iter().map(|&i| rows[i].clone()).collect();
+            let fit_y: Vec<bool> = inside.iter().map(|&i| y[i]).collect();
+            let m = Estimator::fit(kind, &fit_rows, &fit_y, o)?;
+            let held: Vec<Vec<f64>> = outside.iter().map(|&i| rows[i].clone()).collect();
+            Ok((outside, m.log_odds(&held)))
+        })
+        .collect();
     let mut z = vec![0.0; rows.len()];
-    for f in 0..k {
-        let (inside, outside): (Vec<usize>, Vec<usize>) =
-            (0..rows.len()).partition(|&i| fold[i] != f);
-        let fit_rows: Vec<Vec<f64>> = inside.iter().map(|&i| rows[i].clone()).collect();
-        let fit_y: Vec<bool> = inside.iter().map(|&i| y[i]).collect();
-        let m = Estimator::fit(kind, &fit_rows, &fit_y, o)?;
-        let held: Vec<Vec<f64>> = outside.iter().map(|&i| rows[i].clone()).collect();
-        for (&i, v) in outside.iter().zip(m.log_odds(&held)) {
+    for r in per_fold {
+        let (outside, scores) = r?;
+        for (i, v) in outside.into_iter().zip(scores) {
             z[i] = v;
         }
     }
