@@ -14,6 +14,7 @@ pub mod dataset;
 pub mod deals;
 pub mod encode;
 pub mod experiment;
+pub mod leads;
 pub mod leakage;
 pub mod logistic;
 pub mod model;

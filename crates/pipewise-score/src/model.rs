@@ -644,7 +644,8 @@ fn out_of_fold(
     let k = fold.iter().max().map_or(0, |m| m + 1);
     // the folds are fitted on rayon's pool; each fit is deterministic, so
     // the scores are the same on any number of cores
-    let per_fold: Vec<Result<(Vec<usize>, Vec<f64>), FitError>> = (0..k)
+    type FoldScores = Result<(Vec<usize>, Vec<f64>), FitError>;
+    let per_fold: Vec<FoldScores> = (0..k)
         .into_par_iter()
         .map(|f| {
             let (inside, outside): (Vec<usize>, Vec<usize>) =

@@ -177,6 +177,28 @@ pub enum LeadsCommand {
     Route(RouteArgs),
     /// Time to first touch per lead against its band's SLA, and breaches per owner or per band
     Breaches(BreachesArgs),
+    /// The workspace's leads as a file to train on: each lead's fields as they were when it
+    /// arrived, and whether it converted (or was won) within N days
+    Rows(LeadRowsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LeadRowsArgs {
+    /// The window after a lead arrives for its outcome, in days
+    #[arg(long, default_value_t = 90)]
+    pub within: i64,
+    /// What counts: becoming an opportunity, or a won one
+    #[arg(long, value_enum, default_value_t = LeadOutcomeChoice::Converted)]
+    pub outcome: LeadOutcomeChoice,
+    /// Only what had been recorded by this time (default: everything)
+    #[arg(long, value_name = "TIME")]
+    pub known: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LeadOutcomeChoice {
+    Converted,
+    Won,
 }
 
 #[derive(Debug, Args)]

@@ -473,4 +473,81 @@ fn deals_train_and_score_honestly() {
     }
     let out = run(ws, &["deals", "score", "--model", "nope"]);
     assert_eq!(out.status.code(), Some(2));
+
+    // leads from the ledger: the label worked out again from the leads table
+    let rows = json(ws, &["leads", "rows", "--within", "30"]);
+    let leads = json(
+        ws,
+        &["sql", "SELECT id, created_at, converted_at FROM leads"],
+    );
+    let last = json(
+        ws,
+        &["sql", "SELECT max(recorded_at) AS t FROM lead_events"],
+    );
+    let ts = |v: &Value| {
+        v.as_str()
+            .and_then(|s| pipewise_model::time::parse_iso_instant(s, false))
+    };
+    let last = ts(&last[0]["t"]).unwrap();
+    let created_max = leads
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| ts(&l["created_at"]))
+        .max()
+        .unwrap();
+    let now = last.max(created_max);
+    let day = pipewise_model::time::MICROS_PER_DAY;
+    let by_id: std::collections::HashMap<&str, &Value> = leads
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap(), l))
+        .collect();
+    let (mut ones, mut zeros, mut open) = (0, 0, 0);
+    for r in rows.as_array().unwrap() {
+        let l = by_id[r["id"].as_str().unwrap()];
+        let (c, conv) = (ts(&l["created_at"]).unwrap(), ts(&l["converted_at"]));
+        let want = if conv.is_some_and(|x| x <= c + 30 * day) {
+            "1"
+        } else if c + 30 * day <= now {
+            "0"
+        } else {
+            ""
+        };
+        assert_eq!(r["converted_within_30_days"], want, "{r}");
+        match want {
+            "1" => ones += 1,
+            "0" => zeros += 1,
+            _ => open += 1,
+        }
+    }
+    assert!(ones > 10 && zeros > 10 && open > 0, "{ones} {zeros} {open}");
+    // and they train as any flat file does (the rows without an outcome yet left out)
+    let file = ws.join("lead-rows.csv");
+    std::fs::write(
+        &file,
+        ok(ws, &["leads", "rows", "--within", "30", "--format", "csv"]),
+    )
+    .unwrap();
+    ok(
+        ws,
+        &[
+            "leads",
+            "train",
+            "--data",
+            file.to_str().unwrap(),
+            "--target",
+            "converted_within_30_days",
+            "--id",
+            "id",
+            "--name",
+            "ledger-leads",
+        ],
+    );
+    let card: Value =
+        serde_json::from_slice(&std::fs::read(ws.join("models/ledger-leads/card.json")).unwrap())
+            .unwrap();
+    assert_eq!(card["left_out"], open);
+    assert!(card["split"].as_str().unwrap().starts_with("by time"));
 }

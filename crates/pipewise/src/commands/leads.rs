@@ -25,6 +25,7 @@ pub fn run(ws: &Path, c: &LeadsCommand, format: Format) -> Result<()> {
         LeadsCommand::Score(a) => score(ws, a, format),
         LeadsCommand::Route(a) => route(ws, a, format),
         LeadsCommand::Breaches(a) => breaches(ws, a, format),
+        LeadsCommand::Rows(a) => rows(ws, a, format),
     }
 }
 
@@ -620,5 +621,33 @@ fn breaches(ws: &Path, a: &BreachesArgs, format: Format) -> Result<()> {
             t
         }
     };
+    print(&t, format)
+}
+
+fn rows(ws: &Path, a: &crate::args::LeadRowsArgs, format: Format) -> Result<()> {
+    use pipewise_score::leads::{LeadOutcome, lead_rows};
+    let w = crate::settings::open(ws)?;
+    let known = crate::settings::opt_instant(a.known.as_deref(), "--known")?;
+    if a.within <= 0 {
+        return Err(user(format!(
+            "--within {}: a window of at least one day",
+            a.within
+        )));
+    }
+    let outcome = match a.outcome {
+        crate::args::LeadOutcomeChoice::Converted => LeadOutcome::Converted,
+        crate::args::LeadOutcomeChoice::Won => LeadOutcome::Won,
+    };
+    let r = lead_rows(&w.store, &w.process, outcome, a.within, known)?;
+    if !r.current_only.is_empty() {
+        eprintln!(
+            "note: {} have no history in the workspace, so they are read as they are now, not as they were when each lead arrived",
+            r.current_only.join(", ")
+        );
+    }
+    let mut t = Table::new(r.header.iter().map(String::as_str).collect());
+    for row in r.rows {
+        t.push(row.into_iter().map(Cell::from).collect());
+    }
     print(&t, format)
 }
