@@ -109,8 +109,8 @@ fn deals_no_look_ahead() {
         .unwrap();
     let ha = DealHistory::load(&store_a, process.clone()).unwrap();
     let hb = DealHistory::load(&store_b, process.clone()).unwrap();
-    let ra = training_rows(&ha, Some(known), 1_000_000);
-    let rb = training_rows(&hb, Some(known), 1_000_000);
+    let ra = training_rows(&ha, Some(known), 1_000_000, &[]);
+    let rb = training_rows(&hb, Some(known), 1_000_000, &[]);
     let (ta, tb) = (rows_up_to(&ra, cut), rows_up_to(&rb, cut));
     assert!(ta.lines().count() > 1000, "{} rows", ta.lines().count());
     assert!(ta == tb, "rows up to the cut differ");
@@ -118,11 +118,11 @@ fn deals_no_look_ahead() {
     assert_ne!(ra.keys.len(), rb.keys.len());
     // scoring as of the cut, as known then, is the same too
     let period = Period::quarter_of(cut, 1);
-    let sa = scoring_rows(&ha, Cut::known_at(cut), period);
-    let sb = scoring_rows(&hb, Cut::known_at(cut), period);
+    let sa = scoring_rows(&ha, Cut::known_at(cut), period, &[]);
+    let sb = scoring_rows(&hb, Cut::known_at(cut), period, &[]);
     assert_eq!(rows_up_to(&sa, cut), rows_up_to(&sb, cut));
     // but not as of the cut with everything recorded since (the backdated changes show)
-    let late = scoring_rows(&hb, Cut::at(cut), period);
+    let late = scoring_rows(&hb, Cut::at(cut), period, &[]);
     assert_ne!(rows_up_to(&sa, cut), rows_up_to(&late, cut));
 }
 
@@ -169,7 +169,7 @@ fn one_deal_by_hand() {
     let h = DealHistory::load(&store, SalesProcess::default_process()).unwrap();
     let t = parse_iso_instant("2025-03-01", true).unwrap();
     let period = Period::quarter_of(t, 1);
-    let rows = scoring_rows(&h, Cut::known_at(t), period);
+    let rows = scoring_rows(&h, Cut::known_at(t), period, &[]);
     let value = |name: &str| -> Option<f64> {
         let c = rows
             .dataset
@@ -212,6 +212,7 @@ fn one_deal_by_hand() {
         &h,
         Some(parse_iso_instant("2025-06-30", true).unwrap()),
         1000,
+        &[],
     );
     // (weekly cuts from four weeks after the deal was created: 2025-02-03, -10, -17, -24, 03-03, …)
     let monday = parse_iso_instant("2025-02-24", true).unwrap();
@@ -295,4 +296,125 @@ fn the_learned_model_takes_over_with_enough_data_and_beats_the_base_rates() {
         "pooled"
     };
     assert_eq!(m.card.in_use, chosen);
+}
+
+#[test]
+fn a_custom_field_filled_in_at_the_close_is_flagged() {
+    use pipewise_score::deals::leakage::audit;
+    use pipewise_score::deals::model::{DealModel, DealOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    let day = |d: i64| parse_iso_instant("2025-01-06", false).unwrap() + d * MICROS_PER_DAY;
+    let mut news = Vec::new();
+    let mut events = Vec::new();
+    for n in 0..12 {
+        let id = format!("d{n}");
+        let ev = |field: Field, v: Value, at: i64| OpportunityEvent {
+            opportunity_id: id.clone(),
+            field,
+            old_value: Value::Null,
+            new_value: v,
+            effective_at: at,
+            recorded_at: at,
+            source: "hand".into(),
+        };
+        news.push(NewOpportunity {
+            id: id.clone(),
+            created_at: day(n),
+        });
+        events.push(ev(Field::Stage, Value::Text("Discovery".into()), day(n)));
+        events.push(ev(
+            Field::Custom("tier".into()),
+            Value::Text(["gold", "silver"][n as usize % 2].into()),
+            day(n),
+        ));
+        let close = day(n + 40);
+        let won = n % 3 != 0;
+        events.push(ev(
+            Field::Stage,
+            Value::Text(if won { "Closed Won" } else { "Closed Lost" }.into()),
+            close,
+        ));
+        // filled in a day before the close on 10 deals, at creation on 2: 10 of 12 near the close
+        let at = if n < 10 {
+            close - MICROS_PER_DAY
+        } else {
+            day(n)
+        };
+        events.push(ev(
+            Field::Custom("win_notes".into()),
+            Value::Text(if won { "champion" } else { "price" }.into()),
+            at,
+        ));
+    }
+    // a later deal, so that the first quarter has ended when the ledger was last written to
+    news.push(NewOpportunity {
+        id: "later".into(),
+        created_at: day(200),
+    });
+    events.push(OpportunityEvent {
+        opportunity_id: "later".into(),
+        field: Field::Stage,
+        old_value: Value::Null,
+        new_value: Value::Text("Discovery".into()),
+        effective_at: day(200),
+        recorded_at: day(200),
+        source: "hand".into(),
+    });
+    let base = store.manifest().unwrap();
+    store
+        .commit(
+            &base,
+            Commit {
+                new_opportunities: news,
+                events,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let h = DealHistory::load(&store, SalesProcess::default_process()).unwrap();
+    let a = audit(&h, None);
+    let by = |n: &str| a.iter().find(|x| x.name == n).unwrap();
+    assert_eq!(
+        (
+            by("custom.win_notes").closed_with_value,
+            by("custom.win_notes").first_near_close
+        ),
+        (12, 10)
+    );
+    assert!(
+        by("custom.win_notes")
+            .flag
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("10 of the 12")
+    );
+    assert_eq!(by("custom.tier").first_near_close, 0);
+    assert!(by("custom.tier").flag.is_none());
+    // as recorded before any close, nothing is closed, so nothing is flagged
+    assert!(
+        audit(&h, Some(day(30)))
+            .iter()
+            .all(|x| x.flag.is_none() && x.closed_with_value == 0)
+    );
+    let m = DealModel::train(&h, &DealOptions::default()).unwrap();
+    let flagged: Vec<&str> = m
+        .card
+        .flagged_features
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(flagged, ["loss_reason", "custom.win_notes"]);
+    assert_eq!(m.custom, ["custom.tier"]);
+    // the kept field is a feature of the rows
+    let t = day(20) + MICROS_PER_DAY - 1;
+    let rows = scoring_rows(&h, Cut::known_at(t), Period::quarter_of(t, 1), &m.custom);
+    let tier = rows
+        .dataset
+        .columns
+        .iter()
+        .find(|c| c.name == "custom.tier")
+        .unwrap();
+    assert_eq!(tier.distinct, 2);
 }

@@ -130,6 +130,9 @@ pub struct DealsTrainArgs {
     /// Which estimators the learned model tries
     #[arg(long, value_enum, default_value_t = EstimatorChoice::Auto)]
     pub estimator: EstimatorChoice,
+    /// Keep a custom field the leakage audit flags (`custom.<name>`, repeatable); the card warns
+    #[arg(long, value_name = "FIELD")]
+    pub allow_feature: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,9 @@ pub struct DealHistory {
     pub hired: HashMap<String, Date>,
     /// Account id → (industry, employees).
     pub accounts: HashMap<String, (Option<String>, Option<i64>)>,
+    /// The ledger's custom fields (loaded; features unless the audit flags
+    /// them).
+    pub custom: Vec<Field>,
 }
 
 /// A text column of a batch, looked up once.
@@ -70,7 +73,20 @@ fn text(c: Option<&arrow_array::StringArray>, i: usize) -> Option<String> {
 impl DealHistory {
     /// Load from a workspace's store.
     pub fn load(store: &Store, process: SalesProcess) -> Result<DealHistory, LedgerError> {
-        let log = store.load(Some(&FIELDS), false)?;
+        let mut custom: Vec<Field> = store
+            .manifest()?
+            .segments
+            .iter()
+            .flat_map(|s| s.fields.keys())
+            .filter_map(|f| Field::parse(f))
+            .filter(|f| matches!(f, Field::Custom(_)))
+            .collect();
+        custom.sort();
+        custom.dedup();
+        let mut fields = FIELDS.to_vec();
+        fields.push(Field::LossReason);
+        fields.extend(custom.iter().cloned());
+        let log = store.load(Some(&fields), false)?;
         let mut touches: Vec<Vec<Touch>> = vec![Vec::new(); log.keys.len()];
         for b in store.read_table("activities")? {
             let at = b
@@ -136,6 +152,7 @@ impl DealHistory {
             touches,
             hired,
             accounts,
+            custom,
         })
     }
 

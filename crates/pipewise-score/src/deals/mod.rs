@@ -11,6 +11,7 @@
 //!   validation says it is better, with its card.
 
 pub mod history;
+pub mod leakage;
 pub mod model;
 pub mod pooled;
 pub mod rows;

@@ -159,6 +159,12 @@ pub struct DealCard {
     pub validation: Vec<DealValidation>,
     /// The learned model's parts, when it was fitted.
     pub learned: Option<String>,
+    /// Fields the leakage audit keeps out, and why.
+    pub flagged_features: Vec<crate::leakage::Flag>,
+    /// Custom fields read as features.
+    pub custom_features: Vec<String>,
+    /// Flagged fields kept on request (`--allow-feature`).
+    pub allowed: Vec<String>,
     /// What the reader must know.
     pub notes: Vec<String>,
 }
@@ -174,6 +180,8 @@ pub struct DealModel {
     pub pooled: Pooled,
     /// The learned model, when it is in use.
     pub rich: Option<Rich>,
+    /// The custom fields read as features (`custom.<name>`), after the audit.
+    pub custom: Vec<String>,
     /// Its card.
     pub card: DealCard,
 }
@@ -313,7 +321,15 @@ impl Default for DealOptions {
 impl DealModel {
     /// Train on the history in `h`.
     pub fn train(h: &DealHistory, o: &DealOptions) -> Result<DealModel, TrainError> {
-        let rows = training_rows(h, o.known, o.max_rows);
+        let audits = super::leakage::audit(h, o.known);
+        let mut flagged = vec![super::leakage::loss_reason_flag()];
+        flagged.extend(audits.iter().filter_map(|a| a.flag.clone()));
+        let custom: Vec<String> = audits
+            .iter()
+            .filter(|a| a.flag.is_none() || o.train.allow.contains(&a.name))
+            .map(|a| a.name.clone())
+            .collect();
+        let rows = training_rows(h, o.known, o.max_rows, &custom);
         let labelled: Vec<usize> = (0..rows.keys.len())
             .filter(|&i| rows.outcomes[i].is_some())
             .collect();
@@ -413,6 +429,9 @@ impl DealModel {
             test_rows: test.len(),
             validation,
             learned,
+            flagged_features: flagged,
+            custom_features: custom.clone(),
+            allowed: o.train.allow.clone(),
             notes: vec![
                 "Features are read from the ledger as recorded by each cut. Activities count from when they occurred; owners' hire dates and accounts' industry and size are today's values (those tables are not versioned).".into(),
                 "A deal deleted by the period's end counts as lost; one reopened and still open counts as slipped.".into(),
@@ -429,6 +448,7 @@ impl DealModel {
             known: o.known,
             pooled,
             rich,
+            custom,
             card,
         })
     }
@@ -443,7 +463,7 @@ impl DealModel {
         top: usize,
         method: Attribution,
     ) -> Vec<DealScore> {
-        let rows = scoring_rows(h, cut, period);
+        let rows = scoring_rows(h, cut, period, &self.custom);
         let ds = &rows.dataset;
         let idx: Vec<usize> = (0..ds.ids.len()).collect();
         let prow = pooled_rows(ds);
@@ -684,6 +704,23 @@ impl DealCard {
                     100.0 * r.observed
                 );
             }
+        }
+        let _ = writeln!(s, "\n## Leakage audit\n");
+        for f in &self.flagged_features {
+            let _ = writeln!(s, "- **{}** left out: {}", f.name, f.reason);
+        }
+        for a in &self.allowed {
+            let _ = writeln!(
+                s,
+                "- **warning**: `{a}` was kept with --allow-feature; if it is filled in at the close, the figures above overstate the model."
+            );
+        }
+        if !self.custom_features.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nCustom fields read as features: {}.",
+                self.custom_features.join(", ")
+            );
         }
         let _ = writeln!(s, "\n## Notes\n");
         for n in &self.notes {

@@ -181,15 +181,31 @@ impl At<'_> {
 pub struct Builder<'a> {
     h: &'a DealHistory,
     stage_codes: StageCodes<'a>,
+    /// Custom fields read as features, after the fixed ones.
+    custom: Vec<Field>,
 }
 
 impl<'a> Builder<'a> {
-    /// A builder over `h`.
-    pub fn new(h: &'a DealHistory) -> Builder<'a> {
+    /// A builder over `h`, reading the custom fields named `custom`
+    /// (`custom.<name>`) as features too.
+    pub fn new(h: &'a DealHistory, custom: &[String]) -> Builder<'a> {
         Builder {
             h,
             stage_codes: StageCodes::new(&h.log, &h.process),
+            custom: custom.iter().filter_map(|c| Field::parse(c)).collect(),
         }
+    }
+
+    /// The stage code in force at `cut` and when it was entered (for the
+    /// audit).
+    pub(crate) fn stage_at(&self, key: u32, cut: Cut) -> Option<(usize, Timestamp)> {
+        self.stage(
+            &At {
+                log: &self.h.log,
+                cut,
+            },
+            key,
+        )
     }
 
     /// The stage code in force and when it was entered.
@@ -374,6 +390,9 @@ impl<'a> Builder<'a> {
                     Cell::Num(account.and_then(|a| a.1).map(|e| e as f64)),
                     Cell::Num(Some(f64::from(period.last - date_of(t)))),
                 ]
+                .into_iter()
+                .chain(self.custom.iter().map(|f| Cell::Text(at.text(f, k))))
+                .collect()
             })
             .collect()
     }
@@ -399,9 +418,20 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// Rows as a dataset: one column per feature.
-fn to_dataset(ids: Vec<String>, rows: &[Vec<Cell>], target: Vec<bool>) -> Dataset {
-    let columns = FEATURES
+/// Rows as a dataset: one column per feature (the fixed ones, then the
+/// custom fields named `custom`).
+fn to_dataset(
+    ids: Vec<String>,
+    rows: &[Vec<Cell>],
+    target: Vec<bool>,
+    custom: &[String],
+) -> Dataset {
+    let names: Vec<&str> = FEATURES
+        .iter()
+        .copied()
+        .chain(custom.iter().map(String::as_str))
+        .collect();
+    let columns = names
         .iter()
         .enumerate()
         .map(|(j, name)| {
@@ -481,8 +511,13 @@ fn to_dataset(ids: Vec<String>, rows: &[Vec<Cell>], target: Vec<bool>) -> Datase
 /// `known`, each cut read as recorded by itself and labelled as recorded by
 /// `known` (`None`: everything recorded). At most about `max_rows` rows:
 /// beyond that, a fixed share of deals (by key) is kept on every cut.
-pub fn training_rows(h: &DealHistory, known: Option<Timestamp>, max_rows: usize) -> DealRows {
-    let b = Builder::new(h);
+pub fn training_rows(
+    h: &DealHistory,
+    known: Option<Timestamp>,
+    max_rows: usize,
+    custom: &[String],
+) -> DealRows {
+    let b = Builder::new(h, custom);
     let fiscal = h.process.fiscal_year_start_month();
     let limit = known.unwrap_or_else(|| h.last_recorded());
     let first = h.log.keys.created_at.iter().copied().min().unwrap_or(limit);
@@ -529,17 +564,17 @@ pub fn training_rows(h: &DealHistory, known: Option<Timestamp>, max_rows: usize)
     for (t, period, (keys, cells, outcomes)) in per_cut {
         out.push(h, t, period, keys, cells, outcomes);
     }
-    out.finish()
+    out.finish(custom)
 }
 
 /// The rows to score: every deal open at `cut`, in `period`.
-pub fn scoring_rows(h: &DealHistory, cut: Cut, period: Period) -> DealRows {
-    let b = Builder::new(h);
+pub fn scoring_rows(h: &DealHistory, cut: Cut, period: Period, custom: &[String]) -> DealRows {
+    let b = Builder::new(h, custom);
     let (keys, cells, _) = b.rows_at(cut, period, Some(i64::MIN), None);
     let mut out = RowsBuilder::default();
     let n = keys.len();
     out.push(h, cut.effective, period, keys, cells, vec![None; n]);
-    out.finish()
+    out.finish(custom)
 }
 
 #[derive(Default)]
@@ -572,14 +607,14 @@ impl RowsBuilder {
         self.outcomes.extend(outcomes);
     }
 
-    fn finish(self) -> DealRows {
+    fn finish(self, custom: &[String]) -> DealRows {
         let target = self
             .outcomes
             .iter()
             .map(|o| *o == Some(Outcome::Won))
             .collect();
         DealRows {
-            dataset: to_dataset(self.ids, &self.cells, target),
+            dataset: to_dataset(self.ids, &self.cells, target, custom),
             keys: self.keys,
             cuts: self.cuts,
             periods: self.periods,

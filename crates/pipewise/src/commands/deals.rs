@@ -58,6 +58,23 @@ fn train(ws: &Path, a: &DealsTrainArgs, format: Format) -> Result<()> {
         EstimatorChoice::Logistic => Candidates::Logistic,
         EstimatorChoice::Boosted => Candidates::Boosted,
     };
+    for f in &a.allow_feature {
+        if !h.custom.iter().any(|c| c.name() == f.as_str()) {
+            return Err(user(format!(
+                "--allow-feature {f:?}: the ledger has no such custom field; it has {}",
+                if h.custom.is_empty() {
+                    "none".to_string()
+                } else {
+                    h.custom
+                        .iter()
+                        .map(|c| c.name().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )));
+        }
+    }
+    o.train.allow = a.allow_feature.clone();
     let m = DealModel::train(&h, &o);
     pb.finish_and_clear();
     let m = m?;
@@ -204,7 +221,13 @@ fn rows(ws: &Path, a: &DealsRowsArgs, format: Format) -> Result<()> {
         .transpose()?;
     let pb = spinner("building rows");
     let h = DealHistory::load(&w.store, w.process.clone())?;
-    let r = pipewise_score::deals::rows::training_rows(&h, known, a.max_rows);
+    let audits = pipewise_score::deals::leakage::audit(&h, known);
+    let custom: Vec<String> = audits
+        .iter()
+        .filter(|x| x.flag.is_none())
+        .map(|x| x.name.clone())
+        .collect();
+    let r = pipewise_score::deals::rows::training_rows(&h, known, a.max_rows, &custom);
     pb.finish_and_clear();
     let ds = &r.dataset;
     let mut columns = vec!["opportunity_id", "cut", "period_end", "outcome"];
