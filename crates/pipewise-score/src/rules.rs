@@ -73,6 +73,9 @@ pub struct Band {
     /// Within how many hours (an SLA), if any.
     #[serde(default)]
     pub within_hours: Option<f64>,
+    /// …or within how many business days (Monday to Friday, UTC).
+    #[serde(default)]
+    pub within_business_days: Option<u32>,
 }
 
 impl Band {
@@ -293,8 +296,9 @@ impl RouteMatrix {
 }
 
 /// The named models of seeds 001 and 003 that ship with pipewise, by
-/// name: `(name, kind, TOML)`, kind being `points`, `rubric` or `matrix`.
-pub fn shipped() -> [(&'static str, &'static str, &'static str); 8] {
+/// name: `(name, kind, TOML)`, kind being `points`, `rubric`, `matrix` or
+/// `routing` (bands alone).
+pub fn shipped() -> [(&'static str, &'static str, &'static str); 9] {
     [
         (
             "seed_001_points",
@@ -335,6 +339,11 @@ pub fn shipped() -> [(&'static str, &'static str, &'static str); 8] {
             "seed_003_account_priority",
             "rubric",
             include_str!("../rules/seed_003_account_priority.toml"),
+        ),
+        (
+            "seed_003_handoff",
+            "routing",
+            include_str!("../rules/seed_003_handoff.toml"),
         ),
     ]
 }

@@ -17,6 +17,8 @@ pub struct RoutedLead {
     pub band: String,
     /// Its band's SLA in hours, if the band has one.
     pub within_hours: Option<f64>,
+    /// …or in business days (Monday to Friday, UTC).
+    pub within_business_days: Option<u32>,
     /// When it arrived; `None` when the time could not be read.
     pub created: Option<i64>,
 }
@@ -72,6 +74,39 @@ pub struct LeadSla {
 }
 
 const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `t` moved on by `days` business days (Monday to Friday, UTC): the same
+/// time of day, `days` weekdays later; from a Saturday or Sunday, counted
+/// from the next Monday's start.
+pub fn add_business_days(t: i64, days: u32) -> i64 {
+    // 1970-01-01 was a Thursday: weekday 0 = Monday
+    let weekday = |t: i64| (t.div_euclid(MICROS_PER_DAY) + 3).rem_euclid(7);
+    let mut t = t;
+    while weekday(t) >= 5 {
+        t = (t.div_euclid(MICROS_PER_DAY) + 1) * MICROS_PER_DAY;
+    }
+    let mut left = days;
+    while left > 0 {
+        t += MICROS_PER_DAY;
+        if weekday(t) < 5 {
+            left -= 1;
+        }
+    }
+    t
+}
+
+impl RoutedLead {
+    /// When its first touch is due, if its band has an SLA.
+    pub fn due(&self) -> Option<i64> {
+        let c = self.created?;
+        match (self.within_hours, self.within_business_days) {
+            (Some(h), _) => Some(c + (h * MICROS_PER_HOUR) as i64),
+            (None, Some(d)) => Some(add_business_days(c, d)),
+            (None, None) => None,
+        }
+    }
+}
 
 /// Judge each lead: `touches` are (lead id, time) pairs in any order; a
 /// touch before the lead's arrival is not a response to it and is ignored.
@@ -92,18 +127,18 @@ pub fn judge(leads: &[RoutedLead], touches: &[(String, i64)], now: i64) -> Vec<L
                 (Some(c), Some(t)) => Some((t - c) as f64 / MICROS_PER_HOUR),
                 _ => None,
             };
-            let status = match (l.created, l.within_hours, hours) {
+            let status = match (l.created, l.due(), first_touch) {
                 (None, _, _) => Status::Unknown,
                 (_, None, _) => Status::NoSla,
-                (_, Some(sla), Some(h)) => {
-                    if h <= sla {
+                (_, Some(due), Some(t)) => {
+                    if t <= due {
                         Status::Met
                     } else {
                         Status::Breached
                     }
                 }
-                (Some(c), Some(sla), None) => {
-                    if (now - c) as f64 / MICROS_PER_HOUR > sla {
+                (Some(_), Some(due), None) => {
+                    if now > due {
                         Status::Overdue
                     } else {
                         Status::Open
@@ -193,8 +228,33 @@ mod tests {
             owner: Some(owner.into()),
             band: band.into(),
             within_hours: sla,
+            within_business_days: None,
             created,
         }
+    }
+
+    #[test]
+    fn business_days_skip_the_weekend() {
+        // 2026-03-06 is a Friday
+        let at = |d: i64, h: i64| (20_518 + d) * MICROS_PER_DAY + h * H;
+        assert_eq!(add_business_days(at(0, 15), 1), at(3, 15)); // Friday 15:00 → Monday 15:00
+        assert_eq!(add_business_days(at(-1, 9), 1), at(0, 9)); // Thursday → Friday
+        assert_eq!(add_business_days(at(1, 10), 1), at(4, 0)); // Saturday → Tuesday 00:00
+        assert_eq!(add_business_days(at(0, 15), 3), at(5, 15)); // Friday → Wednesday
+        let mut l = lead("a", "ann", "mql", None, Some(at(0, 15)));
+        l.within_business_days = Some(1);
+        let late = RoutedLead {
+            id: "b".into(),
+            ..l.clone()
+        };
+        let j = judge(
+            &[l, late],
+            &[("a".into(), at(3, 14)), ("b".into(), at(3, 16))],
+            at(10, 0),
+        );
+        assert_eq!(j[0].status, Status::Met); // Monday 14:00: within one business day
+        assert_eq!(j[0].hours, Some(71.0));
+        assert_eq!(j[1].status, Status::Breached); // Monday 16:00: not
     }
 
     #[test]

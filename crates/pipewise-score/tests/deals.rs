@@ -290,6 +290,18 @@ fn the_learned_model_takes_over_with_enough_data_and_beats_the_base_rates() {
         assert!(x.log_loss < 3f64.ln(), "{} {}", x.model, x.log_loss);
         assert!(x.won_auc.unwrap() > 0.7, "{} {:?}", x.model, x.won_auc);
     }
+    // both beat the base rates, and the pooled model is calibrated: in every
+    // bin of P(won) with 100 rows or more, predicted and observed agree within 10 points
+    let base = m.card.baseline.as_ref().unwrap();
+    for x in v {
+        assert!(
+            x.log_loss < base.log_loss && x.brier < base.brier,
+            "{x:?} vs {base:?}"
+        );
+    }
+    for b in v[0].won_reliability.iter().filter(|b| b.rows >= 100) {
+        assert!((b.predicted - b.observed).abs() < 0.1, "{b:?}");
+    }
     let chosen = if v[1].log_loss < v[0].log_loss {
         "learned"
     } else {

@@ -280,6 +280,7 @@ fn every_shipped_model_reads() {
         match kind {
             "points" => drop(PointsModel::from_toml(text, name).unwrap()),
             "rubric" => drop(Rubric::from_toml(text, name).unwrap()),
+            "routing" => drop(pipewise_score::rules::Routing::from_toml(text, name).unwrap()),
             _ => drop(RouteMatrix::from_toml(text, name).unwrap()),
         }
     }

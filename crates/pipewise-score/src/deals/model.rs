@@ -157,6 +157,8 @@ pub struct DealCard {
     pub test_rows: usize,
     /// Each model on the test periods.
     pub validation: Vec<DealValidation>,
+    /// What knowing only the training outcome shares scores on them.
+    pub baseline: Option<DealValidation>,
     /// The learned model's parts, when it was fitted.
     pub learned: Option<String>,
     /// Fields the leakage audit keeps out, and why.
@@ -359,6 +361,7 @@ impl DealModel {
         let (train_rows, train_y) = pick(&train);
         let pooled = Pooled::fit(&train_rows, &train_y, &weights(&rows, &train));
         let mut validation = Vec::new();
+        let mut baseline = None;
         let mut learned = None;
         let mut why;
         let closed_train: f64 = train
@@ -374,6 +377,12 @@ impl DealModel {
             let tw = weights(&rows, &test);
             let pp: Vec<[f64; 3]> = test.iter().map(|&i| pooled.score(&prow[i]).p).collect();
             let pooled_v = DealValidation::of("pooled", &pp, &test_y, &tw);
+            baseline = Some(DealValidation::of(
+                "no-information baseline (training outcome shares)",
+                &vec![pooled.overall; test.len()],
+                &test_y,
+                &tw,
+            ));
             why = format!(
                 "the pooled model is in use: {closed_train:.0} closed deal-periods in training, fewer than the {:.0} the learned model is tried with",
                 o.min_closed
@@ -428,6 +437,7 @@ impl DealModel {
             train_rows: train.len(),
             test_rows: test.len(),
             validation,
+            baseline,
             learned,
             flagged_features: flagged,
             custom_features: custom.clone(),
@@ -677,7 +687,7 @@ impl DealCard {
             "## Validation\n\nSplit {}: {} training rows, {} test rows.\n\n| model | log loss | Brier | AUC of P(won) |\n|---|---|---|---|",
             self.split, self.train_rows, self.test_rows
         );
-        for v in &self.validation {
+        for v in self.validation.iter().chain(&self.baseline) {
             let _ = writeln!(
                 s,
                 "| {} | {:.4} | {:.4} | {} |",

@@ -474,7 +474,14 @@ fn route(ws: &Path, a: &RouteArgs, format: Format) -> Result<()> {
             "warning: {unscored} leads have no score (an empty or unreadable score cell) and no band"
         );
     }
-    let mut t = Table::new(vec!["id", "score", "band", "action", "within_hours"]);
+    let mut t = Table::new(vec![
+        "id",
+        "score",
+        "band",
+        "action",
+        "within_hours",
+        "within_business_days",
+    ]);
     for r in &rows {
         t.push(vec![
             Cell::from(r.id.as_str()),
@@ -491,6 +498,10 @@ fn route(ws: &Path, a: &RouteArgs, format: Format) -> Result<()> {
                 .as_ref()
                 .and_then(|b| b.within_hours)
                 .map_or(Cell::Null, Cell::Float),
+            r.band
+                .as_ref()
+                .and_then(|b| b.within_business_days)
+                .map_or(Cell::Null, |d| Cell::Int(i64::from(d))),
         ]);
     }
     print(&t, format)
@@ -523,6 +534,7 @@ fn breaches(ws: &Path, a: &BreachesArgs, format: Format) -> Result<()> {
                     .as_ref()
                     .map_or_else(|| "(no band)".into(), |b| b.name.clone()),
                 within_hours: r.band.as_ref().and_then(|b| b.within_hours),
+                within_business_days: r.band.as_ref().and_then(|b| b.within_business_days),
                 created,
             }
         })
@@ -569,6 +581,7 @@ fn breaches(ws: &Path, a: &BreachesArgs, format: Format) -> Result<()> {
                 "owner",
                 "band",
                 "within_hours",
+                "due",
                 "created",
                 "first_touch",
                 "hours_to_first_touch",
@@ -581,6 +594,7 @@ fn breaches(ws: &Path, a: &BreachesArgs, format: Format) -> Result<()> {
                     Cell::from(j.lead.owner.clone()),
                     Cell::from(j.lead.band.as_str()),
                     j.lead.within_hours.map_or(Cell::Null, Cell::Float),
+                    ts(j.lead.due()),
                     ts(j.lead.created),
                     ts(j.first_touch),
                     hours(j.hours),
