@@ -84,7 +84,6 @@ impl DealHistory {
         custom.sort();
         custom.dedup();
         let mut fields = FIELDS.to_vec();
-        fields.push(Field::LossReason);
         fields.extend(custom.iter().cloned());
         let log = store.load(Some(&fields), false)?;
         let mut touches: Vec<Vec<Touch>> = vec![Vec::new(); log.keys.len()];

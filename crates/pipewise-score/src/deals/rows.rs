@@ -258,23 +258,27 @@ impl<'a> Builder<'a> {
             cut,
         };
         let since = cut.effective - 365 * MICROS_PER_DAY;
+        // each deal's (owner, won) when it closed in the window, in parallel;
+        // counts are integers, so the sums do not depend on the order
+        let closed: Vec<(String, bool)> = (0..self.h.log.keys.len() as u32)
+            .into_par_iter()
+            .filter_map(|k| {
+                if !exists(&self.h.log, k, cut) {
+                    return None;
+                }
+                let (s, entered) = self.stage(&at, k)?;
+                let outcome = self.h.process.outcome(s);
+                if outcome == StageOutcome::Open || entered < since {
+                    return None;
+                }
+                Some((at.text(&Field::OwnerId, k)?, outcome == StageOutcome::Won))
+            })
+            .collect();
         let mut out: HashMap<String, (u32, u32)> = HashMap::new();
-        for k in 0..self.h.log.keys.len() as u32 {
-            if !exists(&self.h.log, k, cut) {
-                continue;
-            }
-            let Some((s, entered)) = self.stage(&at, k) else {
-                continue;
-            };
-            let outcome = self.h.process.outcome(s);
-            if outcome == StageOutcome::Open || entered < since {
-                continue;
-            }
-            if let Some(owner) = at.text(&Field::OwnerId, k) {
-                let e = out.entry(owner).or_default();
-                e.0 += u32::from(outcome == StageOutcome::Won);
-                e.1 += 1;
-            }
+        for (owner, won) in closed {
+            let e = out.entry(owner).or_default();
+            e.0 += u32::from(won);
+            e.1 += 1;
         }
         out
     }
@@ -288,7 +292,7 @@ impl<'a> Builder<'a> {
         let owners = self.owner_records(cut);
         let t = cut.effective;
         let days = |d: i64| d as f64 / MICROS_PER_DAY as f64;
-        keys.iter()
+        keys.par_iter()
             .map(|&k| {
                 let (stage, entered) = self.stage(&at, k).unwrap_or((usize::MAX, t));
                 let st = self.h.process.stage(stage);
