@@ -87,22 +87,7 @@ impl Boosted {
     /// Fit on `rows` (each row's feature values, all the same length) and
     /// outcomes.
     pub fn fit(rows: &[Vec<f64>], y: &[bool], params: BoostParams) -> Result<Boosted, FitError> {
-        let n = rows.len();
-        let k = rows.first().map_or(0, Vec::len);
-        if n != y.len() || rows.iter().any(|r| r.len() != k) || k == 0 {
-            return Err(FitError::Shape(format!(
-                "{n} rows of features for {} outcomes, not all of {k} values",
-                y.len()
-            )));
-        }
-        if rows.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(FitError::Shape(
-                "a feature value is not a finite number".into(),
-            ));
-        }
-        if y.iter().all(|&v| v) || !y.iter().any(|&v| v) {
-            return Err(FitError::OneClass);
-        }
+        let (n, k) = crate::logistic::check_rows(rows, y)?;
         if params.trees == 0 || params.max_depth == 0 || params.bins < 2 {
             return Err(FitError::Shape(format!(
                 "a boosted model needs at least one tree, depth 1 and 2 bins, not {params:?}"

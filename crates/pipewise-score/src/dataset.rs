@@ -175,6 +175,48 @@ fn read_table(path: &Path) -> Result<Table, DatasetError> {
     Ok(Table { headers, rows })
 }
 
+/// The rows with an outcome (all rows when there is no target column):
+/// their classes, ids and indexes, and the rows left out.
+struct Kept {
+    target: Vec<bool>,
+    ids: Vec<String>,
+    kept: Vec<usize>,
+    left_out: Vec<LeftOut>,
+}
+
+fn keep_rows(
+    rows: &[(u64, Vec<String>)],
+    target_at: Option<usize>,
+    id_at: Option<usize>,
+    positive: &str,
+    is_missing: &dyn Fn(&str) -> bool,
+) -> Kept {
+    let mut k = Kept {
+        target: Vec::new(),
+        ids: Vec::new(),
+        kept: Vec::new(),
+        left_out: Vec::new(),
+    };
+    for (i, (line, r)) in rows.iter().enumerate() {
+        if let Some(t) = target_at {
+            let v = r[t].trim();
+            if is_missing(v) {
+                k.left_out.push(LeftOut {
+                    line: *line,
+                    value: v.to_string(),
+                    reason: "the target is missing".into(),
+                });
+                continue;
+            }
+            k.target.push(v == positive);
+        }
+        k.ids
+            .push(id_at.map_or_else(|| line.to_string(), |c| r[c].clone()));
+        k.kept.push(i);
+    }
+    k
+}
+
 /// Read a CSV file with a header.
 pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
     let shown = path.display().to_string();
@@ -225,24 +267,12 @@ pub fn load_csv(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError
     if negatives.len() != 1 || !classes.contains_key(&positive) {
         return Err(not_binary());
     }
-    let mut target = Vec::new();
-    let mut ids = Vec::new();
-    let mut kept: Vec<usize> = Vec::new();
-    let mut left_out = Vec::new();
-    for (k, (line, r)) in rows.iter().enumerate() {
-        let v = r[target_at].trim();
-        if is_missing(v) {
-            left_out.push(LeftOut {
-                line: *line,
-                value: v.to_string(),
-                reason: "the target is missing".into(),
-            });
-            continue;
-        }
-        target.push(v == positive);
-        ids.push(id_at.map_or_else(|| line.to_string(), |c| r[c].clone()));
-        kept.push(k);
-    }
+    let Kept {
+        target,
+        ids,
+        kept,
+        left_out,
+    } = keep_rows(&rows, Some(target_at), id_at, &positive, &is_missing);
     let columns = (0..headers.len())
         .filter(|&c| c != target_at && Some(c) != id_at)
         .map(|c| {
@@ -315,26 +345,12 @@ pub fn load_for_scoring(
     let is_missing = |v: &str| v.trim().is_empty() || opts.missing.iter().any(|m| m == v.trim());
     let id_at = opts.id.as_deref().and_then(find);
     let target_at = find(&opts.target);
-    let mut target = Vec::new();
-    let mut ids = Vec::new();
-    let mut kept = Vec::new();
-    let mut left_out = Vec::new();
-    for (k, (line, r)) in rows.iter().enumerate() {
-        if let Some(t) = target_at {
-            let v = r[t].trim();
-            if is_missing(v) {
-                left_out.push(LeftOut {
-                    line: *line,
-                    value: v.to_string(),
-                    reason: "the target is missing".into(),
-                });
-                continue;
-            }
-            target.push(v == positive);
-        }
-        ids.push(id_at.map_or_else(|| line.to_string(), |c| r[c].clone()));
-        kept.push(k);
-    }
+    let Kept {
+        target,
+        ids,
+        kept,
+        left_out,
+    } = keep_rows(&rows, target_at, id_at, positive, &is_missing);
     let mut unreadable = Vec::new();
     let columns = expected
         .iter()

@@ -10,9 +10,10 @@
 //! is never a feature (it is set as the lead is worked), nor are the
 //! conversion fields (they are the label).
 
+use crate::tables::{stamp, stamps, strings, text};
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::types::Int64Type;
 use pipewise_ledger::asof::{StageCodes, in_force};
 use pipewise_ledger::{Cut, LedgerError, Store};
 use pipewise_model::time::MICROS_PER_DAY;
@@ -38,28 +39,6 @@ pub struct LeadRows {
     pub rows: Vec<Vec<String>>,
     /// Columns read as they are now (no history to read them at arrival).
     pub current_only: Vec<String>,
-}
-
-fn strings<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow_array::StringArray> {
-    b.column_by_name(name)?.as_string_opt::<i32>()
-}
-
-fn text(c: Option<&arrow_array::StringArray>, i: usize) -> Option<String> {
-    let c = c?;
-    (!c.is_null(i)).then(|| c.value(i).to_string())
-}
-
-fn stamps<'a>(
-    b: &'a RecordBatch,
-    name: &str,
-) -> Option<&'a arrow_array::TimestampMicrosecondArray> {
-    b.column_by_name(name)?
-        .as_primitive_opt::<TimestampMicrosecondType>()
-}
-
-fn stamp(c: Option<&arrow_array::TimestampMicrosecondArray>, i: usize) -> Option<Timestamp> {
-    let c = c?;
-    (!c.is_null(i)).then(|| c.value(i))
 }
 
 /// The fields read from the leads table, in column order.

@@ -21,4 +21,5 @@ pub mod model;
 pub mod rules;
 pub mod sla;
 pub mod split;
+mod tables;
 pub mod validate;

@@ -23,6 +23,28 @@ pub enum FitError {
     Fit(String),
 }
 
+/// Check that `rows` and outcomes `y` can be fitted: a matrix of finite
+/// numbers, one row per outcome, both classes present. Its rows and columns.
+pub fn check_rows(rows: &[Vec<f64>], y: &[bool]) -> Result<(usize, usize), FitError> {
+    let n = rows.len();
+    let k = rows.first().map_or(0, Vec::len);
+    if n != y.len() || rows.iter().any(|r| r.len() != k) || k == 0 {
+        return Err(FitError::Shape(format!(
+            "{n} rows of features for {} outcomes, not all of {k} values",
+            y.len()
+        )));
+    }
+    if rows.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(FitError::Shape(
+            "a feature value is not a finite number".into(),
+        ));
+    }
+    if y.iter().all(|&v| v) || !y.iter().any(|&v| v) {
+        return Err(FitError::OneClass);
+    }
+    Ok((n, k))
+}
+
 /// A fitted logistic regression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Logistic {
@@ -39,22 +61,7 @@ impl Logistic {
     /// and outcomes, with inverse regularisation strength `c` (smaller is
     /// stronger; scikit-learn's default is 1).
     pub fn fit(rows: &[Vec<f64>], y: &[bool], c: f64) -> Result<Logistic, FitError> {
-        let n = rows.len();
-        let k = rows.first().map_or(0, Vec::len);
-        if n != y.len() || rows.iter().any(|r| r.len() != k) || k == 0 {
-            return Err(FitError::Shape(format!(
-                "{n} rows of features for {} outcomes, not all of {k} values",
-                y.len()
-            )));
-        }
-        if rows.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(FitError::Shape(
-                "a feature value is not a finite number".into(),
-            ));
-        }
-        if y.iter().all(|&v| v) || !y.iter().any(|&v| v) {
-            return Err(FitError::OneClass);
-        }
+        let (n, k) = check_rows(rows, y)?;
         if !(c > 0.0 && c.is_finite()) {
             return Err(FitError::Shape(format!(
                 "C must be a positive number, not {c}"

@@ -569,8 +569,9 @@ impl LeadModel {
     }
 }
 
-/// A cell as read, for a factor's words.
-fn value_text(ds: &Dataset, column: &str, i: usize) -> String {
+/// A cell as read, for a factor's words ("24", "Proposal", "yes",
+/// "2026-03-01", "missing").
+pub(crate) fn value_text(ds: &Dataset, column: &str, i: usize) -> String {
     let Some(c) = ds.columns.iter().find(|c| c.name == column) else {
         return "absent".into();
     };
@@ -579,7 +580,8 @@ fn value_text(ds: &Dataset, column: &str, i: usize) -> String {
             (None, _) => "missing".into(),
             (Some(d), ColumnKind::Date) => split::day_text(d),
             (Some(b), ColumnKind::Boolean) => if b > 0.5 { "yes" } else { "no" }.into(),
-            (Some(x), _) => format!("{x}"),
+            (Some(x), _) if x.fract() == 0.0 => format!("{x:.0}"),
+            (Some(x), _) => format!("{x:.2}"),
         },
         Values::Levels { levels, codes } => {
             codes[i].map_or_else(|| "missing".into(), |l| levels[l as usize].clone())
@@ -715,42 +717,67 @@ impl LeadModel {
     /// Write `model.json`, `card.json` and `card.md` into `dir` (created if
     /// needed).
     pub fn save(&self, dir: &std::path::Path, name: &str) -> Result<(), ModelFileError> {
-        let io = |path: &std::path::Path| {
-            let path = path.display().to_string();
-            move |source| ModelFileError::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        for (file, text) in [
-            ("model.json", pretty(self)),
-            ("card.json", pretty(&self.card)),
-            ("card.md", self.card.markdown(name)),
-        ] {
-            let path = dir.join(file);
-            std::fs::write(&path, text).map_err(io(&path))?;
-        }
-        Ok(())
+        write_model(
+            dir,
+            pretty(self),
+            pretty(&self.card),
+            self.card.markdown(name),
+        )
     }
 
     /// Read `model.json` from `dir`.
     pub fn load(dir: &std::path::Path) -> Result<LeadModel, ModelFileError> {
-        let path = dir.join("model.json");
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| ModelFileError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        let m: LeadModel = serde_json::from_str(&text).map_err(|e| ModelFileError::Format {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-        if m.format != FORMAT {
-            return Err(ModelFileError::Format {
-                path: shown,
-                message: format!("format {}, this version reads {FORMAT}", m.format),
-            });
-        }
-        Ok(m)
+        read_model(dir, FORMAT, |m: &LeadModel| m.format)
     }
+}
+
+/// Write a model directory: `model.json`, `card.json`, `card.md`.
+pub(crate) fn write_model(
+    dir: &std::path::Path,
+    model: String,
+    card: String,
+    markdown: String,
+) -> Result<(), ModelFileError> {
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| ModelFileError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    for (file, text) in [
+        ("model.json", model),
+        ("card.json", card),
+        ("card.md", markdown),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).map_err(io(&path))?;
+    }
+    Ok(())
+}
+
+/// Read `dir/model.json` as a `T` whose format (`format_of`) must be `format`.
+pub(crate) fn read_model<T: serde::de::DeserializeOwned>(
+    dir: &std::path::Path,
+    format: u32,
+    format_of: impl Fn(&T) -> u32,
+) -> Result<T, ModelFileError> {
+    let path = dir.join("model.json");
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelFileError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let m: T = serde_json::from_str(&text).map_err(|e| ModelFileError::Format {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    let found = format_of(&m);
+    if found != format {
+        return Err(ModelFileError::Format {
+            path: shown,
+            message: format!("format {found}, this version reads {format}"),
+        });
+    }
+    Ok(m)
 }
 
 /// Pretty JSON with a final newline, for the files of a model directory.

@@ -12,13 +12,24 @@ use pipewise_score::dataset::Values;
 use pipewise_score::deals::history::DealHistory;
 use pipewise_score::deals::rows::{DealRows, Outcome, Period, scoring_rows, training_rows};
 
-fn company_store(dir: &std::path::Path) -> (Store, pipewise_synth::Company) {
+/// A synthetic company of `n` deals from `seed`, committed to a ledger in `dir`.
+fn synth_store(dir: &std::path::Path, seed: u64, n: usize) -> (Store, pipewise_synth::Company) {
     let process = SalesProcess::default_process();
-    let config = pipewise_synth::Config::new(3, pipewise_synth::Size::Opportunities(400));
+    let config = pipewise_synth::Config::new(seed, pipewise_synth::Size::Opportunities(n));
     let company = pipewise_synth::generate(&config, &process, &mut |_, _| {});
     let store = Store::init(dir).unwrap();
     company.commit(&store).unwrap();
     (store, company)
+}
+
+fn company_store(dir: &std::path::Path) -> (Store, pipewise_synth::Company) {
+    synth_store(dir, 3, 400)
+}
+
+/// The deal history of a synthetic company (see [`synth_store`]).
+fn synth_history(dir: &std::path::Path, seed: u64, n: usize) -> DealHistory {
+    let (store, _) = synth_store(dir, seed, n);
+    DealHistory::load(&store, SalesProcess::default_process()).unwrap()
 }
 
 /// The rows of cuts up to `c`, as text: every feature of every row.
@@ -230,13 +241,8 @@ fn one_deal_by_hand() {
 #[test]
 fn small_data_uses_the_pooled_model_and_says_why() {
     use pipewise_score::deals::model::{DealModel, DealOptions};
-    let process = SalesProcess::default_process();
     let dir = tempfile::tempdir().unwrap();
-    let config = pipewise_synth::Config::new(8, pipewise_synth::Size::Opportunities(120));
-    let company = pipewise_synth::generate(&config, &process, &mut |_, _| {});
-    let store = Store::init(dir.path()).unwrap();
-    company.commit(&store).unwrap();
-    let h = DealHistory::load(&store, process).unwrap();
+    let h = synth_history(dir.path(), 8, 120);
     let o = DealOptions::default();
     let m = DealModel::train(&h, &o).unwrap();
     assert_eq!(m.card.in_use, "pooled");
@@ -272,13 +278,8 @@ fn small_data_uses_the_pooled_model_and_says_why() {
 #[test]
 fn the_learned_model_takes_over_with_enough_data_and_beats_the_base_rates() {
     use pipewise_score::deals::model::{DealModel, DealOptions};
-    let process = SalesProcess::default_process();
     let dir = tempfile::tempdir().unwrap();
-    let config = pipewise_synth::Config::new(11, pipewise_synth::Size::Opportunities(700));
-    let company = pipewise_synth::generate(&config, &process, &mut |_, _| {});
-    let store = Store::init(dir.path()).unwrap();
-    company.commit(&store).unwrap();
-    let h = DealHistory::load(&store, process).unwrap();
+    let h = synth_history(dir.path(), 11, 700);
     let mut o = DealOptions::default();
     o.train.candidates = pipewise_score::model::Candidates::Logistic; // fast in a debug build
     let m = DealModel::train(&h, &o).unwrap();

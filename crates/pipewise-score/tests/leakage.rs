@@ -6,28 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod common;
+
 use pipewise_score::dataset::{ColumnKind, LoadOptions, load_csv};
 use pipewise_score::leakage::{alone_auc, audit};
-use std::path::Path;
 
 fn leads() -> pipewise_score::dataset::Dataset {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/x_education/Leads.csv");
-    assert!(
-        path.exists(),
-        "{} is missing (../shared/data, see its README)",
-        path.display()
-    );
-    load_csv(
-        &path,
-        &LoadOptions {
-            target: "Converted".into(),
-            id: Some("Prospect ID".into()),
-            missing: vec!["Select".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    common::x_education_leads()
 }
 
 #[test]

@@ -39,6 +39,12 @@ fn json(ws: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&ok(ws, &a)).unwrap()
 }
 
+/// A trained model's card.
+fn card_of(ws: &Path, name: &str) -> Value {
+    let path = ws.join("models").join(name).join("card.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 /// A small linear congruential generator: the file is the same on every run.
 struct Lcg(u64);
 impl Lcg {
@@ -121,8 +127,7 @@ fn train_validate_score_on_a_flat_file() {
     train.extend(common);
     ok(ws, &train);
     let model = std::fs::read(ws.join("models/leads/model.json")).unwrap();
-    let card: Value =
-        serde_json::from_slice(&std::fs::read(ws.join("models/leads/card.json")).unwrap()).unwrap();
+    let card: Value = card_of(ws, "leads");
     assert!(
         std::fs::read_to_string(ws.join("models/leads/card.md"))
             .unwrap()
@@ -227,8 +232,7 @@ fn train_validate_score_on_a_flat_file() {
             "own",
         ],
     );
-    let own: Value =
-        serde_json::from_slice(&std::fs::read(ws.join("models/own/card.json")).unwrap()).unwrap();
+    let own: Value = card_of(ws, "own");
     assert_eq!(
         (own["train_rows"].as_u64(), own["test_rows"].as_u64()),
         (Some(420), Some(180))
@@ -417,8 +421,7 @@ fn deals_train_and_score_honestly() {
             "logistic",
         ],
     );
-    let card: Value =
-        serde_json::from_slice(&std::fs::read(ws.join("models/jan/card.json")).unwrap()).unwrap();
+    let card: Value = card_of(ws, "jan");
     assert!(card["known"].as_str().unwrap().starts_with("2026-01-15"));
     assert!(
         card["cuts"][1].as_str().unwrap() < "2026-01-01",
@@ -545,9 +548,7 @@ fn deals_train_and_score_honestly() {
             "ledger-leads",
         ],
     );
-    let card: Value =
-        serde_json::from_slice(&std::fs::read(ws.join("models/ledger-leads/card.json")).unwrap())
-            .unwrap();
+    let card: Value = card_of(ws, "ledger-leads");
     assert_eq!(card["left_out"], open);
     assert!(card["split"].as_str().unwrap().starts_with("by time"));
 }

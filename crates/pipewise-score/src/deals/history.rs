@@ -9,9 +9,10 @@
 //! owner's hire date and an account's industry and size are today's values.
 //! The model card says so.
 
+use crate::tables::{strings, text};
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, RecordBatch};
 use pipewise_ledger::{EventLog, LedgerError, Store};
 use pipewise_model::{Date, Field, SalesProcess, Timestamp};
 use std::collections::HashMap;
@@ -58,16 +59,6 @@ pub struct DealHistory {
     /// The ledger's custom fields (loaded; features unless the audit flags
     /// them).
     pub custom: Vec<Field>,
-}
-
-/// A text column of a batch, looked up once.
-fn strings<'a>(b: &'a RecordBatch, name: &str) -> Option<&'a arrow_array::StringArray> {
-    b.column_by_name(name)?.as_string_opt::<i32>()
-}
-
-fn text(c: Option<&arrow_array::StringArray>, i: usize) -> Option<String> {
-    let c = c?;
-    (!c.is_null(i)).then(|| c.value(i).to_string())
 }
 
 impl DealHistory {

@@ -17,7 +17,9 @@ use super::pooled::{Pooled, PooledRow, bucket_name};
 use super::rows::{DealRows, Outcome, Period, scoring_rows, training_rows};
 use crate::boosted::Attribution;
 use crate::dataset::{Dataset, Values};
-use crate::model::{Binary, Candidates, ModelFileError, TrainError, TrainOptions, best_of};
+use crate::model::{
+    Binary, Candidates, ModelFileError, TrainError, TrainOptions, best_of, value_text,
+};
 use crate::validate::{ReliabilityBin, auc, reliability};
 use pipewise_ledger::Cut;
 use pipewise_model::Timestamp;
@@ -598,61 +600,17 @@ impl DealModel {
 
     /// Write `model.json`, `card.json` and `card.md` into `dir`.
     pub fn save(&self, dir: &std::path::Path, name: &str) -> Result<(), ModelFileError> {
-        let io = |path: &std::path::Path| {
-            let path = path.display().to_string();
-            move |source| ModelFileError::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        for (file, text) in [
-            ("model.json", crate::model::pretty(self)),
-            ("card.json", crate::model::pretty(&self.card)),
-            ("card.md", self.card.markdown(name)),
-        ] {
-            let path = dir.join(file);
-            std::fs::write(&path, text).map_err(io(&path))?;
-        }
-        Ok(())
+        crate::model::write_model(
+            dir,
+            crate::model::pretty(self),
+            crate::model::pretty(&self.card),
+            self.card.markdown(name),
+        )
     }
 
     /// Read `model.json` from `dir`.
     pub fn load(dir: &std::path::Path) -> Result<DealModel, ModelFileError> {
-        let path = dir.join("model.json");
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| ModelFileError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        let m: DealModel = serde_json::from_str(&text).map_err(|e| ModelFileError::Format {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-        if m.format != FORMAT {
-            return Err(ModelFileError::Format {
-                path: shown,
-                message: format!("format {}, this version reads {FORMAT}", m.format),
-            });
-        }
-        Ok(m)
-    }
-}
-
-/// A feature's value on row `i`, for a factor's words ("is 24", "is Proposal").
-fn value_text(ds: &Dataset, column: &str, i: usize) -> String {
-    let Some(c) = ds.columns.iter().find(|c| c.name == column) else {
-        return String::new();
-    };
-    match &c.values {
-        Values::Numbers(v) => match v[i] {
-            None => "unknown".into(),
-            Some(x) if c.kind == crate::dataset::ColumnKind::Boolean => {
-                if x > 0.5 { "yes" } else { "no" }.into()
-            }
-            Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
-            Some(x) => format!("{x:.2}"),
-        },
-        Values::Levels { levels, codes } => {
-            codes[i].map_or_else(|| "unknown".into(), |l| levels[l as usize].clone())
-        }
+        crate::model::read_model(dir, FORMAT, |m: &DealModel| m.format)
     }
 }
 

@@ -23,6 +23,29 @@ pub fn outcomes(v: &Value) -> Vec<bool> {
         .collect()
 }
 
+/// The X Education leads (`../shared/data/x_education/Leads.csv`, target
+/// `Converted`, `Select` read as missing).
+pub fn x_education_leads() -> pipewise_score::dataset::Dataset {
+    use pipewise_score::dataset::{LoadOptions, load_csv};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/x_education/Leads.csv");
+    assert!(
+        path.exists(),
+        "{} is missing (../shared/data, see its README)",
+        path.display()
+    );
+    load_csv(
+        &path,
+        &LoadOptions {
+            target: "Converted".into(),
+            id: Some("Prospect ID".into()),
+            missing: vec!["Select".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 /// The X Education leads read with the `Select` placeholder as missing, the
 /// audited columns left out, encoded on the even rows: the dataset, its
 /// encoding, and the even (training) and odd (test) row numbers.
@@ -32,19 +55,7 @@ pub fn x_education() -> (
     Vec<usize>,
     Vec<usize>,
 ) {
-    use pipewise_score::dataset::{LoadOptions, load_csv};
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/x_education/Leads.csv");
-    let ds = load_csv(
-        &path,
-        &LoadOptions {
-            target: "Converted".into(),
-            id: Some("Prospect ID".into()),
-            missing: vec!["Select".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ds = x_education_leads();
     let skip: Vec<String> = pipewise_score::leakage::audit(&ds, &[])
         .into_iter()
         .map(|f| f.name)

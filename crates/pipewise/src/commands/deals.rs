@@ -4,6 +4,7 @@
 use crate::args::{
     DealsCommand, DealsRowsArgs, DealsScoreArgs, DealsTrainArgs, EstimatorChoice, Format,
 };
+use crate::commands::leads::model_dir;
 use crate::commands::{print, spinner};
 use crate::output::{Cell, Table};
 use crate::settings::{instant, open, user};
@@ -14,7 +15,7 @@ use pipewise_score::deals::history::DealHistory;
 use pipewise_score::deals::model::{DealModel, DealOptions};
 use pipewise_score::deals::rows::Period;
 use pipewise_score::model::Candidates;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub fn run(ws: &Path, c: &DealsCommand, format: Format) -> Result<()> {
     match c {
@@ -24,29 +25,20 @@ pub fn run(ws: &Path, c: &DealsCommand, format: Format) -> Result<()> {
     }
 }
 
-fn model_dir(ws: &Path, name: &str) -> Result<PathBuf> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(user(format!(
-            "model name {name:?}: use letters, digits, - and _ only"
-        )));
-    }
-    Ok(ws.join("models").join(name))
+/// The `--known` time and the workspace's deal history.
+fn history(
+    ws: &Path,
+    known: Option<&str>,
+) -> Result<(Option<pipewise_model::Timestamp>, DealHistory)> {
+    let w = open(ws)?;
+    let known = known.map(|k| instant(k, "--known")).transpose()?;
+    Ok((known, DealHistory::load(&w.store, w.process)?))
 }
 
 fn train(ws: &Path, a: &DealsTrainArgs, format: Format) -> Result<()> {
-    let w = open(ws)?;
-    let known = a
-        .known
-        .as_deref()
-        .map(|k| instant(k, "--known"))
-        .transpose()?;
     let dir = model_dir(ws, &a.name)?;
     let pb = spinner("reading the ledger");
-    let h = DealHistory::load(&w.store, w.process.clone())?;
+    let (known, h) = history(ws, a.known.as_deref())?;
     pb.set_message("training");
     let mut o = DealOptions {
         known,
@@ -213,14 +205,8 @@ fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
 
 fn rows(ws: &Path, a: &DealsRowsArgs, format: Format) -> Result<()> {
     use pipewise_score::dataset::Values;
-    let w = open(ws)?;
-    let known = a
-        .known
-        .as_deref()
-        .map(|k| instant(k, "--known"))
-        .transpose()?;
     let pb = spinner("building rows");
-    let h = DealHistory::load(&w.store, w.process.clone())?;
+    let (known, h) = history(ws, a.known.as_deref())?;
     let audits = pipewise_score::deals::leakage::audit(&h, known);
     let custom: Vec<String> = audits
         .iter()

@@ -29,7 +29,8 @@ pub fn run(ws: &Path, c: &LeadsCommand, format: Format) -> Result<()> {
     }
 }
 
-fn model_dir(ws: &Path, name: &str) -> Result<PathBuf> {
+/// A model's folder in the workspace: `models/NAME/`.
+pub(crate) fn model_dir(ws: &Path, name: &str) -> Result<PathBuf> {
     if name.is_empty()
         || !name
             .chars()
