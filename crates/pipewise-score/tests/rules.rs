@@ -6,6 +6,11 @@
 use pipewise_score::rules::{PointsModel, Rubric};
 use std::collections::BTreeMap;
 
+/// A model shipped in `rules/`.
+fn shipped(name: &str) -> &'static str {
+    pipewise_score::rules::shipped_text(name).unwrap()
+}
+
 fn lead(fields: &[(&str, &str)]) -> BTreeMap<String, String> {
     fields
         .iter()
@@ -60,37 +65,12 @@ fn seed_001_routing_boundaries() {
     }
 }
 
-const FIT: &str = r#"
-name = "fit"
-[[components]]
-name = "profile alignment"
-max = 5
-[[components]]
-name = "use-case alignment"
-max = 3
-[[components]]
-name = "delivery feasibility"
-max = 2
-[[bands]]
-name = "high"
-at_least = 8
-action = "high fit"
-[[bands]]
-name = "medium"
-at_least = 5
-action = "medium fit"
-[[bands]]
-name = "low"
-at_least = 0
-action = "low fit"
-"#;
-
 #[test]
 fn tv19_losing_delivery_feasibility_cannot_take_fit_9_to_6() {
     // Seed 003 §2.3: fit 5 + 3 + 2; "delivery feasibility drops fit to 6" is
     // the seed's arithmetic error (TV-19): from 9, losing all of delivery
     // feasibility (worth 2) leaves at least 7 — still medium fit.
-    let fit = Rubric::from_toml(FIT, "fit.toml").unwrap();
+    let fit = Rubric::from_toml(shipped("seed_003_fit"), "seed_003_fit").unwrap();
     assert_eq!(fit.max_total(), 10);
     let nine = fit
         .score(&[
@@ -127,24 +107,8 @@ fn tv20_budget_and_procurement_fit() {
     // Seed 003 §5.3: Deal A 3 / 2 → proceed to proposal review and
     // contracting; Deal B 1 / 0 → pause and confirm the procurement owner.
     let r = Rubric::from_toml(
-        r#"
-name = "budget and procurement"
-[[components]]
-name = "budget authority"
-max = 3
-[[components]]
-name = "procurement"
-max = 3
-[[bands]]
-name = "proceed"
-at_least = 5
-action = "proceed to proposal review and contracting"
-[[bands]]
-name = "pause"
-at_least = 0
-action = "pause: confirm the budget and procurement owners"
-"#,
-        "bp.toml",
+        shipped("seed_003_budget_procurement"),
+        "seed_003_budget_procurement",
     )
     .unwrap();
     let a = r
@@ -163,30 +127,8 @@ fn tv21_closing_readiness() {
     // should shift … to closing the plan". Urgency 2, authority 1, process 2,
     // friction 2 = 7.
     let r = Rubric::from_toml(
-        r#"
-name = "closing readiness"
-[[components]]
-name = "urgency"
-max = 2
-[[components]]
-name = "authority path"
-max = 2
-[[components]]
-name = "process clarity"
-max = 2
-[[components]]
-name = "friction visibility"
-max = 2
-[[bands]]
-name = "close the plan"
-at_least = 7
-action = "shift from answering questions to closing the plan"
-[[bands]]
-name = "keep qualifying"
-at_least = 0
-action = "keep qualifying"
-"#,
-        "closing.toml",
+        shipped("seed_003_closing_readiness"),
+        "seed_003_closing_readiness",
     )
     .unwrap();
     assert_eq!(r.max_total(), 8);
