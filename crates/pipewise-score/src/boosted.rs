@@ -84,10 +84,10 @@ fn column_major(rows: &[Vec<f64>], k: usize) -> Vec<f64> {
 }
 
 impl Boosted {
-    /// Fit on `rows` (each row's feature values, all the same length) and
-    /// outcomes.
+    /// Fit on `rows` (each row's feature values, all the same length; NaN
+    /// is a missing value) and outcomes.
     pub fn fit(rows: &[Vec<f64>], y: &[bool], params: BoostParams) -> Result<Boosted, FitError> {
-        let (n, k) = crate::logistic::check_rows(rows, y)?;
+        let (n, k) = crate::logistic::check_rows_with(rows, y, true)?;
         if params.trees == 0 || params.max_depth == 0 || params.bins < 2 {
             return Err(FitError::Shape(format!(
                 "a boosted model needs at least one tree, depth 1 and 2 bins, not {params:?}"

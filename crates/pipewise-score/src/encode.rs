@@ -44,6 +44,23 @@ pub enum Feature {
         /// The column.
         column: String,
     },
+    /// For trees: the value as it is (numbers, dates as days, booleans 0 /
+    /// 1), missing as NaN (the trees learn where missing values go).
+    Raw {
+        /// The column.
+        column: String,
+    },
+    /// For trees: a category as its rank among the training levels ordered
+    /// by their positive rate (one column, however many levels), rarer and
+    /// unseen levels at the rank of the overall rate, missing as NaN.
+    Ordinal {
+        /// The column.
+        column: String,
+        /// The levels with enough training rows, by positive rate.
+        levels: Vec<String>,
+        /// The rank of every other level.
+        other: f64,
+    },
 }
 
 impl Feature {
@@ -53,6 +70,7 @@ impl Feature {
             Feature::Numeric { column, .. } | Feature::Boolean { column } => column.clone(),
             Feature::Level { column, level } => format!("{column} = {level}"),
             Feature::Missing { column } => format!("{column} is missing"),
+            Feature::Raw { column } | Feature::Ordinal { column, .. } => column.clone(),
         }
     }
 
@@ -62,7 +80,9 @@ impl Feature {
             Feature::Numeric { column, .. }
             | Feature::Boolean { column }
             | Feature::Level { column, .. }
-            | Feature::Missing { column } => column,
+            | Feature::Missing { column }
+            | Feature::Raw { column }
+            | Feature::Ordinal { column, .. } => column,
         }
     }
 }
@@ -139,6 +159,63 @@ impl Encoding {
         Encoding { features }
     }
 
+    /// Learn an encoding for trees on the rows `train` of `ds`: one feature
+    /// per column (numbers as they are, categories as ranks by their
+    /// training positive rate), missing values as NaN. The ranks read the
+    /// training rows' outcomes, so out-of-fold scores need an encoding
+    /// learnt on each fold's own training rows.
+    pub fn fit_trees(
+        ds: &Dataset,
+        train: &[usize],
+        skip: &[String],
+        min_level_rows: usize,
+    ) -> Encoding {
+        let mut features = Vec::new();
+        let overall =
+            train.iter().filter(|&&i| ds.target[i]).count() as f64 / train.len().max(1) as f64;
+        for c in &ds.columns {
+            if skip.contains(&c.name)
+                || matches!(c.kind, ColumnKind::Identifier | ColumnKind::Constant)
+            {
+                continue;
+            }
+            let column = c.name.clone();
+            match &c.values {
+                Values::Numbers(v) => {
+                    if train.iter().any(|&i| v[i].is_some()) {
+                        features.push(Feature::Raw { column });
+                    }
+                }
+                Values::Levels { levels, codes } => {
+                    let mut counts = vec![(0usize, 0usize); levels.len()];
+                    for &i in train {
+                        if let Some(l) = codes[i] {
+                            counts[l as usize].0 += 1;
+                            counts[l as usize].1 += usize::from(ds.target[i]);
+                        }
+                    }
+                    let mut kept: Vec<(f64, &String)> = levels
+                        .iter()
+                        .zip(&counts)
+                        .filter(|(_, (n, _))| *n >= min_level_rows.max(1))
+                        .map(|(l, (n, pos))| (*pos as f64 / *n as f64, l))
+                        .collect();
+                    if kept.is_empty() {
+                        continue;
+                    }
+                    kept.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+                    let other = kept.partition_point(|(r, _)| *r < overall) as f64 - 0.5;
+                    features.push(Feature::Ordinal {
+                        column,
+                        levels: kept.into_iter().map(|(_, l)| l.clone()).collect(),
+                        other,
+                    });
+                }
+            }
+        }
+        Encoding { features }
+    }
+
     /// The feature values of row `i` of `ds` (a dataset with the same columns).
     pub fn row(&self, ds: &Dataset, i: usize) -> Vec<f64> {
         self.rows(ds, &[i]).pop().unwrap_or_default()
@@ -181,6 +258,21 @@ fn value(f: &Feature, values: &Values, i: usize) -> f64 {
         (Feature::Missing { .. }, Values::Levels { codes, .. }) => {
             f64::from(u8::from(codes[i].is_none()))
         }
+        (Feature::Raw { .. }, Values::Numbers(v)) => v[i].unwrap_or(f64::NAN),
+        (
+            Feature::Ordinal {
+                levels: ranked,
+                other,
+                ..
+            },
+            Values::Levels { levels, codes },
+        ) => codes[i].map_or(f64::NAN, |l| {
+            let v = &levels[l as usize];
+            ranked
+                .iter()
+                .position(|r| r == v)
+                .map_or(*other, |p| p as f64)
+        }),
         _ => 0.0,
     }
 }

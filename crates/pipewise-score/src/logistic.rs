@@ -26,6 +26,16 @@ pub enum FitError {
 /// Check that `rows` and outcomes `y` can be fitted: a matrix of finite
 /// numbers, one row per outcome, both classes present. Its rows and columns.
 pub fn check_rows(rows: &[Vec<f64>], y: &[bool]) -> Result<(usize, usize), FitError> {
+    check_rows_with(rows, y, false)
+}
+
+/// [`check_rows`], letting NaN stand for a missing value when `missing` is
+/// set (trees learn where missing values go).
+pub fn check_rows_with(
+    rows: &[Vec<f64>],
+    y: &[bool],
+    missing: bool,
+) -> Result<(usize, usize), FitError> {
     let n = rows.len();
     let k = rows.first().map_or(0, Vec::len);
     if n != y.len() || rows.iter().any(|r| r.len() != k) || k == 0 {
@@ -34,7 +44,11 @@ pub fn check_rows(rows: &[Vec<f64>], y: &[bool]) -> Result<(usize, usize), FitEr
             y.len()
         )));
     }
-    if rows.iter().flatten().any(|v| !v.is_finite()) {
+    if rows
+        .iter()
+        .flatten()
+        .any(|v| v.is_infinite() || (v.is_nan() && !missing))
+    {
         return Err(FitError::Shape(
             "a feature value is not a finite number".into(),
         ));

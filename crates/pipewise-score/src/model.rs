@@ -247,7 +247,7 @@ impl Binary {
         kind: Candidates,
         o: &TrainOptions,
     ) -> Result<(Binary, f64), TrainError> {
-        let encoding = Encoding::fit(ds, train, skip, o.min_level_rows);
+        let encoding = encoding_for(kind, ds, train, skip, o);
         if encoding.features.is_empty() {
             return Err(TrainError::NoFeatures(skip.join(", ")));
         }
@@ -255,7 +255,7 @@ impl Binary {
         let y: Vec<bool> = train.iter().map(|&i| ds.target[i]).collect();
         let fold = split::folds(&y, o.folds.max(2), o.seed);
         let (oof, estimator) = rayon::join(
-            || out_of_fold(kind, &rows, &y, &fold, o),
+            || out_of_fold(kind, ds, train, skip, &fold, o),
             || Estimator::fit(kind, &rows, &y, o),
         );
         let (oof, estimator) = (oof?, estimator?);
@@ -634,11 +634,30 @@ fn choose_split(ds: &Dataset, flags: &[Flag], o: &TrainOptions) -> Result<Split,
     }
 }
 
-/// Log-odds of every training row from a model fitted on the other folds.
+/// The encoding estimator `kind` reads, learnt on rows `train` of `ds`:
+/// standardised numbers and one indicator per level for the logistic
+/// regression, one column per field (categories ranked) for the trees.
+fn encoding_for(
+    kind: Candidates,
+    ds: &Dataset,
+    train: &[usize],
+    skip: &[String],
+    o: &TrainOptions,
+) -> Encoding {
+    match kind {
+        Candidates::Boosted => Encoding::fit_trees(ds, train, skip, o.min_level_rows),
+        Candidates::Logistic | Candidates::Auto => Encoding::fit(ds, train, skip, o.min_level_rows),
+    }
+}
+
+/// Log-odds of every row of `train` (positions in it) from a model fitted
+/// on the other folds, each fold with an encoding learnt on its own
+/// training rows (the trees' category ranks read the outcomes).
 fn out_of_fold(
     kind: Candidates,
-    rows: &[Vec<f64>],
-    y: &[bool],
+    ds: &Dataset,
+    train: &[usize],
+    skip: &[String],
     fold: &[usize],
     o: &TrainOptions,
 ) -> Result<Vec<f64>, FitError> {
@@ -651,15 +670,16 @@ fn out_of_fold(
         .into_par_iter()
         .map(|f| {
             let (inside, outside): (Vec<usize>, Vec<usize>) =
-                (0..rows.len()).partition(|&i| fold[i] != f);
-            let fit_rows: Vec<Vec<f64>> = inside.iter().map(|&i| rows[i].clone()).collect();
-            let fit_y: Vec<bool> = inside.iter().map(|&i| y[i]).collect();
-            let m = Estimator::fit(kind, &fit_rows, &fit_y, o)?;
-            let held: Vec<Vec<f64>> = outside.iter().map(|&i| rows[i].clone()).collect();
-            Ok((outside, m.log_odds(&held)))
+                (0..train.len()).partition(|&i| fold[i] != f);
+            let rows_in: Vec<usize> = inside.iter().map(|&i| train[i]).collect();
+            let rows_out: Vec<usize> = outside.iter().map(|&i| train[i]).collect();
+            let enc = encoding_for(kind, ds, &rows_in, skip, o);
+            let fit_y: Vec<bool> = rows_in.iter().map(|&i| ds.target[i]).collect();
+            let m = Estimator::fit(kind, &enc.rows(ds, &rows_in), &fit_y, o)?;
+            Ok((outside, m.log_odds(&enc.rows(ds, &rows_out))))
         })
         .collect();
-    let mut z = vec![0.0; rows.len()];
+    let mut z = vec![0.0; train.len()];
     for r in per_fold {
         let (outside, scores) = r?;
         for (i, v) in outside.into_iter().zip(scores) {

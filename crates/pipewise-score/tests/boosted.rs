@@ -102,6 +102,34 @@ fn x_education_against_lightgbm() {
 }
 
 #[test]
+fn missing_values_go_where_the_trees_learn() {
+    // NaN is a missing value: the rows with it are all positive, and the
+    // trees send them to the positive side
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..60 {
+        let (x, t) = match i % 3 {
+            0 => (f64::NAN, true),
+            1 => (1.0, false),
+            _ => (2.0, i % 2 == 0),
+        };
+        rows.push(vec![x]);
+        y.push(t);
+    }
+    let m = Boosted::fit(
+        &rows,
+        &y,
+        BoostParams {
+            min_leaf_weight: 0.0,
+            ..BoostParams::default()
+        },
+    )
+    .unwrap();
+    let p = m.predict(&[vec![f64::NAN], vec![1.0]]);
+    assert!(p[0] > 0.9 && p[1] < 0.1, "{p:?}");
+}
+
+#[test]
 fn bad_rows_are_refused() {
     let p = BoostParams::default();
     assert!(matches!(
@@ -109,7 +137,7 @@ fn bad_rows_are_refused() {
         Err(FitError::OneClass)
     ));
     assert!(matches!(
-        Boosted::fit(&[vec![1.0], vec![f64::NAN]], &[true, false], p),
+        Boosted::fit(&[vec![1.0], vec![f64::INFINITY]], &[true, false], p),
         Err(FitError::Shape(_))
     ));
     assert!(matches!(

@@ -9,7 +9,7 @@
 
 mod common;
 
-use pipewise_score::encode::Feature;
+use pipewise_score::encode::{Encoding, Feature};
 use pipewise_score::logistic::Logistic;
 use pipewise_score::validate::{auc, baseline, brier};
 
@@ -48,4 +48,73 @@ fn x_education_end_to_end() {
         brier(&p, &yt) < baseline(&yt).unwrap().brier,
         "no better than the base rate"
     );
+}
+
+#[test]
+fn tree_encoding_ranks_categories_by_their_training_rate() {
+    use pipewise_score::dataset::{LoadOptions, load_csv};
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("t.csv");
+    // source: web 1/4 won, event 3/4 won, referral 2/2 won, rare 1 row; visits with a gap
+    let mut s = String::from("source,visits,won\n");
+    for (i, (src, won)) in [
+        ("web", 1),
+        ("web", 0),
+        ("web", 0),
+        ("web", 0),
+        ("event", 1),
+        ("event", 1),
+        ("event", 1),
+        ("event", 0),
+        ("referral", 1),
+        ("referral", 1),
+        ("rare", 0),
+        ("", 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let visits = if src == "web" {
+            String::new()
+        } else {
+            i.to_string()
+        };
+        s.push_str(&format!("{src},{visits},{won}\n"));
+    }
+    std::fs::write(&f, s).unwrap();
+    let ds = load_csv(
+        &f,
+        &LoadOptions {
+            target: "won".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let all: Vec<usize> = (0..ds.target.len()).collect();
+    let enc = Encoding::fit_trees(&ds, &all, &[], 2);
+    // one feature per column, not one per level
+    assert_eq!(enc.features.len(), 2);
+    match &enc.features[0] {
+        &Feature::Ordinal {
+            ref levels, other, ..
+        } => {
+            assert_eq!(levels, &["web", "event", "referral"]); // 0.25 < 0.75 < 1.0
+            // the overall rate 7/12 ≈ 0.58 sits between web and event
+            assert_eq!(other, 0.5);
+        }
+        f => panic!("{f:?}"),
+    }
+    let rows = enc.rows(&ds, &all);
+    assert_eq!(rows[0][0], 0.0); // web
+    assert_eq!(rows[4][0], 1.0); // event
+    assert_eq!(rows[10][0], 0.5); // rare: the overall rate's rank
+    assert!(rows[11][0].is_nan()); // missing
+    assert!(rows[0][1].is_nan() && rows[4][1] == 4.0); // numbers as they are, missing as NaN
+    // learnt on other rows, the ranks follow those rows' outcomes only
+    let first: Vec<usize> = (0..8).collect();
+    let enc8 = Encoding::fit_trees(&ds, &first, &[], 2);
+    match &enc8.features[0] {
+        Feature::Ordinal { levels, .. } => assert_eq!(levels, &["web", "event"]),
+        f => panic!("{f:?}"),
+    }
 }
