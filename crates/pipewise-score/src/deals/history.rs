@@ -62,8 +62,20 @@ pub struct DealHistory {
 }
 
 impl DealHistory {
-    /// Load from a workspace's store.
+    /// Load from a workspace's store, with the times events were recorded
+    /// (what training and a `--known` cut need).
     pub fn load(store: &Store, process: SalesProcess) -> Result<DealHistory, LedgerError> {
+        DealHistory::load_with(store, process, true)
+    }
+
+    /// Load from a workspace's store; without `recorded`, the ledger is read
+    /// without recorded times (lighter), and only cuts of everything
+    /// recorded (`Cut::at`) may be read from it.
+    pub fn load_with(
+        store: &Store,
+        process: SalesProcess,
+        recorded: bool,
+    ) -> Result<DealHistory, LedgerError> {
         let mut custom: Vec<Field> = store
             .manifest()?
             .segments
@@ -76,7 +88,17 @@ impl DealHistory {
         custom.dedup();
         let mut fields = FIELDS.to_vec();
         fields.extend(custom.iter().cloned());
-        let log = store.load(Some(&fields), false)?;
+        let manifest = store.manifest()?;
+        let log = store.load_projected(
+            &manifest,
+            &pipewise_ledger::Projection {
+                fields: Some(fields),
+                old_values: false,
+                recorded_at: recorded,
+                ids: true,
+                sources: false,
+            },
+        )?;
         let mut touches: Vec<Vec<Touch>> = vec![Vec::new(); log.keys.len()];
         for b in store.read_table("activities")? {
             let at = b

@@ -154,7 +154,7 @@ fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
         None => Period::quarter_of(at, fiscal),
     };
     let pb = spinner("scoring");
-    let h = DealHistory::load(&w.store, w.process.clone())?;
+    let h = DealHistory::load_with(&w.store, w.process.clone(), a.known)?;
     let method = match a.attribution {
         crate::args::AttributionChoice::Shapley => pipewise_score::boosted::Attribution::Shapley,
         crate::args::AttributionChoice::Path => pipewise_score::boosted::Attribution::Path,
