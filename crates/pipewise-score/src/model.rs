@@ -292,22 +292,35 @@ impl Binary {
         ds: &Dataset,
         idx: &[usize],
         method: Attribution,
-    ) -> Vec<Vec<(String, f64)>> {
+    ) -> (Vec<String>, Vec<Vec<f64>>) {
+        // each feature's column, as an index into the names (first seen first)
+        let mut names: Vec<String> = Vec::new();
+        let of: Vec<usize> = self
+            .encoding
+            .features
+            .iter()
+            .map(|f| match names.iter().position(|n| n == f.column()) {
+                Some(j) => j,
+                None => {
+                    names.push(f.column().to_string());
+                    names.len() - 1
+                }
+            })
+            .collect();
         let rows = self.encoding.rows(ds, idx);
-        self.estimator
+        let sums = self
+            .estimator
             .contributions(&rows, method)
             .into_iter()
             .map(|c| {
-                let mut by_column: Vec<(String, f64)> = Vec::new();
-                for (f, v) in self.encoding.features.iter().zip(c) {
-                    match by_column.iter_mut().find(|(name, _)| name == f.column()) {
-                        Some((_, sum)) => *sum += v,
-                        None => by_column.push((f.column().to_string(), v)),
-                    }
+                let mut by_column = vec![0.0; names.len()];
+                for (j, v) in of.iter().zip(c) {
+                    by_column[*j] += v;
                 }
                 by_column
             })
-            .collect()
+            .collect();
+        (names, sums)
     }
 }
 

@@ -555,45 +555,54 @@ impl DealModel {
         top: usize,
         method: Attribution,
     ) -> Vec<Vec<DealFactor>> {
+        use rayon::prelude::*;
         let zc = rich.closes.log_odds(ds, idx);
         let zw = rich.wins.log_odds(ds, idx);
-        let cc = rich.closes.column_contributions(ds, idx, method);
-        let cw = rich.wins.column_contributions(ds, idx, method);
+        let (nc, cc) = rich.closes.column_contributions(ds, idx, method);
+        let (nw, cw) = rich.wins.column_contributions(ds, idx, method);
+        // the columns of either estimator, and where each is in both
+        let mut names = nc.clone();
+        for n in &nw {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        let at = |of: &[String]| -> Vec<Option<usize>> {
+            names
+                .iter()
+                .map(|n| of.iter().position(|m| m == n))
+                .collect()
+        };
+        let (ic, iw) = (at(&nc), at(&nw));
         (0..idx.len())
+            .into_par_iter()
             .map(|i| {
-                let mut columns: Vec<&str> = cc[i].iter().map(|(c, _)| c.as_str()).collect();
-                for (c, _) in &cw[i] {
-                    if !columns.contains(&c.as_str()) {
-                        columns.push(c);
-                    }
-                }
-                let get = |v: &[(String, f64)], c: &str| {
-                    v.iter().find(|(n, _)| n == c).map_or(0.0, |x| x.1)
-                };
-                let mut f: Vec<DealFactor> = columns
-                    .into_iter()
-                    .map(|c| {
-                        let without = rich.closes.calibration.probability(zc[i] - get(&cc[i], c))
-                            * rich.wins.calibration.probability(zw[i] - get(&cw[i], c));
-                        let points = 100.0 * (p[i][0] - without);
-                        DealFactor {
-                            text: format!(
-                                "{c} is {}: {points:+.0} points",
-                                value_text(ds, c, idx[i])
-                            ),
-                            points,
-                        }
+                let mut f: Vec<(usize, f64)> = (0..names.len())
+                    .map(|j| {
+                        let c = ic[j].map_or(0.0, |k| cc[i][k]);
+                        let w = iw[j].map_or(0.0, |k| cw[i][k]);
+                        let without = rich.closes.calibration.probability(zc[i] - c)
+                            * rich.wins.calibration.probability(zw[i] - w);
+                        (j, 100.0 * (p[i][0] - without))
                     })
-                    .filter(|f| f.points.abs() >= 0.5)
+                    .filter(|(_, points)| points.abs() >= 0.5)
                     .collect();
                 f.sort_by(|a, b| {
-                    b.points
-                        .abs()
-                        .total_cmp(&a.points.abs())
-                        .then(a.text.cmp(&b.text))
+                    b.1.abs()
+                        .total_cmp(&a.1.abs())
+                        .then(names[a.0].cmp(&names[b.0]))
                 });
                 f.truncate(top);
-                f
+                f.into_iter()
+                    .map(|(j, points)| DealFactor {
+                        text: format!(
+                            "{} is {}: {points:+.0} points",
+                            names[j],
+                            value_text(ds, &names[j], idx[i])
+                        ),
+                        points,
+                    })
+                    .collect()
             })
             .collect()
     }
