@@ -285,14 +285,15 @@ impl Binary {
             .collect()
     }
 
-    /// Each row's contributions to its log-odds, summed by column (columns
-    /// in feature order).
-    pub fn column_contributions(
+    /// The uncalibrated log-odds of rows `idx` of `ds` and each row's
+    /// contributions to them summed by column (the columns' names, then per
+    /// row one sum per column), the rows encoded once.
+    pub fn explained(
         &self,
         ds: &Dataset,
         idx: &[usize],
         method: Attribution,
-    ) -> (Vec<String>, Vec<Vec<f64>>) {
+    ) -> (Vec<f64>, Vec<String>, Vec<Vec<f64>>) {
         // each feature's column, as an index into the names (first seen first)
         let mut names: Vec<String> = Vec::new();
         let of: Vec<usize> = self
@@ -308,6 +309,7 @@ impl Binary {
             })
             .collect();
         let rows = self.encoding.rows(ds, idx);
+        let z = self.estimator.log_odds(&rows);
         let sums = self
             .estimator
             .contributions(&rows, method)
@@ -320,7 +322,7 @@ impl Binary {
                 by_column
             })
             .collect();
-        (names, sums)
+        (z, names, sums)
     }
 }
 

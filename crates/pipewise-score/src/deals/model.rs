@@ -497,15 +497,8 @@ impl DealModel {
             .collect();
         let overall_won = self.pooled.overall[0];
         let (probs, factors): (Vec<[f64; 3]>, Vec<Vec<DealFactor>>) = match &self.rich {
-            Some(rich) => {
-                let p = rich.probabilities(ds, &idx);
-                let f = if top == 0 {
-                    vec![Vec::new(); idx.len()]
-                } else {
-                    self.rich_factors(rich, ds, &idx, &p, top, method)
-                };
-                (p, f)
-            }
+            Some(rich) if top == 0 => (rich.probabilities(ds, &idx), vec![Vec::new(); idx.len()]),
+            Some(rich) => rich_scores(rich, ds, &idx, top, method),
             None => (
                 pooled.iter().map(|s| s.p).collect(),
                 pooled
@@ -544,69 +537,6 @@ impl DealModel {
             .collect()
     }
 
-    /// The learned model's factors: each column's contribution to P(won)
-    /// through both estimators, as points.
-    fn rich_factors(
-        &self,
-        rich: &Rich,
-        ds: &Dataset,
-        idx: &[usize],
-        p: &[[f64; 3]],
-        top: usize,
-        method: Attribution,
-    ) -> Vec<Vec<DealFactor>> {
-        use rayon::prelude::*;
-        let zc = rich.closes.log_odds(ds, idx);
-        let zw = rich.wins.log_odds(ds, idx);
-        let (nc, cc) = rich.closes.column_contributions(ds, idx, method);
-        let (nw, cw) = rich.wins.column_contributions(ds, idx, method);
-        // the columns of either estimator, and where each is in both
-        let mut names = nc.clone();
-        for n in &nw {
-            if !names.contains(n) {
-                names.push(n.clone());
-            }
-        }
-        let at = |of: &[String]| -> Vec<Option<usize>> {
-            names
-                .iter()
-                .map(|n| of.iter().position(|m| m == n))
-                .collect()
-        };
-        let (ic, iw) = (at(&nc), at(&nw));
-        (0..idx.len())
-            .into_par_iter()
-            .map(|i| {
-                let mut f: Vec<(usize, f64)> = (0..names.len())
-                    .map(|j| {
-                        let c = ic[j].map_or(0.0, |k| cc[i][k]);
-                        let w = iw[j].map_or(0.0, |k| cw[i][k]);
-                        let without = rich.closes.calibration.probability(zc[i] - c)
-                            * rich.wins.calibration.probability(zw[i] - w);
-                        (j, 100.0 * (p[i][0] - without))
-                    })
-                    .filter(|(_, points)| points.abs() >= 0.5)
-                    .collect();
-                f.sort_by(|a, b| {
-                    b.1.abs()
-                        .total_cmp(&a.1.abs())
-                        .then(names[a.0].cmp(&names[b.0]))
-                });
-                f.truncate(top);
-                f.into_iter()
-                    .map(|(j, points)| DealFactor {
-                        text: format!(
-                            "{} is {}: {points:+.0} points",
-                            names[j],
-                            value_text(ds, &names[j], idx[i])
-                        ),
-                        points,
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
     /// Write `model.json`, `card.json` and `card.md` into `dir`.
     pub fn save(&self, dir: &std::path::Path, name: &str) -> Result<(), ModelFileError> {
         crate::model::write_model(
@@ -621,6 +551,76 @@ impl DealModel {
     pub fn load(dir: &std::path::Path) -> Result<DealModel, ModelFileError> {
         crate::model::read_model(dir, FORMAT, |m: &DealModel| m.format)
     }
+}
+
+/// The learned model's probabilities and factors: each column's
+/// contribution to P(won) through both estimators, as points (the
+/// probability with it against without it), each estimator's rows encoded
+/// once.
+fn rich_scores(
+    rich: &Rich,
+    ds: &Dataset,
+    idx: &[usize],
+    top: usize,
+    method: Attribution,
+) -> (Vec<[f64; 3]>, Vec<Vec<DealFactor>>) {
+    use rayon::prelude::*;
+    let (zc, nc, cc) = rich.closes.explained(ds, idx, method);
+    let (zw, nw, cw) = rich.wins.explained(ds, idx, method);
+    let (pc, pw) = (&rich.closes.calibration, &rich.wins.calibration);
+    let p: Vec<[f64; 3]> = zc
+        .iter()
+        .zip(&zw)
+        .map(|(&c, &w)| {
+            let (c, w) = (pc.probability(c), pw.probability(w));
+            [c * w, c * (1.0 - w), 1.0 - c]
+        })
+        .collect();
+    // the columns of either estimator, and where each is in both
+    let mut names = nc.clone();
+    for n in &nw {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    let at = |of: &[String]| -> Vec<Option<usize>> {
+        names
+            .iter()
+            .map(|n| of.iter().position(|m| m == n))
+            .collect()
+    };
+    let (ic, iw) = (at(&nc), at(&nw));
+    let factors = (0..idx.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut f: Vec<(usize, f64)> = (0..names.len())
+                .map(|j| {
+                    let c = ic[j].map_or(0.0, |k| cc[i][k]);
+                    let w = iw[j].map_or(0.0, |k| cw[i][k]);
+                    let without = pc.probability(zc[i] - c) * pw.probability(zw[i] - w);
+                    (j, 100.0 * (p[i][0] - without))
+                })
+                .filter(|(_, points)| points.abs() >= 0.5)
+                .collect();
+            f.sort_by(|a, b| {
+                b.1.abs()
+                    .total_cmp(&a.1.abs())
+                    .then(names[a.0].cmp(&names[b.0]))
+            });
+            f.truncate(top);
+            f.into_iter()
+                .map(|(j, points)| DealFactor {
+                    text: format!(
+                        "{} is {}: {points:+.0} points",
+                        names[j],
+                        value_text(ds, &names[j], idx[i])
+                    ),
+                    points,
+                })
+                .collect()
+        })
+        .collect();
+    (p, factors)
 }
 
 impl DealCard {
