@@ -65,6 +65,8 @@ pub fn lead_rows(
 ) -> Result<LeadRows, LedgerError> {
     // lead → field → its events
     let mut history: HashMap<String, HashMap<String, History>> = HashMap::new();
+    // the latest record, for the windows still open when nothing else says "now"
+    let mut last: Timestamp = 0;
     for b in store.read_table("lead_events")? {
         let (lead, field, old, new) = (
             strings(&b, "lead_id"),
@@ -79,6 +81,7 @@ pub fn lead_rows(
             else {
                 continue;
             };
+            last = last.max(r);
             history.entry(l).or_default().entry(f).or_default().push((
                 e,
                 r,
@@ -98,23 +101,29 @@ pub fn lead_rows(
     };
     let codes = log.as_ref().map(|l| StageCodes::new(l, process));
     let known_at = known.unwrap_or(Timestamp::MAX);
+    let lead_batches = store.read_table("leads")?;
+    for b in &lead_batches {
+        if let Some(c) = stamps(b, "created_at") {
+            last = last.max(c.iter().flatten().max().unwrap_or(0));
+        }
+    }
     // a window is complete when it ended by `known` (or by the last record)
-    let now = known.unwrap_or_else(|| last_recorded(store));
+    let now = known.unwrap_or(last);
     let window = within_days * MICROS_PER_DAY;
     let mut attributes: BTreeSet<String> = BTreeSet::new();
     let mut leads: BTreeMap<String, (BTreeMap<String, String>, String)> = BTreeMap::new();
     let mut current_only: BTreeSet<String> = BTreeSet::new();
-    for b in store.read_table("leads")? {
-        let ids = strings(&b, "id");
-        let created = stamps(&b, "created_at");
-        let converted = stamps(&b, "converted_at");
-        let opp = strings(&b, "converted_opportunity_id");
-        let attrs = strings(&b, "attributes");
+    for b in &lead_batches {
+        let ids = strings(b, "id");
+        let created = stamps(b, "created_at");
+        let converted = stamps(b, "converted_at");
+        let opp = strings(b, "converted_opportunity_id");
+        let attrs = strings(b, "attributes");
         let employees = b
             .column_by_name("employees")
             .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
         let cols: Vec<Option<&arrow_array::StringArray>> =
-            FIELDS.iter().map(|f| strings(&b, f)).collect();
+            FIELDS.iter().map(|f| strings(b, f)).collect();
         for i in 0..b.num_rows() {
             let (Some(id), Some(at)) = (text(ids, i), stamp(created, i)) else {
                 continue;
@@ -220,19 +229,4 @@ fn value_at(events: &History, t: Timestamp, known: Timestamp) -> Option<String> 
         Some(e) => e.3.clone(),
         None => seen.first().and_then(|e| e.2.clone()),
     }
-}
-
-/// The workspace's "now" for open windows: the latest lead event or lead.
-fn last_recorded(store: &Store) -> Timestamp {
-    let mut last = 0;
-    for (table, col) in [("lead_events", "recorded_at"), ("leads", "created_at")] {
-        if let Ok(bs) = store.read_table(table) {
-            for b in bs {
-                if let Some(c) = stamps(&b, col) {
-                    last = last.max(c.iter().flatten().max().unwrap_or(0));
-                }
-            }
-        }
-    }
-    last
 }

@@ -52,6 +52,17 @@ pub enum Candidates {
     Boosted,
 }
 
+impl Candidates {
+    /// The estimators to fit, simplest first (a tie goes to it).
+    pub fn kinds(self) -> &'static [Candidates] {
+        match self {
+            Candidates::Auto => &[Candidates::Logistic, Candidates::Boosted],
+            Candidates::Logistic => &[Candidates::Logistic],
+            Candidates::Boosted => &[Candidates::Boosted],
+        }
+    }
+}
+
 /// How scores become probabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -432,11 +443,7 @@ impl LeadModel {
                 )));
             }
         }
-        let kinds: &[Candidates] = match o.candidates {
-            Candidates::Auto => &[Candidates::Logistic, Candidates::Boosted],
-            Candidates::Logistic => &[Candidates::Logistic],
-            Candidates::Boosted => &[Candidates::Boosted],
-        };
+        let kinds = o.candidates.kinds();
         let yt: Vec<bool> = test_rows.iter().map(|&i| test_ds.target[i]).collect();
         let mut fitted = Vec::new();
         for &kind in kinds {

@@ -181,26 +181,21 @@ fn one_deal_by_hand() {
     let t = parse_iso_instant("2025-03-01", true).unwrap();
     let period = Period::quarter_of(t, 1);
     let rows = scoring_rows(&h, Cut::known_at(t), period, &[]);
-    let value = |name: &str| -> Option<f64> {
-        let c = rows
-            .dataset
+    let column = |name: &str| {
+        rows.dataset
             .columns
             .iter()
             .find(|c| c.name == name)
-            .unwrap();
-        match &c.values {
+            .unwrap()
+    };
+    let value = |name: &str| -> Option<f64> {
+        match &column(name).values {
             Values::Numbers(v) => v[0],
             Values::Levels { .. } => panic!("{name} is categorical"),
         }
     };
     let level = |name: &str| -> Option<String> {
-        let c = rows
-            .dataset
-            .columns
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap();
-        match &c.values {
+        match &column(name).values {
             Values::Levels { levels, codes } => codes[0].map(|c| levels[c as usize].clone()),
             Values::Numbers(_) => panic!("{name} is numeric"),
         }

@@ -213,25 +213,13 @@ fn train_validate_score_on_a_flat_file() {
     let first = ws.join("first.csv");
     std::fs::write(&first, format!("{head}\n{}\n", lines[..420].join("\n"))).unwrap();
     let (f, t) = (first.to_str().unwrap(), tail.to_str().unwrap());
-    ok(
-        ws,
-        &[
-            "leads",
-            "train",
-            "--data",
-            f,
-            "--target",
-            "Converted",
-            "--id",
-            "Lead Id",
-            "--missing",
-            "Select",
-            "--test-data",
-            t,
-            "--name",
-            "own",
-        ],
-    );
+    let own_args = [
+        &["leads", "train"][..],
+        &common[2..],
+        &["--data", f, "--test-data", t, "--name", "own"],
+    ]
+    .concat();
+    ok(ws, &own_args);
     let own: Value = card_of(ws, "own");
     assert_eq!(
         (own["train_rows"].as_u64(), own["test_rows"].as_u64()),

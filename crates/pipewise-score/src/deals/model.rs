@@ -17,9 +17,7 @@ use super::pooled::{Pooled, PooledRow, bucket_name};
 use super::rows::{DealRows, Outcome, Period, scoring_rows, training_rows};
 use crate::boosted::Attribution;
 use crate::dataset::{Dataset, Values};
-use crate::model::{
-    Binary, Candidates, ModelFileError, TrainError, TrainOptions, best_of, value_text,
-};
+use crate::model::{Binary, ModelFileError, TrainError, TrainOptions, best_of, value_text};
 use crate::validate::{ReliabilityBin, auc, reliability};
 use pipewise_ledger::Cut;
 use pipewise_model::Timestamp;
@@ -55,12 +53,8 @@ impl Rich {
             .collect();
         let mut parts = Vec::new();
         let mut fit_one = |d: &Dataset, idx: &[usize], what: &str| -> Result<Binary, TrainError> {
-            let kinds = match o.candidates {
-                Candidates::Auto => vec![Candidates::Logistic, Candidates::Boosted],
-                k => vec![k],
-            };
             let mut fitted = Vec::new();
-            for k in kinds {
+            for &k in o.candidates.kinds() {
                 fitted.push(Binary::fit(d, idx, &[], k, o)?);
             }
             let best = best_of(&fitted.iter().map(|f| f.1).collect::<Vec<_>>());
@@ -361,14 +355,15 @@ impl DealModel {
             )
         };
         let (train_rows, train_y) = pick(&train);
-        let pooled = Pooled::fit(&train_rows, &train_y, &weights(&rows, &train));
+        let train_w = weights(&rows, &train);
+        let pooled = Pooled::fit(&train_rows, &train_y, &train_w);
         let mut validation = Vec::new();
         let mut baseline = None;
         let mut learned = None;
         let mut why;
         let closed_train: f64 = train
             .iter()
-            .zip(weights(&rows, &train))
+            .zip(&train_w)
             .filter(|(i, _)| y[**i] != Outcome::Slipped)
             .map(|(_, w)| w)
             .sum();

@@ -4,7 +4,7 @@
 use crate::args::{
     DealsCommand, DealsRowsArgs, DealsScoreArgs, DealsTrainArgs, EstimatorChoice, Format,
 };
-use crate::commands::leads::model_dir;
+use crate::commands::leads::{measure, model_dir, pct};
 use crate::commands::{print, spinner};
 use crate::output::{Cell, Table};
 use crate::settings::{instant, open, user};
@@ -85,13 +85,7 @@ fn train(ws: &Path, a: &DealsTrainArgs, format: Format) -> Result<()> {
     row("deal-periods", Cell::Int(c.deal_periods.round() as i64));
     row("split", Cell::from(c.split.as_str()));
     for v in &c.validation {
-        let num = |x: f64| {
-            if format == Format::Table {
-                Cell::Text(format!("{x:.4}"))
-            } else {
-                Cell::Float(x)
-            }
-        };
+        let num = |x: f64| measure(Some(x), format);
         row(&format!("{}: test log loss", v.model), num(v.log_loss));
         row(&format!("{}: test Brier", v.model), num(v.brier));
         row(
@@ -175,13 +169,7 @@ fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
         "model",
         "factors",
     ]);
-    let pct = |x: f64| {
-        if format == Format::Table {
-            Cell::Text(format!("{:.1}%", 100.0 * x))
-        } else {
-            Cell::Float(x)
-        }
-    };
+    let pct = |x: f64| pct(Some(x), format);
     for s in &scores {
         t.push(vec![
             Cell::from(s.opportunity_id.as_str()),

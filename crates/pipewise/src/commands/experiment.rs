@@ -118,6 +118,10 @@ fn analyze(a: &AnalyzeArgs, format: Format) -> Result<()> {
     let mut t = Table::new(vec!["item", "value"]);
     let row = |t: &mut Table, k: &str, v: f64| t.push(vec![Cell::from(k), number(v, format)]);
     let level = format!("{:.0}%", 100.0 * (1.0 - a.alpha));
+    let interval = |t: &mut Table, (low, high): (f64, f64)| {
+        row(t, &format!("difference, {level} interval low"), low);
+        row(t, &format!("difference, {level} interval high"), high);
+    };
     if let (Some(ra), Some(rb)) = (&a.a, &a.b) {
         let ((x1, n1), (x2, n2)) = (arm(ra, "--a")?, arm(rb, "--b")?);
         let r = ex::two_proportion_z_test(x1, n1, x2, n2, a.alpha)
@@ -125,16 +129,7 @@ fn analyze(a: &AnalyzeArgs, format: Format) -> Result<()> {
         row(&mut t, "rate a", x1 as f64 / n1 as f64);
         row(&mut t, "rate b", x2 as f64 / n2 as f64);
         row(&mut t, "difference (a − b)", r.difference);
-        row(
-            &mut t,
-            &format!("difference, {level} interval low"),
-            r.interval.0,
-        );
-        row(
-            &mut t,
-            &format!("difference, {level} interval high"),
-            r.interval.1,
-        );
+        interval(&mut t, r.interval);
         row(&mut t, "z", r.z);
         row(&mut t, "p-value (two-sided)", r.p_value);
     } else if !a.a_values.is_empty() {
@@ -142,16 +137,7 @@ fn analyze(a: &AnalyzeArgs, format: Format) -> Result<()> {
             user("each group needs at least two values, and the values some variance")
         })?;
         row(&mut t, "difference of means (a − b)", r.difference);
-        row(
-            &mut t,
-            &format!("difference, {level} interval low"),
-            r.interval.0,
-        );
-        row(
-            &mut t,
-            &format!("difference, {level} interval high"),
-            r.interval.1,
-        );
+        interval(&mut t, r.interval);
         row(&mut t, "Welch t", r.t);
         row(&mut t, "degrees of freedom", r.df);
         row(&mut t, "p-value (two-sided)", r.p_value);

@@ -153,7 +153,7 @@ fn file_name(p: &Path) -> String {
 }
 
 /// A share: `12.3%` in a table, in full in CSV and JSON.
-fn pct(x: Option<f64>, format: Format) -> Cell {
+pub(crate) fn pct(x: Option<f64>, format: Format) -> Cell {
     match x {
         None => Cell::Null,
         Some(v) if format == Format::Table => Cell::Text(format!("{:.1}%", v * 100.0)),
@@ -162,7 +162,7 @@ fn pct(x: Option<f64>, format: Format) -> Cell {
 }
 
 /// A measure: four decimals in a table, in full in CSV and JSON.
-fn measure(x: Option<f64>, format: Format) -> Cell {
+pub(crate) fn measure(x: Option<f64>, format: Format) -> Cell {
     match x {
         None => Cell::Null,
         Some(v) if format == Format::Table => Cell::Text(format!("{v:.4}")),
