@@ -177,6 +177,16 @@ impl Estimator {
         }
     }
 
+    /// Each row's log-odds and the contribution of each feature to it
+    /// ([`Estimator::log_odds`] and [`Estimator::contributions`] together;
+    /// path-attributed trees are walked once for both).
+    pub fn explained(&self, rows: &[Vec<f64>], method: Attribution) -> (Vec<f64>, Vec<Vec<f64>>) {
+        match (self, method) {
+            (Estimator::Boosted(m), Attribution::Path) => m.explained_path(rows),
+            _ => (self.log_odds(rows), self.contributions(rows, method)),
+        }
+    }
+
     /// Each row's contribution of each feature to its log-odds: coefficient
     /// × value for the linear model; for the trees, Shapley values or path
     /// attributions (`method`).
@@ -320,10 +330,8 @@ impl Binary {
             })
             .collect();
         let rows = self.encoding.rows(ds, idx);
-        let z = self.estimator.log_odds(&rows);
-        let sums = self
-            .estimator
-            .contributions(&rows, method)
+        let (z, contributions) = self.estimator.explained(&rows, method);
+        let sums = contributions
             .into_iter()
             .map(|c| {
                 let mut by_column = vec![0.0; names.len()];
@@ -545,8 +553,7 @@ impl LeadModel {
         let rows: Vec<Vec<f64>> = (0..ds.ids.len())
             .map(|i| self.encoding.row(ds, i))
             .collect();
-        let z = self.estimator.log_odds(&rows);
-        let contributions = self.estimator.contributions(&rows, Attribution::Shapley);
+        let (z, contributions) = self.estimator.explained(&rows, Attribution::Shapley);
         (0..rows.len())
             .map(|i| {
                 let probability = self.calibration.probability(z[i]);

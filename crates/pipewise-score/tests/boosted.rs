@@ -9,7 +9,7 @@
 
 mod common;
 
-use pipewise_score::boosted::{BoostParams, Boosted};
+use pipewise_score::boosted::{Attribution, BoostParams, Boosted};
 use pipewise_score::logistic::FitError;
 use pipewise_score::validate::{auc, brier};
 
@@ -90,6 +90,16 @@ fn x_education_against_lightgbm() {
         assert!((s - z).abs() < 1e-6, "{s} vs {z}");
     }
 
+    // one walk of the trees gives the same log-odds, byte for byte, and
+    // forust's own path attributions (its matrix's last column is the bias)
+    let (zp, cp) = m.explained_path(&held);
+    assert_eq!(zp, m.log_odds(&held));
+    let theirs = m.contributions_by(&held, Attribution::Path);
+    assert_eq!(cp.len(), theirs.len());
+    for (mine, theirs) in cp.iter().zip(&theirs) {
+        assert_eq!(mine[..], theirs[..enc.features.len()]);
+    }
+
     // the same rows give the same model, byte for byte
     let again = Boosted::fit(&rows, &y, BoostParams::default()).unwrap();
     assert_eq!(
@@ -127,6 +137,12 @@ fn missing_values_go_where_the_trees_learn() {
     .unwrap();
     let p = m.predict(&[vec![f64::NAN], vec![1.0]]);
     assert!(p[0] > 0.9 && p[1] < 0.1, "{p:?}");
+    // the one-walk path attributions send missing values the same way
+    let (z, c) = m.explained_path(&rows);
+    assert_eq!(z, m.log_odds(&rows));
+    for (mine, theirs) in c.iter().zip(m.contributions_by(&rows, Attribution::Path)) {
+        assert_eq!(mine[..], theirs[..1]);
+    }
 }
 
 #[test]

@@ -256,7 +256,7 @@ fn small_data_uses_the_pooled_model_and_says_why() {
         Cut::at(t),
         Period::quarter_of(t, 1),
         3,
-        pipewise_score::boosted::Attribution::Shapley,
+        Some(pipewise_score::boosted::Attribution::Shapley),
     );
     assert!(!scores.is_empty());
     for s in &scores {
@@ -425,4 +425,61 @@ fn a_custom_field_filled_in_at_the_close_is_flagged() {
         .find(|c| c.name == "custom.tier")
         .unwrap();
     assert_eq!(tier.distinct, 2);
+}
+
+#[test]
+fn tree_factors_are_shapley_for_a_few_deals_and_the_probabilities_never_depend_on_them() {
+    use pipewise_score::boosted::Attribution;
+    use pipewise_score::deals::model::{DealModel, DealOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let h = synth_history(dir.path(), 11, 700);
+    let mut o = DealOptions::default();
+    o.train.candidates = pipewise_score::model::Candidates::Boosted;
+    o.train.boost.trees = 20; // fast in a debug build
+    let m = DealModel::train(&h, &o).unwrap();
+    assert!(
+        m.rich.as_ref().is_some_and(|r| r.is_boosted()),
+        "{}",
+        m.card.why
+    );
+    let t = parse_iso_instant("2026-05-15", true).unwrap();
+    let score = |method| m.score(&h, Cut::at(t), Period::quarter_of(t, 1), 3, method);
+    let (auto, shapley, path, none) = (
+        score(None),
+        score(Some(Attribution::Shapley)),
+        score(Some(Attribution::Path)),
+        m.score(&h, Cut::at(t), Period::quarter_of(t, 1), 0, None),
+    );
+    assert!(!auto.is_empty() && auto.len() <= Attribution::SHAPLEY_UP_TO);
+    assert_eq!(
+        Attribution::auto(Attribution::SHAPLEY_UP_TO + 1),
+        Attribution::Path
+    );
+    for (((a, s), p), n) in auto.iter().zip(&shapley).zip(&path).zip(&none) {
+        // a few deals: auto is exact
+        assert_eq!(a.attribution, Some(Attribution::Shapley));
+        assert_eq!(p.attribution, Some(Attribution::Path));
+        assert_eq!(n.attribution, None);
+        assert_eq!(a.factors, s.factors);
+        // the same probabilities, bit for bit, whatever the factors
+        for x in [s, p, n] {
+            assert_eq!(
+                (a.p_won.to_bits(), a.p_lost.to_bits(), a.p_slipped.to_bits()),
+                (x.p_won.to_bits(), x.p_lost.to_bits(), x.p_slipped.to_bits())
+            );
+        }
+    }
+    // path and Shapley factors mostly name the same strongest column
+    let agree = shapley
+        .iter()
+        .zip(&path)
+        .filter(|(s, p)| {
+            let column = |f: &[pipewise_score::deals::model::DealFactor]| {
+                f.first()
+                    .map(|f| f.text.split(" is ").next().unwrap_or("").to_string())
+            };
+            column(&s.factors) == column(&p.factors)
+        })
+        .count();
+    assert!(agree * 2 > shapley.len(), "{agree} of {}", shapley.len());
 }

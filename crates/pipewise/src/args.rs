@@ -153,14 +153,16 @@ pub struct DealsScoreArgs {
     /// Factors shown per deal (0: none, the fastest)
     #[arg(long, default_value_t = 3)]
     pub factors: usize,
-    /// How boosted trees' factors are worked out: exact Shapley values, or path attributions
-    /// (Saabas, XGBoost's approx_contribs: an approximation, many times faster)
-    #[arg(long, value_enum, default_value_t = AttributionChoice::Shapley)]
+    /// How boosted trees' factors are worked out: exact Shapley values, path attributions
+    /// (Saabas, XGBoost's approx_contribs: an approximation, many times faster), or auto
+    /// (Shapley up to 5,000 open deals, path above)
+    #[arg(long, value_enum, default_value_t = AttributionChoice::Auto)]
     pub attribution: AttributionChoice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AttributionChoice {
+    Auto,
     Shapley,
     Path,
 }

@@ -76,6 +76,7 @@ impl DealHistory {
         process: SalesProcess,
         recorded: bool,
     ) -> Result<DealHistory, LedgerError> {
+        let started = std::time::Instant::now();
         let mut custom: Vec<Field> = store
             .manifest()?
             .segments
@@ -99,6 +100,7 @@ impl DealHistory {
                 sources: false,
             },
         )?;
+        tracing::debug!(elapsed = ?started.elapsed(), "deal history: ledger read");
         let mut touches: Vec<Vec<Touch>> = vec![Vec::new(); log.keys.len()];
         for b in store.read_table("activities")? {
             let at = b
@@ -131,6 +133,7 @@ impl DealHistory {
         for t in &mut touches {
             t.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.contact.cmp(&b.contact)));
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "deal history: activities read");
         let mut hired = HashMap::new();
         for b in store.read_table("users")? {
             let d = b
@@ -158,6 +161,7 @@ impl DealHistory {
                 }
             }
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "deal history: owners and accounts read");
         Ok(DealHistory {
             log,
             process,

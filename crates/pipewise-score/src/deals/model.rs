@@ -38,6 +38,14 @@ pub struct Rich {
 }
 
 impl Rich {
+    /// Whether either estimator is a tree ensemble (whose factors depend on
+    /// the attribution).
+    pub fn is_boosted(&self) -> bool {
+        [&self.closes, &self.wins]
+            .iter()
+            .any(|b| matches!(b.estimator, crate::model::Estimator::Boosted(_)))
+    }
+
     fn fit(
         ds: &Dataset,
         outcomes: &[Outcome],
@@ -213,6 +221,9 @@ pub struct DealScore {
     pub model: String,
     /// The strongest factors, for and against.
     pub factors: Vec<DealFactor>,
+    /// How the learned model's trees were attributed to give the factors
+    /// (none for the pooled model, a linear model, or no factors).
+    pub attribution: Option<Attribution>,
 }
 
 fn pooled_rows(ds: &Dataset) -> Vec<PooledRow> {
@@ -461,16 +472,20 @@ impl DealModel {
     }
 
     /// Score every deal open at `cut`, in `period`, with up to `top` factors
-    /// (the learned model's trees attributed by `method`).
+    /// (the learned model's trees attributed by `method`; without one, by
+    /// [`Attribution::auto`] for the number of deals).
     pub fn score(
         &self,
         h: &DealHistory,
         cut: Cut,
         period: Period,
         top: usize,
-        method: Attribution,
+        method: Option<Attribution>,
     ) -> Vec<DealScore> {
+        let started = std::time::Instant::now();
         let rows = scoring_rows(h, cut, period, &self.custom);
+        let method_for = |n: usize| method.unwrap_or_else(|| Attribution::auto(n));
+        tracing::debug!(elapsed = ?started.elapsed(), rows = rows.dataset.ids.len(), "deal scores: rows built");
         let ds = &rows.dataset;
         let idx: Vec<usize> = (0..ds.ids.len()).collect();
         let prow = pooled_rows(ds);
@@ -493,7 +508,7 @@ impl DealModel {
         let overall_won = self.pooled.overall[0];
         let (probs, factors): (Vec<[f64; 3]>, Vec<Vec<DealFactor>>) = match &self.rich {
             Some(rich) if top == 0 => (rich.probabilities(ds, &idx), vec![Vec::new(); idx.len()]),
-            Some(rich) => rich_scores(rich, ds, &idx, top, method),
+            Some(rich) => rich_scores(rich, ds, &idx, top, method_for(idx.len())),
             None => (
                 pooled.iter().map(|s| s.p).collect(),
                 pooled
@@ -514,22 +529,35 @@ impl DealModel {
                     .collect(),
             ),
         };
+        tracing::debug!(elapsed = ?started.elapsed(), "deal scores: scored");
         let model = if self.rich.is_some() {
             "learned"
         } else {
             "pooled"
         };
-        (0..idx.len())
-            .map(|i| DealScore {
+        let attribution = match &self.rich {
+            Some(rich) if top > 0 && rich.is_boosted() => Some(method_for(idx.len())),
+            _ => None,
+        };
+        // the intervals' Beta quantiles are the costly part: on rayon's pool,
+        // collected in deal order
+        use rayon::prelude::*;
+        let scores: Vec<DealScore> = factors
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, factors)| DealScore {
                 opportunity_id: ds.ids[i].clone(),
                 p_won: probs[i][0],
                 p_lost: probs[i][1],
                 p_slipped: probs[i][2],
                 won_interval: super::pooled::interval(probs[i][0], pooled[i].evidence),
                 model: model.into(),
-                factors: factors[i].clone(),
+                factors,
+                attribution,
             })
-            .collect()
+            .collect();
+        tracing::debug!(elapsed = ?started.elapsed(), "deal scores: intervals");
+        scores
     }
 
     /// Write `model.json`, `card.json` and `card.md` into `dir`.

@@ -258,9 +258,16 @@ impl<'a> Builder<'a> {
             cut,
         };
         let since = cut.effective - 365 * MICROS_PER_DAY;
-        // each deal's (owner, won) when it closed in the window, in parallel;
-        // counts are integers, so the sums do not depend on the order
-        let closed: Vec<(String, bool)> = (0..self.h.log.keys.len() as u32)
+        // each deal's (owner's dictionary code, won) when it closed in the
+        // window, in parallel; counts are integers, so the sums do not
+        // depend on the order
+        let Some(owner_column) = self.h.log.column(&Field::OwnerId) else {
+            return HashMap::new();
+        };
+        let pipewise_ledger::Values::Text { dict, codes } = &owner_column.new else {
+            return HashMap::new();
+        };
+        let closed: Vec<(u32, bool)> = (0..self.h.log.keys.len() as u32)
             .into_par_iter()
             .filter_map(|k| {
                 if !exists(&self.h.log, k, cut) {
@@ -271,16 +278,20 @@ impl<'a> Builder<'a> {
                 if outcome == StageOutcome::Open || entered < since {
                     return None;
                 }
-                Some((at.text(&Field::OwnerId, k)?, outcome == StageOutcome::Won))
+                let owner = codes[in_force(owner_column, k, cut)?];
+                (owner != NULL_TEXT).then_some((owner, outcome == StageOutcome::Won))
             })
             .collect();
-        let mut out: HashMap<String, (u32, u32)> = HashMap::new();
+        let mut by_code: HashMap<u32, (u32, u32)> = HashMap::new();
         for (owner, won) in closed {
-            let e = out.entry(owner).or_default();
+            let e = by_code.entry(owner).or_default();
             e.0 += u32::from(won);
             e.1 += 1;
         }
-        out
+        by_code
+            .into_iter()
+            .map(|(code, record)| (dict[code as usize].clone(), record))
+            .collect()
     }
 
     /// The features of every deal in `keys` at `cut`, for `period`.
@@ -289,7 +300,9 @@ impl<'a> Builder<'a> {
             log: &self.h.log,
             cut,
         };
+        let started = std::time::Instant::now();
         let owners = self.owner_records(cut);
+        tracing::trace!(elapsed = ?started.elapsed(), "rows: owner records");
         let t = cut.effective;
         let days = |d: i64| d as f64 / MICROS_PER_DAY as f64;
         keys.par_iter()
@@ -411,8 +424,11 @@ impl<'a> Builder<'a> {
         label_known: Option<Timestamp>,
         keep: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> (Vec<u32>, Vec<Vec<Cell>>, Vec<Option<Outcome>>) {
+        let started = std::time::Instant::now();
         let keys = self.open_at(cut, keep);
+        tracing::trace!(elapsed = ?started.elapsed(), "rows: open deals found");
         let cells = self.features(&keys, cut, period);
+        tracing::trace!(elapsed = ?started.elapsed(), "rows: features read");
         let ended = label_known.is_none_or(|k| period.end() <= k);
         let outcomes = keys
             .iter()
@@ -573,7 +589,9 @@ pub fn training_rows(
 
 /// The rows to score: every deal open at `cut`, in `period`.
 pub fn scoring_rows(h: &DealHistory, cut: Cut, period: Period, custom: &[String]) -> DealRows {
+    let started = std::time::Instant::now();
     let b = Builder::new(h, custom);
+    tracing::trace!(elapsed = ?started.elapsed(), "rows: stage codes");
     let (keys, cells, _) = b.rows_at(cut, period, Some(i64::MIN), None);
     let mut out = RowsBuilder::default();
     let n = keys.len();

@@ -107,7 +107,9 @@ fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
             a.model
         )));
     }
+    let started = std::time::Instant::now();
     let m = DealModel::load(&dir)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "deal model read");
     let at = match &a.as_of {
         Some(s) => instant(s, "--as-of")?,
         None => crate::settings::now(),
@@ -148,13 +150,19 @@ fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
         None => Period::quarter_of(at, fiscal),
     };
     let pb = spinner("scoring");
+    tracing::debug!(elapsed = ?started.elapsed(), "reading the ledger");
     let h = DealHistory::load_with(&w.store, w.process.clone(), a.known)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "ledger read");
     let method = match a.attribution {
-        crate::args::AttributionChoice::Shapley => pipewise_score::boosted::Attribution::Shapley,
-        crate::args::AttributionChoice::Path => pipewise_score::boosted::Attribution::Path,
+        crate::args::AttributionChoice::Auto => None,
+        crate::args::AttributionChoice::Shapley => {
+            Some(pipewise_score::boosted::Attribution::Shapley)
+        }
+        crate::args::AttributionChoice::Path => Some(pipewise_score::boosted::Attribution::Path),
     };
     let scores = m.score(&h, cut, period, a.factors, method);
     pb.finish_and_clear();
+    tracing::debug!(elapsed = ?started.elapsed(), "deals scored");
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&scores)?);
         return Ok(());
