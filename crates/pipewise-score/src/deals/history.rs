@@ -102,7 +102,10 @@ impl DealHistory {
         )?;
         tracing::debug!(elapsed = ?started.elapsed(), "deal history: ledger read");
         let mut touches: Vec<Vec<Touch>> = vec![Vec::new(); log.keys.len()];
-        for b in store.read_table("activities")? {
+        for b in store.read_table_columns(
+            "activities",
+            &["opportunity_id", "occurred_at", "direction", "contact_id"],
+        )? {
             let at = b
                 .column_by_name("occurred_at")
                 .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned());
@@ -135,7 +138,7 @@ impl DealHistory {
         }
         tracing::debug!(elapsed = ?started.elapsed(), "deal history: activities read");
         let mut hired = HashMap::new();
-        for b in store.read_table("users")? {
+        for b in store.read_table_columns("users", &["id", "hire_date"])? {
             let d = b
                 .column_by_name("hire_date")
                 .and_then(|c| c.as_primitive_opt::<Date32Type>().cloned());
@@ -149,7 +152,7 @@ impl DealHistory {
             }
         }
         let mut accounts = HashMap::new();
-        for b in store.read_table("accounts")? {
+        for b in store.read_table_columns("accounts", &["id", "industry", "employees"])? {
             let e = b
                 .column_by_name("employees")
                 .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
