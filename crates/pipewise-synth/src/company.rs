@@ -88,8 +88,10 @@ pub struct Config {
     pub seed: u64,
     /// How many opportunities.
     pub opportunities: usize,
-    /// Last day of the history (inclusive). History covers the two years before it.
+    /// Last day of the history (inclusive).
     pub end: i32,
+    /// Years of history before `end` (365 days each; default 2).
+    pub years: u32,
     /// Generate the lead funnel (default: up to 50,000 opportunities).
     pub leads: bool,
     /// Generate activities (default: up to 200,000 opportunities).
@@ -104,6 +106,7 @@ impl Config {
             seed,
             opportunities: n,
             end: pipewise_model::time::ymd(2026, 6, 30).unwrap_or(0),
+            years: 2,
             leads: n <= 50_000,
             activities: n <= 200_000,
         }
@@ -198,7 +201,8 @@ pub fn generate(
 ) -> Company {
     let n = config.opportunities;
     let end_day = config.end;
-    let start_day = end_day - 730 + 1;
+    let history_days = 365 * config.years.max(1) as i32;
+    let start_day = end_day - history_days + 1;
     let start = date_start(start_day);
     let end = date_end(end_day);
     let mut rng = stream(config.seed, TAG_PEOPLE, 0);
@@ -278,7 +282,7 @@ pub fn generate(
         let hire = if rng.random::<f64>() < 0.75 {
             start_day - rng.random_range(90..1500)
         } else {
-            start_day + rng.random_range(0..600)
+            start_day + rng.random_range(0..history_days - 130) // 600 days of two years
         };
         let ramp = match seg {
             Segment::Smb => 3,
@@ -377,7 +381,7 @@ pub fn generate(
     }
 
     // Opportunities.
-    let window_days = 730 - 20;
+    let window_days = history_days - 20;
     let mut opportunities = Vec::with_capacity(n);
     let mut activities = Vec::new();
     for i in 0..n {

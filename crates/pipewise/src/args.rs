@@ -586,9 +586,12 @@ pub struct SynthArgs {
     /// Random seed: the same seed and size give the same company, byte for byte
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Last day of the two-year history (ISO date)
+    /// Last day of the history (ISO date)
     #[arg(long, default_value = "2026-06-30", value_name = "DATE")]
     pub end: String,
+    /// Years of history up to --end (a backtest over 12 quarters wants 4)
+    #[arg(long, default_value_t = 2)]
+    pub years: u32,
     /// Write a Salesforce export folder here instead of filling the workspace
     #[arg(long, value_name = "DIR")]
     pub salesforce_export: Option<PathBuf>,

@@ -72,12 +72,7 @@ pub fn exists(log: &EventLog, key: u32, cut: Cut) -> bool {
 /// every cut (52 million calls for a year of weeks over 1M deals), and left
 /// to itself the compiler stopped inlining it into the rayon task.
 #[inline(always)]
-pub(crate) fn exists_with(
-    log: &EventLog,
-    deleted: Option<&FieldColumn>,
-    key: u32,
-    cut: Cut,
-) -> bool {
+pub fn exists_with(log: &EventLog, deleted: Option<&FieldColumn>, key: u32, cut: Cut) -> bool {
     let k = key as usize;
     if log.keys.created_at[k] > cut.effective {
         return false;

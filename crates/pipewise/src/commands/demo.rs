@@ -32,7 +32,7 @@ pub fn run(workspace: Option<&Path>, a: &DemoArgs, format: Format) -> Result<()>
         dir.join(MARKER),
         "created by `pipewise demo`; the next demo run replaces this folder\n",
     )?;
-    let cfg = super::synth::config(&a.size, a.seed, "2026-06-30")?;
+    let cfg = super::synth::config(&a.size, a.seed, "2026-06-30", 2)?;
     let process = crate::settings::load_process(&dir)?;
     let company = super::synth::make(&cfg, &process);
     super::synth::into_workspace(&dir, &company)?;

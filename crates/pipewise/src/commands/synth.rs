@@ -8,10 +8,16 @@ use pipewise_ledger::Store;
 use pipewise_synth::{Company, Config, Size, generate};
 use std::path::Path;
 
-pub fn config(size: &str, seed: u64, end: &str) -> Result<Config> {
+pub fn config(size: &str, seed: u64, end: &str, years: u32) -> Result<Config> {
     let size = Size::parse(size).map_err(|e| user(format!("--size: {e}")))?;
+    if !(1..=20).contains(&years) {
+        return Err(user(format!(
+            "--years {years}: give 1 to 20 years of history"
+        )));
+    }
     let mut c = Config::new(seed, size);
     c.end = pipewise_model::time::date_of(settings::instant(end, "--end")?);
+    c.years = years;
     Ok(c)
 }
 
@@ -54,7 +60,7 @@ pub fn into_workspace(dir: &Path, company: &Company) -> Result<()> {
 }
 
 pub fn run(dir: &Path, a: &SynthArgs, format: Format) -> Result<()> {
-    let cfg = config(&a.size, a.seed, &a.end)?;
+    let cfg = config(&a.size, a.seed, &a.end, a.years)?;
     let process = if dir.join(settings::PROCESS_FILE).exists() && a.salesforce_export.is_none() {
         settings::load_process(dir)?
     } else {

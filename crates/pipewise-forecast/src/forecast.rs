@@ -1,0 +1,366 @@
+//! One forecast: every method, for the whole company (or the subtree under
+//! a manager) and for each group, at one cut.
+
+use crate::calendar::Quarter;
+use crate::groups::{By, Org};
+use crate::methods::{self, DealP, Forecast, Inputs, Method};
+use crate::rates::History;
+use crate::scan::{Ledger, OpenDeal, QuarterTally, Snapshot, Won};
+use crate::simulate::{self, NewBusiness, Quantiles, SimDeal};
+use pipewise_ledger::Cut;
+use pipewise_model::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// How to forecast.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The methods, in order.
+    pub methods: Vec<Method>,
+    /// How rows are split.
+    pub by: By,
+    /// Only deals owned by these user ids (a manager's subtree).
+    pub scope: Option<BTreeSet<String>>,
+    /// Read the ledger as recorded by the cut (a backtest's view).
+    pub known: bool,
+    /// Monte Carlo draws.
+    pub draws: usize,
+    /// The simulation's seed.
+    pub seed: u64,
+    /// List the deals behind each term.
+    pub explain: bool,
+    /// How many past quarters the rates learn from.
+    pub lookback: usize,
+    /// Deal probabilities from a trained deal model, by deal key (the
+    /// pooled cells of past quarters otherwise).
+    pub learned: Option<HashMap<u32, DealP>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            methods: Method::ALL.to_vec(),
+            by: By::Company,
+            scope: None,
+            known: false,
+            draws: 2000,
+            seed: 42,
+            explain: false,
+            lookback: 4,
+            learned: None,
+        }
+    }
+}
+
+/// One row of a forecast: a group and every method's number for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The group's key (`all` for the total).
+    pub group: String,
+    /// Its name.
+    pub label: String,
+    /// Its quota for the quarter.
+    pub quota: Option<f64>,
+    /// Every method's forecast.
+    pub forecasts: Vec<Forecast>,
+}
+
+/// What a forecast reads besides its options.
+pub struct Context<'a> {
+    /// The ledger.
+    pub ledger: &'a Ledger<'a>,
+    /// People and quotas.
+    pub org: &'a Org,
+    /// The quarter forecast.
+    pub quarter: &'a Quarter,
+    /// The cut.
+    pub cut: Timestamp,
+    /// Quarters that ended by the cut, oldest first, each tallied at (at
+    /// least) the cut's week.
+    pub past: &'a [QuarterTally],
+}
+
+/// The same week (or the last one it has) of each of the last `lookback`
+/// past quarters.
+pub fn history_at<'a>(past: &'a [QuarterTally], week: u32, lookback: usize) -> History<'a> {
+    let weeks = past
+        .iter()
+        .rev()
+        .take(lookback)
+        .rev()
+        .filter_map(|q| q.week(week.min(q.quarter.weeks())))
+        .collect();
+    History { weeks }
+}
+
+/// What the forecast of one cut computed before the methods ran.
+pub struct Prepared {
+    /// The deals at the cut.
+    pub snapshot: Snapshot,
+    /// Each open deal's probabilities.
+    pub p: Vec<DealP>,
+    /// Where they came from.
+    pub p_source: String,
+    /// Stage → won conversion as known at the cut.
+    pub conversions: crate::scan::Conversions,
+}
+
+/// Read the cut and score its open deals.
+pub fn prepare(cx: &Context, o: &Options) -> Prepared {
+    let week = cx.quarter.week_of(cx.cut);
+    let cut = Cut {
+        effective: cx.cut,
+        recorded: o.known.then_some(cx.cut),
+    };
+    let snapshot = cx.ledger.snapshot(cx.quarter, cut);
+    let history = history_at(cx.past, week, o.lookback);
+    let pooled = methods::fit_pooled(cx.ledger, &history);
+    let mut p = methods::pooled_probabilities(cx.ledger, &pooled, &snapshot.open, cx.cut);
+    let mut p_source = format!(
+        "pooled cells of week {week} of {} past quarter(s)",
+        history.weeks.len()
+    );
+    if let Some(learned) = &o.learned {
+        let mut hits = 0usize;
+        for (d, pd) in snapshot.open.iter().zip(p.iter_mut()) {
+            if let Some(l) = learned.get(&d.key) {
+                *pd = *l;
+                hits += 1;
+            }
+        }
+        p_source = format!(
+            "the trained deal model for {hits} of {} open deals, {p_source} for the rest",
+            snapshot.open.len()
+        );
+    }
+    Prepared {
+        snapshot,
+        p,
+        p_source,
+        conversions: cx.ledger.conversions(cx.cut, o.known, 365),
+    }
+}
+
+/// Forecast every group at the cut.
+pub fn forecast(cx: &Context, o: &Options, prepared: &Prepared) -> Vec<Row> {
+    let ledger = cx.ledger;
+    let week = cx.quarter.week_of(cx.cut);
+    let history = history_at(cx.past, week, o.lookback);
+    let owner_id = |c: Option<u32>| c.map(|c| ledger.owner_name(c));
+    let segment = |c: Option<u32>| c.map(|c| ledger.segment_name(c));
+    let in_scope = |c: Option<u32>| {
+        o.scope
+            .as_ref()
+            .is_none_or(|s| owner_id(c).is_some_and(|id| s.contains(id)))
+    };
+    let group_of =
+        |owner: Option<u32>, seg: Option<u32>| cx.org.group_of(o.by, owner_id(owner), segment(seg));
+    // the deals in scope, by group
+    let snap = &prepared.snapshot;
+    let open: Vec<(usize, &OpenDeal)> = snap
+        .open
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| in_scope(d.owner))
+        .collect();
+    let won: Vec<&Won> = snap.won.iter().filter(|w| in_scope(w.owner)).collect();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    if o.by != By::Company {
+        for (_, d) in &open {
+            names.insert(group_of(d.owner, d.segment));
+        }
+        for w in &won {
+            names.insert(group_of(w.owner, w.segment));
+        }
+    }
+    let names: Vec<String> = names.into_iter().collect();
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let g_of = |owner: Option<u32>, seg: Option<u32>| -> usize {
+        if o.by == By::Company {
+            0
+        } else {
+            index
+                .get(group_of(owner, seg).as_str())
+                .copied()
+                .unwrap_or(0)
+        }
+    };
+    let groups = names.len().max(1);
+    // each group's share of the past quarters' bookings (new business is shared so)
+    let recent: Vec<&QuarterTally> = cx.past.iter().rev().take(o.lookback).collect();
+    let mut booked_by_group = vec![0.0; groups];
+    let mut booked_all = 0.0;
+    for q in &recent {
+        for (&owner, &v) in &q.booked_by_owner {
+            let owner = (owner != u32::MAX).then_some(owner);
+            booked_all += v;
+            if in_scope(owner) {
+                // the group of a past booking: by its owner (a segment split
+                // has no owner's segment to read here, so it shares evenly)
+                let g = if o.by == By::Segment {
+                    usize::MAX
+                } else {
+                    g_of(owner, None)
+                };
+                if g == usize::MAX {
+                    booked_by_group
+                        .iter_mut()
+                        .for_each(|x| *x += v / groups as f64);
+                } else {
+                    booked_by_group[g] += v;
+                }
+            }
+        }
+    }
+    let scope_booked: f64 = booked_by_group.iter().sum();
+    let scope_share = if o.scope.is_none() {
+        1.0
+    } else if booked_all > 0.0 {
+        scope_booked / booked_all
+    } else {
+        0.0
+    };
+    let group_share = |g: usize| {
+        if scope_booked > 0.0 {
+            booked_by_group[g] / scope_booked
+        } else {
+            1.0 / groups as f64
+        }
+    };
+    let scale = history.scale(snap.open.len() as f64);
+    let growth = history.amount_growth();
+    // simulate the scope once; every group's quantiles come from the same draws
+    let sim = if o.methods.contains(&Method::Probabilistic) {
+        let deals: Vec<SimDeal> = open
+            .iter()
+            .map(|(i, d)| SimDeal {
+                amount: d.amount * growth,
+                p: prepared.p[*i].won,
+                group: g_of(d.owner, d.segment),
+            })
+            .collect();
+        let mut closed = vec![0.0; groups];
+        for w in &won {
+            closed[g_of(w.owner, w.segment)] += w.amount;
+        }
+        let (_, _, won_n) = history.new_business();
+        let new = NewBusiness {
+            expected: won_n * scale * scope_share,
+            amounts: history
+                .weeks
+                .iter()
+                .flat_map(|w| w.new_won_amounts.iter().copied())
+                .collect(),
+            shares: (0..groups).map(group_share).collect(),
+        };
+        simulate::simulate(&deals, &closed, &new, groups, o.draws, o.seed)
+    } else {
+        Vec::new()
+    };
+    let past_of = |keep: &dyn Fn(Option<u32>) -> bool| -> Vec<(&Quarter, f64)> {
+        cx.past
+            .iter()
+            .map(|q| {
+                let v = q
+                    .booked_by_owner
+                    .iter()
+                    .filter(|(o, _)| keep((**o != u32::MAX).then_some(**o)))
+                    .map(|(_, v)| v)
+                    .sum();
+                (&q.quarter, v)
+            })
+            .collect()
+    };
+    let run_group = |g: Option<usize>, share: f64, sim: Option<Quantiles>| -> Vec<Forecast> {
+        let member = |owner: Option<u32>, seg: Option<u32>| g.is_none_or(|g| g_of(owner, seg) == g);
+        let (open_g, p_g): (Vec<&OpenDeal>, Vec<DealP>) = open
+            .iter()
+            .filter(|(_, d)| member(d.owner, d.segment))
+            .map(|(i, d)| (*d, prepared.p[*i]))
+            .unzip();
+        let past = if o.by == By::Segment && g.is_some() {
+            // bookings by segment are not tallied: the segment's share of the scope's
+            past_of(&|owner| in_scope(owner))
+                .into_iter()
+                .map(|(q, v)| (q, v * share))
+                .collect()
+        } else {
+            past_of(&|owner| in_scope(owner) && g.is_none_or(|g| g_of(owner, None) == g))
+        };
+        let x = Inputs {
+            ledger,
+            quarter: cx.quarter,
+            cut: cx.cut,
+            week,
+            open: open_g,
+            p: p_g,
+            won: won
+                .iter()
+                .copied()
+                .filter(|w| member(w.owner, w.segment))
+                .collect(),
+            history: history.clone(),
+            past,
+            conversions: &prepared.conversions,
+            new_share: scope_share * share,
+            scale,
+            simulated: sim,
+            explain: o.explain,
+        };
+        o.methods.iter().map(|&m| methods::run(m, &x)).collect()
+    };
+    let (first, last) = (cx.quarter.first, cx.quarter.last);
+    let mut rows = vec![Row {
+        group: "all".into(),
+        label: if o.scope.is_some() {
+            "everyone in scope".into()
+        } else {
+            "company".into()
+        },
+        quota: cx
+            .org
+            .quota(By::Company, "all", first, last, o.scope.as_ref()),
+        forecasts: run_group(None, 1.0, sim.get(groups).copied()),
+    }];
+    if o.by != By::Company {
+        for (g, name) in names.iter().enumerate() {
+            rows.push(Row {
+                group: name.clone(),
+                label: cx.org.label(o.by, name),
+                quota: cx.org.quota(o.by, name, first, last, o.scope.as_ref()),
+                forecasts: run_group(Some(g), group_share(g), sim.get(g).copied()),
+            });
+        }
+    }
+    rows
+}
+
+/// Each past quarter before `quarter` whose end is by `cut`, oldest first,
+/// back to the one holding `since`.
+pub fn past_quarters(
+    quarter: &Quarter,
+    cut: Timestamp,
+    since: Timestamp,
+    fiscal_start_month: u32,
+    calendar: &pipewise_model::FiscalCalendar,
+) -> Vec<Quarter> {
+    let mut out = Vec::new();
+    let mut q = quarter.previous(fiscal_start_month, calendar);
+    while q.end() >= since {
+        if q.end() <= cut {
+            out.push(q.clone());
+        }
+        q = q.previous(fiscal_start_month, calendar);
+    }
+    out.reverse();
+    out
+}
+
+/// Summaries by method of one row, for people: method → value.
+pub fn values(row: &Row) -> BTreeMap<Method, Option<f64>> {
+    row.forecasts.iter().map(|f| (f.method, f.value)).collect()
+}
