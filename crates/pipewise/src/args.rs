@@ -89,6 +89,82 @@ pub enum Command {
     /// Deal scores from the ledger: P(won in the period), P(lost), P(slipped) for every open deal
     #[command(subcommand)]
     Deals(DealsCommand),
+    /// Forecast a quarter's bookings with every method side by side, each with its math; the
+    /// first is the one the backtest ranks best at this week of the quarter
+    Forecast(ForecastArgs),
+    /// Walk forward over past quarters: at each week, forecast with only what had been recorded
+    /// by then, and score every method against what was booked (writes reports/backtest.*)
+    Backtest(BacktestArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ByChoice {
+    Company,
+    Owner,
+    Team,
+    Manager,
+    Segment,
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// The quarter (2026-Q4, FY2027-Q1; default: the quarter of --as-of)
+    #[arg(long, value_name = "PERIOD")]
+    pub period: Option<String>,
+    /// Forecast as of this time (default: now)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// With --as-of: read the ledger as recorded by then (what a forecaster saw that day)
+    #[arg(long, requires = "as_of")]
+    pub known: bool,
+    /// Only these methods (repeatable; default: all): stage_weighted, stage_weighted_crm,
+    /// historical_coverage, category, in_blood, projection, probabilistic, run_rate,
+    /// last_period, seasonal_naive
+    #[arg(long, value_name = "METHOD")]
+    pub method: Vec<String>,
+    /// One row per owner, team, manager or segment, after the total
+    #[arg(long, value_enum, default_value_t = ByChoice::Company)]
+    pub by: ByChoice,
+    /// Only the deals of this manager's subtree (user id or name)
+    #[arg(long, value_name = "MANAGER")]
+    pub under: Option<String>,
+    /// List the deals behind METHOD's number and their contributions
+    #[arg(long, value_name = "METHOD")]
+    pub explain: Option<String>,
+    /// Use this trained deal model's probabilities (models/NAME/) for in_blood and probabilistic
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Monte Carlo draws
+    #[arg(long, default_value_t = 2000)]
+    pub draws: usize,
+    /// The simulation's seed
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Past quarters the rates learn from
+    #[arg(long, default_value_t = 4)]
+    pub lookback: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// How many of the latest complete quarters to forecast
+    #[arg(long, default_value_t = 4)]
+    pub periods: usize,
+    /// The weeks of each quarter (comma-separated; default: 1 to 13)
+    #[arg(long, value_name = "WEEKS", value_delimiter = ',')]
+    pub weeks: Vec<u32>,
+    /// Only these methods (comma-separated; default: all)
+    #[arg(long, value_name = "METHODS", value_delimiter = ',')]
+    pub methods: Vec<String>,
+    /// Monte Carlo draws per forecast
+    #[arg(long, default_value_t = 1000)]
+    pub draws: usize,
+    /// The simulation's seed
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Past quarters the rates learn from
+    #[arg(long, default_value_t = 4)]
+    pub lookback: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod deals;
 mod demo;
 mod experiment;
 mod flow;
+mod forecast;
 mod ingest;
 mod init;
 mod leads;
@@ -43,6 +44,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Experiment(c) => experiment::run(c, g.format),
         Command::Leads(c) => leads::run(&ws, c, g.format),
         Command::Deals(c) => deals::run(&ws, c, g.format),
+        Command::Forecast(a) => forecast::run(&ws, a, g.format),
+        Command::Backtest(a) => forecast::backtest(&ws, a, g.format),
     }
 }
 
