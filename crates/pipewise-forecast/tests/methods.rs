@@ -15,6 +15,8 @@
 //! Seed 004's category forecast (TV-01): 0.9 × 1M + 0.6 × 2M + 0.3 × 2M +
 //! 0.3 × 1M = 3M.
 
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
 use pipewise_forecast::calendar::Quarter;
 use pipewise_forecast::forecast::{self, Context, Options, past_quarters};
 use pipewise_forecast::groups::{By, Org, Person, QuotaRow};
