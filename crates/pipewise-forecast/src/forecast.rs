@@ -9,6 +9,7 @@ use crate::scan::{Ledger, OpenDeal, QuarterTally, Snapshot, Won};
 use crate::simulate::{self, NewBusiness, Quantiles, SimDeal};
 use pipewise_ledger::Cut;
 use pipewise_model::Timestamp;
+use pipewise_score::deals::pooled::Pooled;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -103,6 +104,8 @@ pub struct Prepared {
     pub p_source: String,
     /// Stage → won conversion as known at the cut.
     pub conversions: crate::scan::Conversions,
+    /// How much past quarters swung beyond their deals' own chances.
+    pub spread: simulate::Spread,
 }
 
 /// Read the cut and score its open deals.
@@ -133,11 +136,13 @@ pub fn prepare(cx: &Context, o: &Options) -> Prepared {
             snapshot.open.len()
         );
     }
+    let spread = spread(cx.ledger, &pooled, &history_at(cx.past, week, 8));
     Prepared {
         snapshot,
         p,
         p_source,
         conversions: cx.ledger.conversions(cx.cut, o.known, 365),
+        spread,
     }
 }
 
@@ -257,7 +262,15 @@ pub fn forecast(cx: &Context, o: &Options, prepared: &Prepared) -> Vec<Row> {
                 .collect(),
             shares: (0..groups).map(group_share).collect(),
         };
-        simulate::simulate(&deals, &closed, &new, groups, o.draws, o.seed)
+        simulate::simulate_with(
+            &deals,
+            &closed,
+            &new,
+            prepared.spread,
+            groups,
+            o.draws,
+            o.seed,
+        )
     } else {
         Vec::new()
     };
@@ -337,6 +350,69 @@ pub fn forecast(cx: &Context, o: &Options, prepared: &Prepared) -> Vec<Row> {
         }
     }
     rows
+}
+
+/// The sample variance of `v` (0 under three values).
+fn variance(v: &[f64]) -> f64 {
+    if v.len() < 3 {
+        return 0.0;
+    }
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64
+}
+
+/// How much past quarters at the same week swung beyond what their deals'
+/// own chances explain: for the open deals, the variance across quarters
+/// of log(won / expected under the pooled model), less the variance chance
+/// alone gives (Σ n·p(1 − p)·mean amount² over expected², per quarter); for
+/// new business, the same of log(new wins per open deal / their mean), less
+/// a compound Poisson's (Σ a² / (Σ a)²). Never below 0; 0 with under three
+/// quarters.
+pub fn spread(ledger: &Ledger, pooled: &Pooled, h: &History) -> simulate::Spread {
+    let growth = h.amount_growth();
+    let mut memo: HashMap<crate::scan::CellKey, f64> = HashMap::new();
+    let (mut open_logs, mut open_chance) = (Vec::new(), Vec::new());
+    let (mut per_deal, mut new_chance) = (Vec::new(), Vec::new());
+    for w in &h.weeks {
+        let (mut expected, mut chance, mut observed, mut n_open) = (0.0, 0.0, 0.0, 0.0);
+        for (k, t) in &w.cells {
+            let mut key = *k;
+            key.category = 0;
+            let p = *memo
+                .entry(key)
+                .or_insert_with(|| pooled.score(&methods::pooled_row(ledger, &key)).p[0]);
+            let mean = if t.n > 0.0 {
+                t.amount / t.n * growth
+            } else {
+                0.0
+            };
+            expected += t.amount * growth * p;
+            chance += t.n * p * (1.0 - p) * mean * mean;
+            observed += t.won_amount;
+            n_open += t.n;
+        }
+        if expected > 0.0 && observed > 0.0 {
+            open_logs.push((observed / expected).ln());
+            open_chance.push(chance / (expected * expected));
+        }
+        let total: f64 = w.new_won_amounts.iter().sum();
+        if n_open > 0.0 && total > 0.0 {
+            per_deal.push(w.new_won / n_open);
+            new_chance.push(w.new_won_amounts.iter().map(|a| a * a).sum::<f64>() / (total * total));
+        }
+    }
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let open = (variance(&open_logs) - mean(&open_chance)).max(0.0).sqrt();
+    let m = mean(&per_deal);
+    let new_logs: Vec<f64> = per_deal.iter().map(|x| (x / m).ln()).collect();
+    let new = (variance(&new_logs) - mean(&new_chance)).max(0.0).sqrt();
+    simulate::Spread { open, new }
 }
 
 /// Each past quarter before `quarter` whose end is by `cut`, oldest first,

@@ -62,7 +62,8 @@ pub struct QuotaRow {
 #[derive(Debug, Clone, Default)]
 pub struct Org {
     people: BTreeMap<String, Person>,
-    quotas: Vec<QuotaRow>,
+    /// (owner, first day, last day) → the sum of its quota rows.
+    quotas: HashMap<(String, Date, Date), f64>,
     /// Manager id → direct reports.
     reports: HashMap<String, Vec<String>>,
 }
@@ -153,9 +154,13 @@ impl Org {
         for r in reports.values_mut() {
             r.sort();
         }
+        let mut by_owner: HashMap<(String, Date, Date), f64> = HashMap::new();
+        for q in quotas {
+            *by_owner.entry((q.owner, q.start, q.end)).or_default() += q.amount;
+        }
         Org {
             people: people.into_iter().map(|p| (p.id.clone(), p)).collect(),
-            quotas,
+            quotas: by_owner,
             reports,
         }
     }
@@ -223,12 +228,7 @@ impl Org {
     }
 
     fn quota_of(&self, owner: &str, first: Date, last: Date) -> Option<f64> {
-        let rows: Vec<&QuotaRow> = self
-            .quotas
-            .iter()
-            .filter(|q| q.owner == owner && q.start == first && q.end == last)
-            .collect();
-        (!rows.is_empty()).then(|| rows.iter().map(|q| q.amount).sum())
+        self.quotas.get(&(owner.to_string(), first, last)).copied()
     }
 
     /// The reps' quotas summed, among people `keep` accepts.

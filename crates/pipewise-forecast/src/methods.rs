@@ -874,7 +874,8 @@ pub fn fit_pooled(ledger: &Ledger, history: &History) -> Pooled {
     Pooled::fit(&rows, &outcomes, &weights)
 }
 
-fn pooled_row(ledger: &Ledger, k: &CellKey) -> PooledRow {
+/// The pooled model's row for a cell.
+pub fn pooled_row(ledger: &Ledger, k: &CellKey) -> PooledRow {
     PooledRow {
         stage: format!(
             "{}, {}",

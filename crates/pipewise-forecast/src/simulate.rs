@@ -12,7 +12,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Poisson};
+use rand_distr::{Distribution, Poisson, StandardNormal};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -77,8 +77,21 @@ fn summary(mut v: Vec<f64>) -> Quantiles {
     }
 }
 
-/// Simulate `draws` quarters. `closed[g]` is what group `g` has already
-/// won. Returns each group's quantiles, then the total's (index `groups`).
+/// How much a whole quarter swings beyond its deals' own chances: the
+/// standard deviations of log-normal factors (mean 1) that scale, in each
+/// draw, every open deal's won amount (`open`) and the number of new wins
+/// (`new`) together — a good or bad quarter for everyone at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Spread {
+    /// On the open deals.
+    pub open: f64,
+    /// On the new business.
+    pub new: f64,
+}
+
+/// Simulate `draws` quarters of independent deals. `closed[g]` is what
+/// group `g` has already won. Returns each group's quantiles, then the
+/// total's (index `groups`).
 pub fn simulate(
     deals: &[SimDeal],
     closed: &[f64],
@@ -87,10 +100,21 @@ pub fn simulate(
     draws: usize,
     seed: u64,
 ) -> Vec<Quantiles> {
+    simulate_with(deals, closed, new, Spread::default(), groups, draws, seed)
+}
+
+/// [`simulate`] with quarter-wide swings.
+pub fn simulate_with(
+    deals: &[SimDeal],
+    closed: &[f64],
+    new: &NewBusiness,
+    spread: Spread,
+    groups: usize,
+    draws: usize,
+    seed: u64,
+) -> Vec<Quantiles> {
     let blocks = draws.div_ceil(BLOCK).max(1);
-    let poisson = (new.expected > 0.0 && !new.amounts.is_empty())
-        .then(|| Poisson::new(new.expected).ok())
-        .flatten();
+    let has_new = new.expected > 0.0 && !new.amounts.is_empty();
     // the group of a new deal: cumulative shares
     let mut cumulative = Vec::with_capacity(new.shares.len());
     let mut acc = 0.0;
@@ -105,6 +129,19 @@ pub fn simulate(
             let n = BLOCK.min(draws - b * BLOCK);
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(b as u64 + 1);
+            let mut factor = |sigma: f64| -> Vec<f64> {
+                (0..n)
+                    .map(|_| {
+                        if sigma > 0.0 {
+                            let z: f64 = rng.sample(StandardNormal);
+                            (sigma * z - sigma * sigma / 2.0).exp()
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect()
+            };
+            let (f_open, f_new) = (factor(spread.open), factor(spread.new));
             let mut totals = vec![vec![0.0; n]; groups + 1];
             for (g, c) in closed.iter().enumerate().take(groups) {
                 totals[g].iter_mut().for_each(|x| *x = *c);
@@ -131,25 +168,28 @@ pub fn simulate(
                             break;
                         }
                         j += gap as usize;
-                        own[j] += d.amount;
-                        total[j] += d.amount;
+                        own[j] += d.amount * f_open[j];
+                        total[j] += d.amount * f_open[j];
                         j += 1;
                         if j >= n {
                             break;
                         }
                     }
                 } else {
-                    for (a, b) in own.iter_mut().zip(total.iter_mut()) {
+                    for ((a, b), f) in own.iter_mut().zip(total.iter_mut()).zip(&f_open) {
                         if rng.random::<f64>() < p {
-                            *a += d.amount;
-                            *b += d.amount;
+                            *a += d.amount * f;
+                            *b += d.amount * f;
                         }
                     }
                 }
             }
-            if let Some(pois) = &poisson {
+            if has_new {
                 #[allow(clippy::needless_range_loop)] // draw j of two rows, one chosen per deal
                 for j in 0..n {
+                    let Ok(pois) = Poisson::new(new.expected * f_new[j]) else {
+                        continue;
+                    };
                     let k = pois.sample(&mut rng) as usize;
                     for _ in 0..k {
                         let a = new.amounts[rng.random_range(0..new.amounts.len())];
@@ -250,6 +290,41 @@ mod tests {
             q[1]
         );
         assert_eq!(q[0], q[1]);
+    }
+
+    #[test]
+    fn a_quarter_wide_swing_widens_the_interval_not_the_mean() {
+        // 4,000 deals of 1 at p = 0.5: alone, P10–P90 is ±1.28 × √1000 ≈ ±40.5;
+        // with a 10% log-normal swing on their 2,000 it is about ±1.28 × √(1000 + 200²) ≈ ±259
+        let deals: Vec<SimDeal> = (0..4000)
+            .map(|_| SimDeal {
+                amount: 1.0,
+                p: 0.5,
+                group: 0,
+            })
+            .collect();
+        let calm = simulate(&deals, &[0.0], &NewBusiness::default(), 1, 4000, 5);
+        let wide = simulate_with(
+            &deals,
+            &[0.0],
+            &NewBusiness::default(),
+            Spread {
+                open: 0.1,
+                new: 0.0,
+            },
+            1,
+            4000,
+            5,
+        );
+        assert!((calm[1].mean - 2000.0).abs() < 2.0);
+        assert!((wide[1].mean - 2000.0).abs() < 8.0, "{:?}", wide[1]);
+        let half = |q: &Quantiles| (q.p90 - q.p10) / 2.0;
+        assert!((half(&calm[1]) - 40.5).abs() < 3.0, "{:?}", calm[1]);
+        assert!(
+            half(&wide[1]) > 180.0 && half(&wide[1]) < 330.0,
+            "{:?}",
+            wide[1]
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn code_is_formatted() {
 
 #[test]
 fn crates_depend_only_downstream() {
-    // model → ledger → synth / ingest → engine → metrics → score → pipewise: no crate may depend on one to its right.
+    // model → ledger → synth / ingest → engine → metrics → score → forecast → pipewise: no crate may depend on one to its right.
     let order = [
         "pipewise-model",
         "pipewise-ledger",
@@ -68,6 +68,7 @@ fn crates_depend_only_downstream() {
         "pipewise-engine",
         "pipewise-metrics",
         "pipewise-score",
+        "pipewise-forecast",
         "pipewise",
     ];
     // [dependencies] and [dev-dependencies] alike: a test may not reach

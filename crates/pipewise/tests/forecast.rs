@@ -1,0 +1,198 @@
+//! `pipewise forecast` and `pipewise backtest` end to end on the small
+//! synthetic company: the JSON contract, the recommended method first, the
+//! deals behind a number, the backtest's report files, and the errors.
+
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(ws: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(ws: &Path, args: &[&str]) -> String {
+    let out = run(ws, args);
+    assert!(
+        out.status.success(),
+        "pipewise {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(ws: &Path, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    serde_json::from_str(&ok(ws, &a)).unwrap()
+}
+
+#[test]
+fn forecast_backtest_and_their_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    ok(ws, &["synth", "--size", "1500", "--seed", "3"]);
+    let base = [
+        "forecast",
+        "--period",
+        "2026-Q2",
+        "--as-of",
+        "2026-04-15",
+        "--known",
+    ];
+    // one object per method, the recommended first, saying why
+    let v = json(ws, &base);
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[0]["recommended"], true);
+    assert!(
+        rows[0]["why"].as_str().unwrap().contains("WAPE at week 3"),
+        "{}",
+        rows[0]["why"]
+    );
+    assert!(rows[1..].iter().all(|r| r["recommended"] == false));
+    for r in rows {
+        for key in [
+            "method", "value", "p10", "p50", "p90", "quota", "gap", "terms",
+        ] {
+            assert!(r.get(key).is_some(), "no {key}: {r}");
+        }
+        if let (Some(q), Some(v), Some(g)) =
+            (r["quota"].as_f64(), r["value"].as_f64(), r["gap"].as_f64())
+        {
+            assert!((q - v - g).abs() < 1e-6);
+        }
+        // the terms add up to the value (the probabilistic value is the simulation's median)
+        if r["method"] != "probabilistic"
+            && let Some(v) = r["value"].as_f64()
+        {
+            let s: f64 = r["terms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["value"].as_f64().unwrap())
+                .sum();
+            assert!((s - v).abs() < 1e-3 * v.abs().max(1.0), "{}", r["method"]);
+        }
+    }
+    let p = rows
+        .iter()
+        .find(|r| r["method"] == "probabilistic")
+        .unwrap();
+    let (p10, p50, p90) = (
+        p["p10"].as_f64().unwrap(),
+        p["p50"].as_f64().unwrap(),
+        p["p90"].as_f64().unwrap(),
+    );
+    assert!(p10 < p50 && p50 < p90);
+    // deterministic: the same command, the same bytes
+    assert_eq!(ok(ws, &base), ok(ws, &base));
+
+    // the deals behind a number
+    let mut explain = base.to_vec();
+    explain.extend(["--explain", "category"]);
+    let e = json(ws, &explain);
+    let terms = e[0]["terms"].as_array().unwrap();
+    let deals: Vec<&Value> = terms
+        .iter()
+        .flat_map(|t| t["deals"].as_array().into_iter().flatten())
+        .collect();
+    assert!(!deals.is_empty());
+    for d in &deals {
+        let c = d["amount"].as_f64().unwrap() * d["weight"].as_f64().unwrap();
+        assert!((c - d["contribution"].as_f64().unwrap()).abs() < 1e-6);
+    }
+
+    // by manager: the total first, then one row per manager, each from the same draws
+    let mut by = base.to_vec();
+    by.extend([
+        "--by",
+        "manager",
+        "--method",
+        "category",
+        "--method",
+        "probabilistic",
+    ]);
+    let b = json(ws, &by);
+    let b = b.as_array().unwrap();
+    assert_eq!(b[0]["group"], "all");
+    assert!(b.len() > 4);
+    let total = |m: &str| {
+        b.iter()
+            .find(|r| r["group"] == "all" && r["method"] == m)
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let parts: f64 = b
+        .iter()
+        .filter(|r| r["group"] != "all" && r["method"] == "category")
+        .map(|r| r["value"].as_f64().unwrap())
+        .sum();
+    assert!((parts - total("category")).abs() < 1e-3 * total("category"));
+
+    // the backtest writes its report, and forecast then ranks by it
+    let out = run(
+        ws,
+        &[
+            "backtest",
+            "--periods",
+            "2",
+            "--weeks",
+            "1,3",
+            "--draws",
+            "200",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(ws.join("reports/backtest.json")).unwrap()).unwrap();
+    assert_eq!(report["weeks"], serde_json::json!([1, 3]));
+    assert_eq!(report["quarters"].as_array().unwrap().len(), 2);
+    assert!(ws.join("reports/backtest.md").exists());
+    let winner = report["winners"]["3"].as_str().unwrap();
+    let v = json(ws, &base);
+    assert_eq!(v[0]["method"], winner);
+    assert!(v[0]["why"].as_str().unwrap().contains("saved backtest"));
+
+    // errors name the option and say how to fix it
+    let bad = run(
+        ws,
+        &["forecast", "--period", "2026-05", "--as-of", "2026-05-02"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--period 2026-Q2"));
+    let bad = run(
+        ws,
+        &["forecast", "--period", "2026-Q2", "--as-of", "2026-07-02"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("outside 2026-Q2"));
+    let bad = run(
+        ws,
+        &["forecast", "--as-of", "2026-04-15", "--method", "magic"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("stage_weighted"));
+    let bad = run(
+        ws,
+        &[
+            "forecast",
+            "--as-of",
+            "2026-04-15",
+            "--under",
+            "Nobody Atall",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
