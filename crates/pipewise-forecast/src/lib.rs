@@ -11,7 +11,7 @@
 //! draws the probabilistic method's quantiles; [`groups`] splits deals by
 //! owner, team, manager or segment and finds their quotas; [`backtest`]
 //! walks past periods week by week and scores every method against what was
-//! booked.
+//! booked; [`submissions`] keeps people's calls and their bias ledger.
 
 pub mod backtest;
 pub mod calendar;
@@ -21,6 +21,7 @@ pub mod methods;
 pub mod rates;
 pub mod scan;
 pub mod simulate;
+pub mod submissions;
 
 pub use calendar::Quarter;
 pub use methods::{Forecast, Method, Term};

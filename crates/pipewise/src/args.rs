@@ -95,6 +95,63 @@ pub enum Command {
     /// Walk forward over past quarters: at each week, forecast with only what had been recorded
     /// by then, and score every method against what was booked (writes reports/backtest.*)
     Backtest(BacktestArgs),
+    /// Submit a forecast call for a quarter (kept forever, never overwritten)
+    Submit(SubmitArgs),
+    /// List forecast calls, import past ones from a CSV, and read the bias ledger: each
+    /// person's signed error by category and week, and their latest calls de-biased
+    Submissions(SubmissionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The quarter (2026-Q2, FY2027-Q1)
+    #[arg(long, value_name = "PERIOD")]
+    pub period: String,
+    /// Who submits (user id or name)
+    #[arg(long, value_name = "USER")]
+    pub who: String,
+    /// Commit
+    #[arg(long)]
+    pub commit: f64,
+    /// Best case
+    #[arg(long)]
+    pub best_case: f64,
+    /// Most likely
+    #[arg(long)]
+    pub most_likely: f64,
+    /// A manager's adjusted call for their whole subtree (default: the submitter's own deals)
+    #[arg(long)]
+    pub team: bool,
+    /// Why
+    #[arg(long)]
+    pub note: Option<String>,
+    /// When the call was made (default: now)
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmissionsArgs {
+    /// Only calls for this quarter
+    #[arg(long, value_name = "PERIOD")]
+    pub period: Option<String>,
+    /// Only this person's calls (user id or name)
+    #[arg(long, value_name = "USER")]
+    pub who: Option<String>,
+    /// Import past calls from a CSV (period, submitter, commit, best_case, most_likely,
+    /// submitted_at; optionally level and note)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bias", "debiased"])]
+    pub import: Option<std::path::PathBuf>,
+    /// The bias ledger: each person's signed error, by category and week of the quarter, over
+    /// quarters that have ended
+    #[arg(long, conflicts_with = "debiased")]
+    pub bias: bool,
+    /// With --period: each person's latest call by --as-of, de-biased, and the roll-ups
+    #[arg(long, requires = "period")]
+    pub debiased: bool,
+    /// The time the latest calls are read at (default: now)
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

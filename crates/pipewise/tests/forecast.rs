@@ -196,3 +196,150 @@ fn forecast_backtest_and_their_contract() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn submissions_are_kept_imported_and_read_for_bias() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    ok(ws, &["synth", "--size", "1500", "--seed", "4"]);
+    // a rep with wins in 2026-Q1 (from the SQL tables, not from pipewise's own forecast code)
+    let users = json(
+        ws,
+        &[
+            "sql",
+            "select id, name from users where role = 'rep' order by id",
+        ],
+    );
+    let rep = users[0]["id"].as_str().unwrap().to_string();
+    let name = users[0]["name"].as_str().unwrap().to_string();
+    let csv = ws.join("calls.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "period,submitter,commit,best_case,most_likely,submitted_at,note\n\
+             2026-Q1,{name},0,0,0,2026-01-05,nothing will close\n\
+             2026-Q1,{rep},\"1,000\",2000,1500,2026-02-20,\n\
+             2026-Q1,Nobody Here,1,2,3,2026-01-05,\n\
+             2026-Q7,{rep},1,2,3,2026-01-05,\n"
+        ),
+    )
+    .unwrap();
+    let out = run(
+        ws,
+        &[
+            "submissions",
+            "--import",
+            csv.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("4 row(s) read, 2 landed, 2 quarantined")
+    );
+    let bad: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(bad[0]["column"], "submitter");
+    assert_eq!(bad[0]["value"], "Nobody Here");
+    assert_eq!(bad[0]["row"], 4);
+    assert_eq!(bad[1]["column"], "period");
+    // a call now: kept beside the others, never overwriting them
+    let first = std::fs::read(ws.join("journals/submissions/00000001.parquet")).unwrap();
+    ok(
+        ws,
+        &[
+            "submit",
+            "--period",
+            "2026-Q2",
+            "--who",
+            &rep,
+            "--commit",
+            "100",
+            "--best-case",
+            "200",
+            "--most-likely",
+            "150",
+            "--at",
+            "2026-04-03",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(ws.join("journals/submissions/00000001.parquet")).unwrap(),
+        first
+    );
+    let all = json(ws, &["submissions", "--who", &name]);
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    let q2 = json(ws, &["submissions", "--period", "2026-Q2"]);
+    assert_eq!(q2.as_array().unwrap().len(), 1);
+    // the bias ledger: a commit of 0 on a quarter the rep booked in is −100%
+    let bias = json(ws, &["submissions", "--bias", "--who", &rep]);
+    let commit_week_1 = bias
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["category"] == "commit" && b["week"] == 1)
+        .unwrap();
+    assert_eq!(commit_week_1["error"].as_f64().unwrap(), -1.0);
+    assert_eq!(commit_week_1["calls"], 1);
+    // the de-biased call of Q2 divides by (1 + the shrunk bias)
+    let d = json(
+        ws,
+        &[
+            "submissions",
+            "--period",
+            "2026-Q2",
+            "--debiased",
+            "--as-of",
+            "2026-04-10",
+        ],
+    );
+    let c = &d[0]["calls"]["commit"];
+    let (call, b, adjusted) = (
+        c[0].as_f64().unwrap(),
+        c[1].as_f64().unwrap(),
+        c[2].as_f64().unwrap(),
+    );
+    assert_eq!(call, 100.0);
+    assert!(b < 0.0, "a commit of 0 is sandbagging: {b}");
+    assert!((adjusted - call / (1.0 + b).max(0.25)).abs() < 1e-9);
+    // errors
+    let bad = run(
+        ws,
+        &[
+            "submit",
+            "--period",
+            "2026-Q2",
+            "--who",
+            "Nobody Here",
+            "--commit",
+            "1",
+            "--best-case",
+            "1",
+            "--most-likely",
+            "1",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = run(
+        ws,
+        &[
+            "submit",
+            "--period",
+            "2026-05",
+            "--who",
+            &rep,
+            "--commit",
+            "1",
+            "--best-case",
+            "1",
+            "--most-likely",
+            "1",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--period 2026-Q2"));
+}

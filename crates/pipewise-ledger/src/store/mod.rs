@@ -22,6 +22,7 @@
 //! lock, reading the current manifest, entity tables.
 
 mod commit;
+mod journal;
 mod load;
 mod manifest;
 mod segment;

@@ -13,6 +13,7 @@ mod leads;
 mod metric;
 mod sql;
 mod status;
+mod submissions;
 mod synth;
 
 use crate::args::{Cli, Command};
@@ -46,6 +47,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Deals(c) => deals::run(&ws, c, g.format),
         Command::Forecast(a) => forecast::run(&ws, a, g.format),
         Command::Backtest(a) => forecast::backtest(&ws, a, g.format),
+        Command::Submit(a) => submissions::submit(&ws, a, g.format),
+        Command::Submissions(a) => submissions::run(&ws, a, g.format),
     }
 }
 

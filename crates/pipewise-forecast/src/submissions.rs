@@ -1,0 +1,720 @@
+//! Forecast submissions and the bias ledger (issue #13 §2).
+//!
+//! A submission is one person's call for one quarter — commit, best case
+//! and most likely, with a note — made at a time; a manager's `team` call
+//! is their adjusted roll-up of their subtree. Submissions are kept in the
+//! workspace's `submissions` journal (append-only, under the ledger's
+//! lock): a new call never overwrites an old one.
+//!
+//! The bias ledger compares every call on a quarter that has ended with
+//! what the caller booked in it (their own deals; a team call, their
+//! subtree's): the signed error (call − booked) / booked, per person,
+//! category and week of the quarter. Below 0 is sandbagging, above 0 happy
+//! ears (seed 004). A person's bias is shrunk towards everyone's by
+//! `SHRINK` pseudo-quarters, so a person with one quarter of history is
+//! read mostly as the team is, and the de-biased call is the call divided
+//! by (1 + bias).
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, TimestampMicrosecondType};
+use arrow_array::{
+    Array, ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use pipewise_model::{Date, Timestamp};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The journal submissions are kept in.
+pub const JOURNAL: &str = "submissions";
+
+/// Pseudo-quarters of the team's bias a person's bias is shrunk towards.
+pub const SHRINK: f64 = 3.0;
+
+/// The least (1 + bias) a call is divided by: a de-biased call is at most
+/// four times the call, however deep the sandbagging was.
+pub const MIN_FACTOR: f64 = 0.25;
+
+/// Whose deals a call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// The submitter's own deals.
+    Own,
+    /// The submitter's subtree (a manager's adjusted roll-up).
+    Team,
+}
+
+impl Level {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Own => "own",
+            Level::Team => "team",
+        }
+    }
+
+    /// From its name.
+    pub fn parse(s: &str) -> Option<Level> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "own" | "rep" | "" => Some(Level::Own),
+            "team" | "manager" | "rollup" | "roll-up" => Some(Level::Team),
+            _ => None,
+        }
+    }
+}
+
+/// The three calls.
+pub const CATEGORIES: [&str; 3] = ["commit", "best_case", "most_likely"];
+
+/// One call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Submission {
+    /// The quarter's label.
+    pub period: String,
+    /// Its first day.
+    pub first: Date,
+    /// Its last day.
+    pub last: Date,
+    /// Who made it (a user id).
+    pub submitter: String,
+    /// Whose deals.
+    pub level: Level,
+    /// Commit.
+    pub commit: f64,
+    /// Best case.
+    pub best_case: f64,
+    /// Most likely.
+    pub most_likely: f64,
+    /// Why.
+    pub note: Option<String>,
+    /// When it was made.
+    pub submitted_at: Timestamp,
+    /// When pipewise stored it.
+    pub recorded_at: Timestamp,
+    /// Where it came from (`cli`, or the file imported).
+    pub source: String,
+}
+
+impl Submission {
+    /// The call in category `c` (one of [`CATEGORIES`]).
+    pub fn call(&self, c: &str) -> f64 {
+        match c {
+            "commit" => self.commit,
+            "best_case" => self.best_case,
+            _ => self.most_likely,
+        }
+    }
+}
+
+fn schema() -> arrow_schema::SchemaRef {
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    Arc::new(Schema::new(vec![
+        Field::new("period", DataType::Utf8, false),
+        Field::new("period_start", DataType::Date32, false),
+        Field::new("period_end", DataType::Date32, false),
+        Field::new("submitter", DataType::Utf8, false),
+        Field::new("level", DataType::Utf8, false),
+        Field::new("commit", DataType::Float64, false),
+        Field::new("best_case", DataType::Float64, false),
+        Field::new("most_likely", DataType::Float64, false),
+        Field::new("note", DataType::Utf8, true),
+        Field::new(
+            "submitted_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new(
+            "recorded_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("source", DataType::Utf8, false),
+    ]))
+}
+
+/// Submissions as one batch for the journal.
+pub fn to_batch(rows: &[Submission]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let text = |f: &dyn Fn(&Submission) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let num = |f: &dyn Fn(&Submission) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let ts = |f: &dyn Fn(&Submission) -> Timestamp| -> ArrayRef {
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(f).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        )
+    };
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            text(&|s| s.period.clone()),
+            Arc::new(Date32Array::from(
+                rows.iter().map(|s| s.first).collect::<Vec<_>>(),
+            )),
+            Arc::new(Date32Array::from(
+                rows.iter().map(|s| s.last).collect::<Vec<_>>(),
+            )),
+            text(&|s| s.submitter.clone()),
+            text(&|s| s.level.as_str().to_string()),
+            num(&|s| s.commit),
+            num(&|s| s.best_case),
+            num(&|s| s.most_likely),
+            Arc::new(StringArray::from(
+                rows.iter().map(|s| s.note.clone()).collect::<Vec<_>>(),
+            )),
+            ts(&|s| s.submitted_at),
+            ts(&|s| s.recorded_at),
+            text(&|s| s.source.clone()),
+        ],
+    )
+}
+
+/// Submissions read back from the journal, in the order they were kept.
+pub fn from_batches(batches: &[RecordBatch]) -> Vec<Submission> {
+    let mut out = Vec::new();
+    for b in batches {
+        let text = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+        };
+        let num = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<Float64Type>())
+        };
+        let date = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<Date32Type>())
+        };
+        let ts = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        };
+        let (
+            Some(period),
+            Some(first),
+            Some(last),
+            Some(who),
+            Some(level),
+            Some(commit),
+            Some(best),
+            Some(likely),
+            Some(note),
+            Some(at),
+            Some(rec),
+            Some(source),
+        ) = (
+            text("period"),
+            date("period_start"),
+            date("period_end"),
+            text("submitter"),
+            text("level"),
+            num("commit"),
+            num("best_case"),
+            num("most_likely"),
+            text("note"),
+            ts("submitted_at"),
+            ts("recorded_at"),
+            text("source"),
+        )
+        else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            out.push(Submission {
+                period: period.value(i).to_string(),
+                first: first.value(i),
+                last: last.value(i),
+                submitter: who.value(i).to_string(),
+                level: Level::parse(level.value(i)).unwrap_or(Level::Own),
+                commit: commit.value(i),
+                best_case: best.value(i),
+                most_likely: likely.value(i),
+                note: (!note.is_null(i)).then(|| note.value(i).to_string()),
+                submitted_at: at.value(i),
+                recorded_at: rec.value(i),
+                source: source.value(i).to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// One row of the bias ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bias {
+    /// The person.
+    pub submitter: String,
+    /// Own or team calls.
+    pub level: Level,
+    /// commit, best_case or most_likely.
+    pub category: String,
+    /// The week of the quarter (`None`: every week).
+    pub week: Option<u32>,
+    /// Calls scored.
+    pub calls: usize,
+    /// Quarters they were on.
+    pub quarters: usize,
+    /// Mean signed error, (call − booked) / booked.
+    pub error: f64,
+    /// Shrunk towards everyone's at the same level and category.
+    pub shrunk: f64,
+    /// In words.
+    pub reading: String,
+}
+
+/// A scored call: the submission, its week and what was booked.
+#[derive(Debug, Clone)]
+pub struct Scored<'a> {
+    /// The call.
+    pub submission: &'a Submission,
+    /// Its week of the quarter.
+    pub week: u32,
+    /// What its submitter (or subtree) booked in the quarter.
+    pub booked: f64,
+}
+
+fn reading(shrunk: f64) -> String {
+    if shrunk <= -0.05 {
+        format!(
+            "sandbagging: calls {:.0}% under what is booked",
+            -100.0 * shrunk
+        )
+    } else if shrunk >= 0.05 {
+        format!(
+            "happy ears: calls {:.0}% over what is booked",
+            100.0 * shrunk
+        )
+    } else {
+        "on target (within 5%)".into()
+    }
+}
+
+/// The bias ledger of scored calls: per person, level, category, and week
+/// (and over every week), the mean signed error and its shrunk value.
+pub fn ledger(scored: &[Scored]) -> Vec<Bias> {
+    let mut out = Vec::new();
+    for level in [Level::Own, Level::Team] {
+        for c in CATEGORIES {
+            let errors = |week: Option<u32>, who: Option<&str>| -> (Vec<f64>, usize) {
+                let pts: Vec<&Scored> = scored
+                    .iter()
+                    .filter(|s| {
+                        s.submission.level == level
+                            && s.booked > 0.0
+                            && week.is_none_or(|w| s.week == w)
+                            && who.is_none_or(|p| s.submission.submitter == p)
+                    })
+                    .collect();
+                let mut quarters: Vec<&str> =
+                    pts.iter().map(|s| s.submission.period.as_str()).collect();
+                quarters.sort_unstable();
+                quarters.dedup();
+                (
+                    pts.iter()
+                        .map(|s| (s.submission.call(c) - s.booked) / s.booked)
+                        .collect(),
+                    quarters.len(),
+                )
+            };
+            let mut people: Vec<&str> = scored
+                .iter()
+                .filter(|s| s.submission.level == level)
+                .map(|s| s.submission.submitter.as_str())
+                .collect();
+            people.sort_unstable();
+            people.dedup();
+            let mut weeks: Vec<u32> = scored.iter().map(|s| s.week).collect();
+            weeks.sort_unstable();
+            weeks.dedup();
+            for week in std::iter::once(None).chain(weeks.into_iter().map(Some)) {
+                let (all, _) = errors(week, None);
+                if all.is_empty() {
+                    continue;
+                }
+                let team = all.iter().sum::<f64>() / all.len() as f64;
+                for p in &people {
+                    let (e, quarters) = errors(week, Some(p));
+                    if e.is_empty() {
+                        continue;
+                    }
+                    let mean = e.iter().sum::<f64>() / e.len() as f64;
+                    let q = quarters as f64;
+                    let shrunk = (q * mean + SHRINK * team) / (q + SHRINK);
+                    out.push(Bias {
+                        submitter: (*p).to_string(),
+                        level,
+                        category: c.into(),
+                        week,
+                        calls: e.len(),
+                        quarters,
+                        error: mean,
+                        shrunk,
+                        reading: reading(shrunk),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One person's latest call for a quarter, de-biased.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Debiased {
+    /// The person.
+    pub submitter: String,
+    /// Own or team.
+    pub level: Level,
+    /// When the call was made.
+    pub submitted_at: Timestamp,
+    /// Per category: (call, bias used, de-biased call).
+    pub calls: BTreeMap<String, (f64, f64, f64)>,
+    /// In words.
+    pub why: String,
+}
+
+/// The latest call of each person and level for `period` made by `at`,
+/// de-biased with their shrunk bias over every week (the team's when they
+/// have no history).
+pub fn debiased(subs: &[Submission], period: &str, at: Timestamp, bias: &[Bias]) -> Vec<Debiased> {
+    let mut latest: BTreeMap<(String, Level), &Submission> = BTreeMap::new();
+    for s in subs {
+        if s.period == period && s.submitted_at <= at {
+            let e = latest.entry((s.submitter.clone(), s.level)).or_insert(s);
+            if s.submitted_at >= e.submitted_at {
+                *e = s;
+            }
+        }
+    }
+    latest
+        .into_iter()
+        .map(|((who, level), s)| {
+            let mut calls = BTreeMap::new();
+            let mut words = Vec::new();
+            for c in CATEGORIES {
+                let own = bias.iter().find(|b| {
+                    b.submitter == who && b.level == level && b.category == c && b.week.is_none()
+                });
+                let team: Vec<&Bias> = bias
+                    .iter()
+                    .filter(|b| b.level == level && b.category == c && b.week.is_none())
+                    .collect();
+                let b = match own {
+                    Some(b) => {
+                        words.push(format!(
+                            "{c}: {:+.0}% over {} quarter(s), shrunk to {:+.0}%",
+                            100.0 * b.error,
+                            b.quarters,
+                            100.0 * b.shrunk
+                        ));
+                        b.shrunk
+                    }
+                    None if !team.is_empty() => {
+                        // everyone's: the shrink target with no history of one's own
+                        let all = team.iter().map(|b| b.error * b.calls as f64).sum::<f64>()
+                            / team.iter().map(|b| b.calls as f64).sum::<f64>();
+                        words.push(format!("{c}: no history, everyone's {:+.0}%", 100.0 * all));
+                        all
+                    }
+                    None => {
+                        words.push(format!("{c}: no history"));
+                        0.0
+                    }
+                };
+                let call = s.call(c);
+                if 1.0 + b < MIN_FACTOR {
+                    words.push(format!(
+                        "{c} read at most {:.0}× its call",
+                        1.0 / MIN_FACTOR
+                    ));
+                }
+                let adjusted = call / (1.0 + b).max(MIN_FACTOR);
+                calls.insert(c.to_string(), (call, b, adjusted));
+            }
+            Debiased {
+                submitter: who,
+                level,
+                submitted_at: s.submitted_at,
+                calls,
+                why: words.join("; "),
+            }
+        })
+        .collect()
+}
+
+/// A row of an imported file that did not land, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quarantined {
+    /// The file.
+    pub file: String,
+    /// Its line (the header is line 1).
+    pub row: usize,
+    /// The column at fault.
+    pub column: String,
+    /// Its raw value.
+    pub value: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A quarter's label, first and last day.
+pub type QuarterDays = (String, Date, Date);
+
+/// What an import needs from the workspace.
+pub struct Resolve<'a> {
+    /// A period's label, first and last day (a quarter), or why not.
+    pub period: &'a dyn Fn(&str) -> Result<QuarterDays, String>,
+    /// A person's user id from an id or a name.
+    pub person: &'a dyn Fn(&str) -> Option<String>,
+    /// A time.
+    pub instant: &'a dyn Fn(&str) -> Option<Timestamp>,
+}
+
+/// The columns an import file must have.
+pub const REQUIRED: [&str; 6] = [
+    "period",
+    "submitter",
+    "commit",
+    "best_case",
+    "most_likely",
+    "submitted_at",
+];
+
+/// Read past calls from a CSV (`period, submitter, commit, best_case,
+/// most_likely, submitted_at`, and optionally `level` and `note`). Every
+/// row lands or is quarantined with its line, column, raw value and reason.
+/// Fails, naming the column, only when a required column is missing.
+pub fn import_csv(
+    text: &str,
+    file: &str,
+    resolve: &Resolve,
+    now: Timestamp,
+) -> Result<(Vec<Submission>, Vec<Quarantined>), String> {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| format!("{file}: cannot read the header: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    for name in REQUIRED {
+        if col(name).is_none() {
+            return Err(format!(
+                "{file}: no column {name:?} (it has {})\n\nhint: the columns are {}, and optionally level (own or team) and note",
+                headers.join(", "),
+                REQUIRED.join(", ")
+            ));
+        }
+    }
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                bad.push(Quarantined {
+                    file: file.into(),
+                    row: line,
+                    column: String::new(),
+                    value: String::new(),
+                    reason: format!("unreadable line: {e}"),
+                });
+                continue;
+            }
+        };
+        let get = |name: &str| col(name).and_then(|c| rec.get(c)).unwrap_or("").trim();
+        let mut fail = |column: &str, reason: String| {
+            bad.push(Quarantined {
+                file: file.into(),
+                row: line,
+                column: column.into(),
+                value: get(column).into(),
+                reason,
+            });
+        };
+        let period = match (resolve.period)(get("period")) {
+            Ok(p) => p,
+            Err(why) => {
+                fail("period", why);
+                continue;
+            }
+        };
+        let Some(who) = (resolve.person)(get("submitter")) else {
+            fail(
+                "submitter",
+                "no user with this id or name in the users table".into(),
+            );
+            continue;
+        };
+        let mut amounts = [0.0; 3];
+        let mut broken = false;
+        for (k, c) in CATEGORIES.iter().enumerate() {
+            let raw = get(c).replace([',', '$', ' '], "");
+            match raw.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => amounts[k] = v,
+                _ => {
+                    fail(c, "not an amount (a number, 0 or more)".into());
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        if broken {
+            continue;
+        }
+        let Some(at) = (resolve.instant)(get("submitted_at")) else {
+            fail(
+                "submitted_at",
+                "not a date or time (2026-04-03 or 2026-04-03T16:00:00Z)".into(),
+            );
+            continue;
+        };
+        let Some(level) = Level::parse(get("level")) else {
+            fail("level", "not own or team".into());
+            continue;
+        };
+        let note = get("note");
+        ok.push(Submission {
+            period: period.0,
+            first: period.1,
+            last: period.2,
+            submitter: who,
+            level,
+            commit: amounts[0],
+            best_case: amounts[1],
+            most_likely: amounts[2],
+            note: (!note.is_empty()).then(|| note.to_string()),
+            submitted_at: at,
+            recorded_at: now,
+            source: file.into(),
+        });
+    }
+    Ok((ok, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(who: &str, period: &str, commit: f64, at: Timestamp) -> Submission {
+        Submission {
+            period: period.into(),
+            first: 0,
+            last: 90,
+            submitter: who.into(),
+            level: Level::Own,
+            commit,
+            best_case: commit * 1.5,
+            most_likely: commit * 1.2,
+            note: Some("n".into()),
+            submitted_at: at,
+            recorded_at: at,
+            source: "cli".into(),
+        }
+    }
+
+    #[test]
+    fn an_import_lands_or_quarantines_every_row() {
+        let text = "period,submitter,commit,best_case,most_likely,submitted_at,note\n\
+            2026-Q1,Ann,\"1,000\",2000,1500,2026-01-05,first\n\
+            2026-Q1,nobody,1,2,3,2026-01-05,\n\
+            2026-Q9,Ann,1,2,3,2026-01-05,\n\
+            2026-Q1,a1,lots,2,3,2026-01-05,\n\
+            2026-Q1,a1,1,2,3,yesterday,\n";
+        let resolve = Resolve {
+            period: &|p| {
+                if p == "2026-Q1" {
+                    Ok(("2026-Q1".into(), 0, 89))
+                } else {
+                    Err("not a quarter".into())
+                }
+            },
+            person: &|w| (w == "Ann" || w == "a1").then(|| "a1".to_string()),
+            instant: &|t| pipewise_model::time::parse_iso_instant(t, false),
+        };
+        let (ok, bad) = import_csv(text, "calls.csv", &resolve, 7).unwrap();
+        assert_eq!(ok.len() + bad.len(), 5);
+        assert_eq!(ok.len(), 1);
+        assert_eq!((ok[0].commit, ok[0].submitter.as_str()), (1000.0, "a1"));
+        assert_eq!(ok[0].recorded_at, 7);
+        let cols: Vec<(usize, &str, &str)> = bad
+            .iter()
+            .map(|q| (q.row, q.column.as_str(), q.value.as_str()))
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                (3, "submitter", "nobody"),
+                (4, "period", "2026-Q9"),
+                (5, "commit", "lots"),
+                (6, "submitted_at", "yesterday")
+            ]
+        );
+        let e = import_csv("period,submitter\n", "x.csv", &resolve, 0).unwrap_err();
+        assert!(e.contains("x.csv: no column \"commit\""), "{e}");
+    }
+
+    #[test]
+    fn the_journal_round_trip() {
+        let rows = vec![sub("a", "2026-Q1", 100.0, 5), sub("b", "2026-Q1", 50.0, 6)];
+        let back = from_batches(&[to_batch(&rows).unwrap()]);
+        assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn bias_by_hand() {
+        // a sandbags: commits 80 and 90 on bookings of 100 → −20%, −10%: mean −15%
+        // b: commits 120 on 100 → +20%
+        let subs = [
+            sub("a", "2025-Q4", 80.0, 1),
+            sub("a", "2026-Q1", 90.0, 2),
+            sub("b", "2026-Q1", 120.0, 3),
+        ];
+        let scored: Vec<Scored> = subs
+            .iter()
+            .map(|s| Scored {
+                submission: s,
+                week: 1,
+                booked: 100.0,
+            })
+            .collect();
+        let l = ledger(&scored);
+        let a = l
+            .iter()
+            .find(|b| b.submitter == "a" && b.category == "commit" && b.week.is_none())
+            .unwrap();
+        assert!((a.error + 0.15).abs() < 1e-12);
+        // everyone's: (−0.2 − 0.1 + 0.2) / 3 = −1/30; shrunk: (2·−0.15 + 3·−1/30) / 5 = −0.08
+        assert!((a.shrunk + 0.08).abs() < 1e-12, "{}", a.shrunk);
+        assert!(a.reading.starts_with("sandbagging: calls 8% under"));
+        let b = l
+            .iter()
+            .find(|b| b.submitter == "b" && b.category == "commit" && b.week.is_none())
+            .unwrap();
+        // (1·0.2 + 3·−1/30) / 4 = 0.025
+        assert!((b.shrunk - 0.025).abs() < 1e-12);
+        assert_eq!(b.reading, "on target (within 5%)");
+        // a's next call of 92 reads as 92 / (1 − 0.08) = 100
+        let next = [sub("a", "2026-Q2", 92.0, 10), sub("a", "2026-Q2", 70.0, 20)];
+        let d = debiased(&next, "2026-Q2", 15, &l);
+        assert_eq!(d.len(), 1);
+        let (call, bias, adjusted) = d[0].calls["commit"];
+        assert_eq!(call, 92.0);
+        assert!((bias + 0.08).abs() < 1e-12);
+        assert!((adjusted - 100.0).abs() < 1e-9, "{adjusted}");
+        assert!(d[0].why.contains("shrunk to -8%"), "{}", d[0].why);
+        // someone without history reads as everyone does
+        let c = debiased(&[sub("c", "2026-Q2", 50.0, 1)], "2026-Q2", 15, &l);
+        assert!(
+            c[0].why.starts_with("commit: no history, everyone's -3%"),
+            "{}",
+            c[0].why
+        );
+    }
+}
