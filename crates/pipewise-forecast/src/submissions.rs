@@ -10,9 +10,9 @@
 //! what the caller booked in it (their own deals; a team call, their
 //! subtree's): the signed error (call − booked) / booked, per person,
 //! category and week of the quarter. Below 0 is sandbagging, above 0 happy
-//! ears (seed 004). A person's bias is shrunk towards everyone's by
-//! `SHRINK` pseudo-quarters, so a person with one quarter of history is
-//! read mostly as the team is, and the de-biased call is the call divided
+//! ears (seed 004). A person's bias is shrunk towards their team's (or
+//! everyone's) by `SHRINK` pseudo-quarters, so a person with one quarter of
+//! history is read mostly as the team is, and the de-biased call is the call divided
 //! by (1 + bias).
 
 use arrow_array::cast::AsArray;
@@ -259,8 +259,10 @@ pub struct Bias {
     pub quarters: usize,
     /// Mean signed error, (call − booked) / booked.
     pub error: f64,
-    /// Shrunk towards everyone's at the same level and category.
+    /// Shrunk towards the team's (or everyone's) at the same level and category.
     pub shrunk: f64,
+    /// Towards whose: `team NAME's` or `everyone's`.
+    pub toward: String,
     /// In words.
     pub reading: String,
 }
@@ -293,19 +295,21 @@ fn reading(shrunk: f64) -> String {
 }
 
 /// The bias ledger of scored calls: per person, level, category, and week
-/// (and over every week), the mean signed error and its shrunk value.
-pub fn ledger(scored: &[Scored]) -> Vec<Bias> {
+/// (and over every week), the mean signed error and its value shrunk
+/// towards their team's (`team_of`: a person's team), or everyone's when
+/// no one else in their team has calls scored.
+pub fn ledger(scored: &[Scored], team_of: &dyn Fn(&str) -> Option<String>) -> Vec<Bias> {
     let mut out = Vec::new();
     for level in [Level::Own, Level::Team] {
         for c in CATEGORIES {
-            let errors = |week: Option<u32>, who: Option<&str>| -> (Vec<f64>, usize) {
+            let errors = |week: Option<u32>, who: &dyn Fn(&str) -> bool| -> (Vec<f64>, usize) {
                 let pts: Vec<&Scored> = scored
                     .iter()
                     .filter(|s| {
                         s.submission.level == level
                             && s.booked > 0.0
                             && week.is_none_or(|w| s.week == w)
-                            && who.is_none_or(|p| s.submission.submitter == p)
+                            && who(&s.submission.submitter)
                     })
                     .collect();
                 let mut quarters: Vec<&str> =
@@ -329,20 +333,32 @@ pub fn ledger(scored: &[Scored]) -> Vec<Bias> {
             let mut weeks: Vec<u32> = scored.iter().map(|s| s.week).collect();
             weeks.sort_unstable();
             weeks.dedup();
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
             for week in std::iter::once(None).chain(weeks.into_iter().map(Some)) {
-                let (all, _) = errors(week, None);
+                let (all, _) = errors(week, &|_| true);
                 if all.is_empty() {
                     continue;
                 }
-                let team = all.iter().sum::<f64>() / all.len() as f64;
                 for p in &people {
-                    let (e, quarters) = errors(week, Some(p));
+                    let (e, quarters) = errors(week, &|x| x == *p);
                     if e.is_empty() {
                         continue;
                     }
-                    let mean = e.iter().sum::<f64>() / e.len() as f64;
+                    let team = team_of(p);
+                    let (mates, _) =
+                        errors(week, &|x| x != *p && team.is_some() && team_of(x) == team);
+                    let (target, toward) = if mates.is_empty() {
+                        (mean(&all), "everyone's".to_string())
+                    } else {
+                        let (with_p, _) = errors(week, &|x| team.is_some() && team_of(x) == team);
+                        (
+                            mean(&with_p),
+                            format!("team {}'s", team.clone().unwrap_or_default()),
+                        )
+                    };
+                    let m = mean(&e);
                     let q = quarters as f64;
-                    let shrunk = (q * mean + SHRINK * team) / (q + SHRINK);
+                    let shrunk = (q * m + SHRINK * target) / (q + SHRINK);
                     out.push(Bias {
                         submitter: (*p).to_string(),
                         level,
@@ -350,8 +366,9 @@ pub fn ledger(scored: &[Scored]) -> Vec<Bias> {
                         week,
                         calls: e.len(),
                         quarters,
-                        error: mean,
+                        error: m,
                         shrunk,
+                        toward,
                         reading: reading(shrunk),
                     });
                 }
@@ -405,9 +422,10 @@ pub fn debiased(subs: &[Submission], period: &str, at: Timestamp, bias: &[Bias])
                 let b = match own {
                     Some(b) => {
                         words.push(format!(
-                            "{c}: {:+.0}% over {} quarter(s), shrunk to {:+.0}%",
+                            "{c}: {:+.0}% over {} quarter(s), shrunk towards {} to {:+.0}%",
                             100.0 * b.error,
                             b.quarters,
+                            b.toward,
                             100.0 * b.shrunk
                         ));
                         b.shrunk
@@ -684,7 +702,7 @@ mod tests {
                 booked: 100.0,
             })
             .collect();
-        let l = ledger(&scored);
+        let l = ledger(&scored, &|_| None);
         let a = l
             .iter()
             .find(|b| b.submitter == "a" && b.category == "commit" && b.week.is_none())
@@ -708,7 +726,22 @@ mod tests {
         assert_eq!(call, 92.0);
         assert!((bias + 0.08).abs() < 1e-12);
         assert!((adjusted - 100.0).abs() < 1e-9, "{adjusted}");
-        assert!(d[0].why.contains("shrunk to -8%"), "{}", d[0].why);
+        assert!(
+            d[0].why.contains("shrunk towards everyone's to -8%"),
+            "{}",
+            d[0].why
+        );
+        // in a team of a and b, each is shrunk towards the team's: the same two people
+        let teams = ledger(&scored, &|_| Some("t".into()));
+        let a2 = teams
+            .iter()
+            .find(|b| b.submitter == "a" && b.category == "commit" && b.week.is_none())
+            .unwrap();
+        assert_eq!(a2.toward, "team t's");
+        assert!((a2.shrunk + 0.08).abs() < 1e-12);
+        // a alone in its team: everyone's
+        let alone = ledger(&scored, &|p| Some(p.to_string()));
+        assert!(alone.iter().all(|b| b.toward == "everyone's"));
         // someone without history reads as everyone does
         let c = debiased(&[sub("c", "2026-Q2", 50.0, 1)], "2026-Q2", 15, &l);
         assert!(

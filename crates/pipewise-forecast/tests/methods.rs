@@ -499,3 +499,83 @@ fn groups_come_from_the_same_draws() {
     // plus r1's share of new business: r1 booked all 2.1M of the last quarters, so all of it
     close(value(&r1, Method::Category), 1_800_000.0 + 300_000.0);
 }
+
+#[test]
+fn a_backtest_forecasts_only_from_what_was_recorded_by_each_cut() {
+    use pipewise_forecast::backtest::{BacktestOptions, run};
+    let backtest = |log: &EventLog| {
+        let process = SalesProcess::default_process();
+        let ledger = Ledger::new(log, &process);
+        let cal = FiscalCalendar::default();
+        let q = q2();
+        let mut quarters = past_quarters(&q, q.end(), t("2025-12-01"), 1, &cal);
+        quarters.push(q);
+        let all: Vec<_> = quarters
+            .iter()
+            .map(|q| ledger.tally(q, &[1, 2], true))
+            .collect();
+        let bt = run(
+            &ledger,
+            &org(),
+            &all,
+            &[2],
+            &BacktestOptions {
+                weeks: vec![1, 2],
+                methods: Method::ALL.to_vec(),
+                draws: 300,
+                seed: 1,
+                lookback: 4,
+            },
+        );
+        bt.points
+            .iter()
+            .map(|p| {
+                (
+                    p.week,
+                    p.method,
+                    p.forecast.map(f64::to_bits),
+                    p.p10.map(f64::to_bits),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clean = log_of(&store(dir.path(), Vec::new()));
+    // recorded after week 2's cut (2026-04-08), some effective before it
+    let late = |id: &str, field: Field, v: Value, effective: &str| OpportunityEvent {
+        opportunity_id: id.into(),
+        field,
+        old_value: Value::Null,
+        new_value: v,
+        effective_at: t(effective),
+        recorded_at: t("2026-04-09"),
+        source: "late".into(),
+    };
+    let dir2 = tempfile::tempdir().unwrap();
+    let noisy = log_of(&store(
+        dir2.path(),
+        vec![
+            late(
+                "E1",
+                Field::Stage,
+                Value::Text("Closed Won".into()),
+                "2026-04-02",
+            ),
+            late(
+                "F2",
+                Field::Amount,
+                Value::Number(9_000_000.0),
+                "2026-04-01",
+            ),
+            late(
+                "B2",
+                Field::Stage,
+                Value::Text("Closed Won".into()),
+                "2026-03-06",
+            ),
+        ],
+    ));
+    let (a, b) = (backtest(&clean), backtest(&noisy));
+    assert_eq!(a.len(), 2 * Method::ALL.len());
+    assert_eq!(a, b);
+}

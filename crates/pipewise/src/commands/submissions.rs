@@ -264,7 +264,8 @@ fn bias(
             })
         })
         .collect();
-    let ledger_rows = submissions::ledger(&scored);
+    let team_of = |id: &str| org.person(id).and_then(|p| p.team.clone());
+    let ledger_rows = submissions::ledger(&scored, &team_of);
     let name = |id: &str| org.person(id).map_or(id.to_string(), |p| p.name.clone());
     let pct = |x: f64| crate::commands::leads::pct(Some(x), format);
     if a.debiased {
