@@ -5,7 +5,7 @@ use crate::args::{
     DealsCommand, DealsRowsArgs, DealsScoreArgs, DealsTrainArgs, EstimatorChoice, Format,
 };
 use crate::commands::leads::{measure, model_dir, pct};
-use crate::commands::{print, spinner};
+use crate::commands::{print, print_json, spinner};
 use crate::output::{Cell, Table};
 use crate::settings::{instant, open, user};
 use anyhow::Result;
@@ -72,8 +72,7 @@ fn train(ws: &Path, a: &DealsTrainArgs, format: Format) -> Result<()> {
     let m = m?;
     m.save(&dir, &a.name)?;
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&m.card)?);
-        return Ok(());
+        return print_json(&m.card);
     }
     let c = &m.card;
     let mut t = Table::new(vec!["item", "value"]);
@@ -164,8 +163,7 @@ fn score(ws: &Path, a: &DealsScoreArgs, format: Format) -> Result<()> {
     pb.finish_and_clear();
     tracing::debug!(elapsed = ?started.elapsed(), "deals scored");
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&scores)?);
-        return Ok(());
+        return print_json(&scores);
     }
     let mut t = Table::new(vec![
         "opportunity_id",

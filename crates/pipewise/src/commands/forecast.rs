@@ -1,7 +1,7 @@
 //! `pipewise forecast` and `pipewise backtest` (pipewise-forecast).
 
 use crate::args::{BacktestArgs, ByChoice, ForecastArgs, Format};
-use crate::commands::{print, spinner};
+use crate::commands::{print, print_json, spinner};
 use crate::output::{Cell, Table};
 use crate::settings::{Workspace, instant, open, user};
 use anyhow::Result;
@@ -395,8 +395,7 @@ fn print_rows(
                     .map(move |f| forecast_json(r, f, rec, p_source))
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return print_json(&out);
     }
     let mut t = Table::new(vec![
         "group", "method", "value", "p10", "p50", "p90", "quota", "gap", "note",
@@ -439,8 +438,7 @@ fn print_explain(rows: &[Row], m: Method, format: Format) -> Result<()> {
                     .map(move |f| forecast_json(r, f, None, ""))
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return print_json(&out);
     }
     let mut t = Table::new(vec![
         "group",
@@ -545,8 +543,7 @@ pub fn backtest(ws: &Path, a: &BacktestArgs, format: Format) -> Result<()> {
     std::fs::write(&md_path, markdown(&bt))?;
     eprintln!("wrote {} and {}", json_path.display(), md_path.display());
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&bt)?);
-        return Ok(());
+        return print_json(&bt);
     }
     let mut t = Table::new(vec![
         "method",

@@ -6,7 +6,7 @@ use crate::args::{
     BreachView, BreachesArgs, CalibrationChoice, DataArgs, EstimatorChoice, FitArgs, Format,
     LeadsCommand, RouteArgs, ScoreArgs, TrainArgs, ValidateArgs,
 };
-use crate::commands::{print, spinner};
+use crate::commands::{print, print_json, spinner};
 use crate::output::{Cell, Table};
 use crate::settings::user;
 use anyhow::{Context, Result};
@@ -204,11 +204,6 @@ fn validation_rows(t: &mut Table, v: &Validation, format: Format) {
             Cell::from(f.reason.as_str()),
         );
     }
-}
-
-fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 fn train(ws: &Path, a: &TrainArgs, format: Format) -> Result<()> {

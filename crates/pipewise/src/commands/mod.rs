@@ -52,6 +52,12 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Print a value as pretty JSON to stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
 /// Print a table to stdout.
 pub fn print(t: &crate::output::Table, format: crate::args::Format) -> Result<()> {
     let stdout = std::io::stdout();

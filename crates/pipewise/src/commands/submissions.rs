@@ -2,7 +2,7 @@
 //! workspace's append-only `submissions` journal, and their bias ledger.
 
 use crate::args::{Format, SubmissionsArgs, SubmitArgs};
-use crate::commands::print;
+use crate::commands::{print, print_json};
 use crate::output::{Cell, Table};
 use crate::settings::{Workspace, instant, open, user};
 use anyhow::Result;
@@ -276,8 +276,7 @@ fn bias(
         };
         let rows = debiased(all, &q.label, at, &ledger_rows);
         if format == Format::Json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-            return Ok(());
+            return print_json(&rows);
         }
         let mut t = Table::new(vec![
             "submitter",
@@ -317,8 +316,7 @@ fn bias(
         rows.retain(|b| b.submitter == id);
     }
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        return print_json(&rows);
     }
     let mut t = Table::new(vec![
         "submitter",

@@ -23,6 +23,46 @@ pub fn pipewise(ws: &Path, args: &[&str]) {
     );
 }
 
+/// Run `pipewise --workspace WS ARGS` and return what it did.
+pub fn run(ws: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Run it, panic with its stderr unless it succeeds, and return its stdout.
+pub fn ok(ws: &Path, args: &[&str]) -> String {
+    let out = run(ws, args);
+    assert!(
+        out.status.success(),
+        "pipewise {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Run it with `--format json` and parse its stdout.
+pub fn json(ws: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    serde_json::from_str(&ok(ws, &a)).unwrap()
+}
+
+/// Run it and check it fails as the user's mistake (exit 2), saying `needle`.
+pub fn refused(ws: &Path, args: &[&str], needle: &str) {
+    let out = run(ws, args);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "pipewise {args:?} did not refuse"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "pipewise {args:?}: {err}");
+}
+
 /// The synthetic company of the parity tests (1,500 deals, seed 11) in `ws`.
 pub fn synth_company(ws: &Path) {
     pipewise(ws, &["synth", "--size", "1500", "--seed", "11"]);
