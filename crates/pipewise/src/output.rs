@@ -56,6 +56,39 @@ fn text(c: &Cell) -> String {
     s
 }
 
+/// `digits` (an optional sign, digits, an optional fraction) with a comma
+/// between each group of three digits before the point.
+fn grouped(digits: &str) -> String {
+    let (sign, rest) = match digits.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", digits),
+    };
+    let (whole, fraction) = rest
+        .split_once('.')
+        .map_or((rest, None), |(w, f)| (w, Some(f)));
+    let mut out = String::from(sign);
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if let Some(f) = fraction {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+/// A cell as people read it in a table: amounts and counts with thousands
+/// separators; everything else as in CSV.
+fn table_text(c: &Cell) -> String {
+    match c {
+        Cell::Money(_) | Cell::Int(_) => grouped(&text(c)),
+        _ => text(c),
+    }
+}
+
 /// A cell as text, appended to `out`.
 fn write_text(c: &Cell, out: &mut String) {
     use std::fmt::Write as _;
@@ -207,7 +240,7 @@ impl Table {
         let cells: Vec<Vec<String>> = self
             .rows
             .iter()
-            .map(|r| r.iter().map(text).collect())
+            .map(|r| r.iter().map(table_text).collect())
             .collect();
         let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
         for r in &cells {
@@ -356,10 +389,21 @@ mod tests {
     }
 
     #[test]
+    fn thousands_are_grouped_for_people() {
+        assert_eq!(grouped("1234567.89"), "1,234,567.89");
+        assert_eq!(grouped("-1000"), "-1,000");
+        assert_eq!(grouped("999.5"), "999.5");
+        assert_eq!(grouped("0"), "0");
+        assert_eq!(grouped("-12"), "-12");
+        assert_eq!(table_text(&Cell::Int(1_000_000)), "1,000,000");
+        assert_eq!(table_text(&Cell::Float(1234.5)), "1234.5");
+    }
+
+    #[test]
     fn renderers() {
         assert_eq!(
             render(Format::Table),
-            "group        count   amount\n-----------  -----  -------\nDiscovery        3  1234.50\nClosed, Won     10     0.30\n"
+            "group        count    amount\n-----------  -----  --------\nDiscovery        3  1,234.50\nClosed, Won     10      0.30\n"
         );
         assert_eq!(
             render(Format::Csv),
