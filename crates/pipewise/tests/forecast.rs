@@ -141,6 +141,44 @@ fn forecast_backtest_and_their_contract() {
     assert_eq!(v[0]["method"], winner);
     assert!(v[0]["why"].as_str().unwrap().contains("saved backtest"));
 
+    // a trained deal model's probabilities, only one trained on what was recorded by then
+    ok(
+        ws,
+        &[
+            "deals",
+            "train",
+            "--known",
+            "2026-04-15",
+            "--name",
+            "apr",
+            "--estimator",
+            "logistic",
+        ],
+    );
+    let mut with_model = base.to_vec();
+    with_model.extend(["--model", "apr", "--method", "probabilistic"]);
+    let m = json(ws, &with_model);
+    let source = m[0]["probabilities"].as_str().unwrap();
+    assert!(
+        source.starts_with("the trained deal model for "),
+        "{source}"
+    );
+    // the same model is refused for a forecast as of a day before what it learnt from
+    refused(
+        ws,
+        &[
+            "forecast",
+            "--period",
+            "2026-Q2",
+            "--as-of",
+            "2026-04-10",
+            "--known",
+            "--model",
+            "apr",
+        ],
+        "trained on records later than --as-of",
+    );
+
     // errors name the option and say how to fix it
     refused(
         ws,
