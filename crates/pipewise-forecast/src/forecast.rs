@@ -11,7 +11,7 @@ use pipewise_ledger::Cut;
 use pipewise_model::Timestamp;
 use pipewise_score::deals::pooled::Pooled;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// How to forecast.
 #[derive(Debug, Clone)]
@@ -434,9 +434,4 @@ pub fn past_quarters(
     }
     out.reverse();
     out
-}
-
-/// Summaries by method of one row, for people: method → value.
-pub fn values(row: &Row) -> BTreeMap<Method, Option<f64>> {
-    row.forecasts.iter().map(|f| (f.method, f.value)).collect()
 }
