@@ -239,7 +239,7 @@ pub fn forecast(cx: &Context, o: &Options, prepared: &Prepared) -> Vec<Row> {
     let scale = history.scale(snap.open.len() as f64);
     let growth = history.amount_growth();
     // simulate the scope once; every group's quantiles come from the same draws
-    let sim = if o.methods.contains(&Method::Probabilistic) {
+    let sim = if o.methods.contains(&Method::Probabilistic) || o.methods.contains(&Method::Blend) {
         let deals: Vec<SimDeal> = open
             .iter()
             .map(|(i, d)| SimDeal {

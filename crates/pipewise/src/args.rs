@@ -175,7 +175,7 @@ pub struct ForecastArgs {
     #[arg(long, requires = "as_of")]
     pub known: bool,
     /// Only these methods (repeatable; default: all): stage_weighted, stage_weighted_crm,
-    /// historical_coverage, category, in_blood, projection, probabilistic, run_rate,
+    /// historical_coverage, category, in_blood, projection, probabilistic, blend, run_rate,
     /// last_period, seasonal_naive
     #[arg(long, value_name = "METHOD")]
     pub method: Vec<String>,

@@ -25,7 +25,7 @@ fn forecast_backtest_and_their_contract() {
     // one object per method, the recommended first, saying why
     let v = json(ws, &base);
     let rows = v.as_array().unwrap();
-    assert_eq!(rows.len(), 10);
+    assert_eq!(rows.len(), 11);
     assert_eq!(rows[0]["recommended"], true);
     assert!(
         rows[0]["why"].as_str().unwrap().contains("WAPE at week 3"),
