@@ -184,44 +184,33 @@ pub fn forecast(cx: &Context, o: &Options, prepared: &Prepared) -> Vec<Row> {
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
-    let g_of = |owner: Option<u32>, seg: Option<u32>| -> usize {
+    // a deal's (or a past booking's) group; `None` for a group with nothing
+    // open or won now (a past owner who has left, say)
+    let g_of = |owner: Option<u32>, seg: Option<u32>| -> Option<usize> {
         if o.by == By::Company {
-            0
+            Some(0)
         } else {
-            index
-                .get(group_of(owner, seg).as_str())
-                .copied()
-                .unwrap_or(0)
+            index.get(group_of(owner, seg).as_str()).copied()
         }
     };
     let groups = names.len().max(1);
     // each group's share of the past quarters' bookings (new business is shared so)
     let recent: Vec<&QuarterTally> = cx.past.iter().rev().take(o.lookback).collect();
+    let code = |c: u32| (c != u32::MAX).then_some(c);
     let mut booked_by_group = vec![0.0; groups];
-    let mut booked_all = 0.0;
+    let (mut booked_all, mut scope_booked) = (0.0, 0.0);
     for q in &recent {
-        for (&owner, &v) in &q.booked_by_owner {
-            let owner = (owner != u32::MAX).then_some(owner);
+        for (&(owner, seg), &v) in &q.booked_by {
+            let (owner, seg) = (code(owner), code(seg));
             booked_all += v;
             if in_scope(owner) {
-                // the group of a past booking: by its owner (a segment split
-                // has no owner's segment to read here, so it shares evenly)
-                let g = if o.by == By::Segment {
-                    usize::MAX
-                } else {
-                    g_of(owner, None)
-                };
-                if g == usize::MAX {
-                    booked_by_group
-                        .iter_mut()
-                        .for_each(|x| *x += v / groups as f64);
-                } else {
+                scope_booked += v;
+                if let Some(g) = g_of(owner, seg) {
                     booked_by_group[g] += v;
                 }
             }
         }
     }
-    let scope_booked: f64 = booked_by_group.iter().sum();
     let scope_share = if o.scope.is_none() {
         1.0
     } else if booked_all > 0.0 {
@@ -245,12 +234,12 @@ pub fn forecast(cx: &Context, o: &Options, prepared: &Prepared) -> Vec<Row> {
             .map(|(i, d)| SimDeal {
                 amount: d.amount * growth,
                 p: prepared.p[*i].won,
-                group: g_of(d.owner, d.segment),
+                group: g_of(d.owner, d.segment).unwrap_or(0),
             })
             .collect();
         let mut closed = vec![0.0; groups];
         for w in &won {
-            closed[g_of(w.owner, w.segment)] += w.amount;
+            closed[g_of(w.owner, w.segment).unwrap_or(0)] += w.amount;
         }
         let (_, _, won_n) = history.new_business();
         let new = NewBusiness {
@@ -274,14 +263,14 @@ pub fn forecast(cx: &Context, o: &Options, prepared: &Prepared) -> Vec<Row> {
     } else {
         Vec::new()
     };
-    let past_of = |keep: &dyn Fn(Option<u32>) -> bool| -> Vec<(&Quarter, f64)> {
+    let past_of = |keep: &dyn Fn(Option<u32>, Option<u32>) -> bool| -> Vec<(&Quarter, f64)> {
         cx.past
             .iter()
             .map(|q| {
                 let v = q
-                    .booked_by_owner
+                    .booked_by
                     .iter()
-                    .filter(|(o, _)| keep((**o != u32::MAX).then_some(**o)))
+                    .filter(|((o, s), _)| keep(code(*o), code(*s)))
                     .map(|(_, v)| v)
                     .sum();
                 (&q.quarter, v)
@@ -289,21 +278,14 @@ pub fn forecast(cx: &Context, o: &Options, prepared: &Prepared) -> Vec<Row> {
             .collect()
     };
     let run_group = |g: Option<usize>, share: f64, sim: Option<Quantiles>| -> Vec<Forecast> {
-        let member = |owner: Option<u32>, seg: Option<u32>| g.is_none_or(|g| g_of(owner, seg) == g);
+        let member =
+            |owner: Option<u32>, seg: Option<u32>| g.is_none_or(|g| g_of(owner, seg) == Some(g));
         let (open_g, p_g): (Vec<&OpenDeal>, Vec<DealP>) = open
             .iter()
             .filter(|(_, d)| member(d.owner, d.segment))
             .map(|(i, d)| (*d, prepared.p[*i]))
             .unzip();
-        let past = if o.by == By::Segment && g.is_some() {
-            // bookings by segment are not tallied: the segment's share of the scope's
-            past_of(&|owner| in_scope(owner))
-                .into_iter()
-                .map(|(q, v)| (q, v * share))
-                .collect()
-        } else {
-            past_of(&|owner| in_scope(owner) && g.is_none_or(|g| g_of(owner, None) == g))
-        };
+        let past = past_of(&|owner, seg| in_scope(owner) && member(owner, seg));
         let x = Inputs {
             ledger,
             quarter: cx.quarter,

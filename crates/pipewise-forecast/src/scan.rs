@@ -257,8 +257,9 @@ pub struct QuarterTally {
     pub booked_now: f64,
     /// How many deals were won in it (as recorded today).
     pub booked_now_n: f64,
-    /// `booked` per owner code (`u32::MAX`: no owner).
-    pub booked_by_owner: std::collections::BTreeMap<u32, f64>,
+    /// `booked` per (owner code, segment code) of the won deals
+    /// (`u32::MAX`: none).
+    pub booked_by: std::collections::BTreeMap<(u32, u32), f64>,
 }
 
 impl QuarterTally {
@@ -562,7 +563,7 @@ impl<'a> Ledger<'a> {
             new_created: Vec<(f64, f64)>,
             booked: f64,
             booked_now: (f64, f64),
-            booked_by_owner: HashMap<u32, f64>,
+            booked_by: HashMap<(u32, u32), f64>,
         }
         let parts: Vec<Part> = (0..n.div_ceil(CHUNK))
             .into_par_iter()
@@ -590,9 +591,8 @@ impl<'a> Ledger<'a> {
                     let won = self.won_in(key, end, q);
                     if let Some(w) = &won {
                         p.booked += w.amount;
-                        *p.booked_by_owner
-                            .entry(w.owner.unwrap_or(u32::MAX))
-                            .or_default() += w.amount;
+                        let at = (w.owner.unwrap_or(u32::MAX), w.segment.unwrap_or(u32::MAX));
+                        *p.booked_by.entry(at).or_default() += w.amount;
                     }
                     if let Some(w) = self.won_in(key, now, q) {
                         p.booked_now.0 += w.amount;
@@ -643,11 +643,11 @@ impl<'a> Ledger<'a> {
             })
             .collect();
         let (mut booked, mut booked_now, mut booked_now_n) = (0.0, 0.0, 0.0);
-        let mut booked_by_owner = std::collections::BTreeMap::new();
+        let mut booked_by = std::collections::BTreeMap::new();
         for p in parts {
             booked += p.booked;
-            for (o, v) in &p.booked_by_owner {
-                *booked_by_owner.entry(*o).or_default() += v;
+            for (k, v) in &p.booked_by {
+                *booked_by.entry(*k).or_default() += v;
             }
             booked_now += p.booked_now.0;
             booked_now_n += p.booked_now.1;
@@ -675,7 +675,7 @@ impl<'a> Ledger<'a> {
             booked,
             booked_now,
             booked_now_n,
-            booked_by_owner,
+            booked_by,
         }
     }
 

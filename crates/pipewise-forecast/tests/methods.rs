@@ -487,6 +487,18 @@ fn groups_come_from_the_same_draws() {
         serde_json::to_string(&r).unwrap(),
         serde_json::to_string(&rows(&log, &o)).unwrap()
     );
+    // by segment: every deal is smb, so its row is the company's, baselines included
+    let o_seg = Options {
+        by: By::Segment,
+        ..o.clone()
+    };
+    let s = rows(&log, &o_seg);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[1].group, "smb");
+    for m in [Method::LastPeriod, Method::RunRate, Method::Category] {
+        assert_eq!(value(&s[1..], m), value(&s, m), "{m:?}");
+    }
+    close(value(&s[1..], Method::LastPeriod), 2_100_000.0);
     // under a manager: the subtree's deals only
     let o = Options {
         by: By::Company,
