@@ -2,8 +2,9 @@
 //! and never rewritten (forecast submissions, later alerts and audit
 //! entries). A journal is a folder `journals/<name>/` of numbered Parquet
 //! files, one per append, each written whole under the ledger's write lock
-//! (a second writer waits, as for a commit) and renamed into place, so a
-//! crash leaves either the file or nothing. Reading concatenates them in
+//! (a second writer waits, as for a commit; threads sharing a handle take
+//! turns) and renamed into place, so a crash leaves either the file or
+//! nothing. Reading concatenates them in
 //! number order.
 
 use super::{COMMIT_LOCK_WAIT, Store};
@@ -62,6 +63,12 @@ impl Store {
                 "journal {name}: nothing to append"
             )));
         };
+        // one append at a time through this handle (a poisoned mutex only
+        // means another append panicked; the files are still whole)
+        let _one = self
+            .journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _lock = if self.locked.load(std::sync::atomic::Ordering::SeqCst) {
             None
         } else {
@@ -122,8 +129,8 @@ mod tests {
             b"junk",
         )
         .unwrap();
-        // two writers at once (two handles, as two processes would have):
-        // the lock makes each append get its own file
+        // writers at once — two handles, as two processes would have, and
+        // two threads sharing this one: each append gets its own file
         std::thread::scope(|s| {
             for k in 0..2 {
                 let root = dir.path();
@@ -132,8 +139,12 @@ mod tests {
                     other.append_journal("subs", &[batch(10 + k, "b")]).unwrap()
                 });
             }
+            for k in 0..2 {
+                let store = &store;
+                s.spawn(move || store.append_journal("subs", &[batch(20 + k, "c")]).unwrap());
+            }
         });
-        assert_eq!(store.append_journal("subs", &[batch(4, "d")]).unwrap(), 4);
+        assert_eq!(store.append_journal("subs", &[batch(4, "d")]).unwrap(), 6);
         let all = store.read_journal("subs").unwrap();
         let is: Vec<i64> = all
             .iter()
@@ -146,8 +157,8 @@ mod tests {
                     .to_vec()
             })
             .collect();
-        assert_eq!(is.len(), 4);
-        assert_eq!((is[0], is[3]), (1, 4));
+        assert_eq!(is.len(), 6);
+        assert_eq!((is[0], is[5]), (1, 4));
         assert_eq!(
             std::fs::read(dir.path().join("journals/subs/00000001.parquet")).unwrap(),
             first

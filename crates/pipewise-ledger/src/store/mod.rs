@@ -43,6 +43,10 @@ pub struct Store {
     root: PathBuf,
     /// Set while a [`WriteLock`] taken through this store (or a clone) lives.
     locked: Arc<std::sync::atomic::AtomicBool>,
+    /// Serialises journal appends through this store and its clones: with
+    /// `locked` set by another thread, the file lock alone would let two
+    /// appends pick the same next number.
+    journal: Arc<std::sync::Mutex<()>>,
 }
 
 /// An exclusive hold on a workspace's ledger for writing ([`Store::lock`]).
@@ -72,6 +76,7 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
             locked: Default::default(),
+            journal: Default::default(),
         };
         if store.current_path().exists() {
             return Err(LedgerError::Invalid(format!(
@@ -92,6 +97,7 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
             locked: Default::default(),
+            journal: Default::default(),
         };
         if !store.current_path().exists() {
             return Err(LedgerError::NotAWorkspace {
