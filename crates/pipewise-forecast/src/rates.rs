@@ -51,13 +51,7 @@ impl<'a> History<'a> {
     pub fn sum(&self, keep: impl Fn(&CellKey) -> bool + Copy) -> Tally {
         let mut out = Tally::default();
         for w in &self.weeks {
-            let t = w.sum(keep);
-            out.n += t.n;
-            out.amount += t.amount;
-            out.won_n += t.won_n;
-            out.won_amount += t.won_amount;
-            out.won_amount_at_cut += t.won_amount_at_cut;
-            out.lost_n += t.lost_n;
+            out.add(&w.sum(keep));
         }
         out
     }

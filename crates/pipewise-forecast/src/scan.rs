@@ -189,7 +189,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, o: &Tally) {
+    /// Add another tally to this one.
+    pub fn add(&mut self, o: &Tally) {
         self.n += o.n;
         self.amount += o.amount;
         self.won_n += o.won_n;

@@ -196,6 +196,19 @@ fn log_of(store: &Store) -> EventLog {
         .unwrap()
 }
 
+/// An event effective at `effective` that pipewise recorded only at `recorded`.
+fn late(id: &str, field: Field, v: Value, effective: &str, recorded: &str) -> OpportunityEvent {
+    OpportunityEvent {
+        opportunity_id: id.into(),
+        field,
+        old_value: Value::Null,
+        new_value: v,
+        effective_at: t(effective),
+        recorded_at: t(recorded),
+        source: "late".into(),
+    }
+}
+
 fn org() -> Org {
     let p = |id: &str, manager: Option<&str>| Person {
         id: id.into(),
@@ -410,14 +423,8 @@ fn a_known_forecast_ignores_what_was_recorded_later() {
     let clean = log_of(&store(dir.path(), Vec::new()));
     // recorded after the cut: E1 won (effective before the cut!), F1's amount doubled,
     // a Q1 deal's loss undone
-    let late = |id: &str, field: Field, v: Value, effective: &str| OpportunityEvent {
-        opportunity_id: id.into(),
-        field,
-        old_value: Value::Null,
-        new_value: v,
-        effective_at: t(effective),
-        recorded_at: t("2026-04-10"),
-        source: "late".into(),
+    let late = |id: &str, field: Field, v: Value, effective: &str| {
+        late(id, field, v, effective, "2026-04-10")
     };
     let dir2 = tempfile::tempdir().unwrap();
     let noisy = log_of(&store(
@@ -554,14 +561,8 @@ fn a_backtest_forecasts_only_from_what_was_recorded_by_each_cut() {
     let dir = tempfile::tempdir().unwrap();
     let clean = log_of(&store(dir.path(), Vec::new()));
     // recorded after week 2's cut (2026-04-08), some effective before it
-    let late = |id: &str, field: Field, v: Value, effective: &str| OpportunityEvent {
-        opportunity_id: id.into(),
-        field,
-        old_value: Value::Null,
-        new_value: v,
-        effective_at: t(effective),
-        recorded_at: t("2026-04-09"),
-        source: "late".into(),
+    let late = |id: &str, field: Field, v: Value, effective: &str| {
+        late(id, field, v, effective, "2026-04-09")
     };
     let dir2 = tempfile::tempdir().unwrap();
     let noisy = log_of(&store(
