@@ -209,6 +209,15 @@ fn late(id: &str, field: Field, v: Value, effective: &str, recorded: &str) -> Op
     }
 }
 
+/// The hand ledger's log as it is, and with `later` events added.
+fn clean_and_noisy(later: Vec<OpportunityEvent>) -> (EventLog, EventLog) {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    (
+        log_of(&store(a.path(), Vec::new())),
+        log_of(&store(b.path(), later)),
+    )
+}
+
 fn org() -> Org {
     let p = |id: &str, manager: Option<&str>| Person {
         id: id.into(),
@@ -419,37 +428,31 @@ fn in_blood_decides_deal_by_deal() {
 
 #[test]
 fn a_known_forecast_ignores_what_was_recorded_later() {
-    let dir = tempfile::tempdir().unwrap();
-    let clean = log_of(&store(dir.path(), Vec::new()));
     // recorded after the cut: E1 won (effective before the cut!), F1's amount doubled,
     // a Q1 deal's loss undone
     let late = |id: &str, field: Field, v: Value, effective: &str| {
         late(id, field, v, effective, "2026-04-10")
     };
-    let dir2 = tempfile::tempdir().unwrap();
-    let noisy = log_of(&store(
-        dir2.path(),
-        vec![
-            late(
-                "E1",
-                Field::Stage,
-                Value::Text("Closed Won".into()),
-                "2026-04-01",
-            ),
-            late(
-                "F1",
-                Field::Amount,
-                Value::Number(2_000_000.0),
-                "2026-03-31",
-            ),
-            late(
-                "A2",
-                Field::Stage,
-                Value::Text("Closed Won".into()),
-                "2026-02-21",
-            ),
-        ],
-    ));
+    let (clean, noisy) = clean_and_noisy(vec![
+        late(
+            "E1",
+            Field::Stage,
+            Value::Text("Closed Won".into()),
+            "2026-04-01",
+        ),
+        late(
+            "F1",
+            Field::Amount,
+            Value::Number(2_000_000.0),
+            "2026-03-31",
+        ),
+        late(
+            "A2",
+            Field::Stage,
+            Value::Text("Closed Won".into()),
+            "2026-02-21",
+        ),
+    ]);
     let o = Options {
         known: true,
         explain: true,
@@ -558,36 +561,30 @@ fn a_backtest_forecasts_only_from_what_was_recorded_by_each_cut() {
             })
             .collect::<Vec<_>>()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let clean = log_of(&store(dir.path(), Vec::new()));
     // recorded after week 2's cut (2026-04-08), some effective before it
     let late = |id: &str, field: Field, v: Value, effective: &str| {
         late(id, field, v, effective, "2026-04-09")
     };
-    let dir2 = tempfile::tempdir().unwrap();
-    let noisy = log_of(&store(
-        dir2.path(),
-        vec![
-            late(
-                "E1",
-                Field::Stage,
-                Value::Text("Closed Won".into()),
-                "2026-04-02",
-            ),
-            late(
-                "F2",
-                Field::Amount,
-                Value::Number(9_000_000.0),
-                "2026-04-01",
-            ),
-            late(
-                "B2",
-                Field::Stage,
-                Value::Text("Closed Won".into()),
-                "2026-03-06",
-            ),
-        ],
-    ));
+    let (clean, noisy) = clean_and_noisy(vec![
+        late(
+            "E1",
+            Field::Stage,
+            Value::Text("Closed Won".into()),
+            "2026-04-02",
+        ),
+        late(
+            "F2",
+            Field::Amount,
+            Value::Number(9_000_000.0),
+            "2026-04-01",
+        ),
+        late(
+            "B2",
+            Field::Stage,
+            Value::Text("Closed Won".into()),
+            "2026-03-06",
+        ),
+    ]);
     let (a, b) = (backtest(&clean), backtest(&noisy));
     assert_eq!(a.len(), 2 * Method::ALL.len());
     assert_eq!(a, b);

@@ -480,6 +480,16 @@ impl EventLog {
         self.columns.get(field)
     }
 
+    /// The latest time anything in it happened or was recorded (recorded
+    /// times count when they were loaded); 0 for an empty log.
+    pub fn latest(&self) -> Timestamp {
+        self.columns
+            .values()
+            .flat_map(|c| c.effective_at.iter().chain(c.recorded_at.iter()).copied())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Number of events loaded.
     pub fn event_count(&self) -> usize {
         self.columns.values().map(FieldColumn::len).sum()

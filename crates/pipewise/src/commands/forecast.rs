@@ -72,15 +72,6 @@ fn first_created(log: &EventLog) -> Timestamp {
     log.keys.created_at.iter().copied().min().unwrap_or(0)
 }
 
-/// The latest time anything was recorded.
-fn last_recorded(log: &EventLog) -> Timestamp {
-    log.columns
-        .values()
-        .flat_map(|c| c.recorded_at.iter().chain(c.effective_at.iter()).copied())
-        .max()
-        .unwrap_or(0)
-}
-
 /// Tally `quarters` at `weeks` (each clamped to the quarter's own weeks).
 fn tallies(ledger: &Ledger, quarters: &[Quarter], weeks: &[u32], known: bool) -> Vec<QuarterTally> {
     quarters
@@ -184,7 +175,7 @@ pub fn run(ws: &Path, a: &ForecastArgs, format: Format) -> Result<()> {
         }
         None => None,
     };
-    let latest = last_recorded(&log);
+    let latest = log.latest();
     let week = quarter.week_of(at);
     pb.set_message("tallying past quarters");
     let past_q = past_quarters(&quarter, at, first_created(&log), fsm, &w.calendar);
@@ -498,7 +489,7 @@ pub fn backtest(ws: &Path, a: &BacktestArgs, format: Format) -> Result<()> {
     let ledger = Ledger::new(&log, &w.process);
     let org = org(&w)?;
     let fsm = w.process.fiscal_year_start_month();
-    let latest = last_recorded(&log);
+    let latest = log.latest();
     let current = quarter_at(latest, fsm, &w.calendar);
     let mut quarters = past_quarters(&current, latest, first_created(&log), fsm, &w.calendar);
     if current.end() <= latest {

@@ -213,12 +213,7 @@ fn bias(
         },
     )?;
     let ledger = Ledger::new(&log, &w.process);
-    let latest = log
-        .columns
-        .values()
-        .flat_map(|c| c.effective_at.iter().copied())
-        .max()
-        .unwrap_or(0);
+    let latest = log.latest();
     // per ended quarter: booked per owner id
     let mut booked: HashMap<String, HashMap<String, f64>> = HashMap::new();
     for s in all {
