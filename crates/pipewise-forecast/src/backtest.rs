@@ -7,12 +7,13 @@
 use crate::calendar::Quarter;
 use crate::forecast::{self, Context, Options};
 use crate::groups::{By, Org};
-use crate::methods::Method;
+use crate::methods::{DealP, Method};
 use crate::scan::{Dated, Ledger, QuarterTally};
 use pipewise_ledger::Cut;
+use pipewise_model::Timestamp;
 use pipewise_score::validate::{ReliabilityBin, brier, log_loss, reliability};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What to backtest.
 #[derive(Debug, Clone)]
@@ -168,17 +169,25 @@ fn score(method: Method, week: Option<u32>, points: &[&Point]) -> Score {
     }
 }
 
+/// A trained deal model's probabilities for the deals open at a cut of a
+/// quarter, for a backtest: it must have learned only from what was recorded
+/// by the cut (`None`: none for that cut; the pooled cells stand).
+pub type Learned<'a> = &'a dyn Fn(&Quarter, Timestamp) -> Option<HashMap<u32, DealP>>;
+
 /// Backtest the `targets` quarters (oldest first) with `all` the quarters
-/// the ledger has before them tallied in `tallies` (same order as `all`).
+/// the ledger has before them tallied in `tallies` (same order as `all`);
+/// the per-deal probabilities from `learned` where it gives them.
 pub fn run(
     ledger: &Ledger,
     org: &Org,
     all: &[QuarterTally],
     targets: &[usize],
     o: &BacktestOptions,
+    learned: Option<Learned>,
 ) -> Backtest {
     let mut points = Vec::new();
-    let mut deal_rows: Vec<(u32, f64, f64, bool)> = Vec::new(); // week, p, stage p, won
+    // week, p, stage p, won, pooled p (where a trained model's p replaced it)
+    let mut deal_rows: Vec<(u32, f64, f64, bool, Option<f64>)> = Vec::new();
     for &t in targets {
         let q: &Quarter = &all[t].quarter;
         let actual = all[t].booked_now;
@@ -204,7 +213,7 @@ pub fn run(
                 seed: o.seed,
                 explain: false,
                 lookback: o.lookback,
-                learned: None,
+                learned: learned.and_then(|l| l(q, cut)),
             };
             let prepared = forecast::prepare(&cx, &fo);
             let rows = forecast::forecast(&cx, &fo, &prepared);
@@ -222,7 +231,7 @@ pub fn run(
             // deal level: each open deal's P(won in the quarter) against
             // whether it was (as recorded today)
             let now = Cut::at(q.end());
-            for (d, p) in prepared.snapshot.open.iter().zip(&prepared.p) {
+            for (i, (d, p)) in prepared.snapshot.open.iter().zip(&prepared.p).enumerate() {
                 let won = ledger.won_in(d.key, now, q).is_some();
                 let (cw, cc) = prepared
                     .conversions
@@ -235,7 +244,8 @@ pub fn run(
                 } else {
                     0.0
                 };
-                deal_rows.push((w, p.won, stage_p, won));
+                let pooled = prepared.pooled.as_ref().map(|v| v[i].won);
+                deal_rows.push((w, p.won, stage_p, won, pooled));
             }
             tracing::debug!(quarter = %q.label, week = w, "backtest cut done");
         }
@@ -283,7 +293,7 @@ pub fn run(
     }
     let mut deal_level = Vec::new();
     for week in std::iter::once(None).chain(o.weeks.iter().map(|&w| Some(w))) {
-        let rows: Vec<&(u32, f64, f64, bool)> = deal_rows
+        let rows: Vec<&(u32, f64, f64, bool, Option<f64>)> = deal_rows
             .iter()
             .filter(|r| week.is_none_or(|w| r.0 == w))
             .collect();
@@ -291,13 +301,23 @@ pub fn run(
             continue;
         }
         let y: Vec<bool> = rows.iter().map(|r| r.3).collect();
-        for (model, p) in [
+        let mut models = vec![
             (
                 "probabilistic",
                 rows.iter().map(|r| r.1).collect::<Vec<f64>>(),
             ),
             ("stage_probability", rows.iter().map(|r| r.2).collect()),
-        ] {
+        ];
+        if rows.iter().any(|r| r.4.is_some()) {
+            models.insert(
+                1,
+                (
+                    "pooled_cells",
+                    rows.iter().map(|r| r.4.unwrap_or(r.1)).collect(),
+                ),
+            );
+        }
+        for (model, p) in models {
             deal_level.push(DealLevel {
                 model: model.into(),
                 week,
@@ -323,6 +343,11 @@ pub fn run(
                 o.lookback, o.draws, o.seed
             ),
             "The stage-probability baseline gives a deal dated in the quarter its stage's historical stage → won conversion (stage_weighted's), and others 0.".into(),
+            if learned.is_some() {
+                "Per-deal probabilities from the score crate's deal model, retrained for each quarter on what was recorded by its first day (the pooled cells for deals it did not score: pooled_cells at deal level).".into()
+            } else {
+                "Per-deal probabilities from the pooled cells of past quarters at the same week.".into()
+            },
         ],
     }
 }

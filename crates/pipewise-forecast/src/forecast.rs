@@ -102,6 +102,8 @@ pub struct Prepared {
     pub p: Vec<DealP>,
     /// Where they came from.
     pub p_source: String,
+    /// The pooled cells' probabilities, where a trained model's replaced them.
+    pub pooled: Option<Vec<DealP>>,
     /// Stage → won conversion as known at the cut.
     pub conversions: crate::scan::Conversions,
     /// How much past quarters swung beyond their deals' own chances.
@@ -123,7 +125,9 @@ pub fn prepare(cx: &Context, o: &Options) -> Prepared {
         "pooled cells of week {week} of {} past quarter(s)",
         history.weeks.len()
     );
+    let mut replaced = None;
     if let Some(learned) = &o.learned {
+        replaced = Some(p.clone());
         let mut hits = 0usize;
         for (d, pd) in snapshot.open.iter().zip(p.iter_mut()) {
             if let Some(l) = learned.get(&d.key) {
@@ -141,6 +145,7 @@ pub fn prepare(cx: &Context, o: &Options) -> Prepared {
         snapshot,
         p,
         p_source,
+        pooled: replaced,
         conversions: cx.ledger.conversions(cx.cut, o.known, 365),
         spread,
     }

@@ -193,8 +193,52 @@ impl Org {
         out
     }
 
+    /// Whose call stands for forecast group `group` (split `by`): an owner's
+    /// own call; a manager's team call; for a team, the call of the member
+    /// who manages others in it (the first by id); for the company, the
+    /// team call of `root` (the `--under` manager) or of the one person at
+    /// the top of the hierarchy. Segments have no caller.
+    pub fn caller(&self, by: By, group: &str, root: Option<&str>) -> Option<(String, bool)> {
+        match by {
+            By::Owner => self
+                .people
+                .contains_key(group)
+                .then(|| (group.to_string(), false)),
+            By::Manager => self
+                .people
+                .contains_key(group)
+                .then(|| (group.to_string(), true)),
+            By::Team => self
+                .people
+                .values()
+                .find(|p| {
+                    p.team.as_deref() == Some(group)
+                        && self.reports.get(&p.id).is_some_and(|r| {
+                            r.iter().any(|x| {
+                                self.people.get(x).and_then(|m| m.team.as_deref()) == Some(group)
+                            })
+                        })
+                })
+                .map(|p| (p.id.clone(), true)),
+            By::Company => match root {
+                Some(r) => Some((r.to_string(), true)),
+                None => {
+                    let mut tops = self
+                        .people
+                        .values()
+                        .filter(|p| p.manager.is_none() && !self.is_rep(&p.id));
+                    match (tops.next(), tops.next()) {
+                        (Some(p), None) => Some((p.id.clone(), true)),
+                        _ => None,
+                    }
+                }
+            },
+            By::Segment => None,
+        }
+    }
+
     /// Whether `id` manages no one.
-    fn is_rep(&self, id: &str) -> bool {
+    pub fn is_rep(&self, id: &str) -> bool {
         self.reports.get(id).is_none_or(Vec::is_empty)
     }
 
@@ -289,6 +333,32 @@ mod tests {
             team: Some(team.into()),
             segment: Some("smb".into()),
         }
+    }
+
+    #[test]
+    fn whose_call_stands_for_a_group() {
+        let people = vec![
+            person("cro", None, "exec"),
+            person("m1", Some("cro"), "t1"),
+            person("r1", Some("m1"), "t1"),
+            person("r3", Some("cro"), "t2"),
+        ];
+        let org = Org::new(people.clone(), vec![]);
+        let c = |by, g: &str, root| org.caller(by, g, root);
+        assert_eq!(c(By::Owner, "r1", None), Some(("r1".into(), false)));
+        assert_eq!(c(By::Owner, "nobody", None), None);
+        assert_eq!(c(By::Manager, "m1", None), Some(("m1".into(), true)));
+        // t1's caller manages someone in t1; t2 has no one who does
+        assert_eq!(c(By::Team, "t1", None), Some(("m1".into(), true)));
+        assert_eq!(c(By::Team, "t2", None), None);
+        assert_eq!(c(By::Company, "all", None), Some(("cro".into(), true)));
+        assert_eq!(c(By::Company, "all", Some("m1")), Some(("m1".into(), true)));
+        assert_eq!(c(By::Segment, "smb", None), None);
+        // two people at the top: no one speaks for the company
+        let mut two = people;
+        two.push(person("ceo2", None, "exec"));
+        two.push(person("r9", Some("ceo2"), "t9"));
+        assert_eq!(Org::new(two, vec![]).caller(By::Company, "all", None), None);
     }
 
     #[test]

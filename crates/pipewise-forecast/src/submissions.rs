@@ -15,14 +15,18 @@
 //! history is read mostly as the team is, and the de-biased call is the call divided
 //! by (1 + bias).
 
+use crate::calendar::Quarter;
+use crate::groups::{By, Org};
+use crate::scan::Ledger;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, TimestampMicrosecondType};
 use arrow_array::{
     Array, ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
+use pipewise_ledger::Cut;
 use pipewise_model::{Date, Timestamp};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The journal submissions are kept in.
@@ -461,6 +465,125 @@ pub fn debiased(subs: &[Submission], period: &str, at: Timestamp, bias: &[Bias])
             }
         })
         .collect()
+}
+
+/// Score every call on a quarter that ended by `ended_by` against what its
+/// submitter booked in it (their own deals; a team call, their subtree's),
+/// bookings read as recorded by `recorded` (`None`: everything recorded).
+pub fn score<'a>(
+    ledger: &Ledger,
+    org: &Org,
+    subs: &'a [Submission],
+    ended_by: Timestamp,
+    recorded: Option<Timestamp>,
+) -> Vec<Scored<'a>> {
+    // per ended quarter: booked per owner id
+    let mut booked: HashMap<&str, HashMap<String, f64>> = HashMap::new();
+    for s in subs {
+        if booked.contains_key(s.period.as_str())
+            || pipewise_model::time::date_end(s.last) > ended_by
+        {
+            continue;
+        }
+        let q = quarter_of(s);
+        let cut = Cut {
+            effective: q.end(),
+            recorded,
+        };
+        let mut by: HashMap<String, f64> = HashMap::new();
+        for key in 0..ledger.len() as u32 {
+            if let Some(won) = ledger.won_in(key, cut, &q) {
+                let owner = won.owner.map_or("", |o| ledger.owner_name(o));
+                *by.entry(owner.to_string()).or_default() += won.amount;
+            }
+        }
+        booked.insert(s.period.as_str(), by);
+    }
+    subs.iter()
+        .filter_map(|s| {
+            let by = booked.get(s.period.as_str())?;
+            let amount = match s.level {
+                Level::Own => by.get(&s.submitter).copied().unwrap_or(0.0),
+                Level::Team => org
+                    .subtree(&s.submitter)
+                    .iter()
+                    .map(|p| by.get(p).copied().unwrap_or(0.0))
+                    .sum(),
+            };
+            Some(Scored {
+                submission: s,
+                week: quarter_of(s).week_of(s.submitted_at),
+                booked: amount,
+            })
+        })
+        .collect()
+}
+
+fn quarter_of(s: &Submission) -> Quarter {
+    Quarter {
+        label: s.period.clone(),
+        first: s.first,
+        last: s.last,
+    }
+}
+
+/// The calls beside a forecast group: the caller's latest call, and the
+/// roll-up of the latest own calls of the people under them, raw and
+/// de-biased.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupCalls {
+    /// The caller (see [`Org::caller`]).
+    pub submitter: String,
+    /// Their latest call at the group's level, de-biased, if they made one.
+    pub call: Option<Debiased>,
+    /// How many people under them (themselves excluded) have an own call.
+    pub rollup_calls: usize,
+    /// Per category: (Σ their own calls, Σ de-biased).
+    pub rollup: BTreeMap<String, (f64, f64)>,
+}
+
+/// The calls beside forecast group `group` (split `by`, `root` the
+/// `--under` manager), from the latest calls of [`debiased`].
+pub fn group_calls(
+    org: &Org,
+    by: By,
+    group: &str,
+    root: Option<&str>,
+    latest: &[Debiased],
+) -> Option<GroupCalls> {
+    let (who, team) = org.caller(by, group, root)?;
+    let level = if team { Level::Team } else { Level::Own };
+    let call = latest
+        .iter()
+        .find(|d| d.submitter == who && d.level == level)
+        .cloned();
+    let mut rollup: BTreeMap<String, (f64, f64)> = CATEGORIES
+        .iter()
+        .map(|c| (c.to_string(), (0.0, 0.0)))
+        .collect();
+    let mut n = 0;
+    if team {
+        let under = org.subtree(&who);
+        for d in latest {
+            if d.level == Level::Own && d.submitter != who && under.contains(&d.submitter) {
+                n += 1;
+                for (c, (call, _, adjusted)) in &d.calls {
+                    let e = rollup.entry(c.clone()).or_default();
+                    e.0 += call;
+                    e.1 += adjusted;
+                }
+            }
+        }
+    }
+    if call.is_none() && n == 0 {
+        return None;
+    }
+    Some(GroupCalls {
+        submitter: who,
+        call,
+        rollup_calls: n,
+        rollup,
+    })
 }
 
 /// A row of an imported file that did not land, and why.

@@ -548,6 +548,7 @@ fn a_backtest_forecasts_only_from_what_was_recorded_by_each_cut() {
                 seed: 1,
                 lookback: 4,
             },
+            None,
         );
         bt.points
             .iter()
@@ -588,4 +589,70 @@ fn a_backtest_forecasts_only_from_what_was_recorded_by_each_cut() {
     let (a, b) = (backtest(&clean), backtest(&noisy));
     assert_eq!(a.len(), 2 * Method::ALL.len());
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_backtest_takes_a_trained_models_probabilities_at_each_cut() {
+    use pipewise_forecast::backtest::{BacktestOptions, Learned, run};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    let (log, _) = clean_and_noisy(vec![]);
+    let process = SalesProcess::default_process();
+    let ledger = Ledger::new(&log, &process);
+    let cal = FiscalCalendar::default();
+    let q = q2();
+    let mut quarters = past_quarters(&q, q.end(), t("2025-12-01"), 1, &cal);
+    quarters.push(q.clone());
+    let all: Vec<_> = quarters
+        .iter()
+        .map(|q| ledger.tally(q, &[1, 2], true))
+        .collect();
+    let o = BacktestOptions {
+        weeks: vec![1, 2],
+        methods: vec![Method::Probabilistic],
+        draws: 200,
+        seed: 1,
+        lookback: 4,
+    };
+    let asked = RefCell::new(Vec::new());
+    // a "model" that gives every deal an even chance, and says when it was asked
+    let even = |q: &Quarter, cut: Timestamp| {
+        asked.borrow_mut().push((q.label.clone(), cut));
+        let p = DealP {
+            won: 0.5,
+            lost: 0.5,
+            slipped: 0.0,
+        };
+        Some(
+            (0..ledger.len() as u32)
+                .map(|k| (k, p))
+                .collect::<HashMap<_, _>>(),
+        )
+    };
+    let with = run(&ledger, &org(), &all, &[2], &o, Some(&even as Learned));
+    let without = run(&ledger, &org(), &all, &[2], &o, None);
+    // asked once per cut, for that cut: nothing later
+    assert_eq!(
+        asked.into_inner(),
+        vec![
+            ("2026-Q2".to_string(), t("2026-04-01")),
+            ("2026-Q2".to_string(), t("2026-04-08"))
+        ]
+    );
+    let brier = |bt: &pipewise_forecast::backtest::Backtest, model: &str| {
+        bt.deal_level
+            .iter()
+            .find(|d| d.model == model && d.week.is_none())
+            .map(|d| d.brier)
+            .unwrap()
+    };
+    // every open deal at 0.5 is off by exactly 0.5, won or not: Brier 0.25
+    assert!((brier(&with, "probabilistic") - 0.25).abs() < 1e-12);
+    // the pooled cells' own, shown beside it, are what a run without the model gives
+    assert_eq!(
+        brier(&with, "pooled_cells"),
+        brier(&without, "probabilistic")
+    );
+    assert!(without.deal_level.iter().all(|d| d.model != "pooled_cells"));
+    assert_ne!(with.points, without.points);
 }

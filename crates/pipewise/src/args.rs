@@ -177,7 +177,7 @@ pub struct ForecastArgs {
     /// Only these methods (repeatable; default: all): stage_weighted, stage_weighted_crm,
     /// historical_coverage, category, in_blood, projection, probabilistic, blend, run_rate,
     /// last_period, seasonal_naive
-    #[arg(long, value_name = "METHOD")]
+    #[arg(long, value_name = "METHOD", value_delimiter = ',')]
     pub method: Vec<String>,
     /// One row per owner, team, manager or segment, after the total
     #[arg(long, value_enum, default_value_t = ByChoice::Company)]
@@ -222,6 +222,11 @@ pub struct BacktestArgs {
     /// Past quarters the rates learn from
     #[arg(long, default_value_t = 4)]
     pub lookback: usize,
+    /// Per-deal probabilities from the deal model of `deals train`, retrained for each quarter on
+    /// what was recorded by its first day (default: the pooled cells of past quarters; slower:
+    /// one training per quarter)
+    #[arg(long)]
+    pub retrain: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -80,6 +80,17 @@ fn grouped(digits: &str) -> String {
     out
 }
 
+/// An amount as people read it in a sentence: whole dollars with thousands
+/// separators (`$1,234,568`).
+pub fn money_text(x: f64) -> String {
+    let s = grouped(&format!("{:.0}", x.abs()));
+    if x < -0.5 {
+        format!("-${s}")
+    } else {
+        format!("${s}")
+    }
+}
+
 /// A cell as people read it in a table: amounts and counts with thousands
 /// separators; everything else as in CSV.
 fn table_text(c: &Cell) -> String {
@@ -397,6 +408,9 @@ mod tests {
         assert_eq!(grouped("-12"), "-12");
         assert_eq!(table_text(&Cell::Int(1_000_000)), "1,000,000");
         assert_eq!(table_text(&Cell::Float(1234.5)), "1234.5");
+        assert_eq!(money_text(1234567.6), "$1,234,568");
+        assert_eq!(money_text(-2500.0), "-$2,500");
+        assert_eq!(money_text(-0.2), "$0");
     }
 
     #[test]

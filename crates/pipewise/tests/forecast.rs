@@ -317,6 +317,67 @@ fn submissions_are_kept_imported_and_read_for_bias() {
     assert_eq!(call, 100.0);
     assert!(b < 0.0, "a commit of 0 is sandbagging: {b}");
     assert!((adjusted - call / (1.0 + b).max(0.25)).abs() < 1e-9);
+    // the calls beside the forecast: the rep's own, de-biased the same way;
+    // their manager's row and the company's roll up the own calls under them
+    let f = |extra: &[&str]| {
+        let args = [
+            &[
+                "forecast",
+                "--period",
+                "2026-Q2",
+                "--method",
+                "stage_weighted",
+            ][..],
+            extra,
+        ]
+        .concat();
+        json(ws, &args)
+    };
+    let by_owner = f(&["--as-of", "2026-04-10", "--by", "owner"]);
+    let row = |v: &Value, group: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"] == group)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {group} in {v}"))
+    };
+    let mine = row(&by_owner, &rep)["calls"].clone();
+    assert_eq!(mine["submitter"], rep.as_str());
+    assert_eq!(mine["call"]["level"], "own");
+    assert_eq!(mine["call"]["commit"]["call"], 100.0);
+    assert_eq!(
+        mine["call"]["commit"]["debiased"].as_f64().unwrap(),
+        adjusted
+    );
+    assert_eq!(mine["call"]["most_likely"]["call"], 150.0);
+    let manager = json(
+        ws,
+        &[
+            "sql",
+            &format!("select manager_id from users where id = '{rep}'"),
+        ],
+    )[0]["manager_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_manager = f(&["--as-of", "2026-04-10", "--by", "manager"]);
+    let team = row(&by_manager, &manager)["calls"].clone();
+    assert_eq!(team["submitter"], manager.as_str());
+    assert!(team["call"].is_null(), "the manager made no call: {team}");
+    assert_eq!(team["rollup"]["people"], 1);
+    assert_eq!(team["rollup"]["commit"]["call"], 100.0);
+    assert_eq!(
+        team["rollup"]["commit"]["debiased"].as_f64().unwrap(),
+        adjusted
+    );
+    assert_eq!(
+        row(&by_manager, "all")["calls"]["rollup"]["best_case"]["call"],
+        200.0
+    );
+    // a forecast before the call was made shows none
+    let before = f(&["--as-of", "2026-04-02", "--by", "owner", "--known"]);
+    assert!(row(&before, &rep)["calls"].is_null());
     // errors
     let call = ["--commit", "1", "--best-case", "1", "--most-likely", "1"];
     let nobody = [

@@ -11,6 +11,7 @@ use pipewise_forecast::forecast::{self, Context, Options, Row, past_quarters};
 use pipewise_forecast::groups::{By, Org};
 use pipewise_forecast::methods::{DealP, Forecast, Method};
 use pipewise_forecast::scan::{FIELDS, Ledger, QuarterTally};
+use pipewise_forecast::submissions::{self, GroupCalls};
 use pipewise_ledger::{EventLog, Projection};
 use pipewise_model::Timestamp;
 use pipewise_model::time::format_timestamp;
@@ -240,7 +241,82 @@ pub fn run(ws: &Path, a: &ForecastArgs, format: Format) -> Result<()> {
     if let Some(m) = explain {
         return print_explain(&rows, m, format);
     }
-    print_rows(&rows, recommendation.as_ref(), &prepared.p_source, format)
+    let calls = group_calls(
+        &w,
+        &org,
+        &ledger,
+        &rows,
+        &o,
+        &quarter,
+        at,
+        a.under.as_deref(),
+    )?;
+    print_rows(
+        &rows,
+        &calls,
+        &org,
+        recommendation.as_ref(),
+        &prepared.p_source,
+        format,
+    )
+}
+
+/// The calls beside each row: the latest made by the as-of time (and, for a
+/// `--known` forecast, recorded by then), de-biased with the bias of calls on
+/// quarters that had ended by then.
+#[allow(clippy::too_many_arguments)]
+fn group_calls(
+    w: &Workspace,
+    org: &Org,
+    ledger: &Ledger,
+    rows: &[Row],
+    o: &Options,
+    quarter: &Quarter,
+    at: Timestamp,
+    under: Option<&str>,
+) -> Result<Vec<Option<GroupCalls>>> {
+    let mut subs = submissions::from_batches(&w.store.read_journal(submissions::JOURNAL)?);
+    subs.retain(|s| s.submitted_at <= at && (!o.known || s.recorded_at <= at));
+    if subs.is_empty() {
+        return Ok(vec![None; rows.len()]);
+    }
+    let root = under.and_then(|m| org.find(m)).map(|p| p.id.clone());
+    let scored = submissions::score(ledger, org, &subs, at, o.known.then_some(at));
+    let team_of = |id: &str| org.person(id).and_then(|p| p.team.clone());
+    let bias = submissions::ledger(&scored, &team_of);
+    let latest = submissions::debiased(&subs, &quarter.label, at, &bias);
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let by = if r.group == "all" { By::Company } else { o.by };
+            submissions::group_calls(org, by, &r.group, root.as_deref(), &latest)
+        })
+        .collect())
+}
+
+fn calls_json(c: &GroupCalls, org: &Org) -> Value {
+    let name = org.person(&c.submitter).map(|p| p.name.clone());
+    let call = c.call.as_ref().map(|d| {
+        let mut v = json!({
+            "level": d.level,
+            "submitted_at": format_timestamp(d.submitted_at),
+            "why": d.why,
+        });
+        for (k, (call, bias, adjusted)) in &d.calls {
+            v[k] = json!({"call": call, "bias": bias, "debiased": adjusted});
+        }
+        v
+    });
+    let mut rollup = json!({ "people": c.rollup_calls });
+    for (k, (call, adjusted)) in &c.rollup {
+        rollup[k] = json!({"call": call, "debiased": adjusted});
+    }
+    json!({
+        "submitter": c.submitter,
+        "name": name,
+        "call": call,
+        "rollup": (c.rollup_calls > 0).then_some(rollup),
+    })
 }
 
 /// Rank the methods by a backtest at `week` of up to the last four past
@@ -268,6 +344,7 @@ fn quick_recommendation(
             seed: 42,
             lookback: 4,
         },
+        None,
     );
     let m = *bt.winners.get(&week)?;
     let wape = bt
@@ -322,8 +399,19 @@ fn learned_probabilities(
     } else {
         pipewise_ledger::Cut::at(at)
     };
-    let scores = m.score(&h, cut, quarter.period(), 0, None);
-    Ok(scores
+    Ok(model_probabilities(&m, &h, cut, quarter, log))
+}
+
+/// A deal model's P(won / lost / slipped in `quarter`) for the deals open at
+/// `cut`, by ledger key.
+fn model_probabilities(
+    m: &pipewise_score::deals::model::DealModel,
+    h: &pipewise_score::deals::history::DealHistory,
+    cut: pipewise_ledger::Cut,
+    quarter: &Quarter,
+    log: &EventLog,
+) -> HashMap<u32, DealP> {
+    m.score(h, cut, quarter.period(), 0, None)
         .into_iter()
         .filter_map(|s| {
             log.keys.key(&s.opportunity_id).map(|k| {
@@ -337,10 +425,16 @@ fn learned_probabilities(
                 )
             })
         })
-        .collect())
+        .collect()
 }
 
-fn forecast_json(r: &Row, f: &Forecast, rec: Option<&(Method, String)>, p_source: &str) -> Value {
+fn forecast_json(
+    r: &Row,
+    f: &Forecast,
+    rec: Option<&(Method, String)>,
+    p_source: &str,
+    calls: Option<Value>,
+) -> Value {
     let recommended = rec.is_some_and(|(m, _)| *m == f.method);
     let gap = match (r.quota, f.value) {
         (Some(q), Some(v)) => Some(q - v),
@@ -365,6 +459,9 @@ fn forecast_json(r: &Row, f: &Forecast, rec: Option<&(Method, String)>, p_source
     if let Some(u) = f.upside {
         v["upside"] = json!(u);
     }
+    if let Some(c) = calls {
+        v["calls"] = c;
+    }
     if matches!(f.method, Method::Probabilistic | Method::InBlood) {
         v["probabilities"] = json!(p_source);
     }
@@ -373,6 +470,8 @@ fn forecast_json(r: &Row, f: &Forecast, rec: Option<&(Method, String)>, p_source
 
 fn print_rows(
     rows: &[Row],
+    calls: &[Option<GroupCalls>],
+    org: &Org,
     rec: Option<&(Method, String)>,
     p_source: &str,
     format: Format,
@@ -380,10 +479,12 @@ fn print_rows(
     if format == Format::Json {
         let out: Vec<Value> = rows
             .iter()
-            .flat_map(|r| {
+            .zip(calls)
+            .flat_map(|(r, c)| {
+                let c = c.as_ref().map(|c| calls_json(c, org));
                 r.forecasts
                     .iter()
-                    .map(move |f| forecast_json(r, f, rec, p_source))
+                    .map(move |f| forecast_json(r, f, rec, p_source, c.clone()))
             })
             .collect();
         return print_json(&out);
@@ -392,7 +493,7 @@ fn print_rows(
         "group", "method", "value", "p10", "p50", "p90", "quota", "gap", "note",
     ]);
     let money = |x: Option<f64>| x.map_or(Cell::Null, Cell::Money);
-    for r in rows {
+    for (r, c) in rows.iter().zip(calls) {
         for f in &r.forecasts {
             let recommended = rec.is_some_and(|(m, _)| *m == f.method);
             let note = if recommended {
@@ -414,6 +515,55 @@ fn print_rows(
                 note.map_or(Cell::Null, Cell::from),
             ]);
         }
+        let Some(c) = c else { continue };
+        let who = org
+            .person(&c.submitter)
+            .map_or(c.submitter.as_str(), |p| p.name.as_str());
+        let mut line = |method: String, value: f64, note: String| {
+            t.push(vec![
+                Cell::from(r.label.as_str()),
+                Cell::Text(method),
+                Cell::Money(value),
+                Cell::Null,
+                Cell::Null,
+                Cell::Null,
+                money(r.quota),
+                money(r.quota.map(|q| q - value)),
+                Cell::Text(note),
+            ]);
+        };
+        if let Some(d) = &c.call {
+            for (k, (call, bias, adjusted)) in &d.calls {
+                line(
+                    format!("call: {k}"),
+                    *call,
+                    format!(
+                        "{who}'s {} call of {}; de-biased {} (bias {:+.0}%)",
+                        d.level.as_str(),
+                        format_timestamp(d.submitted_at),
+                        crate::output::money_text(*adjusted),
+                        100.0 * bias
+                    ),
+                );
+            }
+        }
+        if c.rollup_calls > 0 {
+            for (k, (call, adjusted)) in &c.rollup {
+                line(
+                    format!("roll-up: {k}"),
+                    *call,
+                    format!(
+                        "Σ the own calls of {} under {who}; de-biased {}",
+                        if c.rollup_calls == 1 {
+                            "1 person".to_string()
+                        } else {
+                            format!("{} people", c.rollup_calls)
+                        },
+                        crate::output::money_text(*adjusted)
+                    ),
+                );
+            }
+        }
     }
     print(&t, format)
 }
@@ -426,7 +576,7 @@ fn print_explain(rows: &[Row], m: Method, format: Format) -> Result<()> {
                 r.forecasts
                     .iter()
                     .filter(|f| f.method == m)
-                    .map(move |f| forecast_json(r, f, None, ""))
+                    .map(move |f| forecast_json(r, f, None, "", None))
             })
             .collect();
         return print_json(&out);
@@ -506,11 +656,50 @@ pub fn backtest(ws: &Path, a: &BacktestArgs, format: Format) -> Result<()> {
     }
     pb.set_message(format!("tallying {} quarters", quarters.len()));
     let all = tallies(&ledger, &quarters, &weeks, true);
+    let mut models = HashMap::new();
+    let history = if a.retrain {
+        use pipewise_score::deals::history::DealHistory;
+        use pipewise_score::deals::model::{DealModel, DealOptions};
+        let h = DealHistory::load_with(&w.store, w.process.clone(), true)?;
+        for &t in &targets {
+            let q = &quarters[t];
+            pb.set_message(format!(
+                "training the deal model on what was recorded by {}",
+                pipewise_model::time::format_date(q.first)
+            ));
+            let o = DealOptions {
+                known: Some(q.start()),
+                ..DealOptions::default()
+            };
+            match DealModel::train(&h, &o) {
+                Ok(m) => {
+                    models.insert(q.label.clone(), m);
+                }
+                Err(e) => eprintln!(
+                    "warning: {}: no deal model trained on what was recorded by its start ({e}); its per-deal probabilities are the pooled cells'",
+                    q.label
+                ),
+            }
+        }
+        Some(h)
+    } else {
+        None
+    };
     pb.set_message(format!(
         "forecasting {} quarters × {} weeks",
         targets.len(),
         weeks.len()
     ));
+    let learned = |q: &Quarter, cut: Timestamp| {
+        let m = models.get(&q.label)?;
+        Some(model_probabilities(
+            m,
+            history.as_ref()?,
+            pipewise_ledger::Cut::known_at(cut),
+            q,
+            &log,
+        ))
+    };
     let bt = backtest::run(
         &ledger,
         &org,
@@ -523,6 +712,7 @@ pub fn backtest(ws: &Path, a: &BacktestArgs, format: Format) -> Result<()> {
             seed: a.seed,
             lookback: a.lookback.max(1),
         },
+        a.retrain.then_some(&learned as backtest::Learned),
     );
     pb.finish_and_clear();
     let dir = ws.join("reports");

@@ -10,11 +10,10 @@ use pipewise_forecast::calendar::Quarter;
 use pipewise_forecast::groups::Org;
 use pipewise_forecast::scan::{FIELDS, Ledger};
 use pipewise_forecast::submissions::{
-    self, JOURNAL, Level, Resolve, Scored, Submission, debiased, import_csv,
+    self, JOURNAL, Level, Resolve, Submission, debiased, import_csv,
 };
-use pipewise_ledger::{Cut, Projection};
+use pipewise_ledger::Projection;
 use pipewise_model::time::format_timestamp;
-use std::collections::HashMap;
 use std::path::Path;
 
 fn org(w: &Workspace) -> Result<Org> {
@@ -213,52 +212,7 @@ fn bias(
         },
     )?;
     let ledger = Ledger::new(&log, &w.process);
-    let latest = log.latest();
-    // per ended quarter: booked per owner id
-    let mut booked: HashMap<String, HashMap<String, f64>> = HashMap::new();
-    for s in all {
-        if booked.contains_key(&s.period) || pipewise_model::time::date_end(s.last) > latest {
-            continue;
-        }
-        let q = Quarter {
-            label: s.period.clone(),
-            first: s.first,
-            last: s.last,
-        };
-        let now = Cut::at(q.end());
-        let mut by: HashMap<String, f64> = HashMap::new();
-        for key in 0..ledger.len() as u32 {
-            if let Some(won) = ledger.won_in(key, now, &q) {
-                let owner = won.owner.map_or("", |o| ledger.owner_name(o));
-                *by.entry(owner.to_string()).or_default() += won.amount;
-            }
-        }
-        booked.insert(s.period.clone(), by);
-    }
-    let scored: Vec<Scored> = all
-        .iter()
-        .filter_map(|s| {
-            let by = booked.get(&s.period)?;
-            let amount = match s.level {
-                Level::Own => by.get(&s.submitter).copied().unwrap_or(0.0),
-                Level::Team => org
-                    .subtree(&s.submitter)
-                    .iter()
-                    .map(|p| by.get(p).copied().unwrap_or(0.0))
-                    .sum(),
-            };
-            let q = Quarter {
-                label: s.period.clone(),
-                first: s.first,
-                last: s.last,
-            };
-            Some(Scored {
-                submission: s,
-                week: q.week_of(s.submitted_at),
-                booked: amount,
-            })
-        })
-        .collect();
+    let scored = submissions::score(&ledger, org, all, log.latest(), None);
     let team_of = |id: &str| org.person(id).and_then(|p| p.team.clone());
     let ledger_rows = submissions::ledger(&scored, &team_of);
     let name = |id: &str| org.person(id).map_or(id.to_string(), |p| p.name.clone());
