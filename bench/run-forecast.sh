@@ -32,3 +32,5 @@ for c in forecast-small forecast-medium large4; do
   sed -n '/## Leaderboard/,/## Deal level/p' "$CACHE/$c/reports/backtest.md" | sed '$d'
   sed -n '/## Deal level/,$p' "$CACHE/$c/reports/backtest.md" | grep -E "^\| (model|---|probabilistic \| (all|1) |stage_probability \| (all|1) )"
 done
+echo; echo "### side by side with DuckDB SQL (large4)"; echo
+python3 bench/forecast.py --workspace "$CACHE/large4" --pipewise "$BIN" --periods 12 --runs 2

@@ -100,6 +100,85 @@ pub enum Command {
     /// List forecast calls, import past ones from a CSV, and read the bias ledger: each
     /// person's signed error by category and week, and their latest calls de-biased
     Submissions(SubmissionsArgs),
+    /// The team server's users: add, list, disable, enable, and API tokens for scripts
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Serve the workspace to a team: the JSON API (and its OpenAPI document at
+    /// /api/openapi.json), every answer scoped by role and audited
+    Serve(ServeArgs),
+}
+
+/// Where the team server keeps its app state.
+#[derive(Debug, Args, Clone)]
+pub struct StateArgs {
+    /// The app state database: sqlite:PATH or postgres://… (default: sqlite: in the workspace's
+    /// state.sqlite)
+    #[arg(long, value_name = "URL", env = "PIPEWISE_STATE")]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; the password is read from standard input (--password-stdin)
+    Add(UsersAddArgs),
+    /// Every user
+    List(StateArgs),
+    /// Disable a user: they can no longer log in; their sessions and tokens end
+    Disable(UsersLoginArgs),
+    /// Enable a disabled user again (their old sessions and tokens stay ended)
+    Enable(UsersLoginArgs),
+    /// A new API token for a user (printed once; only its hash is kept)
+    Token(UsersTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersAddArgs {
+    /// The login
+    pub login: String,
+    /// What they may see and do: rep (their own deals), manager (their subtree), exec
+    /// (everything), admin (everything, and the users and audit log)
+    #[arg(long)]
+    pub role: String,
+    /// The CRM user they are (an id in the users table): their scope follows the manager
+    /// hierarchy from there
+    #[arg(long, value_name = "CRM_USER_ID")]
+    pub owner: Option<String>,
+    /// Read the password from standard input (its first line)
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersLoginArgs {
+    /// The login
+    pub login: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersTokenArgs {
+    /// The login
+    pub login: String,
+    /// What the token is for
+    #[arg(long, default_value = "script")]
+    pub name: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// How long a login session lasts, in hours
+    #[arg(long, default_value_t = 12)]
+    pub session_hours: i64,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]

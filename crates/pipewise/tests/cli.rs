@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -1407,4 +1409,148 @@ fn experiment_plan_and_analyze() {
         );
     }
     assert!(!ws.exists(), "experiments need no workspace");
+}
+
+/// `pipewise users add … --password-stdin` with `password` on stdin.
+fn add_user(ws: &Path, args: &[&str], password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(["users", "add"])
+        .args(args)
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// One HTTP/1.1 request over a plain socket; the status and the body.
+fn http(addr: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn users_and_the_server_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    common::ok(ws, &["synth", "--size", "600", "--seed", "3"]);
+    let rep = common::json(
+        ws,
+        &[
+            "sql",
+            "select id from users where role = 'rep' order by id limit 1",
+        ],
+    )[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = add_user(
+        ws,
+        &["ana", "--role", "rep", "--owner", &rep],
+        "a long enough password",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // refused: a taken login, a short password, an unknown role
+    for (args, password, needle) in [
+        (
+            vec!["ana", "--role", "rep"],
+            "a long enough password",
+            "exists already",
+        ),
+        (vec!["bob", "--role", "rep"], "short", "at least 8"),
+        (
+            vec!["bob", "--role", "boss"],
+            "a long enough password",
+            "--role",
+        ),
+    ] {
+        let out = add_user(ws, &args, password);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}"
+        );
+    }
+    let users = common::json(ws, &["users", "list"]);
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["owner_id"], rep.as_str());
+    assert!(users.to_string().find("argon2").is_none());
+    let token = common::ok(ws, &["users", "token", "ana"])
+        .trim()
+        .to_string();
+    assert!(token.starts_with("pw_"));
+    common::refused(ws, &["users", "disable", "nobody"], "no user");
+
+    // the server: the token reads ana's deals, nothing else answers without one
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let get = |path: &str, auth: &str| {
+        http(
+            &addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+        )
+    };
+    let (status, body) = get(
+        "/api/deals?as_of=2026-03-31&open=true",
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let deals: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(!deals.as_array().unwrap().is_empty());
+    assert!(
+        deals
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["owner_id"] == rep.as_str())
+    );
+    assert_eq!(get("/api/deals", "").0, 401);
+    // disabled: the token ends
+    common::ok(ws, &["users", "disable", "ana"]);
+    assert_eq!(
+        get("/api/me", &format!("Authorization: Bearer {token}\r\n")).0,
+        401
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
 }

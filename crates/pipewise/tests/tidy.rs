@@ -59,8 +59,10 @@ fn code_is_formatted() {
 
 #[test]
 fn crates_depend_only_downstream() {
-    // model → ledger → synth / ingest → engine → metrics → score → forecast → pipewise: no crate may depend on one to its right.
+    // testkit (dev-only) → model → ledger → synth / ingest → engine → metrics → score → forecast →
+    // state → server → pipewise: no crate may depend on one to its right.
     let order = [
+        "pipewise-testkit",
         "pipewise-model",
         "pipewise-ledger",
         "pipewise-synth",
@@ -69,6 +71,8 @@ fn crates_depend_only_downstream() {
         "pipewise-metrics",
         "pipewise-score",
         "pipewise-forecast",
+        "pipewise-state",
+        "pipewise-server",
         "pipewise",
     ];
     // [dependencies] and [dev-dependencies] alike: a test may not reach
@@ -93,9 +97,16 @@ fn crates_depend_only_downstream() {
         for section in ["dependencies", "dev-dependencies"] {
             let deps = deps_in(&toml, section);
             assert!(
-                section == "dev-dependencies" || !deps.is_empty(),
+                section == "dev-dependencies" || !deps.is_empty() || *krate == "pipewise-testkit",
                 "{krate}: no [{section}] read"
             );
+            // the test kit is for tests only
+            if section == "dependencies" {
+                assert!(
+                    !deps.iter().any(|d| d == "pipewise-testkit"),
+                    "{krate}: pipewise-testkit is a dev-dependency only"
+                );
+            }
             for later in &order[i + 1..] {
                 assert!(
                     !deps.iter().any(|d| d == later),
@@ -105,6 +116,33 @@ fn crates_depend_only_downstream() {
             for d in deps.iter().filter(|d| d.starts_with("pipewise")) {
                 assert!(order.contains(&d.as_str()), "{krate}: unknown crate {d}");
             }
+        }
+    }
+}
+
+#[test]
+fn heavy_dependencies_stay_in_their_one_crate() {
+    // DataFusion in the engine, the HTTP stack in the server, the database
+    // driver in the state crate: the other crates build and test without them.
+    for (dep, home) in [
+        ("datafusion", "pipewise-engine"),
+        ("axum", "pipewise-server"),
+        ("sqlx", "pipewise-state"),
+    ] {
+        for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+            let dir = entry.unwrap().path();
+            let name = dir.file_name().unwrap().to_string_lossy().to_string();
+            let Ok(toml) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+                continue;
+            };
+            let names_it = toml.lines().any(|l| {
+                let l = l.trim();
+                l.starts_with(&format!("{dep}.")) || l.starts_with(&format!("{dep} "))
+            });
+            assert!(
+                !names_it || name == home,
+                "{name} names {dep}, which only {home} may"
+            );
         }
     }
 }

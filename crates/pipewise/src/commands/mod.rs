@@ -11,6 +11,7 @@ mod ingest;
 mod init;
 mod leads;
 mod metric;
+mod serve;
 mod sql;
 mod status;
 mod submissions;
@@ -49,6 +50,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Backtest(a) => forecast::backtest(&ws, a, g.format),
         Command::Submit(a) => submissions::submit(&ws, a, g.format),
         Command::Submissions(a) => submissions::run(&ws, a, g.format),
+        Command::Users(c) => serve::users(&ws, c, g.format),
+        Command::Serve(a) => serve::serve(&ws, a),
     }
 }
 

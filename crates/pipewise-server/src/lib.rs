@@ -1,0 +1,162 @@
+//! The team server (issue #14): a JSON API over a workspace, every answer
+//! computed inside the caller's scope and written to the audit log.
+//!
+//! - [`router`] builds the whole app (tests drive it without a socket);
+//!   [`serve`] runs it on a listener.
+//! - [`auth`]: sessions and API tokens, CSRF, the login limiter, the audit
+//!   middleware. [`scope`]: whose deals a user sees.
+//! - [`workspace`]: the ledger loaded once, reloaded when a commit lands;
+//!   CPU-heavy work on rayon's pool ([`compute`]).
+//! - [`error`]: one error body, `{code, message}`.
+//! - `routes/`: one module per resource; [`ApiDoc`] is the OpenAPI 3.1
+//!   document generated from their types, served at `/api/openapi.json`.
+//!
+//! The engine crates know nothing of HTTP; this crate knows nothing of the
+//! terminal.
+
+pub mod auth;
+pub mod error;
+pub mod routes;
+pub mod scope;
+pub mod workspace;
+
+pub use auth::{AuditScope, Principal};
+pub use error::{ApiError, ErrorBody};
+pub use scope::Scope;
+pub use workspace::{Workspace, compute};
+
+use axum::Router;
+use axum::routing::{get, post};
+use pipewise_state::StateDb;
+use std::sync::{Arc, Mutex};
+use utoipa::OpenApi;
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "pipewise", description = "Revenue analytics over a pipeline ledger: every number as of any day, scoped by role."),
+    paths(
+        routes::session::login,
+        routes::session::logout,
+        routes::session::me,
+        routes::deals::deals,
+        routes::admin::users,
+        routes::admin::audit,
+        openapi_json,
+        health,
+    ),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "session", description = "Logging in and out"),
+        (name = "deals", description = "Deals as of a day"),
+        (name = "admin", description = "Users and the audit log (admins only)"),
+        (name = "meta", description = "The API itself"),
+    )
+)]
+pub struct ApiDoc;
+
+/// What every handler shares (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// The state behind [`AppState`].
+pub struct Inner {
+    /// The app state database.
+    pub db: StateDb,
+    /// The workspace served.
+    pub workspace: Arc<Workspace>,
+    /// Failed logins.
+    pub limiter: Mutex<auth::LoginLimiter>,
+    /// How long a session lasts (s).
+    pub session_secs: i64,
+    /// A hash to verify against for unknown logins (timing).
+    pub dummy_hash: String,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// The state for `workspace` with app state `db`; sessions last
+    /// `session_secs`.
+    pub fn new(db: StateDb, workspace: Workspace, session_secs: i64) -> Result<AppState, ApiError> {
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                db,
+                workspace: Arc::new(workspace),
+                limiter: Mutex::new(auth::LoginLimiter::default()),
+                session_secs,
+                dummy_hash: pipewise_state::hash_password("no such user, no such password")
+                    .map_err(ApiError::internal)?,
+            }),
+        })
+    }
+
+    /// The workspace's current version (reloaded off the HTTP runtime when
+    /// a commit landed).
+    pub async fn loaded(&self) -> Result<Arc<workspace::Loaded>, ApiError> {
+        let ws = self.workspace.clone();
+        compute(move || ws.get())
+            .await
+            .ok_or_else(|| ApiError::internal("loading the workspace was cancelled"))?
+            .map_err(ApiError::internal)
+    }
+}
+
+/// The OpenAPI 3.1 document of every route.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "This document")))]
+pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// Whether the server is up (no data).
+#[utoipa::path(get, path = "/api/health", tag = "meta",
+    responses((status = 200, description = "Up")))]
+pub async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no route {}; the routes are in /api/openapi.json",
+        uri.path()
+    ))
+}
+
+/// The whole app.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/session",
+            post(routes::session::login).delete(routes::session::logout),
+        )
+        .route("/api/me", get(routes::session::me))
+        .route("/api/deals", get(routes::deals::deals))
+        .route("/api/users", get(routes::admin::users))
+        .route("/api/audit", get(routes::admin::audit))
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/api/health", get(health))
+        .fallback(no_route);
+    api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ))
+    .layer(tower_http::trace::TraceLayer::new_for_http())
+    .with_state(state)
+}
+
+/// Serve `state` on `listener` until Ctrl-C.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

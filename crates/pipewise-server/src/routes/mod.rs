@@ -1,0 +1,5 @@
+//! The API's routes, one module per resource.
+
+pub mod admin;
+pub mod deals;
+pub mod session;

@@ -1,0 +1,166 @@
+//! The workspace a server answers from: the ledger loaded once (every
+//! field, recorded times included) and reloaded when a commit lands, the
+//! sales process and the people.
+//!
+//! CPU-heavy work (loading, reconstructing a cut) runs on rayon's pool via
+//! [`compute`], never on the HTTP runtime's workers.
+
+use crate::scope::Scope;
+use arrow_array::RecordBatch;
+use pipewise_forecast::groups::Org;
+use pipewise_ledger::{Cut, EventLog, Store};
+use pipewise_model::{SalesProcess, Timestamp};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Why a workspace cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// The ledger.
+    #[error("{0}")]
+    Ledger(#[from] pipewise_ledger::LedgerError),
+    /// The sales process.
+    #[error("{path}: {message}")]
+    Process {
+        /// pipewise.toml.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A table.
+    #[error("{0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// One version of the workspace, as loaded.
+pub struct Loaded {
+    /// The ledger version.
+    pub version: u64,
+    /// The sales process.
+    pub process: SalesProcess,
+    /// Every event.
+    pub log: EventLog,
+    /// People, their hierarchy and quotas.
+    pub org: Org,
+    /// The latest change in the ledger.
+    pub latest: Timestamp,
+    /// The last cuts' opportunities tables (the dashboard asks for the same
+    /// day again and again).
+    cuts: Mutex<Vec<(Cut, Arc<RecordBatch>)>>,
+}
+
+const CUTS_KEPT: usize = 8;
+
+impl Loaded {
+    /// The `opportunities` table as of `cut` (see
+    /// `pipewise_ledger::asof::opportunities_batch`).
+    pub fn opportunities(&self, cut: Cut) -> Result<Arc<RecordBatch>, WorkspaceError> {
+        if let Ok(c) = self.cuts.lock()
+            && let Some((_, b)) = c.iter().find(|(k, _)| *k == cut)
+        {
+            return Ok(b.clone());
+        }
+        let b = Arc::new(pipewise_ledger::asof::opportunities_batch(
+            &self.log,
+            &self.process,
+            cut,
+        )?);
+        if let Ok(mut c) = self.cuts.lock() {
+            c.retain(|(k, _)| *k != cut);
+            c.insert(0, (cut, b.clone()));
+            c.truncate(CUTS_KEPT);
+        }
+        Ok(b)
+    }
+
+    /// The scope of a user: see [`Scope::of`].
+    pub fn scope(&self, user: &pipewise_state::User) -> Scope {
+        Scope::of(user, &self.org)
+    }
+}
+
+/// A workspace being served.
+pub struct Workspace {
+    dir: PathBuf,
+    store: Store,
+    current: RwLock<Arc<Loaded>>,
+}
+
+fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
+    let path = dir.join("pipewise.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| WorkspaceError::Process {
+        path: path.clone(),
+        message: format!("cannot read the sales process: {e}"),
+    })?;
+    let process = SalesProcess::from_toml(&text, &path.display().to_string()).map_err(|e| {
+        WorkspaceError::Process {
+            path: path.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    let manifest = store.manifest()?;
+    let log = store.load_projected(
+        &manifest,
+        &pipewise_ledger::Projection {
+            fields: None,
+            old_values: false,
+            recorded_at: true,
+            ids: true,
+            sources: false,
+        },
+    )?;
+    let org = Org::from_batches(&store.read_table("users")?, &store.read_table("quotas")?);
+    Ok(Loaded {
+        version: manifest.version,
+        process,
+        latest: log.latest(),
+        log,
+        org,
+        cuts: Mutex::new(Vec::new()),
+    })
+}
+
+impl Workspace {
+    /// Open and load the workspace in `dir`.
+    pub fn open(dir: &Path) -> Result<Workspace, WorkspaceError> {
+        let store = Store::open(dir)?;
+        let loaded = load(dir, &store)?;
+        Ok(Workspace {
+            dir: dir.to_path_buf(),
+            store,
+            current: RwLock::new(Arc::new(loaded)),
+        })
+    }
+
+    /// Its folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current version, reloaded first if a commit landed since.
+    pub fn get(&self) -> Result<Arc<Loaded>, WorkspaceError> {
+        let have = self.current.read().map(|c| c.clone()).ok();
+        let now = self.store.manifest()?.version;
+        if let Some(c) = have
+            && c.version == now
+        {
+            return Ok(c);
+        }
+        let fresh = Arc::new(load(&self.dir, &self.store)?);
+        tracing::info!(version = fresh.version, "workspace reloaded");
+        if let Ok(mut c) = self.current.write() {
+            *c = fresh.clone();
+        }
+        Ok(fresh)
+    }
+}
+
+/// Run CPU-heavy `f` on rayon's pool and wait for it without blocking the
+/// HTTP runtime.
+pub async fn compute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.await.ok()
+}

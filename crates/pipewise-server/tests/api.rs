@@ -1,0 +1,507 @@
+//! Every route of the team server, driven without a socket: who may read
+//! what, sessions, CSRF, tokens, the login limiter, the audit log, and the
+//! deals checked against a naive reconstruction of the ledger.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use pipewise_ledger::{Cut, Store};
+use pipewise_model::Role as CrmRole;
+use pipewise_model::{Field, SalesProcess, Value};
+use pipewise_server::{AppState, Workspace, router};
+use pipewise_state::{Role, StateDb, hash_password, new_token, token_hash};
+use serde_json::Value as Json;
+use std::collections::BTreeSet;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "a long enough password";
+
+struct Fixture {
+    app: axum::Router,
+    db: StateDb,
+    store: Store,
+    /// ana's and bob's CRM ids (reps under different managers), ana's
+    /// manager's, and everyone under that manager.
+    ana: String,
+    bob: String,
+    manager: String,
+    subtree: BTreeSet<String>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let process = SalesProcess::default_process();
+    let config = pipewise_synth::Config::new(5, pipewise_synth::Size::Opportunities(800));
+    let company = pipewise_synth::generate(&config, &process, &mut |_, _| {});
+    let store = Store::init(&ws).unwrap();
+    std::fs::write(
+        ws.join("pipewise.toml"),
+        pipewise_model::process::DEFAULT_PROCESS_TOML,
+    )
+    .unwrap();
+    company.commit(&store).unwrap();
+    // two reps with different managers
+    let reps: Vec<_> = company
+        .users
+        .iter()
+        .filter(|u| u.role == CrmRole::Rep)
+        .collect();
+    let ana = reps[0];
+    let bob = reps
+        .iter()
+        .find(|u| u.manager_id != ana.manager_id)
+        .unwrap();
+    let manager = ana.manager_id.clone().unwrap();
+    let subtree: BTreeSet<String> = company
+        .users
+        .iter()
+        .filter(|u| u.id == manager || u.manager_id.as_deref() == Some(manager.as_str()))
+        .map(|u| u.id.clone())
+        .collect();
+    let db = StateDb::open(&format!(
+        "sqlite:{}",
+        dir.path().join("state.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let h = hash_password(PASSWORD).unwrap();
+    for (login, role, owner) in [
+        ("ana", Role::Rep, Some(ana.id.as_str())),
+        ("bob", Role::Rep, Some(bob.id.as_str())),
+        ("mgr", Role::Manager, Some(manager.as_str())),
+        ("cfo", Role::Exec, None),
+        ("root", Role::Admin, None),
+        ("ghost", Role::Rep, None),
+    ] {
+        db.add_user(login, role, owner, &h, 0).await.unwrap();
+    }
+    let state = AppState::new(db.clone(), Workspace::open(&ws).unwrap(), 3600).unwrap();
+    Fixture {
+        app: router(state),
+        db,
+        store,
+        ana: ana.id.clone(),
+        bob: bob.id.clone(),
+        manager,
+        subtree,
+        _dir: dir,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Json,
+    text: String,
+}
+
+/// Credentials for a request.
+#[derive(Clone, Default)]
+struct Auth {
+    cookie: Option<String>,
+    csrf: Option<String>,
+    bearer: Option<String>,
+}
+
+async fn send(f: &Fixture, method: Method, uri: &str, auth: &Auth, body: Option<Json>) -> Reply {
+    let mut r = Request::builder().method(method).uri(uri);
+    if let Some(c) = &auth.cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    if let Some(c) = &auth.csrf {
+        r = r.header("x-csrf-token", c);
+    }
+    if let Some(t) = &auth.bearer {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => r
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string())),
+        None => r.body(Body::empty()),
+    }
+    .unwrap();
+    let res = f.app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Json::Null),
+        text,
+    }
+}
+
+async fn login(f: &Fixture, who: &str) -> Auth {
+    let r = send(
+        f,
+        Method::POST,
+        "/api/session",
+        &Auth::default(),
+        Some(serde_json::json!({"login": who, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{who}: {}", r.text);
+    let cookies: Vec<String> = r
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("pipewise_session="))
+        .unwrap();
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(flag), "{session}");
+    }
+    let csrf_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("pipewise_csrf="))
+        .unwrap();
+    assert!(!csrf_cookie.contains("HttpOnly"), "the page reads it");
+    let value = session.split(';').next().unwrap().to_string();
+    Auth {
+        cookie: Some(value),
+        csrf: Some(r.body["csrf_token"].as_str().unwrap().to_string()),
+        bearer: None,
+    }
+}
+
+/// The deals a naive reconstruction gives: every opportunity's state at
+/// the end of `day`, by ledger replay, owned by someone `keep` accepts.
+fn reference(f: &Fixture, day: &str, open: bool, keep: impl Fn(&str) -> bool) -> BTreeSet<String> {
+    let log = f.store.load(None, false).unwrap();
+    let process = SalesProcess::default_process();
+    let at = pipewise_model::time::parse_iso_instant(day, true).unwrap();
+    pipewise_ledger::asof::states(&log, Cut::at(at))
+        .into_iter()
+        .filter(|s| {
+            let owner = match s.get(&Field::OwnerId) {
+                Value::Text(o) => o.clone(),
+                _ => return false,
+            };
+            let closed = match s.get(&Field::Stage) {
+                Value::Text(st) => process
+                    .stage_code(st)
+                    .is_some_and(|c| process.outcome(c) != pipewise_model::StageOutcome::Open),
+                _ => false,
+            };
+            keep(&owner) && !(open && closed)
+        })
+        .map(|s| s.id)
+        .collect()
+}
+
+fn ids(r: &Reply) -> BTreeSet<String> {
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["opportunity_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn owners(r: &Reply) -> BTreeSet<String> {
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["owner_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_only_inside_the_callers_scope() {
+    let f = fixture().await;
+    let none = Auth::default();
+
+    // no data without a session or token; the public routes answer
+    for (m, uri) in [
+        (Method::GET, "/api/me"),
+        (Method::GET, "/api/deals?as_of=2026-03-31"),
+        (Method::GET, "/api/users"),
+        (Method::GET, "/api/audit"),
+        (Method::DELETE, "/api/session"),
+        (Method::GET, "/api/nothing-here"),
+    ] {
+        let r = send(&f, m.clone(), uri, &none, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{m} {uri}: {}", r.text);
+        assert_eq!(r.body["code"], "unauthenticated");
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("POST /api/session")
+        );
+    }
+    assert_eq!(
+        send(&f, Method::GET, "/api/health", &none, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let doc = send(&f, Method::GET, "/api/openapi.json", &none, None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    for p in [
+        "/api/session",
+        "/api/me",
+        "/api/deals",
+        "/api/users",
+        "/api/audit",
+    ] {
+        assert!(
+            doc.body["paths"][p].is_object(),
+            "{p} is not in the OpenAPI document"
+        );
+    }
+    assert!(doc.body["components"]["schemas"]["DealRow"].is_object());
+
+    let day = "2026-03-31";
+    let uri = format!("/api/deals?as_of={day}&open=true");
+
+    // a rep: exactly their own deals, as the ledger's replay gives them
+    let ana = login(&f, "ana").await;
+    let r = send(&f, Method::GET, &uri, &ana, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mine = ids(&r);
+    assert!(!mine.is_empty());
+    assert_eq!(owners(&r), BTreeSet::from([f.ana.clone()]));
+    assert_eq!(mine, reference(&f, day, true, |o| o == f.ana));
+    // another rep's deals are not among them
+    let bob = login(&f, "bob").await;
+    let theirs = ids(&send(&f, Method::GET, &uri, &bob, None).await);
+    assert_eq!(theirs, reference(&f, day, true, |o| o == f.bob));
+    assert!(mine.is_disjoint(&theirs));
+    // a rep mapped to no CRM user sees nothing
+    let ghost = login(&f, "ghost").await;
+    assert_eq!(
+        send(&f, Method::GET, &uri, &ghost, None).await.body,
+        serde_json::json!([])
+    );
+
+    // a manager: their subtree (ana's deals in it, bob's not)
+    let mgr = login(&f, "mgr").await;
+    let r = send(&f, Method::GET, &uri, &mgr, None).await;
+    let team = ids(&r);
+    assert!(owners(&r).is_subset(&f.subtree));
+    assert_eq!(team, reference(&f, day, true, |o| f.subtree.contains(o)));
+    assert!(mine.is_subset(&team));
+    assert!(team.is_disjoint(&theirs));
+    let me = send(&f, Method::GET, "/api/me", &mgr, None).await;
+    assert_eq!(me.body["role"], "manager");
+    assert_eq!(me.body["owner_id"], f.manager.as_str());
+    assert_eq!(me.body["owners_in_scope"], f.subtree.len());
+
+    // an exec: everything, but no administration
+    let cfo = login(&f, "cfo").await;
+    let all = ids(&send(&f, Method::GET, &uri, &cfo, None).await);
+    assert_eq!(all, reference(&f, day, true, |_| true));
+    assert!(team.is_subset(&all) && all.len() > team.len());
+    for admin_route in ["/api/users", "/api/audit"] {
+        let r = send(&f, Method::GET, admin_route, &cfo, None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{admin_route}");
+        assert_eq!(r.body["code"], "forbidden");
+        assert_eq!(
+            send(&f, Method::GET, admin_route, &ana, None).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    // the as-of date moves every answer: closed and created deals differ
+    let earlier = ids(&send(
+        &f,
+        Method::GET,
+        "/api/deals?as_of=2025-09-30&open=true",
+        &cfo,
+        None,
+    )
+    .await);
+    assert_eq!(earlier, reference(&f, "2025-09-30", true, |_| true));
+    assert_ne!(earlier, all);
+    // every deal, closed ones too, without open=true; paging
+    let every = send(
+        &f,
+        Method::GET,
+        &format!("/api/deals?as_of={day}"),
+        &cfo,
+        None,
+    )
+    .await;
+    assert_eq!(ids(&every), reference(&f, day, false, |_| true));
+    let page = send(
+        &f,
+        Method::GET,
+        &format!("/api/deals?as_of={day}&limit=5&offset=5"),
+        &cfo,
+        None,
+    )
+    .await;
+    let first_ten: Vec<Json> = every.body.as_array().unwrap()[5..10].to_vec();
+    assert_eq!(page.body, Json::Array(first_ten));
+
+    // bad input: one error body, 4xx
+    let r = send(&f, Method::GET, "/api/deals?as_of=yesterday", &cfo, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["code"], "bad_request");
+    assert!(r.body["message"].as_str().unwrap().contains("as_of"));
+    let r = send(&f, Method::GET, "/api/nothing-here", &cfo, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["code"], "not_found");
+
+    // an API token: no cookie, no CSRF, the same scope
+    let token = new_token("pw_");
+    f.db.create_token("ana", "script", &token_hash(&token), 0)
+        .await
+        .unwrap();
+    let script = Auth {
+        bearer: Some(token.clone()),
+        ..Auth::default()
+    };
+    assert_eq!(ids(&send(&f, Method::GET, &uri, &script, None).await), mine);
+    let wrong = Auth {
+        bearer: Some("pw_wrong".into()),
+        ..Auth::default()
+    };
+    assert_eq!(
+        send(&f, Method::GET, &uri, &wrong, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // CSRF: a state-changing request with the session cookie alone is refused
+    let no_csrf = Auth {
+        csrf: None,
+        ..bob.clone()
+    };
+    let r = send(&f, Method::DELETE, "/api/session", &no_csrf, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.body["code"], "csrf");
+    let forged = Auth {
+        csrf: Some("not-the-token".into()),
+        ..bob.clone()
+    };
+    assert_eq!(
+        send(&f, Method::DELETE, "/api/session", &forged, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // with it: logged out, and the cookie no longer works
+    assert_eq!(
+        send(&f, Method::DELETE, "/api/session", &bob, None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&f, Method::GET, &uri, &bob, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // a disabled user's sessions end
+    f.db.set_disabled("ghost", true, pipewise_server::auth::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&f, Method::GET, "/api/me", &ghost, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // the audit log: every read, with who and the scope, the refusals too
+    let root = login(&f, "root").await;
+    let log = send(&f, Method::GET, "/api/audit?limit=100000", &root, None).await;
+    assert_eq!(log.status, StatusCode::OK);
+    let lines = log.body.as_array().unwrap();
+    let ana_read = lines
+        .iter()
+        .find(|l| l["login"] == "ana" && l["target"] == uri.as_str())
+        .expect("ana's read is audited");
+    assert_eq!(ana_read["status"], 200);
+    assert_eq!(ana_read["scope"], format!("owners {}", f.ana));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["login"].is_null() && l["status"] == 401 && l["target"] == "/api/users")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["login"] == "cfo" && l["status"] == 403)
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["login"] == "bob" && l["method"] == "DELETE" && l["status"] == 204)
+    );
+    let csv = send(&f, Method::GET, "/api/audit?format=csv", &root, None).await;
+    assert!(
+        csv.text
+            .starts_with("seq,at,login,role,method,target,scope,status\n")
+    );
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("audit.csv")
+    );
+    let users = send(&f, Method::GET, "/api/users", &root, None).await;
+    assert_eq!(users.body.as_array().unwrap().len(), 6);
+    assert!(
+        users.text.find("password").is_none(),
+        "no hash leaves the server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_are_limited_and_errors_say_nothing_of_internals() {
+    let f = fixture().await;
+    let none = Auth::default();
+    let try_login = |password: &'static str| {
+        send(
+            &f,
+            Method::POST,
+            "/api/session",
+            &none,
+            Some(serde_json::json!({"login": "ana", "password": password})),
+        )
+    };
+    for _ in 0..5 {
+        let r = try_login("wrong password").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.body["code"], "bad_credentials");
+    }
+    // the sixth is refused even with the right password
+    let r = try_login(PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert_eq!(r.body["code"], "too_many_attempts");
+    // other logins are not locked out
+    login(&f, "bob").await;
+    // an unknown login reads as a wrong password
+    let r = send(
+        &f,
+        Method::POST,
+        "/api/session",
+        &none,
+        Some(serde_json::json!({"login": "nobody", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.body["code"], "bad_credentials");
+    // a malformed body is a 400 in the same shape
+    let r = send(
+        &f,
+        Method::POST,
+        "/api/session",
+        &none,
+        Some(serde_json::json!({"user": "x"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["code"], "bad_request");
+}

@@ -1,0 +1,480 @@
+//! The database: one set of queries over SQLite or PostgreSQL, and the
+//! migrations that bring either to this version's schema.
+
+use crate::{Error, Result, Role};
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// Which database holds the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// One migration: its version and its statements per backend.
+struct Migration {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const USERS: &str = "
+CREATE TABLE users (
+    login TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    owner_id TEXT,
+    password_hash TEXT NOT NULL,
+    disabled BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    login TEXT NOT NULL REFERENCES users(login),
+    csrf TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX sessions_login ON sessions(login);
+CREATE TABLE api_tokens (
+    token_hash TEXT PRIMARY KEY,
+    login TEXT NOT NULL REFERENCES users(login),
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+";
+
+/// Every migration, oldest first. A migration is never edited once
+/// released: a change is a new one.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: USERS,
+        postgres: USERS,
+    },
+    Migration {
+        version: 2,
+        sqlite: "CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at BIGINT NOT NULL,
+    login TEXT,
+    role TEXT,
+    method TEXT NOT NULL,
+    target TEXT NOT NULL,
+    scope TEXT,
+    status BIGINT NOT NULL,
+    detail TEXT
+);",
+        postgres: "CREATE TABLE audit (
+    seq BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    login TEXT,
+    role TEXT,
+    method TEXT NOT NULL,
+    target TEXT NOT NULL,
+    scope TEXT,
+    status BIGINT NOT NULL,
+    detail TEXT
+);",
+    },
+];
+
+/// A user of the team server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Their login.
+    pub login: String,
+    /// Their role.
+    pub role: Role,
+    /// The CRM user they are (their owner id), which their scope follows.
+    pub owner_id: Option<String>,
+    /// Whether they may no longer log in.
+    pub disabled: bool,
+    /// When they were added (µs).
+    pub created_at: i64,
+}
+
+/// A live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Whose.
+    pub user: User,
+    /// Its CSRF token, sent back on every state-changing request.
+    pub csrf: String,
+    /// When it expires (µs).
+    pub expires_at: i64,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Its number, in order of writing.
+    pub seq: i64,
+    /// When (µs).
+    pub at: i64,
+    /// Who (`None`: no session or token).
+    pub login: Option<String>,
+    /// Their role then.
+    pub role: Option<String>,
+    /// The HTTP method (or `cli`).
+    pub method: String,
+    /// What was read or written (the path and query).
+    pub target: String,
+    /// The scope the answer was computed in.
+    pub scope: Option<String>,
+    /// The HTTP status.
+    pub status: i64,
+    /// Anything else worth keeping.
+    pub detail: Option<String>,
+}
+
+/// The app state database.
+#[derive(Debug, Clone)]
+pub struct StateDb {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn user_of(r: &AnyRow) -> Result<User> {
+    let role: String = r.try_get("role")?;
+    Ok(User {
+        login: r.try_get("login")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| Error::Invalid(format!("unknown role {role:?} in the users table")))?,
+        owner_id: r.try_get("owner_id")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+impl StateDb {
+    /// Open (creating a SQLite file if need be) the database at `url`
+    /// (`sqlite:PATH` or `postgres://…`) and bring its schema up to date.
+    pub async fn open(url: &str) -> Result<StateDb> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(Error::Invalid(format!(
+                "{url:?}: the app state is a sqlite:PATH or a postgres://… URL"
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let mut options = AnyPoolOptions::new().max_connections(8);
+        if backend == Backend::Sqlite {
+            // WAL: readers never wait for the writer; foreign keys on
+            options = options.after_connect(|c, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    c.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        let db = StateDb { pool, backend };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Which backend it is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The schema version it is at.
+    pub async fn version(&self) -> Result<i64> {
+        let r = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.try_get("v")?)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let at = self.version().await?;
+        let known = MIGRATIONS.last().map_or(0, |m| m.version);
+        if at > known {
+            return Err(Error::Newer { found: at, known });
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.version > at) {
+            let mut tx = self.pool.begin().await?;
+            let sql = match self.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(stmt).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(m.version)
+                .bind(0i64)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version = m.version, "app state migrated");
+        }
+        Ok(())
+    }
+
+    /// Add a user with an argon2id `password_hash` (see [`crate::hash_password`]).
+    pub async fn add_user(
+        &self,
+        login: &str,
+        role: Role,
+        owner_id: Option<&str>,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<User> {
+        let login = login.trim();
+        if login.is_empty() || login.len() > 200 || login.chars().any(char::is_whitespace) {
+            return Err(Error::Invalid(format!(
+                "login {login:?}: 1 to 200 characters, no spaces"
+            )));
+        }
+        if self.user(login).await?.is_some() {
+            return Err(Error::LoginTaken(login.to_string()));
+        }
+        sqlx::query(
+            "INSERT INTO users (login, role, owner_id, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
+        )
+        .bind(login)
+        .bind(role.as_str())
+        .bind(owner_id)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.user(login)
+            .await?
+            .ok_or_else(|| Error::NoUser(login.to_string()))
+    }
+
+    /// A user by login.
+    pub async fn user(&self, login: &str) -> Result<Option<User>> {
+        let r = sqlx::query(
+            "SELECT login, role, owner_id, disabled, created_at FROM users WHERE login = $1",
+        )
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(user_of).transpose()
+    }
+
+    /// A user and their password hash, for a login attempt.
+    pub async fn credentials(&self, login: &str) -> Result<Option<(User, String)>> {
+        let r = sqlx::query(
+            "SELECT login, role, owner_id, disabled, created_at, password_hash FROM users WHERE login = $1",
+        )
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?;
+        match r {
+            Some(r) => Ok(Some((user_of(&r)?, r.try_get("password_hash")?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every user, by login.
+    pub async fn users(&self) -> Result<Vec<User>> {
+        sqlx::query("SELECT login, role, owner_id, disabled, created_at FROM users ORDER BY login")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_of)
+            .collect()
+    }
+
+    /// Disable (or enable) a user; disabling revokes their sessions and tokens.
+    pub async fn set_disabled(&self, login: &str, disabled: bool, now: i64) -> Result<User> {
+        let n = sqlx::query("UPDATE users SET disabled = $1 WHERE login = $2")
+            .bind(i64::from(disabled))
+            .bind(login)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NoUser(login.to_string()));
+        }
+        if disabled {
+            for table in ["sessions", "api_tokens"] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET revoked_at = $1 WHERE login = $2 AND revoked_at IS NULL"
+                ))
+                .bind(now)
+                .bind(login)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        self.user(login)
+            .await?
+            .ok_or_else(|| Error::NoUser(login.to_string()))
+    }
+
+    /// Keep a new session (by its token's hash) until `expires_at`.
+    pub async fn create_session(
+        &self,
+        login: &str,
+        token_hash: &str,
+        csrf: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, login, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(login)
+        .bind(csrf)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The live session of a token's hash at `now`: not expired, not
+    /// revoked, its user not disabled.
+    pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<Session>> {
+        let r = sqlx::query(
+            "SELECT u.login, u.role, u.owner_id, u.disabled, u.created_at, s.csrf, s.expires_at
+             FROM sessions s JOIN users u ON u.login = s.login
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled = 0",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        match r {
+            Some(r) => Ok(Some(Session {
+                user: user_of(&r)?,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// Revoke a session (logout).
+    pub async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Revoke every session of a user; how many were live.
+    pub async fn revoke_sessions_of(&self, login: &str, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE login = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(login)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Keep a new API token (by its hash) for a user.
+    pub async fn create_token(
+        &self,
+        login: &str,
+        name: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<()> {
+        if self.user(login).await?.is_none() {
+            return Err(Error::NoUser(login.to_string()));
+        }
+        sqlx::query(
+            "INSERT INTO api_tokens (token_hash, login, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(login)
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user of a live API token's hash.
+    pub async fn token_user(&self, token_hash: &str) -> Result<Option<User>> {
+        let r = sqlx::query(
+            "SELECT u.login, u.role, u.owner_id, u.disabled, u.created_at
+             FROM api_tokens t JOIN users u ON u.login = t.login
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(user_of).transpose()
+    }
+
+    /// Write a line of the audit log.
+    pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (at, login, role, method, target, scope, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.at)
+        .bind(e.login.as_deref())
+        .bind(e.role.as_deref())
+        .bind(&e.method)
+        .bind(&e.target)
+        .bind(e.scope.as_deref())
+        .bind(e.status)
+        .bind(e.detail.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The audit log from `after` (a seq; 0 for the start), oldest first, at
+    /// most `limit` lines.
+    pub async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, login, role, method, target, scope, status, detail FROM audit
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    login: r.try_get("login")?,
+                    role: r.try_get("role")?,
+                    method: r.try_get("method")?,
+                    target: r.try_get("target")?,
+                    scope: r.try_get("scope")?,
+                    status: r.try_get("status")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
