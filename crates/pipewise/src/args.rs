@@ -921,4 +921,10 @@ pub struct DemoArgs {
     /// Company size (as for `synth`)
     #[arg(long, default_value = "medium")]
     pub size: String,
+    /// Only the tour: do not start the team server afterwards
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where the team server listens
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
 }

@@ -1554,3 +1554,62 @@ fn users_and_the_server_from_the_command_line() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[test]
+fn the_demo_serves_a_user_of_each_role() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["demo", "--size", "600", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the credentials (stdout), then the address (stderr)
+    let mut passwords = std::collections::BTreeMap::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() >= 4 && words[2] == "password" {
+            passwords.insert(words[0].to_string(), words[3].to_string());
+        }
+        if line.starts_with("Log in:") {
+            break;
+        }
+    }
+    assert_eq!(
+        passwords.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["admin", "exec", "manager", "rep"]
+    );
+    let addr = std::io::BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .find_map(|l| {
+            l.split("http://")
+                .nth(1)
+                .and_then(|s| s.split('/').next())
+                .map(str::to_string)
+        })
+        .unwrap();
+    for (login, role) in [("rep", "rep"), ("exec", "exec")] {
+        let body = format!(
+            "{{\"login\":\"{login}\",\"password\":\"{}\"}}",
+            passwords[login]
+        );
+        let (status, reply) = http(
+            &addr,
+            &format!(
+                "POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert_eq!(status, 200, "{login}: {reply}");
+        let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(v["role"], role);
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}

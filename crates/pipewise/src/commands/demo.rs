@@ -76,5 +76,97 @@ pub fn run(workspace: Option<&Path>, a: &DemoArgs, format: Format) -> Result<()>
             dir.display()
         );
     }
-    Ok(())
+    if a.no_serve {
+        return Ok(());
+    }
+    let logins = demo_users(&dir, &company)?;
+    println!("\n== The team server ==");
+    println!("Demo users (each sees what their role may; passwords are new each run):");
+    for (login, role, owner, password) in &logins {
+        println!(
+            "  {login:<8} {role:<8} password {password}{}",
+            owner
+                .as_deref()
+                .map_or(String::new(), |o| format!("  (CRM user {o})"))
+        );
+    }
+    println!(
+        "Log in: curl -c cookies -H 'content-type: application/json' -d '{{\"login\":\"rep\",\"password\":\"{}\"}}' http://{}/api/session",
+        logins
+            .iter()
+            .find(|l| l.0 == "rep")
+            .map_or("", |l| l.3.as_str()),
+        a.addr
+    );
+    super::serve::serve(
+        &dir,
+        &crate::args::ServeArgs {
+            addr: a.addr.clone(),
+            session_hours: 12,
+            state: crate::args::StateArgs { state: None },
+        },
+    )
+}
+
+/// A user of each role in the demo workspace's app state: a rep with
+/// deals, their manager, the CRM's exec and an admin; their logins, roles,
+/// CRM users and new random passwords.
+fn demo_users(
+    dir: &Path,
+    company: &pipewise_synth::Company,
+) -> Result<Vec<(String, String, Option<String>, String)>> {
+    use pipewise_model::Role as Crm;
+    use pipewise_state::Role;
+    let owners: std::collections::BTreeSet<String> = company
+        .opportunities
+        .iter()
+        .filter_map(
+            |o| match o.value_at(&pipewise_model::Field::OwnerId, o.created_at) {
+                pipewise_model::Value::Text(t) => Some(t),
+                _ => None,
+            },
+        )
+        .collect();
+    let rep = company
+        .users
+        .iter()
+        .find(|u| u.role == Crm::Rep && owners.contains(&u.id));
+    let manager = rep.and_then(|r| r.manager_id.clone());
+    let exec = company
+        .users
+        .iter()
+        .find(|u| u.role == Crm::Exec)
+        .map(|u| u.id.clone());
+    let people = [
+        ("rep", Role::Rep, rep.map(|u| u.id.clone())),
+        ("manager", Role::Manager, manager),
+        ("exec", Role::Exec, exec),
+        ("admin", Role::Admin, None),
+    ];
+    let url = format!("sqlite:{}", dir.join("state.sqlite").display());
+    let now = pipewise_server::auth::now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let db = pipewise_state::StateDb::open(&url).await?;
+        let mut out = Vec::new();
+        for (login, role, owner) in people {
+            let password = pipewise_state::new_token("")
+                .chars()
+                .take(16)
+                .collect::<String>();
+            let hash = pipewise_state::hash_password(&password)?;
+            db.add_user(login, role, owner.as_deref(), &hash, now)
+                .await?;
+            out.push((
+                login.to_string(),
+                role.as_str().to_string(),
+                owner,
+                password,
+            ));
+        }
+        Ok::<_, pipewise_state::Error>(out)
+    })
+    .map_err(|e| anyhow::anyhow!("the demo's users: {e}"))
 }
