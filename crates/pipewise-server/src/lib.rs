@@ -40,6 +40,8 @@ use utoipa::OpenApi;
         routes::session::logout,
         routes::session::me,
         routes::deals::deals,
+        routes::metrics::list,
+        routes::metrics::value,
         routes::admin::users,
         routes::admin::audit,
         openapi_json,
@@ -49,6 +51,7 @@ use utoipa::OpenApi;
     tags(
         (name = "session", description = "Logging in and out"),
         (name = "deals", description = "Deals as of a day"),
+        (name = "metrics", description = "Metrics as code, in the caller's scope"),
         (name = "admin", description = "Users and the audit log (admins only)"),
         (name = "meta", description = "The API itself"),
     )
@@ -139,6 +142,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/me", get(routes::session::me))
         .route("/api/deals", get(routes::deals::deals))
+        .route("/api/metrics", get(routes::metrics::list))
+        .route("/api/metrics/{name}", get(routes::metrics::value))
         .route("/api/users", get(routes::admin::users))
         .route("/api/audit", get(routes::admin::audit))
         .route("/api/openapi.json", get(openapi_json))

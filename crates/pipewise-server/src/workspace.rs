@@ -30,6 +30,15 @@ pub enum WorkspaceError {
     /// A table.
     #[error("{0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// The SQL engine.
+    #[error("{0}")]
+    Engine(#[from] pipewise_engine::EngineError),
+    /// The metric library.
+    #[error("{0}")]
+    Metrics(#[from] pipewise_metrics::MetricError),
+    /// The fiscal calendar.
+    #[error("{0}")]
+    Calendar(String),
 }
 
 /// One version of the workspace, as loaded.
@@ -44,6 +53,13 @@ pub struct Loaded {
     pub org: Org,
     /// The latest change in the ledger.
     pub latest: Timestamp,
+    /// The CRM's own fiscal years, where it defines them.
+    pub calendar: pipewise_model::FiscalCalendar,
+    /// The SQL engine over this version, opened on first use.
+    engine: std::sync::OnceLock<pipewise_engine::Engine>,
+    /// The metric library (built-ins and the workspace's metrics/*.toml).
+    pub metrics: pipewise_metrics::Library,
+    store: Store,
     /// The last cuts' opportunities tables (the dashboard asks for the same
     /// day again and again).
     cuts: Mutex<Vec<(Cut, Arc<RecordBatch>)>>,
@@ -73,9 +89,31 @@ impl Loaded {
         Ok(b)
     }
 
+    /// The SQL engine (opened on first use).
+    pub fn engine(&self) -> Result<&pipewise_engine::Engine, WorkspaceError> {
+        if let Some(e) = self.engine.get() {
+            return Ok(e);
+        }
+        let e = pipewise_engine::Engine::open(&self.store, &self.process)?;
+        Ok(self.engine.get_or_init(|| e))
+    }
+
     /// The scope of a user: see [`Scope::of`].
     pub fn scope(&self, user: &pipewise_state::User) -> Scope {
         Scope::of(user, &self.org)
+    }
+}
+
+impl Drop for Loaded {
+    /// The engine owns a Tokio runtime, which may not be dropped on an async
+    /// worker (the last reference to an old version can go in a handler):
+    /// it is dropped on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            let _ = std::thread::Builder::new()
+                .name("pipewise-engine-drop".into())
+                .spawn(move || drop(engine));
+        }
     }
 }
 
@@ -110,12 +148,19 @@ fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
         },
     )?;
     let org = Org::from_batches(&store.read_table("users")?, &store.read_table("quotas")?);
+    let calendar =
+        pipewise_ledger::tables::fiscal_from_batches(&store.read_table("fiscal_periods")?)
+            .map_err(|e| WorkspaceError::Calendar(e.to_string()))?;
     Ok(Loaded {
         version: manifest.version,
         process,
         latest: log.latest(),
         log,
         org,
+        calendar,
+        engine: std::sync::OnceLock::new(),
+        metrics: pipewise_metrics::Library::load(dir)?,
+        store: store.clone(),
         cuts: Mutex::new(Vec::new()),
     })
 }

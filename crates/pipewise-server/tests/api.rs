@@ -217,6 +217,23 @@ fn owners(r: &Reply) -> BTreeSet<String> {
         .collect()
 }
 
+/// win_rate's numerator and denominator for 2026-Q1, through the API.
+async fn win_rate(f: &Fixture, who: &Auth) -> (f64, f64) {
+    let r = send(
+        f,
+        Method::GET,
+        "/api/metrics/win_rate?period=2026-Q1",
+        who,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    (
+        r.body[0]["numerator"].as_f64().unwrap(),
+        r.body[0]["denominator"].as_f64().unwrap(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_only_inside_the_callers_scope() {
     let f = fixture().await;
@@ -346,6 +363,86 @@ async fn every_route_answers_only_inside_the_callers_scope() {
     .await;
     let first_ten: Vec<Json> = every.body.as_array().unwrap()[5..10].to_vec();
     assert_eq!(page.body, Json::Array(first_ten));
+
+    // metrics inside the scope: a rep's win rate is their own deals', a
+    // manager's their subtree's, the exec's everyone's
+    let lib = pipewise_metrics::Library::load(f.store.root()).unwrap();
+    let direct = |engine: &pipewise_engine::Engine, under: Option<&str>| {
+        let q = pipewise_metrics::MetricQuery {
+            by: vec![],
+            period: Some((20454, 20543)), // 2026-01-01..2026-03-31
+            as_of: None,
+            known: false,
+            under: under.map(str::to_string),
+            dialect: pipewise_metrics::Dialect::DataFusion,
+        };
+        let r = pipewise_metrics::evaluate(engine, lib.get("win_rate").unwrap(), &q).unwrap();
+        (r[0].numerator, r[0].denominator)
+    };
+    let (ana_wr, mgr_wr, all_wr) = (
+        win_rate(&f, &ana).await,
+        win_rate(&f, &mgr).await,
+        win_rate(&f, &cfo).await,
+    );
+    // (the engine runs its own runtime: evaluate off this test's)
+    let (d_ana, d_mgr, d_all) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let e =
+                pipewise_engine::Engine::open(&f.store, &SalesProcess::default_process()).unwrap();
+            (
+                direct(&e, Some(&f.ana)),
+                direct(&e, Some(&f.manager)),
+                direct(&e, None),
+            )
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(ana_wr, d_ana);
+    assert_eq!(mgr_wr, d_mgr);
+    assert_eq!(all_wr, d_all);
+    assert!(
+        ana_wr.1 <= mgr_wr.1 && mgr_wr.1 < all_wr.1,
+        "{ana_wr:?} {mgr_wr:?} {all_wr:?}"
+    );
+    let by_owner = send(
+        &f,
+        Method::GET,
+        "/api/metrics/win_rate?period=2026-Q1&by=owner",
+        &mgr,
+        None,
+    )
+    .await;
+    for row in by_owner.body.as_array().unwrap() {
+        let o = row["dims"]["owner"].as_str().unwrap_or("");
+        assert!(f.subtree.contains(o), "a manager's breakdown shows {o}");
+    }
+    let list = send(&f, Method::GET, "/api/metrics", &ana, None).await;
+    assert!(
+        list.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "win_rate")
+    );
+    assert_eq!(
+        send(&f, Method::GET, "/api/metrics/no_such_metric", &ana, None)
+            .await
+            .body["code"],
+        "not_found"
+    );
+    assert_eq!(
+        send(
+            &f,
+            Method::GET,
+            "/api/metrics/win_rate?period=someday",
+            &ana,
+            None
+        )
+        .await
+        .body["code"],
+        "bad_request"
+    );
 
     // bad input: one error body, 4xx
     let r = send(&f, Method::GET, "/api/deals?as_of=yesterday", &cfo, None).await;

@@ -2,4 +2,5 @@
 
 pub mod admin;
 pub mod deals;
+pub mod metrics;
 pub mod session;
