@@ -49,6 +49,31 @@ CREATE TABLE api_tokens (
 );
 ";
 
+/// The audit log's columns after its sequence (the sequence is numbered
+/// per backend).
+macro_rules! audit_columns {
+    () => {
+        ",
+    at BIGINT NOT NULL,
+    login TEXT,
+    role TEXT,
+    method TEXT NOT NULL,
+    target TEXT NOT NULL,
+    scope TEXT,
+    status BIGINT NOT NULL,
+    detail TEXT
+);"
+    };
+}
+const AUDIT_SQLITE: &str = concat!(
+    "CREATE TABLE audit (\n    seq INTEGER PRIMARY KEY AUTOINCREMENT",
+    audit_columns!()
+);
+const AUDIT_POSTGRES: &str = concat!(
+    "CREATE TABLE audit (\n    seq BIGSERIAL PRIMARY KEY",
+    audit_columns!()
+);
+
 /// Every migration, oldest first. A migration is never edited once
 /// released: a change is a new one.
 const MIGRATIONS: &[Migration] = &[
@@ -59,28 +84,8 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
-        sqlite: "CREATE TABLE audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at BIGINT NOT NULL,
-    login TEXT,
-    role TEXT,
-    method TEXT NOT NULL,
-    target TEXT NOT NULL,
-    scope TEXT,
-    status BIGINT NOT NULL,
-    detail TEXT
-);",
-        postgres: "CREATE TABLE audit (
-    seq BIGSERIAL PRIMARY KEY,
-    at BIGINT NOT NULL,
-    login TEXT,
-    role TEXT,
-    method TEXT NOT NULL,
-    target TEXT NOT NULL,
-    scope TEXT,
-    status BIGINT NOT NULL,
-    detail TEXT
-);",
+        sqlite: AUDIT_SQLITE,
+        postgres: AUDIT_POSTGRES,
     },
 ];
 

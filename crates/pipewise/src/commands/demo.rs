@@ -114,10 +114,7 @@ type DemoUser = (String, String, Option<String>, String);
 /// A user of each role in the demo workspace's app state: a rep with
 /// deals, their manager, the CRM's exec and an admin; their logins, roles,
 /// CRM users and new random passwords.
-fn demo_users(
-    dir: &Path,
-    company: &pipewise_synth::Company,
-) -> Result<Vec<DemoUser>> {
+fn demo_users(dir: &Path, company: &pipewise_synth::Company) -> Result<Vec<DemoUser>> {
     use pipewise_model::Role as Crm;
     use pipewise_state::Role;
     let owners: std::collections::BTreeSet<String> = company
