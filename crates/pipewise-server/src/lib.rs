@@ -42,6 +42,8 @@ use utoipa::OpenApi;
         routes::deals::deals,
         routes::metrics::list,
         routes::metrics::value,
+        routes::submissions::list,
+        routes::submissions::submit,
         routes::admin::users,
         routes::admin::audit,
         openapi_json,
@@ -52,6 +54,7 @@ use utoipa::OpenApi;
         (name = "session", description = "Logging in and out"),
         (name = "deals", description = "Deals as of a day"),
         (name = "metrics", description = "Metrics as code, in the caller's scope"),
+        (name = "forecast", description = "Forecast calls"),
         (name = "admin", description = "Users and the audit log (admins only)"),
         (name = "meta", description = "The API itself"),
     )
@@ -144,6 +147,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/deals", get(routes::deals::deals))
         .route("/api/metrics", get(routes::metrics::list))
         .route("/api/metrics/{name}", get(routes::metrics::value))
+        .route(
+            "/api/submissions",
+            get(routes::submissions::list).post(routes::submissions::submit),
+        )
         .route("/api/users", get(routes::admin::users))
         .route("/api/audit", get(routes::admin::audit))
         .route("/api/openapi.json", get(openapi_json))

@@ -182,6 +182,11 @@ impl Workspace {
         &self.dir
     }
 
+    /// Its ledger store (for journals: submissions).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The current version, reloaded first if a commit landed since.
     pub fn get(&self) -> Result<Arc<Loaded>, WorkspaceError> {
         let have = self.current.read().map(|c| c.clone()).ok();

@@ -271,6 +271,7 @@ async fn every_route_answers_only_inside_the_callers_scope() {
         "/api/session",
         "/api/me",
         "/api/deals",
+        "/api/submissions",
         "/api/users",
         "/api/audit",
     ] {
@@ -471,6 +472,102 @@ async fn every_route_answers_only_inside_the_callers_scope() {
         send(&f, Method::GET, &uri, &wrong, None).await.status,
         StatusCode::UNAUTHORIZED
     );
+
+    // calls: submitted as oneself with the CSRF token, read inside the scope
+    let call = serde_json::json!({"period": "2026-Q2", "commit": 100.0, "best_case": 200.0, "most_likely": 150.0, "note": "from the browser"});
+    let bare = Auth {
+        csrf: None,
+        ..ana.clone()
+    };
+    let r = send(
+        &f,
+        Method::POST,
+        "/api/submissions",
+        &bare,
+        Some(call.clone()),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("csrf"))
+    );
+    let r = send(
+        &f,
+        Method::POST,
+        "/api/submissions",
+        &ana,
+        Some(call.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["submitter"], f.ana.as_str());
+    assert_eq!(r.body["level"], "own");
+    assert_eq!(r.body["source"], "web:ana");
+    let mut team_call = call.clone();
+    team_call["team"] = Json::Bool(true);
+    let r = send(
+        &f,
+        Method::POST,
+        "/api/submissions",
+        &ana,
+        Some(team_call.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a rep makes no team call");
+    let r = send(&f, Method::POST, "/api/submissions", &mgr, Some(team_call)).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["level"], "team");
+    let r = send(
+        &f,
+        Method::POST,
+        "/api/submissions",
+        &ghost,
+        Some(call.clone()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no CRM user, no call");
+    let mut bad = call.clone();
+    bad["period"] = Json::String("2026-05".into());
+    let r = send(&f, Method::POST, "/api/submissions", &ana, Some(bad)).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let submitters = |r: &Reply| -> Vec<String> {
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["submitter"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let q2 = "/api/submissions?period=2026-Q2";
+    assert!(
+        submitters(&send(&f, Method::GET, q2, &bob, None).await).is_empty(),
+        "bob sees no one else's call"
+    );
+    assert_eq!(
+        submitters(&send(&f, Method::GET, q2, &ana, None).await),
+        [f.ana.clone()]
+    );
+    assert_eq!(
+        submitters(&send(&f, Method::GET, q2, &mgr, None).await),
+        [f.ana.clone(), f.manager.clone()]
+    );
+    assert_eq!(
+        send(&f, Method::GET, q2, &cfo, None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // kept in the workspace's journal, beside the CLI's calls
+    let kept =
+        pipewise_forecast::submissions::from_batches(&f.store.read_journal("submissions").unwrap());
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0].note.as_deref(), Some("from the browser"));
 
     // CSRF: a state-changing request with the session cookie alone is refused
     let no_csrf = Auth {

@@ -4,3 +4,4 @@ pub mod admin;
 pub mod deals;
 pub mod metrics;
 pub mod session;
+pub mod submissions;
