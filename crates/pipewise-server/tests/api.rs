@@ -548,7 +548,7 @@ async fn every_route_answers_only_inside_the_callers_scope() {
     );
     assert_eq!(
         submitters(&send(&f, Method::GET, q2, &ana, None).await),
-        [f.ana.clone()]
+        std::slice::from_ref(&f.ana)
     );
     assert_eq!(
         submitters(&send(&f, Method::GET, q2, &mgr, None).await),
