@@ -352,6 +352,83 @@ pub fn run(
     }
 }
 
+/// The method a saved backtest report (`reports/backtest.json`'s text)
+/// ranks best at `week`, and why.
+pub fn saved_recommendation(text: &str, week: u32) -> Option<(Method, String)> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(text).ok()?;
+    let m = Method::parse(v["winners"][week.to_string()].as_str()?)?;
+    let wape = v["scores"]
+        .as_array()?
+        .iter()
+        .find(|s| s["method"] == m.as_str() && s["week"] == week)
+        .and_then(|s| s["wape"].as_f64());
+    let quarters = v["quarters"]
+        .as_array()
+        .map(|q| {
+            q.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    Some((
+        m,
+        format!(
+            "lowest WAPE at week {week} in the saved backtest (reports/backtest.json, quarters {quarters}){}",
+            wape.map_or(String::new(), |w| format!(": {:.1}%", 100.0 * w))
+        ),
+    ))
+}
+
+/// Rank the methods by a backtest at `week` of up to the last four past
+/// quarters (those with two or more quarters before them).
+pub fn recommend(
+    ledger: &Ledger,
+    org: &Org,
+    past: &[QuarterTally],
+    week: u32,
+    methods: &[Method],
+) -> Option<(Method, String)> {
+    let targets: Vec<usize> = (2..past.len()).rev().take(4).rev().collect();
+    if targets.is_empty() {
+        return None;
+    }
+    let bt = run(
+        ledger,
+        org,
+        past,
+        &targets,
+        &BacktestOptions {
+            weeks: vec![week],
+            methods: methods.to_vec(),
+            draws: 500,
+            seed: 42,
+            lookback: 4,
+        },
+        None,
+    );
+    let m = *bt.winners.get(&week)?;
+    let wape = bt
+        .scores
+        .iter()
+        .find(|s| s.method == m && s.week == Some(week))
+        .and_then(|s| s.wape);
+    Some((
+        m,
+        format!(
+            "lowest WAPE at week {week} of {} ({}) in a backtest run now; `pipewise backtest` saves a full one{}",
+            if bt.quarters.len() == 1 {
+                "the last quarter"
+            } else {
+                "the last quarters"
+            },
+            bt.quarters.join(", "),
+            wape.map_or(String::new(), |w| format!(": {:.1}%", 100.0 * w))
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -422,3 +422,21 @@ pub fn past_quarters(
     out.reverse();
     out
 }
+
+/// Tally `quarters` at `weeks` (each clamped to the quarter's own weeks).
+pub fn tallies(
+    ledger: &Ledger,
+    quarters: &[Quarter],
+    weeks: &[u32],
+    known: bool,
+) -> Vec<QuarterTally> {
+    quarters
+        .iter()
+        .map(|q| {
+            let mut w: Vec<u32> = weeks.iter().map(|&w| w.min(q.weeks())).collect();
+            w.sort_unstable();
+            w.dedup();
+            ledger.tally(q, &w, known)
+        })
+        .collect()
+}

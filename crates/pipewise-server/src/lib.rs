@@ -42,6 +42,7 @@ use utoipa::OpenApi;
         routes::deals::deals,
         routes::metrics::list,
         routes::metrics::value,
+        routes::forecast::forecast,
         routes::submissions::list,
         routes::submissions::submit,
         routes::admin::users,
@@ -54,7 +55,7 @@ use utoipa::OpenApi;
         (name = "session", description = "Logging in and out"),
         (name = "deals", description = "Deals as of a day"),
         (name = "metrics", description = "Metrics as code, in the caller's scope"),
-        (name = "forecast", description = "Forecast calls"),
+        (name = "forecast", description = "Forecasts and forecast calls"),
         (name = "admin", description = "Users and the audit log (admins only)"),
         (name = "meta", description = "The API itself"),
     )
@@ -147,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/deals", get(routes::deals::deals))
         .route("/api/metrics", get(routes::metrics::list))
         .route("/api/metrics/{name}", get(routes::metrics::value))
+        .route("/api/forecast", get(routes::forecast::forecast))
         .route(
             "/api/submissions",
             get(routes::submissions::list).post(routes::submissions::submit),

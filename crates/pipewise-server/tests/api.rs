@@ -272,6 +272,7 @@ async fn every_route_answers_only_inside_the_callers_scope() {
         "/api/me",
         "/api/deals",
         "/api/submissions",
+        "/api/forecast",
         "/api/users",
         "/api/audit",
     ] {
@@ -443,6 +444,63 @@ async fn every_route_answers_only_inside_the_callers_scope() {
         .await
         .body["code"],
         "bad_request"
+    );
+
+    // the forecast inside the scope: a subtree's number is its own, never
+    // more than its manager's manager's
+    let fc = "/api/forecast?period=2026-Q2&as_of=2026-04-15&method=stage_weighted,probabilistic";
+    let total = |r: &Reply, method: &str| {
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["group"] == "all" && x["method"] == method)
+            .and_then(|x| x["value"].as_f64())
+            .unwrap()
+    };
+    let (f_ana, f_mgr, f_all) = (
+        send(&f, Method::GET, fc, &ana, None).await,
+        send(&f, Method::GET, fc, &mgr, None).await,
+        send(&f, Method::GET, fc, &cfo, None).await,
+    );
+    assert_eq!(f_all.status, StatusCode::OK, "{}", f_all.text);
+    let sw = |r: &Reply| total(r, "stage_weighted");
+    assert!(sw(&f_ana) > 0.0 && sw(&f_ana) <= sw(&f_mgr) && sw(&f_mgr) < sw(&f_all));
+    for r in [&f_ana, &f_mgr, &f_all] {
+        let rows = r.body.as_array().unwrap();
+        assert_eq!(rows.iter().filter(|x| x["recommended"] == true).count(), 1);
+        assert_eq!(
+            rows[0]["recommended"], true,
+            "the recommended method comes first"
+        );
+        assert!(rows[0]["why"].as_str().unwrap().contains("WAPE"));
+        let p = rows
+            .iter()
+            .find(|x| x["method"] == "probabilistic")
+            .unwrap();
+        let q = |k: &str| p[k].as_f64().unwrap();
+        assert!(q("p10") <= q("p50") && q("p50") <= q("p90"));
+        assert!(rows.iter().all(|x| x["terms"].is_array()));
+    }
+    let by_owner = send(&f, Method::GET, &format!("{fc}&by=owner"), &mgr, None).await;
+    for row in by_owner.body.as_array().unwrap() {
+        let g = row["group"].as_str().unwrap();
+        assert!(
+            g == "all" || f.subtree.contains(g),
+            "a manager's forecast shows {g}"
+        );
+    }
+    let r = send(
+        &f,
+        Method::GET,
+        "/api/forecast?period=2026-Q2&as_of=2026-09-01",
+        &mgr,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
     );
 
     // bad input: one error body, 4xx

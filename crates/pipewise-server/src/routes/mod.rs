@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod deals;
+pub mod forecast;
 pub mod metrics;
 pub mod session;
 pub mod submissions;

@@ -10,7 +10,7 @@ use pipewise_forecast::calendar::{Quarter, quarter_at};
 use pipewise_forecast::forecast::{self, Context, Options, Row, past_quarters};
 use pipewise_forecast::groups::{By, Org};
 use pipewise_forecast::methods::{DealP, Forecast, Method};
-use pipewise_forecast::scan::{FIELDS, Ledger, QuarterTally};
+use pipewise_forecast::scan::{FIELDS, Ledger};
 use pipewise_forecast::submissions::{self, GroupCalls};
 use pipewise_ledger::{EventLog, Projection};
 use pipewise_model::Timestamp;
@@ -71,47 +71,6 @@ fn by(b: ByChoice) -> By {
 /// When the first deal was created (the history's start).
 fn first_created(log: &EventLog) -> Timestamp {
     log.keys.created_at.iter().copied().min().unwrap_or(0)
-}
-
-/// Tally `quarters` at `weeks` (each clamped to the quarter's own weeks).
-fn tallies(ledger: &Ledger, quarters: &[Quarter], weeks: &[u32], known: bool) -> Vec<QuarterTally> {
-    quarters
-        .iter()
-        .map(|q| {
-            let mut w: Vec<u32> = weeks.iter().map(|&w| w.min(q.weeks())).collect();
-            w.sort_unstable();
-            w.dedup();
-            ledger.tally(q, &w, known)
-        })
-        .collect()
-}
-
-/// The method the saved backtest ranks best at `week`, and why.
-fn saved_recommendation(ws: &Path, week: u32) -> Option<(Method, String)> {
-    let text = std::fs::read_to_string(ws.join("reports").join("backtest.json")).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
-    let m = Method::parse(v["winners"][week.to_string()].as_str()?)?;
-    let wape = v["scores"]
-        .as_array()?
-        .iter()
-        .find(|s| s["method"] == m.as_str() && s["week"] == week)
-        .and_then(|s| s["wape"].as_f64());
-    let quarters = v["quarters"]
-        .as_array()
-        .map(|q| {
-            q.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
-    Some((
-        m,
-        format!(
-            "lowest WAPE at week {week} in the saved backtest (reports/backtest.json, quarters {quarters}){}",
-            wape.map_or(String::new(), |w| format!(": {:.1}%", 100.0 * w))
-        ),
-    ))
 }
 
 pub fn run(ws: &Path, a: &ForecastArgs, format: Format) -> Result<()> {
@@ -180,7 +139,7 @@ pub fn run(ws: &Path, a: &ForecastArgs, format: Format) -> Result<()> {
     let week = quarter.week_of(at);
     pb.set_message("tallying past quarters");
     let past_q = past_quarters(&quarter, at, first_created(&log), fsm, &w.calendar);
-    let past = tallies(&ledger, &past_q, &[week], true);
+    let past = forecast::tallies(&ledger, &past_q, &[week], true);
     let learned = match &a.model {
         Some(name) => Some(learned_probabilities(
             ws, &w, name, at, a.known, &quarter, &log,
@@ -214,11 +173,14 @@ pub fn run(ws: &Path, a: &ForecastArgs, format: Format) -> Result<()> {
     let mut rows = forecast::forecast(&cx, &o, &prepared);
     // the recommended method: the saved backtest's winner at this week, else
     // a backtest at this week of the last four quarters, run now
-    let recommendation = match saved_recommendation(ws, week) {
+    let recommendation = match std::fs::read_to_string(ws.join("reports").join("backtest.json"))
+        .ok()
+        .and_then(|t| backtest::saved_recommendation(&t, week))
+    {
         Some(r) => Some(r),
         None if explain.is_none() => {
             pb.set_message("ranking the methods at this week");
-            quick_recommendation(&ledger, &org, &past, week, &methods)
+            backtest::recommend(&ledger, &org, &past, week, &methods)
         }
         None => None,
     };
@@ -317,54 +279,6 @@ fn calls_json(c: &GroupCalls, org: &Org) -> Value {
         "call": call,
         "rollup": (c.rollup_calls > 0).then_some(rollup),
     })
-}
-
-/// Rank the methods by a backtest at `week` of up to the last four past
-/// quarters (those with two or more quarters before them).
-fn quick_recommendation(
-    ledger: &Ledger,
-    org: &Org,
-    past: &[QuarterTally],
-    week: u32,
-    methods: &[Method],
-) -> Option<(Method, String)> {
-    let targets: Vec<usize> = (2..past.len()).rev().take(4).rev().collect();
-    if targets.is_empty() {
-        return None;
-    }
-    let bt = backtest::run(
-        ledger,
-        org,
-        past,
-        &targets,
-        &BacktestOptions {
-            weeks: vec![week],
-            methods: methods.to_vec(),
-            draws: 500,
-            seed: 42,
-            lookback: 4,
-        },
-        None,
-    );
-    let m = *bt.winners.get(&week)?;
-    let wape = bt
-        .scores
-        .iter()
-        .find(|s| s.method == m && s.week == Some(week))
-        .and_then(|s| s.wape);
-    Some((
-        m,
-        format!(
-            "lowest WAPE at week {week} of {} ({}) in a backtest run now; `pipewise backtest` saves a full one{}",
-            if bt.quarters.len() == 1 {
-                "the last quarter"
-            } else {
-                "the last quarters"
-            },
-            bt.quarters.join(", "),
-            wape.map_or(String::new(), |w| format!(": {:.1}%", 100.0 * w))
-        ),
-    ))
 }
 
 /// A trained deal model's P(won / lost / slipped) for the deals open at `at`.
@@ -655,7 +569,7 @@ pub fn backtest(ws: &Path, a: &BacktestArgs, format: Format) -> Result<()> {
         )));
     }
     pb.set_message(format!("tallying {} quarters", quarters.len()));
-    let all = tallies(&ledger, &quarters, &weeks, true);
+    let all = forecast::tallies(&ledger, &quarters, &weeks, true);
     let mut models = HashMap::new();
     let history = if a.retrain {
         use pipewise_score::deals::history::DealHistory;

@@ -1,0 +1,208 @@
+//! A quarter's forecast inside the caller's scope: every method side by
+//! side with its terms, the recommended one first (the saved backtest's
+//! winner at this week, else a backtest at this week run now). A manager's
+//! quantiles come from simulating their subtree, never from adding up.
+
+use crate::AppState;
+use crate::auth::{AuditScope, Principal};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::scope::Scope;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use pipewise_forecast::backtest;
+use pipewise_forecast::calendar::{Quarter, quarter_at};
+use pipewise_forecast::forecast::{self, Context, Options, past_quarters};
+use pipewise_forecast::groups::By;
+use pipewise_forecast::methods::Method;
+use pipewise_forecast::scan::Ledger;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Which forecast.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ForecastQuery {
+    /// The fiscal quarter (default: the one holding `as_of`).
+    pub period: Option<String>,
+    /// When the forecast is made (default: now); within the quarter.
+    pub as_of: Option<String>,
+    /// Read the ledger as recorded by then.
+    pub known: Option<bool>,
+    /// Only these methods (comma-separated; default: all).
+    pub method: Option<String>,
+    /// Rows per owner, team, manager or segment besides the total.
+    pub by: Option<String>,
+}
+
+/// One method's forecast for one group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastRow {
+    /// The group's key (`all` for the total in scope).
+    pub group: String,
+    /// Its name.
+    pub label: String,
+    /// The method.
+    pub method: String,
+    /// Whether it is the recommended method.
+    pub recommended: bool,
+    /// Why it is recommended.
+    pub why: Option<String>,
+    /// The point forecast.
+    pub value: Option<f64>,
+    /// 10th percentile, where the method has one.
+    pub p10: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// The group's quota.
+    pub quota: Option<f64>,
+    /// quota − value.
+    pub gap: Option<f64>,
+    /// Excluded commit and best case (in_blood).
+    pub upside: Option<f64>,
+    /// The math: every term, with the deals behind it.
+    #[schema(value_type = Object)]
+    pub terms: serde_json::Value,
+    /// How it was computed.
+    pub notes: Vec<String>,
+    /// What to watch.
+    pub warnings: Vec<String>,
+}
+
+fn by(s: Option<&str>) -> ApiResult<By> {
+    Ok(match s {
+        None | Some("company") => By::Company,
+        Some("owner") => By::Owner,
+        Some("team") => By::Team,
+        Some("manager") => By::Manager,
+        Some("segment") => By::Segment,
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "by={o:?}: company, owner, team, manager or segment"
+            )));
+        }
+    })
+}
+
+/// The forecast in the caller's scope.
+#[utoipa::path(get, path = "/api/forecast", tag = "forecast", params(ForecastQuery),
+    responses((status = 200, description = "One row per group and method, the recommended method first", body = [ForecastRow]),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn forecast(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<ForecastQuery>,
+) -> ApiResult<Response> {
+    let ws = app.loaded().await?;
+    let scope = ws.scope(&p.user);
+    let described = scope.describe();
+    let at = crate::routes::deals::instant(q.as_of.as_deref(), "as_of")?;
+    let fsm = ws.process.fiscal_year_start_month();
+    let quarter = match &q.period {
+        None => quarter_at(at, fsm, &ws.calendar),
+        Some(s) => {
+            let (first, last) = pipewise_model::time::parse_period_in(s, fsm, &ws.calendar)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("period={s:?}: a fiscal quarter like 2026-Q2"))
+                })?;
+            let q = Quarter::containing(first, fsm, &ws.calendar);
+            if q.first != first || q.last != last {
+                return Err(ApiError::bad_request(format!(
+                    "period={s:?}: forecasts are per fiscal quarter ({})",
+                    q.label
+                )));
+            }
+            q
+        }
+    };
+    if at < quarter.start() || at > quarter.end() {
+        return Err(ApiError::bad_request(format!(
+            "as_of is outside {} ({}): a forecast is made during its quarter",
+            quarter.label,
+            quarter.range()
+        )));
+    }
+    let methods: Vec<Method> = match &q.method {
+        None => Method::ALL.to_vec(),
+        Some(m) => m
+            .split(',')
+            .map(|n| {
+                Method::parse(n.trim())
+                    .ok_or_else(|| ApiError::bad_request(format!("method={n:?}: not a method")))
+            })
+            .collect::<ApiResult<_>>()?,
+    };
+    let options = Options {
+        methods: methods.clone(),
+        by: by(q.by.as_deref())?,
+        scope: match scope {
+            Scope::Everything => None,
+            Scope::Owners(o) => Some(o),
+        },
+        known: q.known.unwrap_or(false),
+        draws: 2000,
+        seed: 42,
+        explain: false,
+        lookback: 4,
+        learned: None,
+    };
+    let saved =
+        std::fs::read_to_string(app.workspace.dir().join("reports").join("backtest.json")).ok();
+    let rows = crate::compute(move || {
+        let ledger = Ledger::new(&ws.log, &ws.process);
+        let week = quarter.week_of(at);
+        let since = ws.log.keys.created_at.iter().copied().min().unwrap_or(0);
+        let past_q = past_quarters(&quarter, at, since, fsm, &ws.calendar);
+        let past = forecast::tallies(&ledger, &past_q, &[week], true);
+        let cx = Context {
+            ledger: &ledger,
+            org: &ws.org,
+            quarter: &quarter,
+            cut: at,
+            past: &past,
+        };
+        let prepared = forecast::prepare(&cx, &options);
+        let rows = forecast::forecast(&cx, &options, &prepared);
+        let rec = saved
+            .as_deref()
+            .and_then(|t| backtest::saved_recommendation(t, week))
+            .or_else(|| backtest::recommend(&ledger, &ws.org, &past, week, &methods));
+        let mut out = Vec::new();
+        for r in rows {
+            let mut fs = r.forecasts;
+            if let Some((m, _)) = &rec
+                && let Some(i) = fs.iter().position(|f| f.method == *m)
+            {
+                let f = fs.remove(i);
+                fs.insert(0, f);
+            }
+            for f in fs {
+                let recommended = rec.as_ref().is_some_and(|(m, _)| *m == f.method);
+                out.push(ForecastRow {
+                    group: r.group.clone(),
+                    label: r.label.clone(),
+                    method: f.method.as_str().into(),
+                    recommended,
+                    why: rec.as_ref().filter(|_| recommended).map(|(_, w)| w.clone()),
+                    value: f.value,
+                    p10: f.p10,
+                    p50: f.p50,
+                    p90: f.p90,
+                    quota: r.quota,
+                    gap: r.quota.zip(f.value).map(|(q, v)| q - v),
+                    upside: f.upside,
+                    terms: serde_json::to_value(&f.terms).unwrap_or_default(),
+                    notes: f.notes,
+                    warnings: f.warnings,
+                });
+            }
+        }
+        out
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the forecast was cancelled"))?;
+    let mut r = Json(rows).into_response();
+    r.extensions_mut().insert(AuditScope(described));
+    Ok(r)
+}
