@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use pipewise_forecast::backtest;
-use pipewise_forecast::calendar::{Quarter, quarter_at};
+use pipewise_forecast::calendar::quarter_at;
 use pipewise_forecast::forecast::{self, Context, Options, past_quarters};
 use pipewise_forecast::groups::By;
 use pipewise_forecast::methods::Method;
@@ -101,20 +101,7 @@ pub async fn forecast(
     let fsm = ws.process.fiscal_year_start_month();
     let quarter = match &q.period {
         None => quarter_at(at, fsm, &ws.calendar),
-        Some(s) => {
-            let (first, last) = pipewise_model::time::parse_period_in(s, fsm, &ws.calendar)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("period={s:?}: a fiscal quarter like 2026-Q2"))
-                })?;
-            let q = Quarter::containing(first, fsm, &ws.calendar);
-            if q.first != first || q.last != last {
-                return Err(ApiError::bad_request(format!(
-                    "period={s:?}: forecasts are per fiscal quarter ({})",
-                    q.label
-                )));
-            }
-            q
-        }
+        Some(s) => super::fiscal_quarter(&ws, s, "period")?,
     };
     if at < quarter.start() || at > quarter.end() {
         return Err(ApiError::bad_request(format!(

@@ -8,7 +8,6 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use pipewise_forecast::calendar::Quarter;
 use pipewise_forecast::submissions::{self, JOURNAL, Level, Submission};
 use pipewise_model::time::{format_date, format_timestamp};
 use pipewise_state::Role;
@@ -68,22 +67,6 @@ fn row(s: &Submission) -> CallRow {
     }
 }
 
-fn quarter(ws: &crate::workspace::Loaded, p: &str) -> ApiResult<Quarter> {
-    let fsm = ws.process.fiscal_year_start_month();
-    let (first, last) =
-        pipewise_model::time::parse_period_in(p, fsm, &ws.calendar).ok_or_else(|| {
-            ApiError::bad_request(format!("period={p:?}: a fiscal quarter like 2026-Q2"))
-        })?;
-    let q = Quarter::containing(first, fsm, &ws.calendar);
-    if q.first != first || q.last != last {
-        return Err(ApiError::bad_request(format!(
-            "period={p:?}: calls are per fiscal quarter ({})",
-            q.label
-        )));
-    }
-    Ok(q)
-}
-
 /// The calls in the caller's scope: their own, their subtree's, or everyone's.
 #[utoipa::path(get, path = "/api/submissions", tag = "forecast", params(CallsQuery),
     responses((status = 200, body = [CallRow]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -97,7 +80,7 @@ pub async fn list(
     let label = q
         .period
         .as_deref()
-        .map(|s| quarter(&ws, s))
+        .map(|s| super::fiscal_quarter(&ws, s, "period"))
         .transpose()?
         .map(|q| q.label);
     let store = app.workspace.store().clone();
@@ -171,7 +154,7 @@ pub async fn submit(
         }
     }
     let ws = app.loaded().await?;
-    let q = quarter(&ws, &c.period)?;
+    let q = super::fiscal_quarter(&ws, &c.period, "period")?;
     let now = crate::auth::now();
     let s = Submission {
         period: q.label.clone(),
