@@ -60,12 +60,29 @@ pub struct Loaded {
     /// The metric library (built-ins and the workspace's metrics/*.toml).
     pub metrics: pipewise_metrics::Library,
     store: Store,
+    /// Per (quarter, week of the quarter): the past quarters' tallies at that
+    /// week and the method the backtest recommends there. Both depend only on
+    /// the ledger version, the quarter and the week, so each is computed once.
+    pub forecasting: Mutex<std::collections::HashMap<(String, u32), Arc<Forecasting>>>,
     /// The last cuts' opportunities tables (the dashboard asks for the same
     /// day again and again).
     cuts: Mutex<Vec<(Cut, Arc<RecordBatch>)>>,
 }
 
 const CUTS_KEPT: usize = 8;
+
+/// What a forecast at a week of a quarter learns from (see [`Loaded::forecasting`]).
+pub struct Forecasting {
+    /// The quarters before, tallied at the week.
+    pub past: Vec<pipewise_forecast::scan::QuarterTally>,
+    /// The recommended method and why, per list of methods asked for.
+    pub recommended: Mutex<std::collections::HashMap<Vec<Method>, Recommendation>>,
+}
+
+/// A recommended method and why (`None`: too little history to rank).
+pub type Recommendation = Option<(Method, String)>;
+
+use pipewise_forecast::methods::Method;
 
 impl Loaded {
     /// The `opportunities` table as of `cut` (see
@@ -161,6 +178,7 @@ fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
         engine: std::sync::OnceLock::new(),
         metrics: pipewise_metrics::Library::load(dir)?,
         store: store.clone(),
+        forecasting: Mutex::new(std::collections::HashMap::new()),
         cuts: Mutex::new(Vec::new()),
     })
 }

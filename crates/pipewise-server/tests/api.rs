@@ -464,6 +464,8 @@ async fn every_route_answers_only_inside_the_callers_scope() {
         send(&f, Method::GET, fc, &cfo, None).await,
     );
     assert_eq!(f_all.status, StatusCode::OK, "{}", f_all.text);
+    // asked again (the past and the recommendation now cached): the same bytes
+    assert_eq!(send(&f, Method::GET, fc, &cfo, None).await.text, f_all.text);
     let sw = |r: &Reply| total(r, "stage_weighted");
     assert!(sw(&f_ana) > 0.0 && sw(&f_ana) <= sw(&f_mgr) && sw(&f_mgr) < sw(&f_all));
     for r in [&f_ana, &f_mgr, &f_all] {

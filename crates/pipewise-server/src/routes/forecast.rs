@@ -7,6 +7,7 @@ use crate::AppState;
 use crate::auth::{AuditScope, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::scope::Scope;
+use crate::workspace::Forecasting;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -140,21 +141,54 @@ pub async fn forecast(
         let ledger = Ledger::new(&ws.log, &ws.process);
         let week = quarter.week_of(at);
         let since = ws.log.keys.created_at.iter().copied().min().unwrap_or(0);
-        let past_q = past_quarters(&quarter, at, since, fsm, &ws.calendar);
-        let past = forecast::tallies(&ledger, &past_q, &[week], true);
+        // the past at this week, and the recommendation, once per version, quarter and week
+        let key = (quarter.label.clone(), week);
+        let cached = ws
+            .forecasting
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned());
+        let learning = match cached {
+            Some(l) => l,
+            None => {
+                let past_q = past_quarters(&quarter, at, since, fsm, &ws.calendar);
+                let l = std::sync::Arc::new(Forecasting {
+                    past: forecast::tallies(&ledger, &past_q, &[week], true),
+                    recommended: std::sync::Mutex::new(std::collections::HashMap::new()),
+                });
+                if let Ok(mut c) = ws.forecasting.lock() {
+                    c.insert(key, l.clone());
+                }
+                l
+            }
+        };
+        let past = &learning.past;
         let cx = Context {
             ledger: &ledger,
             org: &ws.org,
             quarter: &quarter,
             cut: at,
-            past: &past,
+            past,
         };
         let prepared = forecast::prepare(&cx, &options);
         let rows = forecast::forecast(&cx, &options, &prepared);
         let rec = saved
             .as_deref()
             .and_then(|t| backtest::saved_recommendation(t, week))
-            .or_else(|| backtest::recommend(&ledger, &ws.org, &past, week, &methods));
+            .or_else(|| {
+                let known = learning
+                    .recommended
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.get(&methods).cloned());
+                known.unwrap_or_else(|| {
+                    let r = backtest::recommend(&ledger, &ws.org, past, week, &methods);
+                    if let Ok(mut m) = learning.recommended.lock() {
+                        m.insert(methods.clone(), r.clone());
+                    }
+                    r
+                })
+            });
         let mut out = Vec::new();
         for r in rows {
             let mut fs = r.forecasts;
