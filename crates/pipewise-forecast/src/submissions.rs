@@ -467,6 +467,15 @@ pub fn debiased(subs: &[Submission], period: &str, at: Timestamp, bias: &[Bias])
         .collect()
 }
 
+/// The first of a call's amounts (named as its caller names them) that is
+/// not an amount of 0 or more, and why.
+pub fn bad_amount(amounts: [(&str, f64); 3]) -> Option<String> {
+    amounts
+        .iter()
+        .find(|(_, v)| !v.is_finite() || *v < 0.0)
+        .map(|(name, v)| format!("{name} {v}: give an amount, 0 or more"))
+}
+
 /// Score every call on a quarter that ended by `ended_by` against what its
 /// submitter booked in it (their own deals; a team call, their subtree's),
 /// bookings read as recorded by `recorded` (`None`: everything recorded).

@@ -586,6 +586,11 @@ async fn every_route_answers_only_inside_the_callers_scope() {
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "no CRM user, no call");
+    let mut negative = call.clone();
+    negative["commit"] = serde_json::json!(-1.0);
+    let r = send(&f, Method::POST, "/api/submissions", &ana, Some(negative)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["message"].as_str().unwrap().starts_with("commit -1"));
     let mut bad = call.clone();
     bad["period"] = Json::String("2026-05".into());
     let r = send(&f, Method::POST, "/api/submissions", &ana, Some(bad)).await;

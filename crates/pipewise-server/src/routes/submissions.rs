@@ -142,16 +142,12 @@ pub async fn submit(
     if c.team && !matches!(p.user.role, Role::Manager | Role::Exec | Role::Admin) {
         return Err(ApiError::forbidden("only a manager makes a team call"));
     }
-    for (name, v) in [
+    if let Some(why) = submissions::bad_amount([
         ("commit", c.commit),
         ("best_case", c.best_case),
         ("most_likely", c.most_likely),
-    ] {
-        if !v.is_finite() || v < 0.0 {
-            return Err(ApiError::bad_request(format!(
-                "{name} {v}: an amount, 0 or more"
-            )));
-        }
+    ]) {
+        return Err(ApiError::bad_request(why));
     }
     let ws = app.loaded().await?;
     let q = super::fiscal_quarter(&ws, &c.period, "period")?;

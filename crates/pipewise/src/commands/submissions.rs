@@ -53,14 +53,12 @@ pub fn submit(ws: &Path, a: &SubmitArgs, format: Format) -> Result<()> {
     let org = org(&w)?;
     let q = quarter(&w, &a.period, "--period")?;
     let submitter = who(&org, &a.who, "--who")?;
-    for (name, v) in [
+    if let Some(why) = submissions::bad_amount([
         ("--commit", a.commit),
         ("--best-case", a.best_case),
         ("--most-likely", a.most_likely),
-    ] {
-        if !v.is_finite() || v < 0.0 {
-            return Err(user(format!("{name} {v}: give an amount, 0 or more")));
-        }
+    ]) {
+        return Err(user(why));
     }
     let now = crate::settings::now();
     let at = match &a.at {
