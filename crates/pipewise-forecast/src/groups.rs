@@ -165,6 +165,16 @@ impl Org {
         }
     }
 
+    /// Everyone, by id.
+    pub fn people(&self) -> impl Iterator<Item = &Person> {
+        self.people.values()
+    }
+
+    /// Whether `id` manages anyone.
+    pub fn manages(&self, id: &str) -> bool {
+        self.reports.get(id).is_some_and(|r| !r.is_empty())
+    }
+
     /// A person by id.
     pub fn person(&self, id: &str) -> Option<&Person> {
         self.people.get(id)

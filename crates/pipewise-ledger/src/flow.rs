@@ -376,6 +376,19 @@ pub fn flow(
     to: Cut,
     period: Option<(Date, Date)>,
 ) -> Flow {
+    flow_of(log, process, from, to, period, &|_| true)
+}
+
+/// [`flow`] of the deals whose keys `admit` accepts (a team's pipeline: the
+/// server's row-level scope), computed over those deals alone.
+pub fn flow_of(
+    log: &EventLog,
+    process: &SalesProcess,
+    from: Cut,
+    to: Cut,
+    period: Option<(Date, Date)>,
+    admit: &(dyn Fn(u32) -> bool + Sync),
+) -> Flow {
     let cols = Columns::new(log, process);
     let all: Vec<&FieldColumn> = log.columns.values().collect();
     // Deals are independent: fixed key ranges on rayon's pool, items in key
@@ -386,7 +399,7 @@ pub fn flow(
         .into_par_iter()
         .map(|c| {
             let a = c * CHUNK;
-            flow_items(&cols, &all, a..(a + CHUNK).min(n), from, to, period)
+            flow_items(&cols, &all, a..(a + CHUNK).min(n), from, to, period, admit)
         })
         .collect::<Vec<Vec<FlowItem>>>()
         .concat();
@@ -422,9 +435,10 @@ fn flow_items(
     from: Cut,
     to: Cut,
     period: Option<(Date, Date)>,
+    admit: &(dyn Fn(u32) -> bool + Sync),
 ) -> Vec<FlowItem> {
     let mut items = Vec::new();
-    for key in keys {
+    for key in keys.filter(|&k| admit(k)) {
         let mut s = snap(cols, key, from);
         let mut member = in_pipeline(&s, period);
         let times = change_times(cols.log, all, key, from, to);

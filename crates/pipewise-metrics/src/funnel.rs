@@ -60,6 +60,19 @@ pub fn funnel(
     to: Timestamp,
     cut: Cut,
 ) -> Vec<FunnelStage> {
+    funnel_of(log, process, from, to, cut, &|_| true)
+}
+
+/// [`funnel`] of the deals whose keys `admit` accepts (a team's funnel: the
+/// server's row-level scope).
+pub fn funnel_of(
+    log: &EventLog,
+    process: &SalesProcess,
+    from: Timestamp,
+    to: Timestamp,
+    cut: Cut,
+    admit: &dyn Fn(u32) -> bool,
+) -> Vec<FunnelStage> {
     let open: Vec<usize> = (0..process.stages().len())
         .filter(|&s| process.outcome(s) == StageOutcome::Open)
         .collect();
@@ -73,7 +86,7 @@ pub fn funnel(
         return Vec::new();
     };
     let code_of = pipewise_ledger::asof::StageCodes::new(log, process);
-    for key in 0..log.keys.len() as u32 {
+    for key in (0..log.keys.len() as u32).filter(|&k| admit(k)) {
         // The deal's stage path up to the cut.
         let path: Vec<(Timestamp, usize)> = col
             .run(key)

@@ -14,6 +14,7 @@
 //! The engine crates know nothing of HTTP; this crate knows nothing of the
 //! terminal.
 
+pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod routes;
@@ -39,9 +40,16 @@ use utoipa::OpenApi;
         routes::session::login,
         routes::session::logout,
         routes::session::me,
+        routes::session::period,
         routes::deals::deals,
+        routes::deals::history,
         routes::metrics::list,
         routes::metrics::value,
+        routes::metrics::explain,
+        routes::metrics::scorecard,
+        routes::pipeline::funnel,
+        routes::pipeline::flow,
+        routes::people::people,
         routes::forecast::forecast,
         routes::submissions::list,
         routes::submissions::submit,
@@ -55,6 +63,7 @@ use utoipa::OpenApi;
         (name = "session", description = "Logging in and out"),
         (name = "deals", description = "Deals as of a day"),
         (name = "metrics", description = "Metrics as code, in the caller's scope"),
+        (name = "pipeline", description = "The funnel and the waterfall, in the caller's scope"),
         (name = "forecast", description = "Forecasts and forecast calls"),
         (name = "admin", description = "Users and the audit log (admins only)"),
         (name = "meta", description = "The API itself"),
@@ -145,9 +154,16 @@ pub fn router(state: AppState) -> Router {
             post(routes::session::login).delete(routes::session::logout),
         )
         .route("/api/me", get(routes::session::me))
+        .route("/api/period", get(routes::session::period))
         .route("/api/deals", get(routes::deals::deals))
+        .route("/api/deals/{id}/history", get(routes::deals::history))
         .route("/api/metrics", get(routes::metrics::list))
         .route("/api/metrics/{name}", get(routes::metrics::value))
+        .route("/api/metrics/{name}/explain", get(routes::metrics::explain))
+        .route("/api/scorecard", get(routes::metrics::scorecard))
+        .route("/api/people", get(routes::people::people))
+        .route("/api/funnel", get(routes::pipeline::funnel))
+        .route("/api/flow", get(routes::pipeline::flow))
         .route("/api/forecast", get(routes::forecast::forecast))
         .route(
             "/api/submissions",
@@ -157,6 +173,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/audit", get(routes::admin::audit))
         .route("/api/openapi.json", get(openapi_json))
         .route("/api/health", get(health))
+        .route("/", get(assets::index))
+        .route("/assets/{*path}", get(assets::asset))
         .fallback(no_route);
     api.layer(axum::middleware::from_fn_with_state(
         state.clone(),

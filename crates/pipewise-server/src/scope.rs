@@ -31,6 +31,20 @@ impl Scope {
         }
     }
 
+    /// Narrowed to the subtree under `under` (a team filter): `None` when
+    /// `under` is not someone in this scope (nobody widens their own).
+    pub fn narrow(&self, under: &str, org: &Org) -> Option<Scope> {
+        org.person(under)?;
+        let sub = org.subtree(under);
+        match self {
+            Scope::Everything => Some(Scope::Owners(sub)),
+            Scope::Owners(o) if o.contains(under) => {
+                Some(Scope::Owners(sub.intersection(o).cloned().collect()))
+            }
+            Scope::Owners(_) => None,
+        }
+    }
+
     /// Whether a deal owned by `owner` is in it.
     pub fn admits(&self, owner: Option<&str>) -> bool {
         match self {

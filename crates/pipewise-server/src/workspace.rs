@@ -67,7 +67,23 @@ pub struct Loaded {
     /// The last cuts' opportunities tables (the dashboard asks for the same
     /// day again and again).
     cuts: Mutex<Vec<(Cut, Arc<RecordBatch>)>>,
+    /// The last (cut, scope)s' rows.
+    scoped: Mutex<Vec<((Cut, Scope), Arc<Scoped>)>>,
 }
+
+/// A cut's opportunities in a scope: which rows of its table, which keys of
+/// the log.
+pub struct Scoped {
+    /// The cut's `opportunities` table (every deal).
+    pub batch: Arc<RecordBatch>,
+    /// The rows in the scope that are not deleted, in key order.
+    pub rows: Vec<u32>,
+    /// Per log key: whether its owner at the cut is in the scope (deleted
+    /// deals included, for flows).
+    pub keys: Vec<bool>,
+}
+
+const SCOPES_KEPT: usize = 32;
 
 const CUTS_KEPT: usize = 8;
 
@@ -104,6 +120,47 @@ impl Loaded {
             c.truncate(CUTS_KEPT);
         }
         Ok(b)
+    }
+
+    /// The deals of `scope` at `cut` (owners as they stood then), cached.
+    pub fn scoped(&self, cut: Cut, scope: &Scope) -> Result<Arc<Scoped>, WorkspaceError> {
+        if let Ok(c) = self.scoped.lock()
+            && let Some((_, s)) = c.iter().find(|(k, _)| k.0 == cut && &k.1 == scope)
+        {
+            return Ok(s.clone());
+        }
+        let batch = self.opportunities(cut)?;
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::StringArray>())
+        };
+        let (id, owner) = (text("id"), text("owner_id"));
+        let deleted = batch
+            .column_by_name("is_deleted")
+            .and_then(|c| c.as_any().downcast_ref::<arrow_array::BooleanArray>());
+        let mut keys = vec![false; self.log.keys.len()];
+        let mut rows = Vec::new();
+        use arrow_array::Array;
+        for i in 0..batch.num_rows() {
+            let o = owner.filter(|a| a.is_valid(i)).map(|a| a.value(i));
+            if !scope.admits(o) {
+                continue;
+            }
+            if let Some(k) = id.and_then(|a| self.log.keys.key(a.value(i))) {
+                keys[k as usize] = true;
+            }
+            if !deleted.is_some_and(|d| d.is_valid(i) && d.value(i)) {
+                rows.push(i as u32);
+            }
+        }
+        let s = Arc::new(Scoped { batch, rows, keys });
+        if let Ok(mut c) = self.scoped.lock() {
+            c.retain(|(k, _)| !(k.0 == cut && &k.1 == scope));
+            c.insert(0, ((cut, scope.clone()), s.clone()));
+            c.truncate(SCOPES_KEPT);
+        }
+        Ok(s)
     }
 
     /// The SQL engine (opened on first use).
@@ -180,6 +237,7 @@ fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
         store: store.clone(),
         forecasting: Mutex::new(std::collections::HashMap::new()),
         cuts: Mutex::new(Vec::new()),
+        scoped: Mutex::new(Vec::new()),
     })
 }
 

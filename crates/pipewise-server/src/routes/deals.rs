@@ -28,6 +28,8 @@ pub struct DealsQuery {
     pub limit: Option<usize>,
     /// Skip this many first.
     pub offset: Option<usize>,
+    /// Only the team under this CRM user (inside the caller's scope).
+    pub under: Option<String>,
 }
 
 /// A deal as it stood.
@@ -71,7 +73,8 @@ pub fn instant(s: Option<&str>, what: &str) -> ApiResult<i64> {
     }
 }
 
-fn rows(b: &RecordBatch, admits: impl Fn(Option<&str>) -> bool, open_only: bool) -> Vec<DealRow> {
+/// The deals at `rows` of `b` (closed ones left out when `open_only`).
+pub fn rows(b: &RecordBatch, rows: &[u32], open_only: bool) -> Vec<DealRow> {
     let text = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>());
     let (id, name, account, owner, segment, stage, category) = (
         text("id"),
@@ -92,15 +95,16 @@ fn rows(b: &RecordBatch, admits: impl Fn(Option<&str>) -> bool, open_only: bool)
         .column_by_name("created_at")
         .map(|c| c.as_primitive::<TimestampMicrosecondType>());
     let flag = |name: &str| b.column_by_name(name).map(|c| c.as_boolean());
-    let (closed, won, deleted) = (flag("is_closed"), flag("is_won"), flag("is_deleted"));
+    let (closed, won) = (flag("is_closed"), flag("is_won"));
     let get = |a: Option<&arrow_array::StringArray>, i: usize| {
         a.filter(|a| a.is_valid(i)).map(|a| a.value(i).to_string())
     };
     let mut out = Vec::new();
-    for i in 0..b.num_rows() {
+    for &i in rows {
+        let i = i as usize;
         let o = owner.filter(|a| a.is_valid(i)).map(|a| a.value(i));
         let is_closed = closed.is_some_and(|c| c.value(i));
-        if !admits(o) || (open_only && is_closed) || deleted.is_some_and(|d| d.value(i)) {
+        if open_only && is_closed {
             continue;
         }
         out.push(DealRow {
@@ -124,6 +128,17 @@ fn rows(b: &RecordBatch, admits: impl Fn(Option<&str>) -> bool, open_only: bool)
     out
 }
 
+/// The cut a query asks for: the end of `as_of` (default now), as known
+/// then when `known`.
+pub fn cut(as_of: Option<&str>, known: Option<bool>) -> ApiResult<Cut> {
+    let at = instant(as_of, "as_of")?;
+    Ok(if known.unwrap_or(false) {
+        Cut::known_at(at)
+    } else {
+        Cut::at(at)
+    })
+}
+
 /// The deals in the caller's scope as they stood at `as_of`.
 #[utoipa::path(get, path = "/api/deals", tag = "deals", params(DealsQuery),
     responses(
@@ -134,20 +149,16 @@ pub async fn deals(
     Extension(p): Extension<Principal>,
     Query(q): Query<DealsQuery>,
 ) -> ApiResult<Response> {
-    let at = instant(q.as_of.as_deref(), "as_of")?;
-    let cut = if q.known.unwrap_or(false) {
-        Cut::known_at(at)
-    } else {
-        Cut::at(at)
-    };
+    let cut = cut(q.as_of.as_deref(), q.known)?;
     let ws = app.loaded().await?;
-    let scope = ws.scope(&p.user);
+    let (scope, _) = super::request_scope(&ws, &p, q.under.as_deref())?;
     let described = scope.describe();
     let open = q.open.unwrap_or(false);
     let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(usize::MAX));
     let out = crate::compute(move || -> ApiResult<Vec<DealRow>> {
-        let b = ws.opportunities(cut).map_err(ApiError::internal)?;
-        let mut r = rows(&b, |o| scope.admits(o), open);
+        let s = ws.scoped(cut, &scope).map_err(ApiError::internal)?;
+        // (rows are in key order; the page is by opportunity id)
+        let mut r = rows(&s.batch, &s.rows, open);
         Ok(r.drain(..).skip(offset).take(limit).collect())
     })
     .await
@@ -155,4 +166,75 @@ pub async fn deals(
     let mut r = Json(out).into_response();
     r.extensions_mut().insert(AuditScope(described));
     Ok(r)
+}
+
+/// Which history.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// The deal must be in the caller's scope as of this day (default: now).
+    pub as_of: Option<String>,
+}
+
+/// One change of a deal, as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HistoryEvent {
+    /// When it took effect.
+    pub effective_at: String,
+    /// When the ledger learned of it.
+    pub recorded_at: String,
+    /// The field.
+    pub field: String,
+    /// The value it took (`null`: cleared).
+    pub value: Option<String>,
+}
+
+/// A deal's every change from the ledger, oldest first: its timeline.
+#[utoipa::path(get, path = "/api/deals/{id}/history", tag = "deals",
+    params(("id" = String, Path, description = "The opportunity id"), HistoryQuery),
+    responses((status = 200, body = [HistoryEvent]), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such deal in the caller's scope", body = ErrorBody)))]
+pub async fn history(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Response> {
+    let c = cut(q.as_of.as_deref(), None)?;
+    let ws = app.loaded().await?;
+    let scope = ws.scope(&p.user);
+    let described = scope.describe();
+    let out = crate::compute(move || -> ApiResult<Vec<HistoryEvent>> {
+        let missing = || {
+            ApiError::not_found(format!(
+                "no deal {id:?} in your scope as of that day; GET /api/deals lists them"
+            ))
+        };
+        let key = ws.log.keys.key(&id).ok_or_else(missing)?;
+        let s = ws.scoped(c, &scope).map_err(ApiError::internal)?;
+        if !s.keys.get(key as usize).copied().unwrap_or(false) {
+            return Err(missing());
+        }
+        let mut events: Vec<(i64, i64, u64, HistoryEvent)> = Vec::new();
+        for col in ws.log.columns.values() {
+            for i in col.run(key) {
+                let e = ws.log.event(col, i);
+                events.push((
+                    e.effective_at,
+                    e.recorded_at,
+                    col.seq[i],
+                    HistoryEvent {
+                        effective_at: format_timestamp(e.effective_at),
+                        recorded_at: format_timestamp(e.recorded_at),
+                        field: e.field.name().into_owned(),
+                        value: e.new_value.to_canonical_string(),
+                    },
+                ));
+            }
+        }
+        events.sort_by_key(|e| (e.0, e.1, e.2));
+        Ok(events.into_iter().map(|e| e.3).collect())
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the history was cancelled"))??;
+    Ok(crate::routes::metrics::audited(out, described))
 }

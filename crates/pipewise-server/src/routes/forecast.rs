@@ -33,6 +33,8 @@ pub struct ForecastQuery {
     pub method: Option<String>,
     /// Rows per owner, team, manager or segment besides the total.
     pub by: Option<String>,
+    /// Only the team under this CRM user (inside the caller's scope).
+    pub under: Option<String>,
 }
 
 /// One method's forecast for one group.
@@ -96,7 +98,7 @@ pub async fn forecast(
     Query(q): Query<ForecastQuery>,
 ) -> ApiResult<Response> {
     let ws = app.loaded().await?;
-    let scope = ws.scope(&p.user);
+    let (scope, _) = super::request_scope(&ws, &p, q.under.as_deref())?;
     let described = scope.describe();
     let at = crate::routes::deals::instant(q.as_of.as_deref(), "as_of")?;
     let fsm = ws.process.fiscal_year_start_month();

@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::scope::Scope;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+
 use axum::{Extension, Json};
 use pipewise_metrics::{MetricQuery, evaluate};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,8 @@ pub struct MetricInfo {
     pub formula: String,
     /// ratio, currency, count, days, …
     pub unit: String,
+    /// What it counts: deals, leads, activities, …
+    pub source: String,
 }
 
 /// The metric library.
@@ -41,6 +44,7 @@ pub async fn list(State(app): State<AppState>) -> ApiResult<Json<Vec<MetricInfo>
                 purpose: m.purpose.clone(),
                 formula: m.formula.clone(),
                 unit: format!("{:?}", m.unit).to_lowercase(),
+                source: m.sql.from.as_str().to_string(),
             })
             .collect(),
     ))
@@ -57,6 +61,8 @@ pub struct MetricParams {
     pub known: Option<bool>,
     /// Break down by these dimensions (comma-separated: owner, team, segment, stage, …).
     pub by: Option<String>,
+    /// Only the team under this CRM user (inside the caller's scope).
+    pub under: Option<String>,
 }
 
 /// One number of a metric.
@@ -93,62 +99,13 @@ pub async fn value(
             ApiError::not_found(format!("no metric {name:?}; GET /api/metrics lists them"))
         })?
         .clone();
-    let scope = ws.scope(&p.user);
-    let described = scope.describe();
-    let under = match (&scope, &p.user.owner_id) {
-        (Scope::Everything, _) => None,
-        (Scope::Owners(_), Some(o)) => Some(o.clone()),
-        (Scope::Owners(_), None) => {
-            let mut r = Json(Vec::<MetricValue>::new()).into_response();
-            r.extensions_mut().insert(AuditScope(described));
-            return Ok(r);
-        }
-    };
-    let period = match &q.period {
-        None => None,
-        Some(s) => Some(
-            pipewise_model::time::parse_period_in(
-                s,
-                ws.process.fiscal_year_start_month(),
-                &ws.calendar,
-            )
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "period={s:?}: expected 2026-Q3, FY2027-Q1, FY2027, 2026-07, 2026 or 2026-07-01..2026-09-30"
-                ))
-            })?,
-        ),
-    };
-    let as_of = match &q.as_of {
-        None => None,
-        Some(s) => Some(crate::routes::deals::instant(Some(s), "as_of")?),
-    };
-    let by: Vec<String> =
-        q.by.as_deref()
-            .map(|b| {
-                b.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-    let query = MetricQuery {
-        by: by.clone(),
-        period,
-        as_of,
-        known: q.known.unwrap_or(false),
-        under,
-        dialect: pipewise_metrics::Dialect::DataFusion,
+    let (query, described) = metric_query(&ws, &p, &q)?;
+    let Some(query) = query else {
+        return Ok(audited(Vec::<MetricValue>::new(), described));
     };
     let rows = crate::compute(move || -> ApiResult<Vec<MetricValue>> {
         let engine = ws.engine().map_err(ApiError::internal)?;
-        let rows = evaluate(engine, &metric, &query).map_err(|e| {
-            if e.is_user_error() {
-                ApiError::bad_request(e.to_string())
-            } else {
-                ApiError::internal(e)
-            }
-        })?;
+        let rows = evaluate(engine, &metric, &query).map_err(metric_error)?;
         Ok(rows
             .into_iter()
             .map(|r| MetricValue {
@@ -162,7 +119,283 @@ pub async fn value(
     })
     .await
     .ok_or_else(|| ApiError::internal("the metric's computation was cancelled"))??;
-    let mut r = Json(rows).into_response();
-    r.extensions_mut().insert(AuditScope(described));
-    Ok(r)
+    Ok(audited(rows, described))
+}
+
+/// A JSON answer with its scope for the audit log.
+pub fn audited<T: Serialize>(body: T, scope: String) -> Response {
+    let mut r = Json(body).into_response();
+    r.extensions_mut().insert(AuditScope(scope));
+    r
+}
+
+/// The period a query names (`None`: none named).
+pub fn period(
+    ws: &crate::workspace::Loaded,
+    p: Option<&str>,
+) -> ApiResult<Option<(pipewise_model::Date, pipewise_model::Date)>> {
+    match p {
+        None => Ok(None),
+        Some(s) => Ok(Some(
+            pipewise_model::time::parse_period_in(
+                s,
+                ws.process.fiscal_year_start_month(),
+                &ws.calendar,
+            )
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "period={s:?}: expected 2026-Q3, FY2027-Q1, FY2027, 2026-07, 2026 or 2026-07-01..2026-09-30"
+                ))
+            })?,
+        )),
+    }
+}
+
+/// The metric query of a request inside the caller's scope (`None`: the
+/// caller's scope is empty), and the scope in words.
+pub fn metric_query(
+    ws: &crate::workspace::Loaded,
+    p: &Principal,
+    q: &MetricParams,
+) -> ApiResult<(Option<MetricQuery>, String)> {
+    let (scope, under) = super::request_scope(ws, p, q.under.as_deref())?;
+    let described = scope.describe();
+    if matches!(scope, Scope::Owners(_)) && under.is_none() {
+        return Ok((None, described));
+    }
+    let period = period(ws, q.period.as_deref())?;
+    let as_of = match &q.as_of {
+        None => None,
+        Some(s) => Some(crate::routes::deals::instant(Some(s), "as_of")?),
+    };
+    let by: Vec<String> =
+        q.by.as_deref()
+            .map(|b| {
+                b.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+    for d in &by {
+        if !pipewise_metrics::DIMENSIONS.contains(&d.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "by={d:?}: expected one of {}",
+                pipewise_metrics::DIMENSIONS.join(", ")
+            )));
+        }
+    }
+    Ok((
+        Some(MetricQuery {
+            by,
+            period,
+            as_of,
+            known: q.known.unwrap_or(false),
+            under,
+            dialect: pipewise_metrics::Dialect::DataFusion,
+        }),
+        described,
+    ))
+}
+
+fn metric_error(e: pipewise_metrics::MetricError) -> ApiError {
+    if e.is_user_error() {
+        ApiError::bad_request(e.to_string())
+    } else {
+        ApiError::internal(e)
+    }
+}
+
+/// One deal (activity, lead, quota) behind a metric's number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplainRow {
+    /// The opportunity (activity, lead) id; `quota OWNER PERIOD` for a quota.
+    pub id: String,
+    /// The dimensions' values of its group.
+    pub dims: BTreeMap<String, Option<String>>,
+    /// The deal's name.
+    pub name: Option<String>,
+    /// Its stage (a lead: its status).
+    pub stage: Option<String>,
+    /// Its amount.
+    pub amount: Option<f64>,
+    /// counted, excluded or quota.
+    pub role: String,
+    /// What it adds to the numerator.
+    pub numerator: f64,
+    /// What it adds to the denominator.
+    pub denominator: f64,
+}
+
+/// The deals behind a metric's numbers (explain), in the caller's scope.
+#[utoipa::path(get, path = "/api/metrics/{name}/explain", tag = "metrics",
+    params(("name" = String, Path, description = "The metric"), MetricParams),
+    responses((status = 200, body = [ExplainRow]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn explain(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+    Query(q): Query<MetricParams>,
+) -> ApiResult<Response> {
+    let ws = app.loaded().await?;
+    let metric = ws
+        .metrics
+        .get(&name)
+        .map_err(|_| {
+            ApiError::not_found(format!("no metric {name:?}; GET /api/metrics lists them"))
+        })?
+        .clone();
+    let (query, described) = metric_query(&ws, &p, &q)?;
+    let Some(query) = query else {
+        return Ok(audited(Vec::<ExplainRow>::new(), described));
+    };
+    let rows = crate::compute(move || -> ApiResult<Vec<ExplainRow>> {
+        let engine = ws.engine().map_err(ApiError::internal)?;
+        let rows = pipewise_metrics::explain(engine, &metric, &query).map_err(metric_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ExplainRow {
+                id: r.id,
+                dims: r.dims.into_iter().collect(),
+                name: r.name,
+                stage: r.stage,
+                amount: r.amount,
+                role: r.role,
+                numerator: r.numerator,
+                denominator: r.denominator,
+            })
+            .collect())
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("explaining was cancelled"))??;
+    Ok(audited(rows, described))
+}
+
+/// Which metrics of a scorecard.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ScorecardParams {
+    /// The period (see /api/metrics/{name}).
+    pub period: Option<String>,
+    /// Evaluate as of this day's end (or instant).
+    pub as_of: Option<String>,
+    /// Only what had been recorded by `as_of`.
+    pub known: Option<bool>,
+    /// Also break every metric down by this dimension (owner, team, segment, …).
+    pub by: Option<String>,
+    /// These metrics (comma-separated; default: every metric).
+    pub metrics: Option<String>,
+    /// Only the team under this CRM user (inside the caller's scope).
+    pub under: Option<String>,
+}
+
+/// One metric's number in a scorecard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScorecardRow {
+    /// The metric.
+    pub metric: String,
+    /// The metric's unit.
+    pub unit: String,
+    /// The breakdown's dimension (`null`: the total).
+    pub dimension: Option<String>,
+    /// Its value in the breakdown (`null`: the total).
+    pub group: Option<String>,
+    /// numerator ÷ denominator (or the total).
+    pub value: Option<f64>,
+    /// The numerator.
+    pub numerator: f64,
+    /// The denominator.
+    pub denominator: f64,
+    /// green, amber or red by the metric's thresholds.
+    pub status: Option<String>,
+    /// Why the metric could not be computed here.
+    pub error: Option<String>,
+}
+
+/// Many metrics at once, overall and by one dimension, in the caller's scope.
+#[utoipa::path(get, path = "/api/scorecard", tag = "metrics", params(ScorecardParams),
+    responses((status = 200, body = [ScorecardRow]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn scorecard(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<ScorecardParams>,
+) -> ApiResult<Response> {
+    let ws = app.loaded().await?;
+    let names: Vec<String> = match &q.metrics {
+        None => ws.metrics.metrics.keys().cloned().collect(),
+        Some(m) => m
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    for n in &names {
+        if ws.metrics.get(n).is_err() {
+            return Err(ApiError::not_found(format!(
+                "metrics: no metric {n:?}; GET /api/metrics lists them"
+            )));
+        }
+    }
+    let (query, described) = metric_query(
+        &ws,
+        &p,
+        &MetricParams {
+            period: q.period.clone(),
+            as_of: q.as_of.clone(),
+            known: q.known,
+            by: q.by.clone(),
+            under: q.under.clone(),
+        },
+    )?;
+    let Some(mut query) = query else {
+        return Ok(audited(Vec::<ScorecardRow>::new(), described));
+    };
+    let mut breakdowns = vec![Vec::new()];
+    if !query.by.is_empty() {
+        breakdowns.push(std::mem::take(&mut query.by));
+    }
+    let rows = crate::compute(move || -> ApiResult<Vec<ScorecardRow>> {
+        let engine = ws.engine().map_err(ApiError::internal)?;
+        let ms: Vec<&pipewise_metrics::Metric> = names
+            .iter()
+            .filter_map(|n| ws.metrics.get(n).ok())
+            .collect();
+        let all = pipewise_metrics::evaluate_breakdowns(engine, &ms, &query, &breakdowns);
+        let mut out = Vec::new();
+        for (b, per_metric) in breakdowns.iter().zip(all) {
+            for (m, e) in ms.iter().zip(per_metric) {
+                let unit = format!("{:?}", m.unit).to_lowercase();
+                match e {
+                    Err(e) if e.is_user_error() => out.push(ScorecardRow {
+                        metric: m.name.clone(),
+                        unit,
+                        dimension: b.first().cloned(),
+                        group: None,
+                        value: None,
+                        numerator: 0.0,
+                        denominator: 0.0,
+                        status: None,
+                        error: Some(e.to_string()),
+                    }),
+                    Err(e) => return Err(ApiError::internal(e)),
+                    Ok(rows) => out.extend(rows.into_iter().map(|r| ScorecardRow {
+                        metric: m.name.clone(),
+                        unit: unit.clone(),
+                        dimension: b.first().cloned(),
+                        group: r.dims.first().and_then(|d| d.1.clone()),
+                        value: r.value,
+                        numerator: r.numerator,
+                        denominator: r.denominator,
+                        status: r.status.map(str::to_string),
+                        error: None,
+                    })),
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the scorecard was cancelled"))??;
+    Ok(audited(rows, described))
 }

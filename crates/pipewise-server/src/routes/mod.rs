@@ -4,6 +4,8 @@ pub mod admin;
 pub mod deals;
 pub mod forecast;
 pub mod metrics;
+pub mod people;
+pub mod pipeline;
 pub mod session;
 pub mod submissions;
 
@@ -27,4 +29,31 @@ pub fn fiscal_quarter(
         )));
     }
     Ok(q)
+}
+
+/// The scope of a request: the caller's, narrowed to the subtree under
+/// `under` when asked (a team filter; 403 outside the caller's scope), and
+/// the CRM user the metric layer's `under` takes (`None`: everything).
+pub fn request_scope(
+    ws: &crate::workspace::Loaded,
+    p: &crate::Principal,
+    under: Option<&str>,
+) -> crate::error::ApiResult<(crate::Scope, Option<String>)> {
+    let scope = ws.scope(&p.user);
+    match under.filter(|u| !u.is_empty()) {
+        None => {
+            let root = match &scope {
+                crate::Scope::Everything => None,
+                crate::Scope::Owners(_) => p.user.owner_id.clone(),
+            };
+            Ok((scope, root))
+        }
+        Some(u) => match scope.narrow(u, &ws.org) {
+            Some(s) => Ok((s, Some(u.to_string()))),
+            None => Err(crate::ApiError::forbidden(format!(
+                "under={u:?}: not someone in your scope ({})",
+                scope.describe()
+            ))),
+        },
+    }
 }

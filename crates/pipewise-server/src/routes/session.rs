@@ -50,6 +50,10 @@ pub struct Me {
     pub scope: String,
     /// How many CRM users' deals they see (`null`: everyone's).
     pub owners_in_scope: Option<usize>,
+    /// The day of the ledger's latest change (the pages' default as-of day).
+    pub data_through: String,
+    /// The fiscal quarter holding that day (the pages' default period).
+    pub quarter: String,
 }
 
 fn set_cookie(name: &str, value: &str, max_age: i64, http_only: bool) -> HeaderValue {
@@ -162,8 +166,58 @@ pub async fn me(
             crate::Scope::Everything => None,
             crate::Scope::Owners(o) => Some(o.len()),
         },
+        data_through: pipewise_model::time::format_date(pipewise_model::time::date_of(ws.latest)),
+        quarter: pipewise_forecast::calendar::quarter_at(
+            ws.latest,
+            ws.process.fiscal_year_start_month(),
+            &ws.calendar,
+        )
+        .label,
     };
     let mut r = Json(me).into_response();
     r.extensions_mut().insert(AuditScope(scope.describe()));
     Ok(r)
+}
+
+/// Which day's quarter.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PeriodQuery {
+    /// The day (default: the ledger's latest change).
+    pub as_of: Option<String>,
+}
+
+/// A fiscal quarter.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodInfo {
+    /// Its label (2026-Q2, or FY2027-Q1 where the fiscal year is named by its end).
+    pub quarter: String,
+    /// Its first day.
+    pub first: String,
+    /// Its last day.
+    pub last: String,
+}
+
+/// The fiscal quarter holding a day (the pages' default period).
+#[utoipa::path(get, path = "/api/period", tag = "session", params(PeriodQuery),
+    responses((status = 200, body = PeriodInfo), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn period(
+    State(app): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<PeriodQuery>,
+) -> ApiResult<Json<PeriodInfo>> {
+    let ws = app.loaded().await?;
+    let at = match &q.as_of {
+        None => ws.latest,
+        Some(s) => crate::routes::deals::instant(Some(s), "as_of")?,
+    };
+    let quarter = pipewise_forecast::calendar::quarter_at(
+        at,
+        ws.process.fiscal_year_start_month(),
+        &ws.calendar,
+    );
+    Ok(Json(PeriodInfo {
+        first: pipewise_model::time::format_date(quarter.first),
+        last: pipewise_model::time::format_date(quarter.last),
+        quarter: quarter.label,
+    }))
 }

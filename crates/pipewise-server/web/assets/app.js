@@ -1,0 +1,642 @@
+// pipewise's pages: one module, no build step. Every number comes from the
+// JSON API (/api/openapi.json), computed by the server inside the caller's
+// scope; this file only asks, lays out and draws (Chart.js, vendored).
+//
+// The address is the state: #/PAGE[/ARG]?period=…&as_of=…&under=…&known=1,
+// so every view can be bookmarked, shared and time-travelled.
+
+const $ = (sel, el = document) => el.querySelector(sel);
+const page = () => $("#page");
+
+// ---------- the API ----------
+
+function cookie(name) {
+  const m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let pending = 0;
+function busy(delta) {
+  pending += delta;
+  $("#busy").textContent = pending > 0 ? "Computing…" : "";
+}
+
+async function api(path, params = {}, init = {}) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "" && v !== false) q.set(k, v === true ? "true" : v);
+  }
+  const url = "/api/" + path + (q.toString() ? "?" + q : "");
+  const headers = { accept: "application/json", ...(init.headers || {}) };
+  if (init.method && init.method !== "GET") {
+    headers["content-type"] = "application/json";
+    const csrf = cookie("pipewise_csrf");
+    if (csrf) headers["x-csrf-token"] = csrf;
+  }
+  busy(1);
+  try {
+    const r = await fetch(url, { credentials: "same-origin", ...init, headers });
+    const text = await r.text();
+    const body = text ? JSON.parse(text) : null;
+    if (!r.ok) {
+      throw new ApiError(r.status, body?.code ?? "error", body?.message ?? r.statusText);
+    }
+    return body;
+  } finally {
+    busy(-1);
+  }
+}
+
+// ---------- formatting (tables are for people: separators, %, rounding) ----------
+
+const nf0 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+const nf1 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1, minimumFractionDigits: 1 });
+
+function fmt(v, unit) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "—";
+  switch (unit) {
+    case "ratio": return nf1.format(v * 100) + "%";
+    case "currency": return nf0.format(v);
+    case "days": return nf1.format(v) + " d";
+    case "hours": return nf1.format(v) + " h";
+    case "count": return nf0.format(v);
+    default: return typeof v === "number" ? (Number.isInteger(v) ? nf0.format(v) : nf1.format(v)) : String(v);
+  }
+}
+
+function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// ---------- the address ----------
+
+function route() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, query = ""] = raw.split("?");
+  const [name, ...rest] = path.split("/");
+  return { name: name || "pipeline", arg: rest.map(decodeURIComponent).join("/"), params: new URLSearchParams(query) };
+}
+
+let me = null;
+
+/// The fiscal quarter holding each as-of day asked about (the default period).
+const quarters = {};
+
+function filters() {
+  const p = route().params;
+  const asOf = p.get("as_of") ?? me.data_through;
+  return {
+    period: p.get("period") ?? quarters[asOf] ?? me.quarter,
+    as_of: asOf,
+    under: p.get("under") ?? "",
+    known: p.get("known") === "1",
+  };
+}
+
+/// A link to `name` (and `arg`) keeping the global filters.
+function link(name, arg = "", extra = {}) {
+  const f = filters();
+  const q = new URLSearchParams();
+  if (f.period) q.set("period", f.period);
+  if (f.as_of) q.set("as_of", f.as_of);
+  if (f.under) q.set("under", f.under);
+  if (f.known) q.set("known", "1");
+  for (const [k, v] of Object.entries(extra)) if (v) q.set(k, v);
+  return "#/" + name + (arg ? "/" + encodeURIComponent(arg) : "") + "?" + q;
+}
+
+// ---------- tables: sortable, downloadable ----------
+
+function csvCell(v) {
+  if (v === null || v === undefined) return "";
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+}
+
+function download(name, columns, rows) {
+  const lines = [columns.map((c) => csvCell(c.key)).join(",")];
+  for (const r of rows) lines.push(columns.map((c) => csvCell(c.raw ? c.raw(r) : r[c.key])).join(","));
+  const blob = new Blob([lines.join("\n") + "\n"], { type: "text/csv" });
+  const a = h("a", { href: URL.createObjectURL(blob), download: name + ".csv" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+/// columns: [{key, label, unit, cell(row) -> Node|string, raw(row) -> value}]
+function table(name, columns, rows, opts = {}) {
+  let sortKey = opts.sort ?? null;
+  let desc = opts.desc ?? false;
+  const limit = opts.limit ?? 500;
+  const wrap = h("div", { class: "table", "data-table": name });
+  const draw = () => {
+    const sorted = [...rows];
+    if (sortKey) {
+      const col = columns.find((c) => c.key === sortKey);
+      const val = (r) => (col.raw ? col.raw(r) : r[sortKey]);
+      sorted.sort((a, b) => {
+        const x = val(a), y = val(b);
+        const o = x === y ? 0 : x === null || x === undefined ? 1 : y === null || y === undefined ? -1 : x < y ? -1 : 1;
+        return desc ? -o : o;
+      });
+    }
+    const head = h("tr", {}, columns.map((c) => {
+      const dir = sortKey === c.key ? (desc ? "descending" : "ascending") : "none";
+      return h("th", { scope: "col", "aria-sort": dir, class: c.unit && c.unit !== "text" ? "num" : null },
+        h("button", { type: "button", class: "sort", onclick: () => { desc = sortKey === c.key ? !desc : c.unit !== undefined && c.unit !== "text"; sortKey = c.key; draw(); } }, c.label ?? c.key));
+    }));
+    const body = sorted.slice(0, limit).map((r) => h("tr", {}, columns.map((c) => {
+      const v = c.cell ? c.cell(r) : fmt(r[c.key], c.unit);
+      return h("td", { class: c.unit && c.unit !== "text" ? "num" : null }, v);
+    })));
+    const more = sorted.length > limit ? h("p", { class: "note" }, `Showing ${nf0.format(limit)} of ${nf0.format(sorted.length)} rows; the CSV has them all.`) : null;
+    wrap.replaceChildren(
+      h("div", { class: "table-tools" },
+        h("span", { class: "count" }, `${nf0.format(rows.length)} rows`),
+        h("button", { type: "button", class: "csv", onclick: () => download(name, columns, sorted) }, "Download CSV")),
+      h("table", {}, h("thead", {}, head), h("tbody", {}, body)),
+      more);
+  };
+  draw();
+  return wrap;
+}
+
+// ---------- charts ----------
+
+const charts = [];
+function chart(label, config) {
+  const canvas = h("canvas", { role: "img", "aria-label": label });
+  const box = h("div", { class: "chart" }, canvas);
+  queueMicrotask(() => {
+    if (!window.Chart) return;
+    config.options = { animation: false, responsive: true, maintainAspectRatio: false, ...(config.options || {}) };
+    charts.push(new window.Chart(canvas, config));
+  });
+  return box;
+}
+
+function clearCharts() {
+  while (charts.length) charts.pop().destroy();
+}
+
+const colors = ["#2f6fdf", "#e0832f", "#3a9d5d", "#c4423c", "#7a5bc7", "#8c6d46", "#d15fa6", "#6c757d", "#b5a22b", "#2fb3c4", "#444"];
+
+// ---------- pages ----------
+
+let metricInfo = null;
+async function metrics() {
+  metricInfo ??= Object.fromEntries((await api("metrics")).map((m) => [m.name, m]));
+  return metricInfo;
+}
+
+let people = null;
+async function names() {
+  people ??= Object.fromEntries((await api("people")).map((p) => [p.id, p]));
+  return people;
+}
+const personName = (id) => (id && people?.[id]?.name) || id || "—";
+
+function section(title, ...body) {
+  return h("section", { class: "panel", "aria-label": title }, h("h2", {}, title), ...body);
+}
+
+function errorBox(e) {
+  return h("p", { class: "error", role: "alert" }, e instanceof ApiError ? `${e.message} (${e.code})` : String(e));
+}
+
+/// A panel filled when its data comes; a failure shows in the panel only.
+function later(title, load) {
+  const s = section(title, h("p", { class: "note" }, "Loading…"));
+  load().then(
+    (nodes) => s.replaceChildren(h("h2", {}, title), ...[nodes].flat()),
+    (e) => s.replaceChildren(h("h2", {}, title), errorBox(e)),
+  );
+  return s;
+}
+
+const KPIS = ["open_pipeline", "pipeline_coverage", "win_rate", "average_won_deal_size", "average_sales_cycle_days", "booked_new_business", "quota_attainment", "pipeline_created"];
+
+function kpiCard(row, info) {
+  const st = row.status ?? "none";
+  return h("a", { class: `kpi status-${st}`, href: link("explain", row.metric), "data-metric": row.metric, "aria-label": `${info?.purpose ?? row.metric}: ${fmt(row.value, row.unit)}${row.status ? ", " + row.status : ""}; show the deals behind it` },
+    h("span", { class: "kpi-name" }, row.metric.replaceAll("_", " ")),
+    h("span", { class: "kpi-value", "data-value": row.value ?? "" }, row.error ? "n/a" : fmt(row.value, row.unit)),
+    h("span", { class: "kpi-status" }, row.error ? row.error : row.status ?? "no thresholds"));
+}
+
+function daysBefore(date, n) {
+  const d = new Date(date + "T00:00:00Z");
+  d.setUTCDate(d.getUTCDate() - n);
+  return d.toISOString().slice(0, 10);
+}
+
+async function pipelinePage() {
+  const f = filters();
+  const base = { period: f.period, as_of: f.as_of, under: f.under, known: f.known };
+  const from = route().params.get("from") ?? daysBefore(f.as_of, 28);
+  return [
+    h("h1", {}, "Pipeline"),
+    later("Key numbers", async () => {
+      const [rows, info] = await Promise.all([api("scorecard", { ...base, metrics: KPIS.join(",") }), metrics()]);
+      const total = rows.filter((r) => r.dimension === null);
+      return h("div", { class: "kpis" }, KPIS.map((k) => total.find((r) => r.metric === k)).filter(Boolean).map((r) => kpiCard(r, info[r.metric])));
+    }),
+    later("Funnel", async () => {
+      const rows = await api("funnel", base);
+      const cols = [
+        { key: "pipeline", label: "Pipeline", unit: "text" },
+        { key: "stage", label: "Stage", unit: "text" },
+        { key: "entered", label: "Entered", unit: "count" },
+        { key: "of_previous", label: "% of previous", unit: "ratio" },
+        { key: "advanced", label: "Advanced", unit: "count" },
+        { key: "conversion", label: "Conversion", unit: "ratio" },
+        { key: "median_days", label: "Median days in stage", unit: "days" },
+        { key: "p75_days", label: "P75 days", unit: "days" },
+      ];
+      return [
+        chart("Deals entering each stage", {
+          type: "bar",
+          data: { labels: rows.map((r) => r.stage), datasets: [{ label: "Entered", data: rows.map((r) => r.entered), backgroundColor: colors[0] }, { label: "Advanced", data: rows.map((r) => r.advanced), backgroundColor: colors[2] }] },
+          options: { indexAxis: "y" },
+        }),
+        table("funnel", cols, rows),
+      ];
+    }),
+    later(`Waterfall from ${from} to ${f.as_of}`, async () => {
+      const flow = await api("flow", { from, to: f.as_of, period: f.period, under: f.under, deals: true });
+      const bars = flow.buckets.filter((b) => b.waterfall);
+      let run = 0;
+      const spans = bars.map((b) => {
+        if (b.bucket === "start" || b.bucket === "end") { run = b.amount; return [0, b.amount]; }
+        const s = [run, run + b.amount];
+        run += b.amount;
+        return s;
+      });
+      const cols = [
+        { key: "bucket", label: "Bucket", unit: "text" },
+        { key: "deals", label: "Deals", unit: "count" },
+        { key: "count", label: "Change in count", unit: "count" },
+        { key: "amount", label: "Change in amount", unit: "currency" },
+      ];
+      const dealCols = [
+        { key: "bucket", label: "Bucket", unit: "text" },
+        { key: "opportunity_id", label: "Deal", unit: "text", cell: (r) => h("a", { href: link("deal", r.opportunity_id) }, r.opportunity_id) },
+        { key: "amount", label: "Amount", unit: "currency" },
+      ];
+      return [
+        chart("Pipeline waterfall", {
+          type: "bar",
+          data: { labels: bars.map((b) => b.bucket.replaceAll("_", " ")), datasets: [{ label: "Amount", data: spans, backgroundColor: bars.map((b) => (b.bucket === "start" || b.bucket === "end" ? colors[7] : b.amount >= 0 ? colors[2] : colors[3])) }] },
+          options: { plugins: { legend: { display: false } } },
+        }),
+        table("waterfall", cols, flow.buckets),
+        h("details", {}, h("summary", {}, "The deals behind each bucket"), table("waterfall-deals", dealCols, flow.deals)),
+      ];
+    }),
+    later("Coverage against quota, by team", async () => {
+      const rows = await api("scorecard", { ...base, by: "team", metrics: "pipeline_coverage,open_pipeline,quota_attainment" });
+      const teams = [...new Set(rows.filter((r) => r.dimension === "team").map((r) => r.group))];
+      const get = (t, m) => rows.find((r) => r.dimension === "team" && r.group === t && r.metric === m);
+      const data = teams.map((t) => ({ team: t ?? "(none)", coverage: get(t, "pipeline_coverage")?.value ?? null, open: get(t, "open_pipeline")?.value ?? null, attainment: get(t, "quota_attainment")?.value ?? null, status: get(t, "pipeline_coverage")?.status ?? null }));
+      return [
+        chart("Pipeline coverage by team", { type: "bar", data: { labels: data.map((d) => d.team), datasets: [{ label: "Coverage (× quota)", data: data.map((d) => d.coverage), backgroundColor: colors[0] }] } }),
+        table("coverage", [
+          { key: "team", label: "Team", unit: "text" },
+          { key: "open", label: "Open pipeline", unit: "currency" },
+          { key: "coverage", label: "Coverage (× quota)", unit: "number" },
+          { key: "status", label: "Status", unit: "text", cell: (r) => h("span", { class: `badge status-${r.status ?? "none"}` }, r.status ?? "—") },
+          { key: "attainment", label: "Quota attainment", unit: "ratio" },
+        ], data),
+      ];
+    }),
+  ];
+}
+
+async function forecastPage() {
+  const f = filters();
+  const base = { period: f.period, as_of: f.as_of, under: f.under, known: f.known };
+  return [
+    h("h1", {}, "Forecast"),
+    later(`Every method for ${f.period}, as of ${f.as_of}`, async () => {
+      const rows = (await api("forecast", base)).filter((r) => r.group === "all");
+      const rec = rows.find((r) => r.recommended);
+      return [
+        rec ? h("p", { class: "note" }, `Recommended: ${rec.method}. ${rec.why ?? ""}`) : h("p", { class: "note" }, "No method is recommended yet: too little history to rank them."),
+        chart("Forecast by method with its P10 to P90 band", {
+          type: "bar",
+          data: {
+            labels: rows.map((r) => r.method),
+            datasets: [
+              { label: "P10–P90", data: rows.map((r) => (r.p10 !== null && r.p90 !== null ? [r.p10, r.p90] : null)), backgroundColor: "rgba(47,111,223,0.25)", grouped: false },
+              { label: "Forecast", data: rows.map((r) => r.value), backgroundColor: rows.map((r) => (r.recommended ? colors[1] : colors[0])), barPercentage: 0.4, grouped: false },
+              { label: "Quota", type: "line", data: rows.map((r) => r.quota), borderColor: colors[3], pointRadius: 0 },
+            ],
+          },
+        }),
+        table("forecast", [
+          { key: "method", label: "Method", unit: "text", cell: (r) => (r.recommended ? h("strong", {}, r.method + " ★") : r.method) },
+          { key: "value", label: "Forecast", unit: "currency" },
+          { key: "p10", label: "P10", unit: "currency" },
+          { key: "p50", label: "P50", unit: "currency" },
+          { key: "p90", label: "P90", unit: "currency" },
+          { key: "quota", label: "Quota", unit: "currency" },
+          { key: "gap", label: "Gap to quota", unit: "currency" },
+          { key: "warnings", label: "Watch", unit: "text", raw: (r) => r.warnings.join("; "), cell: (r) => r.warnings.join("; ") },
+        ], rows),
+      ];
+    }),
+    later("Open pipeline closing in the period, by forecast category", async () => {
+      const rows = await api("metrics/open_pipeline", { ...base, by: "forecast_category" });
+      return [
+        chart("Open pipeline by forecast category", { type: "bar", data: { labels: rows.map((r) => r.dims.forecast_category ?? "(none)"), datasets: [{ label: "Open pipeline", data: rows.map((r) => r.value), backgroundColor: colors[0] }] } }),
+        table("categories", [
+          { key: "category", label: "Forecast category", unit: "text", raw: (r) => r.dims.forecast_category, cell: (r) => r.dims.forecast_category ?? "(none)" },
+          { key: "value", label: "Amount", unit: "currency" },
+        ], rows),
+      ];
+    }),
+    later("Forecast calls", async () => {
+      const rows = await api("submissions", { period: f.period });
+      if (!rows.length) return h("p", { class: "note" }, `No calls for ${f.period} yet.`);
+      return table("submissions", [
+        { key: "submitter", label: "Who", unit: "text" },
+        { key: "level", label: "Level", unit: "text" },
+        { key: "commit", label: "Commit", unit: "currency" },
+        { key: "most_likely", label: "Most likely", unit: "currency" },
+        { key: "best_case", label: "Best case", unit: "currency" },
+        { key: "submitted_at", label: "Submitted", unit: "text" },
+        { key: "note", label: "Note", unit: "text" },
+      ], rows, { sort: "submitted_at", desc: true });
+    }),
+  ];
+}
+
+const REP_METRICS = ["booked_new_business", "quota_attainment", "win_rate", "average_won_deal_size", "open_pipeline", "average_sales_cycle_days", "meetings_per_week"];
+
+async function repsPage() {
+  const f = filters();
+  const base = { period: f.period, as_of: f.as_of, under: f.under, known: f.known };
+  return [
+    h("h1", {}, "Reps"),
+    later("Leaderboard and scorecards", async () => {
+      const [rows, info] = await Promise.all([api("scorecard", { ...base, by: "owner", metrics: REP_METRICS.join(",") }), metrics(), names()]);
+      const byOwner = new Map();
+      for (const r of rows.filter((r) => r.dimension === "owner")) {
+        const o = byOwner.get(r.group) ?? { owner_id: r.group, name: personName(r.group) };
+        o[r.metric] = r.value;
+        o[r.metric + "_status"] = r.status;
+        byOwner.set(r.group, o);
+      }
+      const reps = [...byOwner.values()];
+      const cols = [
+        { key: "name", label: "Rep", unit: "text", cell: (r) => h("a", { href: link("deals", "", { owner: r.owner_id }) }, r.name) },
+        ...REP_METRICS.map((m) => ({ key: m, label: m.replaceAll("_", " "), unit: info[m]?.unit, cell: (r) => h("span", { class: `badge status-${r[m + "_status"] ?? "none"}` }, fmt(r[m], info[m]?.unit)) })),
+      ];
+      return [
+        chart("Win rate against average won deal size, one point per rep", {
+          type: "scatter",
+          data: { datasets: [{ label: "Reps", data: reps.filter((r) => r.win_rate !== null && r.average_won_deal_size !== null).map((r) => ({ x: r.average_won_deal_size, y: r.win_rate * 100, name: r.name })), backgroundColor: colors[0] }] },
+          options: { scales: { x: { title: { display: true, text: "Average won deal size" } }, y: { title: { display: true, text: "Win rate (%)" } } }, plugins: { tooltip: { callbacks: { label: (c) => `${c.raw.name}: ${nf1.format(c.raw.y)}%, ${nf0.format(c.raw.x)}` } } } },
+        }),
+        table("leaderboard", cols, reps, { sort: "booked_new_business", desc: true }),
+      ];
+    }),
+  ];
+}
+
+async function dealsPage() {
+  const f = filters();
+  const params = route().params;
+  const owner = params.get("owner") ?? "";
+  const all = params.get("all") === "1";
+  await names();
+  const rows = (await api("deals", { as_of: f.as_of, under: f.under, known: f.known, open: !all })).filter((d) => !owner || d.owner_id === owner);
+  const stages = [...new Set(rows.map((d) => d.stage).filter(Boolean))].sort();
+  const state = { text: "", stage: "" };
+  const holder = h("div");
+  const cols = [
+    { key: "opportunity_id", label: "Deal", unit: "text", cell: (r) => h("a", { href: link("deal", r.opportunity_id), "data-deal": r.opportunity_id }, r.opportunity_id) },
+    { key: "name", label: "Name", unit: "text" },
+    { key: "owner_id", label: "Owner", unit: "text", cell: (r) => personName(r.owner_id) },
+    { key: "segment", label: "Segment", unit: "text" },
+    { key: "stage", label: "Stage", unit: "text" },
+    { key: "forecast_category", label: "Category", unit: "text" },
+    { key: "amount", label: "Amount", unit: "currency" },
+    { key: "close_date", label: "Close date", unit: "text" },
+    { key: "risk", label: "Flags", unit: "text", raw: (r) => flags(r, f.as_of).join("; "), cell: (r) => flags(r, f.as_of).map((x) => h("span", { class: "flag" }, x)) },
+  ];
+  const redraw = () => {
+    const t = state.text.toLowerCase();
+    const shown = rows.filter((d) => (!state.stage || d.stage === state.stage) && (!t || [d.opportunity_id, d.name, personName(d.owner_id), d.account_id].some((x) => String(x ?? "").toLowerCase().includes(t))));
+    holder.replaceChildren(table("deals", cols, shown, { sort: "amount", desc: true }));
+  };
+  redraw();
+  return [
+    h("h1", {}, owner ? `Deals of ${personName(owner)}` : "Deals"),
+    h("p", { class: "note" }, `${all ? "Every deal" : "Open deals"} in your scope as of ${f.as_of}. `, h("a", { href: link("deals", "", { owner, all: all ? "" : "1" }) }, all ? "Only open deals" : "Include closed deals")),
+    h("div", { class: "grid-tools" },
+      h("label", {}, "Search ", h("input", { id: "deal-search", type: "search", oninput: (e) => { state.text = e.target.value; redraw(); } })),
+      h("label", {}, "Stage ", h("select", { id: "deal-stage", onchange: (e) => { state.stage = e.target.value; redraw(); } }, h("option", { value: "" }, "Any"), stages.map((s) => h("option", { value: s }, s))))),
+    holder,
+  ];
+}
+
+/// Plain, stated rules (not a model): what a reviewer would ask about first.
+function flags(d, asOf) {
+  const out = [];
+  if (!d.is_closed && d.close_date && d.close_date < asOf) out.push("close date passed");
+  if (!d.is_closed && (d.amount === null || d.amount === 0)) out.push("no amount");
+  return out;
+}
+
+async function dealPage(id) {
+  const f = filters();
+  await names();
+  const events = await api(`deals/${encodeURIComponent(id)}/history`, { as_of: f.as_of });
+  const visible = events.filter((e) => e.effective_at.slice(0, 10) <= f.as_of);
+  return [
+    h("h1", {}, `Deal ${id}`),
+    h("p", { class: "note" }, `Every change the ledger holds, oldest first; ${events.length - visible.length} happened after ${f.as_of} and are greyed.`),
+    h("ol", { class: "timeline", "aria-label": "The deal's history" }, events.map((e) => h("li", { class: e.effective_at.slice(0, 10) > f.as_of ? "future" : null },
+      h("time", { datetime: e.effective_at }, e.effective_at.replace("T", " ").replace(/(\.\d+)?Z$/, "")),
+      h("span", { class: "field" }, e.field),
+      h("span", { class: "value" }, e.field === "owner_id" ? personName(e.value) : e.value ?? "(cleared)"),
+      e.recorded_at !== e.effective_at ? h("span", { class: "recorded" }, `recorded ${e.recorded_at.slice(0, 10)}`) : null))),
+    table("history", [
+      { key: "effective_at", label: "Effective", unit: "text" },
+      { key: "recorded_at", label: "Recorded", unit: "text" },
+      { key: "field", label: "Field", unit: "text" },
+      { key: "value", label: "Value", unit: "text" },
+    ], events),
+  ];
+}
+
+async function explainPage(name) {
+  const f = filters();
+  const [info, rows, total] = await Promise.all([
+    metrics(),
+    api(`metrics/${encodeURIComponent(name)}/explain`, { period: f.period, as_of: f.as_of, under: f.under, known: f.known }),
+    api(`metrics/${encodeURIComponent(name)}`, { period: f.period, as_of: f.as_of, under: f.under, known: f.known }),
+  ]);
+  const m = info[name];
+  const t = total[0];
+  const deals = m && !["leads", "activities"].includes(m.source);
+  return [
+    h("h1", {}, name.replaceAll("_", " ")),
+    h("p", {}, m?.purpose ?? ""),
+    h("p", { class: "note" }, `${m?.formula ?? ""} — value `, h("strong", { id: "explain-value", "data-value": t?.value ?? "" }, fmt(t?.value, m?.unit)), t ? ` = ${nf1.format(t.numerator)} ÷ ${nf1.format(t.denominator)}` : ""),
+    table("explain-" + name, [
+      { key: "id", label: "Row", unit: "text", cell: (r) => (deals && r.role !== "quota" ? h("a", { href: link("deal", r.id) }, r.id) : r.id) },
+      { key: "name", label: "Name", unit: "text" },
+      { key: "stage", label: "Stage", unit: "text" },
+      { key: "amount", label: "Amount", unit: "currency" },
+      { key: "role", label: "Role", unit: "text" },
+      { key: "numerator", label: "Adds to numerator", unit: "number" },
+      { key: "denominator", label: "Adds to denominator", unit: "number" },
+    ], rows, { sort: "numerator", desc: true }),
+  ];
+}
+
+const PAGES = {
+  pipeline: () => pipelinePage(),
+  forecast: () => forecastPage(),
+  reps: () => repsPage(),
+  deals: () => dealsPage(),
+  deal: (arg) => dealPage(arg),
+  explain: (arg) => explainPage(arg),
+};
+
+// ---------- the shell ----------
+
+async function render() {
+  if (!me) return;
+  const r = route();
+  const asOf = r.params.get("as_of") ?? me.data_through;
+  if (!r.params.get("period") && !(asOf in quarters)) {
+    try {
+      quarters[asOf] = (await api("period", { as_of: asOf })).quarter;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return showLogin();
+    }
+  }
+  const f = filters();
+  $("#f-period").value = f.period;
+  $("#f-asof").value = f.as_of;
+  $("#f-under").value = f.under;
+  $("#f-known").checked = f.known;
+  for (const a of document.querySelectorAll("#nav a")) {
+    a.href = link(a.dataset.page);
+    if (a.dataset.page === r.name || (r.name === "deal" && a.dataset.page === "deals")) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  clearCharts();
+  const make = PAGES[r.name];
+  if (!make) {
+    page().replaceChildren(h("h1", {}, "No such page"), h("p", {}, h("a", { href: link("pipeline") }, "Go to the pipeline")));
+    return;
+  }
+  page().replaceChildren(h("p", { class: "note" }, "Loading…"));
+  try {
+    const nodes = await make(r.arg);
+    if (route().name !== r.name) return; // moved on meanwhile
+    page().replaceChildren(...[nodes].flat());
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return showLogin();
+    page().replaceChildren(h("h1", {}, "Cannot show this page"), errorBox(e));
+  }
+  document.title = `pipewise — ${r.name}`;
+}
+
+function showLogin() {
+  me = null;
+  $("#nav").hidden = true;
+  $("#filters").hidden = true;
+  $("#logout").hidden = true;
+  $("#who").textContent = "";
+  page().replaceChildren();
+  $("#login-view").hidden = false;
+  $("#login").focus();
+}
+
+async function start() {
+  try {
+    me = await api("me");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return showLogin();
+    page().replaceChildren(errorBox(e));
+    return;
+  }
+  $("#login-view").hidden = true;
+  $("#nav").hidden = false;
+  $("#filters").hidden = false;
+  $("#logout").hidden = false;
+  $("#who").textContent = `${me.login} (${me.role}) · sees ${me.scope}`;
+  const team = $("#f-under");
+  team.replaceChildren(h("option", { value: "" }, "Everyone in my scope"));
+  const ps = await names();
+  for (const p of Object.values(ps).filter((p) => p.manages)) {
+    team.append(h("option", { value: p.id }, `${p.name}'s team`));
+  }
+  await render();
+}
+
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("#login-error").textContent = "";
+  try {
+    await api("session", {}, { method: "POST", body: JSON.stringify({ login: $("#login").value, password: $("#password").value }) });
+    $("#password").value = "";
+    metricInfo = null;
+    people = null;
+    await start();
+    $("#main").focus();
+  } catch (err) {
+    $("#login-error").textContent = err.message;
+  }
+});
+
+$("#logout").addEventListener("click", async () => {
+  try {
+    await api("session", {}, { method: "DELETE" });
+  } finally {
+    showLogin();
+  }
+});
+
+$("#filters").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const r = route();
+  const q = new URLSearchParams(r.params);
+  const set = (k, v) => (v ? q.set(k, v) : q.delete(k));
+  set("period", $("#f-period").value.trim());
+  set("as_of", $("#f-asof").value);
+  set("under", $("#f-under").value);
+  set("known", $("#f-known").checked ? "1" : "");
+  location.hash = "#/" + r.name + (r.arg ? "/" + encodeURIComponent(r.arg) : "") + "?" + q;
+});
+
+window.addEventListener("hashchange", () => render().then(() => $("#main").focus()));
+start();

@@ -1,0 +1,206 @@
+// The pages in a real browser (Debian's Chromium, driven by playwright-core).
+// Started by crates/pipewise/tests/browser.rs, which builds a workspace,
+// adds the users and serves it; this script gets:
+//   PIPEWISE_URL        http://127.0.0.1:PORT
+//   PIPEWISE_USERS      JSON {login: {password, role, owners: [ids] | null}}
+//                       (owners: the CRM users whose deals they must see,
+//                       worked out by the Rust test from the users table)
+//   PIPEWISE_AS_OF      a day with data; PIPEWISE_AS_OF_2 another one
+//   PIPEWISE_ARTIFACTS  where screenshots go
+// Exits non-zero with a message on the first failed check.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const url = process.env.PIPEWISE_URL;
+const users = JSON.parse(process.env.PIPEWISE_USERS);
+const asOf = process.env.PIPEWISE_AS_OF;
+const asOf2 = process.env.PIPEWISE_AS_OF_2;
+const artifacts = process.env.PIPEWISE_ARTIFACTS;
+mkdirSync(artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+const problems = [];
+async function session(login) {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`${login}: console: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`${login}: page error: ${e.message}`));
+  page.on("requestfailed", (r) => problems.push(`${login}: request failed: ${r.url()} ${r.failure()?.errorText}`));
+  await page.goto(url + "/");
+  await page.locator("#login").waitFor();
+  await page.fill("#login", login);
+  await page.fill("#password", users[login].password);
+  await page.click("#login-form button[type=submit]");
+  await page.locator("#nav").waitFor({ state: "visible" });
+  return { context, page };
+}
+
+/// The API from inside the page (the session's own cookie).
+async function api(page, path) {
+  return page.evaluate(async (p) => {
+    const r = await fetch(p, { credentials: "same-origin" });
+    return { status: r.status, body: await r.json() };
+  }, path);
+}
+
+async function settle(page) {
+  await page.waitForFunction(() => !document.querySelector("#page .note")?.textContent.startsWith("Loading") && document.querySelector("#busy").textContent === "");
+  // (panels fill as their answers come)
+  await page.waitForFunction(() => ![...document.querySelectorAll(".panel .note")].some((n) => n.textContent === "Loading…"));
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${artifacts}/${name}.png`, fullPage: true });
+}
+
+async function gotoPage(page, hash) {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  await settle(page);
+}
+
+const countOf = async (page, table) => {
+  const t = await page.locator(`[data-table="${table}"] .count`).first().textContent();
+  return Number(t.replace(/[^0-9]/g, ""));
+};
+
+// 1. Each role sees exactly their scope, in the grid and in the API.
+const seen = {};
+for (const [login, u] of Object.entries(users)) {
+  const { context, page } = await session(login);
+  await gotoPage(page, `#/deals?as_of=${asOf}`);
+  await page.locator('[data-table="deals"] table').waitFor();
+  const grid = await countOf(page, "deals");
+  const { status, body } = await api(page, `/api/deals?as_of=${asOf}&open=true`);
+  assert.equal(status, 200, `${login}: /api/deals`);
+  assert.equal(grid, body.length, `${login}: the grid shows ${grid} deals, the API ${body.length}`);
+  assert.ok(body.length > 0, `${login}: sees no deals`);
+  if (u.owners) {
+    const allowed = new Set(u.owners);
+    const outside = body.filter((d) => !allowed.has(d.owner_id));
+    assert.equal(outside.length, 0, `${login} (${u.role}) sees deals outside their scope: ${outside.slice(0, 3).map((d) => d.opportunity_id + " of " + d.owner_id)}`);
+  }
+  // the rows on screen are the API's (first page, sorted by amount)
+  const shown = await page.locator('[data-table="deals"] a[data-deal]').evaluateAll((as) => as.map((a) => a.dataset.deal));
+  const ids = new Set(body.map((d) => d.opportunity_id));
+  assert.ok(shown.length > 0 && shown.every((id) => ids.has(id)), `${login}: the grid shows deals the API does not give`);
+  seen[login] = body.length;
+  await shot(page, `deals-${login}`);
+  await context.close();
+}
+const byRole = (r) => Object.keys(users).find((l) => users[l].role === r);
+assert.ok(seen[byRole("rep")] < seen[byRole("manager")], "a rep sees fewer deals than their manager");
+assert.ok(seen[byRole("manager")] < seen[byRole("exec")], "a manager sees fewer deals than the exec");
+
+// 2. The manager: every page renders; a KPI clicks through to its deals;
+//    the as-of date time-travels the numbers to what the API gives.
+{
+  const login = byRole("manager");
+  const { context, page } = await session(login);
+  await gotoPage(page, `#/pipeline?as_of=${asOf}`);
+  await page.locator('.kpi[data-metric="win_rate"]').waitFor();
+  await shot(page, "pipeline");
+  const period = await page.inputValue("#f-period");
+  const cardValue = async (m) => page.locator(`.kpi[data-metric="${m}"] .kpi-value`).getAttribute("data-value");
+  const before = await cardValue("open_pipeline");
+  // the card is the API's number for that day
+  const api1 = await api(page, `/api/metrics/open_pipeline?period=${period}&as_of=${asOf}`);
+  assert.equal(Number(before), api1.body[0].value, "open pipeline card vs API");
+
+  // click through: the win rate card opens its deals
+  const win = await cardValue("win_rate");
+  await page.click('.kpi[data-metric="win_rate"]');
+  await page.waitForURL(/#\/explain\/win_rate/);
+  await settle(page);
+  assert.equal(await page.locator("#explain-value").getAttribute("data-value"), win, "the explain page's value is the card's");
+  const rows = await countOf(page, "explain-win_rate");
+  const explained = await api(page, `/api/metrics/win_rate/explain?period=${period}&as_of=${asOf}`);
+  assert.equal(rows, explained.body.length, "the explain table lists the API's rows");
+  const counted = explained.body.filter((r) => r.role === "counted");
+  const num = counted.reduce((s, r) => s + r.numerator, 0);
+  const den = counted.reduce((s, r) => s + r.denominator, 0);
+  assert.ok(den > 0, "win rate has deals behind it");
+  assert.ok(Math.abs(num / den - Number(win)) < 1e-9, `the deals behind the win rate add up to it (${num}/${den} vs ${win})`);
+  await shot(page, "explain");
+  // … and a deal opens its history
+  await page.locator('[data-table="explain-win_rate"] tbody a').first().click();
+  await page.waitForURL(/#\/deal\//);
+  await settle(page);
+  const events = await page.locator(".timeline li").count();
+  assert.ok(events >= 2, `a deal's timeline has its changes (${events})`);
+  await shot(page, "deal");
+
+  // time travel: another as-of day gives that day's numbers
+  await gotoPage(page, `#/pipeline?as_of=${asOf}&period=${period}`);
+  await page.locator('.kpi[data-metric="open_pipeline"]').waitFor();
+  await page.fill("#f-asof", asOf2);
+  await page.click("#filters button[type=submit]");
+  await page.waitForURL(new RegExp(`as_of=${asOf2}`));
+  await settle(page);
+  const after = await cardValue("open_pipeline");
+  const api2 = await api(page, `/api/metrics/open_pipeline?period=${period}&as_of=${asOf2}`);
+  assert.equal(Number(after), api2.body[0].value, "after changing the as-of day, the card is the API's number for it");
+  assert.notEqual(after, before, "the open pipeline differs between the two days");
+
+  for (const p of ["forecast", "reps"]) {
+    await gotoPage(page, `#/${p}?as_of=${asOf}`);
+    const errors = await page.locator("#page .error").allTextContents();
+    assert.deepEqual(errors, [], `${p}: errors on the page`);
+    await shot(page, p);
+  }
+  // the reps page ranks the manager's team only
+  const reps = await countOf(page, "leaderboard");
+  assert.ok(reps > 0 && reps <= users[login].owners.length, `the leaderboard has the team's reps (${reps})`);
+  // a table downloads as CSV with one line per row and a header
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click('[data-table="leaderboard"] .csv')]);
+  const csv = await (await dl.createReadStream()).toArray();
+  const lines = Buffer.concat(csv).toString("utf8").trim().split("\n");
+  assert.equal(lines.length, reps + 1, "the CSV has a header and a line per rep");
+  await context.close();
+}
+
+// 3. Keyboard only: sign in and reach the deals grid without a mouse.
+{
+  const login = byRole("exec");
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(url + "/");
+  await page.locator("#login").waitFor();
+  // focus starts in the login field
+  assert.equal(await page.evaluate(() => document.activeElement.id), "login");
+  await page.keyboard.type(login);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(users[login].password);
+  await page.keyboard.press("Enter");
+  await page.locator("#nav").waitFor({ state: "visible" });
+  await settle(page);
+  let reached = false;
+  for (let i = 0; i < 30 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.dataset?.page === "deals");
+  }
+  assert.ok(reached, "the Deals link is reachable with Tab");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/#\/deals/);
+  await settle(page);
+  // sort the grid by keyboard: Tab to a column header's button, Enter
+  let sorted = false;
+  for (let i = 0; i < 40 && !sorted; i++) {
+    await page.keyboard.press("Tab");
+    sorted = await page.evaluate(() => document.activeElement?.classList.contains("sort"));
+  }
+  assert.ok(sorted, "a column header is reachable with Tab");
+  await page.keyboard.press("Enter");
+  const sort = await page.locator('[data-table="deals"] th[aria-sort]:not([aria-sort="none"])').count();
+  assert.equal(sort, 1, "Enter on a header sorts by it");
+  await shot(page, "keyboard-deals");
+  await context.close();
+}
+
+await browser.close();
+assert.deepEqual(problems, [], "the browser reported problems");
+console.log(`browser checks passed; screenshots in ${artifacts}`);
