@@ -32,7 +32,10 @@ fn file(path: &str) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     // (the hash of the bytes changes with every build that changes them)
     let etag = format!("\"{}\"", hex(&f.metadata.sha256_hash()[..8]));
     if let Ok(v) = HeaderValue::from_str(&etag) {

@@ -68,7 +68,7 @@ pub struct Loaded {
     /// day again and again).
     cuts: Mutex<Vec<(Cut, Arc<RecordBatch>)>>,
     /// The last (cut, scope)s' rows.
-    scoped: Mutex<Vec<((Cut, Scope), Arc<Scoped>)>>,
+    scoped: Mutex<Vec<ScopedEntry>>,
 }
 
 /// A cut's opportunities in a scope: which rows of its table, which keys of
@@ -84,6 +84,9 @@ pub struct Scoped {
 }
 
 const SCOPES_KEPT: usize = 32;
+
+/// A cached (cut, scope) and its deals.
+type ScopedEntry = ((Cut, Scope), Arc<Scoped>);
 
 const CUTS_KEPT: usize = 8;
 

@@ -9,6 +9,8 @@
 //! Screenshots of every page land in `$CARGO_TARGET_DIR/browser-artifacts`
 //! (or `target/browser-artifacts`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,7 +73,8 @@ fn every_page_in_a_real_browser() {
     }
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path();
-    common::ok(ws, &["synth", "--size", "600", "--seed", "3"]);
+    // (big enough for several teams: a manager sees less than the exec)
+    common::ok(ws, &["synth", "--size", "2500", "--seed", "3"]);
     // The hierarchy from the users table, walked here by hand: the
     // manager's scope is everyone below them.
     let users = common::json(ws, &["sql", "select id, manager_id, role from users"]);

@@ -165,10 +165,7 @@ pub async fn flow(
     Extension(p): Extension<Principal>,
     Query(q): Query<FlowParams>,
 ) -> ApiResult<Response> {
-    let (from, to) = (
-        instant(Some(&q.from), "from")?,
-        instant(Some(&q.to), "to")?,
-    );
+    let (from, to) = (instant(Some(&q.from), "from")?, instant(Some(&q.to), "to")?);
     if from > to {
         return Err(ApiError::bad_request(format!(
             "from={:?} is after to={:?}",

@@ -178,7 +178,7 @@ function table(name, columns, rows, opts = {}) {
         h("span", { class: "count" }, `${nf0.format(rows.length)} rows`),
         h("button", { type: "button", class: "csv", onclick: () => download(name, columns, sorted) }, "Download CSV")),
       h("table", {}, h("thead", {}, head), h("tbody", {}, body)),
-      more);
+      ...(more ? [more] : []));
   };
   draw();
   return wrap;

@@ -25,10 +25,13 @@ const browser = await chromium.launch({
 });
 
 const problems = [];
+let current = null; // the page a failure is screenshot from
 async function session(login) {
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
   const page = await context.newPage();
-  page.on("console", (m) => { if (m.type() === "error") problems.push(`${login}: console: ${m.text()}`); });
+  current = page;
+  // (the app asks /api/me before signing in: that 401 is expected)
+  page.on("console", (m) => { if (m.type() === "error" && !/status of 401/.test(m.text())) problems.push(`${login}: console: ${m.text()}`); });
   page.on("pageerror", (e) => problems.push(`${login}: page error: ${e.message}`));
   page.on("requestfailed", (r) => problems.push(`${login}: request failed: ${r.url()} ${r.failure()?.errorText}`));
   await page.goto(url + "/");
@@ -68,6 +71,7 @@ const countOf = async (page, table) => {
   return Number(t.replace(/[^0-9]/g, ""));
 };
 
+async function main() {
 // 1. Each role sees exactly their scope, in the grid and in the API.
 const seen = {};
 for (const [login, u] of Object.entries(users)) {
@@ -93,8 +97,8 @@ for (const [login, u] of Object.entries(users)) {
   await context.close();
 }
 const byRole = (r) => Object.keys(users).find((l) => users[l].role === r);
-assert.ok(seen[byRole("rep")] < seen[byRole("manager")], "a rep sees fewer deals than their manager");
-assert.ok(seen[byRole("manager")] < seen[byRole("exec")], "a manager sees fewer deals than the exec");
+assert.ok(seen[byRole("rep")] < seen[byRole("manager")], `a rep sees fewer deals than their manager: ${JSON.stringify(seen)}`);
+assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer deals than the exec: ${JSON.stringify(seen)}`);
 
 // 2. The manager: every page renders; a KPI clicks through to its deals;
 //    the as-of date time-travels the numbers to what the API gives.
@@ -168,6 +172,7 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], "a manager sees fewer 
   const login = byRole("exec");
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
   const page = await context.newPage();
+  current = page;
   await page.goto(url + "/");
   await page.locator("#login").waitFor();
   // focus starts in the login field
@@ -178,9 +183,10 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], "a manager sees fewer 
   await page.keyboard.press("Enter");
   await page.locator("#nav").waitFor({ state: "visible" });
   await settle(page);
+  // (signing in puts focus on the page's content; the pages are above it)
   let reached = false;
   for (let i = 0; i < 30 && !reached; i++) {
-    await page.keyboard.press("Tab");
+    await page.keyboard.press("Shift+Tab");
     reached = await page.evaluate(() => document.activeElement?.dataset?.page === "deals");
   }
   assert.ok(reached, "the Deals link is reachable with Tab");
@@ -201,6 +207,18 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], "a manager sees fewer 
   await context.close();
 }
 
-await browser.close();
 assert.deepEqual(problems, [], "the browser reported problems");
-console.log(`browser checks passed; screenshots in ${artifacts}`);
+}
+
+try {
+  await main();
+  console.log(`browser checks passed; screenshots in ${artifacts}`);
+} catch (e) {
+  if (current) await current.screenshot({ path: `${artifacts}/failure.png`, fullPage: true }).catch(() => {});
+  console.error(e);
+  if (problems.length) console.error("the browser reported:\n" + problems.join("\n"));
+  console.error(`the page at the failure: ${artifacts}/failure.png`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
