@@ -43,6 +43,7 @@ use utoipa::OpenApi;
         routes::session::period,
         routes::deals::deals,
         routes::deals::history,
+        routes::deals::scores,
         routes::metrics::list,
         routes::metrics::value,
         routes::metrics::explain,
@@ -51,8 +52,13 @@ use utoipa::OpenApi;
         routes::pipeline::flow,
         routes::people::people,
         routes::forecast::forecast,
+        routes::forecast::backtest,
         routes::submissions::list,
         routes::submissions::submit,
+        routes::submissions::bias,
+        routes::submissions::debiased,
+        routes::quality::quality,
+        routes::quality::quarantine,
         routes::admin::users,
         routes::admin::audit,
         openapi_json,
@@ -65,6 +71,7 @@ use utoipa::OpenApi;
         (name = "metrics", description = "Metrics as code, in the caller's scope"),
         (name = "pipeline", description = "The funnel and the waterfall, in the caller's scope"),
         (name = "forecast", description = "Forecasts and forecast calls"),
+        (name = "quality", description = "What each ingest landed and quarantined, and how complete the deals are"),
         (name = "admin", description = "Users and the audit log (admins only)"),
         (name = "meta", description = "The API itself"),
     )
@@ -156,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me", get(routes::session::me))
         .route("/api/period", get(routes::session::period))
         .route("/api/deals", get(routes::deals::deals))
+        .route("/api/deals/scores", get(routes::deals::scores))
         .route("/api/deals/{id}/history", get(routes::deals::history))
         .route("/api/metrics", get(routes::metrics::list))
         .route("/api/metrics/{name}", get(routes::metrics::value))
@@ -165,6 +173,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/funnel", get(routes::pipeline::funnel))
         .route("/api/flow", get(routes::pipeline::flow))
         .route("/api/forecast", get(routes::forecast::forecast))
+        .route("/api/backtest", get(routes::forecast::backtest))
+        .route("/api/submissions/bias", get(routes::submissions::bias))
+        .route(
+            "/api/submissions/debiased",
+            get(routes::submissions::debiased),
+        )
+        .route("/api/quality", get(routes::quality::quality))
+        .route("/api/quality/quarantine", get(routes::quality::quarantine))
         .route(
             "/api/submissions",
             get(routes::submissions::list).post(routes::submissions::submit),

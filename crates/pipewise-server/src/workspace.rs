@@ -69,7 +69,22 @@ pub struct Loaded {
     cuts: Mutex<Vec<(Cut, Arc<RecordBatch>)>>,
     /// The last (cut, scope)s' rows.
     scoped: Mutex<Vec<ScopedEntry>>,
+    /// The ledger as the deal model reads it, loaded on first use.
+    deal_history: std::sync::OnceLock<pipewise_score::deals::history::DealHistory>,
+    /// Deal scores per (model, cut, period).
+    deal_scores:
+        Mutex<std::collections::HashMap<DealScoresKey, Arc<Vec<crate::routes::deals::ScoreRow>>>>,
 }
+
+/// A model's name, the cut (effective, recorded) and the period's first
+/// and last days.
+type DealScoresKey = (
+    String,
+    Timestamp,
+    Option<Timestamp>,
+    pipewise_model::Date,
+    pipewise_model::Date,
+);
 
 /// A cut's opportunities in a scope: which rows of its table, which keys of
 /// the log.
@@ -166,6 +181,77 @@ impl Loaded {
         Ok(s)
     }
 
+    /// Every open deal's score at `cut` for `period` by the trained model
+    /// in `dir` (named `name`), computed once per ledger version.
+    pub fn deal_scores(
+        &self,
+        dir: &Path,
+        name: &str,
+        cut: Cut,
+        period: pipewise_score::deals::rows::Period,
+    ) -> Result<Arc<Vec<crate::routes::deals::ScoreRow>>, crate::ApiError> {
+        let key = (
+            name.to_string(),
+            cut.effective,
+            cut.recorded,
+            period.first,
+            period.last,
+        );
+        if let Ok(c) = self.deal_scores.lock()
+            && let Some(s) = c.get(&key)
+        {
+            return Ok(s.clone());
+        }
+        if !dir.join("model.json").exists() {
+            return Err(crate::ApiError::not_found(format!(
+                "no trained deal model {name:?}: train one with `pipewise deals train --name {name}`"
+            )));
+        }
+        let model = pipewise_score::deals::model::DealModel::load(dir)
+            .map_err(|e| crate::ApiError::internal(format!("{}: {e}", dir.display())))?;
+        let history = match self.deal_history.get() {
+            Some(h) => h,
+            None => {
+                let h = pipewise_score::deals::history::DealHistory::load_with(
+                    &self.store,
+                    self.process.clone(),
+                    false,
+                )
+                .map_err(crate::ApiError::internal)?;
+                self.deal_history.get_or_init(|| h)
+            }
+        };
+        let rows: Vec<crate::routes::deals::ScoreRow> = model
+            .score(history, cut, period, 3, None)
+            .into_iter()
+            .map(|s| crate::routes::deals::ScoreRow {
+                opportunity_id: s.opportunity_id,
+                p_won: s.p_won,
+                p_lost: s.p_lost,
+                p_slipped: s.p_slipped,
+                p_won_low: s.won_interval.0,
+                p_won_high: s.won_interval.1,
+                model: s.model,
+                factors: s
+                    .factors
+                    .into_iter()
+                    .map(|f| crate::routes::deals::ScoreFactor {
+                        text: f.text,
+                        points: f.points,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let rows = Arc::new(rows);
+        if let Ok(mut c) = self.deal_scores.lock() {
+            if c.len() >= 16 {
+                c.clear();
+            }
+            c.insert(key, rows.clone());
+        }
+        Ok(rows)
+    }
+
     /// The SQL engine (opened on first use).
     pub fn engine(&self) -> Result<&pipewise_engine::Engine, WorkspaceError> {
         if let Some(e) = self.engine.get() {
@@ -241,6 +327,8 @@ fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
         forecasting: Mutex::new(std::collections::HashMap::new()),
         cuts: Mutex::new(Vec::new()),
         scoped: Mutex::new(Vec::new()),
+        deal_history: std::sync::OnceLock::new(),
+        deal_scores: Mutex::new(std::collections::HashMap::new()),
     })
 }
 

@@ -1208,3 +1208,223 @@ async fn what_the_pages_ask_is_computed_inside_the_scope() {
         )
     });
 }
+
+/// What `who` booked in the quarter `first..=last`, by a naive walk of the
+/// ledger: their deals standing won at its end whose last stage change fell
+/// in it.
+fn booked(f: &Fixture, who: &str, first: &str, last: &str) -> f64 {
+    let log = f.store.load(None, false).unwrap();
+    let process = SalesProcess::default_process();
+    let (first, end) = (
+        pipewise_model::time::parse_iso_instant(first, false).unwrap(),
+        pipewise_model::time::parse_iso_instant(last, true).unwrap(),
+    );
+    let mut last_stage: std::collections::HashMap<String, i64> = Default::default();
+    for (_, e) in log.all_events() {
+        if e.field == Field::Stage && e.effective_at <= end {
+            let t = last_stage
+                .entry(e.opportunity_id.clone())
+                .or_insert(e.effective_at);
+            *t = (*t).max(e.effective_at);
+        }
+    }
+    pipewise_ledger::asof::states(&log, Cut::at(end))
+        .into_iter()
+        .filter(|s| *s.get(&Field::OwnerId) == Value::Text(who.into()))
+        .filter(|s| match s.get(&Field::Stage) {
+            Value::Text(st) => process
+                .stage_code(st)
+                .is_some_and(|c| process.outcome(c) == pipewise_model::StageOutcome::Won),
+            _ => false,
+        })
+        .filter(|s| last_stage.get(&s.id).is_some_and(|&t| t >= first))
+        .map(|s| s.get(&Field::Amount).as_number().unwrap_or(0.0))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_scored_and_de_biased_inside_the_scope() {
+    use pipewise_forecast::submissions::{JOURNAL, Level, Submission, to_batch};
+    let f = fixture().await;
+    let day = |s: &str| pipewise_model::time::parse_iso_instant(s, false).unwrap();
+    let date = |s: &str| pipewise_model::time::date_of(day(s));
+    let call =
+        |who: &str, period: &str, first: &str, last: &str, at: &str, commit: f64| Submission {
+            period: period.into(),
+            first: date(first),
+            last: date(last),
+            submitter: who.into(),
+            level: Level::Own,
+            commit,
+            best_case: commit * 1.5,
+            most_likely: commit * 1.2,
+            note: None,
+            submitted_at: day(at),
+            recorded_at: day(at),
+            source: "test".into(),
+        };
+    let subs = vec![
+        call(
+            &f.ana,
+            "2025-Q4",
+            "2025-10-01",
+            "2025-12-31",
+            "2025-11-15T12:00:00Z",
+            50_000.0,
+        ),
+        call(
+            &f.bob,
+            "2025-Q4",
+            "2025-10-01",
+            "2025-12-31",
+            "2025-11-15T12:00:00Z",
+            30_000.0,
+        ),
+        call(
+            &f.ana,
+            "2026-Q1",
+            "2026-01-01",
+            "2026-03-31",
+            "2026-02-15T12:00:00Z",
+            40_000.0,
+        ),
+    ];
+    f.store
+        .append_journal(JOURNAL, &[to_batch(&subs).unwrap()])
+        .unwrap();
+    let (ana, bob, mgr, cfo) = (
+        login(&f, "ana").await,
+        login(&f, "bob").await,
+        login(&f, "mgr").await,
+        login(&f, "cfo").await,
+    );
+    let submitters = |v: &Json| set_of(v, "submitter");
+    let b_ana = get(&f, "/api/submissions/bias", &ana).await.body;
+    assert_eq!(submitters(&b_ana), BTreeSet::from([f.ana.clone()]));
+    assert_eq!(
+        submitters(&get(&f, "/api/submissions/bias", &bob).await.body),
+        BTreeSet::from([f.bob.clone()])
+    );
+    assert_eq!(
+        submitters(&get(&f, "/api/submissions/bias", &mgr).await.body),
+        BTreeSet::from([f.ana.clone()])
+    );
+    assert_eq!(
+        submitters(&get(&f, "/api/submissions/bias", &cfo).await.body),
+        BTreeSet::from([f.ana.clone(), f.bob.clone()])
+    );
+    // the error is the mean of (call − booked) ÷ booked over both quarters
+    // (both have ended in the synthetic company), booked worked out here
+    let e = |call: f64, first: &str, last: &str| {
+        let b = booked(&f, &f.ana, first, last);
+        assert!(b > 0.0, "ana booked nothing in {first}..{last}");
+        (call - b) / b
+    };
+    let want =
+        (e(50_000.0, "2025-10-01", "2025-12-31") + e(40_000.0, "2026-01-01", "2026-03-31")) / 2.0;
+    let row = b_ana
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["category"] == "commit" && r["week"].is_null())
+        .unwrap();
+    let error = row["error"].as_f64().unwrap();
+    assert!((error - want).abs() < 1e-9, "{error} vs {want}");
+    assert_eq!((&row["calls"], &row["quarters"]), (&2.into(), &2.into()));
+
+    // de-biased: the latest 2026-Q1 call by the day, divided by 1 + the shrunk bias
+    let d = get(
+        &f,
+        "/api/submissions/debiased?period=2026-Q1&as_of=2026-03-01",
+        &ana,
+    )
+    .await
+    .body;
+    let d = d.as_array().unwrap();
+    assert_eq!(d.len(), 1);
+    let shrunk = row["shrunk"].as_f64().unwrap();
+    let want = 40_000.0 / (1.0 + shrunk).max(pipewise_forecast::submissions::MIN_FACTOR);
+    assert!((d[0]["commit_debiased"].as_f64().unwrap() - want).abs() < 1e-6);
+    assert_eq!(d[0]["commit"], 40_000.0);
+    // before the call was made, there is none; bob sees none of ana's
+    assert!(
+        get(
+            &f,
+            "/api/submissions/debiased?period=2026-Q1&as_of=2026-02-01",
+            &ana
+        )
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .is_empty()
+    );
+    assert!(
+        get(
+            &f,
+            "/api/submissions/debiased?period=2026-Q1&as_of=2026-03-01",
+            &bob
+        )
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(
+        send(
+            &f,
+            Method::GET,
+            "/api/submissions/debiased?period=2026-Q7",
+            &ana,
+            None
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // the saved backtest: none yet, then its scores for all, its points for the exec only
+    let r = send(&f, Method::GET, "/api/backtest", &mgr, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("pipewise backtest")
+    );
+    let reports = f.store.root().join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    std::fs::write(
+        reports.join("backtest.json"),
+        r#"{"quarters":["2025-Q4"],"weeks":[4],"points":[{"quarter":"2025-Q4","week":4,"method":"category","forecast":1.0,"actual":2.0}],"scores":[{"method":"category","week":4,"n":1,"wape":0.5}],"leaderboard":[],"winners":{"4":"category"}}"#,
+    )
+    .unwrap();
+    let m = get(&f, "/api/backtest", &mgr).await.body;
+    assert_eq!(m["scores"][0]["wape"], 0.5);
+    assert!(
+        m.get("points").is_none(),
+        "amounts are for roles that see everything"
+    );
+    assert_eq!(
+        get(&f, "/api/backtest", &cfo).await.body["points"][0]["actual"],
+        2.0
+    );
+
+    // win probabilities: none without a trained model
+    let r = send(
+        &f,
+        Method::GET,
+        "/api/deals/scores?as_of=2026-03-01",
+        &ana,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("pipewise deals train")
+    );
+}

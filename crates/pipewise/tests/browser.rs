@@ -103,14 +103,30 @@ fn every_page_in_a_real_browser() {
             }
         }
     }
+    // a deal model, so the grid shows win probabilities (small: a test)
+    common::ok(
+        ws,
+        &[
+            "deals",
+            "train",
+            "--name",
+            "deals",
+            "--estimator",
+            "logistic",
+            "--max-rows",
+            "3000",
+        ],
+    );
     let password = "correct horse battery";
     add_user(ws, "rita", "rep", Some(&rep), password);
     add_user(ws, "manny", "manager", Some(&manager), password);
     add_user(ws, "eve", "exec", None, password);
+    add_user(ws, "ada", "admin", None, password);
     let spec = serde_json::json!({
         "rita": {"password": password, "role": "rep", "owners": [rep]},
         "manny": {"password": password, "role": "manager", "owners": subtree},
         "eve": {"password": password, "role": "exec", "owners": null},
+        "ada": {"password": password, "role": "admin", "owners": null},
     });
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_pipewise"))

@@ -1429,6 +1429,155 @@ fn add_user(ws: &Path, args: &[&str], password: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// `pipewise serve` on a free port of 127.0.0.1: the process and its address.
+fn serve(ws: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+/// GET `path` with a bearer token: the status and the body as JSON.
+fn get_json(addr: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let (status, body) = http(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Opportunity.csv as Data Loader writes it, with a stray opening quote in
+/// line 4: that row is quarantined, the other eight land.
+const STRAY_QUOTE: &str = "Id,Name,StageName,Amount,CloseDate,CreatedDate,OwnerId\n\
+006000000000001AAA,Alpha,Prospecting,100,2026-03-01,2026-01-01T00:00:00Z,005000000000001AAA\n\
+006000000000002AAA,Beta,Prospecting,200,2026-03-01,2026-01-01T00:00:00Z,005000000000001AAA\n\
+006000000000003AAA,\"Gamma,Prospecting,300,2026-03-01,2026-01-01T00:00:00Z,005000000000001AAA\n\
+006000000000004AAA,Delta,Prospecting,,2026-03-01,2026-01-01T00:00:00Z,005000000000001AAA\n\
+006000000000005AAA,Eps,Prospecting,500,2026-03-01,2026-01-01T00:00:00Z,005000000000002AAA\n\
+006000000000006AAA,\"Omega, Inc\",Prospecting,600,2026-03-01,2026-01-01T00:00:00Z,005000000000002AAA\n\
+006000000000007AAA,Zeta,Prospecting,700,2026-03-01,2026-01-01T00:00:00Z,005000000000002AAA\n\
+006000000000008AAA,Theta,Prospecting,800,2026-03-01,2026-01-01T00:00:00Z,005000000000002AAA\n\
+006000000000009AAA,Eta,Prospecting,900,2026-03-01,2026-01-01T00:00:00Z,005000000000002AAA\n";
+
+#[test]
+fn the_data_quality_route_reconciles_every_row_and_guards_the_quarantine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (export, ws) = (dir.path().join("export"), dir.path().join("ws"));
+    std::fs::create_dir_all(&export).unwrap();
+    std::fs::write(export.join("Opportunity.csv"), STRAY_QUOTE).unwrap();
+    ok(&pw(
+        &ws,
+        &[
+            "ingest",
+            "salesforce",
+            export.to_str().unwrap(),
+            "--as-of",
+            "2026-02-01T00:00:00Z",
+            "--init",
+        ],
+    ));
+    for (login, role, owner) in [
+        ("eve", "exec", None),
+        ("rita", "rep", Some("005000000000001AAA")),
+    ] {
+        let mut args = vec![login, "--role", role];
+        args.extend(owner.iter().flat_map(|o| ["--owner", *o]));
+        assert!(
+            add_user(&ws, &args, "a long enough password")
+                .status
+                .success()
+        );
+    }
+    let token = |login: &str| ok(&pw(&ws, &["users", "token", login])).trim().to_string();
+    let (eve, rita) = (token("eve"), token("rita"));
+    let (mut child, addr) = serve(&ws);
+
+    let (status, q) = get_json(&addr, "/api/quality?as_of=2026-02-01", &eve);
+    assert_eq!(status, 200, "{q}");
+    let ingest = &q["ingests"][0];
+    let file = &ingest["files"][0];
+    assert_eq!(
+        (
+            &file["rows_read"],
+            &file["rows_landed"],
+            &file["rows_quarantined"]
+        ),
+        (&9.into(), &8.into(), &1.into()),
+        "{ingest}"
+    );
+    let checks = ingest["report"]["checks"].as_object().unwrap();
+    assert!(
+        checks
+            .values()
+            .any(|c| c["examples"].as_array().is_some_and(|e| !e.is_empty()))
+    );
+    // completeness of the eight open deals: one has no amount
+    let field = |q: &serde_json::Value, name: &str| {
+        q["completeness"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["field"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {q}"))
+    };
+    let amount = field(&q, "amount");
+    assert_eq!(
+        (&amount["filled"], &amount["deals"]),
+        (&7.into(), &8.into())
+    );
+    assert_eq!(field(&q, "name")["filled"], 8);
+    // the quarantined row itself, with where and why
+    let (status, rows) = get_json(&addr, "/api/quality/quarantine", &eve);
+    assert_eq!(status, 200, "{rows}");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["row"], "4");
+    assert!(rows[0]["raw_value"].as_str().unwrap().contains("\"Gamma"));
+    assert!(
+        rows[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("Opportunity.csv")
+    );
+
+    // a rep: the counts, their own deals' completeness, no raw values
+    let (status, r) = get_json(&addr, "/api/quality?as_of=2026-02-01", &rita);
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["ingests"][0]["files"], ingest["files"]);
+    assert!(r.to_string().find("Gamma").is_none(), "{r}");
+    let amount = field(&r, "amount");
+    assert_eq!(
+        (&amount["filled"], &amount["deals"]),
+        (&2.into(), &3.into())
+    );
+    let (status, e) = get_json(&addr, "/api/quality/quarantine", &rita);
+    assert_eq!((status, &e["code"]), (403, &"forbidden".into()));
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
 /// One HTTP/1.1 request over a plain socket; the status and the body.
 fn http(addr: &str, request: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -1505,25 +1654,7 @@ fn users_and_the_server_from_the_command_line() {
     common::refused(ws, &["users", "disable", "nobody"], "no user");
 
     // the server: the token reads ana's deals, nothing else answers without one
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewise"))
-        .arg("--workspace")
-        .arg(ws)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (mut child, addr) = serve(ws);
     let get = |path: &str, auth: &str| {
         http(
             &addr,

@@ -238,3 +238,103 @@ pub async fn history(
     .ok_or_else(|| ApiError::internal("the history was cancelled"))??;
     Ok(crate::routes::metrics::audited(out, described))
 }
+
+/// Which deals' scores.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ScoresQuery {
+    /// Score the deals open at this day's end (default: now).
+    pub as_of: Option<String>,
+    /// The period P(won) is for (default: the fiscal quarter of `as_of`).
+    pub period: Option<String>,
+    /// The trained deal model (`models/NAME/`, from `pipewise deals train`).
+    pub model: Option<String>,
+    /// Only the team under this CRM user (inside the caller's scope).
+    pub under: Option<String>,
+}
+
+/// A factor of a deal's P(won).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScoreFactor {
+    /// In words.
+    pub text: String,
+    /// Points of P(won) (of 100) it adds or takes.
+    pub points: f64,
+}
+
+/// An open deal's chances in the period, and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScoreRow {
+    /// The deal.
+    pub opportunity_id: String,
+    /// P(won in the period).
+    pub p_won: f64,
+    /// P(lost in the period).
+    pub p_lost: f64,
+    /// P(slipped past the period).
+    pub p_slipped: f64,
+    /// The low end of an 80% interval for P(won).
+    pub p_won_low: f64,
+    /// The high end.
+    pub p_won_high: f64,
+    /// The model that gave the probabilities (pooled or learned).
+    pub model: String,
+    /// The strongest factors, for and against.
+    pub factors: Vec<ScoreFactor>,
+}
+
+/// Win probability with its factors for every open deal in the caller's
+/// scope, from the workspace's trained deal model.
+#[utoipa::path(get, path = "/api/deals/scores", tag = "deals", params(ScoresQuery),
+    responses((status = 200, body = [ScoreRow]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such trained model", body = ErrorBody)))]
+pub async fn scores(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<ScoresQuery>,
+) -> ApiResult<Response> {
+    let at = instant(q.as_of.as_deref(), "as_of")?;
+    let name = q.model.clone().unwrap_or_else(|| "deals".into());
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::bad_request(format!(
+            "model={name:?}: letters, digits, - and _ only"
+        )));
+    }
+    let ws = app.loaded().await?;
+    let period = match crate::routes::metrics::period(&ws, q.period.as_deref())? {
+        Some((first, last)) => pipewise_score::deals::rows::Period { first, last },
+        None => pipewise_score::deals::rows::Period::quarter_of(
+            at,
+            ws.process.fiscal_year_start_month(),
+        ),
+    };
+    if pipewise_model::time::date_end(period.last) < at {
+        return Err(ApiError::bad_request(
+            "period ends before as_of: a deal open then cannot close in it",
+        ));
+    }
+    let (scope, _) = super::request_scope(&ws, &p, q.under.as_deref())?;
+    let described = scope.describe();
+    let dir = app.workspace.dir().join("models").join(&name);
+    let rows = crate::compute(move || -> ApiResult<Vec<ScoreRow>> {
+        let all = ws.deal_scores(&dir, &name, Cut::at(at), period)?;
+        let s = ws.scoped(Cut::at(at), &scope).map_err(ApiError::internal)?;
+        Ok(all
+            .iter()
+            .filter(|r| {
+                ws.log
+                    .keys
+                    .key(&r.opportunity_id)
+                    .is_some_and(|k| s.keys.get(k as usize).copied().unwrap_or(false))
+            })
+            .cloned()
+            .collect())
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("scoring was cancelled"))??;
+    Ok(crate::routes::metrics::audited(rows, described))
+}

@@ -229,3 +229,44 @@ pub async fn forecast(
     r.extensions_mut().insert(AuditScope(described));
     Ok(r)
 }
+
+/// The saved backtest (`pipewise backtest` writes `reports/backtest.json`):
+/// each method's accuracy by week of the quarter over past quarters. Its
+/// scores are ratios (WAPE, bias, coverage) of the company's forecasts; the
+/// forecasts and actuals behind them (`points`) are amounts, shown only to
+/// roles that see everything.
+#[utoipa::path(get, path = "/api/backtest", tag = "forecast",
+    responses((status = 200, description = "The saved backtest report", body = Object),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No backtest saved yet", body = ErrorBody)))]
+pub async fn backtest(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Response> {
+    let path = app.workspace.dir().join("reports").join("backtest.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::not_found(
+                "no backtest saved yet: run `pipewise backtest` on the workspace to save one",
+            ));
+        }
+        Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
+    };
+    let mut v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+    let everything = p.user.role.sees_everything();
+    if !everything && let Some(o) = v.as_object_mut() {
+        o.remove("points");
+    }
+    let mut r = Json(v).into_response();
+    r.extensions_mut().insert(AuditScope(
+        if everything {
+            "everything"
+        } else {
+            "company-level scores only"
+        }
+        .into(),
+    ));
+    Ok(r)
+}

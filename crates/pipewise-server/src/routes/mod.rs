@@ -6,6 +6,7 @@ pub mod forecast;
 pub mod metrics;
 pub mod people;
 pub mod pipeline;
+pub mod quality;
 pub mod session;
 pub mod submissions;
 

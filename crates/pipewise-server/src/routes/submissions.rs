@@ -177,3 +177,158 @@ pub async fn submit(
         .insert(AuditScope(ws.scope(&p.user).describe()));
     Ok(r)
 }
+
+/// One row of the bias ledger: how far a person's calls have been from
+/// what they then booked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BiasRow {
+    /// The CRM user who called.
+    pub submitter: String,
+    /// Their name.
+    pub name: String,
+    /// own or team.
+    pub level: String,
+    /// commit, best_case or most_likely.
+    pub category: String,
+    /// The week of the quarter (`null`: every week).
+    pub week: Option<u32>,
+    /// Calls scored.
+    pub calls: usize,
+    /// Quarters they were on.
+    pub quarters: usize,
+    /// Mean signed error, (call − booked) ÷ booked.
+    pub error: f64,
+    /// Shrunk towards their team's (or everyone's).
+    pub shrunk: f64,
+    /// In words.
+    pub reading: String,
+}
+
+/// The bias ledger of the calls in the caller's scope, scored against what
+/// was booked in quarters that have ended (as recorded today).
+#[utoipa::path(get, path = "/api/submissions/bias", tag = "forecast",
+    responses((status = 200, body = [BiasRow]), (status = 401, body = ErrorBody)))]
+pub async fn bias(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Response> {
+    let ws = app.loaded().await?;
+    let scope = ws.scope(&p.user);
+    let described = scope.describe();
+    let store = app.workspace.store().clone();
+    let rows = crate::compute(move || -> ApiResult<Vec<BiasRow>> {
+        let all =
+            submissions::from_batches(&store.read_journal(JOURNAL).map_err(ApiError::internal)?);
+        let ledger = pipewise_forecast::scan::Ledger::new(&ws.log, &ws.process);
+        let scored = submissions::score(&ledger, &ws.org, &all, ws.log.latest(), None);
+        let team_of = |id: &str| ws.org.person(id).and_then(|p| p.team.clone());
+        Ok(submissions::ledger(&scored, &team_of)
+            .into_iter()
+            .filter(|b| scope.admits(Some(&b.submitter)))
+            .map(|b| BiasRow {
+                name: ws
+                    .org
+                    .person(&b.submitter)
+                    .map_or(b.submitter.clone(), |p| p.name.clone()),
+                submitter: b.submitter,
+                level: b.level.as_str().into(),
+                category: b.category,
+                week: b.week,
+                calls: b.calls,
+                quarters: b.quarters,
+                error: b.error,
+                shrunk: b.shrunk,
+                reading: b.reading,
+            })
+            .collect())
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the bias ledger was cancelled"))??;
+    Ok(crate::routes::metrics::audited(rows, described))
+}
+
+/// Which de-biased calls.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DebiasedQuery {
+    /// The quarter (2026-Q2).
+    pub period: String,
+    /// The latest calls made by then (default: now).
+    pub as_of: Option<String>,
+}
+
+/// A person's latest call, de-biased by their own record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DebiasedRow {
+    /// The CRM user who called.
+    pub submitter: String,
+    /// Their name.
+    pub name: String,
+    /// own or team.
+    pub level: String,
+    /// When.
+    pub submitted_at: String,
+    /// Commit as called.
+    pub commit: f64,
+    /// Commit de-biased.
+    pub commit_debiased: f64,
+    /// Most likely as called.
+    pub most_likely: f64,
+    /// Most likely de-biased.
+    pub most_likely_debiased: f64,
+    /// Best case as called.
+    pub best_case: f64,
+    /// Best case de-biased.
+    pub best_case_debiased: f64,
+    /// Which bias was used, in words.
+    pub why: String,
+}
+
+/// The latest call of each person in the caller's scope for a quarter, and
+/// each de-biased by their bias ledger (the roll-up's adjustments).
+#[utoipa::path(get, path = "/api/submissions/debiased", tag = "forecast", params(DebiasedQuery),
+    responses((status = 200, body = [DebiasedRow]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn debiased(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<DebiasedQuery>,
+) -> ApiResult<Response> {
+    let ws = app.loaded().await?;
+    let quarter = super::fiscal_quarter(&ws, &q.period, "period")?;
+    let at = crate::routes::deals::instant(q.as_of.as_deref(), "as_of")?;
+    let scope = ws.scope(&p.user);
+    let described = scope.describe();
+    let store = app.workspace.store().clone();
+    let rows = crate::compute(move || -> ApiResult<Vec<DebiasedRow>> {
+        let all =
+            submissions::from_batches(&store.read_journal(JOURNAL).map_err(ApiError::internal)?);
+        let ledger = pipewise_forecast::scan::Ledger::new(&ws.log, &ws.process);
+        let scored = submissions::score(&ledger, &ws.org, &all, ws.log.latest(), None);
+        let team_of = |id: &str| ws.org.person(id).and_then(|p| p.team.clone());
+        let bias = submissions::ledger(&scored, &team_of);
+        let call = |d: &submissions::Debiased, c: &str| d.calls.get(c).copied().unwrap_or_default();
+        Ok(submissions::debiased(&all, &quarter.label, at, &bias)
+            .into_iter()
+            .filter(|d| scope.admits(Some(&d.submitter)))
+            .map(|d| DebiasedRow {
+                name: ws
+                    .org
+                    .person(&d.submitter)
+                    .map_or(d.submitter.clone(), |p| p.name.clone()),
+                level: d.level.as_str().into(),
+                submitted_at: format_timestamp(d.submitted_at),
+                commit: call(&d, "commit").0,
+                commit_debiased: call(&d, "commit").2,
+                most_likely: call(&d, "most_likely").0,
+                most_likely_debiased: call(&d, "most_likely").2,
+                best_case: call(&d, "best_case").0,
+                best_case_debiased: call(&d, "best_case").2,
+                why: d.why.clone(),
+                submitter: d.submitter,
+            })
+            .collect())
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the de-biased calls were cancelled"))??;
+    Ok(crate::routes::metrics::audited(rows, described))
+}

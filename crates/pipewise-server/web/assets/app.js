@@ -227,11 +227,14 @@ function errorBox(e) {
   return h("p", { class: "error", role: "alert" }, e instanceof ApiError ? `${e.message} (${e.code})` : String(e));
 }
 
+/// Nodes to put on the page (absent parts left out).
+const kids = (nodes) => [nodes].flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false);
+
 /// A panel filled when its data comes; a failure shows in the panel only.
 function later(title, load) {
   const s = section(title, h("p", { class: "note" }, "Loading…"));
   load().then(
-    (nodes) => s.replaceChildren(h("h2", {}, title), ...[nodes].flat()),
+    (nodes) => s.replaceChildren(h("h2", {}, title), ...kids(nodes)),
     (e) => s.replaceChildren(h("h2", {}, title), errorBox(e)),
   );
   return s;
@@ -378,6 +381,66 @@ async function forecastPage() {
         ], rows),
       ];
     }),
+    later("Calls, de-biased by each caller's record", async () => {
+      const rows = await api("submissions/debiased", { period: f.period, as_of: f.as_of });
+      if (!rows.length) return h("p", { class: "note" }, `No calls for ${f.period} by ${f.as_of} in your scope.`);
+      await names();
+      const own = rows.filter((r) => r.level === "own");
+      const sum = (k) => own.reduce((s, r) => s + r[k], 0);
+      const total = { name: "Roll-up of own calls", level: "own", commit: sum("commit"), commit_debiased: sum("commit_debiased"), most_likely: sum("most_likely"), most_likely_debiased: sum("most_likely_debiased"), best_case: sum("best_case"), best_case_debiased: sum("best_case_debiased"), why: "" };
+      return table("debiased", [
+        { key: "name", label: "Who", unit: "text" },
+        { key: "level", label: "Level", unit: "text" },
+        { key: "commit", label: "Commit", unit: "currency" },
+        { key: "commit_debiased", label: "Commit, de-biased", unit: "currency" },
+        { key: "most_likely", label: "Most likely", unit: "currency" },
+        { key: "most_likely_debiased", label: "Most likely, de-biased", unit: "currency" },
+        { key: "best_case", label: "Best case", unit: "currency" },
+        { key: "best_case_debiased", label: "Best case, de-biased", unit: "currency" },
+        { key: "why", label: "Adjustment", unit: "text" },
+      ], [...rows, total]);
+    }),
+    later("Bias ledger: how far each caller has been from what they booked", async () => {
+      const rows = (await api("submissions/bias")).filter((r) => r.week === null);
+      if (!rows.length) return h("p", { class: "note" }, "No calls on quarters that have ended yet.");
+      return table("bias", [
+        { key: "name", label: "Who", unit: "text" },
+        { key: "level", label: "Level", unit: "text" },
+        { key: "category", label: "Category", unit: "text" },
+        { key: "calls", label: "Calls", unit: "count" },
+        { key: "quarters", label: "Quarters", unit: "count" },
+        { key: "error", label: "Mean error", unit: "ratio" },
+        { key: "shrunk", label: "Shrunk", unit: "ratio" },
+        { key: "reading", label: "Reading", unit: "text" },
+      ], rows, { sort: "shrunk" });
+    }),
+    later("Backtest: each method's accuracy by week of the quarter", async () => {
+      let bt;
+      try {
+        bt = await api("backtest");
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return h("p", { class: "note" }, e.message);
+        throw e;
+      }
+      const weekly = bt.scores.filter((s) => s.week !== null && s.wape !== null);
+      const methods = [...new Set(weekly.map((s) => s.method))];
+      return [
+        h("p", { class: "note" }, `Quarters ${bt.quarters.join(", ")}; WAPE is the weighted absolute error of the quarter's forecast made at that week (lower is better).`),
+        chart("WAPE by week of the quarter, one line per method", {
+          type: "line",
+          data: { labels: bt.weeks, datasets: methods.map((m, i) => ({ label: m, data: bt.weeks.map((w) => { const s = weekly.find((x) => x.method === m && x.week === w); return s ? s.wape * 100 : null; }), borderColor: colors[i % colors.length], backgroundColor: colors[i % colors.length], spanGaps: true })) },
+          options: { scales: { x: { title: { display: true, text: "Week of the quarter" } }, y: { title: { display: true, text: "WAPE (%)" } } } },
+        }),
+        table("backtest", [
+          { key: "method", label: "Method", unit: "text" },
+          { key: "n", label: "Forecasts", unit: "count" },
+          { key: "wape", label: "WAPE", unit: "ratio" },
+          { key: "bias", label: "Bias", unit: "ratio" },
+          { key: "coverage", label: "P10–P90 coverage", unit: "ratio" },
+        ], bt.leaderboard, { sort: "wape" }),
+      ];
+    }),
+    callForm(f),
     later("Forecast calls", async () => {
       const rows = await api("submissions", { period: f.period });
       if (!rows.length) return h("p", { class: "note" }, `No calls for ${f.period} yet.`);
@@ -392,6 +455,31 @@ async function forecastPage() {
       ], rows, { sort: "submitted_at", desc: true });
     }),
   ];
+}
+
+/// A call for the period, made as oneself (a manager may make a team call).
+function callForm(f) {
+  if (!me.owner_id) return section("Make a call", h("p", { class: "note" }, "You are mapped to no CRM user, so you make no calls (pipewise users add --owner)."));
+  const msg = h("p", { id: "call-message", role: "status" });
+  const num = (id, label) => h("label", {}, label, h("input", { id, type: "number", min: "0", step: "any", required: true }));
+  const form = h("form", { id: "call-form", class: "call-form" },
+    num("call-commit", "Commit"), num("call-most-likely", "Most likely"), num("call-best-case", "Best case"),
+    h("label", {}, "Note", h("input", { id: "call-note", maxlength: "500" })),
+    me.role !== "rep" ? h("label", { class: "check" }, h("input", { id: "call-team", type: "checkbox" }), "A roll-up of my team") : null,
+    h("button", { type: "submit" }, `Submit my call for ${f.period}`), msg);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const v = (id) => Number($("#" + id).value);
+    try {
+      const r = await api("submissions", {}, { method: "POST", body: JSON.stringify({ period: f.period, commit: v("call-commit"), most_likely: v("call-most-likely"), best_case: v("call-best-case"), note: $("#call-note").value || null, team: $("#call-team")?.checked ?? false }) });
+      msg.textContent = `Called ${fmt(r.commit, "currency")} commit for ${r.period} at ${r.submitted_at}.`;
+      await render();
+    } catch (err) {
+      msg.textContent = err.message;
+      msg.className = "error";
+    }
+  });
+  return section("Make a call", form);
 }
 
 const REP_METRICS = ["booked_new_business", "quota_attainment", "win_rate", "average_won_deal_size", "open_pipeline", "average_sales_cycle_days", "meetings_per_week"];
@@ -433,7 +521,12 @@ async function dealsPage() {
   const owner = params.get("owner") ?? "";
   const all = params.get("all") === "1";
   await names();
-  const rows = (await api("deals", { as_of: f.as_of, under: f.under, known: f.known, open: !all })).filter((d) => !owner || d.owner_id === owner);
+  const [dealRows, scored] = await Promise.all([
+    api("deals", { as_of: f.as_of, under: f.under, known: f.known, open: !all }),
+    dealScores(f),
+  ]);
+  const rows = dealRows.filter((d) => !owner || d.owner_id === owner);
+  for (const d of rows) d.score = scored.byId?.get(d.opportunity_id) ?? null;
   const stages = [...new Set(rows.map((d) => d.stage).filter(Boolean))].sort();
   const state = { text: "", stage: "" };
   const holder = h("div");
@@ -446,6 +539,8 @@ async function dealsPage() {
     { key: "forecast_category", label: "Category", unit: "text" },
     { key: "amount", label: "Amount", unit: "currency" },
     { key: "close_date", label: "Close date", unit: "text" },
+    { key: "p_won", label: "P(won)", unit: "ratio", raw: (r) => r.score?.p_won ?? null, cell: (r) => (r.score ? h("span", { title: `80% interval ${fmt(r.score.p_won_low, "ratio")}–${fmt(r.score.p_won_high, "ratio")} (${r.score.model})` }, fmt(r.score.p_won, "ratio")) : "—") },
+    { key: "why", label: "Why", unit: "text", raw: (r) => (r.score?.factors ?? []).map((x) => x.text).join("; "), cell: (r) => (r.score?.factors ?? []).map((x) => h("span", { class: x.points >= 0 ? "factor up" : "factor down" }, x.text)) },
     { key: "risk", label: "Flags", unit: "text", raw: (r) => flags(r, f.as_of).join("; "), cell: (r) => flags(r, f.as_of).map((x) => h("span", { class: "flag" }, x)) },
   ];
   const redraw = () => {
@@ -460,13 +555,26 @@ async function dealsPage() {
     h("div", { class: "grid-tools" },
       h("label", {}, "Search ", h("input", { id: "deal-search", type: "search", oninput: (e) => { state.text = e.target.value; redraw(); } })),
       h("label", {}, "Stage ", h("select", { id: "deal-stage", onchange: (e) => { state.stage = e.target.value; redraw(); } }, h("option", { value: "" }, "Any"), stages.map((s) => h("option", { value: s }, s))))),
+    scored.note ? h("p", { class: "note", id: "scores-note" }, scored.note) : null,
     holder,
   ];
+}
+
+/// The trained deal model's scores for the open deals, by id (a note instead when there is no model).
+async function dealScores(f) {
+  try {
+    const rows = await api("deals/scores", { as_of: f.as_of, under: f.under });
+    return { byId: new Map(rows.map((r) => [r.opportunity_id, r])) };
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 400)) return { note: `No win probabilities: ${e.message}` };
+    throw e;
+  }
 }
 
 /// Plain, stated rules (not a model): what a reviewer would ask about first.
 function flags(d, asOf) {
   const out = [];
+  if (d.score && d.score.p_slipped >= 0.5) out.push("likely to slip");
   if (!d.is_closed && d.close_date && d.close_date < asOf) out.push("close date passed");
   if (!d.is_closed && (d.amount === null || d.amount === 0)) out.push("no amount");
   return out;
@@ -475,10 +583,14 @@ function flags(d, asOf) {
 async function dealPage(id) {
   const f = filters();
   await names();
-  const events = await api(`deals/${encodeURIComponent(id)}/history`, { as_of: f.as_of });
+  const [events, scored] = await Promise.all([api(`deals/${encodeURIComponent(id)}/history`, { as_of: f.as_of }), dealScores(f)]);
+  const sc = scored.byId?.get(id);
   const visible = events.filter((e) => e.effective_at.slice(0, 10) <= f.as_of);
   return [
     h("h1", {}, `Deal ${id}`),
+    sc ? section(`Chances this period as of ${f.as_of}`,
+      h("p", {}, `P(won) ${fmt(sc.p_won, "ratio")} (80%: ${fmt(sc.p_won_low, "ratio")}–${fmt(sc.p_won_high, "ratio")}), P(lost) ${fmt(sc.p_lost, "ratio")}, P(slipped) ${fmt(sc.p_slipped, "ratio")} — ${sc.model} model`),
+      h("ul", { class: "factors" }, sc.factors.map((x) => h("li", { class: x.points >= 0 ? "factor up" : "factor down" }, x.text)))) : null,
     h("p", { class: "note" }, `Every change the ledger holds, oldest first; ${events.length - visible.length} happened after ${f.as_of} and are greyed.`),
     h("ol", { class: "timeline", "aria-label": "The deal's history" }, events.map((e) => h("li", { class: e.effective_at.slice(0, 10) > f.as_of ? "future" : null },
       h("time", { datetime: e.effective_at }, e.effective_at.replace("T", " ").replace(/(\.\d+)?Z$/, "")),
@@ -520,6 +632,87 @@ async function explainPage(name) {
   ];
 }
 
+async function qualityPage() {
+  const f = filters();
+  const q = await api("quality", { as_of: f.as_of, under: f.under });
+  const ingests = q.ingests;
+  const last = ingests[ingests.length - 1];
+  const out = [h("h1", {}, "Data quality")];
+  out.push(section(`Completeness of the open deals in your scope as of ${f.as_of}`,
+    chart("Share of open deals with a value, per field", {
+      type: "bar",
+      data: { labels: q.completeness.map((c) => c.field), datasets: [{ label: "Filled (%)", data: q.completeness.map((c) => (c.share === null ? null : c.share * 100)), backgroundColor: q.completeness.map((c) => (c.share === null || c.share >= 0.95 ? colors[2] : c.share >= 0.8 ? colors[1] : colors[3])) }] },
+      options: { indexAxis: "y", scales: { x: { min: 0, max: 100 }, y: { ticks: { autoSkip: false } } } },
+    }),
+    table("completeness", [
+      { key: "field", label: "Field", unit: "text" },
+      { key: "filled", label: "Filled", unit: "count" },
+      { key: "deals", label: "Open deals", unit: "count" },
+      { key: "share", label: "Share", unit: "ratio" },
+    ], q.completeness, { sort: "share" })));
+  if (!ingests.length) {
+    out.push(section("Ingests", h("p", { class: "note" }, "No ingests yet: pipewise ingest brings a CRM export in.")));
+    return out;
+  }
+  const files = ingests.flatMap((i) => i.files.map((fl) => ({ ingest: i.id, kind: i.kind, recorded_at: i.recorded_at, ...fl })));
+  out.push(section("Ingests: every row read either landed or was quarantined",
+    table("ingests", [
+      { key: "ingest", label: "Ingest", unit: "text" },
+      { key: "kind", label: "Connector", unit: "text" },
+      { key: "recorded_at", label: "As of", unit: "text" },
+      { key: "path", label: "File", unit: "text" },
+      { key: "rows_read", label: "Read", unit: "count" },
+      { key: "rows_landed", label: "Landed", unit: "count" },
+      { key: "rows_quarantined", label: "Quarantined", unit: "count" },
+    ], files)));
+  const rep = last.report;
+  out.push(section(`The last ingest: ${last.id} (${last.kind}, as of ${last.recorded_at})`,
+    h("p", {}, `${nf0.format(last.events_added)} changes landed, ${nf0.format(last.events_duplicate)} already in the ledger` + (rep ? `, ${nf0.format(rep.opportunities_added ?? 0)} deals new to the ledger.` : ".")),
+    rep ? table("checks", [
+      { key: "check", label: "Check", unit: "text" },
+      { key: "count", label: "Caught", unit: "count" },
+      { key: "action", label: "Action", unit: "text" },
+      { key: "examples", label: "Examples", unit: "text", raw: (r) => (r.examples ?? []).join(" | "), cell: (r) => (r.examples ?? []).join(" | ") },
+    ], Object.entries(rep.checks ?? {}).map(([check, c]) => ({ check, ...c })), { sort: "count", desc: true }) : h("p", { class: "note" }, "This ingest wrote no report."),
+    rep && rep.warnings?.length ? h("ul", { class: "warnings" }, rep.warnings.map((w) => h("li", {}, w))) : null,
+    rep && rep.completeness?.length ? h("details", {}, h("summary", {}, "Completeness of each optional field in the files read"), table("file-completeness", [
+      { key: "file", label: "File", unit: "text" },
+      { key: "column", label: "Column", unit: "text" },
+      { key: "filled", label: "Filled", unit: "count" },
+      { key: "rows", label: "Rows", unit: "count" },
+    ], rep.completeness)) : null));
+  if (["exec", "admin"].includes(me.role)) {
+    out.push(later("Quarantined rows of the last ingest with any", async () => {
+      try {
+        const rows = await api("quality/quarantine", { limit: 5000 });
+        if (!rows.length) return h("p", { class: "note" }, "Nothing quarantined.");
+        return table("quarantine", ["file", "row", "column", "raw_value", "reason", "detail", "action"].map((k) => ({ key: k, label: k.replace("_", " "), unit: "text" })), rows);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return h("p", { class: "note" }, e.message);
+        throw e;
+      }
+    }));
+  }
+  return out;
+}
+
+async function auditPage() {
+  const [rows, users] = await Promise.all([api("audit", { limit: 100000 }), api("users")]);
+  return [
+    h("h1", {}, "Audit"),
+    section("Users", table("users", [
+      { key: "login", label: "Login", unit: "text" },
+      { key: "role", label: "Role", unit: "text" },
+      { key: "owner_id", label: "CRM user", unit: "text" },
+      { key: "disabled", label: "Disabled", unit: "text" },
+      { key: "created_at", label: "Created", unit: "text" },
+    ], users)),
+    section("Every read and write, newest first",
+      h("p", {}, h("a", { href: "/api/audit?format=csv&limit=100000", download: "audit.csv" }, "Export the audit log as CSV"), " (up to 100,000 lines a file; ", h("code", {}, "after=SEQ"), " pages on)"),
+      table("audit", ["seq", "at", "login", "role", "method", "target", "scope", "status"].map((k) => ({ key: k, label: k, unit: k === "seq" || k === "status" ? "count" : "text" })), rows, { sort: "seq", desc: true })),
+  ];
+}
+
 const PAGES = {
   pipeline: () => pipelinePage(),
   forecast: () => forecastPage(),
@@ -527,6 +720,8 @@ const PAGES = {
   deals: () => dealsPage(),
   deal: (arg) => dealPage(arg),
   explain: (arg) => explainPage(arg),
+  quality: () => qualityPage(),
+  audit: () => auditPage(),
 };
 
 // ---------- the shell ----------
@@ -562,7 +757,7 @@ async function render() {
   try {
     const nodes = await make(r.arg);
     if (route().name !== r.name) return; // moved on meanwhile
-    page().replaceChildren(...[nodes].flat());
+    page().replaceChildren(...kids(nodes));
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return showLogin();
     page().replaceChildren(h("h1", {}, "Cannot show this page"), errorBox(e));
@@ -594,6 +789,7 @@ async function start() {
   $("#filters").hidden = false;
   $("#logout").hidden = false;
   $("#who").textContent = `${me.login} (${me.role}) · sees ${me.scope}`;
+  $("#nav-audit").hidden = me.role !== "admin";
   const team = $("#f-under");
   team.replaceChildren(h("option", { value: "" }, "Everyone in my scope"));
   const ps = await names();

@@ -30,8 +30,13 @@ async function session(login) {
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
   const page = await context.newPage();
   current = page;
-  // (the app asks /api/me before signing in: that 401 is expected)
-  page.on("console", (m) => { if (m.type() === "error" && !/status of 401/.test(m.text())) problems.push(`${login}: console: ${m.text()}`); });
+  // Failed answers are checked by URL (the console's message has none):
+  // before signing in /api/me is 401; without a saved backtest it is 404.
+  const expected = [[401, /\/api\/me$/], [404, /\/api\/backtest$/]];
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !expected.some(([s, re]) => s === r.status() && re.test(r.url().split("?")[0]))) problems.push(`${login}: ${r.status()} from ${r.url()}`);
+  });
+  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`${login}: console: ${m.text()}`); });
   page.on("pageerror", (e) => problems.push(`${login}: page error: ${e.message}`));
   page.on("requestfailed", (r) => problems.push(`${login}: request failed: ${r.url()} ${r.failure()?.errorText}`));
   await page.goto(url + "/");
@@ -39,8 +44,13 @@ async function session(login) {
   await page.fill("#login", login);
   await page.fill("#password", users[login].password);
   await page.click("#login-form button[type=submit]");
-  await page.locator("#nav").waitFor({ state: "visible" });
+  await signedIn(page);
   return { context, page };
+}
+
+async function signedIn(page) {
+  await page.waitForFunction(() => document.querySelector("#who").textContent !== "");
+  await page.locator("#nav").waitFor({ state: "visible" });
 }
 
 /// The API from inside the page (the session's own cookie).
@@ -93,6 +103,17 @@ for (const [login, u] of Object.entries(users)) {
   const ids = new Set(body.map((d) => d.opportunity_id));
   assert.ok(shown.length > 0 && shown.every((id) => ids.has(id)), `${login}: the grid shows deals the API does not give`);
   seen[login] = body.length;
+  // win probabilities: the model's, for deals in scope only
+  const scores = await api(page, `/api/deals/scores?as_of=${asOf}`);
+  assert.equal(scores.status, 200, `${login}: /api/deals/scores`);
+  assert.ok(scores.body.length > 0 && scores.body.every((s) => ids.has(s.opportunity_id)), `${login}: scores outside the scope`);
+  const first = await page.locator('[data-table="deals"] tbody tr').first();
+  const shownId = await first.locator("a[data-deal]").getAttribute("data-deal");
+  const want = scores.body.find((s) => s.opportunity_id === shownId);
+  if (want) {
+    const text = await first.locator("td").nth(8).textContent();
+    assert.equal(text, `${(want.p_won * 100).toFixed(1)}%`, `${login}: P(won) of ${shownId} in the grid`);
+  }
   await shot(page, `deals-${login}`);
   await context.close();
 }
@@ -156,6 +177,26 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
     assert.deepEqual(errors, [], `${p}: errors on the page`);
     await shot(page, p);
   }
+  // a call made in the browser lands, in the API and in the table
+  await gotoPage(page, `#/forecast?as_of=${asOf}`);
+  await page.fill("#call-commit", "123456");
+  await page.fill("#call-most-likely", "150000");
+  await page.fill("#call-best-case", "200000");
+  await page.fill("#call-note", "from the browser test");
+  await page.click("#call-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector('[data-table="submissions"]'));
+  await settle(page);
+  const calls = await api(page, `/api/submissions?period=${period}`);
+  assert.ok(calls.body.some((c) => c.commit === 123456 && c.note === "from the browser test" && c.source === `web:${login}`), "the browser's call is in the API");
+  assert.ok((await page.locator('[data-table="submissions"]').textContent()).includes("123,456"), "and on the page");
+  await shot(page, "forecast-with-call");
+  await gotoPage(page, `#/quality?as_of=${asOf}`);
+  assert.deepEqual(await page.locator("#page .error").allTextContents(), [], "quality: errors on the page");
+  const open = (await api(page, `/api/deals?as_of=${asOf}&open=true`)).body.length;
+  const q = (await api(page, `/api/quality?as_of=${asOf}`)).body;
+  assert.ok(q.completeness.every((c) => c.deals === open), "completeness counts the open deals in scope");
+  await shot(page, "quality");
+  await gotoPage(page, `#/reps?as_of=${asOf}`);
   // the reps page ranks the manager's team only
   const reps = await countOf(page, "leaderboard");
   assert.ok(reps > 0 && reps <= users[login].owners.length, `the leaderboard has the team's reps (${reps})`);
@@ -167,7 +208,29 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   await context.close();
 }
 
-// 3. Keyboard only: sign in and reach the deals grid without a mouse.
+// 3. The admin: the audit log holds the manager's reads and the browser's call.
+{
+  const login = byRole("admin");
+  const { context, page } = await session(login);
+  assert.equal(await page.locator("#nav-audit").isVisible(), true, "the admin sees the Audit page");
+  await gotoPage(page, "#/audit");
+  const audit = (await api(page, "/api/audit?limit=100000")).body;
+  const manager = byRole("manager");
+  assert.ok(audit.some((a) => a.login === manager && a.method === "POST" && a.target.startsWith("/api/submissions")), "the call is audited");
+  assert.ok(audit.some((a) => a.login === manager && a.target.startsWith("/api/scorecard")), "the manager's reads are audited");
+  assert.ok((await countOf(page, "audit")) > 0);
+  await shot(page, "audit");
+  await context.close();
+  // … and no one else sees it
+  const other = await session(byRole("exec"));
+  assert.equal(await other.page.locator("#nav-audit").isVisible(), false);
+  assert.equal((await api(other.page, "/api/audit")).status, 403);
+  // (that refusal was the point: not a problem)
+  problems.splice(problems.findIndex((p) => /403 from .*\/api\/audit$/.test(p)), 1);
+  await other.context.close();
+}
+
+// 4. Keyboard only: sign in and reach the deals grid without a mouse.
 {
   const login = byRole("exec");
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
@@ -175,13 +238,14 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   current = page;
   await page.goto(url + "/");
   await page.locator("#login").waitFor();
+  assert.equal(await page.locator("#nav").isVisible(), false, "no pages before signing in");
   // focus starts in the login field
   assert.equal(await page.evaluate(() => document.activeElement.id), "login");
   await page.keyboard.type(login);
   await page.keyboard.press("Tab");
   await page.keyboard.type(users[login].password);
   await page.keyboard.press("Enter");
-  await page.locator("#nav").waitFor({ state: "visible" });
+  await signedIn(page);
   await settle(page);
   // (signing in puts focus on the page's content; the pages are above it)
   let reached = false;
