@@ -51,6 +51,7 @@ use utoipa::OpenApi;
         routes::pipeline::funnel,
         routes::pipeline::flow,
         routes::people::people,
+        routes::leads::leads,
         routes::forecast::forecast,
         routes::forecast::backtest,
         routes::submissions::list,
@@ -71,6 +72,7 @@ use utoipa::OpenApi;
         (name = "metrics", description = "Metrics as code, in the caller's scope"),
         (name = "pipeline", description = "The funnel and the waterfall, in the caller's scope"),
         (name = "forecast", description = "Forecasts and forecast calls"),
+        (name = "leads", description = "Lead scores, lift and routing SLAs, in the caller's scope"),
         (name = "quality", description = "What each ingest landed and quarantined, and how complete the deals are"),
         (name = "admin", description = "Users and the audit log (admins only)"),
         (name = "meta", description = "The API itself"),
@@ -170,6 +172,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/{name}/explain", get(routes::metrics::explain))
         .route("/api/scorecard", get(routes::metrics::scorecard))
         .route("/api/people", get(routes::people::people))
+        .route("/api/leads", get(routes::leads::leads))
         .route("/api/funnel", get(routes::pipeline::funnel))
         .route("/api/flow", get(routes::pipeline::flow))
         .route("/api/forecast", get(routes::forecast::forecast))

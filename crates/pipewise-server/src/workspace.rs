@@ -71,6 +71,8 @@ pub struct Loaded {
     scoped: Mutex<Vec<ScopedEntry>>,
     /// The ledger as the deal model reads it, loaded on first use.
     deal_history: std::sync::OnceLock<pipewise_score::deals::history::DealHistory>,
+    /// The leads, scored, read on first use.
+    lead_book: std::sync::OnceLock<Arc<crate::routes::leads::LeadBook>>,
     /// Deal scores per (model, cut, period).
     deal_scores:
         Mutex<std::collections::HashMap<DealScoresKey, Arc<Vec<crate::routes::deals::ScoreRow>>>>,
@@ -179,6 +181,15 @@ impl Loaded {
             c.truncate(SCOPES_KEPT);
         }
         Ok(s)
+    }
+
+    /// The leads, scored (read on first use).
+    pub fn lead_book(&self) -> Result<Arc<crate::routes::leads::LeadBook>, crate::ApiError> {
+        if let Some(b) = self.lead_book.get() {
+            return Ok(b.clone());
+        }
+        let b = Arc::new(crate::routes::leads::LeadBook::load(&self.store)?);
+        Ok(self.lead_book.get_or_init(|| b).clone())
     }
 
     /// Every open deal's score at `cut` for `period` by the trained model
@@ -328,6 +339,7 @@ fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
         cuts: Mutex::new(Vec::new()),
         scoped: Mutex::new(Vec::new()),
         deal_history: std::sync::OnceLock::new(),
+        lead_book: std::sync::OnceLock::new(),
         deal_scores: Mutex::new(std::collections::HashMap::new()),
     })
 }

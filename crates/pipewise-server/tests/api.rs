@@ -848,6 +848,11 @@ async fn what_the_pages_ask_is_computed_inside_the_scope() {
             "submissions",
             "deals",
             "session",
+            "leads",
+            "quality",
+            "backtest",
+            "audit",
+            "users",
         ];
         known
             .contains(&s.trim_end_matches('/'))
@@ -1427,4 +1432,126 @@ async fn calls_are_scored_and_de_biased_inside_the_scope() {
             .unwrap()
             .contains("pipewise deals train")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leads_are_scored_and_judged_inside_the_scope() {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMicrosecondType;
+    let f = fixture().await;
+    let (ana, mgr, cfo) = (
+        login(&f, "ana").await,
+        login(&f, "mgr").await,
+        login(&f, "cfo").await,
+    );
+    let day = "2026-03-31";
+    let at = pipewise_model::time::parse_iso_instant(day, true).unwrap();
+    let window = 90 * pipewise_model::time::MICROS_PER_DAY;
+    // the leads table read here: (id, owner, created, converted)
+    let mut table = Vec::new();
+    for b in f.store.read_table("leads").unwrap() {
+        let id = b.column_by_name("id").unwrap().as_string::<i32>().clone();
+        let owner = b
+            .column_by_name("owner_id")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        let created = b
+            .column_by_name("created_at")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>()
+            .clone();
+        let converted = b
+            .column_by_name("converted_at")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>()
+            .clone();
+        for i in 0..b.num_rows() {
+            table.push((
+                id.value(i).to_string(),
+                owner.is_valid(i).then(|| owner.value(i).to_string()),
+                created.value(i),
+                converted.is_valid(i).then(|| converted.value(i)),
+            ));
+        }
+    }
+    let uri = format!("/api/leads?as_of={day}&limit=1000000");
+    let mut totals = Vec::new();
+    for (who, keep) in [
+        (
+            &ana,
+            Box::new(|o: &str| o == f.ana) as Box<dyn Fn(&str) -> bool>,
+        ),
+        (&mgr, Box::new(|o: &str| f.subtree.contains(o))),
+        (&cfo, Box::new(|_: &str| true)),
+    ] {
+        let r = get(&f, &uri, who).await.body;
+        let mine: Vec<&(String, Option<String>, i64, Option<i64>)> = table
+            .iter()
+            .filter(|l| l.2 <= at && l.1.as_deref().is_some_and(&keep))
+            .collect();
+        assert!(!mine.is_empty());
+        assert_eq!(r["total"], mine.len());
+        let rows = r["leads"].as_array().unwrap();
+        assert_eq!(rows.len(), mine.len());
+        assert!(
+            rows.iter()
+                .all(|l| l["owner_id"].as_str().is_some_and(&keep))
+        );
+        // newest first
+        let times: Vec<&str> = rows
+            .iter()
+            .map(|l| l["created_at"].as_str().unwrap())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]));
+        // a lead's points are its criteria's: none met, none given
+        assert!(rows.iter().all(|l| (l["score"].as_f64().unwrap() > 0.0)
+            == !l["reasons"].as_array().unwrap().is_empty()));
+        let dist: u64 = r["distribution"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["leads"].as_u64().unwrap())
+            .sum();
+        assert_eq!(dist as usize, mine.len());
+        // lift: over the leads whose 90 days had passed, converted within them
+        let closed: Vec<_> = mine.iter().filter(|l| l.2 + window <= at).collect();
+        let converted = closed
+            .iter()
+            .filter(|l| l.3.is_some_and(|c| c <= l.2 + window))
+            .count();
+        assert_eq!(r["judged_for_lift"], closed.len());
+        let d = r["deciles"].as_array().unwrap();
+        let sum = |k: &str| d.iter().map(|x| x[k].as_u64().unwrap()).sum::<u64>() as usize;
+        assert_eq!((sum("leads"), sum("converted")), (closed.len(), converted));
+        if converted > 0 {
+            // the leads-weighted mean lift is 1
+            let mean: f64 = d
+                .iter()
+                .map(|x| x["lift"].as_f64().unwrap() * x["leads"].as_f64().unwrap())
+                .sum::<f64>()
+                / closed.len() as f64;
+            assert!((mean - 1.0).abs() < 1e-9, "{mean}");
+        }
+        let sla: u64 = r["sla_by_owner"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["leads"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sla as usize, mine.len());
+        assert!(
+            r["breached"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["sla"] == "breached" || l["sla"] == "overdue")
+        );
+        // contact details: masked for the exec only
+        let masked = std::ptr::eq(who, &cfo);
+        assert!(rows.iter().all(|l| l["masked"] == masked));
+        totals.push(mine.len());
+    }
+    assert!(totals[0] < totals[1] && totals[1] < totals[2]);
 }

@@ -632,6 +632,56 @@ async function explainPage(name) {
   ];
 }
 
+async function leadsPage() {
+  const f = filters();
+  await names();
+  const q = await api("leads", { as_of: f.as_of, under: f.under, limit: 100 });
+  const leadCols = [
+    { key: "id", label: "Lead", unit: "text" },
+    { key: "created_at", label: "Arrived", unit: "text" },
+    { key: "owner_id", label: "Owner", unit: "text", cell: (r) => personName(r.owner_id) },
+    { key: "company", label: "Company", unit: "text" },
+    { key: "title", label: "Title", unit: "text" },
+    { key: "status", label: "Status then", unit: "text" },
+    { key: "score", label: "Points", unit: "count" },
+    { key: "band", label: "Band", unit: "text" },
+    { key: "sla", label: "SLA", unit: "text", cell: (r) => h("span", { class: r.sla === "breached" || r.sla === "overdue" ? "flag" : null }, r.sla) },
+    { key: "hours_to_first_touch", label: "Hours to first touch", unit: "number" },
+    { key: "contact", label: "Contact details", unit: "text", raw: (r) => Object.entries(r.attributes).map(([k, v]) => `${k}=${v}`).join("; "), cell: (r) => Object.entries(r.attributes).map(([k, v]) => `${k}: ${v}`).join(", ") },
+    { key: "reasons", label: "Why", unit: "text", raw: (r) => r.reasons.join("; "), cell: (r) => r.reasons.map((x) => h("span", { class: "factor up" }, x)) },
+  ];
+  const slaCols = (what) => [
+    { key: "group", label: what, unit: "text", cell: (r) => (what === "Owner" ? personName(r.group) : r.group) },
+    { key: "leads", label: "Leads", unit: "count" },
+    { key: "judged", label: "Judged", unit: "count" },
+    { key: "breached", label: "Touched late", unit: "count" },
+    { key: "overdue", label: "Overdue", unit: "count" },
+    { key: "breach_rate", label: "Breach rate", unit: "ratio" },
+    { key: "median_hours", label: "Median hours to first touch", unit: "number" },
+  ];
+  return [
+    h("h1", {}, "Leads"),
+    h("p", { class: "note" }, `${nf0.format(q.total)} leads in your scope had arrived by ${f.as_of}, scored by ${q.scorer} (seed 001's points; no training needed). Owners are the leads' owners now; statuses are as of the day.` + (q.leads.length && q.leads[0].masked ? " Contact details are masked for your role." : "")),
+    section("Score distribution",
+      chart("Leads per 10 points", { type: "bar", data: { labels: q.distribution.map((b) => `${b.from}–${b.to}`), datasets: [{ label: "Leads", data: q.distribution.map((b) => b.leads), backgroundColor: colors[0] }] } }),
+      table("distribution", [{ key: "from", label: "From", unit: "count" }, { key: "to", label: "To", unit: "count" }, { key: "leads", label: "Leads", unit: "count" }], q.distribution)),
+    section(`Lift by decile (${nf0.format(q.judged_for_lift)} leads whose 90 days had passed)`,
+      chart("Conversion lift per decile of score", { type: "bar", data: { labels: q.deciles.map((d) => `D${d.decile}`), datasets: [{ label: "Lift (× overall)", data: q.deciles.map((d) => d.lift), backgroundColor: colors[1] }] } }),
+      table("deciles", [
+        { key: "decile", label: "Decile", unit: "count" },
+        { key: "leads", label: "Leads", unit: "count" },
+        { key: "converted", label: "Converted", unit: "count" },
+        { key: "rate", label: "Rate", unit: "ratio" },
+        { key: "lift", label: "Lift", unit: "number" },
+        { key: "min_score", label: "Lowest points", unit: "count" },
+      ], q.deciles)),
+    section("Routing SLA by owner", table("sla-owner", slaCols("Owner"), q.sla_by_owner, { sort: "breach_rate", desc: true })),
+    section("Routing SLA by band", table("sla-band", slaCols("Band"), q.sla_by_band)),
+    section("Breached and overdue leads, the newest 100", table("breached", leadCols, q.breached)),
+    section("The newest 100 leads (the API gives more: limit=N)", table("leads", leadCols, q.leads)),
+  ];
+}
+
 async function qualityPage() {
   const f = filters();
   const q = await api("quality", { as_of: f.as_of, under: f.under });
@@ -720,6 +770,7 @@ const PAGES = {
   deals: () => dealsPage(),
   deal: (arg) => dealPage(arg),
   explain: (arg) => explainPage(arg),
+  leads: () => leadsPage(),
   quality: () => qualityPage(),
   audit: () => auditPage(),
 };

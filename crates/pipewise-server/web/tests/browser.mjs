@@ -196,6 +196,11 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   const q = (await api(page, `/api/quality?as_of=${asOf}`)).body;
   assert.ok(q.completeness.every((c) => c.deals === open), "completeness counts the open deals in scope");
   await shot(page, "quality");
+  await gotoPage(page, `#/leads?as_of=${asOf}`);
+  assert.deepEqual(await page.locator("#page .error").allTextContents(), [], "leads: errors on the page");
+  const leads = (await api(page, `/api/leads?as_of=${asOf}`)).body;
+  assert.ok(leads.total > 0 && (await countOf(page, "deciles")) === leads.deciles.length, "the leads page shows the API's deciles");
+  await shot(page, "leads");
   await gotoPage(page, `#/reps?as_of=${asOf}`);
   // the reps page ranks the manager's team only
   const reps = await countOf(page, "leaderboard");
