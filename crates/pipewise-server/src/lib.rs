@@ -41,6 +41,9 @@ use utoipa::OpenApi;
         routes::session::logout,
         routes::session::me,
         routes::session::period,
+        routes::views::list,
+        routes::views::save,
+        routes::views::delete,
         routes::deals::deals,
         routes::deals::history,
         routes::deals::scores,
@@ -164,6 +167,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/me", get(routes::session::me))
         .route("/api/period", get(routes::session::period))
+        .route(
+            "/api/views",
+            get(routes::views::list).post(routes::views::save),
+        )
+        .route(
+            "/api/views/{id}",
+            axum::routing::delete(routes::views::delete),
+        )
         .route("/api/deals", get(routes::deals::deals))
         .route("/api/deals/scores", get(routes::deals::scores))
         .route("/api/deals/{id}/history", get(routes::deals::history))

@@ -1558,3 +1558,75 @@ async fn leads_are_scored_and_judged_inside_the_scope() {
     }
     assert!(totals[0] < totals[1] && totals[1] < totals[2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_views_are_each_users_own() {
+    let f = fixture().await;
+    let (ana, bob) = (login(&f, "ana").await, login(&f, "bob").await);
+    let view = serde_json::json!({"name": "Q1 close", "path": "/pipeline?period=2026-Q1&as_of=2026-03-31"});
+    // a session without the CSRF token cannot save
+    let no_csrf = Auth {
+        csrf: None,
+        ..ana.clone()
+    };
+    let r = send(&f, Method::POST, "/api/views", &no_csrf, Some(view.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = send(&f, Method::POST, "/api/views", &ana, Some(view.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["path"], view["path"]);
+    // the same name again, a bad path, an empty name: refused with why
+    for body in [
+        view.clone(),
+        serde_json::json!({"name": "x", "path": "javascript:alert(1)"}),
+        serde_json::json!({"name": " ", "path": "/deals"}),
+    ] {
+        let r = send(&f, Method::POST, "/api/views", &ana, Some(body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    }
+    assert_eq!(
+        get(&f, "/api/views", &ana)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        get(&f, "/api/views", &bob)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // bob cannot delete ana's; ana can
+    let uri = format!("/api/views/{id}");
+    assert_eq!(
+        send(&f, Method::DELETE, &uri, &bob, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&f, Method::DELETE, &uri, &ana, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        get(&f, "/api/views", &ana)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // and it is all in the audit log
+    let root = login(&f, "root").await;
+    let audit = get(&f, "/api/audit?limit=100000", &root).await.body;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["method"] == "DELETE" && a["target"] == uri.as_str() && a["login"] == "ana")
+    );
+}

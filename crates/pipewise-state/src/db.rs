@@ -74,6 +74,28 @@ const AUDIT_POSTGRES: &str = concat!(
     audit_columns!()
 );
 
+/// The views users saved (a page and its filters, as the address holds
+/// them), numbered per backend.
+macro_rules! view_columns {
+    () => {
+        ",
+    login TEXT NOT NULL REFERENCES users(login),
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (login, name)
+);"
+    };
+}
+const VIEWS_SQLITE: &str = concat!(
+    "CREATE TABLE views (\n    id INTEGER PRIMARY KEY AUTOINCREMENT",
+    view_columns!()
+);
+const VIEWS_POSTGRES: &str = concat!(
+    "CREATE TABLE views (\n    id BIGSERIAL PRIMARY KEY",
+    view_columns!()
+);
+
 /// Every migration, oldest first. A migration is never edited once
 /// released: a change is a new one.
 const MIGRATIONS: &[Migration] = &[
@@ -87,7 +109,27 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: AUDIT_SQLITE,
         postgres: AUDIT_POSTGRES,
     },
+    Migration {
+        version: 3,
+        sqlite: VIEWS_SQLITE,
+        postgres: VIEWS_POSTGRES,
+    },
 ];
+
+/// A view a user saved: a page with its filters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedView {
+    /// Its number.
+    pub id: i64,
+    /// Whose.
+    pub login: String,
+    /// Its name (unique per user).
+    pub name: String,
+    /// The page and filters (the address after `#`).
+    pub path: String,
+    /// When it was saved (µs).
+    pub created_at: i64,
+}
 
 /// A user of the team server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -481,5 +523,64 @@ impl StateDb {
                 })
             })
             .collect()
+    }
+
+    /// Save a view for `login` (a name already taken: a user error).
+    pub async fn save_view(
+        &self,
+        login: &str,
+        name: &str,
+        path: &str,
+        now: i64,
+    ) -> Result<SavedView> {
+        if self.views(login).await?.iter().any(|v| v.name == name) {
+            return Err(Error::Invalid(format!(
+                "a view named {name:?} exists already; delete it first or pick another name"
+            )));
+        }
+        sqlx::query("INSERT INTO views (login, name, path, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(login)
+            .bind(name)
+            .bind(path)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        self.views(login)
+            .await?
+            .into_iter()
+            .find(|v| v.name == name)
+            .ok_or_else(|| Error::Invalid(format!("the view {name:?} was not kept")))
+    }
+
+    /// `login`'s saved views, by name.
+    pub async fn views(&self, login: &str) -> Result<Vec<SavedView>> {
+        let rows = sqlx::query(
+            "SELECT id, login, name, path, created_at FROM views WHERE login = $1 ORDER BY name",
+        )
+        .bind(login)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SavedView {
+                    id: r.try_get("id")?,
+                    login: r.try_get("login")?,
+                    name: r.try_get("name")?,
+                    path: r.try_get("path")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Delete `login`'s view `id`; whether there was one (another user's
+    /// view is never touched).
+    pub async fn delete_view(&self, login: &str, id: i64) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM views WHERE id = $1 AND login = $2")
+            .bind(id)
+            .bind(login)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 }

@@ -19,7 +19,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Everything the server relies on, against one database.
 async fn exercise(db: &StateDb) {
-    assert_eq!(db.version().await.unwrap(), 2);
+    assert_eq!(db.version().await.unwrap(), 3);
     let hash = hash_password("s3cret-enough").unwrap();
     let rep = db
         .add_user("ana", Role::Rep, Some("005000000000000008"), &hash, 10)
@@ -131,6 +131,46 @@ async fn exercise(db: &StateDb) {
     assert!(log[0].seq < log[1].seq);
     assert_eq!(log[1].target, "/api/session");
     assert_eq!(db.audit_log(log[0].seq, 10).await.unwrap().len(), 1);
+
+    // saved views: per user, names unique per user, deleted only by their owner
+    let v = db
+        .save_view(
+            "ana",
+            "my Q1",
+            "/pipeline?period=2026-Q1&as_of=2026-03-31",
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (v.name.as_str(), v.login.as_str(), v.created_at),
+        ("my Q1", "ana", 20)
+    );
+    assert!(matches!(
+        db.save_view("ana", "my Q1", "/deals", 21).await,
+        Err(pipewise_state::Error::Invalid(_))
+    ));
+    let w = db
+        .save_view("boss", "my Q1", "/forecast", 22)
+        .await
+        .unwrap();
+    assert_ne!(v.id, w.id);
+    db.save_view("ana", "a first", "/deals", 23).await.unwrap();
+    let names: Vec<String> = db
+        .views("ana")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, ["a first", "my Q1"]);
+    assert!(
+        !db.delete_view("boss", v.id).await.unwrap(),
+        "not boss's to delete"
+    );
+    assert!(db.delete_view("ana", v.id).await.unwrap());
+    assert_eq!(db.views("ana").await.unwrap().len(), 1);
+    assert_eq!(db.views("boss").await.unwrap(), [w]);
 }
 
 #[test]
@@ -143,7 +183,7 @@ fn sqlite_state_keeps_users_sessions_tokens_and_the_audit_log() {
         exercise(&db).await;
         // reopened: migrated once, the data kept
         let again = StateDb::open(&url).await.unwrap();
-        assert_eq!(again.version().await.unwrap(), 2);
+        assert_eq!(again.version().await.unwrap(), 3);
         assert_eq!(again.users().await.unwrap().len(), 2);
     });
     let bad = rt().block_on(StateDb::open("mysql://x")).unwrap_err();
@@ -163,6 +203,6 @@ fn postgres_state_behaves_as_sqlite_does() {
         assert_eq!(db.backend(), Backend::Postgres);
         exercise(&db).await;
         let again = StateDb::open(&url).await.unwrap();
-        assert_eq!(again.version().await.unwrap(), 2);
+        assert_eq!(again.version().await.unwrap(), 3);
     });
 }

@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod quality;
 pub mod session;
 pub mod submissions;
+pub mod views;
 
 /// A fiscal quarter named in a query (`2026-Q2`, or its first..last days);
 /// `what` names the parameter in the error.

@@ -793,6 +793,10 @@ async function render() {
   $("#f-asof").value = f.as_of;
   $("#f-under").value = f.under;
   $("#f-known").checked = f.known;
+  // the saved view this is, if any
+  const here = location.hash.replace(/^#/, "");
+  $("#views").value = [...$("#views").options].some((o) => o.value === here) ? here : "";
+  $("#view-delete").hidden = !$("#views").value;
   for (const a of document.querySelectorAll("#nav a")) {
     a.href = link(a.dataset.page);
     if (a.dataset.page === r.name || (r.name === "deal" && a.dataset.page === "deals")) a.setAttribute("aria-current", "page");
@@ -847,6 +851,7 @@ async function start() {
   for (const p of Object.values(ps).filter((p) => p.manages)) {
     team.append(h("option", { value: p.id }, `${p.name}'s team`));
   }
+  await loadViews("");
   await render();
 }
 
@@ -863,6 +868,45 @@ $("#login-form").addEventListener("submit", async (e) => {
   } catch (err) {
     $("#login-error").textContent = err.message;
   }
+});
+
+// ---------- saved views ----------
+
+async function loadViews(select) {
+  const views = await api("views");
+  const box = $("#views");
+  box.replaceChildren(h("option", { value: "" }, "Choose a view…"), ...views.map((v) => h("option", { value: v.path, "data-id": v.id }, v.name)));
+  if (select) box.value = select;
+  $("#view-delete").hidden = !box.value;
+}
+
+$("#views").addEventListener("change", (e) => {
+  $("#view-delete").hidden = !e.target.value;
+  if (e.target.value) location.hash = "#" + e.target.value;
+});
+
+$("#view-save").addEventListener("click", async () => {
+  const name = $("#view-name").value.trim();
+  if (!name) {
+    $("#view-name").focus();
+    return;
+  }
+  const path = location.hash.replace(/^#/, "") || "/pipeline";
+  try {
+    await api("views", {}, { method: "POST", body: JSON.stringify({ name, path }) });
+    $("#view-name").value = "";
+    await loadViews(path);
+    $("#view-status").textContent = `Saved “${name}”.`;
+  } catch (err) {
+    $("#view-status").textContent = err.message;
+  }
+});
+
+$("#view-delete").addEventListener("click", async () => {
+  const opt = $("#views").selectedOptions[0];
+  if (!opt?.dataset.id) return;
+  await api(`views/${opt.dataset.id}`, {}, { method: "DELETE" });
+  await loadViews("");
 });
 
 $("#logout").addEventListener("click", async () => {

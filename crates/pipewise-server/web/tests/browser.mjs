@@ -202,6 +202,15 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   assert.ok(leads.total > 0 && (await countOf(page, "deciles")) === leads.deciles.length, "the leads page shows the API's deciles");
   await shot(page, "leads");
   await gotoPage(page, `#/reps?as_of=${asOf}`);
+  // a saved view comes back with its page and filters
+  await page.fill("#view-name", "team reps at quarter end");
+  await page.click("#view-save");
+  await page.waitForFunction(() => [...document.querySelectorAll("#views option")].some((o) => o.textContent === "team reps at quarter end"));
+  const saved = await page.evaluate(() => location.hash);
+  await gotoPage(page, `#/deals?as_of=${asOf2}`);
+  await page.selectOption("#views", { label: "team reps at quarter end" });
+  await page.waitForFunction((h) => location.hash === h, saved);
+  await settle(page);
   // the reps page ranks the manager's team only
   const reps = await countOf(page, "leaderboard");
   assert.ok(reps > 0 && reps <= users[login].owners.length, `the leaderboard has the team's reps (${reps})`);
@@ -230,6 +239,7 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   const other = await session(byRole("exec"));
   assert.equal(await other.page.locator("#nav-audit").isVisible(), false);
   assert.equal((await api(other.page, "/api/audit")).status, 403);
+  assert.equal(await other.page.locator("#views option").count(), 1, "another user's saved views are not theirs");
   // (that refusal was the point: not a problem)
   problems.splice(problems.findIndex((p) => /403 from .*\/api\/audit$/.test(p)), 1);
   await other.context.close();
