@@ -102,8 +102,8 @@ pub struct Scoped {
 
 const SCOPES_KEPT: usize = 32;
 
-/// A cached (cut, scope) and its deals.
-type ScopedEntry = ((Cut, Scope), Arc<Scoped>);
+/// A cached (cut, scope, segment) and its deals.
+type ScopedEntry = ((Cut, Scope, Option<String>), Arc<Scoped>);
 
 const CUTS_KEPT: usize = 8;
 
@@ -142,10 +142,20 @@ impl Loaded {
         Ok(b)
     }
 
-    /// The deals of `scope` at `cut` (owners as they stood then), cached.
-    pub fn scoped(&self, cut: Cut, scope: &Scope) -> Result<Arc<Scoped>, WorkspaceError> {
+    /// The deals of `scope` at `cut` (owners as they stood then), of
+    /// `segment` then when one is named, cached.
+    pub fn scoped(
+        &self,
+        cut: Cut,
+        scope: &Scope,
+        segment: Option<&str>,
+    ) -> Result<Arc<Scoped>, WorkspaceError> {
+        let segment = segment.filter(|s| !s.is_empty());
+        let same = |k: &(Cut, Scope, Option<String>)| {
+            k.0 == cut && &k.1 == scope && k.2.as_deref() == segment
+        };
         if let Ok(c) = self.scoped.lock()
-            && let Some((_, s)) = c.iter().find(|(k, _)| k.0 == cut && &k.1 == scope)
+            && let Some((_, s)) = c.iter().find(|(k, _)| same(k))
         {
             return Ok(s.clone());
         }
@@ -155,7 +165,7 @@ impl Loaded {
                 .column_by_name(name)
                 .and_then(|c| c.as_any().downcast_ref::<arrow_array::StringArray>())
         };
-        let (id, owner) = (text("id"), text("owner_id"));
+        let (id, owner, seg) = (text("id"), text("owner_id"), text("segment"));
         let deleted = batch
             .column_by_name("is_deleted")
             .and_then(|c| c.as_any().downcast_ref::<arrow_array::BooleanArray>());
@@ -167,6 +177,11 @@ impl Loaded {
             if !scope.admits(o) {
                 continue;
             }
+            if let Some(want) = segment
+                && seg.filter(|a| a.is_valid(i)).map(|a| a.value(i)) != Some(want)
+            {
+                continue;
+            }
             if let Some(k) = id.and_then(|a| self.log.keys.key(a.value(i))) {
                 keys[k as usize] = true;
             }
@@ -176,8 +191,11 @@ impl Loaded {
         }
         let s = Arc::new(Scoped { batch, rows, keys });
         if let Ok(mut c) = self.scoped.lock() {
-            c.retain(|(k, _)| !(k.0 == cut && &k.1 == scope));
-            c.insert(0, ((cut, scope.clone()), s.clone()));
+            c.retain(|(k, _)| !same(k));
+            c.insert(
+                0,
+                ((cut, scope.clone(), segment.map(str::to_string)), s.clone()),
+            );
             c.truncate(SCOPES_KEPT);
         }
         Ok(s)

@@ -1630,3 +1630,131 @@ async fn saved_views_are_each_users_own() {
             .any(|a| a["method"] == "DELETE" && a["target"] == uri.as_str() && a["login"] == "ana")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_filter_narrows_every_number_exactly() {
+    let f = fixture().await;
+    let (mgr, cfo) = (login(&f, "mgr").await, login(&f, "cfo").await);
+    let day = "2026-03-31";
+    // the segments of the open deals that day, by replay
+    let log = f.store.load(None, false).unwrap();
+    let at = pipewise_model::time::parse_iso_instant(day, true).unwrap();
+    let states = pipewise_ledger::asof::states(&log, Cut::at(at));
+    let seg_of: std::collections::HashMap<String, String> = states
+        .iter()
+        .filter_map(|s| match s.get(&Field::Segment) {
+            Value::Text(x) => Some((s.id.clone(), x.clone())),
+            _ => None,
+        })
+        .collect();
+    let segments: BTreeSet<&String> = seg_of.values().collect();
+    assert!(segments.len() >= 2, "{segments:?}");
+    for seg in segments {
+        let all = reference(&f, day, true, |_| true);
+        let want: BTreeSet<String> = all
+            .into_iter()
+            .filter(|id| seg_of.get(id) == Some(seg))
+            .collect();
+        let got = ids(&get(
+            &f,
+            &format!("/api/deals?as_of={day}&open=true&segment={seg}"),
+            &cfo,
+        )
+        .await);
+        assert_eq!(got, want, "{seg}");
+        // a metric's segment number is its by=segment row
+        let by = get(&f, "/api/metrics/win_rate?period=2026-Q1&by=segment", &cfo)
+            .await
+            .body;
+        let row = by
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["dims"]["segment"] == seg.as_str());
+        let one = get(
+            &f,
+            &format!("/api/metrics/win_rate?period=2026-Q1&segment={seg}"),
+            &cfo,
+        )
+        .await
+        .body;
+        match row {
+            Some(r) => {
+                assert_eq!(one[0]["numerator"], r["numerator"]);
+                assert_eq!(one[0]["denominator"], r["denominator"]);
+                assert!(one[0]["dims"].as_object().unwrap().is_empty());
+            }
+            None => assert!(one.as_array().unwrap().is_empty()),
+        }
+        // the scorecard and explain agree with it
+        let sc = get(
+            &f,
+            &format!("/api/scorecard?period=2026-Q1&metrics=win_rate&by=owner&segment={seg}"),
+            &mgr,
+        )
+        .await
+        .body;
+        let m = get(
+            &f,
+            &format!("/api/metrics/win_rate?period=2026-Q1&by=owner&segment={seg}"),
+            &mgr,
+        )
+        .await
+        .body;
+        let owners = |v: &Json,
+                      key: &dyn Fn(&Json) -> Option<String>|
+         -> BTreeSet<(Option<String>, String)> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (key(r), r["value"].to_string()))
+                .collect()
+        };
+        assert_eq!(
+            owners(
+                &Json::Array(
+                    sc.as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|r| r["dimension"] == "owner")
+                        .cloned()
+                        .collect()
+                ),
+                &|r| r["group"].as_str().map(str::to_string)
+            ),
+            owners(&m, &|r| r["dims"]["owner"].as_str().map(str::to_string)),
+        );
+        let e = get(
+            &f,
+            &format!("/api/metrics/win_rate/explain?period=2026-Q1&segment={seg}"),
+            &cfo,
+        )
+        .await
+        .body;
+        assert!(
+            e.as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["dims"].as_object().unwrap().is_empty())
+        );
+        // the forecast: that segment's, as the total
+        let fc = get(
+            &f,
+            &format!("/api/forecast?period=2026-Q1&as_of=2026-03-01&method=category&segment={seg}"),
+            &cfo,
+        )
+        .await
+        .body;
+        let fc = fc.as_array().unwrap();
+        assert!(!fc.is_empty() && fc.iter().all(|r| r["group"] == "all"));
+    }
+    let r = send(
+        &f,
+        Method::GET,
+        "/api/metrics/win_rate?by=segment&segment=smb",
+        &cfo,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}

@@ -30,6 +30,8 @@ pub struct DealsQuery {
     pub offset: Option<usize>,
     /// Only the team under this CRM user (inside the caller's scope).
     pub under: Option<String>,
+    /// Only deals of this segment (as they stood at the day).
+    pub segment: Option<String>,
 }
 
 /// A deal as it stood.
@@ -155,8 +157,11 @@ pub async fn deals(
     let described = scope.describe();
     let open = q.open.unwrap_or(false);
     let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(usize::MAX));
+    let segment = q.segment.clone();
     let out = crate::compute(move || -> ApiResult<Vec<DealRow>> {
-        let s = ws.scoped(cut, &scope).map_err(ApiError::internal)?;
+        let s = ws
+            .scoped(cut, &scope, segment.as_deref())
+            .map_err(ApiError::internal)?;
         // (rows are in key order; the page is by opportunity id)
         let mut r = rows(&s.batch, &s.rows, open);
         Ok(r.drain(..).skip(offset).take(limit).collect())
@@ -210,7 +215,7 @@ pub async fn history(
             ))
         };
         let key = ws.log.keys.key(&id).ok_or_else(missing)?;
-        let s = ws.scoped(c, &scope).map_err(ApiError::internal)?;
+        let s = ws.scoped(c, &scope, None).map_err(ApiError::internal)?;
         if !s.keys.get(key as usize).copied().unwrap_or(false) {
             return Err(missing());
         }
@@ -250,6 +255,8 @@ pub struct ScoresQuery {
     pub model: Option<String>,
     /// Only the team under this CRM user (inside the caller's scope).
     pub under: Option<String>,
+    /// Only deals of this segment (as they stood at the day).
+    pub segment: Option<String>,
 }
 
 /// A factor of a deal's P(won).
@@ -322,7 +329,9 @@ pub async fn scores(
     let dir = app.workspace.dir().join("models").join(&name);
     let rows = crate::compute(move || -> ApiResult<Vec<ScoreRow>> {
         let all = ws.deal_scores(&dir, &name, Cut::at(at), period)?;
-        let s = ws.scoped(Cut::at(at), &scope).map_err(ApiError::internal)?;
+        let s = ws
+            .scoped(Cut::at(at), &scope, q.segment.as_deref())
+            .map_err(ApiError::internal)?;
         Ok(all
             .iter()
             .filter(|r| {

@@ -35,6 +35,8 @@ pub struct ForecastQuery {
     pub by: Option<String>,
     /// Only the team under this CRM user (inside the caller's scope).
     pub under: Option<String>,
+    /// Only this segment's forecast (its group of `by=segment`, as `all`).
+    pub segment: Option<String>,
 }
 
 /// One method's forecast for one group.
@@ -123,9 +125,19 @@ pub async fn forecast(
             })
             .collect::<ApiResult<_>>()?,
     };
+    let segment = q.segment.clone().filter(|s| !s.is_empty());
+    let by = match (by(q.by.as_deref())?, &segment) {
+        (b, None) => b,
+        (By::Company, Some(_)) => By::Segment,
+        (_, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "segment= gives one segment's forecast: it does not combine with by=",
+            ));
+        }
+    };
     let options = Options {
         methods: methods.clone(),
-        by: by(q.by.as_deref())?,
+        by,
         scope: match scope {
             Scope::Everything => None,
             Scope::Owners(o) => Some(o),
@@ -192,7 +204,13 @@ pub async fn forecast(
                 })
             });
         let mut out = Vec::new();
-        for r in rows {
+        for mut r in rows {
+            if let Some(s) = &segment {
+                if &r.group != s {
+                    continue;
+                }
+                r.group = "all".into();
+            }
             let mut fs = r.forecasts;
             if let Some((m, _)) = &rec
                 && let Some(i) = fs.iter().position(|f| f.method == *m)

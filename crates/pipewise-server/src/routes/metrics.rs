@@ -63,6 +63,9 @@ pub struct MetricParams {
     pub by: Option<String>,
     /// Only the team under this CRM user (inside the caller's scope).
     pub under: Option<String>,
+    /// Only this segment: the metric broken down by segment, that
+    /// segment's numbers (exact: each segment's are computed apart).
+    pub segment: Option<String>,
 }
 
 /// One number of a metric.
@@ -103,13 +106,15 @@ pub async fn value(
     let Some(query) = query else {
         return Ok(audited(Vec::<MetricValue>::new(), described));
     };
+    let seg = segment(&q).map(str::to_string);
     let rows = crate::compute(move || -> ApiResult<Vec<MetricValue>> {
         let engine = ws.engine().map_err(ApiError::internal)?;
         let rows = evaluate(engine, &metric, &query).map_err(metric_error)?;
         Ok(rows
             .into_iter()
-            .map(|r| MetricValue {
-                dims: r.dims.into_iter().collect(),
+            .filter_map(|r| Some((in_segment(r.dims.clone(), seg.as_deref())?, r)))
+            .map(|(dims, r)| MetricValue {
+                dims: dims.into_iter().collect(),
                 value: r.value,
                 numerator: r.numerator,
                 denominator: r.denominator,
@@ -177,6 +182,15 @@ pub fn metric_query(
                     .collect()
             })
             .unwrap_or_default();
+    let mut by = by;
+    if segment(q).is_some() {
+        if by.iter().any(|d| d == "segment") {
+            return Err(ApiError::bad_request(
+                "segment= and by=segment together: drop one",
+            ));
+        }
+        by.insert(0, "segment".into());
+    }
     for d in &by {
         if !pipewise_metrics::DIMENSIONS.contains(&d.as_str()) {
             return Err(ApiError::bad_request(format!(
@@ -196,6 +210,29 @@ pub fn metric_query(
         }),
         described,
     ))
+}
+
+/// The segment a request narrows to.
+fn segment(q: &MetricParams) -> Option<&str> {
+    q.segment.as_deref().filter(|s| !s.is_empty())
+}
+
+/// A row's dimensions with the segment filter applied: `None` when the row
+/// is another segment's; else its dimensions without the segment (which
+/// [`metric_query`] put first).
+fn in_segment(
+    mut dims: Vec<(String, Option<String>)>,
+    segment: Option<&str>,
+) -> Option<Vec<(String, Option<String>)>> {
+    let Some(want) = segment else {
+        return Some(dims);
+    };
+    if dims.first().is_some_and(|d| d.1.as_deref() == Some(want)) {
+        dims.remove(0);
+        Some(dims)
+    } else {
+        None
+    }
 }
 
 fn metric_error(e: pipewise_metrics::MetricError) -> ApiError {
@@ -250,14 +287,16 @@ pub async fn explain(
     let Some(query) = query else {
         return Ok(audited(Vec::<ExplainRow>::new(), described));
     };
+    let seg = segment(&q).map(str::to_string);
     let rows = crate::compute(move || -> ApiResult<Vec<ExplainRow>> {
         let engine = ws.engine().map_err(ApiError::internal)?;
         let rows = pipewise_metrics::explain(engine, &metric, &query).map_err(metric_error)?;
         Ok(rows
             .into_iter()
-            .map(|r| ExplainRow {
+            .filter_map(|r| Some((in_segment(r.dims.clone(), seg.as_deref())?, r)))
+            .map(|(dims, r)| ExplainRow {
                 id: r.id,
-                dims: r.dims.into_iter().collect(),
+                dims: dims.into_iter().collect(),
                 name: r.name,
                 stage: r.stage,
                 amount: r.amount,
@@ -287,6 +326,8 @@ pub struct ScorecardParams {
     pub metrics: Option<String>,
     /// Only the team under this CRM user (inside the caller's scope).
     pub under: Option<String>,
+    /// Only this segment.
+    pub segment: Option<String>,
 }
 
 /// One metric's number in a scorecard.
@@ -346,14 +387,24 @@ pub async fn scorecard(
             known: q.known,
             by: q.by.clone(),
             under: q.under.clone(),
+            segment: q.segment.clone(),
         },
     )?;
     let Some(mut query) = query else {
         return Ok(audited(Vec::<ScorecardRow>::new(), described));
     };
-    let mut breakdowns = vec![Vec::new()];
-    if !query.by.is_empty() {
-        breakdowns.push(std::mem::take(&mut query.by));
+    // (with a segment, metric_query put it first in `by`: every breakdown
+    // starts with it, and rows of other segments are left out)
+    let seg = q.segment.clone().filter(|s| !s.is_empty());
+    let by = std::mem::take(&mut query.by);
+    let lead: Vec<String> = by
+        .iter()
+        .take(usize::from(seg.is_some()))
+        .cloned()
+        .collect();
+    let mut breakdowns = vec![lead.clone()];
+    if by.len() > lead.len() {
+        breakdowns.push(by.clone());
     }
     let rows = crate::compute(move || -> ApiResult<Vec<ScorecardRow>> {
         let engine = ws.engine().map_err(ApiError::internal)?;
@@ -370,7 +421,7 @@ pub async fn scorecard(
                     Err(e) if e.is_user_error() => out.push(ScorecardRow {
                         metric: m.name.clone(),
                         unit,
-                        dimension: b.first().cloned(),
+                        dimension: b.get(lead.len()).cloned(),
                         group: None,
                         value: None,
                         numerator: 0.0,
@@ -379,17 +430,24 @@ pub async fn scorecard(
                         error: Some(e.to_string()),
                     }),
                     Err(e) => return Err(ApiError::internal(e)),
-                    Ok(rows) => out.extend(rows.into_iter().map(|r| ScorecardRow {
-                        metric: m.name.clone(),
-                        unit: unit.clone(),
-                        dimension: b.first().cloned(),
-                        group: r.dims.first().and_then(|d| d.1.clone()),
-                        value: r.value,
-                        numerator: r.numerator,
-                        denominator: r.denominator,
-                        status: r.status.map(str::to_string),
-                        error: None,
-                    })),
+                    Ok(rows) => out.extend(
+                        rows.into_iter()
+                            .filter_map(|r| {
+                                let dims = in_segment(r.dims.clone(), seg.as_deref())?;
+                                Some((dims, r))
+                            })
+                            .map(|(dims, r)| ScorecardRow {
+                                metric: m.name.clone(),
+                                unit: unit.clone(),
+                                dimension: b.get(lead.len()).cloned(),
+                                group: dims.first().and_then(|d| d.1.clone()),
+                                value: r.value,
+                                numerator: r.numerator,
+                                denominator: r.denominator,
+                                status: r.status.map(str::to_string),
+                                error: None,
+                            }),
+                    ),
                 }
             }
         }

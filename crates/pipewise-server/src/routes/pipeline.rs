@@ -26,6 +26,8 @@ pub struct FunnelParams {
     pub known: Option<bool>,
     /// Only the team under this CRM user (inside the caller's scope).
     pub under: Option<String>,
+    /// Only deals of this segment (as they stood at the day).
+    pub segment: Option<String>,
 }
 
 /// One stage of the funnel.
@@ -72,7 +74,9 @@ pub async fn funnel(
     let (scope, _) = super::request_scope(&ws, &p, q.under.as_deref())?;
     let described = scope.describe();
     let rows = crate::compute(move || -> ApiResult<Vec<FunnelRow>> {
-        let s = ws.scoped(c, &scope).map_err(ApiError::internal)?;
+        let s = ws
+            .scoped(c, &scope, q.segment.as_deref())
+            .map_err(ApiError::internal)?;
         let keys = &s.keys;
         let stages = pipewise_metrics::funnel::funnel_of(&ws.log, &ws.process, from, to, c, &|k| {
             keys.get(k as usize).copied().unwrap_or(false)
@@ -115,6 +119,8 @@ pub struct FlowParams {
     pub deals: Option<bool>,
     /// Only the team under this CRM user (inside the caller's scope).
     pub under: Option<String>,
+    /// Only deals of this segment (as they stood at `to`).
+    pub segment: Option<String>,
 }
 
 /// A bucket of the waterfall.
@@ -178,7 +184,9 @@ pub async fn flow(
     let described = scope.describe();
     let with_deals = q.deals.unwrap_or(false);
     let answer = crate::compute(move || -> ApiResult<FlowAnswer> {
-        let s = ws.scoped(Cut::at(to), &scope).map_err(ApiError::internal)?;
+        let s = ws
+            .scoped(Cut::at(to), &scope, q.segment.as_deref())
+            .map_err(ApiError::internal)?;
         let keys = &s.keys;
         let f = pipewise_ledger::flow::flow_of(
             &ws.log,

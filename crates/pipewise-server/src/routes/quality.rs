@@ -25,6 +25,8 @@ pub struct QualityQuery {
     pub as_of: Option<String>,
     /// Only the team under this CRM user (inside the caller's scope).
     pub under: Option<String>,
+    /// Only deals of this segment (as they stood at the day).
+    pub segment: Option<String>,
 }
 
 /// One file an ingest read.
@@ -145,7 +147,9 @@ pub async fn quality(
                 }
             })
             .collect();
-        let s = ws.scoped(c, &scope).map_err(ApiError::internal)?;
+        let s = ws
+            .scoped(c, &scope, q.segment.as_deref())
+            .map_err(ApiError::internal)?;
         let b = &s.batch;
         let closed = b
             .column_by_name("is_closed")

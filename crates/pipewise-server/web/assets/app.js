@@ -112,6 +112,7 @@ function filters() {
     period: p.get("period") ?? quarters[asOf] ?? me.quarter,
     as_of: asOf,
     under: p.get("under") ?? "",
+    segment: p.get("segment") ?? "",
     known: p.get("known") === "1",
   };
 }
@@ -123,6 +124,7 @@ function link(name, arg = "", extra = {}) {
   if (f.period) q.set("period", f.period);
   if (f.as_of) q.set("as_of", f.as_of);
   if (f.under) q.set("under", f.under);
+  if (f.segment) q.set("segment", f.segment);
   if (f.known) q.set("known", "1");
   for (const [k, v] of Object.entries(extra)) if (v) q.set(k, v);
   return "#/" + name + (arg ? "/" + encodeURIComponent(arg) : "") + "?" + q;
@@ -258,7 +260,7 @@ function daysBefore(date, n) {
 
 async function pipelinePage() {
   const f = filters();
-  const base = { period: f.period, as_of: f.as_of, under: f.under, known: f.known };
+  const base = { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known };
   const from = route().params.get("from") ?? daysBefore(f.as_of, 28);
   return [
     h("h1", {}, "Pipeline"),
@@ -289,7 +291,7 @@ async function pipelinePage() {
       ];
     }),
     later(`Waterfall from ${from} to ${f.as_of}`, async () => {
-      const flow = await api("flow", { from, to: f.as_of, period: f.period, under: f.under, deals: true });
+      const flow = await api("flow", { from, to: f.as_of, period: f.period, under: f.under, segment: f.segment, deals: true });
       const bars = flow.buckets.filter((b) => b.waterfall);
       let run = 0;
       const spans = bars.map((b) => {
@@ -340,7 +342,7 @@ async function pipelinePage() {
 
 async function forecastPage() {
   const f = filters();
-  const base = { period: f.period, as_of: f.as_of, under: f.under, known: f.known };
+  const base = { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known };
   return [
     h("h1", {}, "Forecast"),
     later(`Every method for ${f.period}, as of ${f.as_of}`, async () => {
@@ -486,7 +488,7 @@ const REP_METRICS = ["booked_new_business", "quota_attainment", "win_rate", "ave
 
 async function repsPage() {
   const f = filters();
-  const base = { period: f.period, as_of: f.as_of, under: f.under, known: f.known };
+  const base = { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known };
   return [
     h("h1", {}, "Reps"),
     later("Leaderboard and scorecards", async () => {
@@ -522,7 +524,7 @@ async function dealsPage() {
   const all = params.get("all") === "1";
   await names();
   const [dealRows, scored] = await Promise.all([
-    api("deals", { as_of: f.as_of, under: f.under, known: f.known, open: !all }),
+    api("deals", { as_of: f.as_of, under: f.under, segment: f.segment, known: f.known, open: !all }),
     dealScores(f),
   ]);
   const rows = dealRows.filter((d) => !owner || d.owner_id === owner);
@@ -563,7 +565,7 @@ async function dealsPage() {
 /// The trained deal model's scores for the open deals, by id (a note instead when there is no model).
 async function dealScores(f) {
   try {
-    const rows = await api("deals/scores", { as_of: f.as_of, under: f.under });
+    const rows = await api("deals/scores", { as_of: f.as_of, under: f.under, segment: f.segment });
     return { byId: new Map(rows.map((r) => [r.opportunity_id, r])) };
   } catch (e) {
     if (e instanceof ApiError && (e.status === 404 || e.status === 400)) return { note: `No win probabilities: ${e.message}` };
@@ -610,8 +612,8 @@ async function explainPage(name) {
   const f = filters();
   const [info, rows, total] = await Promise.all([
     metrics(),
-    api(`metrics/${encodeURIComponent(name)}/explain`, { period: f.period, as_of: f.as_of, under: f.under, known: f.known }),
-    api(`metrics/${encodeURIComponent(name)}`, { period: f.period, as_of: f.as_of, under: f.under, known: f.known }),
+    api(`metrics/${encodeURIComponent(name)}/explain`, { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known }),
+    api(`metrics/${encodeURIComponent(name)}`, { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known }),
   ]);
   const m = info[name];
   const t = total[0];
@@ -684,7 +686,7 @@ async function leadsPage() {
 
 async function qualityPage() {
   const f = filters();
-  const q = await api("quality", { as_of: f.as_of, under: f.under });
+  const q = await api("quality", { as_of: f.as_of, under: f.under, segment: f.segment });
   const ingests = q.ingests;
   const last = ingests[ingests.length - 1];
   const out = [h("h1", {}, "Data quality")];
@@ -792,6 +794,7 @@ async function render() {
   $("#f-period").value = f.period;
   $("#f-asof").value = f.as_of;
   $("#f-under").value = f.under;
+  $("#f-segment").value = f.segment;
   $("#f-known").checked = f.known;
   // the saved view this is, if any
   const here = location.hash.replace(/^#/, "");
@@ -851,6 +854,8 @@ async function start() {
   for (const p of Object.values(ps).filter((p) => p.manages)) {
     team.append(h("option", { value: p.id }, `${p.name}'s team`));
   }
+  const segs = $("#f-segment");
+  segs.replaceChildren(h("option", { value: "" }, "Every segment"), ...[...new Set(Object.values(ps).map((p) => p.segment).filter(Boolean))].sort().map((s) => h("option", { value: s }, s)));
   await loadViews("");
   await render();
 }
@@ -925,6 +930,7 @@ $("#filters").addEventListener("submit", (e) => {
   set("period", $("#f-period").value.trim());
   set("as_of", $("#f-asof").value);
   set("under", $("#f-under").value);
+  set("segment", $("#f-segment").value);
   set("known", $("#f-known").checked ? "1" : "");
   location.hash = "#/" + r.name + (r.arg ? "/" + encodeURIComponent(r.arg) : "") + "?" + q;
 });

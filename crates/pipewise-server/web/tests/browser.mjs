@@ -202,6 +202,17 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   assert.ok(leads.total > 0 && (await countOf(page, "deciles")) === leads.deciles.length, "the leads page shows the API's deciles");
   await shot(page, "leads");
   await gotoPage(page, `#/reps?as_of=${asOf}`);
+  // a segment narrows the grid to what the API gives for it
+  await gotoPage(page, `#/deals?as_of=${asOf}`);
+  const seg = await page.locator("#f-segment option").nth(1).getAttribute("value");
+  await page.selectOption("#f-segment", seg);
+  await page.click("#filters button[type=submit]");
+  await page.waitForURL(new RegExp(`segment=${seg}`));
+  await settle(page);
+  const segDeals = (await api(page, `/api/deals?as_of=${asOf}&open=true&segment=${seg}`)).body;
+  assert.ok(segDeals.every((d) => d.segment === seg), "the API's segment filter");
+  assert.equal(await countOf(page, "deals"), segDeals.length, "the grid under a segment filter");
+  await gotoPage(page, `#/reps?as_of=${asOf}`);
   // a saved view comes back with its page and filters
   await page.fill("#view-name", "team reps at quarter end");
   await page.click("#view-save");
