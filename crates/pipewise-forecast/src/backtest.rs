@@ -174,6 +174,34 @@ fn score(method: Method, week: Option<u32>, points: &[&Point]) -> Score {
 /// by the cut (`None`: none for that cut; the pooled cells stand).
 pub type Learned<'a> = &'a dyn Fn(&Quarter, Timestamp) -> Option<HashMap<u32, DealP>>;
 
+/// The quarters a backtest tallies and which of them it forecasts: every
+/// quarter from the ledger's first deal (`first_created`) to the one holding
+/// `latest` (that one only when it has ended), and of those the last
+/// `periods` that have two or more quarters before them.
+pub fn quarters(
+    latest: Timestamp,
+    first_created: Timestamp,
+    fiscal_start_month: u32,
+    calendar: &pipewise_model::FiscalCalendar,
+    periods: usize,
+) -> (Vec<Quarter>, Vec<usize>) {
+    let current = crate::calendar::quarter_at(latest, fiscal_start_month, calendar);
+    let mut quarters = crate::forecast::past_quarters(
+        &current,
+        latest,
+        first_created,
+        fiscal_start_month,
+        calendar,
+    );
+    if current.end() <= latest {
+        quarters.push(current);
+    }
+    // a quarter is forecast only with two or more quarters before it
+    let first_target = quarters.len().saturating_sub(periods).max(2);
+    let targets: Vec<usize> = (first_target..quarters.len()).collect();
+    (quarters, targets)
+}
+
 /// Backtest the `targets` quarters (oldest first) with `all` the quarters
 /// the ledger has before them tallied in `tallies` (same order as `all`);
 /// the per-deal probabilities from `learned` where it gives them.
@@ -185,6 +213,29 @@ pub fn run(
     o: &BacktestOptions,
     learned: Option<Learned>,
 ) -> Backtest {
+    run_with_progress(ledger, org, all, targets, o, learned, &|_, _| {})
+}
+
+/// [`run`], calling `progress(done, total)` after each (quarter, week) cut.
+pub fn run_with_progress(
+    ledger: &Ledger,
+    org: &Org,
+    all: &[QuarterTally],
+    targets: &[usize],
+    o: &BacktestOptions,
+    learned: Option<Learned>,
+    progress: &dyn Fn(usize, usize),
+) -> Backtest {
+    let total: usize = targets
+        .iter()
+        .map(|&t| {
+            o.weeks
+                .iter()
+                .filter(|&&w| w <= all[t].quarter.weeks())
+                .count()
+        })
+        .sum();
+    let mut done = 0;
     let mut points = Vec::new();
     // week, p, stage p, won, pooled p (where a trained model's p replaced it)
     let mut deal_rows: Vec<(u32, f64, f64, bool, Option<f64>)> = Vec::new();
@@ -248,6 +299,8 @@ pub fn run(
                 deal_rows.push((w, p.won, stage_p, won, pooled));
             }
             tracing::debug!(quarter = %q.label, week = w, "backtest cut done");
+            done += 1;
+            progress(done, total);
         }
     }
     let mut scores = Vec::new();
@@ -461,4 +514,86 @@ mod tests {
         // q50 (0.5·20 = 10), q90 (0.9·10 = 9) → 22/3; mean 29/6, over 100
         assert!((s.pinball.unwrap() - 29.0 / 6.0 / 100.0).abs() < 1e-12);
     }
+}
+
+/// The backtest as Markdown (`reports/backtest.md`): the leaderboard, WAPE by
+/// week with each week's best, and the deal level.
+pub fn markdown(bt: &Backtest) -> String {
+    use std::fmt::Write;
+    let p = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    let mut s = String::new();
+    let _ = writeln!(s, "# Forecast backtest\n");
+    let _ = writeln!(
+        s,
+        "Quarters {}; weeks {}.\n",
+        bt.quarters.join(", "),
+        bt.weeks
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for n in &bt.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    let _ = writeln!(
+        s,
+        "\n## Leaderboard (every week)\n\n| method | forecasts | WAPE | MAPE | bias | P10–P90 coverage | pinball |\n|---|---|---|---|---|---|---|"
+    );
+    for x in &bt.leaderboard {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            x.method.as_str(),
+            x.n,
+            p(x.wape),
+            p(x.mape),
+            p(x.bias),
+            p(x.coverage),
+            p(x.pinball)
+        );
+    }
+    let _ = writeln!(s, "\n## WAPE by week of the quarter\n");
+    let _ = write!(s, "| method |");
+    for w in &bt.weeks {
+        let _ = write!(s, " {w} |");
+    }
+    let _ = write!(s, "\n|---|");
+    for _ in &bt.weeks {
+        let _ = write!(s, "---|");
+    }
+    let _ = writeln!(s);
+    for x in &bt.leaderboard {
+        let _ = write!(s, "| {} |", x.method.as_str());
+        for w in &bt.weeks {
+            let v = bt
+                .scores
+                .iter()
+                .find(|y| y.method == x.method && y.week == Some(*w))
+                .and_then(|y| y.wape);
+            let star = if bt.winners.get(w) == Some(&x.method) {
+                " **best**"
+            } else {
+                ""
+            };
+            let _ = write!(s, " {}{star} |", p(v));
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(
+        s,
+        "\n## Deal level (P(won in the quarter) of every open deal at every cut)\n\n| model | week | deal-cuts | Brier | log loss |\n|---|---|---|---|---|"
+    );
+    for d in &bt.deal_level {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.4} | {:.4} |",
+            d.model,
+            d.week.map_or("all".into(), |w| w.to_string()),
+            d.deals,
+            d.brier,
+            d.log_loss
+        );
+    }
+    s
 }

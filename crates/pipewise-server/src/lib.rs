@@ -57,6 +57,9 @@ use utoipa::OpenApi;
         routes::leads::leads,
         routes::forecast::forecast,
         routes::forecast::backtest,
+        routes::jobs::start_backtest,
+        routes::jobs::list,
+        routes::jobs::get,
         routes::submissions::list,
         routes::submissions::submit,
         routes::submissions::bias,
@@ -101,6 +104,8 @@ pub struct Inner {
     pub session_secs: i64,
     /// A hash to verify against for unknown logins (timing).
     pub dummy_hash: String,
+    /// Long work started from the browser.
+    pub jobs: Mutex<routes::jobs::Jobs>,
 }
 
 impl std::ops::Deref for AppState {
@@ -120,6 +125,7 @@ impl AppState {
                 workspace: Arc::new(workspace),
                 limiter: Mutex::new(auth::LoginLimiter::default()),
                 session_secs,
+                jobs: Mutex::new(routes::jobs::Jobs::default()),
                 dummy_hash: pipewise_state::hash_password("no such user, no such password")
                     .map_err(ApiError::internal)?,
             }),
@@ -188,6 +194,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/flow", get(routes::pipeline::flow))
         .route("/api/forecast", get(routes::forecast::forecast))
         .route("/api/backtest", get(routes::forecast::backtest))
+        .route("/api/jobs", get(routes::jobs::list))
+        .route("/api/jobs/backtest", post(routes::jobs::start_backtest))
+        .route("/api/jobs/{id}", get(routes::jobs::get))
         .route("/api/submissions/bias", get(routes::submissions::bias))
         .route(
             "/api/submissions/debiased",

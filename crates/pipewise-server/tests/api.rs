@@ -1758,3 +1758,69 @@ async fn a_segment_filter_narrows_every_number_exactly() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtest_runs_as_a_job_with_its_progress() {
+    let f = fixture().await;
+    let (mgr, cfo, root) = (
+        login(&f, "mgr").await,
+        login(&f, "cfo").await,
+        login(&f, "root").await,
+    );
+    let r = send(&f, Method::POST, "/api/jobs/backtest", &mgr, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let no_csrf = Auth {
+        csrf: None,
+        ..cfo.clone()
+    };
+    assert_eq!(
+        send(&f, Method::POST, "/api/jobs/backtest", &no_csrf, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let r = send(&f, Method::POST, "/api/jobs/backtest", &cfo, None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.body["id"].as_u64().unwrap();
+    // a second one while the first runs is refused; once it is done, allowed
+    let again = send(&f, Method::POST, "/api/jobs/backtest", &cfo, None).await;
+    let uri = format!("/api/jobs/{id}");
+    let mut seen_progress = Vec::new();
+    let job = loop {
+        let j = get(&f, &uri, &cfo).await.body;
+        seen_progress.push((j["done"].as_u64().unwrap(), j["total"].as_u64().unwrap()));
+        if j["state"] != "running" {
+            break j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    match again.status {
+        StatusCode::CONFLICT => {}
+        StatusCode::ACCEPTED => panic!("a second backtest started while the first ran: {job}"),
+        s => panic!("{s}: {}", again.text),
+    }
+    assert_eq!(job["state"], "done", "{job}");
+    let total = job["total"].as_u64().unwrap();
+    assert!(total > 0 && job["done"] == total);
+    // progress only ever moves forward
+    assert!(seen_progress.windows(2).all(|w| w[0].0 <= w[1].0));
+    // the report is saved, and what the page reads
+    let bt = get(&f, "/api/backtest", &mgr).await.body;
+    assert_eq!(bt["weeks"].as_array().unwrap().len(), 13);
+    assert!(!bt["leaderboard"].as_array().unwrap().is_empty());
+    assert!(f.store.root().join("reports/backtest.md").exists());
+    // a job is its starter's (and an admin's) to see
+    assert_eq!(
+        send(&f, Method::GET, &uri, &mgr, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get(&f, &uri, &root).await.body["id"], id);
+    assert!(
+        get(&f, "/api/jobs", &mgr)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -418,10 +418,11 @@ async function forecastPage() {
     }),
     later("Backtest: each method's accuracy by week of the quarter", async () => {
       let bt;
+      const runner = ["exec", "admin"].includes(me.role) ? backtestRunner() : null;
       try {
         bt = await api("backtest");
       } catch (e) {
-        if (e instanceof ApiError && e.status === 404) return h("p", { class: "note" }, e.message);
+        if (e instanceof ApiError && e.status === 404) return [h("p", { class: "note" }, e.message), runner];
         throw e;
       }
       const weekly = bt.scores.filter((s) => s.week !== null && s.wape !== null);
@@ -440,14 +441,16 @@ async function forecastPage() {
           { key: "bias", label: "Bias", unit: "ratio" },
           { key: "coverage", label: "P10–P90 coverage", unit: "ratio" },
         ], bt.leaderboard, { sort: "wape" }),
+        runner,
       ];
     }),
     callForm(f),
     later("Forecast calls", async () => {
       const rows = await api("submissions", { period: f.period });
       if (!rows.length) return h("p", { class: "note" }, `No calls for ${f.period} yet.`);
+      await names();
       return table("submissions", [
-        { key: "submitter", label: "Who", unit: "text" },
+        { key: "submitter", label: "Who", unit: "text", cell: (r) => personName(r.submitter) },
         { key: "level", label: "Level", unit: "text" },
         { key: "commit", label: "Commit", unit: "currency" },
         { key: "most_likely", label: "Most likely", unit: "currency" },
@@ -457,6 +460,44 @@ async function forecastPage() {
       ], rows, { sort: "submitted_at", desc: true });
     }),
   ];
+}
+
+/// A button that runs a backtest on the server and shows its progress.
+function backtestRunner() {
+  const bar = h("progress", { id: "job-progress", max: "1", value: "0", hidden: true, "aria-label": "Backtest progress" });
+  const msg = h("span", { id: "job-message", role: "status", "aria-live": "polite", class: "note" });
+  const follow = async (id) => {
+    bar.hidden = false;
+    for (;;) {
+      const j = await api(`jobs/${id}`);
+      bar.max = Math.max(j.total, 1);
+      bar.value = j.done;
+      msg.textContent = `${j.message}${j.total ? ` (${j.done} of ${j.total} cuts)` : ""}`;
+      if (j.state !== "running") {
+        msg.dataset.state = j.state;
+        if (j.state === "done") await render();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const button = h("button", { type: "button", id: "run-backtest", class: "csv", onclick: async () => {
+    button.disabled = true;
+    try {
+      const j = await api("jobs/backtest", {}, { method: "POST" });
+      await follow(j.id);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) {
+        const running = (await api("jobs")).find((j) => j.kind === "backtest" && j.state === "running");
+        if (running) await follow(running.id);
+      } else {
+        msg.textContent = e.message;
+      }
+    } finally {
+      button.disabled = false;
+    }
+  } }, "Run a backtest now");
+  return h("p", { class: "job" }, button, " ", bar, " ", msg);
 }
 
 /// A call for the period, made as oneself (a manager may make a team call).

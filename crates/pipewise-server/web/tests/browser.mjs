@@ -245,6 +245,18 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   assert.ok(audit.some((a) => a.login === manager && a.target.startsWith("/api/scorecard")), "the manager's reads are audited");
   assert.ok((await countOf(page, "audit")) > 0);
   await shot(page, "audit");
+  // long work shows its progress: a backtest run from the forecast page
+  await gotoPage(page, `#/forecast?as_of=${asOf}`);
+  await page.click("#run-backtest");
+  await page.locator("#job-progress").waitFor({ state: "visible" });
+  await shot(page, "backtest-running");
+  await page.locator('[data-table="backtest"]').waitFor({ timeout: 600000 });
+  await settle(page);
+  const bt = (await api(page, "/api/backtest")).body;
+  assert.equal(await countOf(page, "backtest"), bt.leaderboard.length, "the page shows the backtest just saved");
+  const jobs = (await api(page, "/api/jobs")).body;
+  assert.ok(jobs[0].state === "done" && jobs[0].done === jobs[0].total && jobs[0].total > 0, JSON.stringify(jobs[0]));
+  await shot(page, "forecast-backtest");
   await context.close();
   // … and no one else sees it
   const other = await session(byRole("exec"));

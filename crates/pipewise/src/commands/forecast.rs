@@ -5,7 +5,7 @@ use crate::commands::{print, print_json, spinner};
 use crate::output::{Cell, Table};
 use crate::settings::{Workspace, instant, open, user};
 use anyhow::Result;
-use pipewise_forecast::backtest::{self, Backtest, BacktestOptions};
+use pipewise_forecast::backtest::{self, BacktestOptions};
 use pipewise_forecast::calendar::{Quarter, quarter_at};
 use pipewise_forecast::forecast::{self, Context, Options, Row, past_quarters};
 use pipewise_forecast::groups::{By, Org};
@@ -554,14 +554,8 @@ pub fn backtest(ws: &Path, a: &BacktestArgs, format: Format) -> Result<()> {
     let org = org(&w)?;
     let fsm = w.process.fiscal_year_start_month();
     let latest = log.latest();
-    let current = quarter_at(latest, fsm, &w.calendar);
-    let mut quarters = past_quarters(&current, latest, first_created(&log), fsm, &w.calendar);
-    if current.end() <= latest {
-        quarters.push(current);
-    }
-    // a quarter is forecast only with two or more quarters before it
-    let first_target = quarters.len().saturating_sub(a.periods).max(2);
-    let targets: Vec<usize> = (first_target..quarters.len()).collect();
+    let (quarters, targets) =
+        backtest::quarters(latest, first_created(&log), fsm, &w.calendar, a.periods);
     if targets.is_empty() {
         return Err(user(format!(
             "the ledger holds {} complete quarter(s); a backtest forecasts a quarter with at least two before it\n\nhint: ingest more history (or `pipewise synth --years 4`)",
@@ -635,7 +629,7 @@ pub fn backtest(ws: &Path, a: &BacktestArgs, format: Format) -> Result<()> {
     let json_path = dir.join("backtest.json");
     let md_path = dir.join("backtest.md");
     std::fs::write(&json_path, serde_json::to_string_pretty(&bt)? + "\n")?;
-    std::fs::write(&md_path, markdown(&bt))?;
+    std::fs::write(&md_path, backtest::markdown(&bt))?;
     eprintln!("wrote {} and {}", json_path.display(), md_path.display());
     if format == Format::Json {
         return print_json(&bt);
@@ -665,85 +659,4 @@ pub fn backtest(ws: &Path, a: &BacktestArgs, format: Format) -> Result<()> {
         ]);
     }
     print(&t, format)
-}
-
-/// The backtest as Markdown.
-fn markdown(bt: &Backtest) -> String {
-    use std::fmt::Write;
-    let p = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
-    let mut s = String::new();
-    let _ = writeln!(s, "# Forecast backtest\n");
-    let _ = writeln!(
-        s,
-        "Quarters {}; weeks {}.\n",
-        bt.quarters.join(", "),
-        bt.weeks
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for n in &bt.notes {
-        let _ = writeln!(s, "- {n}");
-    }
-    let _ = writeln!(
-        s,
-        "\n## Leaderboard (every week)\n\n| method | forecasts | WAPE | MAPE | bias | P10–P90 coverage | pinball |\n|---|---|---|---|---|---|---|"
-    );
-    for x in &bt.leaderboard {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            x.method.as_str(),
-            x.n,
-            p(x.wape),
-            p(x.mape),
-            p(x.bias),
-            p(x.coverage),
-            p(x.pinball)
-        );
-    }
-    let _ = writeln!(s, "\n## WAPE by week of the quarter\n");
-    let _ = write!(s, "| method |");
-    for w in &bt.weeks {
-        let _ = write!(s, " {w} |");
-    }
-    let _ = write!(s, "\n|---|");
-    for _ in &bt.weeks {
-        let _ = write!(s, "---|");
-    }
-    let _ = writeln!(s);
-    for x in &bt.leaderboard {
-        let _ = write!(s, "| {} |", x.method.as_str());
-        for w in &bt.weeks {
-            let v = bt
-                .scores
-                .iter()
-                .find(|y| y.method == x.method && y.week == Some(*w))
-                .and_then(|y| y.wape);
-            let star = if bt.winners.get(w) == Some(&x.method) {
-                " **best**"
-            } else {
-                ""
-            };
-            let _ = write!(s, " {}{star} |", p(v));
-        }
-        let _ = writeln!(s);
-    }
-    let _ = writeln!(
-        s,
-        "\n## Deal level (P(won in the quarter) of every open deal at every cut)\n\n| model | week | deal-cuts | Brier | log loss |\n|---|---|---|---|---|"
-    );
-    for d in &bt.deal_level {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {:.4} | {:.4} |",
-            d.model,
-            d.week.map_or("all".into(), |w| w.to_string()),
-            d.deals,
-            d.brier,
-            d.log_loss
-        );
-    }
-    s
 }
