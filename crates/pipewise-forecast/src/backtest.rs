@@ -482,40 +482,6 @@ pub fn recommend(
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn point(f: f64, lo: f64, hi: f64, a: f64) -> Point {
-        Point {
-            quarter: "q".into(),
-            week: 1,
-            method: Method::Probabilistic,
-            forecast: Some(f),
-            p10: Some(lo),
-            p90: Some(hi),
-            actual: a,
-        }
-    }
-
-    #[test]
-    fn scores_by_hand() {
-        // forecasts 110 and 80 for actuals 100 and 100
-        let a = point(110.0, 100.0, 120.0, 100.0);
-        let b = point(80.0, 70.0, 90.0, 100.0);
-        let s = score(Method::Probabilistic, Some(1), &[&a, &b]);
-        assert_eq!(s.n, 2);
-        assert!((s.wape.unwrap() - 30.0 / 200.0).abs() < 1e-12);
-        assert!((s.mape.unwrap() - 0.15).abs() < 1e-12);
-        assert!((s.bias.unwrap() - (-10.0 / 200.0)).abs() < 1e-12);
-        assert_eq!(s.coverage, Some(0.5));
-        // pinball: a: q10 0·… (100 ≥ 100: 0.1·0 = 0), q50 (100 < 110: 0.5·10 = 5),
-        // q90 (100 < 120: 0.1·20 = 2) → 7/3; b: q10 (100 ≥ 70: 0.1·30 = 3),
-        // q50 (0.5·20 = 10), q90 (0.9·10 = 9) → 22/3; mean 29/6, over 100
-        assert!((s.pinball.unwrap() - 29.0 / 6.0 / 100.0).abs() < 1e-12);
-    }
-}
-
 /// The backtest as Markdown (`reports/backtest.md`): the leaderboard, WAPE by
 /// week with each week's best, and the deal level.
 pub fn markdown(bt: &Backtest) -> String {
@@ -596,4 +562,38 @@ pub fn markdown(bt: &Backtest) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(f: f64, lo: f64, hi: f64, a: f64) -> Point {
+        Point {
+            quarter: "q".into(),
+            week: 1,
+            method: Method::Probabilistic,
+            forecast: Some(f),
+            p10: Some(lo),
+            p90: Some(hi),
+            actual: a,
+        }
+    }
+
+    #[test]
+    fn scores_by_hand() {
+        // forecasts 110 and 80 for actuals 100 and 100
+        let a = point(110.0, 100.0, 120.0, 100.0);
+        let b = point(80.0, 70.0, 90.0, 100.0);
+        let s = score(Method::Probabilistic, Some(1), &[&a, &b]);
+        assert_eq!(s.n, 2);
+        assert!((s.wape.unwrap() - 30.0 / 200.0).abs() < 1e-12);
+        assert!((s.mape.unwrap() - 0.15).abs() < 1e-12);
+        assert!((s.bias.unwrap() - (-10.0 / 200.0)).abs() < 1e-12);
+        assert_eq!(s.coverage, Some(0.5));
+        // pinball: a: q10 0·… (100 ≥ 100: 0.1·0 = 0), q50 (100 < 110: 0.5·10 = 5),
+        // q90 (100 < 120: 0.1·20 = 2) → 7/3; b: q10 (100 ≥ 70: 0.1·30 = 3),
+        // q50 (0.5·20 = 10), q90 (0.9·10 = 9) → 22/3; mean 29/6, over 100
+        assert!((s.pinball.unwrap() - 29.0 / 6.0 / 100.0).abs() < 1e-12);
+    }
 }
