@@ -14,6 +14,7 @@
 //! The engine crates know nothing of HTTP; this crate knows nothing of the
 //! terminal.
 
+pub mod answers;
 pub mod assets;
 pub mod auth;
 pub mod error;
@@ -215,7 +216,12 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(assets::index))
         .route("/assets/{*path}", get(assets::asset))
         .fallback(no_route);
+    // (answers kept per version sit inside authentication and audit)
     api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        answers::cached,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::authenticate,
     ))

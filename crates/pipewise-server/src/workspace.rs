@@ -71,6 +71,8 @@ pub struct Loaded {
     scoped: Mutex<Vec<ScopedEntry>>,
     /// The ledger as the deal model reads it, loaded on first use.
     deal_history: std::sync::OnceLock<pipewise_score::deals::history::DealHistory>,
+    /// Answers kept for this version (see [`crate::answers`]).
+    pub answers: crate::answers::Answers,
     /// The leads, scored, read on first use.
     lead_book: std::sync::OnceLock<Arc<crate::routes::leads::LeadBook>>,
     /// Deal scores per (model, cut, period).
@@ -358,6 +360,7 @@ fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
         scoped: Mutex::new(Vec::new()),
         deal_history: std::sync::OnceLock::new(),
         lead_book: std::sync::OnceLock::new(),
+        answers: crate::answers::Answers::default(),
         deal_scores: Mutex::new(std::collections::HashMap::new()),
     })
 }

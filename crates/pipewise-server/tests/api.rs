@@ -1824,3 +1824,51 @@ async fn a_backtest_runs_as_a_job_with_its_progress() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_answers_are_the_same_bytes_until_a_commit_lands() {
+    let f = fixture().await;
+    let (ana, mgr, root) = (
+        login(&f, "ana").await,
+        login(&f, "mgr").await,
+        login(&f, "root").await,
+    );
+    let uri = "/api/deals?as_of=2099-12-31&open=true";
+    let a1 = get(&f, uri, &mgr).await.text;
+    let a2 = get(&f, uri, &mgr).await.text;
+    assert_eq!(a1, a2);
+    // another scope, another answer (never the manager's kept one)
+    assert_ne!(get(&f, uri, &ana).await.text, a1);
+    // both reads are audited, kept or not
+    let audit = get(&f, "/api/audit?limit=100000", &root).await.body;
+    let reads = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["login"] == "mgr" && a["target"] == uri)
+        .count();
+    assert_eq!(reads, 2);
+    // a commit lands: the next answer is the new version's
+    let deal = ids(&get(&f, uri, &mgr).await).into_iter().next().unwrap();
+    let m = f.store.manifest().unwrap();
+    let at = pipewise_model::time::parse_iso_instant("2030-01-01", false).unwrap();
+    let lost = pipewise_model::OpportunityEvent {
+        opportunity_id: deal.clone(),
+        field: Field::Stage,
+        old_value: Value::Null,
+        new_value: Value::Text("Closed Lost".into()),
+        effective_at: at,
+        recorded_at: at,
+        source: "test".into(),
+    };
+    f.store
+        .commit(&m, pipewise_ledger::store_commit(Vec::new(), vec![lost]))
+        .unwrap();
+    let after = ids(&get(&f, uri, &mgr).await);
+    assert!(
+        !after.contains(&deal),
+        "the deal lost in the new version is still listed open"
+    );
+    let before: Json = serde_json::from_str(&a1).unwrap();
+    assert_eq!(after.len() + 1, before.as_array().unwrap().len());
+}
