@@ -221,8 +221,15 @@ impl Loaded {
         cut: Cut,
         period: pipewise_score::deals::rows::Period,
     ) -> Result<Arc<Vec<crate::routes::deals::ScoreRow>>, crate::ApiError> {
+        // (the model's file time too: a model retrained under the same name
+        // is scored afresh)
+        let stamp = std::fs::metadata(dir.join("model.json"))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
         let key = (
-            name.to_string(),
+            format!("{name}@{stamp}"),
             cut.effective,
             cut.recorded,
             period.first,
