@@ -14,7 +14,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -129,27 +129,12 @@ fn every_page_in_a_real_browser() {
         "ada": {"password": password, "role": "admin", "owners": null},
     });
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_pipewise"))
-        .arg("--workspace")
-        .arg(ws)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     let artifacts = target.join("browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let (mut server, addr) = common::serve_logged(ws, Some(&artifacts.join("server.log")));
     let out = Command::new("node")
         .arg("tests/browser.mjs")
         .current_dir(web_dir())

@@ -1429,30 +1429,6 @@ fn add_user(ws: &Path, args: &[&str], password: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// `pipewise serve` on a free port of 127.0.0.1: the process and its address.
-fn serve(ws: &Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewise"))
-        .arg("--workspace")
-        .arg(ws)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (child, addr)
-}
-
 /// GET `path` with a bearer token: the status and the body as JSON.
 fn get_json(addr: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
     let (status, body) = http(
@@ -1511,7 +1487,7 @@ fn the_data_quality_route_reconciles_every_row_and_guards_the_quarantine() {
     }
     let token = |login: &str| ok(&pw(&ws, &["users", "token", login])).trim().to_string();
     let (eve, rita) = (token("eve"), token("rita"));
-    let (mut child, addr) = serve(&ws);
+    let (mut child, addr) = common::serve(&ws);
 
     let (status, q) = get_json(&addr, "/api/quality?as_of=2026-02-01", &eve);
     assert_eq!(status, 200, "{q}");
@@ -1654,7 +1630,7 @@ fn users_and_the_server_from_the_command_line() {
     common::refused(ws, &["users", "disable", "nobody"], "no user");
 
     // the server: the token reads ana's deals, nothing else answers without one
-    let (mut child, addr) = serve(ws);
+    let (mut child, addr) = common::serve(ws);
     let get = |path: &str, auth: &str| {
         http(
             &addr,

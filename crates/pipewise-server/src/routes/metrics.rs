@@ -95,13 +95,7 @@ pub async fn value(
     Query(q): Query<MetricParams>,
 ) -> ApiResult<Response> {
     let ws = app.loaded().await?;
-    let metric = ws
-        .metrics
-        .get(&name)
-        .map_err(|_| {
-            ApiError::not_found(format!("no metric {name:?}; GET /api/metrics lists them"))
-        })?
-        .clone();
+    let metric = metric_named(&ws, &name)?;
     let (query, described) = metric_query(&ws, &p, &q)?;
     let Some(query) = query else {
         return Ok(audited(Vec::<MetricValue>::new(), described));
@@ -212,6 +206,13 @@ pub fn metric_query(
     ))
 }
 
+/// The library's metric `name` (404 naming where the list is).
+fn metric_named(ws: &crate::workspace::Loaded, name: &str) -> ApiResult<pipewise_metrics::Metric> {
+    ws.metrics.get(name).cloned().map_err(|_| {
+        ApiError::not_found(format!("no metric {name:?}; GET /api/metrics lists them"))
+    })
+}
+
 /// The segment a request narrows to.
 fn segment(q: &MetricParams) -> Option<&str> {
     q.segment.as_deref().filter(|s| !s.is_empty())
@@ -276,13 +277,7 @@ pub async fn explain(
     Query(q): Query<MetricParams>,
 ) -> ApiResult<Response> {
     let ws = app.loaded().await?;
-    let metric = ws
-        .metrics
-        .get(&name)
-        .map_err(|_| {
-            ApiError::not_found(format!("no metric {name:?}; GET /api/metrics lists them"))
-        })?
-        .clone();
+    let metric = metric_named(&ws, &name)?;
     let (query, described) = metric_query(&ws, &p, &q)?;
     let Some(query) = query else {
         return Ok(audited(Vec::<ExplainRow>::new(), described));

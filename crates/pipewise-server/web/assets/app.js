@@ -822,6 +822,8 @@ const PAGES = {
 
 async function render() {
   if (!me) return;
+  // (tests and scripts wait for this to equal the address: the page is drawn)
+  delete document.body.dataset.rendered;
   const r = route();
   const asOf = r.params.get("as_of") ?? me.data_through;
   if (!r.params.get("period") && !(asOf in quarters)) {
@@ -850,6 +852,7 @@ async function render() {
   const make = PAGES[r.name];
   if (!make) {
     page().replaceChildren(h("h1", {}, "No such page"), h("p", {}, h("a", { href: link("pipeline") }, "Go to the pipeline")));
+    document.body.dataset.rendered = location.hash;
     return;
   }
   page().replaceChildren(h("p", { class: "note" }, "Loading…"));
@@ -857,9 +860,11 @@ async function render() {
     const nodes = await make(r.arg);
     if (route().name !== r.name) return; // moved on meanwhile
     page().replaceChildren(...kids(nodes));
+    document.body.dataset.rendered = location.hash;
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return showLogin();
     page().replaceChildren(h("h1", {}, "Cannot show this page"), errorBox(e));
+    document.body.dataset.rendered = location.hash;
   }
   document.title = `pipewise — ${r.name}`;
 }

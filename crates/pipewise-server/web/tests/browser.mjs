@@ -62,7 +62,8 @@ async function api(page, path) {
 }
 
 async function settle(page) {
-  await page.waitForFunction(() => !document.querySelector("#page .note")?.textContent.startsWith("Loading") && document.querySelector("#busy").textContent === "");
+  // the app marks the page drawn for the address it shows
+  await page.waitForFunction(() => document.body.dataset.rendered === location.hash && document.querySelector("#busy").textContent === "");
   // (panels fill as their answers come)
   await page.waitForFunction(() => ![...document.querySelectorAll(".panel .note")].some((n) => n.textContent === "Loading…"));
 }

@@ -91,6 +91,10 @@ pub fn run(workspace: Option<&Path>, a: &DemoArgs, format: Format) -> Result<()>
         );
     }
     println!(
+        "Open http://{}/ in a browser and sign in as one of them: the pipeline, forecast, reps, deals, leads and data quality, as of any day.",
+        a.addr
+    );
+    println!(
         "Log in: curl -c cookies -H 'content-type: application/json' -d '{{\"login\":\"rep\",\"password\":\"{}\"}}' http://{}/api/session",
         logins
             .iter()

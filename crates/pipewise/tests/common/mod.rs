@@ -120,3 +120,39 @@ pub fn engine_and_shapes(ws: &Path) -> (Engine, Vec<(&'static str, MetricQuery)>
     ];
     (engine, shapes)
 }
+
+/// `pipewise serve` on a free port of 127.0.0.1: the process and its
+/// address. The rest of its stderr (its log) is kept draining, so the
+/// server never writes into a closed pipe, and copied to `log` when given.
+pub fn serve(ws: &Path) -> (std::process::Child, String) {
+    serve_logged(ws, None)
+}
+
+/// [`serve`], its log copied to `log`.
+pub fn serve_logged(ws: &Path, log: Option<&Path>) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipewise"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let mut sink: Box<dyn std::io::Write + Send> = match log {
+        Some(p) => Box::new(std::fs::File::create(p).unwrap()),
+        None => Box::new(std::io::sink()),
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut lines, &mut sink);
+    });
+    (child, addr)
+}
