@@ -20,8 +20,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// The routes whose answers are kept (path prefixes).
-const KEPT: [&str; 9] = [
+const KEPT: [&str; 10] = [
     "/api/deals",
+    "/api/velocity",
     "/api/metrics/",
     "/api/scorecard",
     "/api/funnel",

@@ -52,6 +52,7 @@ use utoipa::OpenApi;
         routes::metrics::value,
         routes::metrics::explain,
         routes::metrics::scorecard,
+        routes::metrics::velocity,
         routes::pipeline::funnel,
         routes::pipeline::flow,
         routes::people::people,
@@ -189,6 +190,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/{name}", get(routes::metrics::value))
         .route("/api/metrics/{name}/explain", get(routes::metrics::explain))
         .route("/api/scorecard", get(routes::metrics::scorecard))
+        .route("/api/velocity", get(routes::metrics::velocity))
         .route("/api/people", get(routes::people::people))
         .route("/api/leads", get(routes::leads::leads))
         .route("/api/funnel", get(routes::pipeline::funnel))

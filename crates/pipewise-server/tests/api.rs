@@ -853,6 +853,7 @@ async fn what_the_pages_ask_is_computed_inside_the_scope() {
             "backtest",
             "audit",
             "users",
+            "velocity",
         ];
         known
             .contains(&s.trim_end_matches('/'))
@@ -1871,4 +1872,49 @@ async fn kept_answers_are_the_same_bytes_until_a_commit_lands() {
     );
     let before: Json = serde_json::from_str(&a1).unwrap();
     assert_eq!(after.len() + 1, before.as_array().unwrap().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn velocity_and_its_factors_are_the_metrics_of_the_scope() {
+    let f = fixture().await;
+    let mgr = login(&f, "mgr").await;
+    let v = get(&f, "/api/velocity?period=2026-Q1", &mgr).await.body;
+    let v = v.as_array().unwrap();
+    let row = |name: &str| v.iter().find(|r| r["factor"] == name).unwrap();
+    let mut after = Vec::new();
+    let mut before = Vec::new();
+    for m in [
+        "qualified_opportunities",
+        "average_won_deal_size",
+        "close_rate",
+        "average_sales_cycle_days",
+    ] {
+        // each factor is the metric itself, in the manager's scope, this quarter and the one before
+        let now = get(&f, &format!("/api/metrics/{m}?period=2026-Q1"), &mgr)
+            .await
+            .body[0]["value"]
+            .as_f64()
+            .unwrap();
+        let then = get(&f, &format!("/api/metrics/{m}?period=2025-Q4"), &mgr)
+            .await
+            .body[0]["value"]
+            .as_f64()
+            .unwrap();
+        assert_eq!(row(m)["after"].as_f64().unwrap(), now, "{m}");
+        assert_eq!(row(m)["before"].as_f64().unwrap(), then, "{m}");
+        after.push(now);
+        before.push(then);
+    }
+    // seed 001: velocity = opportunities × deal size × close rate ÷ cycle days
+    let vel = |x: &[f64]| x[0] * x[1] * x[2] / x[3];
+    let total = row("sales_velocity_per_day");
+    assert!((total["after"].as_f64().unwrap() - vel(&after)).abs() < 1e-6);
+    assert!((total["before"].as_f64().unwrap() - vel(&before)).abs() < 1e-6);
+    // the four contributions add up to the change
+    let sum: f64 = v
+        .iter()
+        .take(4)
+        .map(|r| r["contribution"].as_f64().unwrap())
+        .sum();
+    assert!((sum - (vel(&after) - vel(&before))).abs() < 1e-6, "{sum}");
 }

@@ -452,3 +452,144 @@ pub async fn scorecard(
     .ok_or_else(|| ApiError::internal("the scorecard was cancelled"))??;
     Ok(audited(rows, described))
 }
+
+/// Which sales velocity.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct VelocityParams {
+    /// The period (a fiscal quarter, month, year or range).
+    pub period: String,
+    /// The period to compare with (default, when `period` is a fiscal
+    /// quarter: the one before it).
+    pub compare: Option<String>,
+    /// Evaluate as of this day's end (or instant).
+    pub as_of: Option<String>,
+    /// Only what had been recorded by `as_of`.
+    pub known: Option<bool>,
+    /// Only the team under this CRM user (inside the caller's scope).
+    pub under: Option<String>,
+    /// Only this segment.
+    pub segment: Option<String>,
+}
+
+/// One factor of sales velocity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VelocityFactor {
+    /// qualified_opportunities, average_won_deal_size, close_rate,
+    /// average_sales_cycle_days, or sales_velocity_per_day.
+    pub factor: String,
+    /// In the compared period.
+    pub before: Option<f64>,
+    /// In the period.
+    pub after: Option<f64>,
+    /// Its share of the change in velocity per day (log decomposition);
+    /// for sales_velocity_per_day, the change itself.
+    pub contribution: Option<f64>,
+}
+
+/// Sales velocity and its four factors (seed 001), in the caller's scope,
+/// against a period before: which factor moved it.
+#[utoipa::path(get, path = "/api/velocity", tag = "metrics", params(VelocityParams),
+    responses((status = 200, body = [VelocityFactor]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn velocity(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<VelocityParams>,
+) -> ApiResult<Response> {
+    use pipewise_metrics::velocity::{Factors, decompose};
+    let ws = app.loaded().await?;
+    let params = |period: &str| MetricParams {
+        period: Some(period.to_string()),
+        as_of: q.as_of.clone(),
+        known: q.known,
+        by: None,
+        under: q.under.clone(),
+        segment: q.segment.clone(),
+    };
+    let compare = match &q.compare {
+        Some(c) => Some(c.clone()),
+        None => crate::routes::fiscal_quarter(&ws, &q.period, "period")
+            .ok()
+            .map(|quarter| {
+                quarter
+                    .previous(ws.process.fiscal_year_start_month(), &ws.calendar)
+                    .label
+            }),
+    };
+    let (after_q, described) = metric_query(&ws, &p, &params(&q.period))?;
+    let before_q = match &compare {
+        Some(c) => metric_query(&ws, &p, &params(c))?.0,
+        None => None,
+    };
+    let Some(after_q) = after_q else {
+        return Ok(audited(Vec::<VelocityFactor>::new(), described));
+    };
+    let seg = q.segment.clone().filter(|s| !s.is_empty());
+    let rows = crate::compute(move || -> ApiResult<Vec<VelocityFactor>> {
+        let engine = ws.engine().map_err(ApiError::internal)?;
+        let names = [
+            "qualified_opportunities",
+            "average_won_deal_size",
+            "close_rate",
+            "average_sales_cycle_days",
+        ];
+        let ms: Vec<&pipewise_metrics::Metric> = names
+            .iter()
+            .map(|n| ws.metrics.get(n))
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
+        let factors = |query: &MetricQuery| -> ApiResult<Factors> {
+            let mut v = [0.0; 4];
+            for (slot, rows) in v
+                .iter_mut()
+                .zip(pipewise_metrics::evaluate_many(engine, &ms, query))
+            {
+                let rows = rows.map_err(metric_error)?;
+                *slot = rows
+                    .into_iter()
+                    .find_map(|r| in_segment(r.dims, seg.as_deref()).map(|_| r.value))
+                    .flatten()
+                    .unwrap_or(0.0);
+            }
+            Ok(Factors {
+                qualified_opportunities: v[0],
+                average_won_deal_size: v[1],
+                close_rate: v[2],
+                average_sales_cycle_days: v[3],
+            })
+        };
+        let after = factors(&after_q)?;
+        let before = before_q.as_ref().map(&factors).transpose()?;
+        let value = |f: &Factors, i: usize| match i {
+            0 => f.qualified_opportunities,
+            1 => f.average_won_deal_size,
+            2 => f.close_rate,
+            _ => f.average_sales_cycle_days,
+        };
+        let parts = before.as_ref().and_then(|b| decompose(b, &after));
+        let mut out: Vec<VelocityFactor> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| VelocityFactor {
+                factor: n.to_string(),
+                before: before.as_ref().map(|b| value(b, i)),
+                after: Some(value(&after, i)),
+                contribution: parts.map(|c| c[i].1),
+            })
+            .collect();
+        let (vb, va) = (
+            before.as_ref().and_then(Factors::velocity),
+            after.velocity(),
+        );
+        out.push(VelocityFactor {
+            factor: "sales_velocity_per_day".into(),
+            before: vb,
+            after: va,
+            contribution: vb.zip(va).map(|(b, a)| a - b),
+        });
+        Ok(out)
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the velocity was cancelled"))??;
+    Ok(audited(rows, described))
+}

@@ -269,6 +269,20 @@ async function pipelinePage() {
       const total = rows.filter((r) => r.dimension === null);
       return h("div", { class: "kpis" }, KPIS.map((k) => total.find((r) => r.metric === k)).filter(Boolean).map((r) => kpiCard(r, info[r.metric])));
     }),
+    later("Sales velocity: which factor moved it since the period before", async () => {
+      const rows = await api("velocity", { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known });
+      const unit = { qualified_opportunities: "count", average_won_deal_size: "currency", close_rate: "ratio", average_sales_cycle_days: "days", sales_velocity_per_day: "currency" };
+      const parts = rows.filter((r) => r.factor !== "sales_velocity_per_day" && r.contribution !== null);
+      return [
+        parts.length ? chart("Each factor's share of the change in velocity per day", { type: "bar", data: { labels: parts.map((r) => r.factor.replaceAll("_", " ")), datasets: [{ label: "Change in velocity per day", data: parts.map((r) => r.contribution), backgroundColor: parts.map((r) => (r.contribution >= 0 ? colors[2] : colors[3])) }] }, options: { plugins: { legend: { display: false } } } }) : h("p", { class: "note" }, "No decomposition: a factor is zero in one of the periods."),
+        table("velocity", [
+          { key: "factor", label: "Factor", unit: "text", cell: (r) => r.factor.replaceAll("_", " ") },
+          { key: "before", label: "Period before", unit: "number", cell: (r) => fmt(r.before, unit[r.factor]) },
+          { key: "after", label: "This period", unit: "number", cell: (r) => fmt(r.after, unit[r.factor]) },
+          { key: "contribution", label: "Change in velocity per day", unit: "currency" },
+        ], rows),
+      ];
+    }),
     later("Funnel", async () => {
       const rows = await api("funnel", base);
       const cols = [
@@ -553,6 +567,22 @@ async function repsPage() {
           options: { scales: { x: { title: { display: true, text: "Average won deal size" } }, y: { title: { display: true, text: "Win rate (%)" } } }, plugins: { tooltip: { callbacks: { label: (c) => `${c.raw.name}: ${nf1.format(c.raw.y)}%, ${nf0.format(c.raw.x)}` } } } },
         }),
         table("leaderboard", cols, reps, { sort: "booked_new_business", desc: true }),
+      ];
+    }),
+    later("Activity per rep", async () => {
+      const acts = ["meetings_per_week", "discovery_calls_per_month", "seller_buyer_activity_ratio"];
+      const [rows, info] = await Promise.all([api("scorecard", { ...base, by: "owner", metrics: acts.join(",") }), metrics(), names()]);
+      const byOwner = new Map();
+      for (const r of rows.filter((r) => r.dimension === "owner")) {
+        const o = byOwner.get(r.group) ?? { owner_id: r.group, name: personName(r.group) };
+        o[r.metric] = r.value;
+        byOwner.set(r.group, o);
+      }
+      const reps = [...byOwner.values()];
+      if (!reps.length) return h("p", { class: "note" }, "No activities recorded for these reps in the period.");
+      return [
+        chart("Meetings per week and discovery calls per month, per rep", { type: "bar", data: { labels: reps.map((r) => r.name), datasets: [{ label: "Meetings per week", data: reps.map((r) => r.meetings_per_week), backgroundColor: colors[0] }, { label: "Discovery calls per month", data: reps.map((r) => r.discovery_calls_per_month), backgroundColor: colors[1] }] } }),
+        table("activity", [{ key: "name", label: "Rep", unit: "text" }, ...acts.map((m) => ({ key: m, label: m.replaceAll("_", " "), unit: info[m]?.unit }))], reps, { sort: "meetings_per_week", desc: true }),
       ];
     }),
   ];

@@ -172,6 +172,9 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   assert.equal(Number(after), api2.body[0].value, "after changing the as-of day, the card is the API's number for it");
   assert.notEqual(after, before, "the open pipeline differs between the two days");
 
+  // the velocity panel is the API's
+  const vel = (await api(page, `/api/velocity?period=${period}&as_of=${asOf2}`)).body;
+  assert.equal(await countOf(page, "velocity"), vel.length, "the velocity table");
   for (const p of ["forecast", "reps"]) {
     await gotoPage(page, `#/${p}?as_of=${asOf}`);
     const errors = await page.locator("#page .error").allTextContents();
