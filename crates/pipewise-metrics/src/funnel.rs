@@ -63,27 +63,34 @@ pub fn funnel(
     funnel_of(log, process, from, to, cut, &|_| true)
 }
 
-/// [`funnel`] of the deals whose keys `admit` accepts (a team's funnel: the
-/// server's row-level scope).
-pub fn funnel_of(
+/// One deal's first entry into a stage in the period, for [`walk`]'s visitor.
+struct Entry {
+    stage: usize,
+    key: u32,
+    advanced: bool,
+    /// Days of its first stay, when it left the stage.
+    stay: Option<f64>,
+}
+
+/// Every admitted deal's first entry into each open stage between `from`
+/// and `to`, as known at `cut`, handed to `visit`.
+fn walk(
     log: &EventLog,
     process: &SalesProcess,
     from: Timestamp,
     to: Timestamp,
     cut: Cut,
     admit: &dyn Fn(u32) -> bool,
-) -> Vec<FunnelStage> {
+    visit: &mut dyn FnMut(Entry),
+) {
     let open: Vec<usize> = (0..process.stages().len())
         .filter(|&s| process.outcome(s) == StageOutcome::Open)
         .collect();
-    let mut entered = vec![0u64; process.stages().len()];
-    let mut advanced = vec![0u64; process.stages().len()];
-    let mut stays: Vec<Vec<f64>> = vec![Vec::new(); process.stages().len()];
     let Some(col) = log.column(&Field::Stage) else {
-        return Vec::new();
+        return;
     };
     let Values::Text { .. } = &col.new else {
-        return Vec::new();
+        return;
     };
     let code_of = pipewise_ledger::asof::StageCodes::new(log, process);
     for key in (0..log.keys.len() as u32).filter(|&k| admit(k)) {
@@ -104,7 +111,6 @@ pub fn funnel_of(
             if t_in < from || t_in > to {
                 continue;
             }
-            entered[s] += 1;
             let later = &path[first + 1..];
             let beyond = |c: usize| {
                 c != s
@@ -112,14 +118,69 @@ pub fn funnel_of(
                     && ((c > s && process.pipeline_of(c) == process.pipeline_of(s))
                         || process.outcome(c) == StageOutcome::Won)
             };
-            if later.iter().any(|&(_, c)| beyond(c)) {
-                advanced[s] += 1;
-            }
-            if let Some(&(t_out, _)) = later.iter().find(|&&(_, c)| c != s) {
-                stays[s].push((t_out - t_in) as f64 / pipewise_model::time::MICROS_PER_DAY as f64);
-            }
+            visit(Entry {
+                stage: s,
+                key,
+                advanced: later.iter().any(|&(_, c)| beyond(c)),
+                stay: later.iter().find(|&&(_, c)| c != s).map(|&(t_out, _)| {
+                    (t_out - t_in) as f64 / pipewise_model::time::MICROS_PER_DAY as f64
+                }),
+            });
         }
     }
+}
+
+/// The deals behind a stage of [`funnel_of`]: each admitted deal that first
+/// entered `stage` in the period (its log key), and whether it advanced.
+pub fn funnel_cohort(
+    log: &EventLog,
+    process: &SalesProcess,
+    from: Timestamp,
+    to: Timestamp,
+    cut: Cut,
+    admit: &dyn Fn(u32) -> bool,
+    stage: usize,
+) -> Vec<(u32, bool)> {
+    let mut out = Vec::new();
+    walk(log, process, from, to, cut, admit, &mut |e| {
+        if e.stage == stage {
+            out.push((e.key, e.advanced));
+        }
+    });
+    out
+}
+
+/// [`funnel`] of the deals whose keys `admit` accepts (a team's funnel: the
+/// server's row-level scope).
+pub fn funnel_of(
+    log: &EventLog,
+    process: &SalesProcess,
+    from: Timestamp,
+    to: Timestamp,
+    cut: Cut,
+    admit: &dyn Fn(u32) -> bool,
+) -> Vec<FunnelStage> {
+    let open: Vec<usize> = (0..process.stages().len())
+        .filter(|&s| process.outcome(s) == StageOutcome::Open)
+        .collect();
+    let mut entered = vec![0u64; process.stages().len()];
+    let mut advanced = vec![0u64; process.stages().len()];
+    let mut stays: Vec<Vec<f64>> = vec![Vec::new(); process.stages().len()];
+    if !matches!(
+        log.column(&Field::Stage).map(|c| &c.new),
+        Some(Values::Text { .. })
+    ) {
+        return Vec::new();
+    }
+    walk(log, process, from, to, cut, admit, &mut |e| {
+        entered[e.stage] += 1;
+        if e.advanced {
+            advanced[e.stage] += 1;
+        }
+        if let Some(d) = e.stay {
+            stays[e.stage].push(d);
+        }
+    });
     open.iter()
         .map(|&s| {
             let mut d = std::mem::take(&mut stays[s]);

@@ -54,6 +54,7 @@ use utoipa::OpenApi;
         routes::metrics::scorecard,
         routes::metrics::velocity,
         routes::pipeline::funnel,
+        routes::pipeline::cohort,
         routes::pipeline::flow,
         routes::people::people,
         routes::leads::leads,
@@ -194,6 +195,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/people", get(routes::people::people))
         .route("/api/leads", get(routes::leads::leads))
         .route("/api/funnel", get(routes::pipeline::funnel))
+        .route("/api/funnel/deals", get(routes::pipeline::cohort))
         .route("/api/flow", get(routes::pipeline::flow))
         .route("/api/forecast", get(routes::forecast::forecast))
         .route("/api/backtest", get(routes::forecast::backtest))

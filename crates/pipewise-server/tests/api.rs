@@ -1918,3 +1918,52 @@ async fn velocity_and_its_factors_are_the_metrics_of_the_scope() {
         .sum();
     assert!((sum - (vel(&after) - vel(&before))).abs() < 1e-6, "{sum}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_funnel_stage_lists_the_deals_behind_its_numbers() {
+    let f = fixture().await;
+    let mgr = login(&f, "mgr").await;
+    let funnel = get(&f, "/api/funnel?period=2026-Q1", &mgr).await.body;
+    let theirs = reference(&f, "2099-12-31", false, |o| f.subtree.contains(o));
+    let mut checked = 0;
+    for st in funnel.as_array().unwrap() {
+        let name = st["stage"].as_str().unwrap();
+        let deals = get(
+            &f,
+            &format!(
+                "/api/funnel/deals?period=2026-Q1&stage={}",
+                name.replace(' ', "%20")
+            ),
+            &mgr,
+        )
+        .await
+        .body;
+        let deals = deals.as_array().unwrap();
+        assert_eq!(
+            deals.len() as u64,
+            st["entered"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            deals.iter().filter(|d| d["advanced"] == true).count() as u64,
+            st["advanced"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert!(
+            deals
+                .iter()
+                .all(|d| theirs.contains(d["opportunity_id"].as_str().unwrap()))
+        );
+        checked += deals.len();
+    }
+    assert!(checked > 0);
+    let r = send(
+        &f,
+        Method::GET,
+        "/api/funnel/deals?stage=Nowhere",
+        &mgr,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

@@ -228,3 +228,84 @@ pub async fn flow(
     .ok_or_else(|| ApiError::internal("the flow was cancelled"))??;
     Ok(audited(answer, described))
 }
+
+/// Which stage's deals.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CohortParams {
+    /// The stage (its name in the sales process).
+    pub stage: String,
+    /// As for /api/funnel.
+    pub period: Option<String>,
+    /// As for /api/funnel.
+    pub as_of: Option<String>,
+    /// As for /api/funnel.
+    pub known: Option<bool>,
+    /// As for /api/funnel.
+    pub under: Option<String>,
+    /// As for /api/funnel.
+    pub segment: Option<String>,
+}
+
+/// A deal behind a funnel stage's numbers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CohortDeal {
+    /// The deal: it first entered the stage in the period.
+    pub opportunity_id: String,
+    /// Whether it went on to a later open stage or won (the stage's `advanced`).
+    pub advanced: bool,
+}
+
+/// The deals behind a funnel stage: those that first entered it in the
+/// period (its `entered`), each with whether it advanced.
+#[utoipa::path(get, path = "/api/funnel/deals", tag = "pipeline", params(CohortParams),
+    responses((status = 200, body = [CohortDeal]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn cohort(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<CohortParams>,
+) -> ApiResult<Response> {
+    let ws = app.loaded().await?;
+    let c = cut(q.as_of.as_deref(), q.known)?;
+    let (from, to) = match period(&ws, q.period.as_deref())? {
+        None => (i64::MIN, i64::MAX),
+        Some((s, e)) => (
+            pipewise_model::time::date_start(s),
+            pipewise_model::time::date_end(e),
+        ),
+    };
+    let stage = ws.process.stage_code(&q.stage).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "stage={:?}: no such stage; /api/funnel lists them",
+            q.stage
+        ))
+    })?;
+    let (scope, _) = super::request_scope(&ws, &p, q.under.as_deref())?;
+    let described = scope.describe();
+    let rows = crate::compute(move || -> ApiResult<Vec<CohortDeal>> {
+        let s = ws
+            .scoped(c, &scope, q.segment.as_deref())
+            .map_err(ApiError::internal)?;
+        let keys = &s.keys;
+        let mut out: Vec<CohortDeal> = pipewise_metrics::funnel::funnel_cohort(
+            &ws.log,
+            &ws.process,
+            from,
+            to,
+            c,
+            &|k| keys.get(k as usize).copied().unwrap_or(false),
+            stage,
+        )
+        .into_iter()
+        .map(|(k, advanced)| CohortDeal {
+            opportunity_id: ws.log.keys.id(k).to_string(),
+            advanced,
+        })
+        .collect();
+        out.sort_by(|a, b| a.opportunity_id.cmp(&b.opportunity_id));
+        Ok(out)
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the funnel's deals were cancelled"))??;
+    Ok(audited(rows, described))
+}

@@ -288,9 +288,9 @@ async function pipelinePage() {
       const cols = [
         { key: "pipeline", label: "Pipeline", unit: "text" },
         { key: "stage", label: "Stage", unit: "text" },
-        { key: "entered", label: "Entered", unit: "count" },
+        { key: "entered", label: "Entered", unit: "count", cell: (r) => h("a", { href: link("stage", r.stage), "data-stage": r.stage }, fmt(r.entered, "count")) },
         { key: "of_previous", label: "% of previous", unit: "ratio" },
-        { key: "advanced", label: "Advanced", unit: "count" },
+        { key: "advanced", label: "Advanced", unit: "count", cell: (r) => h("a", { href: link("stage", r.stage, { advanced: "1" }) }, fmt(r.advanced, "count")) },
         { key: "conversion", label: "Conversion", unit: "ratio" },
         { key: "median_days", label: "Median days in stage", unit: "days" },
         { key: "p75_days", label: "P75 days", unit: "days" },
@@ -679,6 +679,21 @@ async function dealPage(id) {
   ];
 }
 
+/// The deals behind a funnel stage's numbers.
+async function stagePage(stage) {
+  const f = filters();
+  const onlyAdvanced = route().params.get("advanced") === "1";
+  const rows = (await api("funnel/deals", { stage, period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known })).filter((r) => !onlyAdvanced || r.advanced);
+  return [
+    h("h1", {}, `${stage}: the deals behind the funnel`),
+    h("p", { class: "note" }, `Deals that first entered ${stage} in ${f.period}, as known ${f.as_of}${onlyAdvanced ? ", that went on to a later stage or won" : ""}.`),
+    table("stage-deals", [
+      { key: "opportunity_id", label: "Deal", unit: "text", cell: (r) => h("a", { href: link("deal", r.opportunity_id) }, r.opportunity_id) },
+      { key: "advanced", label: "Advanced", unit: "text", raw: (r) => r.advanced, cell: (r) => (r.advanced ? "yes" : "no") },
+    ], rows),
+  ];
+}
+
 async function explainPage(name) {
   const f = filters();
   const [info, rows, total] = await Promise.all([
@@ -843,6 +858,7 @@ const PAGES = {
   deals: () => dealsPage(),
   deal: (arg) => dealPage(arg),
   explain: (arg) => explainPage(arg),
+  stage: (arg) => stagePage(arg),
   leads: () => leadsPage(),
   quality: () => qualityPage(),
   audit: () => auditPage(),

@@ -172,6 +172,15 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   assert.equal(Number(after), api2.body[0].value, "after changing the as-of day, the card is the API's number for it");
   assert.notEqual(after, before, "the open pipeline differs between the two days");
 
+  // a funnel stage's count opens the deals behind it
+  const funnel = (await api(page, `/api/funnel?period=${period}&as_of=${asOf2}`)).body;
+  const stage = funnel.find((s) => s.entered > 0);
+  await page.click(`a[data-stage="${stage.stage}"]`);
+  await page.waitForURL(/#\/stage\//);
+  await settle(page);
+  assert.equal(await countOf(page, "stage-deals"), stage.entered, "the deals behind the funnel stage");
+  await page.goBack();
+  await settle(page);
   // the velocity panel is the API's
   const vel = (await api(page, `/api/velocity?period=${period}&as_of=${asOf2}`)).body;
   assert.equal(await countOf(page, "velocity"), vel.length, "the velocity table");
