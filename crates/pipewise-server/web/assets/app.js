@@ -159,9 +159,12 @@ function table(name, columns, rows, opts = {}) {
     if (sortKey) {
       const col = columns.find((c) => c.key === sortKey);
       const val = (r) => (col.raw ? col.raw(r) : r[sortKey]);
+      // (empty cells last in either direction)
+      const none = (v) => v === null || v === undefined;
       sorted.sort((a, b) => {
         const x = val(a), y = val(b);
-        const o = x === y ? 0 : x === null || x === undefined ? 1 : y === null || y === undefined ? -1 : x < y ? -1 : 1;
+        if (none(x) || none(y)) return none(x) === none(y) ? 0 : none(x) ? 1 : -1;
+        const o = x === y ? 0 : x < y ? -1 : 1;
         return desc ? -o : o;
       });
     }
