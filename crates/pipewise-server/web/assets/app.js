@@ -342,15 +342,19 @@ async function pipelinePage() {
       const rows = await api("scorecard", { ...base, by: "team", metrics: "pipeline_coverage,open_pipeline,quota_attainment" });
       const teams = [...new Set(rows.filter((r) => r.dimension === "team").map((r) => r.group))];
       const get = (t, m) => rows.find((r) => r.dimension === "team" && r.group === t && r.metric === m);
-      const data = teams.map((t) => ({ team: t ?? "(none)", coverage: get(t, "pipeline_coverage")?.value ?? null, open: get(t, "open_pipeline")?.value ?? null, attainment: get(t, "quota_attainment")?.value ?? null, status: get(t, "pipeline_coverage")?.status ?? null }));
+      await names();
+      // a team's manager: whom its reps report to (to open the team's deals)
+      const managerOf = (t) => Object.values(people).find((p) => p.team === t && p.manager_id && !p.manages)?.manager_id ?? null;
+      const data = teams.map((t) => ({ team: t ?? "(none)", manager: managerOf(t), coverage: get(t, "pipeline_coverage")?.value ?? null, open: get(t, "open_pipeline")?.value ?? null, attainment: get(t, "quota_attainment")?.value ?? null, status: get(t, "pipeline_coverage")?.status ?? null }));
+      const open = (m, unit) => (r) => (r.manager ? h("a", { href: link("explain", m, { under: r.manager }) }, fmt(r[unit[0]], unit[1])) : fmt(r[unit[0]], unit[1]));
       return [
         chart("Pipeline coverage by team", { type: "bar", data: { labels: data.map((d) => d.team), datasets: [{ label: "Coverage (× quota)", data: data.map((d) => d.coverage), backgroundColor: colors[0] }] } }),
         table("coverage", [
           { key: "team", label: "Team", unit: "text" },
-          { key: "open", label: "Open pipeline", unit: "currency" },
-          { key: "coverage", label: "Coverage (× quota)", unit: "number" },
+          { key: "open", label: "Open pipeline", unit: "currency", cell: open("open_pipeline", ["open", "currency"]) },
+          { key: "coverage", label: "Coverage (× quota)", unit: "number", cell: open("pipeline_coverage", ["coverage", "number"]) },
           { key: "status", label: "Status", unit: "text", cell: (r) => h("span", { class: `badge status-${r.status ?? "none"}` }, r.status ?? "—") },
-          { key: "attainment", label: "Quota attainment", unit: "ratio" },
+          { key: "attainment", label: "Quota attainment", unit: "ratio", cell: open("quota_attainment", ["attainment", "ratio"]) },
         ], data),
       ];
     }),
@@ -561,7 +565,8 @@ async function repsPage() {
       const reps = [...byOwner.values()];
       const cols = [
         { key: "name", label: "Rep", unit: "text", cell: (r) => h("a", { href: link("deals", "", { owner: r.owner_id }) }, r.name) },
-        ...REP_METRICS.map((m) => ({ key: m, label: m.replaceAll("_", " "), unit: info[m]?.unit, cell: (r) => h("span", { class: `badge status-${r[m + "_status"] ?? "none"}` }, fmt(r[m], info[m]?.unit)) })),
+        // each number opens the deals behind it: the metric explained under that rep
+        ...REP_METRICS.map((m) => ({ key: m, label: m.replaceAll("_", " "), unit: info[m]?.unit, cell: (r) => h("a", { href: link("explain", m, { under: r.owner_id }), class: `badge status-${r[m + "_status"] ?? "none"}`, "data-rep-metric": `${r.owner_id}:${m}`, "data-value": r[m] ?? "" }, fmt(r[m], info[m]?.unit)) })),
       ];
       return [
         chart("Win rate against average won deal size, one point per rep", {

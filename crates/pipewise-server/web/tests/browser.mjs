@@ -238,6 +238,18 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   // the reps page ranks the manager's team only
   const reps = await countOf(page, "leaderboard");
   assert.ok(reps > 0 && reps <= users[login].owners.length, `the leaderboard has the team's reps (${reps})`);
+  // a rep's number opens the deals behind it, and they add up to it
+  const cell = page.locator('[data-rep-metric$=":win_rate"]');
+  const cells = await cell.evaluateAll((as) => as.map((a) => [a.dataset.repMetric, a.dataset.value]).filter(([, v]) => v !== ""));
+  const [key, repWin] = cells[0];
+  const repId = key.split(":")[0];
+  await page.click(`[data-rep-metric="${key}"]`);
+  await page.waitForURL(new RegExp(`#/explain/win_rate.*under=${repId}`));
+  await settle(page);
+  assert.equal(await page.locator("#explain-value").getAttribute("data-value"), repWin, "the rep's win rate, explained under them");
+  const repRows = (await api(page, `/api/metrics/win_rate/explain?period=${period}&as_of=${asOf}&under=${repId}`)).body;
+  assert.equal(await countOf(page, "explain-win_rate"), repRows.length);
+  await gotoPage(page, `#/reps?as_of=${asOf}`);
   // a table downloads as CSV with one line per row and a header
   const [dl] = await Promise.all([page.waitForEvent("download"), page.click('[data-table="leaderboard"] .csv')]);
   const csv = await (await dl.createReadStream()).toArray();
