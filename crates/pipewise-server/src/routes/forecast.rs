@@ -37,6 +37,9 @@ pub struct ForecastQuery {
     pub under: Option<String>,
     /// Only this segment's forecast (its group of `by=segment`, as `all`).
     pub segment: Option<String>,
+    /// List the deals behind each term (ask it of one method: every open
+    /// deal of the scope can stand behind a term).
+    pub explain: Option<bool>,
 }
 
 /// One method's forecast for one group.
@@ -145,7 +148,7 @@ pub async fn forecast(
         known: q.known.unwrap_or(false),
         draws: 2000,
         seed: 42,
-        explain: false,
+        explain: q.explain.unwrap_or(false),
         lookback: 4,
         learned: None,
     };

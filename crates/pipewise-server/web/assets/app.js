@@ -383,7 +383,7 @@ async function forecastPage() {
           },
         }),
         table("forecast", [
-          { key: "method", label: "Method", unit: "text", cell: (r) => (r.recommended ? h("strong", {}, r.method + " ★") : r.method) },
+          { key: "method", label: "Method", unit: "text", cell: (r) => h("a", { href: link("method", r.method), "data-method": r.method }, r.recommended ? h("strong", {}, r.method + " ★") : r.method) },
           { key: "value", label: "Forecast", unit: "currency" },
           { key: "p10", label: "P10", unit: "currency" },
           { key: "p50", label: "P50", unit: "currency" },
@@ -687,6 +687,33 @@ async function dealPage(id) {
   ];
 }
 
+/// One forecast method's math: every term, and the deals behind each.
+async function methodPage(method) {
+  const f = filters();
+  const rows = (await api("forecast", { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known, method, explain: true })).filter((r) => r.group === "all");
+  const r = rows[0];
+  if (!r) return [h("h1", {}, method), h("p", { class: "note" }, "No forecast in your scope.")];
+  const terms = Array.isArray(r.terms) ? r.terms : [];
+  return [
+    h("h1", {}, `${method}: ${fmt(r.value, "currency")} for ${f.period}, as of ${f.as_of}`),
+    r.notes.length ? h("ul", {}, r.notes.map((n) => h("li", { class: "note" }, n))) : null,
+    table("terms", [
+      { key: "name", label: "Term", unit: "text" },
+      { key: "base", label: "Base", unit: "currency" },
+      { key: "rate", label: "Rate", unit: "number" },
+      { key: "deal_count", label: "Deals", unit: "count" },
+      { key: "value", label: "Adds", unit: "currency" },
+    ], terms),
+    ...terms.filter((t) => t.deals.length).map((t) => section(`${t.name}: the deals behind it`, table(`term-${t.name}`, [
+      { key: "opportunity_id", label: "Deal", unit: "text", cell: (d) => h("a", { href: link("deal", d.opportunity_id) }, d.opportunity_id) },
+      { key: "amount", label: "Amount", unit: "currency" },
+      { key: "weight", label: "Weight", unit: "number" },
+      { key: "contribution", label: "Contribution", unit: "currency" },
+      { key: "reason", label: "Why", unit: "text" },
+    ], t.deals, { sort: "contribution", desc: true }))),
+  ];
+}
+
 /// The deals behind a funnel stage's numbers.
 async function stagePage(stage) {
   const f = filters();
@@ -867,6 +894,7 @@ const PAGES = {
   deal: (arg) => dealPage(arg),
   explain: (arg) => explainPage(arg),
   stage: (arg) => stagePage(arg),
+  method: (arg) => methodPage(arg),
   leads: () => leadsPage(),
   quality: () => qualityPage(),
   audit: () => auditPage(),

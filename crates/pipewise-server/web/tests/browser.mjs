@@ -184,6 +184,19 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   // the velocity panel is the API's
   const vel = (await api(page, `/api/velocity?period=${period}&as_of=${asOf2}`)).body;
   assert.equal(await countOf(page, "velocity"), vel.length, "the velocity table");
+  // a forecast method opens its math, each term's deals adding up to the term
+  await gotoPage(page, `#/forecast?as_of=${asOf}`);
+  await page.click('a[data-method="stage_weighted"]');
+  await page.waitForURL(/#\/method\/stage_weighted/);
+  await settle(page);
+  const fc = (await api(page, `/api/forecast?period=${period}&as_of=${asOf}&method=stage_weighted&explain=true`)).body.find((r) => r.group === "all");
+  assert.equal(await countOf(page, "terms"), fc.terms.length, "the method's terms");
+  for (const t of fc.terms.filter((t) => t.deals.length)) {
+    const sum = t.deals.reduce((s, d) => s + d.contribution, 0);
+    assert.ok(Math.abs(sum - t.value) < 1e-6 * Math.max(1, Math.abs(t.value)), `${t.name}: its deals add up to it (${sum} vs ${t.value})`);
+    assert.equal(await countOf(page, `term-${t.name}`), t.deals.length);
+  }
+  await shot(page, "forecast-method");
   for (const p of ["forecast", "reps"]) {
     await gotoPage(page, `#/${p}?as_of=${asOf}`);
     const errors = await page.locator("#page .error").allTextContents();
