@@ -178,6 +178,20 @@ pub async fn submit(
     Ok(r)
 }
 
+/// Every call in the journal, and the bias ledger of those on quarters that
+/// have ended, scored against what was booked as recorded today.
+fn bias_ledger(
+    ws: &crate::workspace::Loaded,
+    store: &pipewise_ledger::Store,
+) -> ApiResult<(Vec<Submission>, Vec<submissions::Bias>)> {
+    let all = submissions::from_batches(&store.read_journal(JOURNAL).map_err(ApiError::internal)?);
+    let ledger = pipewise_forecast::scan::Ledger::new(&ws.log, &ws.process);
+    let scored = submissions::score(&ledger, &ws.org, &all, ws.log.latest(), None);
+    let team_of = |id: &str| ws.org.person(id).and_then(|p| p.team.clone());
+    let bias = submissions::ledger(&scored, &team_of);
+    Ok((all, bias))
+}
+
 /// One row of the bias ledger: how far a person's calls have been from
 /// what they then booked.
 #[derive(Debug, Serialize, ToSchema)]
@@ -217,12 +231,8 @@ pub async fn bias(
     let described = scope.describe();
     let store = app.workspace.store().clone();
     let rows = crate::compute(move || -> ApiResult<Vec<BiasRow>> {
-        let all =
-            submissions::from_batches(&store.read_journal(JOURNAL).map_err(ApiError::internal)?);
-        let ledger = pipewise_forecast::scan::Ledger::new(&ws.log, &ws.process);
-        let scored = submissions::score(&ledger, &ws.org, &all, ws.log.latest(), None);
-        let team_of = |id: &str| ws.org.person(id).and_then(|p| p.team.clone());
-        Ok(submissions::ledger(&scored, &team_of)
+        let (_, bias) = bias_ledger(&ws, &store)?;
+        Ok(bias
             .into_iter()
             .filter(|b| scope.admits(Some(&b.submitter)))
             .map(|b| BiasRow {
@@ -300,12 +310,7 @@ pub async fn debiased(
     let described = scope.describe();
     let store = app.workspace.store().clone();
     let rows = crate::compute(move || -> ApiResult<Vec<DebiasedRow>> {
-        let all =
-            submissions::from_batches(&store.read_journal(JOURNAL).map_err(ApiError::internal)?);
-        let ledger = pipewise_forecast::scan::Ledger::new(&ws.log, &ws.process);
-        let scored = submissions::score(&ledger, &ws.org, &all, ws.log.latest(), None);
-        let team_of = |id: &str| ws.org.person(id).and_then(|p| p.team.clone());
-        let bias = submissions::ledger(&scored, &team_of);
+        let (all, bias) = bias_ledger(&ws, &store)?;
         let call = |d: &submissions::Debiased, c: &str| d.calls.get(c).copied().unwrap_or_default();
         Ok(submissions::debiased(&all, &quarter.label, at, &bias)
             .into_iter()

@@ -548,6 +548,18 @@ function callForm(f) {
 
 const REP_METRICS = ["booked_new_business", "quota_attainment", "win_rate", "average_won_deal_size", "open_pipeline", "average_sales_cycle_days", "meetings_per_week"];
 
+/// A scorecard's by-owner rows as one row per rep: each metric's value and status.
+function perOwner(rows) {
+  const byOwner = new Map();
+  for (const r of rows.filter((r) => r.dimension === "owner")) {
+    const o = byOwner.get(r.group) ?? { owner_id: r.group, name: personName(r.group) };
+    o[r.metric] = r.value;
+    o[r.metric + "_status"] = r.status;
+    byOwner.set(r.group, o);
+  }
+  return [...byOwner.values()];
+}
+
 async function repsPage() {
   const f = filters();
   const base = { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known };
@@ -555,14 +567,7 @@ async function repsPage() {
     h("h1", {}, "Reps"),
     later("Leaderboard and scorecards", async () => {
       const [rows, info] = await Promise.all([api("scorecard", { ...base, by: "owner", metrics: REP_METRICS.join(",") }), metrics(), names()]);
-      const byOwner = new Map();
-      for (const r of rows.filter((r) => r.dimension === "owner")) {
-        const o = byOwner.get(r.group) ?? { owner_id: r.group, name: personName(r.group) };
-        o[r.metric] = r.value;
-        o[r.metric + "_status"] = r.status;
-        byOwner.set(r.group, o);
-      }
-      const reps = [...byOwner.values()];
+      const reps = perOwner(rows);
       const cols = [
         { key: "name", label: "Rep", unit: "text", cell: (r) => h("a", { href: link("deals", "", { owner: r.owner_id }) }, r.name) },
         // each number opens the deals behind it: the metric explained under that rep
@@ -580,13 +585,7 @@ async function repsPage() {
     later("Activity per rep", async () => {
       const acts = ["meetings_per_week", "discovery_calls_per_month", "seller_buyer_activity_ratio"];
       const [rows, info] = await Promise.all([api("scorecard", { ...base, by: "owner", metrics: acts.join(",") }), metrics(), names()]);
-      const byOwner = new Map();
-      for (const r of rows.filter((r) => r.dimension === "owner")) {
-        const o = byOwner.get(r.group) ?? { owner_id: r.group, name: personName(r.group) };
-        o[r.metric] = r.value;
-        byOwner.set(r.group, o);
-      }
-      const reps = [...byOwner.values()];
+      const reps = perOwner(rows);
       if (!reps.length) return h("p", { class: "note" }, "No activities recorded for these reps in the period.");
       return [
         chart("Meetings per week and discovery calls per month, per rep", { type: "bar", data: { labels: reps.map((r) => r.name), datasets: [{ label: "Meetings per week", data: reps.map((r) => r.meetings_per_week), backgroundColor: colors[0] }, { label: "Discovery calls per month", data: reps.map((r) => r.discovery_calls_per_month), backgroundColor: colors[1] }] } }),
