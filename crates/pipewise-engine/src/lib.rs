@@ -815,21 +815,62 @@ impl Engine {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        self.rt.block_on(async {
-            let plan = self.ctx.state().create_logical_plan(query).await?;
+        let (ctx, query) = (self.ctx.clone(), query.to_string());
+        self.run(async move {
+            let plan = ctx.state().create_logical_plan(&query).await?;
             if let Err(e) = read_only.verify_plan(&plan) {
                 return Err(EngineError::ReadOnly(e.strip_backtrace()));
             }
-            Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?)
+            Ok(ctx.execute_logical_plan(plan).await?.collect().await?)
         })
+    }
+
+    /// Run a query's future to its end on the engine's runtime, from any
+    /// thread but one of that runtime's.
+    ///
+    /// A rayon worker does not `block_on` it: the query's own parallel work
+    /// (loading ledger fields, building as-of columns) is rayon's, and a
+    /// worker waiting for that work takes other queued jobs — another
+    /// query, say another group of a scorecard or another request of the
+    /// server — which would start a runtime inside a runtime (tokio
+    /// panics, and rayon aborts the process) or take a lock its own thread
+    /// already holds. On a worker the query is a task of the runtime, and
+    /// the worker does the pool's other work while it waits (which may be
+    /// that query's parallel parts: nothing waits on a worker that waits).
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, EngineError>> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        if rayon::current_thread_index().is_none() {
+            return self.rt.block_on(fut);
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.rt.spawn(async move {
+            // (the receiver is gone only if the waiting thread is)
+            let _ = tx.send(fut.await);
+        });
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(1)) {
+                Ok(r) => return r,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    rayon::yield_now();
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(EngineError::Runtime(std::io::Error::other(
+                        "the query's task ended without an answer (it panicked; see the log)",
+                    )));
+                }
+            }
+        }
     }
 
     /// Plan a read-only statement without running it: the errors it would
     /// give for syntax, unknown tables and columns, and types, found without
     /// scanning anything.
     pub fn check(&self, query: &str) -> Result<(), EngineError> {
-        self.rt.block_on(async {
-            self.ctx.state().create_logical_plan(query).await?;
+        let (ctx, query) = (self.ctx.clone(), query.to_string());
+        self.run(async move {
+            ctx.state().create_logical_plan(&query).await?;
             Ok(())
         })
     }

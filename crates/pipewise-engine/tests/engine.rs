@@ -139,3 +139,66 @@ fn sql_is_read_only() {
         "no table was created"
     );
 }
+
+/// Queries started on rayon's workers, many at once (a scorecard's groups,
+/// the server's requests): a worker waiting for one query's parallel work
+/// takes another query from the pool, which used to start a runtime inside
+/// a runtime and abort the process. Each answer is the one the same query
+/// gives alone on a fresh engine.
+#[test]
+fn queries_started_on_rayon_workers_may_nest() {
+    use rayon::prelude::*;
+    let process = SalesProcess::default_process();
+    let company = generate(
+        &Config::new(11, Size::Opportunities(600)),
+        &process,
+        &mut |_, _| {},
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::init(dir.path()).unwrap();
+    company.commit(&store).unwrap();
+    let days: Vec<String> = (2024..=2026)
+        .flat_map(|y| {
+            (1..=12).flat_map(move |m| [format!("{y}-{m:02}-10"), format!("{y}-{m:02}-25")])
+        })
+        .collect();
+    // each day a cut of its own: every query builds its columns (two or
+    // more, in parallel) as it runs
+    let query = |d: &str| {
+        // (every column: a task each)
+        format!("SELECT * FROM pipeline_as_of('{d}') ORDER BY 1 LIMIT 3")
+    };
+    let engine = std::sync::Arc::new(Engine::open(&store, &process).unwrap());
+    // Each query a job of its own on the pool (as the server's requests
+    // are), with other parallel work between them: a worker waiting in that
+    // work takes a query's column tasks, so the query's worker waits in
+    // turn, and takes the next queued job — another query.
+    let other = |i: usize| -> u64 {
+        (0..20_000u32)
+            .into_par_iter()
+            .with_max_len(64)
+            .map(|x| (u64::from(x) * 2_654_435_761 + i as u64) % 1_000_003)
+            .sum()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, d) in days.iter().enumerate() {
+        let (engine, tx, q) = (engine.clone(), tx.clone(), query(d));
+        rayon::spawn(move || {
+            let r = format!("{:?}", rows(&engine.sql(&q).unwrap()).unwrap().1);
+            let _ = tx.send((i, r));
+        });
+        rayon::spawn(move || {
+            std::hint::black_box(other(i));
+        });
+    }
+    drop(tx);
+    let mut parallel: Vec<(usize, String)> = rx.iter().collect();
+    parallel.sort();
+    assert_eq!(parallel.len(), days.len());
+    let parallel: Vec<String> = parallel.into_iter().map(|p| p.1).collect();
+    let alone = Engine::open(&store, &process).unwrap();
+    for (d, got) in days.iter().zip(&parallel) {
+        let want = format!("{:?}", rows(&alone.sql(&query(d)).unwrap()).unwrap().1);
+        assert_eq!(got, &want, "{d}");
+    }
+}
