@@ -103,8 +103,32 @@ pub enum IngestError {
     },
 }
 
+/// What an ingest tells a progress display as it starts each phase
+/// ("reading Opportunity.csv", "writing the ledger"): a spinner in the
+/// terminal, a job's progress in the server.
+#[derive(Clone)]
+pub struct Progress(std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Progress {
+    /// A display told each phase by `f`.
+    pub fn new(f: impl Fn(&str) + Send + Sync + 'static) -> Progress {
+        Progress(std::sync::Arc::new(f))
+    }
+
+    /// Tell the display the phase that starts.
+    pub fn say(&self, what: &str) {
+        (self.0)(what)
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
 /// Settings every ingest takes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// The snapshot time: current-state values without history are stamped
     /// with it, and it is the recorded time of everything learned now.
@@ -116,7 +140,7 @@ pub struct IngestOptions {
     pub max_quarantine_pct: f64,
     /// Told what the ingest is doing as it goes ("reading Opportunity.csv",
     /// "writing the ledger"), for a progress display.
-    pub progress: Option<fn(&str)>,
+    pub progress: Option<Progress>,
     /// The zone of date-times the export writes without one (`None`: UTC).
     /// Dates (close dates) are never shifted by it.
     pub timezone: Option<chrono_tz::Tz>,
@@ -195,7 +219,7 @@ pub struct Ctx<'a> {
     pub rates: pipewise_model::currency::Rates,
     /// Currency codes of amounts seen without rates to convert them.
     currencies_seen: std::collections::BTreeSet<String>,
-    progress: Option<fn(&str)>,
+    progress: Option<Progress>,
 }
 
 impl Ctx<'_> {
@@ -322,8 +346,8 @@ impl Ctx<'_> {
             return Ok(None);
         };
         let input = self.inputs[at].0.clone();
-        if let Some(p) = self.progress {
-            p(&format!("reading {}", input.name));
+        if let Some(p) = &self.progress {
+            p.say(&format!("reading {}", input.name));
         }
         let t0 = std::time::Instant::now();
         let f = read_file(&input.path, &input.name)?;
@@ -808,8 +832,8 @@ fn date_order(
 ) -> Result<Option<DateOrder>, IngestError> {
     let mut sniff = DateSniffer::default();
     let mut first_ambiguous: Option<(String, String)> = None;
-    if let Some(p) = opts.progress {
-        p("looking at the dates");
+    if let Some(p) = &opts.progress {
+        p.say("looking at the dates");
     }
     if opts.date_order.is_none() {
         for input in inputs {
@@ -875,8 +899,8 @@ pub fn run(
     // out against to the commit: a second ingest waits, then lands on top.
     let waiting = |m: &str| {
         tracing::warn!("{m}");
-        if let Some(p) = opts.progress {
-            p(m);
+        if let Some(p) = &opts.progress {
+            p.say(m);
         }
     };
     let _lock = store.lock(opts.lock_wait, &waiting)?;
@@ -907,7 +931,7 @@ pub fn run(
         inputs: Vec::new(),
         rates: read_workspace_rates(store.root())?,
         currencies_seen: Default::default(),
-        progress: opts.progress,
+        progress: opts.progress.clone(),
     };
     ctx.inputs = inputs.into_iter().map(|i| (i, None)).collect();
     tracing::debug!(
@@ -992,12 +1016,12 @@ pub fn run(
     }
     let mut report = ctx.report;
     let quarantine = ctx.quarantine;
-    if let Some(p) = opts.progress {
-        p("working out the changes");
+    if let Some(p) = &opts.progress {
+        p.say("working out the changes");
     }
     let mut commit = draft.into_commit(store, source, opts.as_of, &mut report)?;
-    if let Some(p) = opts.progress {
-        p("writing the ledger");
+    if let Some(p) = &opts.progress {
+        p.say("writing the ledger");
     }
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
@@ -1122,6 +1146,7 @@ fn ingest_record(
             .collect(),
         events_added: 0,
         events_duplicate: 0,
+        seqs: None,
         quarantine: Some(quarantine_path.to_string()),
         report: Some(report_path.to_string()),
     }

@@ -61,6 +61,7 @@ use utoipa::OpenApi;
         routes::forecast::forecast,
         routes::forecast::backtest,
         routes::jobs::start_backtest,
+        routes::ingest::start_ingest,
         routes::jobs::list,
         routes::jobs::get,
         routes::submissions::list,
@@ -69,6 +70,7 @@ use utoipa::OpenApi;
         routes::submissions::debiased,
         routes::quality::quality,
         routes::quality::quarantine,
+        routes::quality::changes,
         routes::admin::users,
         routes::admin::audit,
         openapi_json,
@@ -201,6 +203,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/backtest", get(routes::forecast::backtest))
         .route("/api/jobs", get(routes::jobs::list))
         .route("/api/jobs/backtest", post(routes::jobs::start_backtest))
+        .route(
+            "/api/jobs/ingest",
+            post(routes::ingest::start_ingest).layer(axum::extract::DefaultBodyLimit::max(
+                routes::ingest::MAX_UPLOAD,
+            )),
+        )
         .route("/api/jobs/{id}", get(routes::jobs::get))
         .route("/api/submissions/bias", get(routes::submissions::bias))
         .route(
@@ -209,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/quality", get(routes::quality::quality))
         .route("/api/quality/quarantine", get(routes::quality::quarantine))
+        .route("/api/quality/changes", get(routes::quality::changes))
         .route(
             "/api/submissions",
             get(routes::submissions::list).post(routes::submissions::submit),

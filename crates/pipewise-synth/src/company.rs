@@ -822,6 +822,7 @@ impl Company {
                     files: Vec::new(),
                     events_added: 0,
                     events_duplicate: 0,
+                    seqs: None,
                     quarantine: None,
                     report: None,
                 }),

@@ -182,6 +182,7 @@ impl Store {
         if let Some(mut rec) = commit.ingest.take() {
             rec.events_added = added;
             rec.events_duplicate = dup;
+            rec.seqs = Some([current.next_seq, seq]);
             m.ingests.push(rec);
         }
         self.write_manifest(&m)?;

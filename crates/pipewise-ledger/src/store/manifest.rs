@@ -55,6 +55,10 @@ pub struct IngestRecord {
     pub events_added: u64,
     /// Events it skipped as already in the ledger.
     pub events_duplicate: u64,
+    /// The seq numbers of the events it landed: `[first, next)`, set by
+    /// the commit. `None` in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seqs: Option<[u64; 2]>,
     /// Workspace-relative paths of the quarantine and data-quality report.
     pub quarantine: Option<String>,
     /// Its data-quality report's path.

@@ -1,7 +1,8 @@
 //! Long work started from the browser, with its progress: a backtest of
 //! every forecasting method over the past quarters (what `pipewise
 //! backtest` does with its defaults), written to `reports/backtest.json`
-//! and `reports/backtest.md` when it ends.
+//! and `reports/backtest.md` when it ends; an ingest of uploaded files
+//! (`routes::ingest`).
 //!
 //! A backtest is company-level and rewrites the saved report everyone's
 //! forecast page reads, so only exec and admin start one; one runs at a
@@ -53,7 +54,11 @@ pub struct Jobs {
     jobs: BTreeMap<u64, Arc<Mutex<JobInfo>>>,
 }
 
-fn update(job: &Arc<Mutex<JobInfo>>, f: impl FnOnce(&mut JobInfo)) {
+/// One job's state, shared by the thread doing it and the API showing it.
+pub(crate) type Job = Arc<Mutex<JobInfo>>;
+
+/// Change a job's state (a poisoned lock leaves it as it was).
+pub(crate) fn update(job: &Job, f: impl FnOnce(&mut JobInfo)) {
     if let Ok(mut j) = job.lock() {
         f(&mut j);
     }
@@ -63,7 +68,7 @@ fn now_text() -> String {
     pipewise_model::time::format_timestamp(crate::auth::now())
 }
 
-fn backtest_job(app: &AppState, job: &Arc<Mutex<JobInfo>>) -> Result<String, String> {
+fn backtest_job(app: &AppState, job: &Job) -> Result<String, String> {
     let ws = app.workspace.get().map_err(|e| e.to_string())?;
     update(job, |j| j.message = "tallying the past quarters".into());
     let ledger = Ledger::new(&ws.log, &ws.process);
@@ -135,6 +140,32 @@ pub async fn start_backtest(
             "a backtest is company-level and rewrites the saved report: exec and admin only",
         ));
     }
+    start(&app, &p, "backtest", "reading the ledger", backtest_job)
+}
+
+/// A job of `kind` is running.
+pub(crate) fn running(app: &AppState, kind: &str) -> ApiResult<bool> {
+    let jobs = app
+        .jobs
+        .lock()
+        .map_err(|_| ApiError::internal("the jobs lock is poisoned"))?;
+    Ok(jobs.jobs.values().any(|j| {
+        j.lock()
+            .is_ok_and(|j| j.kind == kind && j.state == "running")
+    }))
+}
+
+/// Start `work` as a job of `kind` for `p` on a thread of its own (minutes
+/// of CPU, off the HTTP runtime and off the pool the pages' requests use),
+/// one of each kind at a time: 202 with the job, 409 when one runs.
+/// `work` returns what it did in words, or why it failed.
+pub(crate) fn start(
+    app: &AppState,
+    p: &Principal,
+    kind: &str,
+    first: &str,
+    work: impl FnOnce(&AppState, &Job) -> Result<String, String> + Send + 'static,
+) -> ApiResult<Response> {
     let job = {
         let mut jobs = app
             .jobs
@@ -142,23 +173,23 @@ pub async fn start_backtest(
             .map_err(|_| ApiError::internal("the jobs lock is poisoned"))?;
         let running = jobs.jobs.values().any(|j| {
             j.lock()
-                .is_ok_and(|j| j.kind == "backtest" && j.state == "running")
+                .is_ok_and(|j| j.kind == kind && j.state == "running")
         });
         if running {
-            return Err(ApiError::conflict(
-                "a backtest is running already: GET /api/jobs shows its progress",
-            ));
+            return Err(ApiError::conflict(format!(
+                "a job of this kind ({kind}) is running already: GET /api/jobs shows its progress"
+            )));
         }
         jobs.next += 1;
         let id = jobs.next;
         let job = Arc::new(Mutex::new(JobInfo {
             id,
-            kind: "backtest".into(),
+            kind: kind.into(),
             login: p.user.login.clone(),
             state: "running".into(),
             done: 0,
             total: 0,
-            message: "reading the ledger".into(),
+            message: first.into(),
             started_at: now_text(),
             ended_at: None,
         }));
@@ -166,17 +197,14 @@ pub async fn start_backtest(
         job
     };
     let (a, j) = (app.clone(), job.clone());
-    // a thread of its own: minutes of CPU, off the HTTP runtime and off the
-    // pool the pages' requests use
+    let name = format!("pipewise-{kind}");
     std::thread::Builder::new()
-        .name("pipewise-backtest".into())
+        .name(name)
         .spawn(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| backtest_job(&a, &j)))
-                .unwrap_or_else(|_| {
-                    Err("the backtest failed unexpectedly (see the server log)".into())
-                });
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&a, &j)))
+                .unwrap_or_else(|_| Err("the job failed unexpectedly (see the server log)".into()));
             if let Err(e) = &r {
-                tracing::error!(error = %e, "backtest job failed");
+                tracing::error!(error = %e, "job failed");
             }
             update(&j, |x| {
                 x.ended_at = Some(now_text());

@@ -263,6 +263,15 @@ pub struct LeadsQuery {
     pub under: Option<String>,
     /// At most this many leads in `leads` and `breached` (default 200).
     pub limit: Option<usize>,
+    /// `leads` = the leads of this decile of the lift table (1 = highest scores).
+    pub decile: Option<usize>,
+    /// `leads` = this owner's leads (an SLA row; `(none)` for no owner).
+    pub owner: Option<String>,
+    /// `leads` = the leads of this routing band (an SLA row).
+    pub band: Option<String>,
+    /// `leads` = the leads in this state against their SLA (met, breached,
+    /// overdue, open, no SLA, unknown arrival).
+    pub sla: Option<String>,
 }
 
 /// A lead as it stood.
@@ -296,6 +305,8 @@ pub struct LeadRow {
     pub sla: String,
     /// Hours to its first touch.
     pub hours_to_first_touch: Option<f64>,
+    /// When it converted, if it had by the day.
+    pub converted_at: Option<String>,
 }
 
 /// Leads per band of score.
@@ -352,8 +363,12 @@ pub struct LeadsAnswer {
     pub scorer: String,
     /// Leads in scope that had arrived by the day.
     pub total: usize,
-    /// The newest leads (at most `limit`).
+    /// The newest leads (at most `limit`); with `decile`, `owner`, `band`
+    /// or `sla`, the newest of those leads.
     pub leads: Vec<LeadRow>,
+    /// Leads `decile`, `owner`, `band` and `sla` select (all of `total`
+    /// when none is given).
+    pub matching: usize,
     /// Leads per 10 points.
     pub distribution: Vec<ScoreBin>,
     /// Lift by decile, over the leads whose window had closed by the day.
@@ -481,6 +496,7 @@ pub async fn leads(
                 masked: !contacts,
                 sla: j.status.name().to_string(),
                 hours_to_first_touch: j.hours,
+                converted_at: l.converted_at.filter(|&c| c <= at).map(format_timestamp),
             }
         };
         // newest first
@@ -491,8 +507,50 @@ pub async fn leads(
                 present[k],
             )
         });
+        // lift: leads whose window closed by the day, ranked by score (ties by id)
+        let window = WINDOW_DAYS * MICROS_PER_DAY;
+        let mut ranked: Vec<(f64, bool, &str, usize)> = present
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (k, &book.leads[i]))
+            .filter(|(_, l)| l.created_at + window <= at)
+            .map(|(k, l)| {
+                let converted = l
+                    .converted_at
+                    .is_some_and(|c| c <= l.created_at + window && c <= at);
+                (l.score, converted, l.id.as_str(), k)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(b.2)));
+        let pairs: Vec<(f64, bool)> = ranked.iter().map(|r| (r.0, r.1)).collect();
+        // the leads behind a number of the page: a decile, an SLA row
+        let mut chosen = vec![true; present.len()];
+        if let Some(d) = q.decile {
+            if !(1..=10).contains(&d) {
+                return Err(ApiError::bad_request(format!(
+                    "decile={d}: expected 1 (the highest scores) to 10"
+                )));
+            }
+            let n = ranked.len();
+            let mut inside = vec![false; present.len()];
+            for r in &ranked[(d - 1) * n / 10..d * n / 10] {
+                inside[r.3] = true;
+            }
+            chosen = inside;
+        }
+        for (k, j) in judged.iter().enumerate() {
+            let owner = j.lead.owner.as_deref().unwrap_or("(none)");
+            if q.owner.as_deref().is_some_and(|o| o != owner)
+                || q.band.as_deref().is_some_and(|b| b != j.lead.band)
+                || q.sla.as_deref().is_some_and(|s| s != j.status.name())
+            {
+                chosen[k] = false;
+            }
+        }
+        let matching = chosen.iter().filter(|&&c| c).count();
         let rows: Vec<LeadRow> = order
             .iter()
+            .filter(|&&k| chosen[k])
             .take(limit)
             .map(|&k| row(k, &judged[k]))
             .collect();
@@ -519,25 +577,11 @@ pub async fn leads(
             let b = ((book.leads[i].score / 10.0).floor() as usize).min(bins - 1);
             distribution[b].leads += 1;
         }
-        // lift: leads whose window closed by the day, ranked by score (ties by id)
-        let window = WINDOW_DAYS * MICROS_PER_DAY;
-        let mut ranked: Vec<(f64, bool, &str)> = present
-            .iter()
-            .map(|&i| &book.leads[i])
-            .filter(|l| l.created_at + window <= at)
-            .map(|l| {
-                let converted = l
-                    .converted_at
-                    .is_some_and(|c| c <= l.created_at + window && c <= at);
-                (l.score, converted, l.id.as_str())
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(b.2)));
-        let pairs: Vec<(f64, bool)> = ranked.iter().map(|r| (r.0, r.1)).collect();
         Ok(LeadsAnswer {
             scorer: book.scorer.clone(),
             total: present.len(),
             leads: rows,
+            matching,
             distribution,
             deciles: deciles(&pairs),
             judged_for_lift: pairs.len(),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod deals;
 pub mod forecast;
+pub mod ingest;
 pub mod jobs;
 pub mod leads;
 pub mod metrics;

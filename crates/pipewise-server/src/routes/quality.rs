@@ -203,7 +203,7 @@ pub struct QuarantineQuery {
 pub struct QuarantinedRow {
     /// The input file.
     pub file: String,
-    /// Its row (1 = the first data row).
+    /// Its line in the file (the header is line 1).
     pub row: String,
     /// The column at fault.
     pub column: String,
@@ -247,12 +247,16 @@ pub async fn quarantine(
                         "ingest={id:?}: no such ingest; GET /api/quality lists them"
                     ))
                 })?,
-            None => manifest
+            None => match manifest
                 .ingests
                 .iter()
                 .rev()
                 .find(|i| i.quarantine.is_some())
-                .ok_or_else(|| ApiError::not_found("no ingest has a quarantine"))?,
+            {
+                Some(i) => i,
+                // nothing was ever quarantined: an empty list, not an error
+                None => return Ok(Vec::new()),
+            },
         };
         let Some(rel) = &ingest.quarantine else {
             return Ok(Vec::new());
@@ -271,4 +275,180 @@ pub async fn quarantine(
     .await
     .ok_or_else(|| ApiError::internal("reading the quarantine was cancelled"))??;
     Ok(audited(rows, "everything".into()))
+}
+
+/// Which ingest's changes.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ChangesQuery {
+    /// The ingest (default: the latest).
+    pub ingest: Option<String>,
+    /// Only changes of this field (stage, amount, close_date, …).
+    pub field: Option<String>,
+    /// At most this many rows (default 1000).
+    pub limit: Option<usize>,
+    /// Skip this many first.
+    pub offset: Option<usize>,
+    /// Only deals of the team under this CRM user (inside the caller's scope).
+    pub under: Option<String>,
+}
+
+/// How many changes of one field an ingest landed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldChanges {
+    /// The field.
+    pub field: String,
+    /// Changes landed.
+    pub changes: usize,
+    /// Deals they touch.
+    pub deals: usize,
+}
+
+/// One change an ingest landed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Change {
+    /// The deal.
+    pub opportunity_id: String,
+    /// The field.
+    pub field: String,
+    /// When it took effect.
+    pub effective_at: String,
+    /// When the ledger learned of it.
+    pub recorded_at: String,
+    /// The deal's value of the field just before (by effective time, as the
+    /// ledger holds it now; `null`: none or cleared).
+    pub before: Option<String>,
+    /// The value it took (`null`: cleared).
+    pub after: Option<String>,
+}
+
+/// What one ingest changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestChanges {
+    /// The ingest.
+    pub ingest: String,
+    /// Whether the ledger recorded which changes it landed (ingests before
+    /// that was recorded have only their counts).
+    pub known: bool,
+    /// Per field, in the caller's scope.
+    pub by_field: Vec<FieldChanges>,
+    /// Changes matching the query in the caller's scope (rows pages them).
+    pub total: usize,
+    /// The changes, by deal, field and effective time.
+    pub rows: Vec<Change>,
+}
+
+/// The changes one ingest landed on the deals in the caller's scope (owners
+/// as they stand now): counts per field and the changes themselves.
+#[utoipa::path(get, path = "/api/quality/changes", tag = "quality", params(ChangesQuery),
+    responses((status = 200, body = IngestChanges), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn changes(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<ChangesQuery>,
+) -> ApiResult<Response> {
+    let ws = app.loaded().await?;
+    let (scope, _) = super::request_scope(&ws, &p, q.under.as_deref())?;
+    let described = scope.describe();
+    let field = match q.field.as_deref().filter(|f| !f.is_empty()) {
+        Some(f) => Some(pipewise_model::Field::parse(f).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "field={f:?}: not a field (stage, amount, close_date, owner_id, …, custom.<name>)"
+            ))
+        })?),
+        None => None,
+    };
+    let store = app.workspace.store().clone();
+    let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(1000));
+    let answer = crate::compute(move || -> ApiResult<IngestChanges> {
+        let manifest = store.manifest().map_err(ApiError::internal)?;
+        let ingest = match &q.ingest {
+            Some(id) => manifest
+                .ingests
+                .iter()
+                .find(|i| &i.id == id)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "ingest={id:?}: no such ingest; GET /api/quality lists them"
+                    ))
+                })?,
+            None => manifest
+                .ingests
+                .last()
+                .ok_or_else(|| ApiError::not_found("no ingest yet"))?,
+        };
+        let Some([first, next]) = ingest.seqs else {
+            return Ok(IngestChanges {
+                ingest: ingest.id.clone(),
+                known: false,
+                by_field: Vec::new(),
+                total: 0,
+                rows: Vec::new(),
+            });
+        };
+        let s = ws
+            .scoped(cut(None, None)?, &scope, None)
+            .map_err(ApiError::internal)?;
+        let mut by_field = Vec::new();
+        // (key, field, effective, seq) → change, sorted once at the end
+        let mut hits: Vec<(u32, usize, i64, u64, usize)> = Vec::new();
+        let cols: Vec<_> = ws.log.columns.values().collect();
+        for (c, col) in cols.iter().enumerate() {
+            let mut n = 0;
+            let mut deals = std::collections::HashSet::new();
+            for i in 0..col.len() {
+                let seq = col.seq[i];
+                let key = col.opp[i];
+                if seq < first || seq >= next || !s.keys.get(key as usize).copied().unwrap_or(false)
+                {
+                    continue;
+                }
+                n += 1;
+                deals.insert(key);
+                if field.as_ref().is_none_or(|f| f == &col.field) {
+                    hits.push((key, c, col.effective_at[i], seq, i));
+                }
+            }
+            if n > 0 {
+                by_field.push(FieldChanges {
+                    field: col.field.name().into_owned(),
+                    changes: n,
+                    deals: deals.len(),
+                });
+            }
+        }
+        hits.sort_unstable_by_key(|h| (ws.log.keys.id(h.0).to_string(), h.1, h.2, h.3));
+        let total = hits.len();
+        let rows = hits
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(key, c, _, _, i)| {
+                let col = cols[c];
+                let e = ws.log.event(col, i);
+                let run = col.run(key);
+                let before = (i > run.start)
+                    .then(|| col.new.get(i - 1).to_canonical_string())
+                    .flatten();
+                Change {
+                    opportunity_id: e.opportunity_id,
+                    field: e.field.name().into_owned(),
+                    effective_at: pipewise_model::time::format_timestamp(e.effective_at),
+                    recorded_at: pipewise_model::time::format_timestamp(e.recorded_at),
+                    before,
+                    after: e.new_value.to_canonical_string(),
+                }
+            })
+            .collect();
+        Ok(IngestChanges {
+            ingest: ingest.id.clone(),
+            known: true,
+            by_field,
+            total,
+            rows,
+        })
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the changes were cancelled"))??;
+    Ok(audited(answer, described))
 }

@@ -37,7 +37,8 @@ async function api(path, params = {}, init = {}) {
   const url = "/api/" + path + (q.toString() ? "?" + q : "");
   const headers = { accept: "application/json", ...(init.headers || {}) };
   if (init.method && init.method !== "GET") {
-    headers["content-type"] = "application/json";
+    // (a form's body sets its own multipart content type)
+    if (!(init.body instanceof FormData)) headers["content-type"] = "application/json";
     const csrf = cookie("pipewise_csrf");
     if (csrf) headers["x-csrf-token"] = csrf;
   }
@@ -484,41 +485,106 @@ async function forecastPage() {
 }
 
 /// A button that runs a backtest on the server and shows its progress.
-function backtestRunner() {
-  const bar = h("progress", { id: "job-progress", max: "1", value: "0", hidden: true, "aria-label": "Backtest progress" });
-  const msg = h("span", { id: "job-message", role: "status", "aria-live": "polite", class: "note" });
-  const follow = async (id) => {
+/// A job's progress bar and message; `follow(id)` polls the job until it
+/// ends (then the page is drawn again with what it made).
+function jobProgress(id, label, unit) {
+  const bar = h("progress", { id: `${id}-progress`, max: "1", value: "0", hidden: true, "aria-label": label });
+  const msg = h("span", { id: `${id}-message`, role: "status", "aria-live": "polite", class: "note" });
+  const follow = async (jobId) => {
     bar.hidden = false;
     for (;;) {
-      const j = await api(`jobs/${id}`);
+      const j = await api(`jobs/${jobId}`);
       bar.max = Math.max(j.total, 1);
       bar.value = j.done;
-      msg.textContent = `${j.message}${j.total ? ` (${j.done} of ${j.total} cuts)` : ""}`;
+      msg.textContent = `${j.message}${j.total && j.state === "running" ? ` (${j.done} of ${j.total} ${unit})` : ""}`;
       if (j.state !== "running") {
         msg.dataset.state = j.state;
         if (j.state === "done") await render();
-        return;
+        return j;
       }
       await new Promise((r) => setTimeout(r, 500));
     }
   };
+  /// Start a job with `start()`; when one of `kind` runs already, follow it.
+  const run = async (kind, start) => {
+    try {
+      const j = await start();
+      return await follow(j.id);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) {
+        const running = (await api("jobs")).find((j) => j.kind === kind && j.state === "running");
+        if (running) return await follow(running.id);
+      }
+      msg.textContent = e.message;
+      msg.dataset.state = "refused";
+      return null;
+    }
+  };
+  return { bar, msg, follow, run };
+}
+
+function backtestRunner() {
+  const p = jobProgress("job", "Backtest progress", "cuts");
   const button = h("button", { type: "button", id: "run-backtest", class: "csv", onclick: async () => {
     button.disabled = true;
     try {
-      const j = await api("jobs/backtest", {}, { method: "POST" });
-      await follow(j.id);
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 409) {
-        const running = (await api("jobs")).find((j) => j.kind === "backtest" && j.state === "running");
-        if (running) await follow(running.id);
-      } else {
-        msg.textContent = e.message;
-      }
+      await p.run("backtest", () => api("jobs/backtest", {}, { method: "POST" }));
     } finally {
       button.disabled = false;
     }
   } }, "Run a backtest now");
-  return h("p", { class: "job" }, button, " ", bar, " ", msg);
+  return h("p", { class: "job" }, button, " ", p.bar, " ", p.msg);
+}
+
+/// Admins: upload an export's files and ingest them, with the ingest's
+/// progress; the last ingest job's outcome stays on the page.
+function ingestForm() {
+  const p = jobProgress("ingest", "Ingest progress", "steps");
+  const connector = h("select", { id: "ingest-connector", name: "connector" },
+    h("option", { value: "salesforce" }, "Salesforce export (Opportunity.csv, OpportunityHistory.csv, …)"),
+    h("option", { value: "hubspot" }, "HubSpot deals export"),
+    h("option", { value: "csv" }, "CSV or Parquet with a mapping"));
+  const files = h("input", { type: "file", id: "ingest-files", name: "files", multiple: true, accept: ".csv,.parquet", required: true });
+  const mapping = h("input", { type: "file", id: "ingest-mapping", name: "mapping", accept: ".toml" });
+  const mappingRow = h("p", { hidden: true }, h("label", { for: "ingest-mapping" }, "Mapping (TOML) "), mapping);
+  connector.addEventListener("change", () => { mappingRow.hidden = connector.value !== "csv"; });
+  const order = h("select", { id: "ingest-date-order", name: "date_order" },
+    ["", "mdy", "dmy", "ymd"].map((v) => h("option", { value: v }, v || "detect")));
+  const zone = h("input", { type: "text", id: "ingest-timezone", name: "timezone", placeholder: "UTC", size: "16" });
+  const button = h("button", { type: "submit", id: "ingest-start" }, "Upload and ingest");
+  const form = h("form", { id: "ingest-form", class: "ingest", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const body = new FormData();
+    body.append("connector", connector.value);
+    if (order.value) body.append("date_order", order.value);
+    if (zone.value.trim()) body.append("timezone", zone.value.trim());
+    if (connector.value === "csv" && mapping.files[0]) body.append("mapping", mapping.files[0]);
+    for (const f of files.files) body.append("files", f, f.name);
+    button.disabled = true;
+    p.msg.textContent = `Uploading ${files.files.length} file(s)…`;
+    try {
+      await p.run("ingest", () => api("jobs/ingest", {}, { method: "POST", body }));
+    } finally {
+      button.disabled = false;
+    }
+  } },
+    h("p", {}, h("label", { for: "ingest-connector" }, "Export "), connector),
+    h("p", {}, h("label", { for: "ingest-files" }, "Files "), files),
+    mappingRow,
+    h("p", {}, h("label", { for: "ingest-date-order" }, "Date order "), order, " ",
+      h("label", { for: "ingest-timezone" }, "Time zone of times without one "), zone),
+    h("p", { class: "job" }, button, " ", p.bar, " ", p.msg));
+  // the newest ingest job: follow it while it runs, else say how it ended
+  api("jobs").then((jobs) => {
+    const j = jobs.find((x) => x.kind === "ingest");
+    if (!j) return;
+    if (j.state === "running") p.follow(j.id);
+    else {
+      p.msg.textContent = `Last ingest from the browser (${j.login}, ${j.started_at}): ${j.state} — ${j.message}`;
+      p.msg.dataset.state = j.state;
+    }
+  }, () => {});
+  return form;
 }
 
 /// A call for the period, made as oneself (a manager may make a team call).
@@ -754,11 +820,9 @@ async function explainPage(name) {
   ];
 }
 
-async function leadsPage() {
-  const f = filters();
-  await names();
-  const q = await api("leads", { as_of: f.as_of, under: f.under, limit: 100 });
-  const leadCols = [
+/// The columns of a table of leads.
+function leadColumns() {
+  return [
     { key: "id", label: "Lead", unit: "text" },
     { key: "created_at", label: "Arrived", unit: "text" },
     { key: "owner_id", label: "Owner", unit: "text", cell: (r) => personName(r.owner_id) },
@@ -769,18 +833,54 @@ async function leadsPage() {
     { key: "band", label: "Band", unit: "text" },
     { key: "sla", label: "SLA", unit: "text", cell: (r) => h("span", { class: r.sla === "breached" || r.sla === "overdue" ? "flag" : null }, r.sla) },
     { key: "hours_to_first_touch", label: "Hours to first touch", unit: "number" },
+    { key: "converted_at", label: "Converted", unit: "text" },
     { key: "contact", label: "Contact details", unit: "text", raw: (r) => Object.entries(r.attributes).map(([k, v]) => `${k}=${v}`).join("; "), cell: (r) => Object.entries(r.attributes).map(([k, v]) => `${k}: ${v}`).join(", ") },
     { key: "reasons", label: "Why", unit: "text", raw: (r) => r.reasons.join("; "), cell: (r) => r.reasons.map((x) => h("span", { class: "factor up" }, x)) },
   ];
-  const slaCols = (what) => [
+}
+
+/// A count on the leads page as a link to the leads behind it.
+const leadsLink = (n, which) => h("a", { href: link("leadset", "", which), "data-leads": JSON.stringify(which) }, fmt(n, "count"));
+
+/// The leads behind one number of the leads page (a decile, an SLA row).
+async function leadSetPage() {
+  const f = filters();
+  await names();
+  const p = route().params;
+  const which = {};
+  for (const k of ["decile", "owner", "band", "sla"]) if (p.get(k)) which[k] = p.get(k);
+  const q = await api("leads", { as_of: f.as_of, under: f.under, limit: 5000, ...which });
+  const what = [
+    which.decile ? `decile ${which.decile} of the lift table` : null,
+    which.owner ? `owned by ${personName(which.owner)}` : null,
+    which.band ? `band ${which.band}` : null,
+    which.sla ? `SLA ${which.sla}` : null,
+  ].filter(Boolean).join(", ");
+  return [
+    h("h1", {}, `Leads: ${what || "all"}`),
+    h("p", {}, h("a", { href: link("leads") }, "Back to the leads"),
+      ` · ${nf0.format(q.matching)} leads as of ${f.as_of}` + (q.matching > q.leads.length ? `; the newest ${nf0.format(q.leads.length)} here` : "")),
+    table("leadset", leadColumns(), q.leads),
+  ];
+}
+
+async function leadsPage() {
+  const f = filters();
+  await names();
+  const q = await api("leads", { as_of: f.as_of, under: f.under, limit: 100 });
+  const leadCols = leadColumns();
+  const slaCols = (what) => {
+    const key = what === "Owner" ? "owner" : "band";
+    return [
     { key: "group", label: what, unit: "text", cell: (r) => (what === "Owner" ? personName(r.group) : r.group) },
-    { key: "leads", label: "Leads", unit: "count" },
+    { key: "leads", label: "Leads", unit: "count", cell: (r) => leadsLink(r.leads, { [key]: r.group }) },
     { key: "judged", label: "Judged", unit: "count" },
-    { key: "breached", label: "Touched late", unit: "count" },
-    { key: "overdue", label: "Overdue", unit: "count" },
+    { key: "breached", label: "Touched late", unit: "count", cell: (r) => leadsLink(r.breached, { [key]: r.group, sla: "breached" }) },
+    { key: "overdue", label: "Overdue", unit: "count", cell: (r) => leadsLink(r.overdue, { [key]: r.group, sla: "overdue" }) },
     { key: "breach_rate", label: "Breach rate", unit: "ratio" },
     { key: "median_hours", label: "Median hours to first touch", unit: "number" },
-  ];
+    ];
+  };
   return [
     h("h1", {}, "Leads"),
     h("p", { class: "note" }, `${nf0.format(q.total)} leads in your scope had arrived by ${f.as_of}, scored by ${q.scorer} (seed 001's points; no training needed). Owners are the leads' owners now; statuses are as of the day.` + (q.leads.length && q.leads[0].masked ? " Contact details are masked for your role." : "")),
@@ -791,7 +891,7 @@ async function leadsPage() {
       chart("Conversion lift per decile of score", { type: "bar", data: { labels: q.deciles.map((d) => `D${d.decile}`), datasets: [{ label: "Lift (× overall)", data: q.deciles.map((d) => d.lift), backgroundColor: colors[1] }] } }),
       table("deciles", [
         { key: "decile", label: "Decile", unit: "count" },
-        { key: "leads", label: "Leads", unit: "count" },
+        { key: "leads", label: "Leads", unit: "count", cell: (r) => leadsLink(r.leads, { decile: String(r.decile) }) },
         { key: "converted", label: "Converted", unit: "count" },
         { key: "rate", label: "Rate", unit: "ratio" },
         { key: "lift", label: "Lift", unit: "number" },
@@ -810,6 +910,9 @@ async function qualityPage() {
   const ingests = q.ingests;
   const last = ingests[ingests.length - 1];
   const out = [h("h1", {}, "Data quality")];
+  if (me.role === "admin") {
+    out.push(section("Ingest an export: its files are kept in the workspace, every row lands or is quarantined", ingestForm()));
+  }
   out.push(section(`Completeness of the open deals in your scope as of ${f.as_of}`,
     chart("Share of open deals with a value, per field", {
       type: "bar",
@@ -826,7 +929,9 @@ async function qualityPage() {
     out.push(section("Ingests", h("p", { class: "note" }, "No ingests yet: pipewise ingest brings a CRM export in.")));
     return out;
   }
-  const files = ingests.flatMap((i) => i.files.map((fl) => ({ ingest: i.id, kind: i.kind, recorded_at: i.recorded_at, ...fl })));
+  // (a generated company reads no files: one line for it all the same)
+  const files = ingests.flatMap((i) => (i.files.length ? i.files : [{ path: "(no files)", rows_read: null, rows_landed: null, rows_quarantined: null }])
+    .map((fl) => ({ ingest: i.id, kind: i.kind, recorded_at: i.recorded_at, ...fl })));
   out.push(section("Ingests: every row read either landed or was quarantined",
     table("ingests", [
       { key: "ingest", label: "Ingest", unit: "text" },
@@ -853,6 +958,16 @@ async function qualityPage() {
       { key: "filled", label: "Filled", unit: "count" },
       { key: "rows", label: "Rows", unit: "count" },
     ], rep.completeness)) : null));
+  out.push(later(`What the last ingest changed on the deals in your scope`, async () => {
+    const c = await api("quality/changes", { ingest: last.id, under: f.under, limit: 0 });
+    if (!c.known) return h("p", { class: "note" }, `${c.ingest} was landed before the ledger recorded which changes each ingest made; its counts are above.`);
+    if (!c.by_field.length) return h("p", { class: "note" }, "No changes to the deals in your scope.");
+    return table("changes-by-field", [
+      { key: "field", label: "Field", unit: "text" },
+      { key: "changes", label: "Changes", unit: "count", cell: (r) => h("a", { href: link("changes", c.ingest, { field: r.field }), "data-field": r.field }, fmt(r.changes, "count")) },
+      { key: "deals", label: "Deals", unit: "count" },
+    ], c.by_field, { sort: "changes", desc: true });
+  }));
   if (["exec", "admin"].includes(me.role)) {
     out.push(later("Quarantined rows of the last ingest with any", async () => {
       try {
@@ -866,6 +981,25 @@ async function qualityPage() {
     }));
   }
   return out;
+}
+
+async function changesPage(ingest) {
+  const f = filters();
+  const field = route().params.get("field") ?? "";
+  const c = await api("quality/changes", { ingest, field, under: f.under, limit: 5000 });
+  return [
+    h("h1", {}, `${field ? field.replaceAll("_", " ") + " changes" : "Changes"} landed by ${c.ingest}`),
+    h("p", {}, h("a", { href: link("quality") }, "Back to data quality"),
+      ` · ${nf0.format(c.total)} changes on deals in your scope` + (c.total > c.rows.length ? `; the first ${nf0.format(c.rows.length)} here (the API pages on with offset=)` : "")),
+    table("changes", [
+      { key: "opportunity_id", label: "Deal", unit: "text", cell: (r) => h("a", { href: link("deal", r.opportunity_id) }, r.opportunity_id) },
+      { key: "field", label: "Field", unit: "text" },
+      { key: "effective_at", label: "Took effect", unit: "text" },
+      { key: "recorded_at", label: "Learned", unit: "text" },
+      { key: "before", label: "Before", unit: "text" },
+      { key: "after", label: "After", unit: "text" },
+    ], c.rows),
+  ];
 }
 
 async function auditPage() {
@@ -895,7 +1029,9 @@ const PAGES = {
   stage: (arg) => stagePage(arg),
   method: (arg) => methodPage(arg),
   leads: () => leadsPage(),
+  leadset: () => leadSetPage(),
   quality: () => qualityPage(),
+  changes: (arg) => changesPage(arg),
   audit: () => auditPage(),
 };
 

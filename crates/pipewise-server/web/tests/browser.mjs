@@ -227,6 +227,13 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   const leads = (await api(page, `/api/leads?as_of=${asOf}`)).body;
   assert.ok(leads.total > 0 && (await countOf(page, "deciles")) === leads.deciles.length, "the leads page shows the API's deciles");
   await shot(page, "leads");
+  // a decile's count opens its leads; an owner's late touches theirs
+  const top = leads.deciles[0];
+  await page.click(`[data-table="deciles"] a[data-leads='{"decile":"${top.decile}"}']`);
+  await page.waitForURL(/#\/leadset/);
+  await settle(page);
+  assert.equal(await countOf(page, "leadset"), top.leads, "the decile's leads are its count");
+  await shot(page, "leads-decile");
   await gotoPage(page, `#/reps?as_of=${asOf}`);
   // a segment narrows the grid to what the API gives for it
   await gotoPage(page, `#/deals?as_of=${asOf}`);
@@ -295,6 +302,37 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   const jobs = (await api(page, "/api/jobs")).body;
   assert.ok(jobs[0].state === "done" && jobs[0].done === jobs[0].total && jobs[0].total > 0, JSON.stringify(jobs[0]));
   await shot(page, "forecast-backtest");
+  // an ingest from the browser: a hand-written Salesforce Opportunity.csv
+  // (three new deals of a rep, and its first row again, which is
+  // quarantined), uploaded with its progress, then what it changed
+  const rep = users[byRole("rep")].owners[0];
+  const csv = "Id,Name,OwnerId,StageName,Amount,CloseDate,CreatedDate,IsClosed,IsWon\n" +
+    `006BROWSER0000001AAA,Browser one,${rep},Discovery,12000,2027-06-30,2026-02-01T10:00:00Z,false,false\n` +
+    `006BROWSER0000002AAA,Browser two,${rep},Proposal,30500,2027-05-31,2026-02-02T10:00:00Z,false,false\n` +
+    `006BROWSER0000003AAA,Browser three,${rep},Qualification,8000,2027-07-31,2026-02-03T10:00:00Z,false,false\n` +
+    `006BROWSER0000001AAA,Browser one,${rep},Discovery,12000,2027-06-30,2026-02-01T10:00:00Z,false,false\n`;
+  const ingestsBefore = (await api(page, "/api/quality")).body.ingests.length;
+  await gotoPage(page, "#/quality");
+  await page.selectOption("#ingest-connector", "salesforce");
+  await page.setInputFiles("#ingest-files", { name: "Opportunity.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.click("#ingest-start");
+  await page.waitForFunction(() => ["done", "failed", "refused"].includes(document.querySelector("#ingest-message")?.dataset.state), null, { timeout: 120000 });
+  await settle(page);
+  const message = await page.locator("#ingest-message").textContent();
+  assert.equal(await page.locator("#ingest-message").getAttribute("data-state"), "done", message);
+  const q = (await api(page, "/api/quality")).body;
+  assert.equal(q.ingests.length, ingestsBefore + 1, "the upload is a new ingest");
+  const last = q.ingests[q.ingests.length - 1];
+  assert.ok(message.includes(last.id), `the job names its ingest: ${message}`);
+  assert.deepEqual([last.files[0].rows_read, last.files[0].rows_landed, last.files[0].rows_quarantined], [4, 3, 1]);
+  await shot(page, "quality-after-ingest");
+  await page.click('[data-table="changes-by-field"] a[data-field="amount"]');
+  await page.waitForURL(/#\/changes\//);
+  await settle(page);
+  const changes = (await api(page, `/api/quality/changes?ingest=${last.id}&field=amount`)).body;
+  assert.equal(changes.total, 3, "three amounts landed");
+  assert.equal(await countOf(page, "changes"), changes.total, "the page lists the ingest's amount changes");
+  await shot(page, "ingest-changes");
   await context.close();
   // … and no one else sees it
   const other = await session(byRole("exec"));

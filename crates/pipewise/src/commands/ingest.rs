@@ -45,7 +45,7 @@ fn options(a: &IngestArgs) -> Result<IngestOptions> {
         })?;
         o.lock_wait = std::time::Duration::from_secs(secs);
     }
-    o.progress = Some(show_progress);
+    o.progress = Some(pipewise_ingest::Progress::new(show_progress));
     Ok(o)
 }
 
