@@ -67,6 +67,7 @@ use utoipa::OpenApi;
         routes::submissions::list,
         routes::submissions::submit,
         routes::submissions::bias,
+        routes::submissions::scored,
         routes::submissions::debiased,
         routes::quality::quality,
         routes::quality::quarantine,
@@ -211,6 +212,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/jobs/{id}", get(routes::jobs::get))
         .route("/api/submissions/bias", get(routes::submissions::bias))
+        .route("/api/submissions/scored", get(routes::submissions::scored))
         .route(
             "/api/submissions/debiased",
             get(routes::submissions::debiased),

@@ -1337,6 +1337,46 @@ async fn calls_are_scored_and_de_biased_inside_the_scope() {
     let error = row["error"].as_f64().unwrap();
     assert!((error - want).abs() < 1e-9, "{error} vs {want}");
     assert_eq!((&row["calls"], &row["quarters"]), (&2.into(), &2.into()));
+    // the calls behind the row: each with what ana booked, worked out here
+    let rows = get(
+        &f,
+        &format!("/api/submissions/scored?submitter={}&level=own", f.ana),
+        &mgr,
+    )
+    .await
+    .body;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (r, (commit, first, last)) in rows.iter().zip([
+        (50_000.0, "2025-10-01", "2025-12-31"),
+        (40_000.0, "2026-01-01", "2026-03-31"),
+    ]) {
+        assert_eq!(r["commit"], commit);
+        let b = booked(&f, &f.ana, first, last);
+        assert!((r["booked"].as_f64().unwrap() - b).abs() < 1e-6);
+        assert!((r["commit_error"].as_f64().unwrap() - (commit - b) / b).abs() < 1e-12);
+        assert!((r["best_case_error"].as_f64().unwrap() - (1.5 * commit - b) / b).abs() < 1e-12);
+    }
+    // and only inside the scope: bob's are not ana's to read, nor the manager's
+    for who in [&ana, &mgr] {
+        let theirs = get(
+            &f,
+            &format!("/api/submissions/scored?submitter={}", f.bob),
+            who,
+        )
+        .await
+        .body;
+        assert!(theirs.as_array().unwrap().is_empty());
+    }
+    assert_eq!(
+        get(&f, "/api/submissions/scored", &cfo)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 
     // de-biased: the latest 2026-Q1 call by the day, divided by 1 + the shrunk bias
     let d = get(

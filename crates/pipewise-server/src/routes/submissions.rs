@@ -257,6 +257,107 @@ pub async fn bias(
     Ok(crate::routes::metrics::audited(rows, described))
 }
 
+/// Which scored calls.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ScoredQuery {
+    /// Only this CRM user's calls.
+    pub submitter: Option<String>,
+    /// Only own or team calls.
+    pub level: Option<String>,
+    /// Only calls of this week of the quarter.
+    pub week: Option<u32>,
+}
+
+/// A call on a quarter that has ended, beside what was booked: the rows
+/// behind the bias ledger.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoredCallRow {
+    /// The call, as kept.
+    #[serde(flatten)]
+    pub call: CallRow,
+    /// The caller's name.
+    pub name: String,
+    /// Its week of the quarter.
+    pub week: u32,
+    /// What the caller (their subtree, for a team call) booked in the
+    /// quarter, as recorded today.
+    pub booked: f64,
+    /// (commit − booked) ÷ booked; `null` when nothing was booked (such a
+    /// call is left out of the bias ledger).
+    pub commit_error: Option<f64>,
+    /// (best case − booked) ÷ booked.
+    pub best_case_error: Option<f64>,
+    /// (most likely − booked) ÷ booked.
+    pub most_likely_error: Option<f64>,
+}
+
+/// The calls behind the bias ledger in the caller's scope: each call on a
+/// quarter that has ended with what was booked and its error per category.
+/// A bias row's error is the mean of its calls' errors.
+#[utoipa::path(get, path = "/api/submissions/scored", tag = "forecast", params(ScoredQuery),
+    responses((status = 200, body = [ScoredCallRow]), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn scored(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<ScoredQuery>,
+) -> ApiResult<Response> {
+    let level =
+        match q.level.as_deref() {
+            None | Some("") => None,
+            Some(l) => Some(Level::parse(l).ok_or_else(|| {
+                ApiError::bad_request(format!("level={l:?}: expected own or team"))
+            })?),
+        };
+    let ws = app.loaded().await?;
+    let scope = ws.scope(&p.user);
+    let described = scope.describe();
+    let store = app.workspace.store().clone();
+    let rows = crate::compute(move || -> ApiResult<Vec<ScoredCallRow>> {
+        let all =
+            submissions::from_batches(&store.read_journal(JOURNAL).map_err(ApiError::internal)?);
+        let ledger = pipewise_forecast::scan::Ledger::new(&ws.log, &ws.process);
+        let scored = submissions::score(&ledger, &ws.org, &all, ws.log.latest(), None);
+        let error = |call: f64, booked: f64| (booked > 0.0).then(|| (call - booked) / booked);
+        let mut rows: Vec<ScoredCallRow> = scored
+            .iter()
+            .filter(|s| {
+                let c = s.submission;
+                scope.admits(Some(&c.submitter))
+                    && q.submitter.as_deref().is_none_or(|w| w == c.submitter)
+                    && level.is_none_or(|l| l == c.level)
+                    && q.week.is_none_or(|w| w == s.week)
+            })
+            .map(|s| {
+                let c = s.submission;
+                ScoredCallRow {
+                    call: row(c),
+                    name: ws
+                        .org
+                        .person(&c.submitter)
+                        .map_or(c.submitter.clone(), |p| p.name.clone()),
+                    week: s.week,
+                    booked: s.booked,
+                    commit_error: error(c.commit, s.booked),
+                    best_case_error: error(c.best_case, s.booked),
+                    most_likely_error: error(c.most_likely, s.booked),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.call.submitter, &a.call.period, &a.call.submitted_at).cmp(&(
+                &b.call.submitter,
+                &b.call.period,
+                &b.call.submitted_at,
+            ))
+        });
+        Ok(rows)
+    })
+    .await
+    .ok_or_else(|| ApiError::internal("the scored calls were cancelled"))??;
+    Ok(crate::routes::metrics::audited(rows, described))
+}
+
 /// Which de-biased calls.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DebiasedQuery {

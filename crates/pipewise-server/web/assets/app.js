@@ -431,7 +431,7 @@ async function forecastPage() {
         { key: "name", label: "Who", unit: "text" },
         { key: "level", label: "Level", unit: "text" },
         { key: "category", label: "Category", unit: "text" },
-        { key: "calls", label: "Calls", unit: "count" },
+        { key: "calls", label: "Calls", unit: "count", cell: (r) => h("a", { href: link("calls", "", { submitter: r.submitter, level: r.level, category: r.category }), "data-calls": `${r.submitter}/${r.level}/${r.category}` }, fmt(r.calls, "count")) },
         { key: "quarters", label: "Quarters", unit: "count" },
         { key: "error", label: "Mean error", unit: "ratio" },
         { key: "shrunk", label: "Shrunk", unit: "ratio" },
@@ -458,7 +458,7 @@ async function forecastPage() {
         }),
         table("backtest", [
           { key: "method", label: "Method", unit: "text" },
-          { key: "n", label: "Forecasts", unit: "count" },
+          { key: "n", label: "Forecasts", unit: "count", cell: (r) => h("a", { href: link("backtest", r.method), "data-method": r.method }, fmt(r.n, "count")) },
           { key: "wape", label: "WAPE", unit: "ratio" },
           { key: "bias", label: "Bias", unit: "ratio" },
           { key: "coverage", label: "P10–P90 coverage", unit: "ratio" },
@@ -1002,6 +1002,63 @@ async function changesPage(ingest) {
   ];
 }
 
+/// The calls behind a row of the bias ledger: each with what was booked.
+async function callsPage() {
+  const p = route().params;
+  const category = p.get("category") ?? "commit";
+  const rows = await api("submissions/scored", { submitter: p.get("submitter"), level: p.get("level") });
+  const scored = rows.filter((r) => r[`${category}_error`] !== null);
+  const mean = scored.length ? scored.reduce((a, r) => a + r[`${category}_error`], 0) / scored.length : null;
+  const who = rows[0]?.name ?? p.get("submitter");
+  return [
+    h("h1", {}, `${who}'s ${p.get("level") ?? ""} calls: ${category.replace("_", " ")} against what was booked`),
+    h("p", {}, h("a", { href: link("forecast") }, "Back to the forecast"),
+      ` · ${nf0.format(scored.length)} calls on quarters that have ended; mean error `,
+      h("strong", { id: "calls-mean", "data-value": mean ?? "" }, fmt(mean, "ratio")),
+      rows.length > scored.length ? ` (${rows.length - scored.length} on quarters with nothing booked are left out)` : ""),
+    table("calls", [
+      { key: "period", label: "Quarter", unit: "text" },
+      { key: "week", label: "Week", unit: "count" },
+      { key: "submitted_at", label: "Called", unit: "text" },
+      { key: category, label: `Call (${category.replace("_", " ")})`, unit: "currency" },
+      { key: "booked", label: "Booked", unit: "currency" },
+      { key: `${category}_error`, label: "Error", unit: "ratio" },
+      { key: "source", label: "From", unit: "text" },
+    ], rows),
+  ];
+}
+
+/// The forecasts behind a method's backtest score: each quarter and week,
+/// what it said and what was booked; the WAPE over them is the score's.
+async function backtestPage(method) {
+  const week = route().params.get("week");
+  const bt = await api("backtest");
+  const points = bt.points.filter((p) => p.method === method && (!week || p.week === Number(week)));
+  const scored = points.filter((p) => p.forecast !== null);
+  const actual = scored.reduce((a, p) => a + p.actual, 0);
+  const wape = actual > 0 ? scored.reduce((a, p) => a + Math.abs(p.forecast - p.actual), 0) / actual : null;
+  const rows = points.map((p) => ({ ...p, error: p.forecast === null ? null : p.forecast - p.actual, inside: p.p10 === null || p.forecast === null ? null : p.actual >= p.p10 && p.actual <= p.p90 ? "yes" : "no" }));
+  const weeks = [...new Set(bt.points.filter((p) => p.method === method).map((p) => p.week))];
+  return [
+    h("h1", {}, `Backtest of ${method}${week ? `, week ${week}` : ""}: each forecast against what was booked`),
+    h("p", {}, h("a", { href: link("forecast") }, "Back to the forecast"),
+      ` · ${nf0.format(scored.length)} forecasts over ${bt.quarters.join(", ")}; WAPE over them `,
+      h("strong", { id: "backtest-wape", "data-value": wape ?? "" }, fmt(wape, "ratio")),
+      " · week: ", ...weeks.map((w) => [h("a", { href: link("backtest", method, { week: String(w) }) }, String(w)), " "]),
+      h("a", { href: link("backtest", method) }, "all")),
+    table("backtest-points", [
+      { key: "quarter", label: "Quarter", unit: "text" },
+      { key: "week", label: "Week", unit: "count" },
+      { key: "forecast", label: "Forecast", unit: "currency" },
+      { key: "p10", label: "P10", unit: "currency" },
+      { key: "p90", label: "P90", unit: "currency" },
+      { key: "actual", label: "Booked", unit: "currency" },
+      { key: "error", label: "Forecast − booked", unit: "currency" },
+      { key: "inside", label: "Booked inside P10–P90", unit: "text" },
+    ], rows),
+  ];
+}
+
 async function auditPage() {
   const [rows, users] = await Promise.all([api("audit", { limit: 100000 }), api("users")]);
   return [
@@ -1032,6 +1089,8 @@ const PAGES = {
   leadset: () => leadSetPage(),
   quality: () => qualityPage(),
   changes: (arg) => changesPage(arg),
+  calls: () => callsPage(),
+  backtest: (arg) => backtestPage(arg),
   audit: () => auditPage(),
 };
 

@@ -302,6 +302,16 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   const jobs = (await api(page, "/api/jobs")).body;
   assert.ok(jobs[0].state === "done" && jobs[0].done === jobs[0].total && jobs[0].total > 0, JSON.stringify(jobs[0]));
   await shot(page, "forecast-backtest");
+  // a method's forecasts count opens each forecast against what was booked;
+  // the WAPE over them is the leaderboard's
+  const best = bt.leaderboard.find((r) => r.wape !== null);
+  await page.click(`[data-table="backtest"] a[data-method="${best.method}"]`);
+  await page.waitForURL(/#\/backtest\//);
+  await settle(page);
+  assert.equal(await countOf(page, "backtest-points"), bt.points.filter((p) => p.method === best.method).length);
+  const shown = Number(await page.locator("#backtest-wape").getAttribute("data-value"));
+  assert.ok(Math.abs(shown - best.wape) < 1e-9, `WAPE over the points ${shown} is the leaderboard's ${best.wape}`);
+  await shot(page, "backtest-points");
   // an ingest from the browser: a hand-written Salesforce Opportunity.csv
   // (three new deals of a rep, and its first row again, which is
   // quarantined), uploaded with its progress, then what it changed
