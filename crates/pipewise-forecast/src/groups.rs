@@ -206,8 +206,9 @@ impl Org {
     /// Whose call stands for forecast group `group` (split `by`): an owner's
     /// own call; a manager's team call; for a team, the call of the member
     /// who manages others in it (the first by id); for the company, the
-    /// team call of `root` (the `--under` manager) or of the one person at
-    /// the top of the hierarchy. Segments have no caller.
+    /// team call of `root` (the `--under` manager; a rep's own call when
+    /// `root` is a rep) or of the one person at the top of the hierarchy.
+    /// Segments have no caller.
     pub fn caller(&self, by: By, group: &str, root: Option<&str>) -> Option<(String, bool)> {
         match by {
             By::Owner => self
@@ -231,7 +232,8 @@ impl Org {
                 })
                 .map(|p| (p.id.clone(), true)),
             By::Company => match root {
-                Some(r) => Some((r.to_string(), true)),
+                // a rep's own deals: their own call
+                Some(r) => Some((r.to_string(), !self.is_rep(r))),
                 None => {
                     let mut tops = self
                         .people

@@ -1392,6 +1392,49 @@ async fn calls_are_scored_and_de_biased_inside_the_scope() {
     let want = 40_000.0 / (1.0 + shrunk).max(pipewise_forecast::submissions::MIN_FACTOR);
     assert!((d[0]["commit_debiased"].as_f64().unwrap() - want).abs() < 1e-6);
     assert_eq!(d[0]["commit"], 40_000.0);
+    // the forecast's rows carry the calls beside them, as the CLI's do: the
+    // rep's own call (de-biased with her record as of the day: the 2025-Q4
+    // call), the manager's roll-up of the own calls under them
+    let total = |v: &Json| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"] == "all")
+            .unwrap()
+            .clone()
+    };
+    let fc = "/api/forecast?period=2026-Q1&as_of=2026-03-01&method=stage_weighted";
+    let mine = total(&get(&f, fc, &ana).await.body);
+    let c = &mine["calls"];
+    assert_eq!(c["submitter"], f.ana.as_str(), "{c}");
+    assert_eq!(c["call"]["level"], "own");
+    let commit = &c["call"]["commit"];
+    assert_eq!(commit["call"], 40_000.0);
+    let bias = commit["bias"].as_f64().unwrap();
+    assert!(bias != 0.0, "ana's 2025-Q4 call is her record by then");
+    let de = 40_000.0 / (1.0 + bias).max(pipewise_forecast::submissions::MIN_FACTOR);
+    assert!((commit["debiased"].as_f64().unwrap() - de).abs() < 1e-6);
+    let team = total(&get(&f, fc, &mgr).await.body);
+    let t = &team["calls"];
+    assert_eq!(t["submitter"], f.manager.as_str(), "{t}");
+    assert!(t["call"].is_null(), "the manager made no team call");
+    assert_eq!(t["rollup"]["people"], 1);
+    assert_eq!(t["rollup"]["commit"]["call"], 40_000.0);
+    assert!((t["rollup"]["commit"]["debiased"].as_f64().unwrap() - de).abs() < 1e-6);
+    let theirs = total(&get(&f, fc, &bob).await.body);
+    assert!(
+        theirs["calls"]["call"].is_null(),
+        "bob made no 2026-Q1 call"
+    );
+    // by owner, ana's row carries her call
+    let by_owner = get(&f, &format!("{fc}&by=owner"), &mgr).await.body;
+    let row_ana = by_owner
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["group"] == f.ana.as_str())
+        .unwrap();
+    assert_eq!(row_ana["calls"]["call"]["commit"]["call"], 40_000.0);
     // before the call was made, there is none; bob sees none of ana's
     assert!(
         get(

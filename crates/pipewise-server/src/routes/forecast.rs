@@ -76,6 +76,12 @@ pub struct ForecastRow {
     pub notes: Vec<String>,
     /// What to watch.
     pub warnings: Vec<String>,
+    /// The calls beside the group (the same for each method's row): whose
+    /// call stands for it, that call per category with the bias used and
+    /// de-biased, and the roll-up of the own calls under them (`null`: no
+    /// calls, or a segment, which has no caller).
+    #[schema(value_type = Option<Object>)]
+    pub calls: Option<serde_json::Value>,
 }
 
 fn by(s: Option<&str>) -> ApiResult<By> {
@@ -103,7 +109,7 @@ pub async fn forecast(
     Query(q): Query<ForecastQuery>,
 ) -> ApiResult<Response> {
     let ws = app.loaded().await?;
-    let (scope, _) = super::request_scope(&ws, &p, q.under.as_deref())?;
+    let (scope, root) = super::request_scope(&ws, &p, q.under.as_deref())?;
     let described = scope.describe();
     let at = crate::routes::deals::instant(q.as_of.as_deref(), "as_of")?;
     let fsm = ws.process.fiscal_year_start_month();
@@ -154,7 +160,14 @@ pub async fn forecast(
     };
     let saved =
         std::fs::read_to_string(app.workspace.dir().join("reports").join("backtest.json")).ok();
-    let rows = crate::compute(move || {
+    let store = app.workspace.store().clone();
+    let known = options.known;
+    let rows = crate::compute(move || -> ApiResult<Vec<ForecastRow>> {
+        let subs = pipewise_forecast::submissions::from_batches(
+            &store
+                .read_journal(pipewise_forecast::submissions::JOURNAL)
+                .map_err(ApiError::internal)?,
+        );
         let ledger = Ledger::new(&ws.log, &ws.process);
         let week = quarter.week_of(at);
         let since = ws.log.keys.created_at.iter().copied().min().unwrap_or(0);
@@ -206,8 +219,26 @@ pub async fn forecast(
                     r
                 })
             });
+        let groups: Vec<(By, String)> = rows
+            .iter()
+            .map(|r| {
+                let b = if r.group == "all" { By::Company } else { by };
+                (b, r.group.clone())
+            })
+            .collect();
+        let calls = pipewise_forecast::submissions::calls_beside(
+            &ledger,
+            &ws.org,
+            subs,
+            &quarter.label,
+            at,
+            known,
+            &groups,
+            root.as_deref(),
+        );
         let mut out = Vec::new();
-        for mut r in rows {
+        for (mut r, calls) in rows.into_iter().zip(calls) {
+            let calls = calls.map(|c| c.to_json(&ws.org));
             if let Some(s) = &segment {
                 if &r.group != s {
                     continue;
@@ -239,13 +270,14 @@ pub async fn forecast(
                     terms: serde_json::to_value(&f.terms).unwrap_or_default(),
                     notes: f.notes,
                     warnings: f.warnings,
+                    calls: calls.clone(),
                 });
             }
         }
-        out
+        Ok(out)
     })
     .await
-    .ok_or_else(|| ApiError::internal("the forecast was cancelled"))?;
+    .ok_or_else(|| ApiError::internal("the forecast was cancelled"))??;
     let mut r = Json(rows).into_response();
     r.extensions_mut().insert(AuditScope(described));
     Ok(r)

@@ -223,9 +223,7 @@ pub fn run(ws: &Path, a: &ForecastArgs, format: Format) -> Result<()> {
     )
 }
 
-/// The calls beside each row: the latest made by the as-of time (and, for a
-/// `--known` forecast, recorded by then), de-biased with the bias of calls on
-/// quarters that had ended by then.
+/// The calls beside each row (see `submissions::calls_beside`).
 #[allow(clippy::too_many_arguments)]
 fn group_calls(
     w: &Workspace,
@@ -237,48 +235,25 @@ fn group_calls(
     at: Timestamp,
     under: Option<&str>,
 ) -> Result<Vec<Option<GroupCalls>>> {
-    let mut subs = submissions::from_batches(&w.store.read_journal(submissions::JOURNAL)?);
-    subs.retain(|s| s.submitted_at <= at && (!o.known || s.recorded_at <= at));
-    if subs.is_empty() {
-        return Ok(vec![None; rows.len()]);
-    }
+    let subs = submissions::from_batches(&w.store.read_journal(submissions::JOURNAL)?);
     let root = under.and_then(|m| org.find(m)).map(|p| p.id.clone());
-    let scored = submissions::score(ledger, org, &subs, at, o.known.then_some(at));
-    let team_of = |id: &str| org.person(id).and_then(|p| p.team.clone());
-    let bias = submissions::ledger(&scored, &team_of);
-    let latest = submissions::debiased(&subs, &quarter.label, at, &bias);
-    Ok(rows
+    let groups: Vec<(By, String)> = rows
         .iter()
         .map(|r| {
             let by = if r.group == "all" { By::Company } else { o.by };
-            submissions::group_calls(org, by, &r.group, root.as_deref(), &latest)
+            (by, r.group.clone())
         })
-        .collect())
-}
-
-fn calls_json(c: &GroupCalls, org: &Org) -> Value {
-    let name = org.person(&c.submitter).map(|p| p.name.clone());
-    let call = c.call.as_ref().map(|d| {
-        let mut v = json!({
-            "level": d.level,
-            "submitted_at": format_timestamp(d.submitted_at),
-            "why": d.why,
-        });
-        for (k, (call, bias, adjusted)) in &d.calls {
-            v[k] = json!({"call": call, "bias": bias, "debiased": adjusted});
-        }
-        v
-    });
-    let mut rollup = json!({ "people": c.rollup_calls });
-    for (k, (call, adjusted)) in &c.rollup {
-        rollup[k] = json!({"call": call, "debiased": adjusted});
-    }
-    json!({
-        "submitter": c.submitter,
-        "name": name,
-        "call": call,
-        "rollup": (c.rollup_calls > 0).then_some(rollup),
-    })
+        .collect();
+    Ok(submissions::calls_beside(
+        ledger,
+        org,
+        subs,
+        &quarter.label,
+        at,
+        o.known,
+        &groups,
+        root.as_deref(),
+    ))
 }
 
 /// A trained deal model's P(won / lost / slipped) for the deals open at `at`.
@@ -395,7 +370,7 @@ fn print_rows(
             .iter()
             .zip(calls)
             .flat_map(|(r, c)| {
-                let c = c.as_ref().map(|c| calls_json(c, org));
+                let c = c.as_ref().map(|c| c.to_json(org));
                 r.forecasts
                     .iter()
                     .map(move |f| forecast_json(r, f, rec, p_source, c.clone()))
