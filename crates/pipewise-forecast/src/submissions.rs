@@ -748,6 +748,67 @@ pub fn import_csv(
     Ok((ok, bad))
 }
 
+/// The calls beside each forecast group (`groups`: how each row is split
+/// and its key; `root` the manager it is under, if any): the latest made by
+/// `at` (and, for a forecast as known then, recorded by then), de-biased
+/// with the bias of calls on quarters that had ended by then. The CLI's
+/// forecast table and the server's forecast rows both come from here.
+#[allow(clippy::too_many_arguments)]
+pub fn calls_beside(
+    ledger: &Ledger,
+    org: &Org,
+    mut subs: Vec<Submission>,
+    period: &str,
+    at: Timestamp,
+    known: bool,
+    groups: &[(By, String)],
+    root: Option<&str>,
+) -> Vec<Option<GroupCalls>> {
+    subs.retain(|s| s.submitted_at <= at && (!known || s.recorded_at <= at));
+    if subs.is_empty() {
+        return vec![None; groups.len()];
+    }
+    let scored = score(ledger, org, &subs, at, known.then_some(at));
+    let team_of = |id: &str| org.person(id).and_then(|p| p.team.clone());
+    let bias = self::ledger(&scored, &team_of);
+    let latest = debiased(&subs, period, at, &bias);
+    groups
+        .iter()
+        .map(|(by, g)| group_calls(org, *by, g, root, &latest))
+        .collect()
+}
+
+impl GroupCalls {
+    /// As JSON: the caller, their call per category (call, the bias used,
+    /// de-biased) and the roll-up of the own calls under them. One shape
+    /// for the CLI's `--format json` and the server's forecast rows.
+    pub fn to_json(&self, org: &Org) -> serde_json::Value {
+        use serde_json::json;
+        let name = org.person(&self.submitter).map(|p| p.name.clone());
+        let call = self.call.as_ref().map(|d| {
+            let mut v = json!({
+                "level": d.level,
+                "submitted_at": pipewise_model::time::format_timestamp(d.submitted_at),
+                "why": d.why,
+            });
+            for (k, (call, bias, adjusted)) in &d.calls {
+                v[k] = json!({"call": call, "bias": bias, "debiased": adjusted});
+            }
+            v
+        });
+        let mut rollup = json!({ "people": self.rollup_calls });
+        for (k, (call, adjusted)) in &self.rollup {
+            rollup[k] = json!({"call": call, "debiased": adjusted});
+        }
+        json!({
+            "submitter": self.submitter,
+            "name": name,
+            "call": call,
+            "rollup": (self.rollup_calls > 0).then_some(rollup),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -881,66 +942,5 @@ mod tests {
             "{}",
             c[0].why
         );
-    }
-}
-
-/// The calls beside each forecast group (`groups`: how each row is split
-/// and its key; `root` the manager it is under, if any): the latest made by
-/// `at` (and, for a forecast as known then, recorded by then), de-biased
-/// with the bias of calls on quarters that had ended by then. The CLI's
-/// forecast table and the server's forecast rows both come from here.
-#[allow(clippy::too_many_arguments)]
-pub fn calls_beside(
-    ledger: &Ledger,
-    org: &Org,
-    mut subs: Vec<Submission>,
-    period: &str,
-    at: Timestamp,
-    known: bool,
-    groups: &[(By, String)],
-    root: Option<&str>,
-) -> Vec<Option<GroupCalls>> {
-    subs.retain(|s| s.submitted_at <= at && (!known || s.recorded_at <= at));
-    if subs.is_empty() {
-        return vec![None; groups.len()];
-    }
-    let scored = score(ledger, org, &subs, at, known.then_some(at));
-    let team_of = |id: &str| org.person(id).and_then(|p| p.team.clone());
-    let bias = self::ledger(&scored, &team_of);
-    let latest = debiased(&subs, period, at, &bias);
-    groups
-        .iter()
-        .map(|(by, g)| group_calls(org, *by, g, root, &latest))
-        .collect()
-}
-
-impl GroupCalls {
-    /// As JSON: the caller, their call per category (call, the bias used,
-    /// de-biased) and the roll-up of the own calls under them. One shape
-    /// for the CLI's `--format json` and the server's forecast rows.
-    pub fn to_json(&self, org: &Org) -> serde_json::Value {
-        use serde_json::json;
-        let name = org.person(&self.submitter).map(|p| p.name.clone());
-        let call = self.call.as_ref().map(|d| {
-            let mut v = json!({
-                "level": d.level,
-                "submitted_at": pipewise_model::time::format_timestamp(d.submitted_at),
-                "why": d.why,
-            });
-            for (k, (call, bias, adjusted)) in &d.calls {
-                v[k] = json!({"call": call, "bias": bias, "debiased": adjusted});
-            }
-            v
-        });
-        let mut rollup = json!({ "people": self.rollup_calls });
-        for (k, (call, adjusted)) in &self.rollup {
-            rollup[k] = json!({"call": call, "debiased": adjusted});
-        }
-        json!({
-            "submitter": self.submitter,
-            "name": name,
-            "call": call,
-            "rollup": (self.rollup_calls > 0).then_some(rollup),
-        })
     }
 }

@@ -328,8 +328,29 @@ pub fn load_for_scoring(
     positive: &str,
     expected: &[Expected],
 ) -> Result<(Dataset, Vec<Unreadable>), DatasetError> {
-    let shown = path.display().to_string();
     let Table { headers, rows } = read_table(path)?;
+    rows_for_scoring(
+        &path.display().to_string(),
+        &headers,
+        &rows,
+        opts,
+        positive,
+        expected,
+    )
+}
+
+/// Rows already in memory (`headers`, then each row's line and cells) read
+/// to score with a model, as [`load_for_scoring`] reads a file; `shown`
+/// names them in errors.
+pub fn rows_for_scoring(
+    shown: &str,
+    headers: &[String],
+    rows: &[(u64, Vec<String>)],
+    opts: &LoadOptions,
+    positive: &str,
+    expected: &[Expected],
+) -> Result<(Dataset, Vec<Unreadable>), DatasetError> {
+    let shown = shown.to_string();
     let find = |name: &str| headers.iter().position(|h| h == name);
     let absent: Vec<&str> = expected
         .iter()
@@ -350,7 +371,7 @@ pub fn load_for_scoring(
         ids,
         kept,
         left_out,
-    } = keep_rows(&rows, target_at, id_at, positive, &is_missing);
+    } = keep_rows(rows, target_at, id_at, positive, &is_missing);
     let mut unreadable = Vec::new();
     let columns = expected
         .iter()

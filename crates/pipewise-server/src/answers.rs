@@ -5,9 +5,12 @@
 //! layer sits inside the authentication and audit one).
 //!
 //! Keyed by role, CRM user and the whole path and query: two users with the
-//! same role and CRM user have the same scope. Routes that read anything
-//! besides the ledger version (calls, saved views, jobs, the audit log, the
-//! saved backtest, trained models) are not kept.
+//! same role and CRM user have the same scope; and by the change times of
+//! what the kept routes read besides the ledger (the calls journal beside
+//! the forecast, the saved backtest that picks its recommended method, the
+//! trained lead models), so a call, a backtest or a retrained model is seen
+//! at once. Routes that read app state (saved views, jobs, the audit log)
+//! are not kept.
 
 use crate::AppState;
 use crate::auth::{AuditScope, Principal};
@@ -116,7 +119,8 @@ pub async fn cached(State(app): State<AppState>, req: Request, next: Next) -> Re
         return next.run(req).await;
     };
     let key = format!(
-        "{}\u{1f}{}\u{1f}{}",
+        "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+        side_stamp(app.workspace.dir()),
         p.user.role.as_str(),
         p.user.owner_id.as_deref().unwrap_or(""),
         req.uri()
@@ -145,4 +149,33 @@ pub async fn cached(State(app): State<AppState>, req: Request, next: Next) -> Re
     };
     ws.answers.put(key, k.clone());
     respond(k)
+}
+
+/// The change times (ns) of what kept answers read besides the ledger: the
+/// calls journal, the saved backtest, each trained model.
+fn side_stamp(dir: &std::path::Path) -> String {
+    let t = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos())
+    };
+    let mut parts = vec![
+        t(&dir.join("journals").join("submissions")),
+        t(&dir.join("reports").join("backtest.json")),
+    ];
+    if let Ok(models) = std::fs::read_dir(dir.join("models")) {
+        let mut m: Vec<(std::ffi::OsString, u128)> = models
+            .filter_map(Result::ok)
+            .map(|e| (e.file_name(), t(&e.path().join("model.json"))))
+            .collect();
+        m.sort();
+        parts.extend(m.into_iter().map(|x| x.1));
+    }
+    parts
+        .iter()
+        .map(u128::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }

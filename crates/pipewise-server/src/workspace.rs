@@ -75,6 +75,8 @@ pub struct Loaded {
     pub answers: crate::answers::Answers,
     /// The leads, scored, read on first use.
     lead_book: std::sync::OnceLock<Arc<crate::routes::leads::LeadBook>>,
+    /// Trained lead models' scores, by name and model file time.
+    lead_scores: Mutex<std::collections::HashMap<String, Arc<crate::routes::leads::ModelScores>>>,
     /// Deal scores per (model, cut, period).
     deal_scores:
         Mutex<std::collections::HashMap<DealScoresKey, Arc<Vec<crate::routes::deals::ScoreRow>>>>,
@@ -212,6 +214,31 @@ impl Loaded {
         Ok(self.lead_book.get_or_init(|| b).clone())
     }
 
+    /// Every lead's score by the trained lead model in `dir` (named
+    /// `name`), computed once per ledger version and model file.
+    pub fn lead_scores(
+        &self,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Arc<crate::routes::leads::ModelScores>, crate::ApiError> {
+        let key = format!("{name}@{}", model_stamp(dir));
+        if let Ok(c) = self.lead_scores.lock()
+            && let Some(s) = c.get(&key)
+        {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(crate::routes::leads::ModelScores::score(
+            &self.store,
+            &self.process,
+            dir,
+            name,
+        )?);
+        if let Ok(mut c) = self.lead_scores.lock() {
+            c.insert(key, s.clone());
+        }
+        Ok(s)
+    }
+
     /// Every open deal's score at `cut` for `period` by the trained model
     /// in `dir` (named `name`), computed once per ledger version.
     pub fn deal_scores(
@@ -223,13 +250,8 @@ impl Loaded {
     ) -> Result<Arc<Vec<crate::routes::deals::ScoreRow>>, crate::ApiError> {
         // (the model's file time too: a model retrained under the same name
         // is scored afresh)
-        let stamp = std::fs::metadata(dir.join("model.json"))
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
         let key = (
-            format!("{name}@{stamp}"),
+            format!("{name}@{}", model_stamp(dir)),
             cut.effective,
             cut.recorded,
             period.first,
@@ -367,6 +389,7 @@ fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
         scoped: Mutex::new(Vec::new()),
         deal_history: std::sync::OnceLock::new(),
         lead_book: std::sync::OnceLock::new(),
+        lead_scores: Mutex::new(std::collections::HashMap::new()),
         answers: crate::answers::Answers::default(),
         deal_scores: Mutex::new(std::collections::HashMap::new()),
     })
@@ -420,4 +443,14 @@ pub async fn compute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
         let _ = tx.send(f());
     });
     rx.await.ok()
+}
+
+/// A model file's change time (ns), so that a model retrained under the
+/// same name is used afresh.
+fn model_stamp(dir: &Path) -> u128 {
+    std::fs::metadata(dir.join("model.json"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
 }

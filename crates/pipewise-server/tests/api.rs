@@ -1970,6 +1970,41 @@ async fn kept_answers_are_the_same_bytes_until_a_commit_lands() {
         login(&f, "mgr").await,
         login(&f, "root").await,
     );
+    // a call made (the journal, not the ledger) is in the next forecast
+    // answer at once, as is a saved backtest
+    let fc = "/api/forecast?period=2026-Q1&as_of=2026-03-01&method=stage_weighted";
+    let before = get(&f, fc, &ana).await.text;
+    assert_eq!(get(&f, fc, &ana).await.text, before);
+    let day = |s: &str| pipewise_model::time::parse_iso_instant(s, false).unwrap();
+    let call = pipewise_forecast::submissions::Submission {
+        period: "2026-Q1".into(),
+        first: pipewise_model::time::date_of(day("2026-01-01")),
+        last: pipewise_model::time::date_of(day("2026-03-31")),
+        submitter: f.ana.clone(),
+        level: pipewise_forecast::submissions::Level::Own,
+        commit: 12_345.0,
+        best_case: 20_000.0,
+        most_likely: 15_000.0,
+        note: None,
+        submitted_at: day("2026-02-15T12:00:00Z"),
+        recorded_at: day("2026-02-15T12:00:00Z"),
+        source: "test".into(),
+    };
+    f.store
+        .append_journal(
+            pipewise_forecast::submissions::JOURNAL,
+            &[pipewise_forecast::submissions::to_batch(&[call]).unwrap()],
+        )
+        .unwrap();
+    let after: Json = serde_json::from_str(&get(&f, fc, &ana).await.text).unwrap();
+    let all = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["group"] == "all")
+        .unwrap();
+    assert_eq!(all["calls"]["call"]["commit"]["call"], 12_345.0, "{all}");
+
     let uri = "/api/deals?as_of=2099-12-31&open=true";
     let a1 = get(&f, uri, &mgr).await.text;
     let a2 = get(&f, uri, &mgr).await.text;
@@ -2374,4 +2409,93 @@ async fn an_admin_ingests_an_uploaded_export_as_a_job_and_sees_what_it_changed()
     assert_eq!(job["state"], "done", "{job}");
     let again = get(&f, "/api/quality/changes", &root).await.body;
     assert_eq!(again["total"], 0, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leads_are_scored_by_the_trained_lead_model_when_there_is_one() {
+    use pipewise_score::dataset::{LoadOptions, load_csv, load_for_scoring};
+    use pipewise_score::model::{Candidates, LeadModel, TrainOptions};
+    let f = fixture().await;
+    let (ana, cfo) = (login(&f, "ana").await, login(&f, "cfo").await);
+    let uri = "/api/leads?as_of=2026-03-31&limit=1000000";
+    let points = get(&f, uri, &cfo).await.body;
+    assert!(
+        points["scorer"].as_str().unwrap().contains("001"),
+        "{}",
+        points["scorer"]
+    );
+    // `pipewise leads rows`, then `pipewise leads train --name leads`, by the library
+    let rows = pipewise_score::leads::lead_rows(
+        &f.store,
+        &SalesProcess::default_process(),
+        pipewise_score::leads::LeadOutcome::Converted,
+        90,
+        None,
+    )
+    .unwrap();
+    let file = f.store.root().join("lead-rows.csv");
+    let mut w = csv::Writer::from_path(&file).unwrap();
+    w.write_record(&rows.header).unwrap();
+    for r in &rows.rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    let load = LoadOptions {
+        target: rows.header.last().unwrap().clone(),
+        id: Some("id".into()),
+        ..LoadOptions::default()
+    };
+    let ds = load_csv(&file, &load).unwrap();
+    let o = TrainOptions {
+        candidates: Candidates::Logistic,
+        ..TrainOptions::default()
+    };
+    let model = LeadModel::train(&ds, "lead-rows.csv", &load, &o, None).unwrap();
+    model
+        .save(&f.store.root().join("models/leads"), "leads")
+        .unwrap();
+    // the same model scoring the same rows from the file, as `pipewise leads score` does
+    let mut score_load = model.load_options();
+    score_load.target = String::new();
+    let (sd, _) = load_for_scoring(&file, &score_load, &model.positive, &model.expected).unwrap();
+    let want: std::collections::HashMap<String, f64> = model
+        .score(&sd, 0)
+        .into_iter()
+        .map(|s| (s.id, s.probability * 100.0))
+        .collect();
+    assert_eq!(want.len(), rows.rows.len());
+    // leads are the model's now, for every role, inside their scope
+    for who in [&cfo, &ana] {
+        let r = get(&f, uri, who).await.body;
+        assert!(
+            r["scorer"].as_str().unwrap().contains("\"leads\""),
+            "{}",
+            r["scorer"]
+        );
+        let leads = r["leads"].as_array().unwrap();
+        assert!(!leads.is_empty());
+        for l in leads {
+            let id = l["id"].as_str().unwrap();
+            let got = l["score"].as_f64().unwrap();
+            assert!((got - want[id]).abs() < 1e-9, "{id}: {got} vs {}", want[id]);
+            assert!(
+                l["reasons"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|x| x.as_str().unwrap().contains("points"))
+            );
+        }
+        // the lift table ranks by the model's scores
+        let d = r["deciles"].as_array().unwrap();
+        let mins: Vec<f64> = d.iter().map(|x| x["min_score"].as_f64().unwrap()).collect();
+        assert!(mins.windows(2).all(|w| w[0] >= w[1]), "{mins:?}");
+    }
+    // the points on request; a model that is not there is a 404
+    let again = get(&f, &format!("{uri}&model=points"), &cfo).await.body;
+    assert_eq!(again["leads"], points["leads"]);
+    let r = send(&f, Method::GET, &format!("{uri}&model=nope"), &cfo, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = send(&f, Method::GET, &format!("{uri}&model=../x"), &cfo, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }

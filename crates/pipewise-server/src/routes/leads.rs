@@ -54,7 +54,7 @@ pub struct Lead {
     pub attributes: BTreeMap<String, String>,
     /// Its points.
     pub score: f64,
-    /// The criteria it met.
+    /// Why: the criteria it met, or the model's strongest factors.
     pub reasons: Vec<String>,
 }
 
@@ -229,6 +229,81 @@ impl LeadBook {
     }
 }
 
+/// A trained lead model's scores of every lead, by lead id: (probability ×
+/// 100, its factors in words).
+pub struct ModelScores {
+    /// The scorer, in words (the model's name and estimator).
+    pub scorer: String,
+    /// Lead id → (score, factors).
+    pub scores: HashMap<String, (f64, Vec<String>)>,
+}
+
+impl ModelScores {
+    /// Score every lead of the workspace with the model in `dir`: the leads
+    /// as `pipewise leads rows` lays them out (each as it stood when it
+    /// arrived), read as the model was trained. A model trained on other
+    /// columns is the caller's to fix (400, naming them).
+    pub fn score(
+        store: &Store,
+        process: &pipewise_model::SalesProcess,
+        dir: &std::path::Path,
+        name: &str,
+    ) -> Result<ModelScores, ApiError> {
+        let model = pipewise_score::model::LeadModel::load(dir)
+            .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
+        let rows = pipewise_score::leads::lead_rows(
+            store,
+            process,
+            pipewise_score::leads::LeadOutcome::Converted,
+            WINDOW_DAYS,
+            None,
+        )
+        .map_err(ApiError::internal)?;
+        let id_at = rows.header.iter().position(|h| h == "id").unwrap_or(0);
+        let ids: Vec<String> = rows.rows.iter().map(|r| r[id_at].clone()).collect();
+        let table: Vec<(u64, Vec<String>)> = rows
+            .rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i as u64 + 2, r))
+            .collect();
+        let mut load = model.load_options();
+        load.target = String::new(); // score every lead, outcome or not
+        load.id = None; // (matched by position: one scored row per lead)
+        let (ds, _unreadable) = pipewise_score::dataset::rows_for_scoring(
+            "the workspace's leads",
+            &rows.header,
+            &table,
+            &load,
+            &model.positive,
+            &model.expected,
+        )
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "model={name:?} does not fit the workspace's leads: {e}; train it on `pipewise leads rows` output, or ask model=points"
+            ))
+        })?;
+        let scored = model.score(&ds, 3);
+        let scores = ids
+            .into_iter()
+            .zip(scored)
+            .map(|(id, s)| {
+                (
+                    id,
+                    (
+                        s.probability * 100.0,
+                        s.factors.iter().map(|f| f.text()).collect(),
+                    ),
+                )
+            })
+            .collect();
+        Ok(ModelScores {
+            scorer: format!("the trained lead model {name:?} ({})", model.card.estimator),
+            scores,
+        })
+    }
+}
+
 /// Whether an attribute holds a person's contact details (masked for
 /// roles that see every lead but do not work them).
 pub fn is_contact(key: &str) -> bool {
@@ -263,6 +338,11 @@ pub struct LeadsQuery {
     pub under: Option<String>,
     /// At most this many leads in `leads` and `breached` (default 200).
     pub limit: Option<usize>,
+    /// The scorer: a trained lead model (`models/NAME/`, from `pipewise
+    /// leads train` on `pipewise leads rows`), or `points` for seed 001's
+    /// points. Default: the model named `leads` when the workspace has one,
+    /// else the points.
+    pub model: Option<String>,
     /// `leads` = the leads of this decile of the lift table (1 = highest scores).
     pub decile: Option<usize>,
     /// `leads` = this owner's leads (an SLA row; `(none)` for no owner).
@@ -291,11 +371,11 @@ pub struct LeadRow {
     pub title: Option<String>,
     /// Status as of the day.
     pub status: Option<String>,
-    /// Points (seed 001).
+    /// Its score: seed 001's points, or the trained model's P(convert) × 100.
     pub score: f64,
     /// Its routing band.
     pub band: Option<String>,
-    /// The criteria it met.
+    /// Why: the criteria it met, or the model's strongest factors.
     pub reasons: Vec<String>,
     /// Everything else the CRM sent (contact details masked when `masked`).
     pub attributes: BTreeMap<String, String>,
@@ -359,7 +439,7 @@ pub struct SlaRow {
 /// The leads page's numbers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LeadsAnswer {
-    /// The scorer (seed 001's points model).
+    /// The scorer: seed 001's points model or the trained lead model.
     pub scorer: String,
     /// Leads in scope that had arrived by the day.
     pub total: usize,
@@ -423,10 +503,54 @@ pub async fn leads(
     let (scope, _) = super::request_scope(&ws, &p, q.under.as_deref())?;
     let described = scope.describe();
     let limit = q.limit.unwrap_or(200);
+    let models = app.workspace.dir().join("models");
+    let model = match q.model.as_deref() {
+        Some("points") => None,
+        Some(n) => {
+            if n.is_empty()
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "model={n:?}: letters, digits, - and _ only (or points)"
+                )));
+            }
+            if !models.join(n).join("model.json").exists() {
+                return Err(ApiError::not_found(format!(
+                    "no trained lead model {n:?}: train one with `pipewise leads train --name {n}` on `pipewise leads rows`"
+                )));
+            }
+            Some(n.to_string())
+        }
+        None => models
+            .join("leads")
+            .join("model.json")
+            .exists()
+            .then(|| "leads".to_string()),
+    };
     // exec sees every lead but works none: contact details masked
     let contacts = !matches!(p.user.role, pipewise_state::Role::Exec);
     let answer = crate::compute(move || -> ApiResult<LeadsAnswer> {
         let book = ws.lead_book()?;
+        let trained = model
+            .as_deref()
+            .map(|n| ws.lead_scores(&models.join(n), n))
+            .transpose()?;
+        // each lead's score and why: the trained model's, else the points
+        let scores: Vec<(f64, Vec<String>)> =
+            book.leads
+                .iter()
+                .map(|l| match &trained {
+                    Some(t) => t.scores.get(&l.id).cloned().unwrap_or_else(|| {
+                        (0.0, vec!["not in the rows the model scored".to_string()])
+                    }),
+                    None => (l.score, l.reasons.clone()),
+                })
+                .collect();
+        let scorer = trained
+            .as_ref()
+            .map_or_else(|| book.scorer.clone(), |t| t.scorer.clone());
         let present: Vec<usize> = (0..book.leads.len())
             .filter(|&i| {
                 let l = &book.leads[i];
@@ -448,7 +572,7 @@ pub async fn leads(
             .iter()
             .map(|&i| {
                 let l = &book.leads[i];
-                let band = book.routing.band(l.score);
+                let band = book.routing.band(scores[i].0);
                 RoutedLead {
                     id: l.id.clone(),
                     owner: l.owner_id.clone(),
@@ -489,9 +613,9 @@ pub async fn leads(
                 company: l.company.clone(),
                 title: l.title.clone(),
                 status: status_at(i),
-                score: l.score,
+                score: scores[i].0,
                 band: Some(j.lead.band.clone()),
-                reasons: l.reasons.clone(),
+                reasons: scores[i].1.clone(),
                 attributes: mask(&l.attributes, contacts),
                 masked: !contacts,
                 sla: j.status.name().to_string(),
@@ -512,13 +636,13 @@ pub async fn leads(
         let mut ranked: Vec<(f64, bool, &str, usize)> = present
             .iter()
             .enumerate()
-            .map(|(k, &i)| (k, &book.leads[i]))
-            .filter(|(_, l)| l.created_at + window <= at)
-            .map(|(k, l)| {
+            .map(|(k, &i)| (k, i, &book.leads[i]))
+            .filter(|(_, _, l)| l.created_at + window <= at)
+            .map(|(k, i, l)| {
                 let converted = l
                     .converted_at
                     .is_some_and(|c| c <= l.created_at + window && c <= at);
-                (l.score, converted, l.id.as_str(), k)
+                (scores[i].0, converted, l.id.as_str(), k)
             })
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(b.2)));
@@ -561,10 +685,7 @@ pub async fn leads(
             .map(|&k| row(k, &judged[k]))
             .collect();
         // distribution: per 10 points
-        let top = present
-            .iter()
-            .map(|&i| book.leads[i].score)
-            .fold(0.0f64, f64::max);
+        let top = present.iter().map(|&i| scores[i].0).fold(0.0f64, f64::max);
         let bins = ((top / 10.0).floor() as usize) + 1;
         let mut distribution: Vec<ScoreBin> = (0..bins)
             .map(|b| ScoreBin {
@@ -574,11 +695,11 @@ pub async fn leads(
             })
             .collect();
         for &i in &present {
-            let b = ((book.leads[i].score / 10.0).floor() as usize).min(bins - 1);
+            let b = ((scores[i].0 / 10.0).floor() as usize).min(bins - 1);
             distribution[b].leads += 1;
         }
         Ok(LeadsAnswer {
-            scorer: book.scorer.clone(),
+            scorer,
             total: present.len(),
             leads: rows,
             matching,

@@ -883,7 +883,7 @@ async function leadsPage() {
   };
   return [
     h("h1", {}, "Leads"),
-    h("p", { class: "note" }, `${nf0.format(q.total)} leads in your scope had arrived by ${f.as_of}, scored by ${q.scorer} (seed 001's points; no training needed). Owners are the leads' owners now; statuses are as of the day.` + (q.leads.length && q.leads[0].masked ? " Contact details are masked for your role." : "")),
+    h("p", { class: "note" }, `${nf0.format(q.total)} leads in your scope had arrived by ${f.as_of}, scored by ${q.scorer}${q.scorer.includes("001") ? " (seed 001's points; no training needed; a model trained with pipewise leads train --name leads replaces them)" : " (P(convert) × 100)"}. Owners are the leads' owners now; statuses are as of the day.` + (q.leads.length && q.leads[0].masked ? " Contact details are masked for your role." : "")),
     section("Score distribution",
       chart("Leads per 10 points", { type: "bar", data: { labels: q.distribution.map((b) => `${b.from}–${b.to}`), datasets: [{ label: "Leads", data: q.distribution.map((b) => b.leads), backgroundColor: colors[0] }] } }),
       table("distribution", [{ key: "from", label: "From", unit: "count" }, { key: "to", label: "To", unit: "count" }, { key: "leads", label: "Leads", unit: "count" }], q.distribution)),
