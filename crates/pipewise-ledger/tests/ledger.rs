@@ -262,6 +262,8 @@ fn interrupted_commit_leaves_previous_version() {
     std::fs::write(dir.path().join("ledger/manifests/v000002.json.tmp"), b"{").unwrap();
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.manifest().unwrap().version, 1);
+    // (a reader polling CURRENT alone sees the same version)
+    assert_eq!(store.current_version().unwrap(), 1);
     assert_eq!(store.load(None, true).unwrap().dump(), good);
     // the next commit cleans up and succeeds
     let m = store.manifest().unwrap();
@@ -275,6 +277,8 @@ fn interrupted_commit_leaves_previous_version() {
         )
         .unwrap();
     assert_eq!(store.load(None, true).unwrap().event_count(), 2);
+    assert_eq!(store.current_version().unwrap(), 2);
+    assert_eq!(store.manifest().unwrap().version, 2);
 }
 
 #[test]

@@ -141,6 +141,10 @@ impl AppState {
     /// The workspace's current version (reloaded off the HTTP runtime when
     /// a commit landed).
     pub async fn loaded(&self) -> Result<Arc<workspace::Loaded>, ApiError> {
+        // (the usual case, a read of CURRENT, needs no hop to the pool)
+        if let Some(c) = self.workspace.fresh() {
+            return Ok(c);
+        }
         let ws = self.workspace.clone();
         compute(move || ws.get())
             .await

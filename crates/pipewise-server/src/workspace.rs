@@ -39,6 +39,14 @@ pub enum WorkspaceError {
     /// The fiscal calendar.
     #[error("{0}")]
     Calendar(String),
+    /// A trained model's files.
+    #[error("{path}: {message}")]
+    Model {
+        /// Its folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// One version of the workspace, as loaded.
@@ -78,8 +86,9 @@ pub struct Loaded {
     /// Trained lead models' scores, by name and model file time.
     lead_scores: Mutex<std::collections::HashMap<String, Arc<crate::routes::leads::ModelScores>>>,
     /// Deal scores per (model, cut, period).
-    deal_scores:
-        Mutex<std::collections::HashMap<DealScoresKey, Arc<Vec<crate::routes::deals::ScoreRow>>>>,
+    deal_scores: Mutex<
+        std::collections::HashMap<DealScoresKey, Arc<Vec<pipewise_score::deals::model::DealScore>>>,
+    >,
 }
 
 /// A model's name, the cut (effective, recorded) and the period's first
@@ -240,16 +249,15 @@ impl Loaded {
     }
 
     /// Every open deal's score at `cut` for `period` by the trained model
-    /// in `dir` (named `name`), computed once per ledger version.
+    /// in `dir` (named `name`), computed once per ledger version and model
+    /// file. `None` when there is no such model.
     pub fn deal_scores(
         &self,
         dir: &Path,
         name: &str,
         cut: Cut,
         period: pipewise_score::deals::rows::Period,
-    ) -> Result<Arc<Vec<crate::routes::deals::ScoreRow>>, crate::ApiError> {
-        // (the model's file time too: a model retrained under the same name
-        // is scored afresh)
+    ) -> Result<Option<Arc<Vec<pipewise_score::deals::model::DealScore>>>, WorkspaceError> {
         let key = (
             format!("{name}@{}", model_stamp(dir)),
             cut.effective,
@@ -260,15 +268,17 @@ impl Loaded {
         if let Ok(c) = self.deal_scores.lock()
             && let Some(s) = c.get(&key)
         {
-            return Ok(s.clone());
+            return Ok(Some(s.clone()));
         }
         if !dir.join("model.json").exists() {
-            return Err(crate::ApiError::not_found(format!(
-                "no trained deal model {name:?}: train one with `pipewise deals train --name {name}`"
-            )));
+            return Ok(None);
         }
-        let model = pipewise_score::deals::model::DealModel::load(dir)
-            .map_err(|e| crate::ApiError::internal(format!("{}: {e}", dir.display())))?;
+        let model = pipewise_score::deals::model::DealModel::load(dir).map_err(|e| {
+            WorkspaceError::Model {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            }
+        })?;
         let history = match self.deal_history.get() {
             Some(h) => h,
             None => {
@@ -276,40 +286,18 @@ impl Loaded {
                     &self.store,
                     self.process.clone(),
                     false,
-                )
-                .map_err(crate::ApiError::internal)?;
+                )?;
                 self.deal_history.get_or_init(|| h)
             }
         };
-        let rows: Vec<crate::routes::deals::ScoreRow> = model
-            .score(history, cut, period, 3, None)
-            .into_iter()
-            .map(|s| crate::routes::deals::ScoreRow {
-                opportunity_id: s.opportunity_id,
-                p_won: s.p_won,
-                p_lost: s.p_lost,
-                p_slipped: s.p_slipped,
-                p_won_low: s.won_interval.0,
-                p_won_high: s.won_interval.1,
-                model: s.model,
-                factors: s
-                    .factors
-                    .into_iter()
-                    .map(|f| crate::routes::deals::ScoreFactor {
-                        text: f.text,
-                        points: f.points,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let rows = Arc::new(rows);
+        let scores = Arc::new(model.score(history, cut, period, 3, None));
         if let Ok(mut c) = self.deal_scores.lock() {
             if c.len() >= 16 {
                 c.clear();
             }
-            c.insert(key, rows.clone());
+            c.insert(key, scores.clone());
         }
-        Ok(rows)
+        Ok(Some(scores))
     }
 
     /// The SQL engine (opened on first use).
@@ -417,13 +405,17 @@ impl Workspace {
         &self.store
     }
 
+    /// The loaded version if no commit landed since (one small file read:
+    /// `CURRENT`), else `None`.
+    pub fn fresh(&self) -> Option<Arc<Loaded>> {
+        let have = self.current.read().map(|c| c.clone()).ok()?;
+        let now = self.store.current_version().ok()?;
+        (have.version == now).then_some(have)
+    }
+
     /// The current version, reloaded first if a commit landed since.
     pub fn get(&self) -> Result<Arc<Loaded>, WorkspaceError> {
-        let have = self.current.read().map(|c| c.clone()).ok();
-        let now = self.store.manifest()?.version;
-        if let Some(c) = have
-            && c.version == now
-        {
+        if let Some(c) = self.fresh() {
             return Ok(c);
         }
         let fresh = Arc::new(load(&self.dir, &self.store)?);

@@ -194,6 +194,24 @@ impl Store {
         write_atomic(&self.current_path(), format!("{name}\n").as_bytes())
     }
 
+    /// The current version's number, from `CURRENT` alone (it names
+    /// `vNNNNNN.json`): what a reader polls to notice a commit without
+    /// reading the manifest.
+    pub fn current_version(&self) -> Result<u64, LedgerError> {
+        let cur = self.current_path();
+        let name = std::fs::read_to_string(&cur).map_err(|e| LedgerError::io(&cur, e))?;
+        let n = name.trim();
+        match n
+            .strip_prefix('v')
+            .and_then(|x| x.strip_suffix(".json"))
+            .and_then(|x| x.parse::<u64>().ok())
+        {
+            Some(v) => Ok(v),
+            // a name of another form: the manifest says
+            None => Ok(self.manifest()?.version),
+        }
+    }
+
     /// The manifest `CURRENT` names.
     pub fn manifest(&self) -> Result<Manifest, LedgerError> {
         let cur = self.current_path();

@@ -328,7 +328,14 @@ pub async fn scores(
     let described = scope.describe();
     let dir = app.workspace.dir().join("models").join(&name);
     let rows = crate::compute(move || -> ApiResult<Vec<ScoreRow>> {
-        let all = ws.deal_scores(&dir, &name, Cut::at(at), period)?;
+        let all = ws
+            .deal_scores(&dir, &name, Cut::at(at), period)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no trained deal model {name:?}: train one with `pipewise deals train --name {name}`"
+                ))
+            })?;
         let s = ws
             .scoped(Cut::at(at), &scope, q.segment.as_deref())
             .map_err(ApiError::internal)?;
@@ -340,7 +347,23 @@ pub async fn scores(
                     .key(&r.opportunity_id)
                     .is_some_and(|k| s.keys.get(k as usize).copied().unwrap_or(false))
             })
-            .cloned()
+            .map(|d| ScoreRow {
+                opportunity_id: d.opportunity_id.clone(),
+                p_won: d.p_won,
+                p_lost: d.p_lost,
+                p_slipped: d.p_slipped,
+                p_won_low: d.won_interval.0,
+                p_won_high: d.won_interval.1,
+                model: d.model.clone(),
+                factors: d
+                    .factors
+                    .iter()
+                    .map(|f| ScoreFactor {
+                        text: f.text.clone(),
+                        points: f.points,
+                    })
+                    .collect(),
+            })
             .collect())
     })
     .await
