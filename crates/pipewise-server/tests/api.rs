@@ -633,6 +633,45 @@ async fn every_route_answers_only_inside_the_callers_scope() {
         pipewise_forecast::submissions::from_batches(&f.store.read_journal("submissions").unwrap());
     assert_eq!(kept.len(), 2);
     assert_eq!(kept[0].note.as_deref(), Some("from the browser"));
+    // and in the app state, by who made them in the browser: the same calls
+    // (refused ones are in neither)
+    let app_calls = f.db.calls().await.unwrap();
+    assert_eq!(app_calls.len(), 2);
+    for (a, k) in app_calls.iter().zip(&kept) {
+        assert_eq!(
+            (
+                a.submitter.as_str(),
+                a.period.as_str(),
+                a.level.as_str(),
+                a.commit,
+                a.best_case,
+                a.most_likely,
+                a.note.as_deref(),
+                a.submitted_at,
+                a.first_day,
+                a.last_day
+            ),
+            (
+                k.submitter.as_str(),
+                k.period.as_str(),
+                k.level.as_str(),
+                k.commit,
+                k.best_case,
+                k.most_likely,
+                k.note.as_deref(),
+                k.submitted_at,
+                i64::from(k.first),
+                i64::from(k.last)
+            )
+        );
+    }
+    assert_eq!(
+        app_calls
+            .iter()
+            .map(|c| c.login.as_str())
+            .collect::<Vec<_>>(),
+        ["ana", "mgr"]
+    );
 
     // CSRF: a state-changing request with the session cookie alone is refused
     let no_csrf = Auth {

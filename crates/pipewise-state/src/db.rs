@@ -96,6 +96,36 @@ const VIEWS_POSTGRES: &str = concat!(
     view_columns!()
 );
 
+/// The forecast calls made in the browser, as the app keeps them (the
+/// workspace's submissions journal holds them too: forecasts, backtests and
+/// the CLI read it). Days are days since 1970-01-01; amounts are the
+/// workspace's currency.
+macro_rules! call_columns {
+    () => {
+        ",
+    login TEXT NOT NULL REFERENCES users(login),
+    submitter TEXT NOT NULL,
+    period TEXT NOT NULL,
+    first_day BIGINT NOT NULL,
+    last_day BIGINT NOT NULL,
+    level TEXT NOT NULL,
+    commit_amount DOUBLE PRECISION NOT NULL,
+    best_case DOUBLE PRECISION NOT NULL,
+    most_likely DOUBLE PRECISION NOT NULL,
+    note TEXT,
+    submitted_at BIGINT NOT NULL
+);"
+    };
+}
+const CALLS_SQLITE: &str = concat!(
+    "CREATE TABLE calls (\n    id INTEGER PRIMARY KEY AUTOINCREMENT",
+    call_columns!()
+);
+const CALLS_POSTGRES: &str = concat!(
+    "CREATE TABLE calls (\n    id BIGSERIAL PRIMARY KEY",
+    call_columns!()
+);
+
 /// Every migration, oldest first. A migration is never edited once
 /// released: a change is a new one.
 const MIGRATIONS: &[Migration] = &[
@@ -114,7 +144,41 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: VIEWS_SQLITE,
         postgres: VIEWS_POSTGRES,
     },
+    Migration {
+        version: 4,
+        sqlite: CALLS_SQLITE,
+        postgres: CALLS_POSTGRES,
+    },
 ];
+
+/// A forecast call made in the browser.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Call {
+    /// Its number (0 before it is kept).
+    pub id: i64,
+    /// Who made it (the app's user).
+    pub login: String,
+    /// The CRM user it is the call of.
+    pub submitter: String,
+    /// The quarter (2026-Q2).
+    pub period: String,
+    /// Its first day (days since 1970-01-01).
+    pub first_day: i64,
+    /// Its last day.
+    pub last_day: i64,
+    /// own or team.
+    pub level: String,
+    /// Commit.
+    pub commit: f64,
+    /// Best case.
+    pub best_case: f64,
+    /// Most likely.
+    pub most_likely: f64,
+    /// A note.
+    pub note: Option<String>,
+    /// When it was made (µs).
+    pub submitted_at: i64,
+}
 
 /// A view a user saved: a page with its filters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -568,6 +632,72 @@ impl StateDb {
                     name: r.try_get("name")?,
                     path: r.try_get("path")?,
                     created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Keep a call made in the browser; its number.
+    pub async fn record_call(&self, c: &Call) -> Result<i64> {
+        sqlx::query(
+            "INSERT INTO calls (login, submitter, period, first_day, last_day, level, commit_amount, best_case, most_likely, note, submitted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&c.login)
+        .bind(&c.submitter)
+        .bind(&c.period)
+        .bind(c.first_day)
+        .bind(c.last_day)
+        .bind(&c.level)
+        .bind(c.commit)
+        .bind(c.best_case)
+        .bind(c.most_likely)
+        .bind(c.note.as_deref())
+        .bind(c.submitted_at)
+        .execute(&self.pool)
+        .await?;
+        // (the newest of this user's at this time: what was just inserted)
+        let r =
+            sqlx::query("SELECT MAX(id) AS id FROM calls WHERE login = $1 AND submitted_at = $2")
+                .bind(&c.login)
+                .bind(c.submitted_at)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(r.try_get("id")?)
+    }
+
+    /// Forget call `id` (a call the workspace's journal could not keep).
+    pub async fn delete_call(&self, id: i64) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM calls WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Every call made in the browser, oldest first.
+    pub async fn calls(&self) -> Result<Vec<Call>> {
+        let rows = sqlx::query(
+            "SELECT id, login, submitter, period, first_day, last_day, level, commit_amount, best_case, most_likely, note, submitted_at \
+             FROM calls ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Call {
+                    id: r.try_get("id")?,
+                    login: r.try_get("login")?,
+                    submitter: r.try_get("submitter")?,
+                    period: r.try_get("period")?,
+                    first_day: r.try_get("first_day")?,
+                    last_day: r.try_get("last_day")?,
+                    level: r.try_get("level")?,
+                    commit: r.try_get("commit_amount")?,
+                    best_case: r.try_get("best_case")?,
+                    most_likely: r.try_get("most_likely")?,
+                    note: r.try_get("note")?,
+                    submitted_at: r.try_get("submitted_at")?,
                 })
             })
             .collect()

@@ -14,7 +14,7 @@ mod db;
 mod error;
 mod secret;
 
-pub use db::{AuditEntry, Backend, SavedView, Session, StateDb, User};
+pub use db::{AuditEntry, Backend, Call, SavedView, Session, StateDb, User};
 pub use error::{Error, Result};
 pub use secret::{hash_password, new_token, token_hash, verify_password};
 

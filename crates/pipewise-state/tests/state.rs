@@ -19,7 +19,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Everything the server relies on, against one database.
 async fn exercise(db: &StateDb) {
-    assert_eq!(db.version().await.unwrap(), 3);
+    assert_eq!(db.version().await.unwrap(), 4);
     let hash = hash_password("s3cret-enough").unwrap();
     let rep = db
         .add_user("ana", Role::Rep, Some("005000000000000008"), &hash, 10)
@@ -171,6 +171,35 @@ async fn exercise(db: &StateDb) {
     assert!(db.delete_view("ana", v.id).await.unwrap());
     assert_eq!(db.views("ana").await.unwrap().len(), 1);
     assert_eq!(db.views("boss").await.unwrap(), [w]);
+
+    // forecast calls made in the browser: kept as given, numbered, oldest first
+    let mut call = pipewise_state::Call {
+        id: 0,
+        login: "ana".into(),
+        submitter: "005A".into(),
+        period: "2026-Q1".into(),
+        first_day: 20_454,
+        last_day: 20_543,
+        level: "own".into(),
+        commit: 41_250.5,
+        best_case: 60_000.0,
+        most_likely: 50_000.25,
+        note: Some("two big ones in legal".into()),
+        submitted_at: 30,
+    };
+    let first = db.record_call(&call).await.unwrap();
+    call.id = first;
+    let mut team = call.clone();
+    team.login = "boss".into();
+    team.level = "team".into();
+    team.note = None;
+    team.submitted_at = 31;
+    team.id = db.record_call(&team).await.unwrap();
+    assert!(team.id > first);
+    assert_eq!(db.calls().await.unwrap(), [call.clone(), team.clone()]);
+    assert!(db.delete_call(team.id).await.unwrap());
+    assert!(!db.delete_call(team.id).await.unwrap());
+    assert_eq!(db.calls().await.unwrap(), [call]);
 }
 
 #[test]
@@ -183,7 +212,7 @@ fn sqlite_state_keeps_users_sessions_tokens_and_the_audit_log() {
         exercise(&db).await;
         // reopened: migrated once, the data kept
         let again = StateDb::open(&url).await.unwrap();
-        assert_eq!(again.version().await.unwrap(), 3);
+        assert_eq!(again.version().await.unwrap(), 4);
         assert_eq!(again.users().await.unwrap().len(), 2);
     });
     let bad = rt().block_on(StateDb::open("mysql://x")).unwrap_err();
@@ -203,6 +232,6 @@ fn postgres_state_behaves_as_sqlite_does() {
         assert_eq!(db.backend(), Backend::Postgres);
         exercise(&db).await;
         let again = StateDb::open(&url).await.unwrap();
-        assert_eq!(again.version().await.unwrap(), 3);
+        assert_eq!(again.version().await.unwrap(), 4);
     });
 }

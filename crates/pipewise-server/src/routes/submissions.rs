@@ -1,6 +1,7 @@
 //! Forecast calls from the browser: read inside the scope, submitted as
-//! oneself (a manager's team call for their subtree), kept in the
-//! workspace's append-only `submissions` journal beside the CLI's.
+//! oneself (a manager's team call for their subtree), kept in the app state
+//! (who made which call in the browser) and in the workspace's append-only
+//! `submissions` journal beside the CLI's (what forecasts read).
 
 use crate::AppState;
 use crate::auth::{AuditScope, Principal};
@@ -166,12 +167,41 @@ pub async fn submit(
         recorded_at: now,
         source: format!("web:{}", p.user.login),
     };
+    // Kept twice: in the app state (the app's record of what was made in the
+    // browser, by whom) and in the workspace's submissions journal (what
+    // every forecast, backtest and CLI command reads). The app state first;
+    // if the journal then cannot keep it, the app state forgets it, so the
+    // two never disagree.
+    let id = app
+        .db
+        .record_call(&pipewise_state::Call {
+            id: 0,
+            login: p.user.login.clone(),
+            submitter: s.submitter.clone(),
+            period: s.period.clone(),
+            first_day: i64::from(s.first),
+            last_day: i64::from(s.last),
+            level: s.level.as_str().into(),
+            commit: s.commit,
+            best_case: s.best_case,
+            most_likely: s.most_likely,
+            note: s.note.clone(),
+            submitted_at: s.submitted_at,
+        })
+        .await
+        .map_err(ApiError::internal)?;
     let store = app.workspace.store().clone();
     let batch = submissions::to_batch(std::slice::from_ref(&s)).map_err(ApiError::internal)?;
-    crate::compute(move || store.append_journal(JOURNAL, &[batch]))
+    let kept = crate::compute(move || store.append_journal(JOURNAL, &[batch]))
         .await
-        .ok_or_else(|| ApiError::internal("keeping the call was cancelled"))?
-        .map_err(ApiError::internal)?;
+        .ok_or_else(|| ApiError::internal("keeping the call was cancelled"))
+        .and_then(|r| r.map_err(ApiError::internal));
+    if let Err(e) = kept {
+        if let Err(d) = app.db.delete_call(id).await {
+            tracing::error!(error = %d, id, "a call the journal did not keep stays in the app state");
+        }
+        return Err(e);
+    }
     let mut r = (axum::http::StatusCode::CREATED, Json(row(&s))).into_response();
     r.extensions_mut()
         .insert(AuditScope(ws.scope(&p.user).describe()));
