@@ -111,9 +111,12 @@ def main():
             "deals": [f"/api/deals?as_of={day}&open=true", f"/api/deals?as_of={day}&open=true&limit=100"],
             "deal": [f"/api/deals/{deal}/history?as_of={day}"],
             "explain": [f"/api/metrics/win_rate/explain?period={period}&as_of={day}", f"/api/metrics/win_rate?period={period}&as_of={day}"],
-            "leads": [f"/api/leads?as_of={day}&limit=100"],
-            "quality": [f"/api/quality?as_of={day}"],
+            "leads": [f"/api/leads?as_of={day}&limit=100", f"/api/leads?as_of={day}&limit=5000&decile=1"],
+            "quality": [f"/api/quality?as_of={day}", "/api/quality/changes?limit=1000"],
+            "calls": ["/api/submissions/scored"],
         }
+        if os.path.exists(os.path.join(ws, "models", "deals", "model.json")):
+            pages["deals"].append(f"/api/deals/scores?as_of={day}")
         routes = [(page, path) for page, paths in pages.items() for path in paths]
         print(f"\n| page | route | role | first ms | p50 ms | p95 ms | bytes |\n|---|---|---|---|---|---|---|")
         clients = {r: Client(base, r) for r in ["rep", "manager", "exec"]}

@@ -401,7 +401,7 @@ async function forecastPage() {
         chart("Open pipeline by forecast category", { type: "bar", data: { labels: rows.map((r) => r.dims.forecast_category ?? "(none)"), datasets: [{ label: "Open pipeline", data: rows.map((r) => r.value), backgroundColor: colors[0] }] } }),
         table("categories", [
           { key: "category", label: "Forecast category", unit: "text", raw: (r) => r.dims.forecast_category, cell: (r) => r.dims.forecast_category ?? "(none)" },
-          { key: "value", label: "Amount", unit: "currency" },
+          { key: "value", label: "Amount", unit: "currency", cell: (r) => h("a", { href: link("explain", "open_pipeline", { by: "forecast_category", value: r.dims.forecast_category ?? "(none)" }), "data-category": r.dims.forecast_category ?? "(none)" }, fmt(r.value, "currency")) },
         ], rows),
       ];
     }),
@@ -796,16 +796,23 @@ async function stagePage(stage) {
 
 async function explainPage(name) {
   const f = filters();
-  const [info, rows, total] = await Promise.all([
+  // (by=DIM&value=V: one group of a breakdown, `(none)` for no value)
+  const p = route().params;
+  const by = p.get("by") ?? "";
+  const value = p.get("value");
+  const q = { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known, by };
+  const [info, all, totals] = await Promise.all([
     metrics(),
-    api(`metrics/${encodeURIComponent(name)}/explain`, { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known }),
-    api(`metrics/${encodeURIComponent(name)}`, { period: f.period, as_of: f.as_of, under: f.under, segment: f.segment, known: f.known }),
+    api(`metrics/${encodeURIComponent(name)}/explain`, q),
+    api(`metrics/${encodeURIComponent(name)}`, q),
   ]);
+  const inGroup = (r) => !by || (r.dims[by] ?? "(none)") === value;
+  const rows = all.filter(inGroup);
   const m = info[name];
-  const t = total[0];
+  const t = totals.find(inGroup);
   const deals = m && !["leads", "activities"].includes(m.source);
   return [
-    h("h1", {}, name.replaceAll("_", " ")),
+    h("h1", {}, name.replaceAll("_", " ") + (by ? ` — ${by.replaceAll("_", " ")} ${value}` : "")),
     h("p", {}, m?.purpose ?? ""),
     h("p", { class: "note" }, `${m?.formula ?? ""} — value `, h("strong", { id: "explain-value", "data-value": t?.value ?? "" }, fmt(t?.value, m?.unit)), t ? ` = ${nf1.format(t.numerator)} ÷ ${nf1.format(t.denominator)}` : ""),
     table("explain-" + name, [
