@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--port", type=int, default=18765)
+    ap.add_argument("--settle", type=float, default=0,
+                    help="seconds to wait after the server is up (its caches warm on a thread of their own)")
     a = ap.parse_args()
     exe, ws = a.pipewise, a.workspace
     tmp = tempfile.mkdtemp()
@@ -86,6 +88,9 @@ def main():
                 sys.exit("the server stopped")
             time.sleep(0.1)
     print(f"server up in {time.perf_counter() - t0:.1f} s; memory {rss_mib(server.pid)}")
+    if a.settle:
+        time.sleep(a.settle)
+        print(f"after {a.settle:.0f} s: memory {rss_mib(server.pid)}")
     try:
         # every page's API calls (what app.js asks for), with the demo's days
         day, period = "2026-03-31", "2026-Q1"

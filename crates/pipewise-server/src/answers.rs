@@ -23,8 +23,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// The routes whose answers are kept (path prefixes).
-const KEPT: [&str; 10] = [
+const KEPT: [&str; 11] = [
     "/api/deals",
+    "/api/quality",
     "/api/velocity",
     "/api/metrics/",
     "/api/scorecard",

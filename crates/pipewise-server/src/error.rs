@@ -103,6 +103,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// Its message, as the response says it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<pipewise_state::Error> for ApiError {

@@ -83,6 +83,8 @@ pub struct Loaded {
     pub answers: crate::answers::Answers,
     /// The leads, scored, read on first use.
     lead_book: std::sync::OnceLock<Arc<crate::routes::leads::LeadBook>>,
+    /// Held while the leads are read or scored (once, not beside another).
+    leads_work: Mutex<()>,
     /// Trained lead models' scores, by name and model file time.
     lead_scores: Mutex<std::collections::HashMap<String, Arc<crate::routes::leads::ModelScores>>>,
     /// Deal scores per (model, cut, period).
@@ -219,8 +221,54 @@ impl Loaded {
         if let Some(b) = self.lead_book.get() {
             return Ok(b.clone());
         }
-        let b = Arc::new(crate::routes::leads::LeadBook::load(&self.store)?);
-        Ok(self.lead_book.get_or_init(|| b).clone())
+        // one reader at a time: a request waits for the warming thread's
+        // read instead of doing it again beside it
+        self.one_at_a_time(
+            || self.lead_book.get().cloned(),
+            || {
+                let b = Arc::new(crate::routes::leads::LeadBook::load(&self.store)?);
+                Ok(self.lead_book.get_or_init(|| b).clone())
+            },
+        )
+    }
+
+    /// `cached()` if it has it, else `compute()` — by one thread at a time
+    /// (the leads' reading and scoring), the others waiting for it. The
+    /// work runs on a thread of its own under the lock, never on the
+    /// caller's: a rayon worker that held the lock would, waiting for its
+    /// own parallel parts, take another queued request for the same work,
+    /// which would wait for it in turn. The caller does the pool's other
+    /// work while it waits.
+    fn one_at_a_time<T: Send>(
+        &self,
+        cached: impl Fn() -> Option<T> + Sync,
+        compute: impl FnOnce() -> Result<T, crate::ApiError> + Send,
+    ) -> Result<T, crate::ApiError> {
+        if let Some(v) = cached() {
+            return Ok(v);
+        }
+        std::thread::scope(|s| {
+            let work = std::thread::Builder::new()
+                .name("pipewise-leads".into())
+                .spawn_scoped(s, || {
+                    let _one = self
+                        .leads_work
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match cached() {
+                        Some(v) => Ok(v),
+                        None => compute(),
+                    }
+                })
+                .map_err(crate::ApiError::internal)?;
+            while !work.is_finished() {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            work.join()
+                .unwrap_or_else(|_| Err(crate::ApiError::internal("reading the leads panicked")))
+        })
     }
 
     /// Every lead's score by the trained lead model in `dir` (named
@@ -231,21 +279,25 @@ impl Loaded {
         name: &str,
     ) -> Result<Arc<crate::routes::leads::ModelScores>, crate::ApiError> {
         let key = format!("{name}@{}", model_stamp(dir));
-        if let Ok(c) = self.lead_scores.lock()
-            && let Some(s) = c.get(&key)
-        {
-            return Ok(s.clone());
-        }
-        let s = Arc::new(crate::routes::leads::ModelScores::score(
-            &self.store,
-            &self.process,
-            dir,
-            name,
-        )?);
-        if let Ok(mut c) = self.lead_scores.lock() {
-            c.insert(key, s.clone());
-        }
-        Ok(s)
+        let cached = || {
+            self.lead_scores
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&key).cloned())
+        };
+        // (as for the lead book: one scoring at a time, the others wait for it)
+        self.one_at_a_time(cached, || {
+            let s = Arc::new(crate::routes::leads::ModelScores::score(
+                &self.store,
+                &self.process,
+                dir,
+                name,
+            )?);
+            if let Ok(mut c) = self.lead_scores.lock() {
+                c.insert(key.clone(), s.clone());
+            }
+            Ok(s)
+        })
     }
 
     /// Every open deal's score at `cut` for `period` by the trained model
@@ -377,21 +429,49 @@ fn load(dir: &Path, store: &Store) -> Result<Loaded, WorkspaceError> {
         scoped: Mutex::new(Vec::new()),
         deal_history: std::sync::OnceLock::new(),
         lead_book: std::sync::OnceLock::new(),
+        leads_work: Mutex::new(()),
         lead_scores: Mutex::new(std::collections::HashMap::new()),
         answers: crate::answers::Answers::default(),
         deal_scores: Mutex::new(std::collections::HashMap::new()),
     })
 }
 
+/// Work the first request of a page would otherwise wait for, done on a
+/// thread of its own as soon as a version is loaded: the leads read and
+/// scored (by the trained lead model named `leads`, when there is one —
+/// seconds on a company with a million leads).
+fn warm(loaded: &Arc<Loaded>, dir: &Path) {
+    let (l, models) = (loaded.clone(), dir.join("models").join("leads"));
+    let spawned = std::thread::Builder::new()
+        .name("pipewise-warm".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            if let Err(e) = l.lead_book() {
+                tracing::warn!(error = %e.message(), "warming the leads");
+            }
+            if models.join("model.json").exists()
+                && let Err(e) = l.lead_scores(&models, "leads")
+            {
+                tracing::warn!(error = %e.message(), "scoring the leads with the trained model");
+            }
+            tracing::info!(version = l.version, elapsed = ?started.elapsed(), "caches warm");
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no thread to warm the caches");
+    }
+}
+
 impl Workspace {
-    /// Open and load the workspace in `dir`.
+    /// Open and load the workspace in `dir` (its caches warming on a
+    /// thread of their own).
     pub fn open(dir: &Path) -> Result<Workspace, WorkspaceError> {
         let store = Store::open(dir)?;
-        let loaded = load(dir, &store)?;
+        let loaded = Arc::new(load(dir, &store)?);
+        warm(&loaded, dir);
         Ok(Workspace {
             dir: dir.to_path_buf(),
             store,
-            current: RwLock::new(Arc::new(loaded)),
+            current: RwLock::new(loaded),
         })
     }
 
@@ -420,6 +500,7 @@ impl Workspace {
         }
         let fresh = Arc::new(load(&self.dir, &self.store)?);
         tracing::info!(version = fresh.version, "workspace reloaded");
+        warm(&fresh, &self.dir);
         if let Ok(mut c) = self.current.write() {
             *c = fresh.clone();
         }

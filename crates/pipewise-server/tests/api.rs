@@ -2517,6 +2517,9 @@ async fn leads_are_scored_by_the_trained_lead_model_when_there_is_one() {
         .map(|s| (s.id, s.probability * 100.0))
         .collect();
     assert_eq!(want.len(), rows.rows.len());
+    // many asks at once (the warming thread's too): one scoring, one answer
+    let many = futures_answers(&f, uri, &cfo, 8).await;
+    assert!(many.windows(2).all(|w| w[0] == w[1]));
     // leads are the model's now, for every role, inside their scope
     for who in [&cfo, &ana] {
         let r = get(&f, uri, who).await.body;
@@ -2551,4 +2554,27 @@ async fn leads_are_scored_by_the_trained_lead_model_when_there_is_one() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     let r = send(&f, Method::GET, &format!("{uri}&model=../x"), &cfo, None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
+
+/// `n` concurrent GETs of `uri`: their bodies.
+async fn futures_answers(f: &Fixture, uri: &str, who: &Auth, n: usize) -> Vec<String> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (app, who, uri) = (f.app.clone(), who.clone(), uri.to_string());
+        tasks.spawn(async move {
+            let mut r = Request::builder().method(Method::GET).uri(&uri);
+            if let Some(c) = &who.cookie {
+                r = r.header(header::COOKIE, c);
+            }
+            let res = app.oneshot(r.body(Body::empty()).unwrap()).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8_lossy(&bytes).to_string()
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        out.push(r.unwrap());
+    }
+    out
 }

@@ -417,7 +417,12 @@ pub async fn changes(
                 });
             }
         }
-        hits.sort_unstable_by_key(|h| (ws.log.keys.id(h.0).to_string(), h.1, h.2, h.3));
+        let keys = &ws.log.keys;
+        hits.sort_unstable_by(|a, b| {
+            keys.id(a.0)
+                .cmp(keys.id(b.0))
+                .then((a.1, a.2, a.3).cmp(&(b.1, b.2, b.3)))
+        });
         let total = hits.len();
         let rows = hits
             .into_iter()
