@@ -23,9 +23,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// The routes whose answers are kept (path prefixes).
-const KEPT: [&str; 11] = [
+const KEPT: [&str; 12] = [
     "/api/deals",
     "/api/quality",
+    "/api/submissions",
     "/api/velocity",
     "/api/metrics/",
     "/api/scorecard",

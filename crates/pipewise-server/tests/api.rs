@@ -2028,6 +2028,8 @@ async fn kept_answers_are_the_same_bytes_until_a_commit_lands() {
     let fc = "/api/forecast?period=2026-Q1&as_of=2026-03-01&method=stage_weighted";
     let before = get(&f, fc, &ana).await.text;
     assert_eq!(get(&f, fc, &ana).await.text, before);
+    let listed = "/api/submissions?period=2026-Q1";
+    assert_eq!(get(&f, listed, &ana).await.text, "[]");
     let day = |s: &str| pipewise_model::time::parse_iso_instant(s, false).unwrap();
     let call = pipewise_forecast::submissions::Submission {
         period: "2026-Q1".into(),
@@ -2057,6 +2059,8 @@ async fn kept_answers_are_the_same_bytes_until_a_commit_lands() {
         .find(|r| r["group"] == "all")
         .unwrap();
     assert_eq!(all["calls"]["call"]["commit"]["call"], 12_345.0, "{all}");
+    let calls: Json = serde_json::from_str(&get(&f, listed, &ana).await.text).unwrap();
+    assert_eq!(calls[0]["commit"], 12_345.0, "{calls}");
 
     let uri = "/api/deals?as_of=2099-12-31&open=true";
     let a1 = get(&f, uri, &mgr).await.text;
