@@ -17,21 +17,7 @@ import time
 import urllib.request
 import uuid
 
-PASSWORD = "bench password 123"
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
-
-
-def rss_mib(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
-                out[k] = round(int(v.split()[0]) / 1024)
-    return out
+from server import PASSWORD, rss_mib, run, start_server  # bench/server.py
 
 
 def multipart(fields, files):
@@ -76,18 +62,8 @@ def main():
         state = f"sqlite:{tmp}/state.sqlite"
         subprocess.run([exe, "--workspace", web_ws, "users", "add", "admin", "--role", "admin", "--state", state,
                         "--password-stdin"], input=PASSWORD + "\n", check=True, capture_output=True, text=True)
-        server = subprocess.Popen([exe, "--workspace", web_ws, "serve", "--addr", f"127.0.0.1:{a.port}", "--state", state],
-                                  stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{a.port}"
+        server, base = start_server(exe, web_ws, a.port, state)
         try:
-            while True:
-                try:
-                    urllib.request.urlopen(base + "/api/health")
-                    break
-                except Exception:
-                    if server.poll() is not None:
-                        sys.exit("the server stopped")
-                    time.sleep(0.1)
             body = json.dumps({"login": "admin", "password": PASSWORD}).encode()
             with urllib.request.urlopen(urllib.request.Request(base + "/api/session", data=body,
                                                                headers={"content-type": "application/json"})) as r:

@@ -45,6 +45,21 @@ class Client:
         return time.perf_counter() - t, len(body)
 
 
+def start_server(exe, ws, port, state):
+    """`pipewise serve` on `ws` with app state `state`, once it answers: (process, base URL)."""
+    server = subprocess.Popen([exe, "--workspace", ws, "serve", "--addr", f"127.0.0.1:{port}", "--state", state],
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            urllib.request.urlopen(base + "/api/health")
+            return server, base
+        except Exception:
+            if server.poll() is not None:
+                sys.exit("the server stopped")
+            time.sleep(0.1)
+
+
 def rss_mib(pid):
     out = {}
     with open(f"/proc/{pid}/status") as f:
@@ -76,17 +91,7 @@ def main():
             cmd += ["--owner", owner]
         subprocess.run(cmd, input=PASSWORD + "\n", check=True, capture_output=True, text=True)
     t0 = time.perf_counter()
-    server = subprocess.Popen([exe, "--workspace", ws, "serve", "--addr", f"127.0.0.1:{a.port}", "--state", state],
-                              stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{a.port}"
-    while True:
-        try:
-            urllib.request.urlopen(base + "/api/health")
-            break
-        except Exception:
-            if server.poll() is not None:
-                sys.exit("the server stopped")
-            time.sleep(0.1)
+    server, base = start_server(exe, ws, a.port, state)
     print(f"server up in {time.perf_counter() - t0:.1f} s; memory {rss_mib(server.pid)}")
     if a.settle:
         time.sleep(a.settle)

@@ -187,6 +187,18 @@ pub async fn quality(
     Ok(audited(answer, described))
 }
 
+/// The ingest `id` of the manifest (404 naming where they are listed).
+fn named_ingest<'a>(
+    manifest: &'a pipewise_ledger::Manifest,
+    id: &str,
+) -> ApiResult<&'a pipewise_ledger::IngestRecord> {
+    manifest.ingests.iter().find(|i| i.id == id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "ingest={id:?}: no such ingest; GET /api/quality lists them"
+        ))
+    })
+}
+
 /// Which quarantined rows.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct QuarantineQuery {
@@ -238,15 +250,7 @@ pub async fn quarantine(
     let rows = crate::compute(move || -> ApiResult<Vec<QuarantinedRow>> {
         let manifest = store.manifest().map_err(ApiError::internal)?;
         let ingest = match &q.ingest {
-            Some(id) => manifest
-                .ingests
-                .iter()
-                .find(|i| &i.id == id)
-                .ok_or_else(|| {
-                    ApiError::not_found(format!(
-                        "ingest={id:?}: no such ingest; GET /api/quality lists them"
-                    ))
-                })?,
+            Some(id) => named_ingest(&manifest, id)?,
             None => match manifest
                 .ingests
                 .iter()
@@ -363,15 +367,7 @@ pub async fn changes(
     let answer = crate::compute(move || -> ApiResult<IngestChanges> {
         let manifest = store.manifest().map_err(ApiError::internal)?;
         let ingest = match &q.ingest {
-            Some(id) => manifest
-                .ingests
-                .iter()
-                .find(|i| &i.id == id)
-                .ok_or_else(|| {
-                    ApiError::not_found(format!(
-                        "ingest={id:?}: no such ingest; GET /api/quality lists them"
-                    ))
-                })?,
+            Some(id) => named_ingest(&manifest, id)?,
             None => manifest
                 .ingests
                 .last()
