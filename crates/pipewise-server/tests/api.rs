@@ -2582,3 +2582,48 @@ async fn futures_answers(f: &Fixture, uri: &str, who: &Auth, n: usize) -> Vec<St
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completeness_counts_the_open_deals_and_opens_those_missing_a_field() {
+    let f = fixture().await;
+    let mgr = login(&f, "mgr").await;
+    let day = "2026-03-31";
+    let open = get(&f, &format!("/api/deals?as_of={day}&open=true"), &mgr)
+        .await
+        .body;
+    let open = open.as_array().unwrap();
+    let q = get(&f, &format!("/api/quality?as_of={day}"), &mgr)
+        .await
+        .body;
+    let fields = q["completeness"].as_array().unwrap();
+    assert!(!fields.is_empty());
+    for c in fields {
+        let field = c["field"].as_str().unwrap();
+        assert_eq!(c["deals"].as_u64().unwrap() as usize, open.len(), "{field}");
+        let missing = get(
+            &f,
+            &format!("/api/deals?as_of={day}&open=true&missing={field}"),
+            &mgr,
+        )
+        .await
+        .body;
+        let missing = missing.as_array().unwrap();
+        let gap = c["deals"].as_u64().unwrap() - c["filled"].as_u64().unwrap();
+        assert_eq!(missing.len() as u64, gap, "{field}");
+        // fields the deal rows carry: counted from the open deals directly
+        if open.first().is_some_and(|d| d.get(field).is_some()) {
+            let nulls = open.iter().filter(|d| d[field].is_null()).count();
+            assert_eq!(nulls as u64, gap, "{field} counted from /api/deals");
+            assert!(missing.iter().all(|d| d[field].is_null()));
+        }
+    }
+    let r = send(
+        &f,
+        Method::GET,
+        &format!("/api/deals?as_of={day}&missing=nonsense"),
+        &mgr,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}

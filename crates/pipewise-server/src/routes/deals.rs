@@ -32,6 +32,10 @@ pub struct DealsQuery {
     pub under: Option<String>,
     /// Only deals of this segment (as they stood at the day).
     pub segment: Option<String>,
+    /// Only deals with no value of this field at the day (a column of the
+    /// `opportunities` table: close_date, amount, next_step, …): the deals
+    /// behind the data quality page's completeness.
+    pub missing: Option<String>,
 }
 
 /// A deal as it stood.
@@ -158,12 +162,29 @@ pub async fn deals(
     let open = q.open.unwrap_or(false);
     let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(usize::MAX));
     let segment = q.segment.clone();
+    let missing = q.missing.clone();
     let out = crate::compute(move || -> ApiResult<Vec<DealRow>> {
         let s = ws
             .scoped(cut, &scope, segment.as_deref())
             .map_err(ApiError::internal)?;
+        let picked: Vec<u32> = match missing.as_deref().filter(|m| !m.is_empty()) {
+            None => s.rows.clone(),
+            Some(field) => {
+                use arrow_array::Array;
+                let col = s.batch.column_by_name(field).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "missing={field:?}: not a column of the deals (the data quality page lists them)"
+                    ))
+                })?;
+                s.rows
+                    .iter()
+                    .copied()
+                    .filter(|&i| col.is_null(i as usize))
+                    .collect()
+            }
+        };
         // (rows are in key order; the page is by opportunity id)
-        let mut r = rows(&s.batch, &s.rows, open);
+        let mut r = rows(&s.batch, &picked, open);
         Ok(r.drain(..).skip(offset).take(limit).collect())
     })
     .await

@@ -929,6 +929,7 @@ async function qualityPage() {
     table("completeness", [
       { key: "field", label: "Field", unit: "text" },
       { key: "filled", label: "Filled", unit: "count" },
+      { key: "missing", label: "Missing", unit: "count", raw: (r) => r.deals - r.filled, cell: (r) => (r.deals - r.filled ? h("a", { href: link("missing", r.field), "data-missing": r.field }, fmt(r.deals - r.filled, "count")) : "0") },
       { key: "deals", label: "Open deals", unit: "count" },
       { key: "share", label: "Share", unit: "ratio" },
     ], q.completeness, { sort: "share" })));
@@ -1066,6 +1067,25 @@ async function backtestPage(method) {
   ];
 }
 
+/// The open deals in scope with no value of a field (a completeness row).
+async function missingPage(field) {
+  const f = filters();
+  await names();
+  const rows = await api("deals", { as_of: f.as_of, open: true, missing: field, under: f.under, segment: f.segment });
+  return [
+    h("h1", {}, `Open deals with no ${field.replaceAll("_", " ")} as of ${f.as_of}`),
+    h("p", {}, h("a", { href: link("quality") }, "Back to data quality"), ` · ${nf0.format(rows.length)} deals in your scope`),
+    table("missing", [
+      { key: "opportunity_id", label: "Deal", unit: "text", cell: (r) => h("a", { href: link("deal", r.opportunity_id) }, r.opportunity_id) },
+      { key: "name", label: "Name", unit: "text" },
+      { key: "owner_id", label: "Owner", unit: "text", cell: (r) => personName(r.owner_id) },
+      { key: "stage", label: "Stage", unit: "text" },
+      { key: "amount", label: "Amount", unit: "currency" },
+      { key: "close_date", label: "Close date", unit: "text" },
+    ], rows),
+  ];
+}
+
 async function auditPage() {
   const [rows, users] = await Promise.all([api("audit", { limit: 100000 }), api("users")]);
   return [
@@ -1096,6 +1116,7 @@ const PAGES = {
   leadset: () => leadSetPage(),
   quality: () => qualityPage(),
   changes: (arg) => changesPage(arg),
+  missing: (arg) => missingPage(arg),
   calls: () => callsPage(),
   backtest: (arg) => backtestPage(arg),
   audit: () => auditPage(),

@@ -239,6 +239,16 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   const q = (await api(page, `/api/quality?as_of=${asOf}`)).body;
   assert.ok(q.completeness.every((c) => c.deals === open), "completeness counts the open deals in scope");
   await shot(page, "quality");
+  // a field's missing count opens the open deals without it, each of them
+  // without it in the grid's own rows
+  const gap = q.completeness.find((c) => c.filled < c.deals && ["close_date", "amount", "segment", "account_id"].includes(c.field))
+    ?? q.completeness.find((c) => c.filled < c.deals);
+  await page.click(`[data-table="completeness"] a[data-missing="${gap.field}"]`);
+  await page.waitForURL(/#\/missing\//);
+  await settle(page);
+  assert.equal(await countOf(page, "missing"), gap.deals - gap.filled, `the deals without ${gap.field}`);
+  const without = (await api(page, `/api/deals?as_of=${asOf}&open=true&missing=${gap.field}`)).body;
+  if (gap.field in without[0]) assert.ok(without.every((d) => d[gap.field] === null), "none of them has it");
   await gotoPage(page, `#/leads?as_of=${asOf}`);
   assert.deepEqual(await page.locator("#page .error").allTextContents(), [], "leads: errors on the page");
   const leads = (await api(page, `/api/leads?as_of=${asOf}`)).body;
