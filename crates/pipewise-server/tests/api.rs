@@ -1711,6 +1711,18 @@ async fn leads_are_scored_and_judged_inside_the_scope() {
                 .fold(f64::INFINITY, f64::min);
             assert_eq!(Some(lowest), x["min_score"].as_f64());
         }
+        // each bin of the distribution opens its leads
+        for b in r["distribution"].as_array().unwrap() {
+            let (from, to) = (b["from"].as_f64().unwrap(), b["to"].as_f64().unwrap());
+            let set = get(&f, &format!("{uri}&score_from={from}&score_to={to}"), who)
+                .await
+                .body;
+            assert_eq!(set["matching"], b["leads"], "bin {from}..{to}");
+            assert!(set["leads"].as_array().unwrap().iter().all(|l| {
+                let s = l["score"].as_f64().unwrap();
+                s >= from && s < to
+            }));
+        }
         // each SLA row's counts open their leads
         for s in r["sla_by_owner"].as_array().unwrap() {
             let o = s["group"].as_str().unwrap();

@@ -352,6 +352,10 @@ pub struct LeadsQuery {
     /// `leads` = the leads in this state against their SLA (met, breached,
     /// overdue, open, no SLA, unknown arrival).
     pub sla: Option<String>,
+    /// `leads` = the leads scoring at least this (a bin of the distribution).
+    pub score_from: Option<f64>,
+    /// … and below this.
+    pub score_to: Option<f64>,
 }
 
 /// A lead as it stood.
@@ -664,7 +668,10 @@ pub async fn leads(
         }
         for (k, j) in judged.iter().enumerate() {
             let owner = j.lead.owner.as_deref().unwrap_or("(none)");
-            if q.owner.as_deref().is_some_and(|o| o != owner)
+            let score = scores[present[k]].0;
+            if q.score_from.is_some_and(|f| score < f)
+                || q.score_to.is_some_and(|t| score >= t)
+                || q.owner.as_deref().is_some_and(|o| o != owner)
                 || q.band.as_deref().is_some_and(|b| b != j.lead.band)
                 || q.sla.as_deref().is_some_and(|s| s != j.status.name())
             {

@@ -282,7 +282,7 @@ async function pipelinePage() {
         table("velocity", [
           { key: "factor", label: "Factor", unit: "text", cell: (r) => r.factor.replaceAll("_", " ") },
           { key: "before", label: "Period before", unit: "number", cell: (r) => fmt(r.before, unit[r.factor]) },
-          { key: "after", label: "This period", unit: "number", cell: (r) => fmt(r.after, unit[r.factor]) },
+          { key: "after", label: "This period", unit: "number", cell: (r) => (r.factor === "sales_velocity_per_day" ? fmt(r.after, unit[r.factor]) : h("a", { href: link("explain", r.factor), "data-factor": r.factor }, fmt(r.after, unit[r.factor]))) },
           { key: "contribution", label: "Change in velocity per day", unit: "currency" },
         ], rows),
       ];
@@ -855,13 +855,14 @@ async function leadSetPage() {
   await names();
   const p = route().params;
   const which = {};
-  for (const k of ["decile", "owner", "band", "sla"]) if (p.get(k)) which[k] = p.get(k);
+  for (const k of ["decile", "owner", "band", "sla", "score_from", "score_to"]) if (p.get(k)) which[k] = p.get(k);
   const q = await api("leads", { as_of: f.as_of, under: f.under, limit: 5000, ...which });
   const what = [
     which.decile ? `decile ${which.decile} of the lift table` : null,
     which.owner ? `owned by ${personName(which.owner)}` : null,
     which.band ? `band ${which.band}` : null,
     which.sla ? `SLA ${which.sla}` : null,
+    which.score_from ? `scoring ${which.score_from} to under ${which.score_to}` : null,
   ].filter(Boolean).join(", ");
   return [
     h("h1", {}, `Leads: ${what || "all"}`),
@@ -893,7 +894,7 @@ async function leadsPage() {
     h("p", { class: "note" }, `${nf0.format(q.total)} leads in your scope had arrived by ${f.as_of}, scored by ${q.scorer}${q.scorer.includes("001") ? " (seed 001's points; no training needed; a model trained with pipewise leads train --name leads replaces them)" : " (P(convert) × 100)"}. Owners are the leads' owners now; statuses are as of the day.` + (q.leads.length && q.leads[0].masked ? " Contact details are masked for your role." : "")),
     section("Score distribution",
       chart("Leads per 10 points", { type: "bar", data: { labels: q.distribution.map((b) => `${b.from}–${b.to}`), datasets: [{ label: "Leads", data: q.distribution.map((b) => b.leads), backgroundColor: colors[0] }] } }),
-      table("distribution", [{ key: "from", label: "From", unit: "count" }, { key: "to", label: "To", unit: "count" }, { key: "leads", label: "Leads", unit: "count" }], q.distribution)),
+      table("distribution", [{ key: "from", label: "From", unit: "count" }, { key: "to", label: "To", unit: "count" }, { key: "leads", label: "Leads", unit: "count", cell: (r) => leadsLink(r.leads, { score_from: String(r.from), score_to: String(r.to) }) }], q.distribution)),
     section(`Lift by decile (${nf0.format(q.judged_for_lift)} leads whose 90 days had passed)`,
       chart("Conversion lift per decile of score", { type: "bar", data: { labels: q.deciles.map((d) => `D${d.decile}`), datasets: [{ label: "Lift (× overall)", data: q.deciles.map((d) => d.lift), backgroundColor: colors[1] }] } }),
       table("deciles", [

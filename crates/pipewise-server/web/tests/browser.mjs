@@ -184,6 +184,15 @@ assert.ok(seen[byRole("manager")] < seen[byRole("exec")], `a manager sees fewer 
   // the velocity panel is the API's
   const vel = (await api(page, `/api/velocity?period=${period}&as_of=${asOf2}`)).body;
   assert.equal(await countOf(page, "velocity"), vel.length, "the velocity table");
+  // a factor of velocity opens that metric's deals, its value the factor's
+  const factor = vel.find((r) => r.factor === "close_rate");
+  await page.click('[data-table="velocity"] a[data-factor="close_rate"]');
+  await page.waitForURL(/#\/explain\/close_rate/);
+  await settle(page);
+  const shownRate = Number(await page.locator("#explain-value").getAttribute("data-value"));
+  assert.ok(Math.abs(shownRate - factor.after) < 1e-9, `close rate explained ${shownRate} is velocity's ${factor.after}`);
+  await page.goBack();
+  await settle(page);
   // a forecast method opens its math, each term's deals adding up to the term
   await gotoPage(page, `#/forecast?as_of=${asOf}`);
   await page.click('a[data-method="stage_weighted"]');
