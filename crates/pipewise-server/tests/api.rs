@@ -2570,6 +2570,41 @@ async fn leads_are_scored_by_the_trained_lead_model_when_there_is_one() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     let r = send(&f, Method::GET, &format!("{uri}&model=../x"), &cfo, None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    // a model trained on other columns: a 400 by name; as the default, the
+    // points, saying why
+    let odd_file = f.store.root().join("odd.csv");
+    let mut text = String::from("id,budget_signal,won\n");
+    for i in 0..400 {
+        text.push_str(&format!("r{i},{},{}\n", i % 17, u8::from(i % 3 == 0)));
+    }
+    std::fs::write(&odd_file, text).unwrap();
+    let odd_load = LoadOptions {
+        target: "won".into(),
+        id: Some("id".into()),
+        ..LoadOptions::default()
+    };
+    let odd_ds = load_csv(&odd_file, &odd_load).unwrap();
+    let odd = LeadModel::train(&odd_ds, "odd.csv", &odd_load, &o, None).unwrap();
+    odd.save(&f.store.root().join("models/odd"), "odd").unwrap();
+    let r = send(&f, Method::GET, &format!("{uri}&model=odd"), &cfo, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget_signal"),
+        "{}",
+        r.text
+    );
+    odd.save(&f.store.root().join("models/leads"), "leads")
+        .unwrap();
+    let fallback = get(&f, uri, &cfo).await.body;
+    let scorer = fallback["scorer"].as_str().unwrap();
+    assert!(
+        scorer.contains("001") && scorer.contains("does not fit"),
+        "{scorer}"
+    );
+    assert_eq!(fallback["leads"], points["leads"]);
 }
 
 /// `n` concurrent GETs of `uri`: their bodies.

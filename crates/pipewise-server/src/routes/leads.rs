@@ -236,6 +236,10 @@ pub struct ModelScores {
     pub scorer: String,
     /// Lead id → (score, factors).
     pub scores: HashMap<String, (f64, Vec<String>)>,
+    /// Why the model cannot score the workspace's leads (its columns are
+    /// not theirs), if it cannot: kept like the scores, so a model that
+    /// does not fit is not tried again on every request.
+    pub unfit: Option<String>,
 }
 
 impl ModelScores {
@@ -270,19 +274,26 @@ impl ModelScores {
         let mut load = model.load_options();
         load.target = String::new(); // score every lead, outcome or not
         load.id = None; // (matched by position: one scored row per lead)
-        let (ds, _unreadable) = pipewise_score::dataset::rows_for_scoring(
+        let scorer = format!("the trained lead model {name:?} ({})", model.card.estimator);
+        let ds = match pipewise_score::dataset::rows_for_scoring(
             "the workspace's leads",
             &rows.header,
             &table,
             &load,
             &model.positive,
             &model.expected,
-        )
-        .map_err(|e| {
-            ApiError::bad_request(format!(
-                "model={name:?} does not fit the workspace's leads: {e}; train it on `pipewise leads rows` output, or ask model=points"
-            ))
-        })?;
+        ) {
+            Ok((ds, _unreadable)) => ds,
+            Err(e) => {
+                return Ok(ModelScores {
+                    scorer,
+                    scores: HashMap::new(),
+                    unfit: Some(format!(
+                        "model={name:?} does not fit the workspace's leads: {e}; train it on `pipewise leads rows` output, or ask model=points"
+                    )),
+                });
+            }
+        };
         let scored = model.score(&ds, 3);
         let scores = ids
             .into_iter()
@@ -298,8 +309,9 @@ impl ModelScores {
             })
             .collect();
         Ok(ModelScores {
-            scorer: format!("the trained lead model {name:?} ({})", model.card.estimator),
+            scorer,
             scores,
+            unfit: None,
         })
     }
 }
@@ -508,6 +520,7 @@ pub async fn leads(
     let described = scope.describe();
     let limit = q.limit.unwrap_or(200);
     let models = app.workspace.dir().join("models");
+    let asked = q.model.is_some();
     let model = match q.model.as_deref() {
         Some("points") => None,
         Some(n) => {
@@ -537,10 +550,20 @@ pub async fn leads(
     let contacts = !matches!(p.user.role, pipewise_state::Role::Exec);
     let answer = crate::compute(move || -> ApiResult<LeadsAnswer> {
         let book = ws.lead_book()?;
-        let trained = model
+        let mut trained = model
             .as_deref()
             .map(|n| ws.lead_scores(&models.join(n), n))
             .transpose()?;
+        // a model that does not fit the leads: an error when asked for by
+        // name; by default, the points, saying why
+        let mut unfit_note = None;
+        if let Some(why) = trained.as_ref().and_then(|t| t.unfit.clone()) {
+            if asked {
+                return Err(ApiError::bad_request(why));
+            }
+            unfit_note = Some(why);
+            trained = None;
+        }
         // each lead's score and why: the trained model's, else the points
         let scores: Vec<(f64, Vec<String>)> =
             book.leads
@@ -552,9 +575,11 @@ pub async fn leads(
                     None => (l.score, l.reasons.clone()),
                 })
                 .collect();
-        let scorer = trained
-            .as_ref()
-            .map_or_else(|| book.scorer.clone(), |t| t.scorer.clone());
+        let scorer = match (&trained, &unfit_note) {
+            (Some(t), _) => t.scorer.clone(),
+            (None, Some(why)) => format!("{} ({why})", book.scorer),
+            (None, None) => book.scorer.clone(),
+        };
         let present: Vec<usize> = (0..book.leads.len())
             .filter(|&i| {
                 let l = &book.leads[i];
