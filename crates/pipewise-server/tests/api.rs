@@ -108,6 +108,18 @@ struct Auth {
 }
 
 async fn send(f: &Fixture, method: Method, uri: &str, auth: &Auth, body: Option<Json>) -> Reply {
+    let body = body.map(|b| ("application/json".to_string(), b.to_string().into_bytes()));
+    send_raw(&f.app, method, uri, auth, body).await
+}
+
+/// A request with `auth`'s credentials and a body of its content type.
+async fn send_raw(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    auth: &Auth,
+    body: Option<(String, Vec<u8>)>,
+) -> Reply {
     let mut r = Request::builder().method(method).uri(uri);
     if let Some(c) = &auth.cookie {
         r = r.header(header::COOKIE, c);
@@ -119,13 +131,11 @@ async fn send(f: &Fixture, method: Method, uri: &str, auth: &Auth, body: Option<
         r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
     let req = match body {
-        Some(b) => r
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(b.to_string())),
+        Some((ct, b)) => r.header(header::CONTENT_TYPE, ct).body(Body::from(b)),
         None => r.body(Body::empty()),
     }
     .unwrap();
-    let res = f.app.clone().oneshot(req).await.unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
@@ -2231,31 +2241,14 @@ fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 
 async fn upload(f: &Fixture, who: &Auth, parts: &[(&str, Option<&str>, &[u8])]) -> Reply {
     let (ct, body) = multipart(parts);
-    let mut r = Request::builder()
-        .method(Method::POST)
-        .uri("/api/jobs/ingest")
-        .header(header::CONTENT_TYPE, ct);
-    if let Some(c) = &who.cookie {
-        r = r.header(header::COOKIE, c);
-    }
-    if let Some(c) = &who.csrf {
-        r = r.header("x-csrf-token", c);
-    }
-    let res = f
-        .app
-        .clone()
-        .oneshot(r.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Json::Null),
-        text: String::from_utf8_lossy(&bytes).to_string(),
-    }
+    send_raw(
+        &f.app,
+        Method::POST,
+        "/api/jobs/ingest",
+        who,
+        Some((ct, body)),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2613,14 +2606,9 @@ async fn futures_answers(f: &Fixture, uri: &str, who: &Auth, n: usize) -> Vec<St
     for _ in 0..n {
         let (app, who, uri) = (f.app.clone(), who.clone(), uri.to_string());
         tasks.spawn(async move {
-            let mut r = Request::builder().method(Method::GET).uri(&uri);
-            if let Some(c) = &who.cookie {
-                r = r.header(header::COOKIE, c);
-            }
-            let res = app.oneshot(r.body(Body::empty()).unwrap()).await.unwrap();
-            assert_eq!(res.status(), StatusCode::OK);
-            let bytes = res.into_body().collect().await.unwrap().to_bytes();
-            String::from_utf8_lossy(&bytes).to_string()
+            let r = send_raw(&app, Method::GET, &uri, &who, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.text
         });
     }
     let mut out = Vec::new();
