@@ -8,6 +8,7 @@
 //! - [`workspace`]: the ledger loaded once, reloaded when a commit lands;
 //!   CPU-heavy work on rayon's pool ([`compute`]).
 //! - [`error`]: one error body, `{code, message}`.
+//! - [`lead_book`]: the leads read and scored once per version.
 //! - `routes/`: one module per resource; [`ApiDoc`] is the OpenAPI 3.1
 //!   document generated from their types, served at `/api/openapi.json`.
 //!
@@ -18,6 +19,7 @@ pub mod answers;
 pub mod assets;
 pub mod auth;
 pub mod error;
+pub mod lead_book;
 pub mod routes;
 pub mod scope;
 pub mod workspace;

@@ -82,11 +82,11 @@ pub struct Loaded {
     /// Answers kept for this version (see [`crate::answers`]).
     pub answers: crate::answers::Answers,
     /// The leads, scored, read on first use.
-    lead_book: std::sync::OnceLock<Arc<crate::routes::leads::LeadBook>>,
+    lead_book: std::sync::OnceLock<Arc<crate::lead_book::LeadBook>>,
     /// Held while the leads are read or scored (once, not beside another).
     leads_work: Mutex<()>,
     /// Trained lead models' scores, by name and model file time.
-    lead_scores: Mutex<std::collections::HashMap<String, Arc<crate::routes::leads::ModelScores>>>,
+    lead_scores: Mutex<std::collections::HashMap<String, Arc<crate::lead_book::ModelScores>>>,
     /// Deal scores per (model, cut, period).
     deal_scores: Mutex<
         std::collections::HashMap<DealScoresKey, Arc<Vec<pipewise_score::deals::model::DealScore>>>,
@@ -217,7 +217,7 @@ impl Loaded {
     }
 
     /// The leads, scored (read on first use).
-    pub fn lead_book(&self) -> Result<Arc<crate::routes::leads::LeadBook>, crate::ApiError> {
+    pub fn lead_book(&self) -> Result<Arc<crate::lead_book::LeadBook>, crate::ApiError> {
         if let Some(b) = self.lead_book.get() {
             return Ok(b.clone());
         }
@@ -226,7 +226,7 @@ impl Loaded {
         self.one_at_a_time(
             || self.lead_book.get().cloned(),
             || {
-                let b = Arc::new(crate::routes::leads::LeadBook::load(&self.store)?);
+                let b = Arc::new(crate::lead_book::LeadBook::load(&self.store)?);
                 Ok(self.lead_book.get_or_init(|| b).clone())
             },
         )
@@ -277,7 +277,7 @@ impl Loaded {
         &self,
         dir: &Path,
         name: &str,
-    ) -> Result<Arc<crate::routes::leads::ModelScores>, crate::ApiError> {
+    ) -> Result<Arc<crate::lead_book::ModelScores>, crate::ApiError> {
         let key = format!("{name}@{}", model_stamp(dir));
         let cached = || {
             self.lead_scores
@@ -287,7 +287,7 @@ impl Loaded {
         };
         // (as for the lead book: one scoring at a time, the others wait for it)
         self.one_at_a_time(cached, || {
-            let s = Arc::new(crate::routes::leads::ModelScores::score(
+            let s = Arc::new(crate::lead_book::ModelScores::score(
                 &self.store,
                 &self.process,
                 dir,
